@@ -1,0 +1,196 @@
+//! Tricircle persistence. One code path for SQLite (the embedded default)
+//! and PostgreSQL (several gateway instances), through sqlx's `Any` driver.
+//!
+//! Cross-instance coordination only ever goes through this database: unique
+//! indexes decide races (a second top pod, a duplicate routing), and every
+//! multi-row change runs in one transaction.
+#![forbid(unsafe_code)]
+
+mod aggregates;
+mod bindings;
+mod endpoints;
+mod error;
+mod migrate;
+mod pods;
+mod routings;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::AnyPool;
+
+pub use aggregates::{Aggregate, AggregateMetadata};
+pub use bindings::{Binding, BindingFilter, BindingUpdate, NewBinding};
+pub use endpoints::CachedEndpoint;
+pub use error::StoreError;
+pub use pods::Pod;
+pub use routings::{NewRouting, Routing, RoutingFilter, RoutingPage, RoutingUpdate};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which engine a [`Store`] talks to. Only a few statements differ (locking
+/// and the auto-increment key); everything else is shared SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// Decides the backend from a `[database] connection` URL.
+    pub fn from_url(url: &str) -> Result<Backend> {
+        let scheme = url.split(':').next().unwrap_or("");
+        match scheme {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            _ => Err(StoreError::BadUrl(format!(
+                "unsupported database scheme '{scheme}': use sqlite:///path/to/file.db or postgresql://user:pass@host/db"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Connection settings beyond the URL.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Store {
+    /// Opens a pool. SQLite files are created when missing (their directory
+    /// must exist) and put in WAL mode so readers do not block the writer.
+    pub async fn connect(url: &str, opts: &ConnectOptions) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(url),
+            Backend::Postgres => url.to_string(),
+        };
+        let connect = AnyConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::BadUrl(format!("{}: {e}", redact_url(&url))))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(opts.max_connections)
+            .acquire_timeout(opts.acquire_timeout)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        use sqlx::Executor;
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(connect)
+            .await?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Brings the schema to the newest version. Safe to run concurrently from
+    /// several instances (sqlx takes an advisory lock on PostgreSQL).
+    pub async fn migrate(&self) -> Result<()> {
+        migrate::migrator(self.backend).run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// A cheap round trip, for health checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// sqlx wants `sqlite://path`; operators used to oslo.db write
+/// `sqlite:///abs/path`. Both mean a path after the scheme. Files are
+/// created on first use.
+fn sqlite_url(url: &str) -> String {
+    let mut u = url.to_string();
+    if !u.contains("mode=") && !u.contains(":memory:") {
+        u.push_str(if u.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+    }
+    u
+}
+
+/// The URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Now, as stored: RFC 3339 UTC with seconds, e.g. `2026-11-25T07:40:48Z`.
+pub(crate) fn now() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_from_url() {
+        assert_eq!(Backend::from_url("sqlite:///tmp/x.db").ok(), Some(Backend::Sqlite));
+        assert_eq!(
+            Backend::from_url("postgresql://u:p@h/db").ok(),
+            Some(Backend::Postgres)
+        );
+        assert!(matches!(
+            Backend::from_url("mysql+pymysql://u@h/db"),
+            Err(StoreError::BadUrl(_))
+        ));
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgresql://tri:s3cret@127.0.0.1:5432/tri"),
+            "postgresql://tri:***@127.0.0.1:5432/tri"
+        );
+        assert_eq!(redact_url("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
+    }
+
+    #[test]
+    fn sqlite_files_are_created() {
+        assert_eq!(sqlite_url("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db?mode=rwc");
+        assert_eq!(sqlite_url("sqlite:///tmp/a.db?mode=ro"), "sqlite:///tmp/a.db?mode=ro");
+    }
+}
+
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -1,0 +1,89 @@
+//! Stores for tests: a fresh SQLite file, and a fresh schema in the
+//! PostgreSQL named by `TRICIRCLE_TEST_POSTGRES_URL`. When
+//! `TRICIRCLE_REQUIRE_POSTGRES=1` (set by `scripts/test`) a missing
+//! PostgreSQL fails the test instead of skipping that backend.
+#![allow(clippy::expect_used)]
+
+use crate::{Backend, ConnectOptions, Store};
+
+pub struct TestStore {
+    pub store: Store,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl std::ops::Deref for TestStore {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl TestStore {
+    pub fn label(&self) -> &'static str {
+        match self.store.backend() {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgresql",
+        }
+    }
+}
+
+pub async fn sqlite() -> TestStore {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("tricircle.db").display());
+    let store = Store::connect(&url, &ConnectOptions::default())
+        .await
+        .expect("open sqlite");
+    store.migrate().await.expect("migrate sqlite");
+    TestStore {
+        store,
+        _dir: Some(dir),
+    }
+}
+
+pub fn postgres_url() -> Option<String> {
+    let url = std::env::var("TRICIRCLE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() && std::env::var("TRICIRCLE_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+        panic!("TRICIRCLE_REQUIRE_POSTGRES=1 but TRICIRCLE_TEST_POSTGRES_URL is not set");
+    }
+    url
+}
+
+/// A store on a schema of its own, so tests run in parallel on one database.
+pub async fn postgres() -> Option<TestStore> {
+    let url = postgres_url()?;
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let admin = Store::connect(
+        &url,
+        &ConnectOptions {
+            max_connections: 1,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("connect to TRICIRCLE_TEST_POSTGRES_URL");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(admin.pool())
+        .await
+        .expect("create test schema");
+    admin.close().await;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let store = Store::connect(&scoped, &ConnectOptions::default())
+        .await
+        .expect("connect to test schema");
+    store.migrate().await.expect("migrate postgres");
+    Some(TestStore { store, _dir: None })
+}
+
+/// Every backend available to this test run.
+pub async fn all() -> Vec<TestStore> {
+    let mut stores = vec![sqlite().await];
+    if let Some(pg) = postgres().await {
+        stores.push(pg);
+    } else {
+        eprintln!("note: TRICIRCLE_TEST_POSTGRES_URL unset; PostgreSQL leg skipped");
+    }
+    stores
+}
