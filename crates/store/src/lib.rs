@@ -27,6 +27,8 @@ pub use error::StoreError;
 pub use pods::Pod;
 pub use routings::{NewRouting, Routing, RoutingFilter, RoutingPage, RoutingUpdate};
 
+pub use sqlx::Error as SqlxError;
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Which engine a [`Store`] talks to. Only a few statements differ (locking

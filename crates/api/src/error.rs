@@ -1,0 +1,101 @@
+//! Errors in the Nova/Cinder style, which the admin API shares:
+//! `{"badRequest": {"message": "...", "code": 400}}`. Internal details are
+//! logged, never sent.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use tricircle_store::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+    pub fn forbidden(action: &str) -> ApiError {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            format!("Policy doesn't allow {action} to be performed."),
+        )
+    }
+    pub fn internal() -> ApiError {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "An unexpected error prevented the server from fulfilling your request.",
+        )
+    }
+}
+
+/// The fault name for a status, as Nova names them (`unprocessableEntity`
+/// is ours: Nova never answers 422).
+pub fn fault_name(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "badRequest",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "itemNotFound",
+        405 => "badMethod",
+        406 => "notAcceptable",
+        409 => "conflictingRequest",
+        413 | 429 => "overLimit",
+        415 => "badMediaType",
+        422 => "unprocessableEntity",
+        501 => "notImplemented",
+        503 => "serviceUnavailable",
+        _ => "computeFault",
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ fault_name(self.status): {"message": self.message, "code": self.status.as_u16()} });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::NotFound(m) => ApiError::not_found(m),
+            StoreError::Conflict(m) => ApiError::conflict(m),
+            StoreError::Unprocessable(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m),
+            other => {
+                tracing::error!(error = %other, "store error");
+                if matches!(other, StoreError::Database(sqlx_err) if is_unavailable(&sqlx_err)) {
+                    return ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "The database is unavailable; try again later.",
+                    );
+                }
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+fn is_unavailable(e: &tricircle_store::SqlxError) -> bool {
+    matches!(
+        e,
+        tricircle_store::SqlxError::PoolTimedOut
+            | tricircle_store::SqlxError::PoolClosed
+            | tricircle_store::SqlxError::Io(_)
+    )
+}

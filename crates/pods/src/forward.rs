@@ -1,0 +1,122 @@
+//! Sending a request to one service of one pod.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::Method;
+
+use crate::endpoints::{substitute, EndpointError, EndpointResolver};
+use crate::REQUEST_ID_HEADER;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PodError {
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error("pod {pod} did not answer in time")]
+    Timeout { pod: String },
+    #[error("pod {pod} is unreachable: {detail}")]
+    Unreachable { pod: String, detail: String },
+}
+
+/// A request for a pod's service. `path` is relative to the service's
+/// catalog URL (e.g. `/servers/detail` for compute).
+#[derive(Debug, Clone)]
+pub struct PodRequest {
+    pub pod: String,
+    pub service_type: String,
+    pub method: Method,
+    pub path: String,
+    pub query: Option<String>,
+    /// The caller's token: pods share Tricircle's Keystone.
+    pub token: String,
+    pub project_id: String,
+    pub request_id: Option<String>,
+    /// Other headers to pass on (microversions, content type).
+    pub headers: HeaderMap,
+    pub body: Option<bytes::Bytes>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PodResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+#[derive(Clone)]
+pub struct PodClient {
+    http: reqwest::Client,
+    resolver: Arc<EndpointResolver>,
+}
+
+impl PodClient {
+    pub fn new(resolver: Arc<EndpointResolver>, timeout: Duration) -> Result<PodClient, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()?;
+        Ok(PodClient { http, resolver })
+    }
+
+    pub fn resolver(&self) -> &Arc<EndpointResolver> {
+        &self.resolver
+    }
+
+    /// Sends the request. When the pod cannot be reached at the cached URL
+    /// the catalog is re-read and the request tried once more: a refused
+    /// connection means the pod never saw the request, so this is safe even
+    /// for non-idempotent calls.
+    pub async fn send(&self, req: &PodRequest) -> Result<PodResponse, PodError> {
+        let template = self.resolver.endpoint(&req.pod, &req.service_type).await?;
+        match self.send_to(&template, req).await {
+            Err(e) if e.is_connect() => {
+                tracing::warn!(pod = %req.pod, service = %req.service_type, "pod unreachable; refreshing its endpoints");
+                let fresh = self.resolver.endpoint_fresh(&req.pod, &req.service_type).await?;
+                self.send_to(&fresh, req).await.map_err(|e| to_pod_error(&req.pod, e))
+            }
+            other => other.map_err(|e| to_pod_error(&req.pod, e)),
+        }
+    }
+
+    async fn send_to(&self, template: &str, req: &PodRequest) -> Result<PodResponse, reqwest::Error> {
+        let base = substitute(template, &req.project_id);
+        let mut url = format!("{}{}", base.trim_end_matches('/'), req.path);
+        if let Some(q) = req.query.as_deref().filter(|q| !q.is_empty()) {
+            url.push('?');
+            url.push_str(q);
+        }
+        let mut headers = req.headers.clone();
+        if let Ok(v) = HeaderValue::from_str(&req.token) {
+            headers.insert(HeaderName::from_static("x-auth-token"), v);
+        }
+        if let Some(rid) = req.request_id.as_deref().and_then(|r| HeaderValue::from_str(r).ok()) {
+            headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), rid);
+        }
+        let mut builder = self.http.request(req.method.clone(), url).headers(headers);
+        if let Some(body) = &req.body {
+            builder = builder.body(body.clone());
+        }
+        let resp = builder.send().await?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await?;
+        Ok(PodResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+fn to_pod_error(pod: &str, e: reqwest::Error) -> PodError {
+    if e.is_timeout() {
+        PodError::Timeout { pod: pod.to_string() }
+    } else {
+        PodError::Unreachable {
+            pod: pod.to_string(),
+            detail: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! A Keystone v3 client for Tricircle's own service user: it keeps a service
+//! token fresh, validates users' tokens, and reads the endpoint catalog.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+/// Credentials of Tricircle's service user (`[keystone_authtoken]`).
+#[derive(Clone)]
+pub struct ServiceCredentials {
+    pub auth_url: String,
+    pub username: String,
+    pub password: String,
+    pub project_name: String,
+    pub user_domain_name: String,
+    pub project_domain_name: String,
+}
+
+impl std::fmt::Debug for ServiceCredentials {
+    // The password never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceCredentials")
+            .field("auth_url", &self.auth_url)
+            .field("username", &self.username)
+            .field("password", &"***")
+            .field("project_name", &self.project_name)
+            .field("user_domain_name", &self.user_domain_name)
+            .field("project_domain_name", &self.project_domain_name)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeystoneError {
+    #[error("identity service unreachable at {url}: {source}")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("the service user could not authenticate to Keystone (HTTP {0}); check [keystone_authtoken]")]
+    ServiceAuth(u16),
+    #[error("unexpected answer from Keystone: HTTP {status} on {what}")]
+    Unexpected { what: &'static str, status: u16 },
+    #[error("malformed answer from Keystone on {what}: {detail}")]
+    Malformed { what: &'static str, detail: String },
+}
+
+/// A token as Keystone describes it on validation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenBody {
+    pub token: TokenData,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenData {
+    pub expires_at: DateTime<Utc>,
+    pub user: Named,
+    #[serde(default)]
+    pub project: Option<Named>,
+    #[serde(default)]
+    pub roles: Vec<Named>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Named {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// One row of `GET /v3/endpoints`, joined with its service type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogEndpoint {
+    pub region: String,
+    pub service_type: String,
+    pub interface: String,
+    pub url: String,
+}
+
+struct ServiceToken {
+    token: String,
+    expires_at: DateTime<Utc>,
+}
+
+pub struct KeystoneClient {
+    http: reqwest::Client,
+    /// Always ends in `/v3`, no trailing slash.
+    base: String,
+    creds: ServiceCredentials,
+    service_token: Mutex<Option<ServiceToken>>,
+}
+
+/// A service token is renewed this long before it expires.
+const RENEW_BEFORE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+impl KeystoneClient {
+    pub fn new(creds: ServiceCredentials, timeout: Duration) -> Result<KeystoneClient, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .build()?;
+        Ok(KeystoneClient {
+            http,
+            base: v3_base(&creds.auth_url),
+            creds,
+            service_token: Mutex::new(None),
+        })
+    }
+
+    /// The identity v3 root, e.g. `http://127.0.0.1:5000/v3`.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn unreachable(&self, source: reqwest::Error) -> KeystoneError {
+        KeystoneError::Unreachable {
+            url: self.base.clone(),
+            source,
+        }
+    }
+
+    /// Password authentication, scoped to a project by name and domain.
+    pub async fn password_token(
+        &self,
+        username: &str,
+        password: &str,
+        user_domain: &str,
+        project: &str,
+        project_domain: &str,
+    ) -> Result<(String, TokenBody), KeystoneError> {
+        let body = json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": username, "domain": {"name": user_domain}, "password": password}}},
+            "scope": {"project": {"name": project, "domain": {"name": project_domain}}}
+        }});
+        let resp = self
+            .http
+            .post(format!("{}/auth/tokens?nocatalog", self.base))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let status = resp.status();
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(KeystoneError::ServiceAuth(status.as_u16()));
+        }
+        if status != StatusCode::CREATED && status != StatusCode::OK {
+            return Err(KeystoneError::Unexpected {
+                what: "POST /auth/tokens",
+                status: status.as_u16(),
+            });
+        }
+        let token = resp
+            .headers()
+            .get("x-subject-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .ok_or(KeystoneError::Malformed {
+                what: "POST /auth/tokens",
+                detail: "no X-Subject-Token header".into(),
+            })?;
+        let body = resp.json::<TokenBody>().await.map_err(|e| KeystoneError::Malformed {
+            what: "POST /auth/tokens",
+            detail: e.to_string(),
+        })?;
+        Ok((token, body))
+    }
+
+    /// Tricircle's own token, renewed shortly before it expires. One
+    /// renewal at a time: concurrent callers wait for it.
+    pub async fn service_token(&self) -> Result<String, KeystoneError> {
+        let mut guard = self.service_token.lock().await;
+        if let Some(t) = guard.as_ref() {
+            if t.expires_at - Utc::now() > RENEW_BEFORE {
+                return Ok(t.token.clone());
+            }
+        }
+        let c = &self.creds;
+        let (token, body) = self
+            .password_token(
+                &c.username,
+                &c.password,
+                &c.user_domain_name,
+                &c.project_name,
+                &c.project_domain_name,
+            )
+            .await?;
+        *guard = Some(ServiceToken {
+            token: token.clone(),
+            expires_at: body.token.expires_at,
+        });
+        Ok(token)
+    }
+
+    async fn forget_service_token(&self, stale: &str) {
+        let mut guard = self.service_token.lock().await;
+        if guard.as_ref().is_some_and(|t| t.token == stale) {
+            *guard = None;
+        }
+    }
+
+    /// A GET with the service token; a 401 (token revoked or Keystone keys
+    /// rotated) renews the service token and retries once.
+    async fn service_get(
+        &self,
+        url: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<reqwest::Response, KeystoneError> {
+        for attempt in 0..2 {
+            let token = self.service_token().await?;
+            let mut req = self.http.get(url).header("x-auth-token", &token);
+            for (k, v) in extra {
+                req = req.header(*k, *v);
+            }
+            let resp = req.send().await.map_err(|e| self.unreachable(e))?;
+            if resp.status() == StatusCode::UNAUTHORIZED && attempt == 0 {
+                self.forget_service_token(&token).await;
+                continue;
+            }
+            return Ok(resp);
+        }
+        Err(KeystoneError::ServiceAuth(401))
+    }
+
+    /// Validates a user's token. `Ok(None)`: Keystone says the token is not
+    /// valid (unknown, expired or revoked).
+    pub async fn validate(&self, subject: &str) -> Result<Option<TokenBody>, KeystoneError> {
+        let resp = self
+            .service_get(
+                &format!("{}/auth/tokens?nocatalog", self.base),
+                &[("x-subject-token", subject)],
+            )
+            .await?;
+        match resp.status() {
+            StatusCode::OK => resp.json::<TokenBody>().await.map(Some).map_err(|e| {
+                KeystoneError::Malformed {
+                    what: "GET /auth/tokens",
+                    detail: e.to_string(),
+                }
+            }),
+            StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED => Ok(None),
+            s => Err(KeystoneError::Unexpected {
+                what: "GET /auth/tokens",
+                status: s.as_u16(),
+            }),
+        }
+    }
+
+    /// Every endpoint of every region, with URL templates as registered
+    /// (`$(project_id)s` not substituted), from `/v3/endpoints` and
+    /// `/v3/services`. Needs the admin role, which the service user has.
+    pub async fn endpoints(&self) -> Result<Vec<CatalogEndpoint>, KeystoneError> {
+        let services = self.get_json("/services", "GET /services").await?;
+        let endpoints = self.get_json("/endpoints", "GET /endpoints").await?;
+        let mut types = std::collections::HashMap::new();
+        for s in services["services"].as_array().into_iter().flatten() {
+            if let (Some(id), Some(t)) = (s["id"].as_str(), s["type"].as_str()) {
+                types.insert(id.to_string(), t.to_string());
+            }
+        }
+        let mut out = Vec::new();
+        for e in endpoints["endpoints"].as_array().into_iter().flatten() {
+            if e["enabled"].as_bool() == Some(false) {
+                continue;
+            }
+            let region = e["region_id"].as_str().or(e["region"].as_str());
+            let service_type = e["service_id"].as_str().and_then(|id| types.get(id));
+            if let (Some(region), Some(service_type), Some(interface), Some(url)) = (
+                region,
+                service_type,
+                e["interface"].as_str(),
+                e["url"].as_str(),
+            ) {
+                out.push(CatalogEndpoint {
+                    region: region.to_string(),
+                    service_type: service_type.clone(),
+                    interface: interface.to_string(),
+                    url: url.to_string(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn get_json(&self, path: &str, what: &'static str) -> Result<Value, KeystoneError> {
+        let resp = self.service_get(&format!("{}{path}", self.base), &[]).await?;
+        if !resp.status().is_success() {
+            return Err(KeystoneError::Unexpected {
+                what,
+                status: resp.status().as_u16(),
+            });
+        }
+        resp.json().await.map_err(|e| KeystoneError::Malformed {
+            what,
+            detail: e.to_string(),
+        })
+    }
+}
+
+/// `http://h:5000`, `http://h:5000/`, `http://h:5000/v3/` → `http://h:5000/v3`.
+pub fn v3_base(auth_url: &str) -> String {
+    let trimmed = auth_url.trim_end_matches('/');
+    if trimmed.ends_with("/v3") {
+        trimmed.to_string()
+    } else {
+        format!("{trimmed}/v3")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v3_base_forms() {
+        for u in ["http://h:5000", "http://h:5000/", "http://h:5000/v3", "http://h:5000/v3/"] {
+            assert_eq!(v3_base(u), "http://h:5000/v3");
+        }
+        assert_eq!(v3_base("https://h/identity/v3"), "https://h/identity/v3");
+    }
+
+    #[test]
+    fn credentials_debug_hides_password() {
+        let c = ServiceCredentials {
+            auth_url: "http://h".into(),
+            username: "tricircle".into(),
+            password: "hunter2".into(),
+            project_name: "service".into(),
+            user_domain_name: "Default".into(),
+            project_domain_name: "Default".into(),
+        };
+        let s = format!("{c:?}");
+        assert!(!s.contains("hunter2") && s.contains("***"));
+    }
+}

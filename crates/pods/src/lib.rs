@@ -1,0 +1,17 @@
+//! Everything that talks to Keystone and to the bottom pods: the service
+//! session, token validation with a bounded cache, the endpoint catalog with
+//! its cache, and request forwarding to a pod's services.
+#![forbid(unsafe_code)]
+
+pub mod endpoints;
+pub mod forward;
+pub mod keystone;
+pub mod tokens;
+
+pub use endpoints::{EndpointResolver, Interface};
+pub use forward::{PodClient, PodError, PodRequest, PodResponse};
+pub use keystone::{KeystoneClient, KeystoneError, ServiceCredentials};
+pub use tokens::{AuthError, TokenInfo, TokenValidator, ValidatorConfig};
+
+/// `X-Openstack-Request-Id`, as every OpenStack service spells it.
+pub const REQUEST_ID_HEADER: &str = "x-openstack-request-id";

@@ -1,0 +1,337 @@
+//! One region's OpenStack services behind a single listener, under
+//! devstack-like path prefixes:
+//!
+//! | service | prefix | catalog URL |
+//! |---|---|---|
+//! | compute (nova) | `/compute` | `{base}/compute/v2.1` |
+//! | volumev3 (cinderv3) | `/volume` | `{base}/volume/v3/$(project_id)s` |
+//! | network (neutron) | `/network` | `{base}/network` |
+//! | image (glance) | `/image` | `{base}/image` |
+//!
+//! For now only the version discovery documents are served; the resource
+//! APIs come later.
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::map_response;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+/// Highest compute microversion advertised.
+pub const NOVA_MAX_VERSION: &str = "2.96";
+/// Lowest compute microversion accepted.
+pub const NOVA_MIN_VERSION: &str = "2.1";
+/// Highest block-storage microversion advertised.
+pub const CINDER_MAX_VERSION: &str = "3.70";
+/// Lowest block-storage microversion accepted.
+pub const CINDER_MIN_VERSION: &str = "3.0";
+/// Image API versions advertised, newest first.
+const GLANCE_VERSIONS: [&str; 17] = [
+    "v2.16", "v2.15", "v2.14", "v2.13", "v2.12", "v2.11", "v2.10", "v2.9", "v2.8", "v2.7", "v2.6",
+    "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0",
+];
+/// Neutron top-level resources listed at `/network/v2.0`.
+const NEUTRON_RESOURCES: [(&str, &str); 8] = [
+    ("network", "networks"),
+    ("subnet", "subnets"),
+    ("port", "ports"),
+    ("router", "routers"),
+    ("floatingip", "floatingips"),
+    ("security_group", "security-groups"),
+    ("security_group_rule", "security-group-rules"),
+    ("subnetpool", "subnetpools"),
+];
+
+/// Pod configuration.
+#[derive(Clone, Debug)]
+pub struct PodConfig {
+    /// The region (Keystone region id) this pod serves, e.g. `Pod1`.
+    pub region: String,
+}
+
+struct Inner {
+    cfg: PodConfig,
+}
+
+/// One pod's service endpoints. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct Pod {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Pod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pod")
+            .field("region", &self.inner.cfg.region)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `(service_type, service_name, url)` for each service a pod serves, as
+/// they go in the Keystone catalog. `pod_base_url` is e.g. `http://127.0.0.1:8001`.
+pub fn catalog_entries(pod_base_url: &str) -> Vec<(&'static str, &'static str, String)> {
+    let base = pod_base_url.trim_end_matches('/');
+    vec![
+        ("compute", "nova", format!("{base}/compute/v2.1")),
+        (
+            "volumev3",
+            "cinderv3",
+            format!("{base}/volume/v3/$(project_id)s"),
+        ),
+        ("network", "neutron", format!("{base}/network")),
+        ("image", "glance", format!("{base}/image")),
+    ]
+}
+
+impl Pod {
+    pub fn new(cfg: PodConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner { cfg }),
+        }
+    }
+
+    /// The region this pod serves.
+    pub fn region(&self) -> &str {
+        &self.inner.cfg.region
+    }
+
+    /// All of the pod's services on one router.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/compute", get(nova_versions))
+            .route("/compute/", get(nova_versions))
+            .route("/compute/v2.1", get(nova_v21))
+            .route("/compute/v2.1/", get(nova_v21))
+            .route("/compute/v2", get(nova_v2))
+            .route("/compute/v2/", get(nova_v2))
+            .route("/volume", get(cinder_versions))
+            .route("/volume/", get(cinder_versions))
+            .route("/volume/v3", get(cinder_v3))
+            .route("/volume/v3/", get(cinder_v3))
+            .route("/network", get(neutron_versions))
+            .route("/network/", get(neutron_versions))
+            .route("/network/v2.0", get(neutron_v20))
+            .route("/network/v2.0/", get(neutron_v20))
+            .route("/image", get(glance_multiple_choices))
+            .route("/image/", get(glance_multiple_choices))
+            .route("/image/versions", get(glance_versions))
+            .fallback(not_found)
+            .layer(map_response(crate::util::add_request_id))
+    }
+}
+
+/// `http://<Host header>`: services build their links from the request.
+fn host_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+// ---------------------------------------------------------------- compute
+
+fn nova_v21_doc(base: &str) -> Value {
+    json!({
+        "id": "v2.1",
+        "status": "CURRENT",
+        "version": NOVA_MAX_VERSION,
+        "min_version": NOVA_MIN_VERSION,
+        "updated": "2013-07-23T11:33:21Z",
+        "links": [{"rel": "self", "href": format!("{base}/compute/v2.1/")}],
+    })
+}
+
+fn nova_v2_doc(base: &str) -> Value {
+    json!({
+        "id": "v2.0",
+        "status": "SUPPORTED",
+        "version": "",
+        "min_version": "",
+        "updated": "2011-01-21T11:33:21Z",
+        "links": [{"rel": "self", "href": format!("{base}/compute/v2/")}],
+    })
+}
+
+fn with_details(mut doc: Value, media_type: &str) -> Value {
+    if let Some(obj) = doc.as_object_mut() {
+        if let Some(Value::Array(links)) = obj.get_mut("links") {
+            links.push(json!({
+                "rel": "describedby",
+                "type": "text/html",
+                "href": "http://docs.openstack.org/",
+            }));
+        }
+        obj.insert(
+            "media-types".into(),
+            json!([{"base": "application/json", "type": media_type}]),
+        );
+    }
+    doc
+}
+
+async fn nova_versions(headers: HeaderMap) -> Json<Value> {
+    let base = host_url(&headers);
+    Json(json!({"versions": [nova_v2_doc(&base), nova_v21_doc(&base)]}))
+}
+
+async fn nova_v21(headers: HeaderMap) -> Json<Value> {
+    let base = host_url(&headers);
+    Json(json!({"version": with_details(
+        nova_v21_doc(&base),
+        "application/vnd.openstack.compute+json;version=2.1",
+    )}))
+}
+
+async fn nova_v2(headers: HeaderMap) -> Json<Value> {
+    let base = host_url(&headers);
+    Json(json!({"version": with_details(
+        nova_v2_doc(&base),
+        "application/vnd.openstack.compute+json;version=2",
+    )}))
+}
+
+// ----------------------------------------------------------------- volume
+
+fn cinder_v3_doc(base: &str) -> Value {
+    json!({
+        "id": "v3.0",
+        "status": "CURRENT",
+        "version": CINDER_MAX_VERSION,
+        "min_version": CINDER_MIN_VERSION,
+        "updated": "2023-08-31T00:00:00Z",
+        "links": [
+            {"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"},
+            {"rel": "self", "href": format!("{base}/volume/v3/")},
+        ],
+        "media-types": [{
+            "base": "application/json",
+            "type": "application/vnd.openstack.volume+json;version=3",
+        }],
+    })
+}
+
+async fn cinder_versions(headers: HeaderMap) -> Response {
+    let base = host_url(&headers);
+    (
+        StatusCode::MULTIPLE_CHOICES,
+        Json(json!({"versions": [cinder_v3_doc(&base)]})),
+    )
+        .into_response()
+}
+
+async fn cinder_v3(headers: HeaderMap) -> Json<Value> {
+    let base = host_url(&headers);
+    Json(json!({"versions": [cinder_v3_doc(&base)]}))
+}
+
+// ---------------------------------------------------------------- network
+
+async fn neutron_versions(headers: HeaderMap) -> Json<Value> {
+    let base = host_url(&headers);
+    Json(json!({"versions": [{
+        "id": "v2.0",
+        "status": "CURRENT",
+        "links": [{"rel": "self", "href": format!("{base}/network/v2.0/")}],
+    }]}))
+}
+
+async fn neutron_v20(headers: HeaderMap) -> Json<Value> {
+    let base = host_url(&headers);
+    let resources: Vec<Value> = NEUTRON_RESOURCES
+        .iter()
+        .map(|(name, collection)| {
+            json!({
+                "name": name,
+                "collection": collection,
+                "links": [{"rel": "self", "href": format!("{base}/network/v2.0/{collection}")}],
+            })
+        })
+        .collect();
+    Json(json!({"resources": resources}))
+}
+
+// ------------------------------------------------------------------ image
+
+fn glance_versions_doc(base: &str) -> Value {
+    let versions: Vec<Value> = GLANCE_VERSIONS
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            json!({
+                "id": id,
+                "status": if i == 0 { "CURRENT" } else { "SUPPORTED" },
+                "links": [{"rel": "self", "href": format!("{base}/image/v2/")}],
+            })
+        })
+        .collect();
+    json!({"versions": versions})
+}
+
+async fn glance_versions(headers: HeaderMap) -> Json<Value> {
+    Json(glance_versions_doc(&host_url(&headers)))
+}
+
+async fn glance_multiple_choices(headers: HeaderMap) -> Response {
+    (
+        StatusCode::MULTIPLE_CHOICES,
+        Json(glance_versions_doc(&host_url(&headers))),
+    )
+        .into_response()
+}
+
+// -------------------------------------------------------------- not found
+
+/// 404 in the style of the service owning the path prefix.
+async fn not_found(req: Request) -> Response {
+    let path = req.uri().path();
+    let message = "The resource could not be found.";
+    let body = if path.starts_with("/compute") || path.starts_with("/volume") {
+        json!({"itemNotFound": {"code": 404, "message": message}})
+    } else if path.starts_with("/network") {
+        json!({"NeutronError": {"type": "HTTPNotFound", "message": message, "detail": ""}})
+    } else {
+        json!({"error": {"code": 404, "title": "Not Found", "message": message}})
+    };
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_entries_follow_devstack_layout() {
+        let entries = catalog_entries("http://127.0.0.1:9000/");
+        let as_tuples: Vec<(&str, &str, &str)> = entries
+            .iter()
+            .map(|(t, n, u)| (*t, *n, u.as_str()))
+            .collect();
+        assert_eq!(
+            as_tuples,
+            vec![
+                ("compute", "nova", "http://127.0.0.1:9000/compute/v2.1"),
+                (
+                    "volumev3",
+                    "cinderv3",
+                    "http://127.0.0.1:9000/volume/v3/$(project_id)s"
+                ),
+                ("network", "neutron", "http://127.0.0.1:9000/network"),
+                ("image", "glance", "http://127.0.0.1:9000/image"),
+            ]
+        );
+    }
+
+    #[test]
+    fn glance_lists_newest_as_current() {
+        let doc = glance_versions_doc("http://h");
+        assert_eq!(doc["versions"][0]["id"], "v2.16");
+        assert_eq!(doc["versions"][0]["status"], "CURRENT");
+        assert_eq!(doc["versions"][1]["status"], "SUPPORTED");
+        assert_eq!(doc["versions"][16]["id"], "v2.0");
+    }
+}

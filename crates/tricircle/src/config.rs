@@ -1,0 +1,518 @@
+//! `/etc/tricircle/tricircle.conf`: OpenStack-style INI, overridable by
+//! environment variables `TRICIRCLE__<SECTION>__<OPTION>` (case-insensitive,
+//! e.g. `TRICIRCLE__DATABASE__CONNECTION`). `etc/tricircle.conf.sample`
+//! documents every option; keep the two in step (a test checks it).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use ini::{Ini, ParseOption};
+
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/tricircle/tricircle.conf";
+const ENV_PREFIX: &str = "TRICIRCLE__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {detail}")]
+    Read { path: String, detail: String },
+    #[error("invalid value '{value}' for [{section}] {option} (from {origin}): expected {expected}")]
+    Invalid {
+        section: String,
+        option: String,
+        value: String,
+        origin: String,
+        expected: String,
+    },
+    #[error("missing [{section}] {option}: {why}")]
+    Missing {
+        section: &'static str,
+        option: &'static str,
+        why: &'static str,
+    },
+    #[error("unknown option [{section}] {option} (from {origin}); see etc/tricircle.conf.sample")]
+    Unknown {
+        section: String,
+        option: String,
+        origin: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthStrategy {
+    Keystone,
+    NoAuth,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub bind_host: String,
+    pub admin_port: u16,
+    pub auth_strategy: AuthStrategy,
+    pub max_request_body_size: usize,
+    pub log_format: LogFormat,
+    pub debug: bool,
+    pub database: DatabaseConfig,
+    pub keystone: KeystoneConfig,
+    pub client: ClientConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub connection: String,
+    pub auto_migrate: bool,
+    pub max_pool_size: u32,
+}
+
+#[derive(Clone)]
+pub struct KeystoneConfig {
+    pub www_authenticate_uri: String,
+    pub auth_url: String,
+    pub username: String,
+    pub password: String,
+    pub project_name: String,
+    pub user_domain_name: String,
+    pub project_domain_name: String,
+    pub token_cache_time: Duration,
+    pub http_connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub endpoint_interface: tricircle_pods::Interface,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("bind_host", &self.bind_host)
+            .field("admin_port", &self.admin_port)
+            .field("auth_strategy", &self.auth_strategy)
+            .field("database", &tricircle_store::redact_url(&self.database.connection))
+            .field("keystone_auth_url", &self.keystone.auth_url)
+            .field("keystone_username", &self.keystone.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every option we know, per section. Anything else is an error, so a typo
+/// in an option name is reported instead of silently ignored.
+const KNOWN: &[(&str, &[&str])] = &[
+    (
+        "DEFAULT",
+        &[
+            "bind_host",
+            "admin_port",
+            "auth_strategy",
+            "max_request_body_size",
+            "log_format",
+            "debug",
+        ],
+    ),
+    ("database", &["connection", "auto_migrate", "max_pool_size"]),
+    (
+        "keystone_authtoken",
+        &[
+            "www_authenticate_uri",
+            "auth_url",
+            "username",
+            "password",
+            "project_name",
+            "user_domain_name",
+            "project_domain_name",
+            "token_cache_time",
+            "http_connect_timeout",
+            "auth_type",
+        ],
+    ),
+    ("client", &["endpoint_interface"]),
+    ("tricircle", &[]),
+];
+
+/// Raw `(section, option) → (value, where it came from)`.
+#[derive(Default)]
+struct Raw {
+    values: HashMap<(String, String), (String, String)>,
+}
+
+impl Raw {
+    fn load_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let opt = ParseOption {
+            enabled_quote: false,
+            enabled_escape: false,
+            ..Default::default()
+        };
+        let ini = Ini::load_from_file_opt(path, opt).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        for (section, props) in ini.iter() {
+            let section = section.unwrap_or("DEFAULT");
+            for (k, v) in props.iter() {
+                self.values.insert(
+                    (section.to_string(), k.trim().to_string()),
+                    (v.trim().to_string(), path.display().to_string()),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_env(&mut self, vars: impl Iterator<Item = (String, String)>) {
+        for (name, value) in vars {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let Some((section, option)) = rest.split_once("__") else {
+                continue;
+            };
+            let section = if section.eq_ignore_ascii_case("default") {
+                "DEFAULT".to_string()
+            } else {
+                section.to_ascii_lowercase()
+            };
+            self.values.insert(
+                (section, option.to_ascii_lowercase()),
+                (value, format!("environment variable {name}")),
+            );
+        }
+    }
+
+    fn check_known(&self) -> Result<(), ConfigError> {
+        for ((section, option), (_, origin)) in &self.values {
+            let known = KNOWN
+                .iter()
+                .find(|(s, _)| s == section)
+                .is_some_and(|(_, opts)| opts.contains(&option.as_str()));
+            // Sections of other programs (oslo.log, oslo.messaging …) may
+            // share the file; only our own sections are checked.
+            let ours = KNOWN.iter().any(|(s, _)| s == section);
+            if ours && !known {
+                return Err(ConfigError::Unknown {
+                    section: section.clone(),
+                    option: option.clone(),
+                    origin: origin.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn str(&self, section: &str, option: &str, default: &str) -> String {
+        self.values
+            .get(&(section.to_string(), option.to_string()))
+            .map(|(v, _)| v.clone())
+            .unwrap_or_else(|| default.to_string())
+    }
+
+    fn parse<T: FromStr>(
+        &self,
+        section: &str,
+        option: &str,
+        default: T,
+        expected: &str,
+        check: impl Fn(&T) -> bool,
+    ) -> Result<T, ConfigError> {
+        match self.values.get(&(section.to_string(), option.to_string())) {
+            None => Ok(default),
+            Some((v, origin)) => v.parse::<T>().ok().filter(|t| check(t)).ok_or_else(|| {
+                ConfigError::Invalid {
+                    section: section.into(),
+                    option: option.into(),
+                    value: v.clone(),
+                    origin: origin.clone(),
+                    expected: expected.into(),
+                }
+            }),
+        }
+    }
+
+    fn boolean(&self, section: &str, option: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.values.get(&(section.to_string(), option.to_string())) {
+            None => Ok(default),
+            Some((v, origin)) => match v.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "on" | "1" => Ok(true),
+                "false" | "no" | "off" | "0" => Ok(false),
+                _ => Err(ConfigError::Invalid {
+                    section: section.into(),
+                    option: option.into(),
+                    value: v.clone(),
+                    origin: origin.clone(),
+                    expected: "true or false".into(),
+                }),
+            },
+        }
+    }
+
+    fn choice<T: Copy>(
+        &self,
+        section: &str,
+        option: &str,
+        default: T,
+        choices: &[(&str, T)],
+    ) -> Result<T, ConfigError> {
+        match self.values.get(&(section.to_string(), option.to_string())) {
+            None => Ok(default),
+            Some((v, origin)) => choices
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(v))
+                .map(|(_, t)| *t)
+                .ok_or_else(|| ConfigError::Invalid {
+                    section: section.into(),
+                    option: option.into(),
+                    value: v.clone(),
+                    origin: origin.clone(),
+                    expected: format!(
+                        "one of {}",
+                        choices.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                    ),
+                }),
+        }
+    }
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+impl Config {
+    /// Loads the file (when given, or when the default path exists), then
+    /// the environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut raw = Raw::default();
+        match path {
+            Some(p) => raw.load_file(p)?,
+            None if Path::new(DEFAULT_CONFIG_PATH).exists() => {
+                raw.load_file(Path::new(DEFAULT_CONFIG_PATH))?
+            }
+            None => {}
+        }
+        raw.apply_env(env);
+        raw.check_known()?;
+        Self::from_raw(&raw)
+    }
+
+    /// A configuration from explicit settings only (no file, no
+    /// environment), as the demo builds it.
+    pub fn from_settings(settings: &[(&str, &str, String)]) -> Result<Config, ConfigError> {
+        let mut raw = Raw::default();
+        for (section, option, value) in settings {
+            raw.values.insert(
+                (section.to_string(), option.to_string()),
+                (value.clone(), "built-in settings".to_string()),
+            );
+        }
+        raw.check_known()?;
+        Self::from_raw(&raw)
+    }
+
+    fn from_raw(r: &Raw) -> Result<Config, ConfigError> {
+        let d = "DEFAULT";
+        let auth_strategy = r.choice(
+            d,
+            "auth_strategy",
+            AuthStrategy::Keystone,
+            &[("keystone", AuthStrategy::Keystone), ("noauth", AuthStrategy::NoAuth)],
+        )?;
+        let ks = "keystone_authtoken";
+        let auth_url = r.str(ks, "auth_url", "");
+        let keystone = KeystoneConfig {
+            www_authenticate_uri: r.str(ks, "www_authenticate_uri", &auth_url),
+            auth_url: auth_url.clone(),
+            username: r.str(ks, "username", "tricircle"),
+            password: r.str(ks, "password", ""),
+            project_name: r.str(ks, "project_name", "service"),
+            user_domain_name: r.str(ks, "user_domain_name", "Default"),
+            project_domain_name: r.str(ks, "project_domain_name", "Default"),
+            token_cache_time: secs(r.parse(ks, "token_cache_time", 300u64, "seconds (0-86400)", |v| {
+                *v <= 86_400
+            })?),
+            http_connect_timeout: secs(r.parse(
+                ks,
+                "http_connect_timeout",
+                10u64,
+                "seconds (1-600)",
+                |v| (1..=600).contains(v),
+            )?),
+        };
+        if auth_strategy == AuthStrategy::Keystone {
+            if keystone.auth_url.is_empty() {
+                return Err(ConfigError::Missing {
+                    section: "keystone_authtoken",
+                    option: "auth_url",
+                    why: "required when auth_strategy = keystone",
+                });
+            }
+            if keystone.password.is_empty() {
+                return Err(ConfigError::Missing {
+                    section: "keystone_authtoken",
+                    option: "password",
+                    why: "required when auth_strategy = keystone",
+                });
+            }
+            if url::Url::parse(&keystone.auth_url).is_err() {
+                return Err(ConfigError::Invalid {
+                    section: ks.into(),
+                    option: "auth_url".into(),
+                    value: keystone.auth_url.clone(),
+                    origin: "configuration".into(),
+                    expected: "an http(s) URL such as http://127.0.0.1:5000/v3".into(),
+                });
+            }
+        }
+        let database = DatabaseConfig {
+            connection: r.str("database", "connection", "sqlite:///var/lib/tricircle/tricircle.db"),
+            auto_migrate: r.boolean("database", "auto_migrate", false)?,
+            max_pool_size: r.parse("database", "max_pool_size", 10u32, "an integer from 1 to 1000", |v| {
+                (1..=1000).contains(v)
+            })?,
+        };
+        if let Err(e) = tricircle_store::Backend::from_url(&database.connection) {
+            return Err(ConfigError::Invalid {
+                section: "database".into(),
+                option: "connection".into(),
+                value: tricircle_store::redact_url(&database.connection),
+                origin: "configuration".into(),
+                expected: e.to_string(),
+            });
+        }
+        let client = ClientConfig {
+            endpoint_interface: r.choice(
+                "client",
+                "endpoint_interface",
+                tricircle_pods::Interface::Public,
+                &[
+                    ("public", tricircle_pods::Interface::Public),
+                    ("internal", tricircle_pods::Interface::Internal),
+                    ("admin", tricircle_pods::Interface::Admin),
+                ],
+            )?,
+        };
+        Ok(Config {
+            bind_host: r.str(d, "bind_host", "127.0.0.1"),
+            admin_port: r.parse(d, "admin_port", 19999u16, "a port number (0-65535; 0 picks a free port)", |_| true)?,
+            auth_strategy,
+            max_request_body_size: r.parse(
+                d,
+                "max_request_body_size",
+                1_048_576usize,
+                "a size in bytes (1024 or more)",
+                |v| *v >= 1024,
+            )?,
+            log_format: r.choice(
+                d,
+                "log_format",
+                LogFormat::Text,
+                &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+            )?,
+            debug: r.boolean(d, "debug", false)?,
+            database,
+            keystone,
+            client,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::io::Write;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    const MINIMAL: &str = "[keystone_authtoken]\nauth_url = http://127.0.0.1:5000/v3\npassword = s3cret\n";
+
+    #[test]
+    fn defaults_and_file_values() {
+        let f = file(&format!("[DEFAULT]\nadmin_port = 20000\n[database]\nconnection = postgresql://u:p@h/db\n{MINIMAL}"));
+        let c = Config::load_with_env(Some(f.path()), std::iter::empty()).unwrap();
+        assert_eq!(c.admin_port, 20000);
+        assert_eq!(c.bind_host, "127.0.0.1");
+        assert_eq!(c.database.connection, "postgresql://u:p@h/db");
+        assert_eq!(c.keystone.password, "s3cret");
+        assert_eq!(c.keystone.www_authenticate_uri, "http://127.0.0.1:5000/v3");
+        assert_eq!(c.keystone.token_cache_time, Duration::from_secs(300));
+        assert_eq!(c.client.endpoint_interface, tricircle_pods::Interface::Public);
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let f = file(MINIMAL);
+        let env = vec![
+            ("TRICIRCLE__DEFAULT__ADMIN_PORT".to_string(), "21000".to_string()),
+            ("TRICIRCLE__DATABASE__CONNECTION".to_string(), "sqlite:///tmp/x.db".to_string()),
+            ("UNRELATED".to_string(), "x".to_string()),
+        ];
+        let c = Config::load_with_env(Some(f.path()), env.into_iter()).unwrap();
+        assert_eq!(c.admin_port, 21000);
+        assert_eq!(c.database.connection, "sqlite:///tmp/x.db");
+    }
+
+    #[test]
+    fn errors_name_the_option() {
+        let cases = [
+            ("[DEFAULT]\nadmin_port = http\n", "[DEFAULT] admin_port"),
+            ("[DEFAULT]\nauth_strategy = basic\n", "[DEFAULT] auth_strategy"),
+            ("[DEFAULT]\nadmin_prot = 1\n", "[DEFAULT] admin_prot"),
+            ("[database]\nconnection = mysql://x\n", "[database] connection"),
+            ("[keystone_authtoken]\nauth_url = http://h/v3\n", "[keystone_authtoken] password"),
+            ("[keystone_authtoken]\npassword = x\n", "[keystone_authtoken] auth_url"),
+            ("[DEFAULT]\nauth_strategy = noauth\ndebug = maybe\n", "[DEFAULT] debug"),
+        ];
+        for (text, needle) in cases {
+            let f = file(text);
+            let e = Config::load_with_env(Some(f.path()), std::iter::empty())
+                .err()
+                .unwrap_or_else(|| panic!("{text} accepted"));
+            assert!(e.to_string().contains(needle), "{e} should name {needle}");
+        }
+    }
+
+    #[test]
+    fn foreign_sections_are_left_alone() {
+        let f = file(&format!("{MINIMAL}[oslo_messaging_rabbit]\nanything = 1\n"));
+        assert!(Config::load_with_env(Some(f.path()), std::iter::empty()).is_ok());
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let e = Config::load_with_env(Some(Path::new("/nonexistent/t.conf")), std::iter::empty());
+        assert!(matches!(e, Err(ConfigError::Read { .. })));
+    }
+
+    /// The sample documents exactly the options we read.
+    #[test]
+    fn sample_documents_every_option() {
+        let sample = include_str!("../../../etc/tricircle.conf.sample");
+        for (section, options) in KNOWN {
+            assert!(sample.contains(&format!("[{section}]")), "sample lacks [{section}]");
+            for o in *options {
+                assert!(
+                    sample.contains(&format!("#{o} =")) || sample.contains(&format!("{o} =")),
+                    "sample lacks [{section}] {o}"
+                );
+            }
+        }
+    }
+}

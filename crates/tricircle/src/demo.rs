@@ -1,0 +1,284 @@
+//! `tricircle demo` and `tricircle podsim`: Tricircle (or only the pod
+//! simulator) with a simulated Keystone and simulated pods, on loopback.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tricircle_podsim::{Credentials, Identity, IdentityConfig, Pod, PodConfig};
+
+use crate::config::Config;
+use crate::serve;
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Address every service listens on.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: String,
+    /// Port of the simulated Keystone (0: any free port).
+    #[arg(long, default_value_t = 5000)]
+    identity_port: u16,
+    /// Port of Tricircle's admin API (0: any free port).
+    #[arg(long, default_value_t = 19999)]
+    admin_port: u16,
+    /// Pod1 listens here, Pod2 on the next port (0: any free ports).
+    #[arg(long, default_value_t = 20001)]
+    pod_base_port: u16,
+    /// Keep the SQLite database here instead of a temporary directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Password of the `admin` user of the simulated Keystone.
+    #[arg(long, env = "TRICIRCLE_DEMO_PASSWORD", default_value = "secret", hide_env_values = true)]
+    admin_password: String,
+}
+
+#[derive(clap::Args)]
+pub struct PodsimArgs {
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: String,
+    #[arg(long, default_value_t = 5000)]
+    identity_port: u16,
+    /// Region names of the simulated pods, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "Pod1,Pod2")]
+    pods: Vec<String>,
+    /// First pod's port; the others follow (0: any free ports).
+    #[arg(long, default_value_t = 20001)]
+    pod_base_port: u16,
+    #[arg(long, env = "TRICIRCLE_DEMO_PASSWORD", default_value = "secret", hide_env_values = true)]
+    admin_password: String,
+}
+
+/// A running simulation: identity plus pods, all stopped by `stop`.
+struct Simulation {
+    identity: Identity,
+    identity_cfg: IdentityConfig,
+    tasks: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+}
+
+fn shutdown_future(rx: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let mut rx = rx.clone();
+    async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+async fn listen(bind: &str, port: u16, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind((bind, port))
+        .await
+        .with_context(|| format!("cannot listen on {bind}:{port} for {what} (choose another port)"))
+}
+
+fn random_secret() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+async fn start_simulation(
+    bind: &str,
+    identity_port: u16,
+    pods: &[String],
+    pod_base_port: u16,
+    admin_password: &str,
+) -> anyhow::Result<Simulation> {
+    let (stop, rx) = watch::channel(false);
+    let identity_listener = listen(bind, identity_port, "identity").await?;
+    let identity_addr = identity_listener.local_addr()?;
+    let identity_cfg = IdentityConfig {
+        public_url: format!("http://{identity_addr}"),
+        admin_password: admin_password.to_string(),
+        service_password: random_secret(),
+        demo_password: random_secret(),
+        ..Default::default()
+    };
+    let identity = Identity::new(identity_cfg.clone());
+    let mut tasks = Vec::new();
+    for (i, name) in pods.iter().enumerate() {
+        let port = if pod_base_port == 0 {
+            0
+        } else {
+            pod_base_port
+                .checked_add(i as u16)
+                .context("pod ports run past 65535")?
+        };
+        let listener = listen(bind, port, name).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        identity.register_pod(name, &url);
+        let pod = Pod::new(PodConfig {
+            region: name.clone(),
+        });
+        let shutdown = shutdown_future(&rx);
+        let name = name.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = tricircle_podsim::serve(listener, pod.router(), shutdown).await {
+                tracing::error!(pod = %name, error = %e, "simulated pod stopped");
+            }
+        }));
+    }
+    let router = identity.router();
+    let shutdown = shutdown_future(&rx);
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = tricircle_podsim::serve(identity_listener, router, shutdown).await {
+            tracing::error!(error = %e, "simulated identity stopped");
+        }
+    }));
+    Ok(Simulation {
+        identity,
+        identity_cfg,
+        tasks,
+        stop,
+    })
+}
+
+impl Simulation {
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+    }
+}
+
+fn print_exports(identity_cfg: &IdentityConfig, admin_url: Option<&str>) {
+    let c = Credentials::admin(identity_cfg);
+    println!("# Use the real openstack CLI (python-openstackclient) with these:");
+    println!("export OS_AUTH_URL={}/v3", identity_cfg.public_url);
+    println!("export OS_IDENTITY_API_VERSION=3");
+    println!("export OS_USERNAME={}", c.username);
+    println!("export OS_PASSWORD={}", c.password);
+    println!("export OS_PROJECT_NAME={}", c.project_name);
+    println!("export OS_USER_DOMAIN_NAME={}", c.user_domain_name);
+    println!("export OS_PROJECT_DOMAIN_NAME={}", c.project_domain_name);
+    println!("export OS_REGION_NAME=RegionOne");
+    if let Some(url) = admin_url {
+        println!("export TRICIRCLE_ADMIN_URL={url}");
+        println!("# e.g.: curl -s -H \"X-Auth-Token: $(openstack token issue -f value -c id)\" $TRICIRCLE_ADMIN_URL/pods");
+    }
+}
+
+pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
+    let pods = ["Pod1".to_string(), "Pod2".to_string()];
+    let sim = start_simulation(
+        &args.bind,
+        args.identity_port,
+        &pods,
+        args.pod_base_port,
+        &args.admin_password,
+    )
+    .await?;
+
+    let temp;
+    let data_dir = match &args.data_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+            d.clone()
+        }
+        None => {
+            temp = tempfile::tempdir().context("cannot create a temporary directory")?;
+            temp.path().to_path_buf()
+        }
+    };
+    let service = Credentials::service(&sim.identity_cfg);
+    let cfg = Config::from_settings(&[
+        ("DEFAULT", "bind_host", args.bind.clone()),
+        ("DEFAULT", "admin_port", args.admin_port.to_string()),
+        ("database", "connection", format!("sqlite://{}", data_dir.join("tricircle.db").display())),
+        ("database", "auto_migrate", "true".into()),
+        ("keystone_authtoken", "auth_url", format!("{}/v3", sim.identity_cfg.public_url)),
+        ("keystone_authtoken", "username", service.username.clone()),
+        ("keystone_authtoken", "password", service.password.clone()),
+        ("keystone_authtoken", "project_name", service.project_name.clone()),
+    ])?;
+    let store = serve::open_store(&cfg).await?;
+    store.migrate().await.context("migration failed")?;
+    let running = serve::prepare(&cfg, store).await?;
+    let admin_url = format!("http://{}/v1.0", running.admin_addr);
+    sim.identity.add_service("tricircle", "tricircle");
+    for iface in ["public", "internal", "admin"] {
+        sim.identity.add_endpoint("RegionOne", "tricircle", iface, &admin_url);
+    }
+    let (stop_admin, rx) = watch::channel(false);
+    let admin_task = tokio::spawn(running.run(shutdown_future(&rx)));
+
+    let setup = create_demo_pods(&sim.identity_cfg, &admin_url).await;
+    if let Err(e) = setup {
+        let _ = stop_admin.send(true);
+        sim.stop().await;
+        return Err(e.context("setting up the demo pods through the admin API failed"));
+    }
+    print_exports(&sim.identity_cfg, Some(&admin_url));
+    println!("# Tricircle demo is ready: pods RegionOne (top), Pod1 (az1), Pod2 (az2). Ctrl-C stops it.");
+    tracing::info!(%admin_url, data_dir = %data_dir.display(), "demo running");
+
+    tokio::select! {
+        _ = serve::shutdown_signal() => {}
+        r = admin_task => {
+            sim.stop().await;
+            return match r {
+                Ok(Ok(())) => Err(anyhow::anyhow!("the admin API stopped unexpectedly")),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(e.into()),
+            };
+        }
+    }
+    tracing::info!("stopping the demo");
+    let _ = stop_admin.send(true);
+    sim.stop().await;
+    Ok(())
+}
+
+/// Creates the demo's pods the way an operator would: through the admin API
+/// with an admin token.
+async fn create_demo_pods(identity: &IdentityConfig, admin_url: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let auth = http
+        .post(format!("{}/v3/auth/tokens", identity.public_url))
+        .json(&Credentials::admin(identity).auth_request())
+        .send()
+        .await?;
+    anyhow::ensure!(auth.status().is_success(), "admin authentication failed: HTTP {}", auth.status());
+    let token = auth
+        .headers()
+        .get("x-subject-token")
+        .and_then(|v| v.to_str().ok())
+        .context("no X-Subject-Token")?
+        .to_string();
+    for pod in [
+        json!({"pod_name": "RegionOne"}),
+        json!({"pod_name": "Pod1", "az_name": "az1", "pod_az_name": "az1", "dc_name": "dc1"}),
+        json!({"pod_name": "Pod2", "az_name": "az2", "pod_az_name": "az2", "dc_name": "dc2"}),
+    ] {
+        let resp = http
+            .post(format!("{admin_url}/pods"))
+            .header("x-auth-token", &token)
+            .json(&json!({ "pod": pod }))
+            .send()
+            .await?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        anyhow::ensure!(status.is_success(), "creating pod {pod} failed: HTTP {status}: {body}");
+    }
+    Ok(())
+}
+
+pub async fn podsim(args: &PodsimArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(!args.pods.is_empty(), "--pods needs at least one region name");
+    let sim = start_simulation(
+        &args.bind,
+        args.identity_port,
+        &args.pods,
+        args.pod_base_port,
+        &args.admin_password,
+    )
+    .await?;
+    print_exports(&sim.identity_cfg, None);
+    println!("# podsim is ready: identity and pods {}. Ctrl-C stops it.", args.pods.join(", "));
+    serve::shutdown_signal().await;
+    sim.stop().await;
+    Ok(())
+}

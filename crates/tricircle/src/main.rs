@@ -1,0 +1,113 @@
+//! `tricircle`: the gateway, its database tool, the demo, the pod simulator
+//! and an admin CLI.
+#![forbid(unsafe_code)]
+
+mod admin_cli;
+mod config;
+mod demo;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, LogFormat};
+
+#[derive(Parser)]
+#[command(name = "tricircle", version, about = "One big OpenStack region in front of many pods")]
+struct Cli {
+    /// Configuration file (INI). Default: /etc/tricircle/tricircle.conf when it exists.
+    #[arg(long, global = true, env = "TRICIRCLE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the APIs.
+    Serve,
+    /// Database tools.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Run Tricircle with a simulated identity service and two simulated
+    /// pods on loopback (SQLite in a temporary directory unless --data-dir).
+    Demo(demo::DemoArgs),
+    /// Run the pod simulator alone: a Keystone and N pods.
+    Podsim(demo::PodsimArgs),
+    /// Manage pods through the admin API.
+    Pod(admin_cli::PodArgs),
+    /// Manage tenant→pod bindings through the admin API.
+    Binding(admin_cli::BindingArgs),
+    /// Inspect routings through the admin API.
+    Routing(admin_cli::RoutingArgs),
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Bring the schema to the newest version.
+    Migrate,
+}
+
+fn init_logging(format: LogFormat, debug: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if debug { "debug" } else { "info" };
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default},sqlx=warn,hyper=info,h2=info")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    Ok(Config::load(cli.config.as_deref())?)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = run(cli).await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tricircle: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Serve => {
+            let cfg = load_config(&cli)?;
+            init_logging(cfg.log_format, cfg.debug);
+            serve::serve(cfg).await
+        }
+        Command::Db {
+            command: DbCommand::Migrate,
+        } => {
+            let cfg = load_config(&cli)?;
+            init_logging(cfg.log_format, cfg.debug);
+            serve::migrate(&cfg).await
+        }
+        Command::Demo(args) => {
+            init_logging(LogFormat::Text, false);
+            demo::demo(args).await
+        }
+        Command::Podsim(args) => {
+            init_logging(LogFormat::Text, false);
+            demo::podsim(args).await
+        }
+        Command::Pod(args) => admin_cli::pod(args).await,
+        Command::Binding(args) => admin_cli::binding(args).await,
+        Command::Routing(args) => admin_cli::routing(args).await,
+    }
+}
