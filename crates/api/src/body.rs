@@ -31,14 +31,18 @@ where
                 ));
             }
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(bytes_rejection)?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(bytes_rejection)?;
         parse_json(&bytes).map(JsonBody)
     }
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("The request body is empty; a JSON object is required."));
+        return Err(ApiError::bad_request(
+            "The request body is empty; a JSON object is required.",
+        ));
     }
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(format!("Malformed request body: {e}")))?;
@@ -50,7 +54,10 @@ fn bytes_rejection(r: BytesRejection) -> ApiError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(status, "Request body is larger than the configured limit.")
     } else {
-        ApiError::new(status, format!("Could not read the request body: {}", r.body_text()))
+        ApiError::new(
+            status,
+            format!("Could not read the request body: {}", r.body_text()),
+        )
     }
 }
 

@@ -102,7 +102,12 @@ mod tests {
             accept_request_id(Some(&ok)).as_deref(),
             Some("req-0b2f6a1e-3c34-4f57-9e0a-3a9b0e9e7c11")
         );
-        for bad in ["0b2f6a1e-3c34-4f57-9e0a-3a9b0e9e7c11", "req-xyz", "req-", "hello\tworld"] {
+        for bad in [
+            "0b2f6a1e-3c34-4f57-9e0a-3a9b0e9e7c11",
+            "req-xyz",
+            "req-",
+            "hello\tworld",
+        ] {
             if let Ok(v) = HeaderValue::from_str(bad) {
                 assert_eq!(accept_request_id(Some(&v)), None, "{bad}");
             }

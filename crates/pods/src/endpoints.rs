@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, RwLock};
 use tricircle_store::{CachedEndpoint, Store};
@@ -62,8 +63,15 @@ pub struct EndpointResolver {
     /// Bumped by every refresh, so callers that queued behind a refresh do
     /// not start another one.
     generation: RwLock<u64>,
-    refreshing: Mutex<()>,
+    /// Held while the catalog is being re-read; remembers when it last was.
+    refreshing: Mutex<Option<Instant>>,
+    /// A catalog re-read happens at most this often, so a pod that lacks a
+    /// service does not cost a Keystone round trip per request.
+    min_refresh_interval: Duration,
 }
+
+/// Default for [`EndpointResolver::with_min_refresh_interval`].
+pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(2);
 
 impl EndpointResolver {
     pub fn new(keystone: Arc<KeystoneClient>, store: Option<Store>, interface: Interface) -> Self {
@@ -73,13 +81,23 @@ impl EndpointResolver {
             interface,
             memory: RwLock::new(HashMap::new()),
             generation: RwLock::new(0),
-            refreshing: Mutex::new(()),
+            refreshing: Mutex::new(None),
+            min_refresh_interval: MIN_REFRESH_INTERVAL,
         }
+    }
+
+    pub fn with_min_refresh_interval(mut self, interval: Duration) -> Self {
+        self.min_refresh_interval = interval;
+        self
     }
 
     /// The URL template for `service_type` in `region`: memory, then the
     /// table, then Keystone.
-    pub async fn endpoint(&self, region: &str, service_type: &str) -> Result<String, EndpointError> {
+    pub async fn endpoint(
+        &self,
+        region: &str,
+        service_type: &str,
+    ) -> Result<String, EndpointError> {
         if let Some(url) = self.from_memory(region, service_type).await {
             return Ok(url);
         }
@@ -92,7 +110,10 @@ impl EndpointResolver {
                 .collect();
             if map.contains_key(service_type) {
                 let url = map.get(service_type).cloned();
-                self.memory.write().await.insert(region.to_string(), Arc::new(map));
+                self.memory
+                    .write()
+                    .await
+                    .insert(region.to_string(), Arc::new(map));
                 if let Some(url) = url {
                     return Ok(url);
                 }
@@ -111,7 +132,11 @@ impl EndpointResolver {
 
     /// Like [`endpoint`](Self::endpoint) but always re-reads the catalog
     /// first: for after a connection failure to the cached URL.
-    pub async fn endpoint_fresh(&self, region: &str, service_type: &str) -> Result<String, EndpointError> {
+    pub async fn endpoint_fresh(
+        &self,
+        region: &str,
+        service_type: &str,
+    ) -> Result<String, EndpointError> {
         let seen = *self.generation.read().await;
         self.refresh_after(seen).await?;
         self.endpoint(region, service_type).await
@@ -175,10 +200,14 @@ impl EndpointResolver {
 
     /// Re-reads the whole catalog unless someone else did since `seen`.
     async fn refresh_after(&self, seen: u64) -> Result<(), EndpointError> {
-        let _one_at_a_time = self.refreshing.lock().await;
+        let mut last = self.refreshing.lock().await;
         if *self.generation.read().await != seen {
             return Ok(());
         }
+        if last.is_some_and(|t| t.elapsed() < self.min_refresh_interval) {
+            return Ok(());
+        }
+        *last = Some(Instant::now());
         let all = self.keystone.endpoints().await?;
         let mut by_region: HashMap<String, RegionEndpoints> = HashMap::new();
         let mut rows: HashMap<String, Vec<CachedEndpoint>> = HashMap::new();
@@ -195,12 +224,14 @@ impl EndpointResolver {
                     .or_default()
                     .insert(service_type.clone(), url.clone());
             }
-            rows.entry(region.clone()).or_default().push(CachedEndpoint {
-                region,
-                service_type,
-                interface,
-                url,
-            });
+            rows.entry(region.clone())
+                .or_default()
+                .push(CachedEndpoint {
+                    region,
+                    service_type,
+                    interface,
+                    url,
+                });
         }
         if let Some(store) = &self.store {
             for (region, endpoints) in &rows {
@@ -233,7 +264,10 @@ mod tests {
             substitute("http://h/volume/v3/$(project_id)s", "p1"),
             "http://h/volume/v3/p1"
         );
-        assert_eq!(substitute("http://h/v2/$(tenant_id)s/x", "p1"), "http://h/v2/p1/x");
+        assert_eq!(
+            substitute("http://h/v2/$(tenant_id)s/x", "p1"),
+            "http://h/v2/p1/x"
+        );
         assert_eq!(substitute("http://h/network", "p1"), "http://h/network");
     }
 

@@ -51,7 +51,10 @@ pub struct PodClient {
 }
 
 impl PodClient {
-    pub fn new(resolver: Arc<EndpointResolver>, timeout: Duration) -> Result<PodClient, reqwest::Error> {
+    pub fn new(
+        resolver: Arc<EndpointResolver>,
+        timeout: Duration,
+    ) -> Result<PodClient, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
@@ -73,14 +76,23 @@ impl PodClient {
         match self.send_to(&template, req).await {
             Err(e) if e.is_connect() => {
                 tracing::warn!(pod = %req.pod, service = %req.service_type, "pod unreachable; refreshing its endpoints");
-                let fresh = self.resolver.endpoint_fresh(&req.pod, &req.service_type).await?;
-                self.send_to(&fresh, req).await.map_err(|e| to_pod_error(&req.pod, e))
+                let fresh = self
+                    .resolver
+                    .endpoint_fresh(&req.pod, &req.service_type)
+                    .await?;
+                self.send_to(&fresh, req)
+                    .await
+                    .map_err(|e| to_pod_error(&req.pod, e))
             }
             other => other.map_err(|e| to_pod_error(&req.pod, e)),
         }
     }
 
-    async fn send_to(&self, template: &str, req: &PodRequest) -> Result<PodResponse, reqwest::Error> {
+    async fn send_to(
+        &self,
+        template: &str,
+        req: &PodRequest,
+    ) -> Result<PodResponse, reqwest::Error> {
         let base = substitute(template, &req.project_id);
         let mut url = format!("{}{}", base.trim_end_matches('/'), req.path);
         if let Some(q) = req.query.as_deref().filter(|q| !q.is_empty()) {
@@ -91,7 +103,11 @@ impl PodClient {
         if let Ok(v) = HeaderValue::from_str(&req.token) {
             headers.insert(HeaderName::from_static("x-auth-token"), v);
         }
-        if let Some(rid) = req.request_id.as_deref().and_then(|r| HeaderValue::from_str(r).ok()) {
+        if let Some(rid) = req
+            .request_id
+            .as_deref()
+            .and_then(|r| HeaderValue::from_str(r).ok())
+        {
             headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), rid);
         }
         let mut builder = self.http.request(req.method.clone(), url).headers(headers);
@@ -112,7 +128,9 @@ impl PodClient {
 
 fn to_pod_error(pod: &str, e: reqwest::Error) -> PodError {
     if e.is_timeout() {
-        PodError::Timeout { pod: pod.to_string() }
+        PodError::Timeout {
+            pod: pod.to_string(),
+        }
     } else {
         PodError::Unreachable {
             pod: pod.to_string(),

@@ -99,7 +99,10 @@ pub struct KeystoneClient {
 const RENEW_BEFORE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 impl KeystoneClient {
-    pub fn new(creds: ServiceCredentials, timeout: Duration) -> Result<KeystoneClient, reqwest::Error> {
+    pub fn new(
+        creds: ServiceCredentials,
+        timeout: Duration,
+    ) -> Result<KeystoneClient, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
@@ -164,10 +167,13 @@ impl KeystoneClient {
                 what: "POST /auth/tokens",
                 detail: "no X-Subject-Token header".into(),
             })?;
-        let body = resp.json::<TokenBody>().await.map_err(|e| KeystoneError::Malformed {
-            what: "POST /auth/tokens",
-            detail: e.to_string(),
-        })?;
+        let body = resp
+            .json::<TokenBody>()
+            .await
+            .map_err(|e| KeystoneError::Malformed {
+                what: "POST /auth/tokens",
+                detail: e.to_string(),
+            })?;
         Ok((token, body))
     }
 
@@ -237,12 +243,15 @@ impl KeystoneClient {
             )
             .await?;
         match resp.status() {
-            StatusCode::OK => resp.json::<TokenBody>().await.map(Some).map_err(|e| {
-                KeystoneError::Malformed {
-                    what: "GET /auth/tokens",
-                    detail: e.to_string(),
-                }
-            }),
+            StatusCode::OK => {
+                resp.json::<TokenBody>()
+                    .await
+                    .map(Some)
+                    .map_err(|e| KeystoneError::Malformed {
+                        what: "GET /auth/tokens",
+                        detail: e.to_string(),
+                    })
+            }
             StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED => Ok(None),
             s => Err(KeystoneError::Unexpected {
                 what: "GET /auth/tokens",
@@ -288,7 +297,9 @@ impl KeystoneClient {
     }
 
     async fn get_json(&self, path: &str, what: &'static str) -> Result<Value, KeystoneError> {
-        let resp = self.service_get(&format!("{}{path}", self.base), &[]).await?;
+        let resp = self
+            .service_get(&format!("{}{path}", self.base), &[])
+            .await?;
         if !resp.status().is_success() {
             return Err(KeystoneError::Unexpected {
                 what,
@@ -318,7 +329,12 @@ mod tests {
 
     #[test]
     fn v3_base_forms() {
-        for u in ["http://h:5000", "http://h:5000/", "http://h:5000/v3", "http://h:5000/v3/"] {
+        for u in [
+            "http://h:5000",
+            "http://h:5000/",
+            "http://h:5000/v3",
+            "http://h:5000/v3/",
+        ] {
             assert_eq!(v3_base(u), "http://h:5000/v3");
         }
         assert_eq!(v3_base("https://h/identity/v3"), "https://h/identity/v3");

@@ -35,10 +35,7 @@ impl TokenInfo {
 
     fn from_body(body: TokenBody) -> TokenInfo {
         let t = body.token;
-        let (project_id, project_name) = t
-            .project
-            .map(|p| (p.id, p.name))
-            .unwrap_or_default();
+        let (project_id, project_name) = t.project.map(|p| (p.id, p.name)).unwrap_or_default();
         TokenInfo {
             user_id: t.user.id,
             user_name: t.user.name,
@@ -88,7 +85,12 @@ struct CacheExpiry {
 }
 
 impl Expiry<[u8; 32], Cached> for CacheExpiry {
-    fn expire_after_create(&self, _key: &[u8; 32], value: &Cached, _now: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _key: &[u8; 32],
+        value: &Cached,
+        _now: Instant,
+    ) -> Option<Duration> {
         Some(match value {
             Cached::Invalid => self.ttl,
             Cached::Valid(info) => {

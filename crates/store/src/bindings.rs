@@ -160,22 +160,24 @@ impl Store {
         let pod_id = update.pod_id.clone().unwrap_or(current.pod_id.clone());
         let is_binding = update.is_binding.unwrap_or(current.is_binding);
         let now = now();
-        sqlx::query("UPDATE pod_bindings SET pod_id = $1, is_binding = $2, updated_at = $3 WHERE id = $4")
-            .bind(&pod_id)
-            .bind(i64::from(is_binding))
-            .bind(&now)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| {
-                StoreError::conflict_on_unique(
-                    e,
-                    format!(
-                        "a binding of tenant {} to pod {pod_id} already exists",
-                        current.tenant_id
-                    ),
-                )
-            })?;
+        sqlx::query(
+            "UPDATE pod_bindings SET pod_id = $1, is_binding = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(&pod_id)
+        .bind(i64::from(is_binding))
+        .bind(&now)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            StoreError::conflict_on_unique(
+                e,
+                format!(
+                    "a binding of tenant {} to pod {pod_id} already exists",
+                    current.tenant_id
+                ),
+            )
+        })?;
         Ok(Binding {
             pod_id,
             is_binding,

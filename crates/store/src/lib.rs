@@ -138,7 +138,11 @@ impl Store {
 fn sqlite_url(url: &str) -> String {
     let mut u = url.to_string();
     if !u.contains("mode=") && !u.contains(":memory:") {
-        u.push_str(if u.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+        u.push_str(if u.contains('?') {
+            "&mode=rwc"
+        } else {
+            "?mode=rwc"
+        });
     }
     u
 }
@@ -156,9 +160,7 @@ pub fn redact_url(url: &str) -> String {
 
 /// Now, as stored: RFC 3339 UTC with seconds, e.g. `2026-11-25T07:40:48Z`.
 pub(crate) fn now() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 #[cfg(test)]
@@ -167,7 +169,10 @@ mod tests {
 
     #[test]
     fn backend_from_url() {
-        assert_eq!(Backend::from_url("sqlite:///tmp/x.db").ok(), Some(Backend::Sqlite));
+        assert_eq!(
+            Backend::from_url("sqlite:///tmp/x.db").ok(),
+            Some(Backend::Sqlite)
+        );
         assert_eq!(
             Backend::from_url("postgresql://u:p@h/db").ok(),
             Some(Backend::Postgres)
@@ -189,8 +194,14 @@ mod tests {
 
     #[test]
     fn sqlite_files_are_created() {
-        assert_eq!(sqlite_url("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db?mode=rwc");
-        assert_eq!(sqlite_url("sqlite:///tmp/a.db?mode=ro"), "sqlite:///tmp/a.db?mode=ro");
+        assert_eq!(
+            sqlite_url("sqlite:///tmp/a.db"),
+            "sqlite:///tmp/a.db?mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url("sqlite:///tmp/a.db?mode=ro"),
+            "sqlite:///tmp/a.db?mode=ro"
+        );
     }
 }
 

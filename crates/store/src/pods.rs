@@ -120,17 +120,21 @@ impl Store {
     }
 
     pub async fn find_pod_by_name(&self, pod_name: &str) -> Result<Option<Pod>> {
-        let row = sqlx::query(&format!("SELECT {POD_COLUMNS} FROM pods WHERE pod_name = $1"))
-            .bind(pod_name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {POD_COLUMNS} FROM pods WHERE pod_name = $1"
+        ))
+        .bind(pod_name)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(Pod::from_row).transpose()
     }
 
     pub async fn top_pod(&self) -> Result<Option<Pod>> {
-        let row = sqlx::query(&format!("SELECT {POD_COLUMNS} FROM pods WHERE az_name = ''"))
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {POD_COLUMNS} FROM pods WHERE az_name = ''"
+        ))
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(Pod::from_row).transpose()
     }
 
@@ -156,7 +160,9 @@ impl Store {
         .await?
         .rows_affected();
         if changed == 0 {
-            return Err(StoreError::NotFound(format!("Pod {pod_id} could not be found.")));
+            return Err(StoreError::NotFound(format!(
+                "Pod {pod_id} could not be found."
+            )));
         }
         Ok(Pod {
             pod_az_name,
@@ -178,7 +184,9 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         let Some(pod_name) = pod_name else {
-            return Err(StoreError::NotFound(format!("Pod {pod_id} could not be found.")));
+            return Err(StoreError::NotFound(format!(
+                "Pod {pod_id} could not be found."
+            )));
         };
         let routings: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM routings WHERE pod_id = $1")
             .bind(pod_id)

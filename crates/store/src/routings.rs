@@ -140,10 +140,12 @@ impl Store {
     }
 
     pub async fn get_routing(&self, id: i64) -> Result<Routing> {
-        let row = sqlx::query(&format!("SELECT {ROUTING_COLUMNS} FROM routings WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {ROUTING_COLUMNS} FROM routings WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         match row {
             Some(r) => Routing::from_row(&r),
             None => Err(StoreError::NotFound(format!(
@@ -156,14 +158,22 @@ impl Store {
         let current = self.get_routing(id).await?;
         if let Some(p) = &update.pod_id {
             if self.find_pod(p).await?.is_none() {
-                return Err(StoreError::Unprocessable(format!("Pod {p} could not be found.")));
+                return Err(StoreError::Unprocessable(format!(
+                    "Pod {p} could not be found."
+                )));
             }
         }
         let next = Routing {
             top_id: update.top_id.clone().unwrap_or(current.top_id.clone()),
-            bottom_id: update.bottom_id.clone().unwrap_or(current.bottom_id.clone()),
+            bottom_id: update
+                .bottom_id
+                .clone()
+                .unwrap_or(current.bottom_id.clone()),
             pod_id: update.pod_id.clone().unwrap_or(current.pod_id.clone()),
-            project_id: update.project_id.clone().unwrap_or(current.project_id.clone()),
+            project_id: update
+                .project_id
+                .clone()
+                .unwrap_or(current.project_id.clone()),
             resource_type: update
                 .resource_type
                 .clone()
@@ -203,7 +213,12 @@ impl Store {
     }
 }
 
-fn routing_write_error(e: sqlx::Error, top_id: &str, pod_id: &str, resource_type: &str) -> StoreError {
+fn routing_write_error(
+    e: sqlx::Error,
+    top_id: &str,
+    pod_id: &str,
+    resource_type: &str,
+) -> StoreError {
     if e.as_database_error()
         .is_some_and(|d| d.is_foreign_key_violation())
     {

@@ -64,7 +64,10 @@ async fn pods_and_their_aggregates() {
         assert_eq!(names, ["ag_Pod1", "ag_Pod2"], "{}", s.label());
         assert_eq!(aggs[0].pod_id.as_deref(), Some(p1.pod_id.as_str()));
         assert_eq!(
-            aggs[1].metadata.get("availability_zone").map(String::as_str),
+            aggs[1]
+                .metadata
+                .get("availability_zone")
+                .map(String::as_str),
             Some("az2")
         );
     }
@@ -75,7 +78,11 @@ async fn pod_conflicts() {
     for s in testing::all().await {
         with_pods(&s).await;
         let second_top = s.create_pod(&spec("RegionTwo", "")).await;
-        assert!(matches!(second_top, Err(StoreError::Conflict(_))), "{}", s.label());
+        assert!(
+            matches!(second_top, Err(StoreError::Conflict(_))),
+            "{}",
+            s.label()
+        );
         let named_like_top = s.create_pod(&spec("RegionOne", "az9")).await;
         assert!(matches!(named_like_top, Err(StoreError::Conflict(_))));
         let dup = s.create_pod(&spec("Pod1", "az3")).await;
@@ -119,7 +126,10 @@ async fn pod_update() {
             pod_az_name: None,
         };
         let p = s.update_pod(&p1.pod_id, &u).await.unwrap();
-        assert_eq!((p.dc_name.as_str(), p.maintenance, p.pod_az_name.as_str()), ("dc9", true, "nova"));
+        assert_eq!(
+            (p.dc_name.as_str(), p.maintenance, p.pod_az_name.as_str()),
+            ("dc9", true, "nova")
+        );
         assert_eq!(s.get_pod(&p1.pod_id).await.unwrap(), p);
         assert!(matches!(
             s.update_pod("nope", &u).await,
@@ -132,7 +142,9 @@ async fn pod_update() {
 async fn pod_delete_refused_while_referenced_unless_forced() {
     for s in testing::all().await {
         let (_, p1, p2) = with_pods(&s).await;
-        s.create_routing(&routing("t1", &p1, "proj", "server")).await.unwrap();
+        s.create_routing(&routing("t1", &p1, "proj", "server"))
+            .await
+            .unwrap();
         s.create_binding(&NewBinding {
             tenant_id: "proj".into(),
             pod_id: p1.pod_id.clone(),
@@ -153,7 +165,11 @@ async fn pod_delete_refused_while_referenced_unless_forced() {
         .unwrap();
 
         let refused = s.delete_pod(&p1.pod_id, false).await;
-        assert!(matches!(refused, Err(StoreError::Conflict(_))), "{}", s.label());
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{}",
+            s.label()
+        );
         assert!(s.find_pod(&p1.pod_id).await.unwrap().is_some());
 
         s.delete_pod(&p1.pod_id, true).await.unwrap();
@@ -163,9 +179,19 @@ async fn pod_delete_refused_while_referenced_unless_forced() {
             .await
             .unwrap();
         assert!(left.routings.is_empty());
-        assert!(s.list_bindings(&BindingFilter::default()).await.unwrap().is_empty());
+        assert!(s
+            .list_bindings(&BindingFilter::default())
+            .await
+            .unwrap()
+            .is_empty());
         assert!(s.cached_endpoints("Pod1").await.unwrap().is_empty());
-        let aggs: Vec<_> = s.list_aggregates().await.unwrap().into_iter().map(|a| a.name).collect();
+        let aggs: Vec<_> = s
+            .list_aggregates()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
         assert_eq!(aggs, ["ag_Pod2"]);
 
         // An unreferenced pod goes without force.
@@ -188,7 +214,10 @@ async fn bindings() {
             is_binding: true,
         };
         let b = s.create_binding(&new).await.unwrap();
-        assert!(matches!(s.create_binding(&new).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            s.create_binding(&new).await,
+            Err(StoreError::Conflict(_))
+        ));
         let to_top = NewBinding {
             pod_id: top.pod_id.clone(),
             ..new.clone()
@@ -241,12 +270,21 @@ async fn bindings() {
             )
             .await
             .unwrap();
-        assert_eq!((moved.pod_id.as_str(), moved.is_binding), (p1.pod_id.as_str(), true));
+        assert_eq!(
+            (moved.pod_id.as_str(), moved.is_binding),
+            (p1.pod_id.as_str(), true)
+        );
         assert_eq!(s.get_binding(&b2.id).await.unwrap(), moved);
 
         s.delete_binding(&b.id).await.unwrap();
-        assert!(matches!(s.get_binding(&b.id).await, Err(StoreError::NotFound(_))));
-        assert!(matches!(s.delete_binding(&b.id).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            s.get_binding(&b.id).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            s.delete_binding(&b.id).await,
+            Err(StoreError::NotFound(_))
+        ));
     }
 }
 
@@ -264,11 +302,17 @@ async fn routings_unique_filters_and_paging() {
                 .unwrap();
             ids.push(r.id);
         }
-        let dup = s.create_routing(&routing("top00", &p1, "pa", "server")).await;
+        let dup = s
+            .create_routing(&routing("top00", &p1, "pa", "server"))
+            .await;
         assert!(matches!(dup, Err(StoreError::Conflict(_))), "{}", s.label());
         // Same top id in another pod or of another type is fine.
-        s.create_routing(&routing("top00", &p2, "pa", "server")).await.unwrap();
-        s.create_routing(&routing("top00", &p1, "pa", "network")).await.unwrap();
+        s.create_routing(&routing("top00", &p2, "pa", "server"))
+            .await
+            .unwrap();
+        s.create_routing(&routing("top00", &p1, "pa", "network"))
+            .await
+            .unwrap();
         let unknown_pod = NewRouting {
             pod_id: "nope".into(),
             ..routing("x", &p1, "pa", "server")
@@ -346,7 +390,10 @@ async fn routings_unique_filters_and_paging() {
             )
             .await
             .unwrap();
-        assert_eq!((updated.bottom_id, updated.project_id.as_str()), (None, "pc"));
+        assert_eq!(
+            (updated.bottom_id, updated.project_id.as_str()),
+            (None, "pc")
+        );
         let clash = s
             .update_routing(
                 id,
@@ -356,9 +403,16 @@ async fn routings_unique_filters_and_paging() {
                 },
             )
             .await;
-        assert!(matches!(clash, Err(StoreError::Conflict(_))), "{}", s.label());
+        assert!(
+            matches!(clash, Err(StoreError::Conflict(_))),
+            "{}",
+            s.label()
+        );
         s.delete_routing(id).await.unwrap();
-        assert!(matches!(s.get_routing(id).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            s.get_routing(id).await,
+            Err(StoreError::NotFound(_))
+        ));
     }
 }
 
@@ -371,13 +425,19 @@ async fn endpoint_cache_replaces_atomically() {
             interface: "public".into(),
             url: url.into(),
         };
-        s.replace_cached_endpoints("Pod1", &[e("compute", "http://a"), e("network", "http://b")])
-            .await
-            .unwrap();
+        s.replace_cached_endpoints(
+            "Pod1",
+            &[e("compute", "http://a"), e("network", "http://b")],
+        )
+        .await
+        .unwrap();
         s.replace_cached_endpoints("Pod1", &[e("compute", "http://c")])
             .await
             .unwrap();
-        assert_eq!(s.cached_endpoints("Pod1").await.unwrap(), vec![e("compute", "http://c")]);
+        assert_eq!(
+            s.cached_endpoints("Pod1").await.unwrap(),
+            vec![e("compute", "http://c")]
+        );
         assert!(s.cached_endpoints("Pod2").await.unwrap().is_empty());
     }
 }

@@ -12,7 +12,12 @@ use serde_json::{json, Map, Value};
 #[derive(Args, Clone)]
 pub struct Connection {
     /// Admin API root.
-    #[arg(long, env = "TRICIRCLE_ADMIN_URL", default_value = "http://127.0.0.1:19999/v1.0", global = true)]
+    #[arg(
+        long,
+        env = "TRICIRCLE_ADMIN_URL",
+        default_value = "http://127.0.0.1:19999/v1.0",
+        global = true
+    )]
     admin_url: String,
     /// A Keystone token to use as is.
     #[arg(long, env = "OS_TOKEN", hide_env_values = true, global = true)]
@@ -25,9 +30,19 @@ pub struct Connection {
     os_password: Option<String>,
     #[arg(long, env = "OS_PROJECT_NAME", global = true)]
     os_project_name: Option<String>,
-    #[arg(long, env = "OS_USER_DOMAIN_NAME", default_value = "Default", global = true)]
+    #[arg(
+        long,
+        env = "OS_USER_DOMAIN_NAME",
+        default_value = "Default",
+        global = true
+    )]
     os_user_domain_name: String,
-    #[arg(long, env = "OS_PROJECT_DOMAIN_NAME", default_value = "Default", global = true)]
+    #[arg(
+        long,
+        env = "OS_PROJECT_DOMAIN_NAME",
+        default_value = "Default",
+        global = true
+    )]
     os_project_domain_name: String,
 }
 
@@ -53,7 +68,9 @@ enum PodCommand {
         dc_name: Option<String>,
     },
     List,
-    Show { pod_id: String },
+    Show {
+        pod_id: String,
+    },
     /// Change a pod's data centre, its AZ name inside the pod, or its
     /// maintenance flag (a pod in maintenance gets no new resources).
     Update {
@@ -95,8 +112,12 @@ enum BindingCommand {
         #[arg(long)]
         pod_id: Option<String>,
     },
-    Show { id: String },
-    Delete { id: String },
+    Show {
+        id: String,
+    },
+    Delete {
+        id: String,
+    },
 }
 
 #[derive(Args)]
@@ -125,7 +146,9 @@ enum RoutingCommand {
         #[arg(long)]
         marker: Option<i64>,
     },
-    Show { id: i64 },
+    Show {
+        id: i64,
+    },
 }
 
 struct AdminClient {
@@ -161,7 +184,10 @@ impl Connection {
                 "no credentials: set OS_TOKEN, or OS_AUTH_URL, OS_USERNAME, OS_PASSWORD and OS_PROJECT_NAME"
             );
         };
-        let url = format!("{}/auth/tokens?nocatalog", tricircle_pods::keystone::v3_base(auth_url));
+        let url = format!(
+            "{}/auth/tokens?nocatalog",
+            tricircle_pods::keystone::v3_base(auth_url)
+        );
         let body = json!({"auth": {
             "identity": {"methods": ["password"], "password": {"user": {
                 "name": user, "domain": {"name": self.os_user_domain_name}, "password": password}}},
@@ -187,7 +213,13 @@ impl Connection {
 }
 
 impl AdminClient {
-    async fn call(&self, method: Method, path: &str, query: &[(&str, String)], body: Option<Value>) -> anyhow::Result<Value> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -248,10 +280,14 @@ pub async fn pod(args: &PodArgs) -> anyhow::Result<()> {
                 ("pod_az_name", some_str(pod_az_name)),
                 ("dc_name", some_str(dc_name)),
             ]);
-            c.call(Method::POST, "/pods", &[], Some(json!({ "pod": pod }))).await?
+            c.call(Method::POST, "/pods", &[], Some(json!({ "pod": pod })))
+                .await?
         }
         PodCommand::List => c.call(Method::GET, "/pods", &[], None).await?,
-        PodCommand::Show { pod_id } => c.call(Method::GET, &format!("/pods/{pod_id}"), &[], None).await?,
+        PodCommand::Show { pod_id } => {
+            c.call(Method::GET, &format!("/pods/{pod_id}"), &[], None)
+                .await?
+        }
         PodCommand::Update {
             pod_id,
             pod_az_name,
@@ -263,12 +299,22 @@ pub async fn pod(args: &PodArgs) -> anyhow::Result<()> {
                 ("dc_name", some_str(dc_name)),
                 ("maintenance", maintenance.map(Value::Bool)),
             ]);
-            c.call(Method::PUT, &format!("/pods/{pod_id}"), &[], Some(json!({ "pod": pod })))
-                .await?
+            c.call(
+                Method::PUT,
+                &format!("/pods/{pod_id}"),
+                &[],
+                Some(json!({ "pod": pod })),
+            )
+            .await?
         }
         PodCommand::Delete { pod_id, force } => {
-            let q = if *force { vec![("force", "true".to_string())] } else { vec![] };
-            c.call(Method::DELETE, &format!("/pods/{pod_id}"), &q, None).await?
+            let q = if *force {
+                vec![("force", "true".to_string())]
+            } else {
+                vec![]
+            };
+            c.call(Method::DELETE, &format!("/pods/{pod_id}"), &q, None)
+                .await?
         }
     };
     print(&out)
@@ -291,8 +337,14 @@ pub async fn binding(args: &BindingArgs) -> anyhow::Result<()> {
             }
             c.call(Method::GET, "/bindings", &q, None).await?
         }
-        BindingCommand::Show { id } => c.call(Method::GET, &format!("/bindings/{id}"), &[], None).await?,
-        BindingCommand::Delete { id } => c.call(Method::DELETE, &format!("/bindings/{id}"), &[], None).await?,
+        BindingCommand::Show { id } => {
+            c.call(Method::GET, &format!("/bindings/{id}"), &[], None)
+                .await?
+        }
+        BindingCommand::Delete { id } => {
+            c.call(Method::DELETE, &format!("/bindings/{id}"), &[], None)
+                .await?
+        }
     };
     print(&out)
 }
@@ -329,7 +381,10 @@ pub async fn routing(args: &RoutingArgs) -> anyhow::Result<()> {
             }
             c.call(Method::GET, "/routings", &q, None).await?
         }
-        RoutingCommand::Show { id } => c.call(Method::GET, &format!("/routings/{id}"), &[], None).await?,
+        RoutingCommand::Show { id } => {
+            c.call(Method::GET, &format!("/routings/{id}"), &[], None)
+                .await?
+        }
     };
     print(&out)
 }

@@ -18,7 +18,9 @@ const ENV_PREFIX: &str = "TRICIRCLE__";
 pub enum ConfigError {
     #[error("cannot read config file {path}: {detail}")]
     Read { path: String, detail: String },
-    #[error("invalid value '{value}' for [{section}] {option} (from {origin}): expected {expected}")]
+    #[error(
+        "invalid value '{value}' for [{section}] {option} (from {origin}): expected {expected}"
+    )]
     Invalid {
         section: String,
         option: String,
@@ -96,7 +98,10 @@ impl fmt::Debug for Config {
             .field("bind_host", &self.bind_host)
             .field("admin_port", &self.admin_port)
             .field("auth_strategy", &self.auth_strategy)
-            .field("database", &tricircle_store::redact_url(&self.database.connection))
+            .field(
+                "database",
+                &tricircle_store::redact_url(&self.database.connection),
+            )
             .field("keystone_auth_url", &self.keystone.auth_url)
             .field("keystone_username", &self.keystone.username)
             .finish_non_exhaustive()
@@ -223,15 +228,18 @@ impl Raw {
     ) -> Result<T, ConfigError> {
         match self.values.get(&(section.to_string(), option.to_string())) {
             None => Ok(default),
-            Some((v, origin)) => v.parse::<T>().ok().filter(|t| check(t)).ok_or_else(|| {
-                ConfigError::Invalid {
-                    section: section.into(),
-                    option: option.into(),
-                    value: v.clone(),
-                    origin: origin.clone(),
-                    expected: expected.into(),
-                }
-            }),
+            Some((v, origin)) => {
+                v.parse::<T>()
+                    .ok()
+                    .filter(|t| check(t))
+                    .ok_or_else(|| ConfigError::Invalid {
+                        section: section.into(),
+                        option: option.into(),
+                        value: v.clone(),
+                        origin: origin.clone(),
+                        expected: expected.into(),
+                    })
+            }
         }
     }
 
@@ -272,7 +280,11 @@ impl Raw {
                     origin: origin.clone(),
                     expected: format!(
                         "one of {}",
-                        choices.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                        choices
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 }),
         }
@@ -327,7 +339,10 @@ impl Config {
             d,
             "auth_strategy",
             AuthStrategy::Keystone,
-            &[("keystone", AuthStrategy::Keystone), ("noauth", AuthStrategy::NoAuth)],
+            &[
+                ("keystone", AuthStrategy::Keystone),
+                ("noauth", AuthStrategy::NoAuth),
+            ],
         )?;
         let ks = "keystone_authtoken";
         let auth_url = r.str(ks, "auth_url", "");
@@ -339,9 +354,13 @@ impl Config {
             project_name: r.str(ks, "project_name", "service"),
             user_domain_name: r.str(ks, "user_domain_name", "Default"),
             project_domain_name: r.str(ks, "project_domain_name", "Default"),
-            token_cache_time: secs(r.parse(ks, "token_cache_time", 300u64, "seconds (0-86400)", |v| {
-                *v <= 86_400
-            })?),
+            token_cache_time: secs(r.parse(
+                ks,
+                "token_cache_time",
+                300u64,
+                "seconds (0-86400)",
+                |v| *v <= 86_400,
+            )?),
             http_connect_timeout: secs(r.parse(
                 ks,
                 "http_connect_timeout",
@@ -376,11 +395,19 @@ impl Config {
             }
         }
         let database = DatabaseConfig {
-            connection: r.str("database", "connection", "sqlite:///var/lib/tricircle/tricircle.db"),
+            connection: r.str(
+                "database",
+                "connection",
+                "sqlite:///var/lib/tricircle/tricircle.db",
+            ),
             auto_migrate: r.boolean("database", "auto_migrate", false)?,
-            max_pool_size: r.parse("database", "max_pool_size", 10u32, "an integer from 1 to 1000", |v| {
-                (1..=1000).contains(v)
-            })?,
+            max_pool_size: r.parse(
+                "database",
+                "max_pool_size",
+                10u32,
+                "an integer from 1 to 1000",
+                |v| (1..=1000).contains(v),
+            )?,
         };
         if let Err(e) = tricircle_store::Backend::from_url(&database.connection) {
             return Err(ConfigError::Invalid {
@@ -405,7 +432,13 @@ impl Config {
         };
         Ok(Config {
             bind_host: r.str(d, "bind_host", "127.0.0.1"),
-            admin_port: r.parse(d, "admin_port", 19999u16, "a port number (0-65535; 0 picks a free port)", |_| true)?,
+            admin_port: r.parse(
+                d,
+                "admin_port",
+                19999u16,
+                "a port number (0-65535; 0 picks a free port)",
+                |_| true,
+            )?,
             auth_strategy,
             max_request_body_size: r.parse(
                 d,
@@ -440,7 +473,8 @@ mod tests {
         f
     }
 
-    const MINIMAL: &str = "[keystone_authtoken]\nauth_url = http://127.0.0.1:5000/v3\npassword = s3cret\n";
+    const MINIMAL: &str =
+        "[keystone_authtoken]\nauth_url = http://127.0.0.1:5000/v3\npassword = s3cret\n";
 
     #[test]
     fn defaults_and_file_values() {
@@ -452,7 +486,10 @@ mod tests {
         assert_eq!(c.keystone.password, "s3cret");
         assert_eq!(c.keystone.www_authenticate_uri, "http://127.0.0.1:5000/v3");
         assert_eq!(c.keystone.token_cache_time, Duration::from_secs(300));
-        assert_eq!(c.client.endpoint_interface, tricircle_pods::Interface::Public);
+        assert_eq!(
+            c.client.endpoint_interface,
+            tricircle_pods::Interface::Public
+        );
         assert!(!format!("{c:?}").contains("s3cret"));
     }
 
@@ -460,8 +497,14 @@ mod tests {
     fn env_overrides_file() {
         let f = file(MINIMAL);
         let env = vec![
-            ("TRICIRCLE__DEFAULT__ADMIN_PORT".to_string(), "21000".to_string()),
-            ("TRICIRCLE__DATABASE__CONNECTION".to_string(), "sqlite:///tmp/x.db".to_string()),
+            (
+                "TRICIRCLE__DEFAULT__ADMIN_PORT".to_string(),
+                "21000".to_string(),
+            ),
+            (
+                "TRICIRCLE__DATABASE__CONNECTION".to_string(),
+                "sqlite:///tmp/x.db".to_string(),
+            ),
             ("UNRELATED".to_string(), "x".to_string()),
         ];
         let c = Config::load_with_env(Some(f.path()), env.into_iter()).unwrap();
@@ -473,12 +516,27 @@ mod tests {
     fn errors_name_the_option() {
         let cases = [
             ("[DEFAULT]\nadmin_port = http\n", "[DEFAULT] admin_port"),
-            ("[DEFAULT]\nauth_strategy = basic\n", "[DEFAULT] auth_strategy"),
+            (
+                "[DEFAULT]\nauth_strategy = basic\n",
+                "[DEFAULT] auth_strategy",
+            ),
             ("[DEFAULT]\nadmin_prot = 1\n", "[DEFAULT] admin_prot"),
-            ("[database]\nconnection = mysql://x\n", "[database] connection"),
-            ("[keystone_authtoken]\nauth_url = http://h/v3\n", "[keystone_authtoken] password"),
-            ("[keystone_authtoken]\npassword = x\n", "[keystone_authtoken] auth_url"),
-            ("[DEFAULT]\nauth_strategy = noauth\ndebug = maybe\n", "[DEFAULT] debug"),
+            (
+                "[database]\nconnection = mysql://x\n",
+                "[database] connection",
+            ),
+            (
+                "[keystone_authtoken]\nauth_url = http://h/v3\n",
+                "[keystone_authtoken] password",
+            ),
+            (
+                "[keystone_authtoken]\npassword = x\n",
+                "[keystone_authtoken] auth_url",
+            ),
+            (
+                "[DEFAULT]\nauth_strategy = noauth\ndebug = maybe\n",
+                "[DEFAULT] debug",
+            ),
         ];
         for (text, needle) in cases {
             let f = file(text);
@@ -506,7 +564,10 @@ mod tests {
     fn sample_documents_every_option() {
         let sample = include_str!("../../../etc/tricircle.conf.sample");
         for (section, options) in KNOWN {
-            assert!(sample.contains(&format!("[{section}]")), "sample lacks [{section}]");
+            assert!(
+                sample.contains(&format!("[{section}]")),
+                "sample lacks [{section}]"
+            );
             for o in *options {
                 assert!(
                     sample.contains(&format!("#{o} =")) || sample.contains(&format!("{o} =")),

@@ -32,7 +32,12 @@ pub struct DemoArgs {
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Password of the `admin` user of the simulated Keystone.
-    #[arg(long, env = "TRICIRCLE_DEMO_PASSWORD", default_value = "secret", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TRICIRCLE_DEMO_PASSWORD",
+        default_value = "secret",
+        hide_env_values = true
+    )]
     admin_password: String,
 }
 
@@ -48,7 +53,12 @@ pub struct PodsimArgs {
     /// First pod's port; the others follow (0: any free ports).
     #[arg(long, default_value_t = 20001)]
     pod_base_port: u16,
-    #[arg(long, env = "TRICIRCLE_DEMO_PASSWORD", default_value = "secret", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TRICIRCLE_DEMO_PASSWORD",
+        default_value = "secret",
+        hide_env_values = true
+    )]
     admin_password: String,
 }
 
@@ -60,7 +70,9 @@ struct Simulation {
     stop: watch::Sender<bool>,
 }
 
-fn shutdown_future(rx: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
+fn shutdown_future(
+    rx: &watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
     let mut rx = rx.clone();
     async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -185,12 +197,24 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     let cfg = Config::from_settings(&[
         ("DEFAULT", "bind_host", args.bind.clone()),
         ("DEFAULT", "admin_port", args.admin_port.to_string()),
-        ("database", "connection", format!("sqlite://{}", data_dir.join("tricircle.db").display())),
+        (
+            "database",
+            "connection",
+            format!("sqlite://{}", data_dir.join("tricircle.db").display()),
+        ),
         ("database", "auto_migrate", "true".into()),
-        ("keystone_authtoken", "auth_url", format!("{}/v3", sim.identity_cfg.public_url)),
+        (
+            "keystone_authtoken",
+            "auth_url",
+            format!("{}/v3", sim.identity_cfg.public_url),
+        ),
         ("keystone_authtoken", "username", service.username.clone()),
         ("keystone_authtoken", "password", service.password.clone()),
-        ("keystone_authtoken", "project_name", service.project_name.clone()),
+        (
+            "keystone_authtoken",
+            "project_name",
+            service.project_name.clone(),
+        ),
     ])?;
     let store = serve::open_store(&cfg).await?;
     store.migrate().await.context("migration failed")?;
@@ -198,7 +222,8 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     let admin_url = format!("http://{}/v1.0", running.admin_addr);
     sim.identity.add_service("tricircle", "tricircle");
     for iface in ["public", "internal", "admin"] {
-        sim.identity.add_endpoint("RegionOne", "tricircle", iface, &admin_url);
+        sim.identity
+            .add_endpoint("RegionOne", "tricircle", iface, &admin_url);
     }
     let (stop_admin, rx) = watch::channel(false);
     let admin_task = tokio::spawn(running.run(shutdown_future(&rx)));
@@ -210,7 +235,9 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         return Err(e.context("setting up the demo pods through the admin API failed"));
     }
     print_exports(&sim.identity_cfg, Some(&admin_url));
-    println!("# Tricircle demo is ready: pods RegionOne (top), Pod1 (az1), Pod2 (az2). Ctrl-C stops it.");
+    println!(
+        "# Tricircle demo is ready: pods RegionOne (top), Pod1 (az1), Pod2 (az2). Ctrl-C stops it."
+    );
     tracing::info!(%admin_url, data_dir = %data_dir.display(), "demo running");
 
     tokio::select! {
@@ -241,7 +268,11 @@ async fn create_demo_pods(identity: &IdentityConfig, admin_url: &str) -> anyhow:
         .json(&Credentials::admin(identity).auth_request())
         .send()
         .await?;
-    anyhow::ensure!(auth.status().is_success(), "admin authentication failed: HTTP {}", auth.status());
+    anyhow::ensure!(
+        auth.status().is_success(),
+        "admin authentication failed: HTTP {}",
+        auth.status()
+    );
     let token = auth
         .headers()
         .get("x-subject-token")
@@ -261,13 +292,19 @@ async fn create_demo_pods(identity: &IdentityConfig, admin_url: &str) -> anyhow:
             .await?;
         let status = resp.status();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
-        anyhow::ensure!(status.is_success(), "creating pod {pod} failed: HTTP {status}: {body}");
+        anyhow::ensure!(
+            status.is_success(),
+            "creating pod {pod} failed: HTTP {status}: {body}"
+        );
     }
     Ok(())
 }
 
 pub async fn podsim(args: &PodsimArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(!args.pods.is_empty(), "--pods needs at least one region name");
+    anyhow::ensure!(
+        !args.pods.is_empty(),
+        "--pods needs at least one region name"
+    );
     let sim = start_simulation(
         &args.bind,
         args.identity_port,
@@ -277,7 +314,10 @@ pub async fn podsim(args: &PodsimArgs) -> anyhow::Result<()> {
     )
     .await?;
     print_exports(&sim.identity_cfg, None);
-    println!("# podsim is ready: identity and pods {}. Ctrl-C stops it.", args.pods.join(", "));
+    println!(
+        "# podsim is ready: identity and pods {}. Ctrl-C stops it.",
+        args.pods.join(", ")
+    );
     serve::shutdown_signal().await;
     sim.stop().await;
     Ok(())

@@ -15,7 +15,11 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, LogFormat};
 
 #[derive(Parser)]
-#[command(name = "tricircle", version, about = "One big OpenStack region in front of many pods")]
+#[command(
+    name = "tricircle",
+    version,
+    about = "One big OpenStack region in front of many pods"
+)]
 struct Cli {
     /// Configuration file (INI). Default: /etc/tricircle/tricircle.conf when it exists.
     #[arg(long, global = true, env = "TRICIRCLE_CONFIG")]

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tricircle_api::{admin_router, install_metrics, AdminState, Authenticator};
-use tricircle_pods::{EndpointResolver, KeystoneClient, ServiceCredentials, TokenValidator, ValidatorConfig};
+use tricircle_pods::{
+    EndpointResolver, KeystoneClient, ServiceCredentials, TokenValidator, ValidatorConfig,
+};
 use tricircle_store::{ConnectOptions, Store};
 
 use crate::config::{AuthStrategy, Config};
@@ -42,7 +44,9 @@ pub fn authenticator(
 ) -> anyhow::Result<(Authenticator, Option<Arc<EndpointResolver>>)> {
     Ok(match cfg.auth_strategy {
         AuthStrategy::NoAuth => {
-            tracing::warn!("auth_strategy = noauth: every caller is an admin; for development only");
+            tracing::warn!(
+                "auth_strategy = noauth: every caller is an admin; for development only"
+            );
             (Authenticator::NoAuth, None)
         }
         AuthStrategy::Keystone => {
@@ -110,7 +114,10 @@ pub async fn prepare(cfg: &Config, store: Store) -> anyhow::Result<Running> {
 }
 
 impl Running {
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         axum::serve(self.admin_listener, self.admin)
             .with_graceful_shutdown(shutdown)
             .await?;

@@ -61,7 +61,9 @@ fn view(b: &Binding) -> Value {
 fn tenant_id(value: &str) -> Result<String, ApiError> {
     let t = required_str("tenant_id", value, 255)?;
     if !is_plausible_project_id(&t) {
-        return Err(ApiError::bad_request(format!("tenant_id '{t}' is not a valid project id")));
+        return Err(ApiError::bad_request(format!(
+            "tenant_id '{t}' is not a valid project id"
+        )));
     }
     Ok(t)
 }
@@ -98,7 +100,13 @@ async fn list(
             _ => {}
         }
     }
-    let bindings: Vec<Value> = st.store.list_bindings(&filter).await?.iter().map(view).collect();
+    let bindings: Vec<Value> = st
+        .store
+        .list_bindings(&filter)
+        .await?
+        .iter()
+        .map(view)
+        .collect();
     Ok(Json(json!({"pod_bindings": bindings})))
 }
 
@@ -121,10 +129,15 @@ async fn update(
     ctx.require_admin("admin_api:bindings:put")?;
     let f = body.pod_binding;
     if f.pod_id.is_none() && f.is_binding.is_none() {
-        return Err(ApiError::bad_request("Nothing to update: give pod_id or is_binding"));
+        return Err(ApiError::bad_request(
+            "Nothing to update: give pod_id or is_binding",
+        ));
     }
     let update = BindingUpdate {
-        pod_id: f.pod_id.map(|p| required_str("pod_id", &p, 36)).transpose()?,
+        pod_id: f
+            .pod_id
+            .map(|p| required_str("pod_id", &p, 36))
+            .transpose()?,
         is_binding: f.is_binding,
     };
     let b = st.store.update_binding(&id, &update).await?;

@@ -164,13 +164,19 @@ pub(crate) fn reject_unknown_params(
 pub(crate) fn required_str(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
     let v = value.trim();
     if v.is_empty() {
-        return Err(ApiError::bad_request(format!("{field} must be a non-empty string")));
+        return Err(ApiError::bad_request(format!(
+            "{field} must be a non-empty string"
+        )));
     }
     if v.chars().count() > max {
-        return Err(ApiError::bad_request(format!("{field} is longer than {max} characters")));
+        return Err(ApiError::bad_request(format!(
+            "{field} is longer than {max} characters"
+        )));
     }
     if v.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(format!("{field} must not contain control characters")));
+        return Err(ApiError::bad_request(format!(
+            "{field} must not contain control characters"
+        )));
     }
     Ok(v.to_string())
 }

@@ -49,7 +49,10 @@ async fn create(
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<Json<Value>, ApiError> {
     ctx.require_admin("admin_api:pods:create")?;
-    let pod = body.pod.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let pod = body
+        .pod
+        .validate()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let created = st.store.create_pod(&pod).await?;
     tracing::info!(pod_id = %created.pod_id, pod_name = %created.pod_name, "pod created");
     Ok(Json(json!({"pod": pod_view(&created)})))
@@ -172,5 +175,7 @@ async fn endpoints(
         })
         .collect();
     endpoints.sort_by(|a, b| a["service_type"].as_str().cmp(&b["service_type"].as_str()));
-    Ok(Json(json!({"pod_id": pod.pod_id, "region": pod.pod_name, "endpoints": endpoints})))
+    Ok(Json(
+        json!({"pod_id": pod.pod_id, "region": pod.pod_name, "endpoints": endpoints}),
+    ))
 }

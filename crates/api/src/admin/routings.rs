@@ -132,7 +132,13 @@ async fn list(
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
-    const FILTERS: [&str; 5] = ["top_id", "bottom_id", "pod_id", "project_id", "resource_type"];
+    const FILTERS: [&str; 5] = [
+        "top_id",
+        "bottom_id",
+        "pod_id",
+        "project_id",
+        "resource_type",
+    ];
     let mut known = FILTERS.to_vec();
     known.extend(["limit", "marker"]);
     reject_unknown_params(&params, &known)?;
@@ -152,7 +158,11 @@ async fn list(
                     .parse::<u32>()
                     .ok()
                     .filter(|l| *l > 0)
-                    .ok_or_else(|| ApiError::bad_request(format!("limit must be a positive integer, not '{v}'")))?
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "limit must be a positive integer, not '{v}'"
+                        ))
+                    })?
                     .min(MAX_LIMIT)
             }
             "marker" => {
@@ -203,7 +213,9 @@ async fn show(
     let r = st.store.get_routing(routing_id(&id)?).await?;
     if !ctx.is_admin() && r.project_id != ctx.project_id {
         // Not theirs: as if it did not exist.
-        return Err(ApiError::not_found(format!("Routing {id} could not be found.")));
+        return Err(ApiError::not_found(format!(
+            "Routing {id} could not be found."
+        )));
     }
     Ok(Json(json!({"routing": view(&r)})))
 }
@@ -218,14 +230,23 @@ async fn update(
     let id = routing_id(&id)?;
     let f = body.routing;
     let update = RoutingUpdate {
-        top_id: f.top_id.map(|v| required_str("top_id", &v, 127)).transpose()?,
+        top_id: f
+            .top_id
+            .map(|v| required_str("top_id", &v, 127))
+            .transpose()?,
         bottom_id: match f.bottom_id {
             Some(Some(b)) => Some(Some(required_str("bottom_id", &b, 127)?)),
             Some(None) => Some(None),
             None => None,
         },
-        pod_id: f.pod_id.map(|v| required_str("pod_id", &v, 36)).transpose()?,
-        project_id: f.project_id.map(|v| required_str("project_id", &v, 255)).transpose()?,
+        pod_id: f
+            .pod_id
+            .map(|v| required_str("pod_id", &v, 36))
+            .transpose()?,
+        project_id: f
+            .project_id
+            .map(|v| required_str("project_id", &v, 255))
+            .transpose()?,
         resource_type: f.resource_type.map(|v| resource_type(&v)).transpose()?,
     };
     if update.top_id.is_none()
