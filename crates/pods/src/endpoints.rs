@@ -98,7 +98,7 @@ impl EndpointResolver {
         region: &str,
         service_type: &str,
     ) -> Result<String, EndpointError> {
-        if let Some(url) = self.from_memory(region, service_type).await {
+        if let Some(url) = self.in_memory(region, service_type).await {
             return Ok(url);
         }
         if let Some(store) = &self.store {
@@ -121,7 +121,7 @@ impl EndpointResolver {
         }
         let seen = *self.generation.read().await;
         self.refresh_after(seen).await?;
-        self.from_memory(region, service_type)
+        self.in_memory(region, service_type)
             .await
             .ok_or_else(|| EndpointError::NotFound {
                 region: region.to_string(),
@@ -190,7 +190,7 @@ impl EndpointResolver {
         self.interface
     }
 
-    async fn from_memory(&self, region: &str, service_type: &str) -> Option<String> {
+    async fn in_memory(&self, region: &str, service_type: &str) -> Option<String> {
         self.memory
             .read()
             .await

@@ -39,6 +39,23 @@ pub(crate) fn migrator(backend: Backend) -> Migrator {
     }
 }
 
+impl crate::Store {
+    /// Whether the database lacks migrations this build knows.
+    pub async fn pending_migrations(&self) -> crate::Result<bool> {
+        let applied: Result<Vec<i64>, sqlx::Error> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_all(&self.pool)
+                .await;
+        let applied = match applied {
+            Ok(v) => v,
+            // No migrations table: nothing applied yet.
+            Err(sqlx::Error::Database(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(MIGRATIONS.iter().any(|(v, _, _)| !applied.contains(v)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,22 +76,5 @@ mod tests {
         sorted.sort();
         sorted.dedup();
         assert_eq!(versions, sorted);
-    }
-}
-
-impl crate::Store {
-    /// Whether the database lacks migrations this build knows.
-    pub async fn pending_migrations(&self) -> crate::Result<bool> {
-        let applied: Result<Vec<i64>, sqlx::Error> =
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
-                .fetch_all(&self.pool)
-                .await;
-        let applied = match applied {
-            Ok(v) => v,
-            // No migrations table: nothing applied yet.
-            Err(sqlx::Error::Database(_)) => Vec::new(),
-            Err(e) => return Err(e.into()),
-        };
-        Ok(MIGRATIONS.iter().any(|(v, _, _)| !applied.contains(v)))
     }
 }

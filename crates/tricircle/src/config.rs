@@ -344,6 +344,28 @@ impl Config {
                 ("noauth", AuthStrategy::NoAuth),
             ],
         )?;
+        let bind_host = r.str(d, "bind_host", "127.0.0.1");
+        let admin_port = r.parse(
+            d,
+            "admin_port",
+            19999u16,
+            "a port number (0-65535; 0 picks a free port)",
+            |_| true,
+        )?;
+        let max_request_body_size = r.parse(
+            d,
+            "max_request_body_size",
+            1_048_576usize,
+            "a size in bytes (1024 or more)",
+            |v| *v >= 1024,
+        )?;
+        let log_format = r.choice(
+            d,
+            "log_format",
+            LogFormat::Text,
+            &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+        )?;
+        let debug = r.boolean(d, "debug", false)?;
         let ks = "keystone_authtoken";
         let auth_url = r.str(ks, "auth_url", "");
         let keystone = KeystoneConfig {
@@ -369,31 +391,6 @@ impl Config {
                 |v| (1..=600).contains(v),
             )?),
         };
-        if auth_strategy == AuthStrategy::Keystone {
-            if keystone.auth_url.is_empty() {
-                return Err(ConfigError::Missing {
-                    section: "keystone_authtoken",
-                    option: "auth_url",
-                    why: "required when auth_strategy = keystone",
-                });
-            }
-            if keystone.password.is_empty() {
-                return Err(ConfigError::Missing {
-                    section: "keystone_authtoken",
-                    option: "password",
-                    why: "required when auth_strategy = keystone",
-                });
-            }
-            if url::Url::parse(&keystone.auth_url).is_err() {
-                return Err(ConfigError::Invalid {
-                    section: ks.into(),
-                    option: "auth_url".into(),
-                    value: keystone.auth_url.clone(),
-                    origin: "configuration".into(),
-                    expected: "an http(s) URL such as http://127.0.0.1:5000/v3".into(),
-                });
-            }
-        }
         let database = DatabaseConfig {
             connection: r.str(
                 "database",
@@ -430,30 +427,38 @@ impl Config {
                 ],
             )?,
         };
+        if auth_strategy == AuthStrategy::Keystone {
+            if keystone.auth_url.is_empty() {
+                return Err(ConfigError::Missing {
+                    section: "keystone_authtoken",
+                    option: "auth_url",
+                    why: "required when auth_strategy = keystone",
+                });
+            }
+            if keystone.password.is_empty() {
+                return Err(ConfigError::Missing {
+                    section: "keystone_authtoken",
+                    option: "password",
+                    why: "required when auth_strategy = keystone",
+                });
+            }
+            if url::Url::parse(&keystone.auth_url).is_err() {
+                return Err(ConfigError::Invalid {
+                    section: ks.into(),
+                    option: "auth_url".into(),
+                    value: keystone.auth_url.clone(),
+                    origin: "configuration".into(),
+                    expected: "an http(s) URL such as http://127.0.0.1:5000/v3".into(),
+                });
+            }
+        }
         Ok(Config {
-            bind_host: r.str(d, "bind_host", "127.0.0.1"),
-            admin_port: r.parse(
-                d,
-                "admin_port",
-                19999u16,
-                "a port number (0-65535; 0 picks a free port)",
-                |_| true,
-            )?,
+            bind_host,
+            admin_port,
             auth_strategy,
-            max_request_body_size: r.parse(
-                d,
-                "max_request_body_size",
-                1_048_576usize,
-                "a size in bytes (1024 or more)",
-                |v| *v >= 1024,
-            )?,
-            log_format: r.choice(
-                d,
-                "log_format",
-                LogFormat::Text,
-                &[("text", LogFormat::Text), ("json", LogFormat::Json)],
-            )?,
-            debug: r.boolean(d, "debug", false)?,
+            max_request_body_size,
+            log_format,
+            debug,
             database,
             keystone,
             client,
