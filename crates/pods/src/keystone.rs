@@ -48,6 +48,9 @@ pub enum KeystoneError {
     Unexpected { what: &'static str, status: u16 },
     #[error("malformed answer from Keystone on {what}: {detail}")]
     Malformed { what: &'static str, detail: String },
+    /// One failure seen by every caller that waited on the same request.
+    #[error("{0}")]
+    Shared(std::sync::Arc<KeystoneError>),
 }
 
 /// A token as Keystone describes it on validation.

@@ -123,28 +123,32 @@ impl TokenValidator {
         &self.keystone
     }
 
+    /// Concurrent validations of the same uncached token share one call
+    /// to Keystone. Keystone failures are not cached.
     pub async fn validate(&self, token: &str) -> Result<Arc<TokenInfo>, AuthError> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(hit) = self.cache.get(&key).await {
-            return match hit {
-                Cached::Valid(info) if info.expires_at > Utc::now() => Ok(info),
-                _ => Err(AuthError::InvalidToken),
-            };
-        }
-        match self.keystone.validate(token).await? {
-            Some(body) => {
-                let info = Arc::new(TokenInfo::from_body(body));
-                if info.expires_at <= Utc::now() {
-                    self.cache.insert(key, Cached::Invalid).await;
-                    return Err(AuthError::InvalidToken);
-                }
-                self.cache.insert(key, Cached::Valid(info.clone())).await;
-                Ok(info)
-            }
-            None => {
-                self.cache.insert(key, Cached::Invalid).await;
-                Err(AuthError::InvalidToken)
-            }
+        let keystone = self.keystone.clone();
+        let subject = token.to_string();
+        let cached = self
+            .cache
+            .try_get_with(key, async move {
+                Ok::<_, KeystoneError>(match keystone.validate(&subject).await? {
+                    Some(body) => {
+                        let info = TokenInfo::from_body(body);
+                        if info.expires_at > Utc::now() {
+                            Cached::Valid(Arc::new(info))
+                        } else {
+                            Cached::Invalid
+                        }
+                    }
+                    None => Cached::Invalid,
+                })
+            })
+            .await
+            .map_err(|e| AuthError::Unavailable(KeystoneError::Shared(e)))?;
+        match cached {
+            Cached::Valid(info) if info.expires_at > Utc::now() => Ok(info),
+            _ => Err(AuthError::InvalidToken),
         }
     }
 }
