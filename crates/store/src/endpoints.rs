@@ -41,7 +41,7 @@ impl Store {
         endpoints: &[CachedEndpoint],
     ) -> Result<()> {
         let now = now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM cached_endpoints WHERE region = $1")
             .bind(region)
             .execute(&mut *tx)

@@ -44,7 +44,7 @@ impl Store {
     /// Creates a pod. A bottom pod gets its aggregate `ag_<pod_name>` with
     /// `availability_zone=<az_name>` in the same transaction.
     pub async fn create_pod(&self, pod: &ValidPod) -> Result<Pod> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if pod.is_top() {
             let existing: Option<String> =
                 sqlx::query_scalar("SELECT pod_name FROM pods WHERE az_name = ''")
@@ -177,7 +177,7 @@ impl Store {
     /// point at the pod the delete is refused, unless `force`, which removes
     /// them too: never a dangling row.
     pub async fn delete_pod(&self, pod_id: &str, force: bool) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let pod_name: Option<String> =
             sqlx::query_scalar("SELECT pod_name FROM pods WHERE pod_id = $1")
                 .bind(pod_id)

@@ -234,6 +234,7 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         sim.stop().await;
         return Err(e.context("setting up the demo pods through the admin API failed"));
     }
+    let shutdown = serve::shutdown_signal();
     print_exports(&sim.identity_cfg, Some(&admin_url));
     println!(
         "# Tricircle demo is ready: pods RegionOne (top), Pod1 (az1), Pod2 (az2). Ctrl-C stops it."
@@ -241,7 +242,7 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     tracing::info!(%admin_url, data_dir = %data_dir.display(), "demo running");
 
     tokio::select! {
-        _ = serve::shutdown_signal() => {}
+        _ = shutdown => {}
         r = admin_task => {
             sim.stop().await;
             return match r {
@@ -313,12 +314,13 @@ pub async fn podsim(args: &PodsimArgs) -> anyhow::Result<()> {
         &args.admin_password,
     )
     .await?;
+    let shutdown = serve::shutdown_signal();
     print_exports(&sim.identity_cfg, None);
     println!(
         "# podsim is ready: identity and pods {}. Ctrl-C stops it.",
         args.pods.join(", ")
     );
-    serve::shutdown_signal().await;
+    shutdown.await;
     sim.stop().await;
     Ok(())
 }
