@@ -47,10 +47,7 @@ fn keystone(cfg: &IdentityConfig, auth_url: &str) -> Arc<KeystoneClient> {
 async fn serve_pod(region: &str) -> String {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", l.local_addr().unwrap());
-    let router = Pod::new(PodConfig {
-        region: region.into(),
-    })
-    .router();
+    let router = Pod::new(PodConfig::new(region)).router();
     tokio::spawn(async move { tricircle_podsim::serve(l, router, std::future::pending()).await });
     url
 }

@@ -43,9 +43,7 @@ async fn main() -> std::io::Result<()> {
         let pod_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let pod_url = format!("http://{}", pod_listener.local_addr()?);
         identity.register_pod(region, &pod_url);
-        let pod = Pod::new(PodConfig {
-            region: region.into(),
-        });
+        let pod = Pod::new(PodConfig::new(region).with_identity(identity.clone()));
         let mut rx = stop_rx.clone();
         tasks.push(tokio::spawn(serve(
             pod_listener,

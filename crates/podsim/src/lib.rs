@@ -9,9 +9,13 @@
 //! Everything lives in memory; nothing is persisted. Passwords and tokens are
 //! never logged.
 
+mod auth;
+pub mod compute;
 pub mod identity;
+pub mod image;
 pub mod pod;
 mod util;
+pub mod volume;
 
 pub use identity::{Credentials, Identity, IdentityConfig};
 pub use pod::{Pod, PodConfig};

@@ -8,8 +8,11 @@
 //! | network (neutron) | `/network` | `{base}/network` |
 //! | image (glance) | `/image` | `{base}/image` |
 //!
-//! For now only the version discovery documents are served; the resource
-//! APIs come later.
+//! The version documents are served here; the resource APIs live in
+//! [`crate::compute`] (Nova), [`crate::volume`] (Cinder) and
+//! [`crate::image`] (Glance), each a module with its own state, reached
+//! through the [`Pod`] handle so that services of one pod can talk to each
+//! other (Nova attaching a Cinder volume, booting a Glance image).
 
 use std::sync::Arc;
 
@@ -47,14 +50,53 @@ const NEUTRON_RESOURCES: [(&str, &str); 8] = [
 ];
 
 /// Pod configuration.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PodConfig {
     /// The region (Keystone region id) this pod serves, e.g. `Pod1`.
     pub region: String,
+    /// Validates `X-Auth-Token` of resource requests, as keystonemiddleware
+    /// does in a real pod. `None`: tokens are not checked and every caller
+    /// is an admin of project `admin` (for unit tests only).
+    pub identity: Option<crate::Identity>,
+    /// The availability zone inside this pod (Nova and Cinder), `nova` by
+    /// default.
+    pub availability_zone: String,
+    /// Added to every request, to simulate a distant pod.
+    pub latency: std::time::Duration,
+    /// An image service shared with other pods (one Glance serving every
+    /// pod, as in the seed's deployment). `None`: the pod has its own.
+    pub images: Option<crate::image::ImageService>,
+}
+
+impl PodConfig {
+    pub fn new(region: &str) -> Self {
+        PodConfig {
+            region: region.to_string(),
+            identity: None,
+            availability_zone: "nova".to_string(),
+            latency: std::time::Duration::ZERO,
+            images: None,
+        }
+    }
+
+    pub fn with_identity(mut self, identity: crate::Identity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    pub fn with_images(mut self, images: crate::image::ImageService) -> Self {
+        self.images = Some(images);
+        self
+    }
 }
 
 struct Inner {
     cfg: PodConfig,
+    compute: crate::compute::ComputeService,
+    volume: crate::volume::VolumeService,
+    images: crate::image::ImageService,
+    /// Fault injection: when set, every request fails as a pod that is down.
+    down: std::sync::atomic::AtomicBool,
 }
 
 /// One pod's service endpoints. Cheap to clone; clones share state.
@@ -89,9 +131,43 @@ pub fn catalog_entries(pod_base_url: &str) -> Vec<(&'static str, &'static str, S
 
 impl Pod {
     pub fn new(cfg: PodConfig) -> Self {
+        let images = cfg.images.clone().unwrap_or_default();
         Self {
-            inner: Arc::new(Inner { cfg }),
+            inner: Arc::new(Inner {
+                compute: crate::compute::ComputeService::default(),
+                volume: crate::volume::VolumeService::default(),
+                images,
+                down: std::sync::atomic::AtomicBool::new(false),
+                cfg,
+            }),
         }
+    }
+
+    pub fn config(&self) -> &PodConfig {
+        &self.inner.cfg
+    }
+
+    pub fn compute(&self) -> &crate::compute::ComputeService {
+        &self.inner.compute
+    }
+
+    pub fn volume(&self) -> &crate::volume::VolumeService {
+        &self.inner.volume
+    }
+
+    pub fn images(&self) -> &crate::image::ImageService {
+        &self.inner.images
+    }
+
+    /// Fault injection: a pod that is down answers 503 to everything.
+    pub fn set_down(&self, down: bool) {
+        self.inner
+            .down
+            .store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.inner.down.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The region this pod serves.
@@ -119,13 +195,43 @@ impl Pod {
             .route("/image", get(glance_multiple_choices))
             .route("/image/", get(glance_multiple_choices))
             .route("/image/versions", get(glance_versions))
+            .merge(crate::compute::routes(self.clone()))
+            .merge(crate::volume::routes(self.clone()))
+            .merge(crate::image::routes(self.clone()))
             .fallback(not_found)
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                simulate_conditions,
+            ))
             .layer(map_response(crate::util::add_request_id))
     }
 }
 
+/// Latency and fault injection, in front of every route.
+async fn simulate_conditions(
+    axum::extract::State(pod): axum::extract::State<Pod>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let latency = pod.inner.cfg.latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if pod.is_down() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(
+                json!({"error": {"code": 503, "title": "Service Unavailable",
+                "message": "The server is currently unavailable."}}),
+            ),
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
 /// `http://<Host header>`: services build their links from the request.
-fn host_url(headers: &HeaderMap) -> String {
+pub(crate) fn host_url(headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

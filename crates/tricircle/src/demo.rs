@@ -107,6 +107,8 @@ async fn start_simulation(
         ..Default::default()
     };
     let identity = Identity::new(identity_cfg.clone());
+    // One image service for every pod, as in the seed's deployment.
+    let images = tricircle_podsim::image::ImageService::default();
     let mut tasks = Vec::new();
     for (i, name) in pods.iter().enumerate() {
         let port = if pod_base_port == 0 {
@@ -119,9 +121,11 @@ async fn start_simulation(
         let listener = listen(bind, port, name).await?;
         let url = format!("http://{}", listener.local_addr()?);
         identity.register_pod(name, &url);
-        let pod = Pod::new(PodConfig {
-            region: name.clone(),
-        });
+        let pod = Pod::new(
+            PodConfig::new(name)
+                .with_identity(identity.clone())
+                .with_images(images.clone()),
+        );
         let shutdown = shutdown_future(&rx);
         let name = name.clone();
         tasks.push(tokio::spawn(async move {

@@ -45,9 +45,7 @@ pub async fn start_with_ttl(token_ttl: Duration) -> Harness {
     let pod_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let pod1 = format!("http://{}", pod_listener.local_addr().unwrap());
     identity.register_pod("Pod1", &pod1);
-    let pod = Pod::new(PodConfig {
-        region: "Pod1".into(),
-    });
+    let pod = Pod::new(PodConfig::new("Pod1"));
 
     let stop = vec![
         spawn(listener, identity.router()).await,
