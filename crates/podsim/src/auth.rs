@@ -26,6 +26,7 @@ impl Caller {
 
 /// Validates `X-Auth-Token` against the pod's identity service. A pod
 /// without one (unit tests) treats every caller as an admin of `admin`.
+#[allow(clippy::result_large_err)] // an error response, built once per failed request
 pub(crate) fn authenticate(pod: &Pod, headers: &HeaderMap) -> Result<Caller, Response> {
     let Some(identity) = &pod.config().identity else {
         return Ok(Caller {
