@@ -10,9 +10,13 @@ mod aggregates;
 mod bindings;
 mod endpoints;
 mod error;
+mod flavors;
+mod keypairs;
 mod migrate;
 mod pods;
+mod quotas;
 mod routings;
+mod volume_types;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -24,8 +28,12 @@ pub use aggregates::{Aggregate, AggregateMetadata};
 pub use bindings::{Binding, BindingFilter, BindingUpdate, NewBinding};
 pub use endpoints::CachedEndpoint;
 pub use error::StoreError;
+pub use flavors::{Flavor, NewFlavor};
+pub use keypairs::Keypair;
 pub use pods::Pod;
+pub use quotas::{QuotaExceeded, Usage};
 pub use routings::{NewRouting, Routing, RoutingFilter, RoutingPage, RoutingUpdate};
+pub use volume_types::VolumeType;
 
 pub use sqlx::Error as SqlxError;
 

@@ -9,8 +9,14 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use crate::Backend;
 
 /// (version, description, sql) for every migration, oldest first.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "compute_volume",
+        include_str!("../migrations/0002_compute_volume.sql"),
+    ),
+];
 
 fn render(sql: &str, backend: Backend) -> String {
     let id_pk = match backend {

@@ -441,3 +441,303 @@ async fn endpoint_cache_replaces_atomically() {
         assert!(s.cached_endpoints("Pod2").await.unwrap().is_empty());
     }
 }
+
+fn flavor(id: &str, name: &str) -> tricircle_store::NewFlavor {
+    tricircle_store::NewFlavor {
+        flavorid: id.into(),
+        name: name.into(),
+        vcpus: 1,
+        ram_mb: 512,
+        root_gb: 1,
+        ephemeral_gb: 0,
+        swap_mb: 0,
+        rxtx_factor: 1.0,
+        is_public: true,
+        description: None,
+    }
+}
+
+#[tokio::test]
+async fn flavors_specs_and_access() {
+    for s in testing::all().await {
+        let f = s.create_flavor(&flavor("1", "m1.tiny")).await.unwrap();
+        assert_eq!(
+            (f.name.as_str(), f.vcpus, f.rxtx_factor),
+            ("m1.tiny", 1, 1.0)
+        );
+        assert!(matches!(
+            s.create_flavor(&flavor("1", "other")).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            s.create_flavor(&flavor("2", "m1.tiny")).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let mut private = flavor("3", "secret");
+        private.is_public = false;
+        s.create_flavor(&private).await.unwrap();
+        s.add_flavor_project("3", "p1").await.unwrap();
+        assert!(matches!(
+            s.add_flavor_project("3", "p1").await,
+            Err(StoreError::Conflict(_))
+        ));
+        let ids =
+            |v: Vec<tricircle_store::Flavor>| v.into_iter().map(|f| f.flavorid).collect::<Vec<_>>();
+        assert_eq!(
+            ids(s.list_flavors(Some("p1")).await.unwrap()),
+            ["1", "3"],
+            "{}",
+            s.label()
+        );
+        assert_eq!(ids(s.list_flavors(Some("p2")).await.unwrap()), ["1"]);
+        assert_eq!(ids(s.list_flavors(None).await.unwrap()), ["1", "3"]);
+
+        let specs = [("hw:cpu_policy".to_string(), "dedicated".to_string())]
+            .into_iter()
+            .collect();
+        s.set_flavor_extra_specs("1", &specs).await.unwrap();
+        assert_eq!(s.get_flavor("1").await.unwrap().extra_specs, specs);
+        s.delete_flavor_extra_spec("1", "hw:cpu_policy")
+            .await
+            .unwrap();
+        assert!(s.get_flavor("1").await.unwrap().extra_specs.is_empty());
+        s.delete_flavor("3").await.unwrap();
+        assert!(matches!(
+            s.get_flavor("3").await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(s.flavor_projects("3").await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn keypairs_and_volume_types() {
+    for s in testing::all().await {
+        let k = tricircle_store::Keypair {
+            user_id: "u1".into(),
+            name: "k1".into(),
+            key_type: "ssh".into(),
+            public_key: "ssh-ed25519 AAAA".into(),
+            fingerprint: "aa:bb".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+        };
+        s.create_keypair(&k).await.unwrap();
+        assert!(matches!(
+            s.create_keypair(&k).await,
+            Err(StoreError::Conflict(_))
+        ));
+        s.create_keypair(&tricircle_store::Keypair {
+            name: "k2".into(),
+            ..k.clone()
+        })
+        .await
+        .unwrap();
+        s.create_keypair(&tricircle_store::Keypair {
+            user_id: "u2".into(),
+            ..k.clone()
+        })
+        .await
+        .unwrap();
+        let names: Vec<_> = s
+            .list_keypairs("u1", None, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| k.name)
+            .collect();
+        assert_eq!(names, ["k1", "k2"]);
+        let after: Vec<_> = s
+            .list_keypairs("u1", Some("k1"), Some(5))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| k.name)
+            .collect();
+        assert_eq!(after, ["k2"]);
+        s.delete_keypair("u1", "k1").await.unwrap();
+        assert!(matches!(
+            s.get_keypair("u1", "k1").await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(s.get_keypair("u2", "k1").await.unwrap().user_id, "u2");
+
+        let specs = [("volume_backend_name".to_string(), "fast".to_string())]
+            .into_iter()
+            .collect();
+        let gold = s
+            .create_volume_type("gold", Some("fast"), true, &specs)
+            .await
+            .unwrap();
+        assert_eq!(gold.extra_specs, specs);
+        assert!(matches!(
+            s.create_volume_type("gold", None, true, &Default::default())
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(s.get_volume_type("gold").await.unwrap().id, gold.id);
+        let hidden = s
+            .create_volume_type("hidden", None, false, &Default::default())
+            .await
+            .unwrap();
+        s.add_volume_type_project(&hidden.id, "p1").await.unwrap();
+        let names =
+            |v: Vec<tricircle_store::VolumeType>| v.into_iter().map(|t| t.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(s.list_volume_types(Some("p2")).await.unwrap()),
+            ["gold"]
+        );
+        assert_eq!(
+            names(s.list_volume_types(Some("p1")).await.unwrap()),
+            ["gold", "hidden"]
+        );
+        let renamed = s
+            .update_volume_type(&gold.id, Some("platinum"), None, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            (renamed.name.as_str(), renamed.description.as_deref()),
+            ("platinum", Some("fast"))
+        );
+        s.delete_volume_type(&hidden.id).await.unwrap();
+        assert!(matches!(
+            s.get_volume_type("hidden").await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn quota_reservations_across_pods() {
+    use tricircle_store::Usage;
+    for s in testing::all().await {
+        let (_, p1, p2) = with_pods(&s).await;
+        let limits = Usage {
+            instances: 3,
+            cores: 10,
+            ram_mb: 4096,
+            volumes: 2,
+            gigabytes: 10,
+            snapshots: 1,
+        };
+        let server = Usage {
+            instances: 1,
+            cores: 2,
+            ram_mb: 1024,
+            ..Default::default()
+        };
+        let r1 = s
+            .reserve("p", &p1.pod_id, "server", server, 2, &limits)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r1.len(), 2);
+        // The pod does not matter: the third instance in Pod2 fits, a fourth does not.
+        let r2 = s
+            .reserve("p", &p2.pod_id, "server", server, 1, &limits)
+            .await
+            .unwrap()
+            .unwrap();
+        let over = s
+            .reserve("p", &p2.pod_id, "server", server, 1, &limits)
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            (over.resource, over.used, over.limit),
+            ("instances", 3, 3),
+            "{}",
+            s.label()
+        );
+        // Other projects are not affected; unlimited (-1) is honoured.
+        let unlimited = Usage {
+            instances: -1,
+            cores: -1,
+            ram_mb: -1,
+            ..limits
+        };
+        assert!(s
+            .reserve("q", &p1.pod_id, "server", server, 5, &unlimited)
+            .await
+            .unwrap()
+            .is_ok());
+        s.complete_allocation(r1[0], "srv-1").await.unwrap();
+        s.release_reservation(r2[0]).await.unwrap();
+        s.release_allocation("server", "srv-1").await.unwrap();
+        assert_eq!(
+            s.usage("p").await.unwrap(),
+            Usage {
+                instances: 1,
+                cores: 2,
+                ram_mb: 1024,
+                ..Default::default()
+            }
+        );
+        let vol = Usage {
+            volumes: 1,
+            gigabytes: 8,
+            ..Default::default()
+        };
+        let v = s
+            .reserve("p", &p1.pod_id, "volume", vol, 1, &limits)
+            .await
+            .unwrap()
+            .unwrap();
+        s.complete_allocation(v[0], "vol-1").await.unwrap();
+        s.update_allocation(
+            "volume",
+            "vol-1",
+            Usage {
+                volumes: 1,
+                gigabytes: 11,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.usage("p").await.unwrap().gigabytes, 11);
+        s.set_quota("p", "instances", 7).await.unwrap();
+        s.set_quota("p", "instances", 8).await.unwrap();
+        assert_eq!(
+            s.quota_limits("p").await.unwrap().get("instances"),
+            Some(&8)
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_reservations_never_overshoot() {
+    use tricircle_store::Usage;
+    for s in testing::all().await {
+        let (_, p1, _) = with_pods(&s).await;
+        let limits = Usage {
+            instances: 5,
+            cores: 100,
+            ram_mb: 100_000,
+            volumes: 0,
+            gigabytes: 0,
+            snapshots: 0,
+        };
+        let one = Usage {
+            instances: 1,
+            cores: 1,
+            ram_mb: 1,
+            ..Default::default()
+        };
+        let mut tasks = Vec::new();
+        for _ in 0..12 {
+            let store = s.store.clone();
+            let pod = p1.pod_id.clone();
+            tasks.push(tokio::spawn(async move {
+                store.reserve("p", &pod, "server", one, 1, &limits).await
+            }));
+        }
+        let mut granted = 0;
+        for t in tasks {
+            if t.await.unwrap().unwrap().is_ok() {
+                granted += 1;
+            }
+        }
+        assert_eq!(granted, 5, "{}", s.label());
+        assert_eq!(s.usage("p").await.unwrap().instances, 5);
+    }
+}
