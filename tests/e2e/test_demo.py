@@ -74,6 +74,8 @@ def start_demo(tricircle_bin, workdir):
         str(identity_port),
         "--admin-port",
         str(admin_port),
+        "--compute-port",
+        "0",
         "--pod-base-port",
         str(pod_base_port),
         "--data-dir",

@@ -36,6 +36,10 @@ impl ApiError {
             format!("Policy doesn't allow {action} to be performed."),
         )
     }
+    /// 403 with a message of its own (quota refusals).
+    pub fn forbidden_message(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
     pub fn internal() -> ApiError {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

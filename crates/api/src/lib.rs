@@ -7,10 +7,16 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod compute;
 pub mod error;
+pub mod gateway;
 pub mod observe;
+pub mod volume;
 
 pub use admin::{admin_router, AdminState};
 pub use auth::{Authenticator, Context};
+pub use compute::compute_router;
 pub use error::ApiError;
+pub use gateway::GatewayState;
 pub use observe::{install_metrics, RequestId};
+pub use volume::volume_router;

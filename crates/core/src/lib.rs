@@ -2,8 +2,10 @@
 #![forbid(unsafe_code)]
 
 pub mod ids;
+pub mod listing;
 pub mod pod;
 pub mod routing;
+pub mod scheduling;
 
 pub use pod::{PodSpec, PodUpdate, PodValidationError};
 pub use routing::ResourceType;

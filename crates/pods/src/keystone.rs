@@ -87,6 +87,7 @@ pub struct CatalogEndpoint {
 
 struct ServiceToken {
     token: String,
+    project_id: String,
     expires_at: DateTime<Utc>,
 }
 
@@ -183,10 +184,16 @@ impl KeystoneClient {
     /// Tricircle's own token, renewed shortly before it expires. One
     /// renewal at a time: concurrent callers wait for it.
     pub async fn service_token(&self) -> Result<String, KeystoneError> {
+        Ok(self.service_session().await?.0)
+    }
+
+    /// The service token and the id of its project (for URLs that carry
+    /// a project id when Tricircle acts as itself).
+    pub async fn service_session(&self) -> Result<(String, String), KeystoneError> {
         let mut guard = self.service_token.lock().await;
         if let Some(t) = guard.as_ref() {
             if t.expires_at - Utc::now() > RENEW_BEFORE {
-                return Ok(t.token.clone());
+                return Ok((t.token.clone(), t.project_id.clone()));
             }
         }
         let c = &self.creds;
@@ -199,11 +206,13 @@ impl KeystoneClient {
                 &c.project_domain_name,
             )
             .await?;
+        let project_id = body.token.project.map(|p| p.id).unwrap_or_default();
         *guard = Some(ServiceToken {
             token: token.clone(),
+            project_id: project_id.clone(),
             expires_at: body.token.expires_at,
         });
-        Ok(token)
+        Ok((token, project_id))
     }
 
     async fn forget_service_token(&self, stale: &str) {

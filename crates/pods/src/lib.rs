@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod endpoints;
+pub mod fanout;
 pub mod forward;
 pub mod keystone;
 pub mod tokens;

@@ -1,5 +1,3 @@
-// Used by the compute, volume and image modules as they land.
-#![allow(dead_code)]
 //! Token checks for a pod's resource APIs, as keystonemiddleware does them
 //! in front of every real OpenStack service.
 

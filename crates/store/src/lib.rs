@@ -11,6 +11,7 @@ mod bindings;
 mod endpoints;
 mod error;
 mod flavors;
+mod jobs;
 mod keypairs;
 mod migrate;
 mod pods;

@@ -139,6 +139,40 @@ impl Store {
         Ok(RoutingPage { routings, has_more })
     }
 
+    /// The pods where a project has resources of a type: where a list of
+    /// that project's resources must look.
+    pub async fn pods_with_resources(
+        &self,
+        project_id: &str,
+        resource_type: &str,
+    ) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT pod_id FROM routings WHERE project_id = $1 AND resource_type = $2",
+        )
+        .bind(project_id)
+        .bind(resource_type)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Removes the routing of a top resource in a pod, if any.
+    pub async fn delete_routing_of(
+        &self,
+        top_id: &str,
+        pod_id: &str,
+        resource_type: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM routings WHERE top_id = $1 AND pod_id = $2 AND resource_type = $3",
+        )
+        .bind(top_id)
+        .bind(pod_id)
+        .bind(resource_type)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn get_routing(&self, id: i64) -> Result<Routing> {
         let row = sqlx::query(&format!(
             "SELECT {ROUTING_COLUMNS} FROM routings WHERE id = $1"

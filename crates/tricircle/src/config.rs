@@ -58,6 +58,7 @@ pub enum LogFormat {
 pub struct Config {
     pub bind_host: String,
     pub admin_port: u16,
+    pub compute_port: u16,
     pub auth_strategy: AuthStrategy,
     pub max_request_body_size: usize,
     pub log_format: LogFormat,
@@ -65,6 +66,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub keystone: KeystoneConfig,
     pub client: ClientConfig,
+    pub quota: tricircle_store::Usage,
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +92,8 @@ pub struct KeystoneConfig {
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     pub endpoint_interface: tricircle_pods::Interface,
+    pub pod_timeout: Duration,
+    pub list_deadline: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -116,6 +120,7 @@ const KNOWN: &[(&str, &[&str])] = &[
         &[
             "bind_host",
             "admin_port",
+            "compute_port",
             "auth_strategy",
             "max_request_body_size",
             "log_format",
@@ -138,7 +143,21 @@ const KNOWN: &[(&str, &[&str])] = &[
             "auth_type",
         ],
     ),
-    ("client", &["endpoint_interface"]),
+    (
+        "client",
+        &["endpoint_interface", "pod_timeout", "list_deadline"],
+    ),
+    (
+        "quota",
+        &[
+            "instances",
+            "cores",
+            "ram",
+            "volumes",
+            "gigabytes",
+            "snapshots",
+        ],
+    ),
     ("tricircle", &[]),
 ];
 
@@ -352,6 +371,13 @@ impl Config {
             "a port number (0-65535; 0 picks a free port)",
             |_| true,
         )?;
+        let compute_port = r.parse(
+            d,
+            "compute_port",
+            19998u16,
+            "a port number (0-65535; 0 picks a free port)",
+            |_| true,
+        )?;
         let max_request_body_size = r.parse(
             d,
             "max_request_body_size",
@@ -426,6 +452,37 @@ impl Config {
                     ("admin", tricircle_pods::Interface::Admin),
                 ],
             )?,
+            pod_timeout: secs(r.parse(
+                "client",
+                "pod_timeout",
+                60u64,
+                "seconds (1-3600)",
+                |v| (1..=3600).contains(v),
+            )?),
+            list_deadline: Duration::from_millis(r.parse(
+                "client",
+                "list_deadline",
+                10_000u64,
+                "milliseconds (100-600000)",
+                |v| (100..=600_000).contains(v),
+            )?),
+        };
+        let quota_value = |name: &str, default: i64| {
+            r.parse(
+                "quota",
+                name,
+                default,
+                "an integer, -1 for unlimited",
+                |v| *v >= -1,
+            )
+        };
+        let quota = tricircle_store::Usage {
+            instances: quota_value("instances", 10)?,
+            cores: quota_value("cores", 20)?,
+            ram_mb: quota_value("ram", 51_200)?,
+            volumes: quota_value("volumes", 10)?,
+            gigabytes: quota_value("gigabytes", 1000)?,
+            snapshots: quota_value("snapshots", 10)?,
         };
         if auth_strategy == AuthStrategy::Keystone {
             if keystone.auth_url.is_empty() {
@@ -455,6 +512,7 @@ impl Config {
         Ok(Config {
             bind_host,
             admin_port,
+            compute_port,
             auth_strategy,
             max_request_body_size,
             log_format,
@@ -462,6 +520,7 @@ impl Config {
             database,
             keystone,
             client,
+            quota,
         })
     }
 }

@@ -14,6 +14,9 @@ use tricircle_podsim::{Credentials, Identity, IdentityConfig, Pod, PodConfig};
 use crate::config::Config;
 use crate::serve;
 
+/// The public image the demo's pods can boot.
+pub const DEMO_IMAGE: &str = "cirros-0.6.2-x86_64-disk";
+
 #[derive(clap::Args)]
 pub struct DemoArgs {
     /// Address every service listens on.
@@ -25,6 +28,9 @@ pub struct DemoArgs {
     /// Port of Tricircle's admin API (0: any free port).
     #[arg(long, default_value_t = 19999)]
     admin_port: u16,
+    /// Port of Tricircle's compute gateway (0: any free port).
+    #[arg(long, default_value_t = 19998)]
+    compute_port: u16,
     /// Pod1 listens here, Pod2 on the next port (0: any free ports).
     #[arg(long, default_value_t = 20001)]
     pod_base_port: u16,
@@ -65,6 +71,8 @@ pub struct PodsimArgs {
 /// A running simulation: identity plus pods, all stopped by `stop`.
 struct Simulation {
     identity: Identity,
+    /// The image service all pods share, reached through the first pod.
+    image_url: String,
     identity_cfg: IdentityConfig,
     tasks: Vec<JoinHandle<()>>,
     stop: watch::Sender<bool>,
@@ -107,9 +115,12 @@ async fn start_simulation(
         ..Default::default()
     };
     let identity = Identity::new(identity_cfg.clone());
-    // One image service for every pod, as in the seed's deployment.
+    // One image service for every pod, as in the seed's deployment, with
+    // an image to boot.
     let images = tricircle_podsim::image::ImageService::default();
+    images.add_image(&uuid::Uuid::new_v4().to_string(), DEMO_IMAGE);
     let mut tasks = Vec::new();
+    let mut image_url = String::new();
     for (i, name) in pods.iter().enumerate() {
         let port = if pod_base_port == 0 {
             0
@@ -121,11 +132,16 @@ async fn start_simulation(
         let listener = listen(bind, port, name).await?;
         let url = format!("http://{}", listener.local_addr()?);
         identity.register_pod(name, &url);
-        let pod = Pod::new(
-            PodConfig::new(name)
-                .with_identity(identity.clone())
-                .with_images(images.clone()),
-        );
+        if image_url.is_empty() {
+            image_url = format!("{url}/image");
+        }
+        // The AZ inside the pod is the one the demo registers as its
+        // pod_az_name: az1, az2, ...
+        let mut pod_cfg = PodConfig::new(name)
+            .with_identity(identity.clone())
+            .with_images(images.clone());
+        pod_cfg.availability_zone = format!("az{}", i + 1);
+        let pod = Pod::new(pod_cfg);
         let shutdown = shutdown_future(&rx);
         let name = name.clone();
         tasks.push(tokio::spawn(async move {
@@ -143,6 +159,7 @@ async fn start_simulation(
     }));
     Ok(Simulation {
         identity,
+        image_url,
         identity_cfg,
         tasks,
         stop,
@@ -201,6 +218,7 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     let cfg = Config::from_settings(&[
         ("DEFAULT", "bind_host", args.bind.clone()),
         ("DEFAULT", "admin_port", args.admin_port.to_string()),
+        ("DEFAULT", "compute_port", args.compute_port.to_string()),
         (
             "database",
             "connection",
@@ -224,10 +242,22 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     store.migrate().await.context("migration failed")?;
     let running = serve::prepare(&cfg, store).await?;
     let admin_url = format!("http://{}/v1.0", running.admin_addr);
+    // The top region: Tricircle's APIs, and the one image service every
+    // pod uses (as in the seed's deployment).
     sim.identity.add_service("tricircle", "tricircle");
+    sim.identity.add_service("compute", "nova");
+    sim.identity.add_service("image", "glance");
+    let compute_url = running
+        .compute_addr
+        .map(|a| format!("http://{a}/v2.1"))
+        .context("the compute gateway is not running")?;
     for iface in ["public", "internal", "admin"] {
         sim.identity
             .add_endpoint("RegionOne", "tricircle", iface, &admin_url);
+        sim.identity
+            .add_endpoint("RegionOne", "compute", iface, &compute_url);
+        sim.identity
+            .add_endpoint("RegionOne", "image", iface, &sim.image_url);
     }
     let (stop_admin, rx) = watch::channel(false);
     let admin_task = tokio::spawn(running.run(shutdown_future(&rx)));
@@ -240,6 +270,10 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     }
     let shutdown = serve::shutdown_signal();
     print_exports(&sim.identity_cfg, Some(&admin_url));
+    println!("# Try: openstack flavor create --vcpus 1 --ram 512 --disk 1 m1.tiny");
+    println!(
+        "#      openstack server create --flavor m1.tiny --image {DEMO_IMAGE} --nic none --availability-zone az1 --wait vm1"
+    );
     println!(
         "# Tricircle demo is ready: pods RegionOne (top), Pod1 (az1), Pod2 (az2). Ctrl-C stops it."
     );

@@ -5,9 +5,12 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tricircle_api::{admin_router, install_metrics, AdminState, Authenticator};
+use tricircle_api::{
+    admin_router, compute_router, install_metrics, AdminState, Authenticator, GatewayState,
+};
 use tricircle_pods::{
-    EndpointResolver, KeystoneClient, ServiceCredentials, TokenValidator, ValidatorConfig,
+    EndpointResolver, KeystoneClient, PodClient, ServiceCredentials, TokenValidator,
+    ValidatorConfig,
 };
 use tricircle_store::{ConnectOptions, Store};
 
@@ -36,22 +39,29 @@ pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The authenticator, and the pod endpoint resolver that shares its
-/// Keystone client (none without Keystone).
-pub fn authenticator(
-    cfg: &Config,
-    store: &Store,
-) -> anyhow::Result<(Authenticator, Option<Arc<EndpointResolver>>)> {
+/// Authentication, and (with Keystone) Tricircle's Keystone session and
+/// the pod endpoint resolver, which share one Keystone client.
+pub struct Identity {
+    pub auth: Arc<Authenticator>,
+    pub keystone: Option<Arc<KeystoneClient>>,
+    pub endpoints: Option<Arc<EndpointResolver>>,
+}
+
+pub fn identity(cfg: &Config, store: &Store) -> anyhow::Result<Identity> {
     Ok(match cfg.auth_strategy {
         AuthStrategy::NoAuth => {
             tracing::warn!(
                 "auth_strategy = noauth: every caller is an admin; for development only"
             );
-            (Authenticator::NoAuth, None)
+            Identity {
+                auth: Arc::new(Authenticator::NoAuth),
+                keystone: None,
+                endpoints: None,
+            }
         }
         AuthStrategy::Keystone => {
             let k = &cfg.keystone;
-            let client = KeystoneClient::new(
+            let client = Arc::new(KeystoneClient::new(
                 ServiceCredentials {
                     auth_url: k.auth_url.clone(),
                     username: k.username.clone(),
@@ -61,27 +71,27 @@ pub fn authenticator(
                     project_domain_name: k.project_domain_name.clone(),
                 },
                 k.http_connect_timeout,
-            )?;
-            let client = Arc::new(client);
+            )?);
             let resolver = EndpointResolver::new(
                 client.clone(),
                 Some(store.clone()),
                 cfg.client.endpoint_interface,
             );
             let validator = TokenValidator::new(
-                client,
+                client.clone(),
                 &ValidatorConfig {
                     cache_ttl: k.token_cache_time,
                     ..Default::default()
                 },
             );
-            (
-                Authenticator::Keystone {
+            Identity {
+                auth: Arc::new(Authenticator::Keystone {
                     validator,
                     www_authenticate_uri: k.www_authenticate_uri.clone(),
-                },
-                Some(Arc::new(resolver)),
-            )
+                }),
+                keystone: Some(client),
+                endpoints: Some(Arc::new(resolver)),
+            }
         }
     })
 }
@@ -89,27 +99,52 @@ pub fn authenticator(
 /// Everything `serve` runs, bound and ready; `run` serves until `shutdown`.
 pub struct Running {
     pub admin_addr: SocketAddr,
-    admin: axum::Router,
-    admin_listener: TcpListener,
+    /// Absent without Keystone (the gateways act with the caller's token).
+    pub compute_addr: Option<SocketAddr>,
+    servers: Vec<(TcpListener, axum::Router)>,
+}
+
+async fn listen(cfg: &Config, port: u16, option: &str) -> anyhow::Result<TcpListener> {
+    let addr = format!("{}:{}", cfg.bind_host, port);
+    TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} ([DEFAULT] bind_host / {option})"))
 }
 
 pub async fn prepare(cfg: &Config, store: Store) -> anyhow::Result<Running> {
-    let (auth, endpoints) = authenticator(cfg, &store)?;
-    let state = AdminState {
-        store,
-        auth: Arc::new(auth),
-        endpoints,
+    let id = identity(cfg, &store)?;
+    let admin = admin_router(AdminState {
+        store: store.clone(),
+        auth: id.auth.clone(),
+        endpoints: id.endpoints.clone(),
         metrics: install_metrics(),
         max_body_size: cfg.max_request_body_size,
-    };
-    let addr = format!("{}:{}", cfg.bind_host, cfg.admin_port);
-    let admin_listener = TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr} ([DEFAULT] bind_host / admin_port)"))?;
+    });
+    let admin_listener = listen(cfg, cfg.admin_port, "admin_port").await?;
+    let admin_addr = admin_listener.local_addr()?;
+    let mut servers = vec![(admin_listener, admin)];
+    let mut compute_addr = None;
+    if let (Some(keystone), Some(endpoints)) = (id.keystone, id.endpoints) {
+        let gateway = GatewayState {
+            store,
+            auth: id.auth,
+            pods: PodClient::new(endpoints, cfg.client.pod_timeout)?,
+            keystone,
+            max_body_size: cfg.max_request_body_size,
+            list_deadline: cfg.client.list_deadline,
+            quota_defaults: cfg.quota,
+            versions: Default::default(),
+        };
+        let listener = listen(cfg, cfg.compute_port, "compute_port").await?;
+        compute_addr = Some(listener.local_addr()?);
+        servers.push((listener, compute_router(gateway)));
+    } else {
+        tracing::warn!("without Keystone only the admin API is served");
+    }
     Ok(Running {
-        admin_addr: admin_listener.local_addr()?,
-        admin: admin_router(state),
-        admin_listener,
+        admin_addr,
+        compute_addr,
+        servers,
     })
 }
 
@@ -118,9 +153,23 @@ impl Running {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.admin_listener, self.admin)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let mut tasks = Vec::new();
+        for (listener, router) in self.servers {
+            let mut rx = rx.clone();
+            tasks.push(tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.wait_for(|s| *s).await;
+                    })
+                    .await
+            }));
+        }
+        shutdown.await;
+        let _ = stop.send(true);
+        for t in tasks {
+            t.await??;
+        }
         Ok(())
     }
 }
@@ -136,7 +185,11 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     let running = prepare(&cfg, store).await?;
     let shutdown = shutdown_signal();
-    tracing::info!(admin = %running.admin_addr, "tricircle is serving");
+    tracing::info!(
+        admin = %running.admin_addr,
+        compute = %running.compute_addr.map(|a| a.to_string()).unwrap_or_default(),
+        "tricircle is serving"
+    );
     running.run(shutdown).await?;
     tracing::info!("tricircle stopped");
     Ok(())

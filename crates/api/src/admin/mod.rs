@@ -69,7 +69,7 @@ pub fn admin_router(state: AdminState) -> Router {
 }
 
 /// `http://<host>` of the request, for links.
-pub(crate) fn base_url(headers: &HeaderMap) -> String {
+pub fn base_url(headers: &HeaderMap) -> String {
     let host = headers
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok())

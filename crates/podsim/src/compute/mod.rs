@@ -1,14 +1,320 @@
-//! Nova v2.1 subset (being written).
+//! Nova v2.1 subset under `/compute/v2.1` (catalog URL
+//! `{base}/compute/v2.1`), also reachable in the legacy form
+//! `/compute/v2.1/{project_id}/...`.
+//!
+//! Servers (create with quota, image, flavor, keypair, AZ and volume-boot
+//! checks; list with filters, sorting and paging; show, update, delete;
+//! actions; ips, metadata, volume attachments, tags, instance actions,
+//! remote consoles), flavors (with extra specs and access), keypairs,
+//! availability zones, limits, quota sets, hypervisors and services.
+//! Responses follow the requested microversion (2.1 to 2.96).
+//!
+//! Servers go BUILD → ACTIVE after [`BUILD_TIME`]; actions pass through
+//! their task state for [`TASK_TIME`]; a deleted server disappears after
+//! [`DELETE_TIME`].
 
+mod actions;
+mod ctx;
+mod error;
+mod flavors;
+mod keypairs;
+mod misc;
+mod model;
+pub(crate) mod query;
+mod regex;
+mod servers;
+mod sub;
+mod version;
+mod view;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{OriginalUri, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::Router;
+use serde_json::{json, Value};
 
+use self::ctx::UrlProject;
+use self::error::NovaError;
+use self::model::State as NovaState;
+use crate::auth::authenticate;
 use crate::pod::Pod;
+
+/// How long a new server stays in BUILD (task state `spawning`).
+pub const BUILD_TIME: Duration = Duration::from_millis(300);
+/// How long an action's task state lasts (e.g. `powering-off`).
+pub const TASK_TIME: Duration = Duration::from_millis(100);
+/// How long a deleted server stays visible with task state `deleting`.
+pub const DELETE_TIME: Duration = Duration::from_millis(100);
+/// Nova's `[api] max_limit`.
+pub(crate) const MAX_LIMIT: usize = 1000;
 
 /// The pod's compute state. Cheap to clone; clones share state.
 #[derive(Clone, Default)]
-pub struct ComputeService {}
+pub struct ComputeService {
+    state: Arc<Mutex<NovaState>>,
+}
+
+impl std::fmt::Debug for ComputeService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComputeService").finish_non_exhaustive()
+    }
+}
+
+impl ComputeService {
+    /// Runs `f` on the state after applying due transitions. Never held
+    /// across an `.await`.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut NovaState) -> R) -> R {
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        guard.settle();
+        f(&mut guard)
+    }
+
+    /// Ids of every flavor, in creation order.
+    pub fn flavor_ids(&self) -> Vec<String> {
+        self.with(|s| s.flavors.iter().map(|f| f.id.clone()).collect())
+    }
+
+    /// Every live server (any project), as JSON: id, name, status,
+    /// vm/task/power state, tenant_id, user_id, flavor id, image id,
+    /// availability zone, attached volume ids, metadata and tags.
+    pub fn servers(&self) -> Vec<Value> {
+        self.with(|s| {
+            s.servers
+                .iter()
+                .map(|srv| {
+                    json!({
+                        "id": srv.id,
+                        "name": srv.name,
+                        "status": srv.status(),
+                        "vm_state": srv.vm_state,
+                        "task_state": srv.task_state,
+                        "power_state": srv.power_state,
+                        "tenant_id": srv.project_id,
+                        "user_id": srv.user_id,
+                        "flavor_id": srv.flavor.id,
+                        "image_id": srv.image_ref,
+                        "availability_zone": srv.availability_zone,
+                        "volumes": srv.volumes.iter().map(|v| v.volume_id.clone()).collect::<Vec<_>>(),
+                        "metadata": model::map_json(&srv.metadata),
+                        "tags": srv.tags,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Names of `user_id`'s keypairs, sorted.
+    pub fn keypair_names(&self, user_id: &str) -> Vec<String> {
+        self.with(|s| {
+            s.keypairs_of(user_id)
+                .into_iter()
+                .map(|k| k.name.clone())
+                .collect()
+        })
+    }
+}
+
+/// The hypervisor host of a pod (one fake compute node).
+pub(crate) fn host_name(pod: &Pod) -> String {
+    format!("{}-compute1", pod.region().to_ascii_lowercase())
+}
+
+/// keystonemiddleware (401), then the microversion (400/406) and, for the
+/// legacy URL form, the project id check; adds the version headers.
+async fn nova_layer(
+    State((pod, legacy)): State<(Pod, bool)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let caller = match authenticate(&pod, req.headers()) {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let ver = match version::requested(req.headers()) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let mut url_project = None;
+    if legacy {
+        let path = req
+            .extensions()
+            .get::<OriginalUri>()
+            .map(|u| u.path().to_string())
+            .unwrap_or_else(|| req.uri().path().to_string());
+        let pid = path.split('/').nth(3).unwrap_or("").to_string();
+        if pid != caller.project_id {
+            return NovaError::bad_request(format!(
+                "Malformed request URL: URL's project_id '{pid}' doesn't match Context's \
+                 project_id '{}'",
+                caller.project_id
+            ))
+            .into_response();
+        }
+        url_project = Some(pid);
+    }
+    req.extensions_mut().insert(caller);
+    req.extensions_mut().insert(ver);
+    req.extensions_mut().insert(UrlProject(url_project));
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&format!("compute {ver}")) {
+        h.insert("openstack-api-version", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&ver.to_string()) {
+        h.insert("x-openstack-nova-api-version", v);
+    }
+    h.append("vary", HeaderValue::from_static("OpenStack-API-Version"));
+    h.append(
+        "vary",
+        HeaderValue::from_static("X-OpenStack-Nova-API-Version"),
+    );
+    resp
+}
+
+async fn not_found() -> NovaError {
+    NovaError::resource_not_found()
+}
+
+async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(json!({"badMethod": {"code": 405,
+            "message": "The server could not comply with the request since it is either malformed or otherwise incorrect."}})),
+    )
+        .into_response()
+}
+
+/// The API below `/compute/v2.1` (or `/compute/v2.1/{project_id}`).
+fn api(pod: Pod, legacy: bool) -> Router<Pod> {
+    use axum::routing::MethodRouter;
+    fn mr(r: MethodRouter<Pod>) -> MethodRouter<Pod> {
+        r.fallback(method_not_allowed)
+    }
+    Router::new()
+        .route("/servers", mr(get(servers::index).post(servers::create)))
+        .route("/servers/detail", mr(get(servers::detail)))
+        .route(
+            "/servers/{server_id}",
+            mr(get(servers::show)
+                .put(servers::update)
+                .delete(servers::delete)),
+        )
+        .route("/servers/{server_id}/action", mr(post(actions::action)))
+        .route("/servers/{server_id}/ips", mr(get(sub::ips)))
+        .route("/servers/{server_id}/ips/{network}", mr(get(sub::ips_network)))
+        .route(
+            "/servers/{server_id}/metadata",
+            mr(get(sub::metadata_index)
+                .post(sub::metadata_merge)
+                .put(sub::metadata_replace)),
+        )
+        .route(
+            "/servers/{server_id}/metadata/{key}",
+            mr(get(sub::metadata_show)
+                .put(sub::metadata_put)
+                .delete(sub::metadata_delete)),
+        )
+        .route(
+            "/servers/{server_id}/os-volume_attachments",
+            mr(get(sub::attachments).post(sub::attach)),
+        )
+        .route(
+            "/servers/{server_id}/os-volume_attachments/{volume_id}",
+            mr(get(sub::attachment).delete(sub::detach)),
+        )
+        .route(
+            "/servers/{server_id}/tags",
+            mr(get(sub::tags)
+                .put(sub::tags_replace)
+                .delete(sub::tags_delete_all)),
+        )
+        .route(
+            "/servers/{server_id}/tags/{tag}",
+            mr(get(sub::tag_check)
+                .put(sub::tag_add)
+                .delete(sub::tag_delete)),
+        )
+        .route(
+            "/servers/{server_id}/os-instance-actions",
+            mr(get(sub::instance_actions)),
+        )
+        .route(
+            "/servers/{server_id}/os-instance-actions/{request_id}",
+            mr(get(sub::instance_action)),
+        )
+        .route(
+            "/servers/{server_id}/remote-consoles",
+            mr(post(sub::remote_console)),
+        )
+        .route("/flavors", mr(get(flavors::index).post(flavors::create)))
+        .route("/flavors/detail", mr(get(flavors::detail)))
+        .route(
+            "/flavors/{flavor_id}",
+            mr(get(flavors::show)
+                .put(flavors::update)
+                .delete(flavors::delete)),
+        )
+        .route("/flavors/{flavor_id}/action", mr(post(flavors::action)))
+        .route(
+            "/flavors/{flavor_id}/os-extra_specs",
+            mr(get(flavors::extra_specs).post(flavors::extra_specs_create)),
+        )
+        .route(
+            "/flavors/{flavor_id}/os-extra_specs/{key}",
+            mr(get(flavors::extra_spec)
+                .put(flavors::extra_spec_put)
+                .delete(flavors::extra_spec_delete)),
+        )
+        .route(
+            "/flavors/{flavor_id}/os-flavor-access",
+            mr(get(flavors::access)),
+        )
+        .route(
+            "/os-keypairs",
+            mr(get(keypairs::index).post(keypairs::create)),
+        )
+        .route(
+            "/os-keypairs/{name}",
+            mr(get(keypairs::show).delete(keypairs::delete)),
+        )
+        .route("/os-availability-zone", mr(get(misc::az)))
+        .route("/os-availability-zone/detail", mr(get(misc::az_detail)))
+        .route("/limits", mr(get(misc::limits)))
+        .route(
+            "/os-quota-sets/{tenant_id}",
+            mr(get(misc::quota_show)
+                .put(misc::quota_update)
+                .delete(misc::quota_delete)),
+        )
+        .route(
+            "/os-quota-sets/{tenant_id}/defaults",
+            mr(get(misc::quota_defaults)),
+        )
+        .route(
+            "/os-quota-sets/{tenant_id}/detail",
+            mr(get(misc::quota_detail)),
+        )
+        .route("/os-hypervisors", mr(get(misc::hypervisors)))
+        .route("/os-hypervisors/detail", mr(get(misc::hypervisors_detail)))
+        .route(
+            "/os-hypervisors/statistics",
+            mr(get(misc::hypervisor_statistics)),
+        )
+        .route("/os-hypervisors/{id}", mr(get(misc::hypervisor_show)))
+        .route("/os-services", mr(get(misc::services)))
+        .route("/images", mr(get(not_found)))
+        .route_layer(from_fn_with_state((pod, legacy), nova_layer))
+}
 
 /// Routes under `/compute/v2.1/...`.
-pub(crate) fn routes(_pod: Pod) -> Router {
+pub(crate) fn routes(pod: Pod) -> Router {
     Router::new()
+        .nest("/compute/v2.1", api(pod.clone(), false))
+        .nest("/compute/v2.1/{project_id}", api(pod.clone(), true))
+        .with_state(pod)
 }

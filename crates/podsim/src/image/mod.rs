@@ -1,15 +1,326 @@
-//! Glance v2 subset (being written).
+//! Glance v2 subset under `/image` (catalog URL `{base}/image`): images
+//! (create, list with filters, sorting and paging, show, JSON-patch update,
+//! delete), image data upload and download, image tags, and the image
+//! schemas. Errors are rendered as webob renders them (see [`error`]).
+//!
+//! An [`ImageService`] can be shared by several pods (one Glance for every
+//! pod); Nova reads it through [`ImageService::get`] to check `imageRef`.
 
+mod api;
+pub(crate) mod digest;
+pub(crate) mod error;
+pub(crate) mod schema;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use axum::body::Bytes;
 use axum::Router;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
 
 use crate::pod::Pod;
+
+/// Disk formats Glance accepts by default.
+pub const DISK_FORMATS: [&str; 11] = [
+    "ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop",
+];
+/// Container formats Glance accepts by default.
+pub const CONTAINER_FORMATS: [&str; 8] = [
+    "ami",
+    "ari",
+    "aki",
+    "bare",
+    "ovf",
+    "ova",
+    "docker",
+    "compressed",
+];
+
+/// One image record.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub id: String,
+    pub name: Option<String>,
+    /// `queued`, `saving`, `active`, `killed`, `deleted`, `deactivated`, ...
+    pub status: String,
+    /// `public`, `private`, `shared` or `community`.
+    pub visibility: String,
+    /// Owning project id.
+    pub owner: Option<String>,
+    pub protected: bool,
+    pub os_hidden: bool,
+    pub disk_format: Option<String>,
+    pub container_format: Option<String>,
+    /// GiB.
+    pub min_disk: u64,
+    /// MiB.
+    pub min_ram: u64,
+    /// Bytes of image data, once uploaded.
+    pub size: Option<u64>,
+    pub virtual_size: Option<u64>,
+    /// md5 hex of the data.
+    pub checksum: Option<String>,
+    pub os_hash_algo: Option<String>,
+    pub os_hash_value: Option<String>,
+    pub tags: Vec<String>,
+    /// Additional (non-base) properties, e.g. `hw_disk_bus`.
+    pub properties: BTreeMap<String, Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    data: Option<Bytes>,
+    seq: u64,
+}
+
+impl Image {
+    /// A new `queued` image with Glance's defaults (visibility `shared`).
+    pub fn new(id: &str) -> Self {
+        let now = Utc::now();
+        Self {
+            id: id.to_string(),
+            name: None,
+            status: "queued".into(),
+            visibility: "shared".into(),
+            owner: None,
+            protected: false,
+            os_hidden: false,
+            disk_format: None,
+            container_format: None,
+            min_disk: 0,
+            min_ram: 0,
+            size: None,
+            virtual_size: None,
+            checksum: None,
+            os_hash_algo: None,
+            os_hash_value: None,
+            tags: Vec::new(),
+            properties: BTreeMap::new(),
+            created_at: now,
+            updated_at: now,
+            data: None,
+            seq: 0,
+        }
+    }
+
+    /// Stores `data` as the image's content: size, md5 checksum and sha512
+    /// multihash, status `active`.
+    pub fn set_data(&mut self, data: Bytes) {
+        self.size = Some(data.len() as u64);
+        self.virtual_size = None;
+        self.checksum = Some(digest::hex(&digest::md5(&data)));
+        self.os_hash_algo = Some("sha512".into());
+        self.os_hash_value = Some(digest::sha512_hex(&data));
+        self.status = "active".into();
+        self.data = Some(data);
+        self.updated_at = Utc::now();
+    }
+
+    /// The uploaded data, if any.
+    pub fn data(&self) -> Option<&Bytes> {
+        self.data.as_ref()
+    }
+
+    /// Glance's `get_image` rule: may `project` (admin or not) see this image?
+    pub fn is_visible_to(&self, project_id: &str, is_admin: bool) -> bool {
+        if is_admin {
+            return true;
+        }
+        match self.visibility.as_str() {
+            "public" | "community" => true,
+            _ => self.owner.as_deref() == Some(project_id),
+        }
+    }
+
+    /// The API representation (`GET /v2/images/{id}`).
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        for (k, v) in &self.properties {
+            m.insert(k.clone(), v.clone());
+        }
+        let base = json!({
+            "name": self.name,
+            "disk_format": self.disk_format,
+            "container_format": self.container_format,
+            "visibility": self.visibility,
+            "size": self.size,
+            "virtual_size": self.virtual_size,
+            "status": self.status,
+            "checksum": self.checksum,
+            "protected": self.protected,
+            "min_ram": self.min_ram,
+            "min_disk": self.min_disk,
+            "owner": self.owner,
+            "os_hidden": self.os_hidden,
+            "os_hash_algo": self.os_hash_algo,
+            "os_hash_value": self.os_hash_value,
+            "id": self.id,
+            "created_at": glance_time(self.created_at),
+            "updated_at": glance_time(self.updated_at),
+            "tags": self.tags,
+            "self": format!("/v2/images/{}", self.id),
+            "file": format!("/v2/images/{}/file", self.id),
+            "schema": "/v2/schemas/image",
+        });
+        if let Value::Object(b) = base {
+            m.extend(b);
+        }
+        Value::Object(m)
+    }
+}
+
+/// Glance's `timeutils.isotime`: `2026-11-25T08:00:00Z`.
+pub(crate) fn glance_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+#[derive(Default)]
+struct Store {
+    images: HashMap<String, Image>,
+    seq: u64,
+}
 
 /// Images. Cheap to clone; clones share state, so one `ImageService` can
 /// serve several pods (one Glance for every pod).
 #[derive(Clone, Default)]
-pub struct ImageService {}
+pub struct ImageService {
+    inner: Arc<RwLock<Store>>,
+}
+
+impl std::fmt::Debug for ImageService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageService").finish_non_exhaustive()
+    }
+}
+
+/// Content of images made by [`ImageService::add_image`] and server
+/// snapshots: a qcow2 magic and zeros (the checksums are real).
+fn fake_disk(len: usize) -> Bytes {
+    let mut data = vec![0u8; len];
+    data[..4].copy_from_slice(b"QFI\xfb");
+    Bytes::from(data)
+}
+
+impl ImageService {
+    fn read<R>(&self, f: impl FnOnce(&Store) -> R) -> R {
+        let guard = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        f(&guard)
+    }
+
+    fn write<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
+        let mut guard = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    /// Adds (or replaces) a public, active `qcow2`/`bare` image with 1 KiB
+    /// of fake data, e.g. the demo's `cirros-0.6.2-x86_64-disk`.
+    pub fn add_image(&self, id: &str, name: &str) -> Image {
+        let mut img = Image::new(id);
+        img.name = Some(name.to_string());
+        img.visibility = "public".into();
+        img.disk_format = Some("qcow2".into());
+        img.container_format = Some("bare".into());
+        img.set_data(fake_disk(1024));
+        self.insert(img)
+    }
+
+    /// Adds (or replaces) an image as given.
+    pub fn insert(&self, mut image: Image) -> Image {
+        self.write(|s| {
+            s.seq += 1;
+            image.seq = s.seq;
+            s.images.insert(image.id.clone(), image.clone());
+        });
+        image
+    }
+
+    /// An image by id, whoever owns it.
+    pub fn get(&self, id: &str) -> Option<Image> {
+        self.read(|s| s.images.get(id).cloned())
+    }
+
+    /// Every image.
+    pub fn list(&self) -> Vec<Image> {
+        let mut v: Vec<Image> = self.read(|s| s.images.values().cloned().collect());
+        v.sort_by_key(|i| i.seq);
+        v
+    }
+
+    /// Removes an image; true if it existed.
+    pub fn remove(&self, id: &str) -> bool {
+        self.write(|s| s.images.remove(id).is_some())
+    }
+
+    /// An image `project` may see, as Glance's `get_image` policy decides.
+    pub(crate) fn get_visible(&self, id: &str, project_id: &str, is_admin: bool) -> Option<Image> {
+        self.get(id)
+            .filter(|i| i.is_visible_to(project_id, is_admin))
+    }
+
+    /// Nova's `createImage`: a snapshot image owned by the server's
+    /// project, active at once, with Nova's snapshot properties.
+    pub(crate) fn create_snapshot(
+        &self,
+        name: &str,
+        owner: &str,
+        base: Option<&Image>,
+        properties: BTreeMap<String, Value>,
+    ) -> Image {
+        let mut img = Image::new(&uuid::Uuid::new_v4().to_string());
+        img.name = Some(name.to_string());
+        img.owner = Some(owner.to_string());
+        img.visibility = "private".into();
+        img.disk_format = base
+            .and_then(|b| b.disk_format.clone())
+            .or(Some("qcow2".into()));
+        img.container_format = base
+            .and_then(|b| b.container_format.clone())
+            .or(Some("bare".into()));
+        if let Some(b) = base {
+            img.min_disk = b.min_disk;
+            img.min_ram = b.min_ram;
+        }
+        img.properties = properties;
+        img.set_data(fake_disk(1024));
+        self.insert(img)
+    }
+
+    pub(crate) fn update<R>(&self, id: &str, f: impl FnOnce(&mut Image) -> R) -> Option<R> {
+        self.write(|s| s.images.get_mut(id).map(f))
+    }
+}
 
 /// Routes under `/image/v2/...`.
-pub(crate) fn routes(_pod: Pod) -> Router {
-    Router::new()
+pub(crate) fn routes(pod: Pod) -> Router {
+    api::routes(pod)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_image_is_active_with_checksums() {
+        let svc = ImageService::default();
+        let img = svc.add_image("6e3b0e3f-6d5c-4bfb-9e4e-2bd5a1a5f1a1", "cirros");
+        assert_eq!(img.status, "active");
+        assert_eq!(img.size, Some(1024));
+        assert_eq!(img.checksum.as_deref().map(str::len), Some(32));
+        assert_eq!(img.os_hash_value.as_deref().map(str::len), Some(128));
+        let j = img.to_json();
+        assert_eq!(j["visibility"], "public");
+        assert_eq!(j["self"], "/v2/images/6e3b0e3f-6d5c-4bfb-9e4e-2bd5a1a5f1a1");
+        assert!(svc.get(&img.id).is_some());
+    }
+
+    #[test]
+    fn visibility_rules() {
+        let mut img = Image::new("x");
+        img.owner = Some("p1".into());
+        img.visibility = "private".into();
+        assert!(img.is_visible_to("p1", false));
+        assert!(!img.is_visible_to("p2", false));
+        assert!(img.is_visible_to("p2", true));
+        img.visibility = "community".into();
+        assert!(img.is_visible_to("p2", false));
+    }
 }

@@ -1,0 +1,245 @@
+//! The compute gateway: Nova API v2.1 (port 19998) over many pods.
+//!
+//! Servers live in pods and are reached through their routing; lists fan
+//! out to the pods. Flavors, keypairs, aggregates, availability zones,
+//! limits and quotas are answered from the top store. Errors use Nova's
+//! bodies (`{"badRequest": {"message", "code"}}`).
+
+mod flavors;
+mod keypairs;
+mod limits;
+pub mod microversion;
+mod servers;
+mod zones;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tower::Layer;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use self::microversion::Microversion;
+use crate::error::ApiError;
+use crate::gateway::{our_root, project_path, GatewayState};
+
+/// Top-level collections of the compute API: a first path segment that is
+/// none of these is a project id.
+const COLLECTIONS: &[&str] = &[
+    "servers",
+    "flavors",
+    "os-keypairs",
+    "os-availability-zone",
+    "os-aggregates",
+    "limits",
+    "os-quota-sets",
+    "os-quota-class-sets",
+    "images",
+    "extensions",
+    "os-hypervisors",
+    "os-services",
+    "os-networks",
+    "os-server-groups",
+    "os-simple-tenant-usage",
+    "os-migrations",
+    "os-instance_usage_audit_log",
+    "os-volumes",
+    "os-volumes_boot",
+    "os-snapshots",
+    "os-security-groups",
+    "os-floating-ips",
+    "os-assisted-volume-snapshots",
+    "os-server-external-events",
+];
+
+pub fn compute_router(state: GatewayState) -> Router {
+    let protected = Router::new()
+        .route("/v2.1/servers", get(servers::list).post(servers::create))
+        .route("/v2.1/servers/detail", get(servers::list_detail))
+        .route(
+            "/v2.1/servers/{id}",
+            get(servers::show)
+                .put(servers::passthrough_root)
+                .delete(servers::delete),
+        )
+        .route("/v2.1/servers/{id}/action", post(servers::action))
+        .route(
+            "/v2.1/servers/{id}/os-volume_attachments",
+            get(servers::passthrough_root_sub).post(servers::attach_volume),
+        )
+        .route("/v2.1/servers/{id}/{*rest}", any(servers::passthrough))
+        .route("/v2.1/flavors", get(flavors::list).post(flavors::create))
+        .route("/v2.1/flavors/detail", get(flavors::list_detail))
+        .route(
+            "/v2.1/flavors/{id}",
+            get(flavors::show)
+                .put(flavors::update)
+                .delete(flavors::delete),
+        )
+        .route(
+            "/v2.1/flavors/{id}/os-extra_specs",
+            get(flavors::specs_list).post(flavors::specs_create),
+        )
+        .route(
+            "/v2.1/flavors/{id}/os-extra_specs/{key}",
+            get(flavors::spec_show)
+                .put(flavors::spec_update)
+                .delete(flavors::spec_delete),
+        )
+        .route(
+            "/v2.1/flavors/{id}/os-flavor-access",
+            get(flavors::access_list),
+        )
+        .route("/v2.1/flavors/{id}/action", post(flavors::access_action))
+        .route(
+            "/v2.1/os-keypairs",
+            get(keypairs::list).post(keypairs::create),
+        )
+        .route(
+            "/v2.1/os-keypairs/{name}",
+            get(keypairs::show).delete(keypairs::delete),
+        )
+        .route("/v2.1/os-availability-zone", get(zones::zones))
+        .route(
+            "/v2.1/os-availability-zone/detail",
+            get(zones::zones_detail),
+        )
+        .route("/v2.1/os-aggregates", get(zones::aggregates))
+        .route("/v2.1/os-aggregates/{id}", get(zones::aggregate))
+        .route("/v2.1/limits", get(limits::limits))
+        .route(
+            "/v2.1/os-quota-sets/{project}",
+            get(limits::quota_show)
+                .put(limits::quota_update)
+                .delete(limits::quota_delete),
+        )
+        .route(
+            "/v2.1/os-quota-sets/{project}/defaults",
+            get(limits::quota_defaults),
+        )
+        .route(
+            "/v2.1/os-quota-sets/{project}/detail",
+            get(limits::quota_detail),
+        )
+        .route_layer(middleware::from_fn_with_state(state.clone(), negotiate))
+        .route_layer(middleware::from_fn_with_state(
+            state.auth.clone(),
+            crate::gateway::authenticate,
+        ));
+    let inner = Router::new()
+        .route("/", get(versions))
+        .route("/v2.1", get(version_v21))
+        .route("/v2.1/", get(version_v21))
+        .route("/v2", get(version_v20))
+        .route("/v2/", get(version_v20))
+        .merge(protected)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.max_body_size))
+        .layer(middleware::from_fn(|req, next| {
+            crate::observe::observe("compute", req, next)
+        }))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("compute handler panicked");
+            ApiError::internal().into_response()
+        }))
+        .with_state(state);
+    // The project id comes out of the path before routing.
+    let strip = middleware::from_fn(|req, next| {
+        project_path::strip_project(&["/v2.1", "/v2"], COLLECTIONS, req, next)
+    });
+    Router::new().fallback_service(strip.layer(inner))
+}
+
+/// The newest microversion every pod and this gateway speak.
+pub(crate) async fn newest(state: &GatewayState) -> Microversion {
+    let pods: Vec<String> = match state.store.list_pods().await {
+        Ok(p) => p
+            .into_iter()
+            .filter(|p| !p.is_top())
+            .map(|p| p.pod_name)
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    match state
+        .versions
+        .newest_common(&state.pods, &pods, "compute")
+        .await
+    {
+        Some((2, minor)) => Microversion(minor.min(microversion::OURS_MAX.0)),
+        _ => microversion::OURS_MAX,
+    }
+}
+
+/// Fixes the request's microversion, and stamps the answer with it.
+async fn negotiate(State(state): State<GatewayState>, mut req: Request, next: Next) -> Response {
+    let max = newest(&state).await;
+    let v = match microversion::negotiate(req.headers(), max) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    microversion::pin_request(req.headers_mut(), v);
+    req.extensions_mut().insert(v);
+    let mut resp = next.run(req).await;
+    microversion::stamp_response(resp.headers_mut(), v);
+    resp
+}
+
+fn v21_document(root: &str, max: Microversion) -> Value {
+    json!({
+        "id": "v2.1",
+        "status": "CURRENT",
+        "version": max.header_value(),
+        "min_version": "2.1",
+        "updated": "2013-07-23T11:33:21Z",
+        "links": [
+            {"rel": "self", "href": format!("{root}/v2.1/")},
+            {"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"}
+        ],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}]
+    })
+}
+
+fn v20_document(root: &str) -> Value {
+    json!({
+        "id": "v2.0",
+        "status": "SUPPORTED",
+        "version": "",
+        "min_version": "",
+        "updated": "2011-01-21T11:33:21Z",
+        "links": [
+            {"rel": "self", "href": format!("{root}/v2/")},
+            {"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"}
+        ],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2"}]
+    })
+}
+
+async fn versions(State(state): State<GatewayState>, headers: HeaderMap) -> Json<Value> {
+    let root = our_root(&headers);
+    let max = newest(&state).await;
+    Json(json!({"versions": [v20_document(&root), v21_document(&root, max)]}))
+}
+
+async fn version_v21(State(state): State<GatewayState>, headers: HeaderMap) -> Json<Value> {
+    let max = newest(&state).await;
+    Json(json!({"version": v21_document(&our_root(&headers), max)}))
+}
+
+async fn version_v20(headers: HeaderMap) -> Json<Value> {
+    Json(json!({"version": v20_document(&our_root(&headers))}))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("The resource could not be found.")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "The method is not allowed for this resource.",
+    )
+}

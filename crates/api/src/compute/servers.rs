@@ -1,0 +1,907 @@
+//! Servers: created in the pod the scheduler picks, reached through their
+//! routing, listed across pods.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{json, Map, Value};
+use tricircle_core::listing::{
+    parse_nova_sort, SortKey, NOVA_SERVER_ID_KEY, NOVA_SERVER_SORT_FIELDS,
+};
+use tricircle_pods::fanout::{list_across, ListRequest, MarkerPosition, PageQuery};
+use tricircle_store::{NewRouting, Pod, Usage};
+
+use super::flavors::{ensure_flavor_in_pod, find_flavor};
+use super::keypairs::ensure_keypair_in_pod;
+use super::microversion::Microversion;
+use crate::body::parse_json;
+use crate::error::ApiError;
+use crate::gateway::forward::{call, PodAnswer, PodCall};
+use crate::gateway::rewrite::az_to_top;
+use crate::gateway::{
+    project_limits, routed_pod, scheduler, Call, GatewayState, SKIPPED_PODS_HEADER,
+    STRICT_LIST_HEADER,
+};
+
+const AZ_FIELD: &str = "OS-EXT-AZ:availability_zone";
+/// Our own list parameter: where each pod's part of the list continues.
+const HINTS_PARAM: &str = "tricircle_markers";
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("Instance {id} could not be found."))
+}
+
+/// Rewrites a server (or a list's servers) for the top: AZ names.
+fn server_to_top(v: &mut Value, pod: &Pod) {
+    if let Some(s) = v.get_mut("server") {
+        az_to_top(s, AZ_FIELD, &pod.pod_az_name, &pod.az_name);
+    }
+}
+
+// ------------------------------------------------------------------ create
+
+fn int_field(server: &Map<String, Value>, key: &str) -> Result<Option<i64>, ApiError> {
+    match server.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| bad_int(key)),
+        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| bad_int(key)),
+        Some(_) => Err(bad_int(key)),
+    }
+}
+
+fn bad_int(key: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "Invalid input for field/attribute {key}. Value must be an integer."
+    ))
+}
+
+/// `flavorRef` may be an id or a link ending in the id.
+fn ref_id(v: &str) -> &str {
+    v.trim_end_matches('/').rsplit('/').next().unwrap_or(v)
+}
+
+pub async fn create(
+    State(st): State<GatewayState>,
+    c: Call,
+    Extension(mv): Extension<Microversion>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let mut body: Value = parse_json(&body)?;
+    let server = body
+        .get_mut("server")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "Invalid input for field/attribute server. Value must be an object.",
+            )
+        })?;
+    let name = server
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    if name.is_empty() || name.chars().count() > 255 {
+        return Err(ApiError::bad_request(
+            "Invalid input for field/attribute name. The name must be 1 to 255 characters.",
+        ));
+    }
+    let flavor_ref = server
+        .get("flavorRef")
+        .and_then(|v| match v {
+            Value::String(s) => Some(ref_id(s).to_string()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "Invalid input for field/attribute flavorRef. 'flavorRef' is a required property.",
+            )
+        })?;
+    let flavor = find_flavor(&st, &c.ctx, &flavor_ref)
+        .await?
+        .ok_or_else(|| ApiError::bad_request(format!("Flavor {flavor_ref} could not be found.")))?;
+    let keypair = match server.get("key_name") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(k)) => Some(
+            st.store
+                .get_keypair(&c.ctx.user_id, k)
+                .await
+                .map_err(|_| ApiError::bad_request("Invalid key_name provided."))?,
+        ),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Invalid input for field/attribute key_name.",
+            ))
+        }
+    };
+    if let Some(Value::Array(nets)) = server.get("networks") {
+        if !nets.is_empty() {
+            return Err(ApiError::bad_request(
+                "Booting on networks (uuid, port or fixed_ip) needs Tricircle's network service, which is not \
+                 available yet; use networks \"none\" or \"auto\".",
+            ));
+        }
+    }
+    let min_count = int_field(server, "min_count")?.unwrap_or(1);
+    let max_count = int_field(server, "max_count")?.unwrap_or(min_count);
+    if min_count < 1 || max_count < min_count {
+        return Err(ApiError::bad_request(
+            "min_count must be at least 1 and no greater than max_count.",
+        ));
+    }
+    if server.get("return_reservation_id").and_then(Value::as_bool) == Some(true) && max_count > 1 {
+        return Err(ApiError::bad_request(
+            "return_reservation_id with several servers is not supported by Tricircle; boot them one request at a time.",
+        ));
+    }
+
+    // Where: the AZ (`az`, `az:host` or `az::node`) names a top AZ.
+    let az = match server.get("availability_zone") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => {
+            Some(s.split(':').next().unwrap_or("").to_string()).filter(|a| !a.is_empty())
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Invalid input for field/attribute availability_zone.",
+            ))
+        }
+    };
+    let pod = scheduler::pick_pod(&st.store, &c.ctx.project_id, az.as_deref()).await?;
+    match (
+        pod.pod_az_name.is_empty(),
+        server.get("availability_zone").and_then(Value::as_str),
+    ) {
+        (true, _) => {
+            server.remove("availability_zone");
+        }
+        (false, Some(requested)) => {
+            // Keep `:host` / `::node` suffixes for admins.
+            let suffix = requested
+                .split_once(':')
+                .map(|(_, rest)| format!(":{rest}"))
+                .unwrap_or_default();
+            server.insert(
+                "availability_zone".into(),
+                json!(format!("{}{suffix}", pod.pod_az_name)),
+            );
+        }
+        (false, None) => {
+            server.insert("availability_zone".into(), json!(pod.pod_az_name));
+        }
+    }
+    server.insert("flavorRef".into(), json!(flavor.flavorid));
+
+    // How much: quota across all pods, reserved before the pod is asked.
+    let each = Usage {
+        instances: 1,
+        cores: flavor.vcpus,
+        ram_mb: flavor.ram_mb,
+        ..Default::default()
+    };
+    let limits = project_limits(&st, &c.ctx.project_id).await?;
+    let reservations = match st
+        .store
+        .reserve(
+            &c.ctx.project_id,
+            &pod.pod_id,
+            "server",
+            each,
+            max_count,
+            &limits,
+        )
+        .await?
+    {
+        Ok(r) => r,
+        Err(q) => {
+            return Err(ApiError::forbidden_message(format!(
+                "Quota exceeded for {}: Requested {}, but already used {} of {} {}",
+                q.resource, q.requested, q.used, q.limit, q.resource
+            )))
+        }
+    };
+
+    let outcome = boot(
+        &st,
+        &c,
+        mv,
+        &pod,
+        &flavor,
+        keypair.as_ref(),
+        body,
+        &name,
+        max_count,
+    )
+    .await;
+    match outcome {
+        Ok((answer, ids)) => {
+            for (i, id) in ids.iter().enumerate() {
+                if let Some(r) = reservations.get(i) {
+                    st.store.complete_allocation(*r, id).await?;
+                }
+            }
+            for r in reservations.iter().skip(ids.len()) {
+                st.store.release_reservation(*r).await?;
+            }
+            Ok(answer.respond(|v| server_to_top(v, &pod)))
+        }
+        Err(e) => {
+            for r in &reservations {
+                let _ = st.store.release_reservation(*r).await;
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// Prepares the pod (flavor, keypair), boots `count` servers and records
+/// their routings. Returns the first answer and the ids created.
+#[allow(clippy::too_many_arguments)]
+async fn boot(
+    st: &GatewayState,
+    c: &Call,
+    mv: Microversion,
+    pod: &Pod,
+    flavor: &tricircle_store::Flavor,
+    keypair: Option<&tricircle_store::Keypair>,
+    body: Value,
+    name: &str,
+    count: i64,
+) -> Result<(PodAnswer, Vec<String>), BootError> {
+    ensure_flavor_in_pod(st, c, pod, flavor).await?;
+    if let Some(k) = keypair {
+        ensure_keypair_in_pod(st, c, pod, k).await?;
+    }
+    let mut first: Option<PodAnswer> = None;
+    let mut ids = Vec::new();
+    for i in 1..=count {
+        let mut one = body.clone();
+        if let Some(s) = one.get_mut("server").and_then(Value::as_object_mut) {
+            s.remove("min_count");
+            s.remove("max_count");
+            if count > 1 {
+                // Nova's default multi-instance name template.
+                s.insert("name".into(), json!(format!("{name}-{i}")));
+            }
+        }
+        let answer = call(
+            st,
+            &c.ctx,
+            &c.rid,
+            &c.root,
+            PodCall {
+                pod,
+                service_type: "compute",
+                method: Method::POST,
+                path: "/servers".into(),
+                query: None,
+                headers: &c.headers,
+                body: Some(Bytes::from(serde_json::to_vec(&one).unwrap_or_default())),
+            },
+        )
+        .await
+        .map_err(|e| {
+            // The pod may or may not have created it: leave a job to find out.
+            BootError::Unknown(e)
+        });
+        let answer = match answer {
+            Ok(a) => a,
+            Err(BootError::Unknown(e)) => {
+                let resource = json!({"pod_id": pod.pod_id, "pod_name": pod.pod_name, "name": name,
+                    "request_id": c.rid.0, "user_id": c.ctx.user_id});
+                if let Err(je) = st
+                    .store
+                    .enqueue_job(
+                        "server_create_check",
+                        &c.ctx.project_id,
+                        &c.rid.0,
+                        &resource,
+                    )
+                    .await
+                {
+                    tracing::error!(error = %je, "could not record a server check job");
+                }
+                if ids.is_empty() {
+                    return Err(BootError::Api(e));
+                }
+                break;
+            }
+            Err(BootError::Api(e)) => return Err(BootError::Api(e)),
+        };
+        if !answer.is_success() {
+            if ids.is_empty() {
+                return Ok((answer, ids));
+            }
+            break;
+        }
+        let id = answer
+            .json()
+            .and_then(|v| v["server"]["id"].as_str().map(str::to_string))
+            .ok_or_else(|| BootError::Api(ApiError::internal()))?;
+        let routing = st
+            .store
+            .create_routing(&NewRouting {
+                top_id: id.clone(),
+                bottom_id: Some(id.clone()),
+                pod_id: pod.pod_id.clone(),
+                project_id: c.ctx.project_id.clone(),
+                resource_type: "server".into(),
+            })
+            .await;
+        if let Err(e) = routing {
+            // Undo: a server nobody can reach through Tricircle is an orphan.
+            tracing::error!(error = %e, server = %id, "routing write failed; deleting the server in its pod");
+            let _ = call(
+                st,
+                &c.ctx,
+                &c.rid,
+                &c.root,
+                PodCall {
+                    pod,
+                    service_type: "compute",
+                    method: Method::DELETE,
+                    path: format!("/servers/{id}"),
+                    query: None,
+                    headers: &c.headers,
+                    body: None,
+                },
+            )
+            .await;
+            return Err(BootError::Api(e.into()));
+        }
+        ids.push(id);
+        if first.is_none() {
+            first = Some(answer);
+        }
+    }
+    let _ = mv;
+    match first {
+        Some(a) => Ok((a, ids)),
+        None => Err(BootError::Api(ApiError::internal())),
+    }
+}
+
+enum BootError {
+    Api(ApiError),
+    Unknown(ApiError),
+}
+
+impl From<ApiError> for BootError {
+    fn from(e: ApiError) -> Self {
+        BootError::Api(e)
+    }
+}
+
+impl From<BootError> for ApiError {
+    fn from(e: BootError) -> Self {
+        match e {
+            BootError::Api(e) | BootError::Unknown(e) => e,
+        }
+    }
+}
+
+// -------------------------------------------------------------------- lists
+
+pub async fn list(st: State<GatewayState>, c: Call, q: RawQuery) -> Result<Response, ApiError> {
+    list_servers(st, c, q, false).await
+}
+
+pub async fn list_detail(
+    st: State<GatewayState>,
+    c: Call,
+    q: RawQuery,
+) -> Result<Response, ApiError> {
+    list_servers(st, c, q, true).await
+}
+
+fn encode_hints(hints: &HashMap<String, String>) -> String {
+    let mut pairs: Vec<_> = hints.iter().collect();
+    pairs.sort();
+    pairs
+        .into_iter()
+        .map(|(p, id)| format!("{p}:{id}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn decode_hints(s: &str) -> HashMap<String, String> {
+    s.split(',')
+        .filter_map(|pair| pair.split_once(':'))
+        .map(|(p, id)| (p.to_string(), id.to_string()))
+        .collect()
+}
+
+async fn list_servers(
+    State(st): State<GatewayState>,
+    c: Call,
+    RawQuery(raw): RawQuery,
+    detail: bool,
+) -> Result<Response, ApiError> {
+    let params: Vec<(String, String)> =
+        url::form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let mut sort_keys = Vec::new();
+    let mut sort_dirs = Vec::new();
+    let mut limit = None;
+    let mut marker = None;
+    let mut hints = HashMap::new();
+    let mut filters: Vec<(String, String)> = Vec::new();
+    let mut az_filter = None;
+    let mut all_tenants = false;
+    for (k, v) in &params {
+        match k.as_str() {
+            "sort_key" => sort_keys.push(v.clone()),
+            "sort_dir" => sort_dirs.push(v.clone()),
+            "limit" => {
+                limit = Some(v.parse::<usize>().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "Invalid input for query parameters limit. Value: {v}."
+                    ))
+                })?)
+            }
+            "marker" => marker = Some(v.clone()),
+            HINTS_PARAM => hints = decode_hints(v),
+            "availability_zone" => az_filter = Some(v.clone()),
+            "all_tenants" => {
+                all_tenants = !matches!(
+                    v.to_ascii_lowercase().as_str(),
+                    "0" | "false" | "off" | "no"
+                );
+                filters.push((k.clone(), v.clone()));
+            }
+            _ => filters.push((k.clone(), v.clone())),
+        }
+    }
+    if all_tenants && !c.ctx.is_admin() {
+        return Err(ApiError::forbidden(
+            "os_compute_api:servers:index:get_all_tenants",
+        ));
+    }
+    let sort = parse_nova_sort(
+        &sort_keys,
+        &sort_dirs,
+        NOVA_SERVER_SORT_FIELDS,
+        NOVA_SERVER_ID_KEY,
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+
+    // Which pods: where this project has servers (all pods for admins
+    // listing every tenant), narrowed to the AZ filter.
+    let all_pods: Vec<Pod> = st
+        .store
+        .list_pods()
+        .await?
+        .into_iter()
+        .filter(|p| !p.is_top())
+        .collect();
+    let wanted: Vec<String> = if all_tenants {
+        all_pods.iter().map(|p| p.pod_id.clone()).collect()
+    } else {
+        st.store
+            .pods_with_resources(&c.ctx.project_id, "server")
+            .await?
+    };
+    let pods: Vec<Pod> = all_pods
+        .into_iter()
+        .filter(|p| wanted.contains(&p.pod_id))
+        .filter(|p| az_filter.as_ref().is_none_or(|az| &p.az_name == az))
+        .collect();
+    let by_name: HashMap<String, Pod> = pods
+        .iter()
+        .map(|p| (p.pod_name.clone(), p.clone()))
+        .collect();
+
+    let marker = match marker {
+        None => None,
+        Some(m) => {
+            let bad = || ApiError::bad_request(format!("marker [{m}] not found"));
+            let (_, pod) = routed_pod(&st, &c.ctx, "server", &m)
+                .await?
+                .ok_or_else(bad)?;
+            let answer = call(
+                &st,
+                &c.ctx,
+                &c.rid,
+                &c.root,
+                get_call(&pod, format!("/servers/{m}"), None, &c.headers),
+            )
+            .await?;
+            let item = answer
+                .json()
+                .filter(|_| answer.is_success())
+                .map(|v| v["server"].clone())
+                .ok_or_else(bad)?;
+            let mut item = item;
+            az_to_top(&mut item, AZ_FIELD, &pod.pod_az_name, &pod.az_name);
+            Some(MarkerPosition {
+                id: m.clone(),
+                values: item,
+                pod: Some(pod.pod_name.clone()),
+                per_pod_markers: hints.clone(),
+            })
+        }
+    };
+    let strict = c
+        .headers
+        .get(STRICT_LIST_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    let req = ListRequest {
+        sort: sort.clone(),
+        limit,
+        marker,
+        per_pod_deadline: st.list_deadline,
+        strict,
+    };
+    let pod_names: Vec<String> = pods.iter().map(|p| p.pod_name.clone()).collect();
+    let fetch = |pod_name: String, page: PageQuery| {
+        let st = st.clone();
+        let c = c.clone();
+        let pod = by_name.get(&pod_name).cloned();
+        let filters = filters.clone();
+        let az_filter = az_filter.clone();
+        let sort = sort.clone();
+        async move {
+            let pod = pod.ok_or_else(|| format!("unknown pod {pod_name}"))?;
+            fetch_page(&st, &c, &pod, &filters, az_filter.is_some(), &sort, page).await
+        }
+    };
+    let outcome = list_across(&pod_names, fetch, &req).await.map_err(|f| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("Pod {} could not be listed: {}", f.pod, f.failure),
+        )
+    })?;
+
+    let items: Vec<Value> = outcome
+        .items
+        .into_iter()
+        .map(|s| {
+            if detail {
+                s
+            } else {
+                json!({"id": s["id"], "name": s["name"], "links": s["links"]})
+            }
+        })
+        .collect();
+    let mut body = json!({ "servers": items });
+    if outcome.more {
+        if let (Some(limit), Some(last)) = (
+            limit,
+            body["servers"]
+                .as_array()
+                .and_then(|a| a.last())
+                .and_then(|s| s["id"].as_str())
+                .map(str::to_string),
+        ) {
+            let mut q: Vec<(String, String)> = params
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "limit" | "marker" | HINTS_PARAM))
+                .cloned()
+                .collect();
+            q.push(("limit".into(), limit.to_string()));
+            q.push(("marker".into(), last));
+            q.push((HINTS_PARAM.into(), encode_hints(&outcome.next_hints)));
+            let qs = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(q)
+                .finish();
+            let path = if detail { "servers/detail" } else { "servers" };
+            body["servers_links"] =
+                json!([{"rel": "next", "href": format!("{}/v2.1/{path}?{qs}", c.root)}]);
+        }
+    }
+    let mut resp = Json(body).into_response();
+    if !outcome.failed.is_empty() {
+        let names: Vec<&str> = outcome.failed.iter().map(|(p, _)| p.as_str()).collect();
+        for (p, f) in &outcome.failed {
+            tracing::warn!(pod = %p, failure = %f, "pod skipped in server list");
+        }
+        if let Ok(v) = names.join(",").parse() {
+            resp.headers_mut().insert(SKIPPED_PODS_HEADER, v);
+        }
+    }
+    Ok(resp)
+}
+
+fn get_call<'a>(
+    pod: &'a Pod,
+    path: String,
+    query: Option<String>,
+    headers: &'a axum::http::HeaderMap,
+) -> PodCall<'a> {
+    PodCall {
+        pod,
+        service_type: "compute",
+        method: Method::GET,
+        path,
+        query,
+        headers,
+        body: None,
+    }
+}
+
+/// One page of `/servers/detail` from one pod, sorted by `sort`, in top terms.
+async fn fetch_page(
+    st: &GatewayState,
+    c: &Call,
+    pod: &Pod,
+    filters: &[(String, String)],
+    az_filtered: bool,
+    sort: &[SortKey],
+    page: PageQuery,
+) -> Result<Vec<Value>, String> {
+    let mut q: Vec<(String, String)> = filters.to_vec();
+    if az_filtered {
+        q.push(("availability_zone".into(), pod.pod_az_name.clone()));
+    }
+    for k in sort {
+        q.push(("sort_key".into(), k.key.clone()));
+        q.push(("sort_dir".into(), k.dir.as_str().into()));
+    }
+    q.push(("limit".into(), page.limit.to_string()));
+    if let Some(m) = page.marker {
+        q.push(("marker".into(), m));
+    }
+    let qs = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(q)
+        .finish();
+    let answer = call(
+        st,
+        &c.ctx,
+        &c.rid,
+        &c.root,
+        get_call(pod, "/servers/detail".into(), Some(qs), &c.headers),
+    )
+    .await
+    .map_err(|e| e.message)?;
+    if !answer.is_success() {
+        return Err(format!(
+            "HTTP {}: {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body)
+        ));
+    }
+    let mut doc = answer.json().ok_or("not JSON")?;
+    answer.links.rewrite_json(&mut doc);
+    let mut servers = match doc.get_mut("servers").map(Value::take) {
+        Some(Value::Array(a)) => a,
+        _ => return Err("no servers array".into()),
+    };
+    for s in &mut servers {
+        az_to_top(s, AZ_FIELD, &pod.pod_az_name, &pod.az_name);
+    }
+    Ok(servers)
+}
+
+// ------------------------------------------------------- routed operations
+
+async fn routed(
+    st: &GatewayState,
+    c: &Call,
+    id: &str,
+) -> Result<(tricircle_store::Routing, Pod), ApiError> {
+    routed_pod(st, &c.ctx, "server", id)
+        .await?
+        .ok_or_else(|| not_found(id))
+}
+
+async fn forward(
+    st: &GatewayState,
+    c: &Call,
+    pod: &Pod,
+    method: Method,
+    path: String,
+    query: Option<String>,
+    body: Bytes,
+) -> Result<PodAnswer, ApiError> {
+    call(
+        st,
+        &c.ctx,
+        &c.rid,
+        &c.root,
+        PodCall {
+            pod,
+            service_type: "compute",
+            method,
+            path,
+            query,
+            headers: &c.headers,
+            body: if body.is_empty() { None } else { Some(body) },
+        },
+    )
+    .await
+}
+
+pub async fn show(
+    State(st): State<GatewayState>,
+    c: Call,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let (routing, pod) = routed(&st, &c, &id).await?;
+    let answer = forward(
+        &st,
+        &c,
+        &pod,
+        Method::GET,
+        format!("/servers/{id}"),
+        q,
+        Bytes::new(),
+    )
+    .await?;
+    if answer.status == StatusCode::NOT_FOUND {
+        // The pod no longer has it: the routing is stale.
+        st.store.delete_routing(routing.id).await?;
+        st.store.release_allocation("server", &id).await?;
+    }
+    Ok(answer.respond(|v| server_to_top(v, &pod)))
+}
+
+pub async fn delete(
+    State(st): State<GatewayState>,
+    c: Call,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (routing, pod) = routed(&st, &c, &id).await?;
+    let answer = forward(
+        &st,
+        &c,
+        &pod,
+        Method::DELETE,
+        format!("/servers/{id}"),
+        None,
+        Bytes::new(),
+    )
+    .await?;
+    if answer.is_success() || answer.status == StatusCode::NOT_FOUND {
+        st.store.delete_routing(routing.id).await?;
+        st.store.release_allocation("server", &id).await?;
+    }
+    Ok(answer.into_response())
+}
+
+pub async fn action(
+    State(st): State<GatewayState>,
+    c: Call,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (routing, pod) = routed(&st, &c, &id).await?;
+    let parsed: Value = parse_json(&body)?;
+    let name = parsed
+        .as_object()
+        .and_then(|o| o.keys().next().cloned())
+        .unwrap_or_default();
+    if name == "resize" {
+        // The new flavor must exist in the pod first.
+        let fref = parsed["resize"]["flavorRef"]
+            .as_str()
+            .map(|s| ref_id(s).to_string())
+            .or_else(|| {
+                parsed["resize"]["flavorRef"]
+                    .as_i64()
+                    .map(|n| n.to_string())
+            })
+            .ok_or_else(|| ApiError::bad_request("Invalid input for field/attribute flavorRef."))?;
+        let flavor = find_flavor(&st, &c.ctx, &fref)
+            .await?
+            .ok_or_else(|| ApiError::bad_request(format!("Flavor {fref} could not be found.")))?;
+        ensure_flavor_in_pod(&st, &c, &pod, &flavor).await?;
+    }
+    let answer = forward(
+        &st,
+        &c,
+        &pod,
+        Method::POST,
+        format!("/servers/{id}/action"),
+        None,
+        body,
+    )
+    .await?;
+    if name == "forceDelete" && answer.is_success() {
+        st.store.delete_routing(routing.id).await?;
+        st.store.release_allocation("server", &id).await?;
+    }
+    Ok(answer.respond(|v| server_to_top(v, &pod)))
+}
+
+/// Attaching a volume: both must be in the same pod.
+pub async fn attach_volume(
+    State(st): State<GatewayState>,
+    c: Call,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (_, pod) = routed(&st, &c, &id).await?;
+    let parsed: Value = parse_json(&body)?;
+    let volume_id = parsed["volumeAttachment"]["volumeId"]
+        .as_str()
+        .ok_or_else(|| ApiError::bad_request("Invalid input for field/attribute volumeAttachment. 'volumeId' is a required property."))?;
+    let (_, volume_pod) = routed_pod(&st, &c.ctx, "volume", volume_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("Volume {volume_id} could not be found.")))?;
+    if volume_pod.pod_id != pod.pod_id {
+        return Err(ApiError::bad_request(format!(
+            "Volume {volume_id} is in availability zone {} and server {id} in {}: a volume can only be attached \
+             to a server in the same pod.",
+            volume_pod.az_name, pod.az_name
+        )));
+    }
+    let answer = forward(
+        &st,
+        &c,
+        &pod,
+        Method::POST,
+        format!("/servers/{id}/os-volume_attachments"),
+        None,
+        body,
+    )
+    .await?;
+    Ok(answer.into_response())
+}
+
+/// `PUT /servers/{id}` and other calls on the server itself.
+pub async fn passthrough_root(
+    State(st): State<GatewayState>,
+    c: Call,
+    method: Method,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (_, pod) = routed(&st, &c, &id).await?;
+    let answer = forward(&st, &c, &pod, method, format!("/servers/{id}"), q, body).await?;
+    Ok(answer.respond(|v| server_to_top(v, &pod)))
+}
+
+pub async fn passthrough_root_sub(
+    State(st): State<GatewayState>,
+    c: Call,
+    method: Method,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (_, pod) = routed(&st, &c, &id).await?;
+    let answer = forward(
+        &st,
+        &c,
+        &pod,
+        method,
+        format!("/servers/{id}/os-volume_attachments"),
+        q,
+        body,
+    )
+    .await?;
+    Ok(answer.into_response())
+}
+
+/// Sub-resources of a server (`ips`, `metadata`, `tags`, `remote-consoles`,
+/// `os-instance-actions`, ...): forwarded to the server's pod as they are.
+pub async fn passthrough(
+    State(st): State<GatewayState>,
+    c: Call,
+    method: Method,
+    Path((id, rest)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (_, pod) = routed(&st, &c, &id).await?;
+    let answer = forward(
+        &st,
+        &c,
+        &pod,
+        method,
+        format!("/servers/{id}/{rest}"),
+        q,
+        body,
+    )
+    .await?;
+    Ok(answer.into_response())
+}

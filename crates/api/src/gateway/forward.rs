@@ -1,0 +1,183 @@
+//! One call to one pod's service on behalf of the caller, and turning the
+//! pod's answer into ours.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::Value;
+use tricircle_pods::endpoints::substitute;
+use tricircle_pods::{PodError, PodRequest};
+use tricircle_store::Pod;
+
+use super::rewrite::LinkRewriter;
+use super::GatewayState;
+use crate::auth::Context;
+use crate::error::ApiError;
+use crate::observe::RequestId;
+
+/// Request headers a pod should see as the client sent them.
+const PASS_REQUEST: &[&str] = &[
+    "content-type",
+    "accept",
+    "openstack-api-version",
+    "x-openstack-nova-api-version",
+];
+/// Response headers the client should see as the pod sent them.
+const PASS_RESPONSE: &[&str] = &[
+    "content-type",
+    "openstack-api-version",
+    "x-openstack-nova-api-version",
+    "vary",
+    "retry-after",
+];
+
+pub struct PodCall<'a> {
+    pub pod: &'a Pod,
+    pub service_type: &'static str,
+    pub method: Method,
+    /// Relative to the service's catalog URL, e.g. `/servers/detail`.
+    pub path: String,
+    pub query: Option<String>,
+    /// The client's headers; only those a pod needs are passed.
+    pub headers: &'a HeaderMap,
+    pub body: Option<Bytes>,
+}
+
+/// A pod's answer, with what is needed to present it as ours.
+pub struct PodAnswer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub links: LinkRewriter,
+}
+
+impl PodAnswer {
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.status.is_success()
+    }
+
+    /// The client's response: the pod's status and body (JSON bodies have
+    /// their links rewritten and then `edit` applied), the pod's API headers
+    /// and a rewritten `Location`.
+    pub fn respond(self, edit: impl FnOnce(&mut Value)) -> Response {
+        let body = match serde_json::from_slice::<Value>(&self.body) {
+            Ok(mut v) => {
+                self.links.rewrite_json(&mut v);
+                edit(&mut v);
+                Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
+            }
+            Err(_) => self.body.clone(),
+        };
+        let mut resp = Response::new(Body::from(body));
+        *resp.status_mut() = self.status;
+        for name in PASS_RESPONSE {
+            if let Some(v) = self.headers.get(*name) {
+                resp.headers_mut()
+                    .insert(HeaderName::from_static(name), v.clone());
+            }
+        }
+        if let Some(loc) = self.headers.get("location").and_then(|v| v.to_str().ok()) {
+            let loc = self.links.rewrite(loc).unwrap_or_else(|| loc.to_string());
+            if let Ok(v) = HeaderValue::from_str(&loc) {
+                resp.headers_mut().insert("location", v);
+            }
+        }
+        resp
+    }
+}
+
+/// Sends `call` to its pod with the caller's token and request id.
+pub async fn call(
+    state: &GatewayState,
+    ctx: &Context,
+    rid: &RequestId,
+    our_root: &str,
+    call: PodCall<'_>,
+) -> Result<PodAnswer, ApiError> {
+    let mut headers = HeaderMap::new();
+    for name in PASS_REQUEST {
+        if let Some(v) = call.headers.get(*name) {
+            headers.insert(HeaderName::from_static(name), v.clone());
+        }
+    }
+    let template = state
+        .pods
+        .resolver()
+        .endpoint(&call.pod.pod_name, call.service_type)
+        .await
+        .map_err(|e| pod_error(&call.pod.pod_name, PodError::Endpoint(e)))?;
+    let links = LinkRewriter::new(&substitute(&template, &ctx.project_id), our_root);
+    let req = PodRequest {
+        pod: call.pod.pod_name.clone(),
+        service_type: call.service_type.to_string(),
+        method: call.method,
+        path: call.path,
+        query: call.query,
+        token: ctx.token.to_string(),
+        project_id: ctx.project_id.clone(),
+        request_id: Some(rid.0.clone()),
+        headers,
+        body: call.body,
+    };
+    let answer = state
+        .pods
+        .send(&req)
+        .await
+        .map_err(|e| pod_error(&call.pod.pod_name, e))?;
+    Ok(PodAnswer {
+        status: StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY),
+        headers: answer.headers,
+        body: answer.body,
+        links,
+    })
+}
+
+/// A pod that cannot be reached is the service being unavailable, in the
+/// API's error format; the detail goes to the log.
+pub fn pod_error(pod: &str, e: PodError) -> ApiError {
+    tracing::warn!(%pod, error = %e, "pod call failed");
+    let message = match e {
+        PodError::Endpoint(_) => {
+            format!("Pod {pod} has no endpoint for this service in the catalog.")
+        }
+        PodError::Timeout { .. } => format!("Pod {pod} did not answer in time."),
+        PodError::Unreachable { .. } => format!("Pod {pod} is unreachable."),
+    };
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
+}
+
+impl IntoResponse for PodAnswer {
+    fn into_response(self) -> Response {
+        self.respond(|_| {})
+    }
+}
+
+/// Like [`call`], as Tricircle's service user (admin in its project): for
+/// work the caller may not be allowed to do, such as creating a flavor or a
+/// volume type in a pod.
+pub async fn call_as_service(
+    state: &GatewayState,
+    rid: &RequestId,
+    our_root: &str,
+    c: PodCall<'_>,
+) -> Result<PodAnswer, ApiError> {
+    let (token, project_id) = state.keystone.service_session().await.map_err(|e| {
+        tracing::error!(error = %e, "service authentication failed");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Tricircle could not authenticate to the identity service.",
+        )
+    })?;
+    let ctx = Context {
+        user_id: String::new(),
+        project_id,
+        roles: vec!["admin".to_string()],
+        token: token.into(),
+    };
+    call(state, &ctx, rid, our_root, c).await
+}

@@ -1,0 +1,157 @@
+//! What the compute and volume gateways share: the state, forwarding to a
+//! pod and rewriting its answer, the optional project id in URLs, and
+//! choosing a pod.
+
+pub mod forward;
+pub mod project_path;
+pub mod rewrite;
+pub mod scheduler;
+pub mod versions;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tricircle_pods::PodClient;
+use tricircle_store::{Store, Usage};
+
+use crate::auth::Authenticator;
+
+#[derive(Clone)]
+pub struct GatewayState {
+    pub store: Store,
+    pub auth: Arc<Authenticator>,
+    pub pods: PodClient,
+    /// Tricircle's own Keystone session, for admin-only work in pods
+    /// (copying flavors and volume types).
+    pub keystone: Arc<tricircle_pods::KeystoneClient>,
+    /// Largest accepted request body, bytes.
+    pub max_body_size: usize,
+    /// How long a list waits for any one pod before reporting it skipped.
+    pub list_deadline: Duration,
+    /// Quotas of projects without their own (negative: unlimited).
+    pub quota_defaults: Usage,
+    /// The newest API versions the pods speak.
+    pub versions: versions::PodVersions,
+}
+
+/// The response header naming the pods a cross-pod list had to skip
+/// because they failed or did not answer within the deadline.
+pub const SKIPPED_PODS_HEADER: &str = "x-tricircle-skipped-pods";
+/// A request header: `true` makes a list fail instead of skipping pods.
+pub const STRICT_LIST_HEADER: &str = "x-tricircle-strict-list";
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use self::project_path::UrlProject;
+use crate::error::ApiError;
+
+/// Authentication for the gateways: the token, then the project id of the
+/// URL (if any) must be the token's, as Nova and Cinder require.
+pub async fn authenticate(
+    State(auth): State<Arc<Authenticator>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let ctx = match auth.authenticate(&parts).await {
+        Ok(ctx) => ctx,
+        Err(resp) => return resp,
+    };
+    if let Some(UrlProject(p)) = parts.extensions.get::<UrlProject>() {
+        if *p != ctx.project_id {
+            return ApiError::bad_request(format!(
+                "Malformed request URL: URL's project_id '{p}' doesn't match Context's project_id '{}'",
+                ctx.project_id
+            ))
+            .into_response();
+        }
+    }
+    parts.extensions.insert(ctx);
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// `http://<host>` of the request, for links in answers.
+pub fn our_root(headers: &axum::http::HeaderMap) -> String {
+    crate::admin::base_url(headers)
+}
+
+/// What every gateway handler needs to know about its request.
+#[derive(Clone)]
+pub struct Call {
+    pub ctx: crate::auth::Context,
+    pub rid: crate::observe::RequestId,
+    pub headers: axum::http::HeaderMap,
+    /// `http://<host>` the client used, for links.
+    pub root: String,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Call {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let ctx = crate::auth::Context::from_request_parts(parts, state).await?;
+        let rid = parts
+            .extensions
+            .get::<crate::observe::RequestId>()
+            .cloned()
+            .unwrap_or_else(|| crate::observe::RequestId(format!("req-{}", uuid::Uuid::new_v4())));
+        Ok(Call {
+            ctx,
+            rid,
+            root: our_root(&parts.headers),
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
+/// Quota limits of a project: its own, else the defaults.
+pub async fn project_limits(state: &GatewayState, project_id: &str) -> Result<Usage, ApiError> {
+    let set = state.store.quota_limits(project_id).await?;
+    let d = state.quota_defaults;
+    let get = |k: &str, default: i64| set.get(k).copied().unwrap_or(default);
+    Ok(Usage {
+        instances: get("instances", d.instances),
+        cores: get("cores", d.cores),
+        ram_mb: get("ram", d.ram_mb),
+        volumes: get("volumes", d.volumes),
+        gigabytes: get("gigabytes", d.gigabytes),
+        snapshots: get("snapshots", d.snapshots),
+    })
+}
+
+/// The pod a resource lives in, from its routing. Another project's
+/// resource is not found for non-admins.
+pub async fn routed_pod(
+    state: &GatewayState,
+    ctx: &crate::auth::Context,
+    resource_type: &str,
+    top_id: &str,
+) -> Result<Option<(tricircle_store::Routing, tricircle_store::Pod)>, ApiError> {
+    let page = state
+        .store
+        .list_routings(
+            &tricircle_store::RoutingFilter {
+                top_id: Some(top_id.to_string()),
+                resource_type: Some(resource_type.to_string()),
+                ..Default::default()
+            },
+            None,
+            1,
+        )
+        .await?;
+    let Some(routing) = page.routings.into_iter().next() else {
+        return Ok(None);
+    };
+    if !ctx.is_admin() && routing.project_id != ctx.project_id {
+        return Ok(None);
+    }
+    let Some(pod) = state.store.find_pod(&routing.pod_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some((routing, pod)))
+}

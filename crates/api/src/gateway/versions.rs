@@ -1,0 +1,76 @@
+//! What API versions the pods speak, so that the gateways advertise only
+//! what every pod can answer. Read from each pod's version document and
+//! kept a few minutes.
+
+use std::time::Duration;
+
+use moka::future::Cache;
+use serde_json::Value;
+use tricircle_pods::{PodClient, PodRequest};
+
+/// `(pod, service type)` → the pod's newest microversion, `(major, minor)`.
+#[derive(Clone)]
+pub struct PodVersions {
+    cache: Cache<(String, &'static str), Option<(u16, u16)>>,
+}
+
+impl Default for PodVersions {
+    fn default() -> Self {
+        PodVersions {
+            cache: Cache::builder()
+                .time_to_live(Duration::from_secs(300))
+                .max_capacity(10_000)
+                .build(),
+        }
+    }
+}
+
+impl PodVersions {
+    /// The lowest "newest version" among `pods` for `service_type`, from
+    /// the version document at the service's catalog URL (its `version`
+    /// field). Pods that cannot tell are left out.
+    pub async fn newest_common(
+        &self,
+        client: &PodClient,
+        pods: &[String],
+        service_type: &'static str,
+    ) -> Option<(u16, u16)> {
+        let lookups = pods.iter().map(|pod| {
+            let key = (pod.clone(), service_type);
+            let client = client.clone();
+            let pod = pod.clone();
+            async move {
+                self.cache
+                    .get_with(key, async move { fetch(&client, &pod, service_type).await })
+                    .await
+            }
+        });
+        futures::future::join_all(lookups)
+            .await
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+async fn fetch(client: &PodClient, pod: &str, service_type: &str) -> Option<(u16, u16)> {
+    let req = PodRequest {
+        pod: pod.to_string(),
+        service_type: service_type.to_string(),
+        method: reqwest::Method::GET,
+        path: "/".to_string(),
+        query: None,
+        token: String::new(),
+        project_id: String::new(),
+        request_id: None,
+        headers: Default::default(),
+        body: None,
+    };
+    let resp = tokio::time::timeout(Duration::from_secs(5), client.send(&req))
+        .await
+        .ok()?
+        .ok()?;
+    let doc: Value = serde_json::from_slice(&resp.body).ok()?;
+    let v = doc["version"]["version"].as_str()?;
+    crate::compute::microversion::parse(v)
+}

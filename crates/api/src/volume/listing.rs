@@ -1,0 +1,463 @@
+//! Lists of volumes, snapshots and backups across pods: the pods where the
+//! project has such resources (every pod for `all_tenants`), in parallel,
+//! merge-sorted by Cinder's sort keys, paged by one global `limit` and
+//! `marker` (see [`tricircle_pods::fanout`]).
+
+use std::collections::HashMap;
+use std::fmt;
+
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use tricircle_core::listing::{parse_cinder_sort, SortKey, CINDER_ID_KEY, MAX_BATCH};
+use tricircle_pods::fanout::{list_across, ListRequest, MarkerPosition, PageQuery, PodFailure};
+use tricircle_store::Pod;
+
+use super::microversion::VolumeVersion;
+use super::resources::{fetch, forward, item_to_top, refusal, type_ids, Kind};
+use super::ApiBase;
+use crate::error::ApiError;
+use crate::gateway::{Call, GatewayState, SKIPPED_PODS_HEADER, STRICT_LIST_HEADER};
+
+/// Our own list parameter: where each pod's part of the list continues.
+const HINTS_PARAM: &str = "tricircle_markers";
+
+/// Parameters this gateway handles itself rather than pass to pods.
+const OWN_PARAMS: &[&str] = &[
+    "limit",
+    "marker",
+    "offset",
+    "sort",
+    "sort_key",
+    "sort_dir",
+    HINTS_PARAM,
+    "with_count",
+];
+
+fn encode_hints(hints: &HashMap<String, String>) -> String {
+    let mut pairs: Vec<_> = hints.iter().collect();
+    pairs.sort();
+    pairs
+        .into_iter()
+        .map(|(p, id)| format!("{p}:{id}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn decode_hints(s: &str) -> HashMap<String, String> {
+    s.split(',')
+        .filter_map(|pair| pair.split_once(':'))
+        .map(|(p, id)| (p.to_string(), id.to_string()))
+        .collect()
+}
+
+/// The query parameters of a request, in order (never fails: bad
+/// percent-encodings are taken as they are).
+pub(super) fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// Cinder's boolean query values.
+pub(super) fn truthy(v: &str) -> bool {
+    matches!(
+        v.to_ascii_lowercase().as_str(),
+        "1" | "t" | "true" | "on" | "y" | "yes"
+    )
+}
+
+/// A list request, parsed.
+#[derive(Debug, Default, PartialEq)]
+struct ListParams {
+    sort: Vec<SortKey>,
+    /// The page size: the client's limit, at most Cinder's
+    /// `osapi_max_limit` (the default too).
+    limit: usize,
+    limit_given: bool,
+    offset: usize,
+    marker: Option<String>,
+    hints: HashMap<String, String>,
+    az: Option<String>,
+    all_tenants: bool,
+    /// Passed to every pod as they are.
+    filters: Vec<(String, String)>,
+}
+
+fn int_param(v: &str, name: &str) -> Result<i64, ApiError> {
+    v.trim()
+        .parse::<i64>()
+        .map_err(|_| ApiError::bad_request(format!("{name} param must be an integer")))
+}
+
+fn parse_params(
+    kind: &Kind,
+    params: &[(String, String)],
+    admin: bool,
+) -> Result<ListParams, ApiError> {
+    let first = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let sort = parse_cinder_sort(
+        first("sort"),
+        first("sort_key"),
+        first("sort_dir"),
+        kind.sort_fields,
+        CINDER_ID_KEY,
+    )
+    .map_err(|e| ApiError::bad_request(format!("Invalid input received: {e}")))?;
+    let (limit, limit_given) = match first("limit") {
+        None => (MAX_BATCH, false),
+        Some(l) => {
+            let n = int_param(l, "limit")?;
+            if n < 0 {
+                return Err(ApiError::bad_request("limit param must be positive"));
+            }
+            (usize::try_from(n).unwrap_or(MAX_BATCH).min(MAX_BATCH), true)
+        }
+    };
+    let offset = match first("offset") {
+        None => 0,
+        Some(o) => {
+            let n = int_param(o, "offset")?;
+            usize::try_from(n)
+                .map_err(|_| ApiError::bad_request("offset param must be positive"))?
+        }
+    };
+    let mut p = ListParams {
+        sort,
+        limit,
+        limit_given,
+        offset,
+        marker: first("marker").map(str::to_string),
+        hints: first(HINTS_PARAM).map(decode_hints).unwrap_or_default(),
+        ..Default::default()
+    };
+    for (k, v) in params {
+        if OWN_PARAMS.contains(&k.as_str()) {
+            continue;
+        }
+        match k.as_str() {
+            "availability_zone" if kind.az_field.is_some() => p.az = Some(v.clone()),
+            // Cinder ignores all_tenants from non-admins.
+            "all_tenants" if !admin => {}
+            "all_tenants" => {
+                p.all_tenants = truthy(v);
+                p.filters.push((k.clone(), v.clone()));
+            }
+            _ => p.filters.push((k.clone(), v.clone())),
+        }
+    }
+    Ok(p)
+}
+
+/// Why one pod's page is missing.
+#[derive(Debug)]
+enum PageError {
+    /// The pod refused the request (4xx): the client's mistake, the same
+    /// in every pod.
+    Refused(ApiError),
+    Failed(String),
+}
+
+impl fmt::Display for PageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PageError::Refused(e) => write!(f, "HTTP {}: {}", e.status.as_u16(), e.message),
+            PageError::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
+/// The pods to ask: where the project has resources of this kind (every
+/// pod for admins listing all projects), in the AZ asked for.
+pub(super) async fn pods_for(
+    st: &GatewayState,
+    c: &Call,
+    kind: &Kind,
+    all_tenants: bool,
+    az: Option<&str>,
+) -> Result<Vec<Pod>, ApiError> {
+    let all: Vec<Pod> = st
+        .store
+        .list_pods()
+        .await?
+        .into_iter()
+        .filter(|p| !p.is_top())
+        .collect();
+    let wanted: Option<Vec<String>> = if all_tenants {
+        None
+    } else {
+        Some(
+            st.store
+                .pods_with_resources(&c.ctx.project_id, kind.singular)
+                .await?,
+        )
+    };
+    Ok(all
+        .into_iter()
+        .filter(|p| wanted.as_ref().is_none_or(|w| w.contains(&p.pod_id)))
+        .filter(|p| az.is_none_or(|az| p.az_name == az))
+        .collect())
+}
+
+/// `GET /{collection}` (`detail`: `/{collection}/detail`).
+pub(super) async fn list(
+    st: &GatewayState,
+    c: &Call,
+    base: &ApiBase,
+    mv: VolumeVersion,
+    kind: &'static Kind,
+    raw_query: Option<&str>,
+    detail: bool,
+) -> Result<Response, ApiError> {
+    let params = query_pairs(raw_query);
+    let p = parse_params(kind, &params, c.ctx.is_admin())?;
+    let pods = pods_for(st, c, kind, p.all_tenants, p.az.as_deref()).await?;
+    let by_name: HashMap<String, Pod> = pods
+        .iter()
+        .map(|p| (p.pod_name.clone(), p.clone()))
+        .collect();
+    let type_ids = std::sync::Arc::new(type_ids(st, mv).await?);
+
+    let marker = match &p.marker {
+        None => None,
+        Some(m) => {
+            let (_, pod) = kind.routed(st, c, m).await?;
+            let mut values = fetch(st, c, kind, &pod, m).await?;
+            item_to_top(kind, &mut values, &pod, &type_ids);
+            Some(MarkerPosition {
+                id: m.clone(),
+                values,
+                pod: Some(pod.pod_name.clone()),
+                per_pod_markers: p.hints.clone(),
+            })
+        }
+    };
+    let strict = c
+        .headers
+        .get(STRICT_LIST_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    let req = ListRequest {
+        sort: p.sort.clone(),
+        limit: Some(p.limit.saturating_add(p.offset)),
+        marker,
+        per_pod_deadline: st.list_deadline,
+        strict,
+    };
+    let path = if detail || kind.brief_from_detail {
+        format!("/{}/detail", kind.collection)
+    } else {
+        format!("/{}", kind.collection)
+    };
+    let pod_names: Vec<String> = pods.iter().map(|p| p.pod_name.clone()).collect();
+    let fetch_page = |pod_name: String, page: PageQuery| {
+        let pod = by_name.get(&pod_name).cloned();
+        let filters = p.filters.clone();
+        let az_filtered = p.az.is_some();
+        let sort = p.sort.clone();
+        let path = path.clone();
+        let type_ids = type_ids.clone();
+        async move {
+            let pod = pod.ok_or_else(|| PageError::Failed(format!("unknown pod {pod_name}")))?;
+            let mut q = filters;
+            if az_filtered && !pod.pod_az_name.is_empty() {
+                q.push(("availability_zone".into(), pod.pod_az_name.clone()));
+            }
+            let sort_param: Vec<String> = sort
+                .iter()
+                .map(|k| format!("{}:{}", k.key, k.dir.as_str()))
+                .collect();
+            q.push(("sort".into(), sort_param.join(",")));
+            q.push(("limit".into(), page.limit.to_string()));
+            if let Some(m) = page.marker {
+                q.push(("marker".into(), m));
+            }
+            let qs = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(q)
+                .finish();
+            let answer = forward(st, c, &pod, Method::GET, path, Some(qs), None)
+                .await
+                .map_err(|e| PageError::Failed(e.message))?;
+            if answer.status.is_client_error() {
+                return Err(PageError::Refused(refusal(&answer)));
+            }
+            if !answer.is_success() {
+                return Err(PageError::Failed(format!(
+                    "HTTP {}: {}",
+                    answer.status,
+                    String::from_utf8_lossy(&answer.body)
+                )));
+            }
+            let mut doc = answer
+                .json()
+                .ok_or_else(|| PageError::Failed("not JSON".into()))?;
+            answer.links.rewrite_json(&mut doc);
+            let mut items = match doc.get_mut(kind.collection).map(Value::take) {
+                Some(Value::Array(a)) => a,
+                _ => return Err(PageError::Failed(format!("no {} array", kind.collection))),
+            };
+            for item in &mut items {
+                item_to_top(kind, item, &pod, &type_ids);
+            }
+            Ok(items)
+        }
+    };
+    let outcome = list_across(&pod_names, fetch_page, &req)
+        .await
+        .map_err(|f| match f.failure {
+            PodFailure::Error(PageError::Refused(e)) => e,
+            other => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("Pod {} could not be listed: {other}", f.pod),
+            ),
+        })?;
+    // A request every pod refused is the client's mistake: say so.
+    if outcome.items.is_empty() && !pods.is_empty() && outcome.failed.len() == pods.len() {
+        if let Some((_, PodFailure::Error(PageError::Refused(e)))) = outcome.failed.first() {
+            if outcome
+                .failed
+                .iter()
+                .all(|(_, f)| matches!(f, PodFailure::Error(PageError::Refused(_))))
+            {
+                return Err(e.clone());
+            }
+        }
+    }
+
+    let items: Vec<Value> = outcome
+        .items
+        .into_iter()
+        .skip(p.offset)
+        .map(|v| {
+            if detail || !kind.brief_from_detail {
+                v
+            } else {
+                json!({"id": v["id"], "name": v["name"], "links": v["links"]})
+            }
+        })
+        .collect();
+    let last = items
+        .last()
+        .and_then(|v| v["id"].as_str())
+        .map(str::to_string);
+    let mut body = json!({ kind.collection: items });
+    if let (true, Some(last)) = (outcome.more, last) {
+        let mut q: Vec<(String, String)> = params
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "limit" | "marker" | "offset" | HINTS_PARAM))
+            .cloned()
+            .collect();
+        if p.limit_given {
+            q.push(("limit".into(), p.limit.to_string()));
+        }
+        q.push(("marker".into(), last));
+        q.push((HINTS_PARAM.into(), encode_hints(&outcome.next_hints)));
+        let qs = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(q)
+            .finish();
+        let collection = if detail {
+            format!("{}/detail", kind.collection)
+        } else {
+            kind.collection.to_string()
+        };
+        body[format!("{}_links", kind.collection)] =
+            json!([{"rel": "next", "href": format!("{}?{qs}", base.url(&collection))}]);
+    }
+    let mut resp = Json(body).into_response();
+    if !outcome.failed.is_empty() {
+        for (pod, failure) in &outcome.failed {
+            tracing::warn!(%pod, %failure, kind = kind.collection, "pod skipped in list");
+        }
+        let names: Vec<&str> = outcome.failed.iter().map(|(p, _)| p.as_str()).collect();
+        if let Ok(v) = names.join(",").parse() {
+            resp.headers_mut().insert(SKIPPED_PODS_HEADER, v);
+        }
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::resources::{SNAPSHOTS, VOLUMES};
+    use super::*;
+    use tricircle_core::listing::SortDir;
+
+    fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn params() {
+        let p = parse_params(
+            &VOLUMES,
+            &q(&[
+                ("sort", "size:asc,name"),
+                ("limit", "5"),
+                ("marker", "m"),
+                ("availability_zone", "az1"),
+                ("status", "available"),
+                ("tricircle_markers", "Pod1:a,Pod2:b"),
+            ]),
+            false,
+        );
+        let p = p.unwrap_or_default();
+        let keys: Vec<(&str, SortDir)> = p.sort.iter().map(|k| (k.key.as_str(), k.dir)).collect();
+        assert_eq!(
+            keys,
+            [
+                ("size", SortDir::Asc),
+                ("name", SortDir::Desc),
+                ("id", SortDir::Desc)
+            ]
+        );
+        assert_eq!((p.limit, p.limit_given), (5, true));
+        assert_eq!(p.marker.as_deref(), Some("m"));
+        assert_eq!(p.az.as_deref(), Some("az1"));
+        assert_eq!(p.filters, q(&[("status", "available")]));
+        assert_eq!(p.hints.get("Pod2").map(String::as_str), Some("b"));
+
+        let p = parse_params(
+            &VOLUMES,
+            &q(&[("limit", "5000"), ("all_tenants", "1")]),
+            false,
+        )
+        .unwrap_or_default();
+        assert_eq!((p.limit, p.all_tenants), (MAX_BATCH, false));
+        assert!(p.filters.is_empty());
+        let p = parse_params(&VOLUMES, &q(&[("all_tenants", "True")]), true).unwrap_or_default();
+        assert!(p.all_tenants);
+        assert_eq!(p.filters, q(&[("all_tenants", "True")]));
+        // Snapshots have no AZ: the filter goes to the pods.
+        let p = parse_params(&SNAPSHOTS, &q(&[("availability_zone", "az1")]), false)
+            .unwrap_or_default();
+        assert_eq!(p.az, None);
+
+        for bad in [
+            q(&[("limit", "x")]),
+            q(&[("limit", "-1")]),
+            q(&[("offset", "-3")]),
+            q(&[("sort", "nope")]),
+            q(&[("sort", "size:up")]),
+            q(&[("sort", "size"), ("sort_key", "name")]),
+        ] {
+            let e = parse_params(&VOLUMES, &bad, false).err().map(|e| e.status);
+            assert_eq!(e, Some(StatusCode::BAD_REQUEST), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hints_round_trip() {
+        let h: HashMap<String, String> = [
+            ("Pod2".to_string(), "b".to_string()),
+            ("Pod1".to_string(), "a".to_string()),
+        ]
+        .into();
+        assert_eq!(encode_hints(&h), "Pod1:a,Pod2:b");
+        assert_eq!(decode_hints(&encode_hints(&h)), h);
+        assert!(decode_hints("garbage").is_empty());
+    }
+}

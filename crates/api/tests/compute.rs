@@ -1,0 +1,646 @@
+//! The compute gateway over two simulated pods: scheduling by AZ, flavors
+//! and keypairs copied on first use, cross-pod lists, routed actions,
+//! quotas across pods, a pod that is down.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tricircle_api::{compute_router, install_metrics, Authenticator, GatewayState};
+use tricircle_pods::{
+    EndpointResolver, Interface, KeystoneClient, PodClient, ServiceCredentials, TokenValidator,
+    ValidatorConfig,
+};
+use tricircle_podsim::image::ImageService;
+use tricircle_podsim::{Credentials, Identity, IdentityConfig, Pod, PodConfig};
+use tricircle_store::testing::{self, TestStore};
+use tricircle_store::Usage;
+
+const IMAGE: &str = "6e1b0f9a-9a7c-4c55-b4bb-6f7a1a8a0001";
+
+struct Env {
+    base: String,
+    http: reqwest::Client,
+    admin: String,
+    demo: String,
+    pods: Vec<Pod>,
+    store: TestStore,
+    identity: Identity,
+}
+
+async fn serve(router: axum::Router) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, router).await });
+    url
+}
+
+async fn env_with(store: TestStore, quota: Usage) -> Env {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cfg = IdentityConfig {
+        public_url: format!("http://{}", l.local_addr().unwrap()),
+        ..Default::default()
+    };
+    let identity = Identity::new(cfg.clone());
+    let router = identity.router();
+    tokio::spawn(async move { tricircle_podsim::serve(l, router, std::future::pending()).await });
+
+    let images = ImageService::default();
+    images.add_image(IMAGE, "cirros");
+    let mut pods = Vec::new();
+    for (name, az) in [("Pod1", "nova"), ("Pod2", "nova2")] {
+        let mut pc = PodConfig::new(name)
+            .with_identity(identity.clone())
+            .with_images(images.clone());
+        pc.availability_zone = az.into();
+        let pod = Pod::new(pc);
+        let url = serve(pod.router()).await;
+        identity.register_pod(name, &url);
+        pods.push(pod);
+    }
+    for (name, az, paz) in [
+        ("RegionOne", "", ""),
+        ("Pod1", "az1", "nova"),
+        ("Pod2", "az2", "nova2"),
+    ] {
+        let spec = tricircle_core::PodSpec {
+            pod_name: name.into(),
+            az_name: Some(az.into()),
+            pod_az_name: Some(paz.into()),
+            dc_name: None,
+        };
+        store.create_pod(&spec.validate().unwrap()).await.unwrap();
+    }
+    let s = Credentials::service(&cfg);
+    let keystone = Arc::new(
+        KeystoneClient::new(
+            ServiceCredentials {
+                auth_url: format!("{}/v3", cfg.public_url),
+                username: s.username,
+                password: s.password,
+                project_name: s.project_name,
+                user_domain_name: s.user_domain_name,
+                project_domain_name: s.project_domain_name,
+            },
+            Duration::from_secs(5),
+        )
+        .unwrap(),
+    );
+    let resolver = Arc::new(EndpointResolver::new(
+        keystone.clone(),
+        Some(store.store.clone()),
+        Interface::Public,
+    ));
+    let state = GatewayState {
+        store: store.store.clone(),
+        auth: Arc::new(Authenticator::Keystone {
+            validator: TokenValidator::new(keystone.clone(), &ValidatorConfig::default()),
+            www_authenticate_uri: cfg.public_url.clone(),
+        }),
+        pods: PodClient::new(resolver, Duration::from_secs(10)).unwrap(),
+        keystone,
+        max_body_size: 256 * 1024,
+        list_deadline: Duration::from_secs(2),
+        quota_defaults: quota,
+        versions: Default::default(),
+    };
+    let _ = install_metrics();
+    let base = serve(compute_router(state)).await;
+    Env {
+        base,
+        http: reqwest::Client::new(),
+        admin: identity.issue_token("admin", "admin").unwrap(),
+        demo: identity.issue_token("demo", "demo").unwrap(),
+        pods,
+        store,
+        identity,
+    }
+}
+
+async fn env() -> Env {
+    env_with(
+        testing::sqlite().await,
+        Usage {
+            instances: 10,
+            cores: 20,
+            ram_mb: 51200,
+            volumes: 10,
+            gigabytes: 1000,
+            snapshots: 10,
+        },
+    )
+    .await
+}
+
+impl Env {
+    async fn call(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        mv: Option<&str>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("x-auth-token", token);
+        if let Some(v) = mv {
+            req = req.header("openstack-api-version", format!("compute {v}"));
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            headers,
+        )
+    }
+
+    async fn flavor(&self, id: &str, vcpus: i64) {
+        let (s, b, _) = self
+            .call(&self.admin, Method::POST, "/v2.1/flavors", Some(json!({"flavor": {"id": id, "name": format!("f-{id}"), "vcpus": vcpus, "ram": 512, "disk": 1}})), None)
+            .await;
+        assert_eq!(s, 200, "{b}");
+    }
+
+    async fn boot(&self, token: &str, name: &str, az: &str, flavor: &str) -> (u16, Value) {
+        let (s, b, _) = self
+            .call(token, Method::POST, "/v2.1/servers",
+                Some(json!({"server": {"name": name, "imageRef": IMAGE, "flavorRef": flavor, "availability_zone": az, "networks": "none"}})),
+                Some("2.47"))
+            .await;
+        (s, b)
+    }
+
+    async fn wait_active(&self, token: &str, id: &str) -> Value {
+        for _ in 0..100 {
+            let (s, b, _) = self
+                .call(
+                    token,
+                    Method::GET,
+                    &format!("/v2.1/servers/{id}"),
+                    None,
+                    Some("2.47"),
+                )
+                .await;
+            assert_eq!(s, 200, "{b}");
+            if b["server"]["status"] == "ACTIVE" {
+                return b["server"].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("server {id} never became ACTIVE");
+    }
+}
+
+#[tokio::test]
+async fn versions_and_microversions() {
+    let e = env().await;
+    let v: Value = e
+        .http
+        .get(format!("{}/", e.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let v21 = v["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == "v2.1")
+        .unwrap()
+        .clone();
+    assert_eq!(v21["min_version"], "2.1");
+    // The pods (podsim) top out at 2.96; so do we.
+    assert_eq!(v21["version"], "2.96");
+    let (s, b, h) = e
+        .call(&e.demo, Method::GET, "/v2.1/flavors", None, Some("2.99"))
+        .await;
+    assert_eq!(s, 406, "{b}");
+    assert_eq!(b["notAcceptable"]["code"], 406);
+    let (s, _, h2) = e
+        .call(&e.demo, Method::GET, "/v2.1/flavors", None, Some("latest"))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(h2["openstack-api-version"], "compute 2.96");
+    let _ = h;
+}
+
+#[tokio::test]
+async fn boot_in_each_az_with_flavor_and_keypair_copied_on_first_use() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::POST,
+            "/v2.1/os-keypairs",
+            Some(json!({"keypair": {"name": "k1"}})),
+            Some("2.2"),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert!(b["keypair"]["private_key"]
+        .as_str()
+        .unwrap()
+        .contains("OPENSSH PRIVATE KEY"));
+    assert!(e.pods.iter().all(|p| p.compute().flavor_ids().is_empty()));
+
+    let mut ids = Vec::new();
+    for (i, az) in ["az1", "az2"].into_iter().enumerate() {
+        let (s, b, _) = e
+            .call(&e.demo, Method::POST, "/v2.1/servers",
+                Some(json!({"server": {"name": format!("vm-{az}"), "imageRef": IMAGE, "flavorRef": "f1",
+                    "availability_zone": az, "key_name": "k1", "networks": "none", "metadata": {"role": "web"}}})),
+                Some("2.47"))
+            .await;
+        assert_eq!(s, 202, "{b}");
+        let id = b["server"]["id"].as_str().unwrap().to_string();
+        let srv = e.wait_active(&e.demo, &id).await;
+        assert_eq!(srv["OS-EXT-AZ:availability_zone"], az, "{srv}");
+        assert_eq!(srv["metadata"]["role"], "web");
+        assert_eq!(srv["key_name"], "k1");
+        assert!(
+            srv["links"][0]["href"]
+                .as_str()
+                .unwrap()
+                .starts_with(&e.base),
+            "{srv}"
+        );
+        // In the right pod, under the same id, with the flavor and keypair copied.
+        let pod = &e.pods[i];
+        assert!(pod.compute().servers().iter().any(|s| s["id"] == json!(id)));
+        assert_eq!(pod.compute().flavor_ids(), ["f1"]);
+        let demo_user = e.identity.validate(&e.demo).unwrap()["token"]["user"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(pod.compute().keypair_names(&demo_user), ["k1"]);
+        ids.push(id);
+    }
+
+    // One list across both pods; summary and detail; paging by limit/marker.
+    let (s, b, _) = e
+        .call(&e.demo, Method::GET, "/v2.1/servers", None, None)
+        .await;
+    assert_eq!(s, 200);
+    let mut listed: Vec<String> = b["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    listed.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(listed, want);
+    assert!(b["servers"][0].get("status").is_none(), "summary view");
+    let (_, page1, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            "/v2.1/servers/detail?limit=1&sort_key=display_name&sort_dir=asc",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(page1["servers"][0]["name"], "vm-az1");
+    let next = page1["servers_links"][0]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let page2: Value = e
+        .http
+        .get(&next)
+        .header("x-auth-token", &e.demo)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page2["servers"][0]["name"], "vm-az2");
+    assert!(
+        page2.get("servers_links").is_none() || page2["servers"].as_array().unwrap().len() == 1
+    );
+
+    // Actions and sub-resources reach the right pod.
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::POST,
+            &format!("/v2.1/servers/{}/action", ids[1]),
+            Some(json!({"os-stop": null})),
+            None,
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            &format!("/v2.1/servers/{}/metadata", ids[1]),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!((s, b["metadata"]["role"].clone()), (200, json!("web")));
+
+    // Another project sees none of it.
+    let other = e.identity.issue_token("admin", "admin").unwrap();
+    let (_, b, _) = e
+        .call(&other, Method::GET, "/v2.1/servers", None, None)
+        .await;
+    assert_eq!(b["servers"], json!([]));
+
+    for id in &ids {
+        let (s, _, _) = e
+            .call(
+                &e.demo,
+                Method::DELETE,
+                &format!("/v2.1/servers/{id}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(s, 204);
+    }
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            &format!("/v2.1/servers/{}", ids[0]),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!((s, b["itemNotFound"]["code"].clone()), (404, json!(404)));
+    assert_eq!(
+        e.store
+            .usage(
+                &e.identity.validate(&e.demo).unwrap()["token"]["project"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            )
+            .await
+            .unwrap()
+            .instances,
+        0
+    );
+}
+
+#[tokio::test]
+async fn bad_boots_are_4xx_and_leave_nothing() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    for (body, want) in [
+        (
+            json!({"server": {"imageRef": IMAGE, "flavorRef": "f1"}}),
+            400,
+        ),
+        (json!({"server": {"name": "x", "imageRef": IMAGE}}), 400),
+        (
+            json!({"server": {"name": "x", "imageRef": IMAGE, "flavorRef": "nope"}}),
+            400,
+        ),
+        (
+            json!({"server": {"name": "x", "imageRef": IMAGE, "flavorRef": "f1", "availability_zone": "az9"}}),
+            400,
+        ),
+        (
+            json!({"server": {"name": "x", "imageRef": IMAGE, "flavorRef": "f1", "key_name": "missing"}}),
+            400,
+        ),
+        (
+            json!({"server": {"name": "x", "imageRef": IMAGE, "flavorRef": "f1", "min_count": "two"}}),
+            400,
+        ),
+        (json!({"servers": {}}), 400),
+    ] {
+        let (s, b, _) = e
+            .call(
+                &e.demo,
+                Method::POST,
+                "/v2.1/servers",
+                Some(body.clone()),
+                None,
+            )
+            .await;
+        assert_eq!(s, want, "{body} -> {b}");
+        assert_eq!(b["badRequest"]["code"], json!(400), "{b}");
+    }
+    // A pod-side refusal (unknown image) passes through, and frees the quota.
+    let (s, b, _) = e
+        .call(&e.demo, Method::POST, "/v2.1/servers",
+            Some(json!({"server": {"name": "x", "imageRef": "00000000-0000-4000-8000-000000000000", "flavorRef": "f1", "networks": "none"}})), Some("2.47"))
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(e.pods.iter().all(|p| p.compute().servers().is_empty()));
+    let project = e.identity.validate(&e.demo).unwrap()["token"]["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(e.store.usage(&project).await.unwrap(), Usage::default());
+    let (s, _, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            "/v2.1/servers/00000000-0000-4000-8000-000000000000",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 404);
+}
+
+#[tokio::test]
+async fn quota_counts_servers_in_every_pod() {
+    let e = env_with(
+        testing::sqlite().await,
+        Usage {
+            instances: 2,
+            cores: 20,
+            ram_mb: 51200,
+            volumes: 10,
+            gigabytes: 1000,
+            snapshots: 10,
+        },
+    )
+    .await;
+    e.flavor("f1", 1).await;
+    let (s, _) = e.boot(&e.demo, "a", "az1", "f1").await;
+    assert_eq!(s, 202);
+    let (s, _) = e.boot(&e.demo, "b", "az2", "f1").await;
+    assert_eq!(s, 202);
+    let (s, b) = e.boot(&e.demo, "c", "az1", "f1").await;
+    assert_eq!(s, 403, "{b}");
+    assert!(
+        b["forbidden"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Quota exceeded for instances"),
+        "{b}"
+    );
+    let (s, b, _) = e
+        .call(&e.demo, Method::GET, "/v2.1/limits", None, None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(b["limits"]["absolute"]["totalInstancesUsed"], 2);
+    assert_eq!(b["limits"]["absolute"]["maxTotalInstances"], 2);
+}
+
+#[tokio::test]
+async fn a_down_pod_is_skipped_and_named() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    for az in ["az1", "az2"] {
+        let (s, b) = e.boot(&e.demo, az, az, "f1").await;
+        assert_eq!(s, 202, "{b}");
+    }
+    e.pods[1].set_down(true);
+    let (s, b, h) = e
+        .call(&e.demo, Method::GET, "/v2.1/servers", None, None)
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["servers"].as_array().unwrap().len(), 1);
+    assert_eq!(h["x-tricircle-skipped-pods"], "Pod2");
+    let r = e
+        .http
+        .get(format!("{}/v2.1/servers", e.base))
+        .header("x-auth-token", &e.demo)
+        .header("x-tricircle-strict-list", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+}
+
+#[tokio::test]
+async fn flavors_keypairs_zones_aggregates() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::POST,
+            "/v2.1/flavors",
+            Some(json!({"flavor": {"name": "x", "vcpus": 1, "ram": 1, "disk": 0}})),
+            None,
+        )
+        .await;
+    assert_eq!((s, b["forbidden"]["code"].clone()), (403, json!(403)));
+    let (s, b, _) = e
+        .call(
+            &e.admin,
+            Method::POST,
+            "/v2.1/flavors",
+            Some(json!({"flavor": {"id": "f1", "name": "dup", "vcpus": 1, "ram": 1, "disk": 0}})),
+            None,
+        )
+        .await;
+    assert_eq!(s, 409, "{b}");
+    let (s, b, _) = e
+        .call(
+            &e.admin,
+            Method::POST,
+            "/v2.1/flavors",
+            Some(json!({"flavor": {"name": "bad", "vcpus": 0, "ram": 1, "disk": 0}})),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    let (_, b, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            "/v2.1/flavors/detail",
+            None,
+            Some("2.75"),
+        )
+        .await;
+    assert_eq!(b["flavors"][0]["swap"], 0);
+    let (_, b, _) = e
+        .call(&e.demo, Method::GET, "/v2.1/flavors/detail", None, None)
+        .await;
+    assert_eq!(b["flavors"][0]["swap"], "");
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::POST,
+            "/v2.1/os-keypairs",
+            Some(json!({"keypair": {"name": "bad/name"}})),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::POST,
+            "/v2.1/os-keypairs",
+            Some(json!({"keypair": {"name": "k", "public_key": "ssh-rsa garbage"}})),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    let (_, b, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            "/v2.1/os-availability-zone",
+            None,
+            None,
+        )
+        .await;
+    let zones: Vec<&str> = b["availabilityZoneInfo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|z| z["zoneName"].as_str().unwrap())
+        .collect();
+    assert_eq!(zones, ["az1", "az2"]);
+    let (s, b, _) = e
+        .call(
+            &e.admin,
+            Method::GET,
+            "/v2.1/os-aggregates",
+            None,
+            Some("2.41"),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let names: Vec<&str> = b["aggregates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ag_Pod1", "ag_Pod2"]);
+    assert!(b["aggregates"][0]["uuid"].is_string());
+    let (s, _, _) = e
+        .call(&e.demo, Method::GET, "/v2.1/os-aggregates", None, None)
+        .await;
+    assert_eq!(s, 403);
+    // The project id in the URL must be the token's.
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            "/v2.1/someoneelse/flavors",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+}
