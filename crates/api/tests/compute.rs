@@ -49,6 +49,7 @@ async fn env_with(store: TestStore, quota: Usage) -> Env {
 
     let images = ImageService::default();
     images.add_image(IMAGE, "cirros");
+    // The top region's image service is the one the pods share.
     let mut pods = Vec::new();
     for (name, az) in [("Pod1", "nova"), ("Pod2", "nova2")] {
         let mut pc = PodConfig::new(name)
@@ -58,6 +59,11 @@ async fn env_with(store: TestStore, quota: Usage) -> Env {
         let pod = Pod::new(pc);
         let url = serve(pod.router()).await;
         identity.register_pod(name, &url);
+        if pods.is_empty() {
+            for iface in ["public", "internal", "admin"] {
+                identity.add_endpoint("RegionOne", "image", iface, &format!("{url}/image"));
+            }
+        }
         pods.push(pod);
     }
     for (name, az, paz) in [
@@ -104,6 +110,7 @@ async fn env_with(store: TestStore, quota: Usage) -> Env {
         max_body_size: 256 * 1024,
         list_deadline: Duration::from_secs(2),
         quota_defaults: quota,
+        top_region: "RegionOne".into(),
         versions: Default::default(),
     };
     let _ = install_metrics();
@@ -643,4 +650,52 @@ async fn flavors_keypairs_zones_aggregates() {
         )
         .await;
     assert_eq!(s, 400, "{b}");
+}
+
+#[tokio::test]
+async fn images_nova_style_until_2_35() {
+    let e = env().await;
+    let (s, b, _) = e
+        .call(&e.demo, Method::GET, "/v2.1/images/detail", None, None)
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let img = b["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == IMAGE)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (img["name"].as_str(), img["status"].as_str()),
+        (Some("cirros"), Some("ACTIVE"))
+    );
+    assert!(img["links"][0]["href"]
+        .as_str()
+        .unwrap()
+        .starts_with(&e.base));
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            &format!("/v2.1/images/{IMAGE}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!((s, b["image"]["id"].clone()), (200, json!(IMAGE)));
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            "/v2.1/images/00000000-0000-4000-8000-00000000dead",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!((s, b["itemNotFound"]["code"].clone()), (404, json!(404)));
+    let (s, _, _) = e
+        .call(&e.demo, Method::GET, "/v2.1/images", None, Some("2.36"))
+        .await;
+    assert_eq!(s, 404);
 }

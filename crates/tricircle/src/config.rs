@@ -91,6 +91,7 @@ pub struct KeystoneConfig {
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
+    pub top_region_name: String,
     pub endpoint_interface: tricircle_pods::Interface,
     pub pod_timeout: Duration,
     pub list_deadline: Duration,
@@ -442,6 +443,7 @@ impl Config {
             });
         }
         let client = ClientConfig {
+            top_region_name: r.str("client", "top_region_name", "RegionOne"),
             endpoint_interface: r.choice(
                 "client",
                 "endpoint_interface",

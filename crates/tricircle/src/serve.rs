@@ -133,6 +133,7 @@ pub async fn prepare(cfg: &Config, store: Store) -> anyhow::Result<Running> {
             max_body_size: cfg.max_request_body_size,
             list_deadline: cfg.client.list_deadline,
             quota_defaults: cfg.quota,
+            top_region: cfg.client.top_region_name.clone(),
             versions: Default::default(),
         };
         let listener = listen(cfg, cfg.compute_port, "compute_port").await?;

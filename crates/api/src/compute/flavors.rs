@@ -450,19 +450,20 @@ fn int_param(
             "Invalid input for field/attribute {name}. Value must be an integer of at least {min}."
         ))
     };
-    let n =
-        match v {
-            None | Some(Value::Null) => return default.ok_or_else(|| {
+    let n = match v {
+        None | Some(Value::Null) => {
+            return default.ok_or_else(|| {
                 ApiError::bad_request(format!(
                     "Invalid input for field/attribute flavor. '{name}' is a required property."
                 ))
-            }),
-            Some(Value::Number(n)) => n.as_i64().ok_or_else(bad)?,
-            Some(Value::String(s)) if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) => {
-                s.parse().map_err(|_| bad())?
-            }
-            Some(_) => return Err(bad()),
-        };
+            })
+        }
+        Some(Value::Number(n)) => n.as_i64().ok_or_else(bad)?,
+        Some(Value::String(s)) if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) => {
+            s.parse().map_err(|_| bad())?
+        }
+        Some(_) => return Err(bad()),
+    };
     if n < min || n > i64::from(i32::MAX) {
         return Err(bad());
     }

@@ -6,6 +6,7 @@
 //! bodies (`{"badRequest": {"message", "code"}}`).
 
 mod flavors;
+mod images;
 mod keypairs;
 mod limits;
 pub mod microversion;
@@ -109,6 +110,12 @@ pub fn compute_router(state: GatewayState) -> Router {
         )
         .route("/v2.1/os-aggregates", get(zones::aggregates))
         .route("/v2.1/os-aggregates/{id}", get(zones::aggregate))
+        .route("/v2.1/images", get(images::list))
+        .route("/v2.1/images/detail", get(images::list_detail))
+        .route(
+            "/v2.1/images/{id}",
+            get(images::show).delete(images::delete),
+        )
         .route("/v2.1/limits", get(limits::limits))
         .route(
             "/v2.1/os-quota-sets/{project}",

@@ -30,6 +30,9 @@ pub struct GatewayState {
     pub list_deadline: Duration,
     /// Quotas of projects without their own (negative: unlimited).
     pub quota_defaults: Usage,
+    /// The region users see; its catalog holds the image service shared by
+    /// the pods.
+    pub top_region: String,
     /// The newest API versions the pods speak.
     pub versions: versions::PodVersions,
 }
