@@ -130,3 +130,76 @@ def compute_scenario(bed):
     assert bed.json("server", "list", f"--name={uid}") == []
     bed.openstack("keypair", "delete", key)
     bed.openstack("flavor", "delete", flavor)
+
+
+def wait_volume(bed, volume_id, want, timeout=120):
+    deadline = time.monotonic() + timeout
+    status = None
+    while time.monotonic() < deadline:
+        status = bed.json("volume", "show", volume_id)["status"]
+        if status == want:
+            return
+        if status.startswith("error"):
+            break
+        time.sleep(1)
+    raise AssertionError(f"[{bed.name}] volume {volume_id} is {status}, wanted {want}")
+
+
+def volume_scenario(bed):
+    """Volume type copied on first use, volumes in az1/az2, list, show,
+    attach in the same pod, refusal across pods, detach, extend, delete."""
+    uid = _uid()
+    flavor = f"tc-vol-{uid}"
+    bed.json("flavor", "create", "--vcpus", "1", "--ram", "512", "--disk", "1", flavor)
+    servers = {}
+    for az in ("az1", "az2"):
+        s = bed.json("server", "create", "--flavor", flavor, "--image", bed.image, "--nic", "none",
+                     "--availability-zone", az, "--wait", f"vs-{az}-{uid}")
+        servers[az] = s["id"]
+
+    vtype = f"gold-{uid}"
+    bed.json("volume", "type", "create", "--property", "tier=gold", vtype)
+    r = bed.openstack("volume", "type", "show", vtype, region="Pod1", check=False)
+    assert r.returncode != 0, f"[{bed.name}] type already in Pod1"
+
+    volumes = {}
+    for az in ("az1", "az2"):
+        v = bed.json("volume", "create", "--size", "1", "--availability-zone", az, "--type", vtype, f"v-{az}-{uid}")
+        wait_volume(bed, v["id"], "available")
+        shown = bed.json("volume", "show", v["id"])
+        assert shown["availability_zone"] == az and shown["type"] == vtype, shown
+        volumes[az] = v["id"]
+    # The type now exists in both pods; each volume is in its AZ's pod.
+    for pod in ("Pod1", "Pod2"):
+        assert bed.json("volume", "type", "show", vtype, region=pod)["name"] == vtype
+    assert bed.json("volume", "show", volumes["az1"], region="Pod1")["id"] == volumes["az1"]
+    assert bed.json("volume", "show", volumes["az2"], region="Pod2")["id"] == volumes["az2"]
+
+    listed = bed.json("volume", "list", "--name", f"v-az1-{uid}")
+    assert [v["ID"] for v in listed] == [volumes["az1"]], listed
+    everything = bed.json("volume", "list")
+    assert set(volumes.values()) <= {v["ID"] for v in everything}, everything
+
+    # Attach in the same pod; across pods is refused.
+    bed.openstack("server", "add", "volume", servers["az1"], volumes["az1"])
+    wait_volume(bed, volumes["az1"], "in-use")
+    r = bed.openstack("server", "add", "volume", servers["az1"], volumes["az2"], check=False)
+    assert r.returncode != 0 and "same pod" in (r.stderr + r.stdout), r.stderr
+    assert bed.json("volume", "show", volumes["az2"])["status"] == "available"
+    bed.openstack("server", "remove", "volume", servers["az1"], volumes["az1"])
+    wait_volume(bed, volumes["az1"], "available")
+
+    bed.openstack("volume", "set", "--size", "2", volumes["az1"])
+    deadline = time.monotonic() + 60
+    while bed.json("volume", "show", volumes["az1"])["size"] != 2:
+        assert time.monotonic() < deadline, "extend did not happen"
+        time.sleep(1)
+
+    bed.openstack("volume", "delete", *volumes.values())
+    deadline = time.monotonic() + 60
+    while any(v["ID"] in volumes.values() for v in bed.json("volume", "list")):
+        assert time.monotonic() < deadline, "volumes not deleted"
+        time.sleep(1)
+    bed.openstack("server", "delete", "--wait", *servers.values())
+    bed.openstack("volume", "type", "delete", vtype)
+    bed.openstack("flavor", "delete", flavor)

@@ -76,6 +76,8 @@ def start_demo(tricircle_bin, workdir):
         str(admin_port),
         "--compute-port",
         "0",
+        "--volume-port",
+        "0",
         "--pod-base-port",
         str(pod_base_port),
         "--data-dir",

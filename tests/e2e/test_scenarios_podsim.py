@@ -1,7 +1,7 @@
 """The user scenarios (scenarios.py) over simulated pods: `tricircle demo`."""
 
 import pytest
-from scenarios import Bed, compute_scenario
+from scenarios import Bed, compute_scenario, volume_scenario
 from test_demo import start_demo, stop_demo
 
 pytestmark = pytest.mark.demo
@@ -19,3 +19,7 @@ def bed(tricircle_bin, tmp_path_factory):
 
 def test_compute_scenario(bed):
     compute_scenario(bed)
+
+
+def test_volume_scenario(bed):
+    volume_scenario(bed)

@@ -620,14 +620,21 @@ sync_cinder() {
 }
 
 # The schema cache: a dump of each database right after its migrations (before any service
-# ran), taken on the first `up` for a given venv and version of this script. Later runs load
-# the dumps (a few seconds) instead of running the migrations (a minute of CPU). The databases
-# are still fresh for every run. TRICIRCLE_REALCLOUD_SCHEMA_CACHE=0 turns it off.
+# ran), taken on the first `up` for a given venv (package versions), pod list and
+# SCHEMA_CACHE_VERSION. Later runs load the dumps (seconds) instead of running the migrations
+# (a minute of CPU); the databases are still fresh for every run. The only run-specific data in
+# them, Nova's cell mappings (URLs with this run's ports), is rewritten after loading.
+# Bump SCHEMA_CACHE_VERSION when a change here alters what the migrations produce.
+# TRICIRCLE_REALCLOUD_SCHEMA_CACHE=0 turns the cache off.
+SCHEMA_CACHE_VERSION=1
+schema_cache_key() {
+  { cat "$VENV/$STAMP_NAME"; echo "${PODS[*]} $DB_USER $SCHEMA_CACHE_VERSION"; } | sha256sum | cut -c1-16
+}
 schema_cache_init() {
   SCHEMA_CACHE="" SCHEMA_STAGE=""
   [ "${TRICIRCLE_REALCLOUD_SCHEMA_CACHE:-1}" = 0 ] && return 0
   local key root=$VENV/.realcloud-schema-cache
-  key=$( { cat "$VENV/$STAMP_NAME"; sha256sum <"$HERE/realcloud.sh"; } | sha256sum | cut -c1-16)
+  key=$(schema_cache_key)
   mkdir -p "$root"
   if [ -f "$root/$key/complete" ]; then
     SCHEMA_CACHE=$root/$key
@@ -639,7 +646,7 @@ schema_cache_init() {
 schema_cache_commit() {
   [ -n "$SCHEMA_STAGE" ] || return 0
   local root=$VENV/.realcloud-schema-cache key
-  key=$( { cat "$VENV/$STAMP_NAME"; sha256sum <"$HERE/realcloud.sh"; } | sha256sum | cut -c1-16)
+  key=$(schema_cache_key)
   touch "$SCHEMA_STAGE/complete"
   # keep only this key's cache (an older one belongs to an older venv or script)
   find "$root" -mindepth 1 -maxdepth 1 ! -name "$(basename "$SCHEMA_STAGE")" ! -name "stage.*" -exec rm -rf {} + || true

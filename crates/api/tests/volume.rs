@@ -110,6 +110,7 @@ async fn start() -> Gw {
             gigabytes: 1000,
             snapshots: 10,
         },
+        top_region: "RegionOne".into(),
         versions: Default::default(),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

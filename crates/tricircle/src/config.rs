@@ -59,6 +59,7 @@ pub struct Config {
     pub bind_host: String,
     pub admin_port: u16,
     pub compute_port: u16,
+    pub volume_port: u16,
     pub auth_strategy: AuthStrategy,
     pub max_request_body_size: usize,
     pub log_format: LogFormat,
@@ -122,6 +123,7 @@ const KNOWN: &[(&str, &[&str])] = &[
             "bind_host",
             "admin_port",
             "compute_port",
+            "volume_port",
             "auth_strategy",
             "max_request_body_size",
             "log_format",
@@ -379,6 +381,13 @@ impl Config {
             "a port number (0-65535; 0 picks a free port)",
             |_| true,
         )?;
+        let volume_port = r.parse(
+            d,
+            "volume_port",
+            19997u16,
+            "a port number (0-65535; 0 picks a free port)",
+            |_| true,
+        )?;
         let max_request_body_size = r.parse(
             d,
             "max_request_body_size",
@@ -515,6 +524,7 @@ impl Config {
             bind_host,
             admin_port,
             compute_port,
+            volume_port,
             auth_strategy,
             max_request_body_size,
             log_format,

@@ -31,6 +31,9 @@ pub struct DemoArgs {
     /// Port of Tricircle's compute gateway (0: any free port).
     #[arg(long, default_value_t = 19998)]
     compute_port: u16,
+    /// Port of Tricircle's volume gateway (0: any free port).
+    #[arg(long, default_value_t = 19997)]
+    volume_port: u16,
     /// Pod1 listens here, Pod2 on the next port (0: any free ports).
     #[arg(long, default_value_t = 20001)]
     pod_base_port: u16,
@@ -219,6 +222,7 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         ("DEFAULT", "bind_host", args.bind.clone()),
         ("DEFAULT", "admin_port", args.admin_port.to_string()),
         ("DEFAULT", "compute_port", args.compute_port.to_string()),
+        ("DEFAULT", "volume_port", args.volume_port.to_string()),
         (
             "database",
             "connection",
@@ -247,6 +251,12 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     sim.identity.add_service("tricircle", "tricircle");
     sim.identity.add_service("compute", "nova");
     sim.identity.add_service("image", "glance");
+    sim.identity.add_service("volumev3", "cinderv3");
+    sim.identity.add_service("block-storage", "cinder");
+    let volume_url = running
+        .volume_addr
+        .map(|a| format!("http://{a}/v3/$(project_id)s"))
+        .context("the volume gateway is not running")?;
     let compute_url = running
         .compute_addr
         .map(|a| format!("http://{a}/v2.1"))
@@ -258,6 +268,10 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
             .add_endpoint("RegionOne", "compute", iface, &compute_url);
         sim.identity
             .add_endpoint("RegionOne", "image", iface, &sim.image_url);
+        sim.identity
+            .add_endpoint("RegionOne", "volumev3", iface, &volume_url);
+        sim.identity
+            .add_endpoint("RegionOne", "block-storage", iface, &volume_url);
     }
     let (stop_admin, rx) = watch::channel(false);
     let admin_task = tokio::spawn(running.run(shutdown_future(&rx)));

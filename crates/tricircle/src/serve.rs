@@ -6,7 +6,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tricircle_api::{
-    admin_router, compute_router, install_metrics, AdminState, Authenticator, GatewayState,
+    admin_router, compute_router, install_metrics, volume_router, AdminState, Authenticator,
+    GatewayState,
 };
 use tricircle_pods::{
     EndpointResolver, KeystoneClient, PodClient, ServiceCredentials, TokenValidator,
@@ -101,6 +102,7 @@ pub struct Running {
     pub admin_addr: SocketAddr,
     /// Absent without Keystone (the gateways act with the caller's token).
     pub compute_addr: Option<SocketAddr>,
+    pub volume_addr: Option<SocketAddr>,
     servers: Vec<(TcpListener, axum::Router)>,
 }
 
@@ -124,6 +126,7 @@ pub async fn prepare(cfg: &Config, store: Store) -> anyhow::Result<Running> {
     let admin_addr = admin_listener.local_addr()?;
     let mut servers = vec![(admin_listener, admin)];
     let mut compute_addr = None;
+    let mut volume_addr = None;
     if let (Some(keystone), Some(endpoints)) = (id.keystone, id.endpoints) {
         let gateway = GatewayState {
             store,
@@ -138,13 +141,17 @@ pub async fn prepare(cfg: &Config, store: Store) -> anyhow::Result<Running> {
         };
         let listener = listen(cfg, cfg.compute_port, "compute_port").await?;
         compute_addr = Some(listener.local_addr()?);
-        servers.push((listener, compute_router(gateway)));
+        servers.push((listener, compute_router(gateway.clone())));
+        let listener = listen(cfg, cfg.volume_port, "volume_port").await?;
+        volume_addr = Some(listener.local_addr()?);
+        servers.push((listener, volume_router(gateway)));
     } else {
         tracing::warn!("without Keystone only the admin API is served");
     }
     Ok(Running {
         admin_addr,
         compute_addr,
+        volume_addr,
         servers,
     })
 }
@@ -189,6 +196,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(
         admin = %running.admin_addr,
         compute = %running.compute_addr.map(|a| a.to_string()).unwrap_or_default(),
+        volume = %running.volume_addr.map(|a| a.to_string()).unwrap_or_default(),
         "tricircle is serving"
     );
     running.run(shutdown).await?;

@@ -71,6 +71,10 @@ async fn fetch(client: &PodClient, pod: &str, service_type: &str) -> Option<(u16
         .ok()?
         .ok()?;
     let doc: Value = serde_json::from_slice(&resp.body).ok()?;
-    let v = doc["version"]["version"].as_str()?;
+    // Nova answers `{"version": {...}}` at its versioned root, Cinder
+    // `{"versions": [{...}]}`.
+    let v = doc["version"]["version"]
+        .as_str()
+        .or_else(|| doc["versions"][0]["version"].as_str())?;
     crate::compute::microversion::parse(v)
 }

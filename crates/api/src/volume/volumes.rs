@@ -226,8 +226,8 @@ pub async fn create(
             return Ok(respond(&VOLUMES, a, &pod, &HashMap::new()));
         }
         Err(e) => {
-            // The pod may have created it without answering: its list
-            // shows it; quota is released so the user can retry.
+            // The pod may have created it without answering; nothing
+            // tracks such a volume yet (no check job, unlike servers).
             let _ = st.store.release_reservation(reservation).await;
             return Err(e);
         }

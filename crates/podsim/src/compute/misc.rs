@@ -484,6 +484,14 @@ pub(crate) async fn hypervisor_statistics(State(pod): State<Pod>, ctx: Ctx) -> N
     }})))
 }
 
+// -------------------------------------------------------------- aggregates
+
+/// `GET /os-aggregates` (admin): a pod has no host aggregates.
+pub(crate) async fn aggregates(ctx: Ctx) -> NResult<Json<Value>> {
+    ctx.require_admin("os_compute_api:os-aggregates:index")?;
+    Ok(Json(json!({"aggregates": []})))
+}
+
 // ---------------------------------------------------------------- services
 
 /// `GET /os-services` (admin).

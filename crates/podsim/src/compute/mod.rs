@@ -119,6 +119,21 @@ impl ComputeService {
     }
 }
 
+/// The Cinder attachment id of `volume_id` on `server_id`, as the pod's
+/// volume service recorded it (a fresh UUID if it has none).
+pub(crate) fn cinder_attachment_id(pod: &Pod, volume_id: &str, server_id: &str) -> String {
+    pod.volume()
+        .volume(volume_id)
+        .and_then(|v| {
+            v["attachments"].as_array().and_then(|list| {
+                list.iter()
+                    .find(|a| a["server_id"] == server_id)
+                    .and_then(|a| a["attachment_id"].as_str().map(str::to_string))
+            })
+        })
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
 /// The hypervisor host of a pod (one fake compute node).
 pub(crate) fn host_name(pod: &Pod) -> String {
     format!("{}-compute1", pod.region().to_ascii_lowercase())
@@ -307,6 +322,7 @@ fn api(pod: Pod, legacy: bool) -> Router<Pod> {
         )
         .route("/os-hypervisors/{id}", mr(get(misc::hypervisor_show)))
         .route("/os-services", mr(get(misc::services)))
+        .route("/os-aggregates", mr(get(misc::aggregates)))
         .route("/images", mr(get(not_found)))
         .route_layer(from_fn_with_state((pod, legacy), nova_layer))
 }

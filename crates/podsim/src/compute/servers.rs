@@ -849,7 +849,7 @@ pub(crate) async fn create(
                     device,
                     delete_on_termination: b.delete_on_termination,
                     tag: b.tag.clone(),
-                    attachment_id: uuid::Uuid::new_v4().to_string(),
+                    attachment_id: super::cinder_attachment_id(&pod, &b.volume_id, &first.id),
                     bdm_uuid: uuid::Uuid::new_v4().to_string(),
                     is_root: b.boot_index == Some(0),
                 }),
@@ -1714,12 +1714,16 @@ pub(crate) async fn delete(State(pod): State<Pod>, ctx: Ctx, p: P) -> NResult<St
 
 /// Deletes a server (also `forceDelete`).
 pub(crate) fn delete_server(pod: &Pod, ctx: &Ctx, id: &str, action: &str) -> NResult<()> {
-    let volumes = pod.compute().with(|st| -> NResult<Vec<String>> {
+    let volumes = pod.compute().with(|st| -> NResult<Vec<(String, bool)>> {
         let s = find_mut(st, ctx, id)?;
         if s.is_locked() && !ctx.is_admin() {
             return Err(NovaError::locked(id));
         }
-        let vols: Vec<String> = s.volumes.iter().map(|v| v.volume_id.clone()).collect();
+        let vols: Vec<(String, bool)> = s
+            .volumes
+            .iter()
+            .map(|v| (v.volume_id.clone(), v.delete_on_termination))
+            .collect();
         s.volumes.clear();
         if s.task_state != Some("deleting") {
             s.begin("deleting", DELETE_TIME, Step::Delete);
@@ -1727,8 +1731,10 @@ pub(crate) fn delete_server(pod: &Pod, ctx: &Ctx, id: &str, action: &str) -> NRe
         }
         Ok(vols)
     })?;
-    for v in volumes {
-        let _ = pod.volume().detach(&v, id);
+    for (v, delete_on_termination) in volumes {
+        if pod.volume().detach(&v, id).is_ok() && delete_on_termination {
+            let _ = pod.volume().delete_volume(&v);
+        }
     }
     Ok(())
 }

@@ -391,7 +391,7 @@ pub(crate) async fn attach(
         device: device.clone(),
         delete_on_termination,
         tag: tag.clone(),
-        attachment_id: uuid::Uuid::new_v4().to_string(),
+        attachment_id: super::cinder_attachment_id(&pod, &volume_id, &server_id),
         bdm_uuid: uuid::Uuid::new_v4().to_string(),
         is_root: false,
     };
