@@ -22,14 +22,9 @@ use crate::body::parse_json;
 use crate::error::ApiError;
 use crate::gateway::forward::{call, PodAnswer, PodCall};
 use crate::gateway::rewrite::az_to_top;
-use crate::gateway::{
-    project_limits, routed_pod, scheduler, Call, GatewayState, SKIPPED_PODS_HEADER,
-    STRICT_LIST_HEADER,
-};
+use crate::gateway::{listing, project_limits, routed_pod, scheduler, Call, GatewayState};
 
 const AZ_FIELD: &str = "OS-EXT-AZ:availability_zone";
-/// Our own list parameter: where each pod's part of the list continues.
-const HINTS_PARAM: &str = "tricircle_markers";
 
 fn not_found(id: &str) -> ApiError {
     ApiError::not_found(format!("Instance {id} could not be found."))
@@ -399,23 +394,6 @@ pub async fn list_detail(
     list_servers(st, c, q, true).await
 }
 
-fn encode_hints(hints: &HashMap<String, String>) -> String {
-    let mut pairs: Vec<_> = hints.iter().collect();
-    pairs.sort();
-    pairs
-        .into_iter()
-        .map(|(p, id)| format!("{p}:{id}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn decode_hints(s: &str) -> HashMap<String, String> {
-    s.split(',')
-        .filter_map(|pair| pair.split_once(':'))
-        .map(|(p, id)| (p.to_string(), id.to_string()))
-        .collect()
-}
-
 async fn list_servers(
     State(st): State<GatewayState>,
     c: Call,
@@ -446,7 +424,7 @@ async fn list_servers(
                 })?)
             }
             "marker" => marker = Some(v.clone()),
-            HINTS_PARAM => hints = decode_hints(v),
+            listing::HINTS_PARAM => hints = listing::decode_hints(v),
             "availability_zone" => az_filter = Some(v.clone()),
             "all_tenants" => {
                 all_tenants = !matches!(
@@ -527,11 +505,7 @@ async fn list_servers(
             })
         }
     };
-    let strict = c
-        .headers
-        .get(STRICT_LIST_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    let strict = listing::strict(&c.headers);
     let req = ListRequest {
         sort: sort.clone(),
         limit,
@@ -580,32 +554,14 @@ async fn list_servers(
                 .and_then(|s| s["id"].as_str())
                 .map(str::to_string),
         ) {
-            let mut q: Vec<(String, String)> = params
-                .iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "limit" | "marker" | HINTS_PARAM))
-                .cloned()
-                .collect();
-            q.push(("limit".into(), limit.to_string()));
-            q.push(("marker".into(), last));
-            q.push((HINTS_PARAM.into(), encode_hints(&outcome.next_hints)));
-            let qs = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(q)
-                .finish();
+            let qs = listing::next_query(&params, &[], Some(limit), &last, &outcome.next_hints);
             let path = if detail { "servers/detail" } else { "servers" };
             body["servers_links"] =
                 json!([{"rel": "next", "href": format!("{}/v2.1/{path}?{qs}", c.root)}]);
         }
     }
     let mut resp = Json(body).into_response();
-    if !outcome.failed.is_empty() {
-        let names: Vec<&str> = outcome.failed.iter().map(|(p, _)| p.as_str()).collect();
-        for (p, f) in &outcome.failed {
-            tracing::warn!(pod = %p, failure = %f, "pod skipped in server list");
-        }
-        if let Ok(v) = names.join(",").parse() {
-            resp.headers_mut().insert(SKIPPED_PODS_HEADER, v);
-        }
-    }
+    listing::report_skipped(&mut resp, &outcome.failed, "servers");
     Ok(resp)
 }
 

@@ -3,6 +3,7 @@
 //! choosing a pod.
 
 pub mod forward;
+pub mod listing;
 pub mod project_path;
 pub mod rewrite;
 pub mod scheduler;
@@ -157,4 +158,20 @@ pub async fn routed_pod(
         return Ok(None);
     };
     Ok(Some((routing, pod)))
+}
+
+/// The AZs of the bottom pods, sorted, each available while one of its pods
+/// is not in maintenance.
+pub async fn availability_zones(
+    store: &tricircle_store::Store,
+) -> Result<Vec<(String, bool)>, ApiError> {
+    let mut azs: Vec<(String, bool)> = Vec::new();
+    for p in store.list_pods().await?.iter().filter(|p| !p.is_top()) {
+        match azs.iter_mut().find(|(az, _)| *az == p.az_name) {
+            Some((_, available)) => *available |= !p.maintenance,
+            None => azs.push((p.az_name.clone(), !p.maintenance)),
+        }
+    }
+    azs.sort();
+    Ok(azs)
 }

@@ -18,10 +18,8 @@ use super::microversion::VolumeVersion;
 use super::resources::{fetch, forward, item_to_top, refusal, type_ids, Kind};
 use super::ApiBase;
 use crate::error::ApiError;
-use crate::gateway::{Call, GatewayState, SKIPPED_PODS_HEADER, STRICT_LIST_HEADER};
-
-/// Our own list parameter: where each pod's part of the list continues.
-const HINTS_PARAM: &str = "tricircle_markers";
+use crate::gateway::listing::{self, HINTS_PARAM};
+use crate::gateway::{Call, GatewayState};
 
 /// Parameters this gateway handles itself rather than pass to pods.
 const OWN_PARAMS: &[&str] = &[
@@ -34,23 +32,6 @@ const OWN_PARAMS: &[&str] = &[
     HINTS_PARAM,
     "with_count",
 ];
-
-fn encode_hints(hints: &HashMap<String, String>) -> String {
-    let mut pairs: Vec<_> = hints.iter().collect();
-    pairs.sort();
-    pairs
-        .into_iter()
-        .map(|(p, id)| format!("{p}:{id}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn decode_hints(s: &str) -> HashMap<String, String> {
-    s.split(',')
-        .filter_map(|pair| pair.split_once(':'))
-        .map(|(p, id)| (p.to_string(), id.to_string()))
-        .collect()
-}
 
 /// The query parameters of a request, in order (never fails: bad
 /// percent-encodings are taken as they are).
@@ -129,7 +110,9 @@ fn parse_params(
         limit_given,
         offset,
         marker: first("marker").map(str::to_string),
-        hints: first(HINTS_PARAM).map(decode_hints).unwrap_or_default(),
+        hints: first(HINTS_PARAM)
+            .map(listing::decode_hints)
+            .unwrap_or_default(),
         ..Default::default()
     };
     for (k, v) in params {
@@ -233,11 +216,7 @@ pub(super) async fn list(
             })
         }
     };
-    let strict = c
-        .headers
-        .get(STRICT_LIST_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    let strict = listing::strict(&c.headers);
     let req = ListRequest {
         sort: p.sort.clone(),
         limit: Some(p.limit.saturating_add(p.offset)),
@@ -343,19 +322,8 @@ pub(super) async fn list(
         .map(str::to_string);
     let mut body = json!({ kind.collection: items });
     if let (true, Some(last)) = (outcome.more, last) {
-        let mut q: Vec<(String, String)> = params
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "limit" | "marker" | "offset" | HINTS_PARAM))
-            .cloned()
-            .collect();
-        if p.limit_given {
-            q.push(("limit".into(), p.limit.to_string()));
-        }
-        q.push(("marker".into(), last));
-        q.push((HINTS_PARAM.into(), encode_hints(&outcome.next_hints)));
-        let qs = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(q)
-            .finish();
+        let limit = p.limit_given.then_some(p.limit);
+        let qs = listing::next_query(&params, &["offset"], limit, &last, &outcome.next_hints);
         let collection = if detail {
             format!("{}/detail", kind.collection)
         } else {
@@ -365,15 +333,7 @@ pub(super) async fn list(
             json!([{"rel": "next", "href": format!("{}?{qs}", base.url(&collection))}]);
     }
     let mut resp = Json(body).into_response();
-    if !outcome.failed.is_empty() {
-        for (pod, failure) in &outcome.failed {
-            tracing::warn!(%pod, %failure, kind = kind.collection, "pod skipped in list");
-        }
-        let names: Vec<&str> = outcome.failed.iter().map(|(p, _)| p.as_str()).collect();
-        if let Ok(v) = names.join(",").parse() {
-            resp.headers_mut().insert(SKIPPED_PODS_HEADER, v);
-        }
-    }
+    listing::report_skipped(&mut resp, &outcome.failed, kind.collection);
     Ok(resp)
 }
 
@@ -447,17 +407,5 @@ mod tests {
             let e = parse_params(&VOLUMES, &bad, false).err().map(|e| e.status);
             assert_eq!(e, Some(StatusCode::BAD_REQUEST), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn hints_round_trip() {
-        let h: HashMap<String, String> = [
-            ("Pod2".to_string(), "b".to_string()),
-            ("Pod1".to_string(), "a".to_string()),
-        ]
-        .into();
-        assert_eq!(encode_hints(&h), "Pod1:a,Pod2:b");
-        assert_eq!(decode_hints(&encode_hints(&h)), h);
-        assert!(decode_hints("garbage").is_empty());
     }
 }

@@ -1,0 +1,114 @@
+//! What the compute and volume lists share around the fan-out: our next-link
+//! parameter carrying each pod's position, strict mode, and reporting the
+//! pods a list had to skip.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+
+use axum::http::HeaderMap;
+use axum::response::Response;
+use tricircle_pods::fanout::PodFailure;
+
+use super::{SKIPPED_PODS_HEADER, STRICT_LIST_HEADER};
+
+/// Our own list parameter: where each pod's part of the list continues
+/// (`Pod1:<id>,Pod2:<id>`), carried by the next links we give out.
+pub const HINTS_PARAM: &str = "tricircle_markers";
+
+pub fn encode_hints(hints: &HashMap<String, String>) -> String {
+    let mut pairs: Vec<_> = hints.iter().collect();
+    pairs.sort();
+    pairs
+        .into_iter()
+        .map(|(p, id)| format!("{p}:{id}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub fn decode_hints(s: &str) -> HashMap<String, String> {
+    s.split(',')
+        .filter_map(|pair| pair.split_once(':'))
+        .map(|(p, id)| (p.to_string(), id.to_string()))
+        .collect()
+}
+
+/// Whether the client asked for a list that fails rather than skips pods.
+pub fn strict(headers: &HeaderMap) -> bool {
+    headers
+        .get(STRICT_LIST_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// The query of a `next` link: the request's parameters except `drop` and
+/// the paging ones, then `limit` (when the client gave one), the marker and
+/// the per-pod positions.
+pub fn next_query(
+    params: &[(String, String)],
+    drop: &[&str],
+    limit: Option<usize>,
+    marker: &str,
+    hints: &HashMap<String, String>,
+) -> String {
+    let mut q: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| {
+            !matches!(k.as_str(), "limit" | "marker" | HINTS_PARAM) && !drop.contains(&k.as_str())
+        })
+        .cloned()
+        .collect();
+    if let Some(l) = limit {
+        q.push(("limit".into(), l.to_string()));
+    }
+    q.push(("marker".into(), marker.to_string()));
+    q.push((HINTS_PARAM.into(), encode_hints(hints)));
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(q)
+        .finish()
+}
+
+/// Logs the pods a list skipped and names them in the response header.
+pub fn report_skipped<E: Display>(
+    resp: &mut Response,
+    failed: &[(String, PodFailure<E>)],
+    what: &str,
+) {
+    if failed.is_empty() {
+        return;
+    }
+    for (pod, failure) in failed {
+        tracing::warn!(%pod, %failure, what, "pod skipped in list");
+    }
+    let names: Vec<&str> = failed.iter().map(|(p, _)| p.as_str()).collect();
+    if let Ok(v) = names.join(",").parse() {
+        resp.headers_mut().insert(SKIPPED_PODS_HEADER, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_round_trip() {
+        let h: HashMap<String, String> = [
+            ("Pod2".to_string(), "b".to_string()),
+            ("Pod1".to_string(), "a".to_string()),
+        ]
+        .into();
+        assert_eq!(encode_hints(&h), "Pod1:a,Pod2:b");
+        assert_eq!(decode_hints("Pod1:a,Pod2:b"), h);
+        assert!(decode_hints("garbage").is_empty());
+    }
+
+    #[test]
+    fn next_queries_keep_filters() {
+        let params = vec![
+            ("name".to_string(), "x".to_string()),
+            ("limit".to_string(), "2".to_string()),
+            ("offset".to_string(), "4".to_string()),
+        ];
+        let q = next_query(&params, &["offset"], Some(2), "m1", &HashMap::new());
+        assert_eq!(q, "name=x&limit=2&marker=m1&tricircle_markers=");
+    }
+}
