@@ -337,11 +337,14 @@ def databases(tmp_path_factory):
 # --------------------------------------------------------------------------- tricircle serve
 
 
-def write_config(path, *, port, db_url, auth_strategy="keystone", keystone=None, token_cache_time=2, auto_migrate=True):
+def write_config(path, *, port, db_url, auth_strategy="keystone", keystone=None, token_cache_time=2, auto_migrate=True,
+                 compute_port=0, volume_port=0):
     lines = [
         "[DEFAULT]",
         "bind_host = 127.0.0.1",
         f"admin_port = {port}",
+        f"compute_port = {compute_port}",
+        f"volume_port = {volume_port}",
         f"auth_strategy = {auth_strategy}",
         "",
         "[database]",
@@ -392,6 +395,8 @@ def start_serve(
     token_cache_time=2,
     auto_migrate=True,
     ready_timeout=60,
+    compute_port=0,
+    volume_port=0,
 ):
     """`tricircle --config FILE serve` on a free port; returns a Server once /healthcheck is 200."""
     workdir = Path(workdir)
@@ -408,6 +413,8 @@ def start_serve(
             keystone=keystone,
             token_cache_time=token_cache_time,
             auto_migrate=auto_migrate,
+            compute_port=compute_port,
+            volume_port=volume_port,
         )
         log = workdir / f"serve-{port}.log"
         with open(log, "wb") as logf:

@@ -1,0 +1,92 @@
+"""The user scenarios (scenarios.py) over REAL OpenStack pods.
+
+tests/realcloud/realcloud.sh brings up a real Keystone and two real pods
+(Nova with the fake driver, Neutron, Cinder, one shared Glance) and writes
+an env file; point TRICIRCLE_REALCLOUD_ENV at it. Tricircle then runs as
+`tricircle serve` against that Keystone, its pods are registered through the
+admin API, and its compute and volume gateways are registered in Keystone
+as the RegionOne endpoints — the deployment an operator would make.
+Without the env file these tests are skipped, unless
+TRICIRCLE_REQUIRE_REALCLOUD=1 (scripts/test --realcloud), where they fail.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import Creds, Keystone, _parse_exports, free_port, start_serve, stop_serve
+from helpers import call, describe
+from scenarios import Bed, compute_scenario, volume_scenario
+
+pytestmark = pytest.mark.realcloud
+
+
+def _realcloud_env():
+    path = os.environ.get("TRICIRCLE_REALCLOUD_ENV")
+    if not path or not Path(path).exists():
+        if os.environ.get("TRICIRCLE_REQUIRE_REALCLOUD") == "1":
+            pytest.fail("TRICIRCLE_REQUIRE_REALCLOUD=1 but TRICIRCLE_REALCLOUD_ENV is not a file", pytrace=False)
+        pytest.skip("no real pods (set TRICIRCLE_REALCLOUD_ENV to realcloud.sh's env file)")
+    return _parse_exports(Path(path).read_text())
+
+
+def _openstack(env, *args, region="RegionOne", check=True):
+    exe = Path(sys.executable).parent / "openstack"
+    r = subprocess.run([str(exe), *args], env=dict(env, OS_REGION_NAME=region), capture_output=True, text=True,
+                       timeout=120, stdin=subprocess.DEVNULL)
+    if check and r.returncode != 0:
+        raise AssertionError(f"openstack {' '.join(args)} -> {r.returncode}: {r.stderr[-2000:]}")
+    return r.stdout
+
+
+@pytest.fixture(scope="module")
+def bed(tricircle_bin, tmp_path_factory):
+    env = _realcloud_env()
+    url = env["TRICIRCLE_REALCLOUD_KEYSTONE_URL"]
+    creds = lambda who: Creds(  # noqa: E731
+        env[f"TRICIRCLE_REALCLOUD_{who}_USER"], env[f"TRICIRCLE_REALCLOUD_{who}_PASSWORD"],
+        env[f"TRICIRCLE_REALCLOUD_{who}_PROJECT"])
+    keystone = Keystone(url, creds("ADMIN"), creds("SERVICE"), creds("DEMO"))
+    workdir = tmp_path_factory.mktemp("realcloud-serve")
+    compute_port, volume_port = free_port(), free_port()
+    server = start_serve(tricircle_bin, workdir, db_url=f"sqlite://{workdir}/tricircle.db", keystone=keystone,
+                         token_cache_time=60, compute_port=compute_port, volume_port=volume_port)
+    admin_os = {
+        "OS_AUTH_URL": url, "OS_IDENTITY_API_VERSION": "3",
+        "OS_USERNAME": keystone.admin.user, "OS_PASSWORD": keystone.admin.password,
+        "OS_PROJECT_NAME": keystone.admin.project, "OS_USER_DOMAIN_NAME": "Default",
+        "OS_PROJECT_DOMAIN_NAME": "Default", "PATH": os.environ.get("PATH", ""),
+    }
+    token = keystone.token(keystone.admin)
+    for pod in ({"pod_name": "RegionOne"},
+                {"pod_name": "Pod1", "az_name": "az1", "pod_az_name": env.get("TRICIRCLE_REALCLOUD_POD1_AZ", "az1")},
+                {"pod_name": "Pod2", "az_name": "az2", "pod_az_name": env.get("TRICIRCLE_REALCLOUD_POD2_AZ", "az2")}):
+        r = call("POST", f"{server.api}/pods", token, json={"pod": pod})
+        assert r.status_code == 200, describe(r)
+    # Tricircle's gateways become the top region's compute and volume services.
+    added = []
+    for stype, name, endpoint in (
+        ("compute", "nova", f"http://127.0.0.1:{compute_port}/v2.1"),
+        ("volumev3", "cinderv3", f"http://127.0.0.1:{volume_port}/v3/$(project_id)s"),
+        ("block-storage", "cinder", f"http://127.0.0.1:{volume_port}/v3/$(project_id)s"),
+    ):
+        if not _openstack(admin_os, "service", "list", "-f", "value", "-c", "Type").split().count(stype):
+            _openstack(admin_os, "service", "create", "--name", name, stype)
+        for iface in ("public", "internal", "admin"):
+            eid = _openstack(admin_os, "endpoint", "create", "--region", "RegionOne", "-f", "value", "-c", "id",
+                             stype, iface, endpoint).strip()
+            added.append(eid)
+    yield Bed(admin_os, env["TRICIRCLE_REALCLOUD_IMAGE_ID"], "real")
+    for eid in added:
+        _openstack(admin_os, "endpoint", "delete", eid, check=False)
+    stop_serve(server)
+
+
+def test_compute_scenario(bed):
+    compute_scenario(bed)
+
+
+def test_volume_scenario(bed):
+    volume_scenario(bed)
