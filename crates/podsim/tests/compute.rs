@@ -141,7 +141,8 @@ impl Env {
     }
 
     async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
-        self.call(Method::POST, path, token, Some(&body), None).await
+        self.call(Method::POST, path, token, Some(&body), None)
+            .await
     }
 
     async fn postv(&self, path: &str, token: &str, body: Value, v: &str) -> Resp {
@@ -221,7 +222,10 @@ impl Env {
 fn fault(r: &Resp, name: &str, code: u16) -> String {
     assert_eq!(r.status.as_u16(), code, "{}", r.body);
     assert_eq!(r.body[name]["code"], code, "{}", r.body);
-    r.body[name]["message"].as_str().unwrap_or_default().to_string()
+    r.body[name]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 // ------------------------------------------------------------------ tests
@@ -375,7 +379,12 @@ async fn create_validation_errors() {
             400,
             "is not valid under any of the given schemas",
         ),
-        (json!({"srv": {}}), "2.1", 400, "'server' is a required property"),
+        (
+            json!({"srv": {}}),
+            "2.1",
+            400,
+            "'server' is a required property",
+        ),
     ];
     for (body, v, code, msg) in cases {
         let r = env.postv("/servers", t, body.clone(), v).await;
@@ -448,7 +457,9 @@ async fn microversions_406_400_and_flavor_shape_switch() {
         .unwrap();
     assert_eq!(res.headers()["x-openstack-nova-api-version"], "2.30");
 
-    let old = env.getv(&format!("/servers/{id}"), &env.admin, "2.46").await;
+    let old = env
+        .getv(&format!("/servers/{id}"), &env.admin, "2.46")
+        .await;
     let f = &old.body["server"]["flavor"];
     assert_eq!(f["id"], flavor);
     assert_eq!(
@@ -457,7 +468,9 @@ async fn microversions_406_400_and_flavor_shape_switch() {
     );
     assert!(f.get("vcpus").is_none());
     assert!(old.body["server"].get("description").is_some());
-    let new = env.getv(&format!("/servers/{id}"), &env.admin, "2.47").await;
+    let new = env
+        .getv(&format!("/servers/{id}"), &env.admin, "2.47")
+        .await;
     let f = &new.body["server"]["flavor"];
     assert!(f.get("id").is_none());
     assert_eq!(f["vcpus"], 1);
@@ -471,10 +484,18 @@ async fn microversions_406_400_and_flavor_shape_switch() {
     // Fields that appear with microversions.
     let v21 = env.getv(&format!("/servers/{id}"), &env.admin, "2.1").await;
     let s = &v21.body["server"];
-    for k in ["locked", "description", "tags", "trusted_image_certificates", "host_status"] {
+    for k in [
+        "locked",
+        "description",
+        "tags",
+        "trusted_image_certificates",
+        "host_status",
+    ] {
         assert!(s.get(k).is_none(), "{k} at 2.1");
     }
-    let latest = env.getv(&format!("/servers/{id}"), &env.admin, "2.96").await;
+    let latest = env
+        .getv(&format!("/servers/{id}"), &env.admin, "2.96")
+        .await;
     let s = &latest.body["server"];
     assert_eq!(s["locked"], false);
     assert_eq!(s["tags"], json!([]));
@@ -501,7 +522,10 @@ async fn list_sorting_paging_and_filters() {
     let f1 = env.flavor("m1.tiny", 1, 512, 1).await;
     let f2 = env.flavor("m1.small", 1, 1024, 1).await;
     let mut ids = Vec::new();
-    for (i, name) in ["web-1", "web-2", "db-1", "web-3", "cache"].iter().enumerate() {
+    for (i, name) in ["web-1", "web-2", "db-1", "web-3", "cache"]
+        .iter()
+        .enumerate()
+    {
         let flavor = if i % 2 == 0 { &f1 } else { &f2 };
         ids.push(env.boot_nowait(&env.admin, name, flavor).await);
     }
@@ -531,7 +555,9 @@ async fn list_sorting_paging_and_filters() {
         for s in body["servers"].as_array().unwrap() {
             paged.push(s["name"].as_str().unwrap().to_string());
         }
-        next = body["servers_links"][0]["href"].as_str().map(str::to_string);
+        next = body["servers_links"][0]["href"]
+            .as_str()
+            .map(str::to_string);
         if let Some(n) = &next {
             assert!(n.contains("limit=2"), "{n}");
             assert!(n.contains("marker="), "{n}");
@@ -553,17 +579,18 @@ async fn list_sorting_paging_and_filters() {
         .collect();
     assert_eq!(sorted, vec!["cache", "db-1", "web-1", "web-2", "web-3"]);
     let r = env
-        .get("/servers?sort_key=display_name&sort_dir=desc&limit=2&marker=", &env.admin)
+        .get(
+            "/servers?sort_key=display_name&sort_dir=desc&limit=2&marker=",
+            &env.admin,
+        )
         .await;
-    assert_eq!(
-        fault(&r, "badRequest", 400),
-        "marker [] not found"
-    );
+    assert_eq!(fault(&r, "badRequest", 400), "marker [] not found");
     let r = env.get("/servers?marker=nope", &env.admin).await;
     assert_eq!(fault(&r, "badRequest", 400), "marker [nope] not found");
     let r = env.get("/servers?sort_key=name", &env.admin).await;
-    assert!(fault(&r, "badRequest", 400)
-        .starts_with("Invalid input for query parameters sort_key. Value: name. 'name' is not one of"));
+    assert!(fault(&r, "badRequest", 400).starts_with(
+        "Invalid input for query parameters sort_key. Value: name. 'name' is not one of"
+    ));
     let r = env.get("/servers?sort_key=host", &env.demo).await;
     assert_eq!(
         fault(&r, "forbidden", 403),
@@ -574,18 +601,33 @@ async fn list_sorting_paging_and_filters() {
     let count = |r: &Resp| r.body["servers"].as_array().unwrap().len();
     assert_eq!(count(&env.get("/servers?name=^web", &env.admin).await), 3);
     assert_eq!(count(&env.get("/servers?name=-1$", &env.admin).await), 2);
-    assert_eq!(count(&env.get(&format!("/servers?flavor={f2}"), &env.admin).await), 2);
+    assert_eq!(
+        count(&env.get(&format!("/servers?flavor={f2}"), &env.admin).await),
+        2
+    );
     assert_eq!(count(&env.get("/servers?flavor=nope", &env.admin).await), 0);
     assert_eq!(
-        count(&env.get(&format!("/servers?image={CIRROS}"), &env.admin).await),
+        count(
+            &env.get(&format!("/servers?image={CIRROS}"), &env.admin)
+                .await
+        ),
         5
     );
-    assert_eq!(count(&env.get("/servers?status=BUILD", &env.admin).await), 5);
+    assert_eq!(
+        count(&env.get("/servers?status=BUILD", &env.admin).await),
+        5
+    );
     for id in &ids {
         env.wait_status(&env.admin, id, "ACTIVE").await;
     }
-    assert_eq!(count(&env.get("/servers?status=active", &env.admin).await), 5);
-    assert_eq!(count(&env.get("/servers?status=SHUTOFF", &env.admin).await), 0);
+    assert_eq!(
+        count(&env.get("/servers?status=active", &env.admin).await),
+        5
+    );
+    assert_eq!(
+        count(&env.get("/servers?status=SHUTOFF", &env.admin).await),
+        0
+    );
     let r = env.getv("/servers?status=bogus", &env.admin, "2.38").await;
     assert_eq!(fault(&r, "badRequest", 400), "Invalid status value");
     let r = env.getv("/servers?status=bogus", &env.admin, "2.37").await;
@@ -605,9 +647,18 @@ async fn list_sorting_paging_and_filters() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(count(&env.getv("/servers?tags=a,b", &env.admin, "2.26").await), 1);
-    assert_eq!(count(&env.getv("/servers?not-tags=a", &env.admin, "2.26").await), 4);
-    assert_eq!(count(&env.getv("/servers?tags-any=b,z", &env.admin, "2.26").await), 1);
+    assert_eq!(
+        count(&env.getv("/servers?tags=a,b", &env.admin, "2.26").await),
+        1
+    );
+    assert_eq!(
+        count(&env.getv("/servers?not-tags=a", &env.admin, "2.26").await),
+        4
+    );
+    assert_eq!(
+        count(&env.getv("/servers?tags-any=b,z", &env.admin, "2.26").await),
+        1
+    );
     // changes-since.
     let r = env
         .get("/servers?changes-since=2000-01-01T00:00:00Z", &env.admin)
@@ -617,7 +668,9 @@ async fn list_sorting_paging_and_filters() {
         .get("/servers?changes-since=2999-01-01T00:00:00Z", &env.admin)
         .await;
     assert_eq!(count(&r), 0);
-    let r = env.get("/servers?changes-since=yesterday", &env.admin).await;
+    let r = env
+        .get("/servers?changes-since=yesterday", &env.admin)
+        .await;
     fault(&r, "badRequest", 400);
     // Detail carries the full shape.
     let r = env.get("/servers/detail?limit=1", &env.admin).await;
@@ -645,7 +698,9 @@ async fn tenant_isolation_and_all_tenants() {
         .action(&env.demo, &admin_srv, json!({"os-stop": null}))
         .await;
     fault(&r, "itemNotFound", 404);
-    let r = env.delete(&format!("/servers/{admin_srv}"), &env.demo).await;
+    let r = env
+        .delete(&format!("/servers/{admin_srv}"), &env.demo)
+        .await;
     fault(&r, "itemNotFound", 404);
 
     let names = |r: &Resp| -> Vec<String> {
@@ -657,7 +712,10 @@ async fn tenant_isolation_and_all_tenants() {
             .collect()
     };
     assert_eq!(names(&env.get("/servers", &env.demo).await), vec!["demo-s"]);
-    assert_eq!(names(&env.get("/servers", &env.admin).await), vec!["admin-s"]);
+    assert_eq!(
+        names(&env.get("/servers", &env.admin).await),
+        vec!["admin-s"]
+    );
     let mut all = names(&env.get("/servers?all_tenants=1", &env.admin).await);
     all.sort();
     assert_eq!(all, vec!["admin-s", "demo-s"]);
@@ -670,7 +728,10 @@ async fn tenant_isolation_and_all_tenants() {
     assert_eq!(names(&only_demo), vec!["demo-s"]);
     // project_id without all_tenants is ignored.
     let r = env
-        .get(&format!("/servers?project_id={}", env.demo_project), &env.admin)
+        .get(
+            &format!("/servers?project_id={}", env.demo_project),
+            &env.admin,
+        )
         .await;
     assert_eq!(names(&r), vec!["admin-s"]);
     let r = env.get("/servers/detail?all_tenants=1", &env.demo).await;
@@ -683,7 +744,11 @@ async fn tenant_isolation_and_all_tenants() {
     assert_eq!(r.status, 200);
     // Keypairs are per user.
     let r = env
-        .post("/os-keypairs", &env.demo, json!({"keypair": {"name": "dk"}}))
+        .post(
+            "/os-keypairs",
+            &env.demo,
+            json!({"keypair": {"name": "dk"}}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = env.get("/os-keypairs/dk", &env.admin).await;
@@ -719,22 +784,33 @@ async fn server_actions_and_conflicts() {
     );
     tokio::time::sleep(pause).await;
     assert_eq!(env.status(&t, &id).await.0, "SHUTOFF");
-    let r = env.action(&t, &id, json!({"reboot": {"type": "SOFT"}})).await;
+    let r = env
+        .action(&t, &id, json!({"reboot": {"type": "SOFT"}}))
+        .await;
     assert_eq!(
         fault(&r, "conflictingRequest", 409),
         format!("Cannot 'reboot' instance {id} while it is in vm_state stopped")
     );
     // A hard reboot of a stopped server shows SHUTOFF until it is done.
-    let r = env.action(&t, &id, json!({"reboot": {"type": "HARD"}})).await;
+    let r = env
+        .action(&t, &id, json!({"reboot": {"type": "HARD"}}))
+        .await;
     assert_eq!(r.status, 202);
     let (status, task) = env.status(&t, &id).await;
-    assert_eq!((status.as_str(), task), ("SHUTOFF", json!("rebooting_hard")));
+    assert_eq!(
+        (status.as_str(), task),
+        ("SHUTOFF", json!("rebooting_hard"))
+    );
     env.wait_status(&t, &id, "ACTIVE").await;
-    let r = env.action(&t, &id, json!({"reboot": {"type": "HARD"}})).await;
+    let r = env
+        .action(&t, &id, json!({"reboot": {"type": "HARD"}}))
+        .await;
     assert_eq!(r.status, 202);
     assert_eq!(env.status(&t, &id).await.0, "HARD_REBOOT");
     env.wait_status(&t, &id, "ACTIVE").await;
-    let r = env.action(&t, &id, json!({"reboot": {"type": "SOFT"}})).await;
+    let r = env
+        .action(&t, &id, json!({"reboot": {"type": "SOFT"}}))
+        .await;
     assert_eq!(r.status, 202);
     assert_eq!(env.status(&t, &id).await.0, "REBOOT");
     env.wait_status(&t, &id, "ACTIVE").await;
@@ -774,9 +850,7 @@ async fn server_actions_and_conflicts() {
     let r = env.action(&t, &id, json!({"confirmResize": null})).await;
     assert_eq!(r.status, 204);
     env.wait_status(&t, &id, "ACTIVE").await;
-    let r = env
-        .getv(&format!("/servers/{id}"), &t, "2.47")
-        .await;
+    let r = env.getv(&format!("/servers/{id}"), &t, "2.47").await;
     assert_eq!(r.body["server"]["flavor"]["original_name"], "m1.small");
     let r = env
         .action(&t, &id, json!({"resize": {"flavorRef": flavor}}))
@@ -787,9 +861,7 @@ async fn server_actions_and_conflicts() {
     assert_eq!(r.status, 202);
     assert_eq!(env.status(&t, &id).await.0, "REVERT_RESIZE");
     env.wait_status(&t, &id, "ACTIVE").await;
-    let r = env
-        .getv(&format!("/servers/{id}"), &t, "2.47")
-        .await;
+    let r = env.getv(&format!("/servers/{id}"), &t, "2.47").await;
     assert_eq!(r.body["server"]["flavor"]["original_name"], "m1.small");
     let r = env.action(&t, &id, json!({"confirmResize": null})).await;
     fault(&r, "conflictingRequest", 409);
@@ -842,12 +914,20 @@ async fn server_actions_and_conflicts() {
     assert_eq!(r.status, 202);
     // Admin resets the state.
     let r = env
-        .action(&env.admin, &id, json!({"os-resetState": {"state": "error"}}))
+        .action(
+            &env.admin,
+            &id,
+            json!({"os-resetState": {"state": "error"}}),
+        )
         .await;
     assert_eq!(r.status, 202);
     assert_eq!(env.status(&t, &id).await.0, "ERROR");
     let r = env
-        .action(&env.admin, &id, json!({"os-resetState": {"state": "active"}}))
+        .action(
+            &env.admin,
+            &id,
+            json!({"os-resetState": {"state": "active"}}),
+        )
         .await;
     assert_eq!(r.status, 202);
 
@@ -891,7 +971,11 @@ async fn server_actions_and_conflicts() {
         .await;
     fault(&r, "badRequest", 400);
     let r = env
-        .action(&t, &id, json!({"rebuild": {"imageRef": CIRROS, "name": "s1-rebuilt"}}))
+        .action(
+            &t,
+            &id,
+            json!({"rebuild": {"imageRef": CIRROS, "name": "s1-rebuilt"}}),
+        )
         .await;
     assert_eq!(r.status, 202, "{}", r.body);
     assert_eq!(r.body["server"]["status"], "REBUILD");
@@ -914,7 +998,11 @@ async fn server_actions_and_conflicts() {
     assert!(actions.contains(&"stop"));
     let rid = r.body["instanceActions"][0]["request_id"].as_str().unwrap();
     let r = env
-        .getv(&format!("/servers/{id}/os-instance-actions/{rid}"), &t, "2.51")
+        .getv(
+            &format!("/servers/{id}/os-instance-actions/{rid}"),
+            &t,
+            "2.51",
+        )
         .await;
     assert_eq!(r.body["instanceAction"]["action"], "rebuild");
     assert_eq!(r.body["instanceAction"]["events"][0]["result"], "Success");
@@ -986,13 +1074,20 @@ async fn delete_detaches_and_disappears() {
     assert_eq!(r.body["servers"], json!([]));
     // changes-since lists the deleted server.
     let r = env
-        .get("/servers/detail?changes-since=2000-01-01T00:00:00Z", &env.admin)
+        .get(
+            "/servers/detail?changes-since=2000-01-01T00:00:00Z",
+            &env.admin,
+        )
         .await;
     assert_eq!(r.body["servers"][0]["status"], "DELETED");
     assert!(r.body["servers"][0]["OS-SRV-USG:terminated_at"].is_string());
     // Its instance actions are still readable (2.21+).
     let r = env
-        .getv(&format!("/servers/{id}/os-instance-actions"), &env.admin, "2.21")
+        .getv(
+            &format!("/servers/{id}/os-instance-actions"),
+            &env.admin,
+            "2.21",
+        )
         .await;
     assert_eq!(r.body["instanceActions"][0]["action"], "delete");
     assert!(env.pod.compute().servers().is_empty());
@@ -1075,7 +1170,10 @@ async fn flavors_crud_access_and_extra_specs() {
     assert_eq!(r.body["flavor"]["swap"], 0);
     assert_eq!(r.body["flavor"]["description"], "small one");
     assert_eq!(r.body["flavor"]["extra_specs"], json!({}));
-    assert_eq!(env.pod.compute().flavor_ids(), vec!["1".to_string(), small.clone()]);
+    assert_eq!(
+        env.pod.compute().flavor_ids(),
+        vec!["1".to_string(), small.clone()]
+    );
 
     // List, detail, paging and filters.
     let r = env.get("/flavors", &env.demo).await;
@@ -1174,7 +1272,9 @@ async fn flavors_crud_access_and_extra_specs() {
         r.body["extra_specs"],
         json!({"hw:cpu_policy": "dedicated", "quota:vif": "10"})
     );
-    let r = env.get("/flavors/1/os-extra_specs/hw:cpu_policy", &env.demo).await;
+    let r = env
+        .get("/flavors/1/os-extra_specs/hw:cpu_policy", &env.demo)
+        .await;
     assert_eq!(r.body, json!({"hw:cpu_policy": "dedicated"}));
     let r = env
         .put(
@@ -1187,7 +1287,10 @@ async fn flavors_crud_access_and_extra_specs() {
     let r = env
         .put("/flavors/1/os-extra_specs/a", a, json!({"b": "c"}))
         .await;
-    assert_eq!(fault(&r, "badRequest", 400), "Request body and URI mismatch");
+    assert_eq!(
+        fault(&r, "badRequest", 400),
+        "Request body and URI mismatch"
+    );
     let r = env.delete("/flavors/1/os-extra_specs/quota:vif", a).await;
     assert_eq!(r.status, 200);
     let r = env.get("/flavors/1/os-extra_specs/quota:vif", a).await;
@@ -1204,7 +1307,10 @@ async fn flavors_crud_access_and_extra_specs() {
         .await;
     fault(&r, "forbidden", 403);
     let r = env.getv("/flavors/1", &env.demo, "2.61").await;
-    assert_eq!(r.body["flavor"]["extra_specs"], json!({"hw:cpu_policy": "shared"}));
+    assert_eq!(
+        r.body["flavor"]["extra_specs"],
+        json!({"hw:cpu_policy": "shared"})
+    );
 
     // Delete.
     let r = env.delete(&format!("/flavors/{small}"), a).await;
@@ -1233,7 +1339,8 @@ async fn keypairs_crud_and_errors() {
     assert_eq!(kp["fingerprint"].as_str().unwrap().split(':').count(), 16);
     assert!(kp.get("type").is_none());
     // 2.2: imported, 201, with type.
-    let pubkey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me@host";
+    let pubkey =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me@host";
     let r = env
         .postv(
             "/os-keypairs",
@@ -1278,7 +1385,12 @@ async fn keypairs_crud_and_errors() {
         "Invalid input for field/attribute name. Value: a/b. 'a/b' does not match '^[_\\\\- a-zA-Z0-9]+$'"
     );
     let r = env
-        .postv("/os-keypairs", t, json!({"keypair": {"name": "k", "type": "pgp"}}), "2.2")
+        .postv(
+            "/os-keypairs",
+            t,
+            json!({"keypair": {"name": "k", "type": "pgp"}}),
+            "2.2",
+        )
         .await;
     fault(&r, "badRequest", 400);
     let r = env
@@ -1326,7 +1438,11 @@ async fn keypairs_crud_and_errors() {
     );
     // Admins may look at another user's keypairs (2.10+); users may not.
     let r = env
-        .getv(&format!("/os-keypairs?user_id={user_id}"), &env.admin, "2.10")
+        .getv(
+            &format!("/os-keypairs?user_id={user_id}"),
+            &env.admin,
+            "2.10",
+        )
         .await;
     assert_eq!(r.body["keypairs"].as_array().unwrap().len(), 3);
     let r = env
@@ -1336,7 +1452,13 @@ async fn keypairs_crud_and_errors() {
     let r = env.delete("/os-keypairs/gen", t).await;
     assert_eq!(r.status, 202);
     let r = env
-        .call(Method::DELETE, "/os-keypairs/imported", t, None, Some("2.2"))
+        .call(
+            Method::DELETE,
+            "/os-keypairs/imported",
+            t,
+            None,
+            Some("2.2"),
+        )
         .await;
     assert_eq!(r.status, 204);
     let r = env.delete("/os-keypairs/gen", t).await;
@@ -1372,7 +1494,11 @@ async fn quota_exceeded_limits_and_quota_sets() {
         "Policy doesn't allow os_compute_api:os-quota-sets:update to be performed."
     );
     let r = env
-        .put(&q, &env.admin, json!({"quota_set": {"instances": 2, "cores": 3}}))
+        .put(
+            &q,
+            &env.admin,
+            json!({"quota_set": {"instances": 2, "cores": 3}}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body["quota_set"].get("id").is_none());
@@ -1395,7 +1521,11 @@ async fn quota_exceeded_limits_and_quota_sets() {
         "Quota exceeded for cores: Requested 2, but already used 2 of 3 cores"
     );
     let r = env
-        .put(&q, &env.admin, json!({"quota_set": {"cores": 20, "instances": 1}}))
+        .put(
+            &q,
+            &env.admin,
+            json!({"quota_set": {"cores": 20, "instances": 1}}),
+        )
         .await;
     assert_eq!(r.status, 200);
     let r = env
@@ -1460,7 +1590,10 @@ async fn quota_exceeded_limits_and_quota_sets() {
     assert!(abs.get("maxPersonality").is_none());
     assert!(abs.get("maxImageMeta").is_none());
     let r = env
-        .get(&format!("/limits?tenant_id={}", env.demo_project), &env.admin)
+        .get(
+            &format!("/limits?tenant_id={}", env.demo_project),
+            &env.admin,
+        )
         .await;
     assert_eq!(r.body["limits"]["absolute"]["totalInstancesUsed"], 3);
     let r = env.get("/limits", &env.admin).await;
@@ -1512,7 +1645,11 @@ async fn volume_attach_and_detach_go_through_cinder() {
 
     let path = format!("/servers/{id}/os-volume_attachments");
     let r = env
-        .post(&path, &env.demo, json!({"volumeAttachment": {"volumeId": vid}}))
+        .post(
+            &path,
+            &env.demo,
+            json!({"volumeAttachment": {"volumeId": vid}}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let att = &r.body["volumeAttachment"];
@@ -1525,8 +1662,8 @@ async fn volume_attach_and_detach_go_through_cinder() {
     let r = env.getv(&format!("{path}/{vid}"), &env.demo, "2.89").await;
     let att = &r.body["volumeAttachment"];
     assert!(att.get("id").is_none());
-    let cinder_att = env.pod.volume().volume(&vid).unwrap()["attachments"][0]["attachment_id"]
-        .clone();
+    let cinder_att =
+        env.pod.volume().volume(&vid).unwrap()["attachments"][0]["attachment_id"].clone();
     assert_eq!(att["attachment_id"], cinder_att);
     let r = env.getv(&format!("/servers/{id}"), &env.demo, "2.3").await;
     assert_eq!(
@@ -1536,26 +1673,41 @@ async fn volume_attach_and_detach_go_through_cinder() {
     assert_eq!(env.pod.compute().servers()[0]["volumes"], json!([vid]));
     // Attaching it again is refused by Cinder.
     let r = env
-        .post(&path, &env.demo, json!({"volumeAttachment": {"volumeId": vid}}))
+        .post(
+            &path,
+            &env.demo,
+            json!({"volumeAttachment": {"volumeId": vid}}),
+        )
         .await;
     assert!(fault(&r, "badRequest", 400).starts_with("Invalid volume: "));
     let missing = "00000000-0000-4000-8000-000000000000";
     let r = env
-        .post(&path, &env.demo, json!({"volumeAttachment": {"volumeId": missing}}))
+        .post(
+            &path,
+            &env.demo,
+            json!({"volumeAttachment": {"volumeId": missing}}),
+        )
         .await;
     assert_eq!(
         fault(&r, "itemNotFound", 404),
         format!("Volume {missing} could not be found.")
     );
     let r = env
-        .post(&path, &env.demo, json!({"volumeAttachment": {"volumeId": "x"}}))
+        .post(
+            &path,
+            &env.demo,
+            json!({"volumeAttachment": {"volumeId": "x"}}),
+        )
         .await;
     fault(&r, "badRequest", 400);
 
     // Detach.
     let r = env.delete(&format!("{path}/{vid}"), &env.demo).await;
     assert_eq!(r.status, 202);
-    assert_eq!(env.pod.volume().volume(&vid).unwrap()["status"], "available");
+    assert_eq!(
+        env.pod.volume().volume(&vid).unwrap()["status"],
+        "available"
+    );
     let r = env.delete(&format!("{path}/{vid}"), &env.demo).await;
     assert_eq!(
         fault(&r, "itemNotFound", 404),
@@ -1563,12 +1715,19 @@ async fn volume_attach_and_detach_go_through_cinder() {
     );
     // Deleting the server detaches what is attached.
     let r = env
-        .post(&path, &env.demo, json!({"volumeAttachment": {"volumeId": vid}}))
+        .post(
+            &path,
+            &env.demo,
+            json!({"volumeAttachment": {"volumeId": vid}}),
+        )
         .await;
     assert_eq!(r.status, 200);
     let r = env.delete(&format!("/servers/{id}"), &env.demo).await;
     assert_eq!(r.status, 204);
-    assert_eq!(env.pod.volume().volume(&vid).unwrap()["status"], "available");
+    assert_eq!(
+        env.pod.volume().volume(&vid).unwrap()["status"],
+        "available"
+    );
 
     // Boot from the volume (block_device_mapping_v2, boot_index 0).
     let r = env
@@ -1588,7 +1747,10 @@ async fn volume_attach_and_detach_go_through_cinder() {
     assert_eq!(r.body["server"]["image"], "");
     assert_eq!(env.pod.volume().volume(&vid).unwrap()["status"], "in-use");
     let r = env
-        .delete(&format!("/servers/{bfv}/os-volume_attachments/{vid}"), &env.demo)
+        .delete(
+            &format!("/servers/{bfv}/os-volume_attachments/{vid}"),
+            &env.demo,
+        )
         .await;
     assert_eq!(
         fault(&r, "badRequest", 400),
@@ -1635,7 +1797,9 @@ async fn metadata_tags_and_ips() {
     );
 
     let m = format!("/servers/{id}/metadata");
-    let r = env.post(&m, t, json!({"metadata": {"a": "1", "b": "2"}})).await;
+    let r = env
+        .post(&m, t, json!({"metadata": {"a": "1", "b": "2"}}))
+        .await;
     assert_eq!(r.body, json!({"metadata": {"a": "1", "b": "2"}}));
     let r = env.post(&m, t, json!({"metadata": {"c": "3"}})).await;
     assert_eq!(r.body["metadata"], json!({"a": "1", "b": "2", "c": "3"}));
@@ -1643,14 +1807,24 @@ async fn metadata_tags_and_ips() {
     assert_eq!(r.body["metadata"], json!({"x": "9"}));
     let r = env.get(&format!("{m}/x"), t).await;
     assert_eq!(r.body, json!({"meta": {"x": "9"}}));
-    let r = env.put(&format!("{m}/y"), t, json!({"meta": {"y": "8"}})).await;
+    let r = env
+        .put(&format!("{m}/y"), t, json!({"meta": {"y": "8"}}))
+        .await;
     assert_eq!(r.body, json!({"meta": {"y": "8"}}));
-    let r = env.put(&format!("{m}/y"), t, json!({"meta": {"z": "8"}})).await;
-    assert_eq!(fault(&r, "badRequest", 400), "Request body and URI mismatch");
+    let r = env
+        .put(&format!("{m}/y"), t, json!({"meta": {"z": "8"}}))
+        .await;
+    assert_eq!(
+        fault(&r, "badRequest", 400),
+        "Request body and URI mismatch"
+    );
     let r = env.delete(&format!("{m}/x"), t).await;
     assert_eq!(r.status, 204);
     let r = env.get(&format!("{m}/x"), t).await;
-    assert_eq!(fault(&r, "itemNotFound", 404), "Metadata item was not found");
+    assert_eq!(
+        fault(&r, "itemNotFound", 404),
+        "Metadata item was not found"
+    );
     let r = env.get(&m, t).await;
     assert_eq!(r.body, json!({"metadata": {"y": "8"}}));
 
@@ -1667,7 +1841,10 @@ async fn metadata_tags_and_ips() {
     };
     let r = put(format!("{tags}/red")).await;
     assert_eq!(r.status, 201);
-    assert!(r.headers["location"].to_str().unwrap().ends_with("/tags/red"));
+    assert!(r.headers["location"]
+        .to_str()
+        .unwrap()
+        .ends_with("/tags/red"));
     let r = put(format!("{tags}/red")).await;
     assert_eq!(r.status, 204);
     let r = put(format!("{tags}/a,b")).await;
@@ -1681,9 +1858,7 @@ async fn metadata_tags_and_ips() {
     );
     let r = env.getv(&tags, t, "2.26").await;
     assert_eq!(r.body, json!({"tags": ["red"]}));
-    let r = env
-        .call(Method::DELETE, &tags, t, None, Some("2.26"))
-        .await;
+    let r = env.call(Method::DELETE, &tags, t, None, Some("2.26")).await;
     assert_eq!(r.status, 204);
     let r = env.getv(&format!("/servers/{id}"), t, "2.26").await;
     assert_eq!(r.body["server"]["tags"], json!([]));
@@ -1791,4 +1966,59 @@ async fn auth_and_down_pod() {
     env.pod.set_down(false);
     let r = env.get("/servers", &env.admin).await;
     assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn nova_image_proxy_and_unrouted_methods() {
+    let env = start().await;
+    let r = env.get("/images", &env.demo).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["images"][0]["id"], CIRROS);
+    assert_eq!(r.body["images"][0]["links"][2]["rel"], "alternate");
+    let r = env.get("/images/detail", &env.demo).await;
+    let img = &r.body["images"][0];
+    assert_eq!(img["status"], "ACTIVE");
+    assert_eq!(img["progress"], 100);
+    assert_eq!(img["minDisk"], 0);
+    assert_eq!(img["OS-EXT-IMG-SIZE:size"], 1024);
+    let r = env.get(&format!("/images/{CIRROS}"), &env.demo).await;
+    assert_eq!(r.body["image"]["name"], "cirros-0.6.2-x86_64-disk");
+    let r = env.get("/images/nope", &env.demo).await;
+    assert_eq!(fault(&r, "itemNotFound", 404), "Image not found.");
+    let r = env.getv("/images", &env.demo, "2.36").await;
+    assert_eq!(
+        fault(&r, "itemNotFound", 404),
+        "The resource could not be found."
+    );
+    // A method Nova has no route for: webob's bare 404, JSON for JSON
+    // clients.
+    let res = env
+        .client
+        .patch(format!("{}/compute/v2.1/servers", env.pod_url))
+        .header("X-Auth-Token", &env.demo)
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"message": "The resource could not be found.<br /><br />\n\n\n",
+            "code": "404 Not Found", "title": "Not Found"})
+    );
+    // Before 2.37 an empty network list lets Neutron pick networks.
+    let flavor = env.flavor("m1.tiny", 1, 512, 1).await;
+    let r = env
+        .post(
+            "/servers",
+            &env.demo,
+            json!({"server": {"name": "n", "imageRef": CIRROS, "flavorRef": flavor,
+                "networks": []}}),
+        )
+        .await;
+    let id = r.body["server"]["id"].as_str().unwrap().to_string();
+    env.wait_status(&env.demo, &id, "ACTIVE").await;
+    let r = env.get(&format!("/servers/{id}/ips"), &env.demo).await;
+    assert_eq!(r.body["addresses"].as_object().unwrap().len(), 1);
 }

@@ -25,7 +25,11 @@ fn accepted() -> Response {
 }
 
 /// The action's argument object (`null` counts as empty).
-fn args<'a>(name: &str, v: &'a Value, empty: &'a Map<String, Value>) -> NResult<&'a Map<String, Value>> {
+fn args<'a>(
+    name: &str,
+    v: &'a Value,
+    empty: &'a Map<String, Value>,
+) -> NResult<&'a Map<String, Value>> {
     match v {
         Value::Null => Ok(empty),
         Value::Object(m) => Ok(m),
@@ -81,15 +85,37 @@ pub(crate) async fn action(
     let record = |s: &mut Server, a: &str| s.record(a, &user, &project);
     match name.as_str() {
         "os-start" => act(&pod, &ctx, &id, "start", Some(&["stopped"]), true, |s| {
-            s.begin("powering-on", TASK_TIME, Step::Set { vm: "active", power: RUNNING });
+            s.begin(
+                "powering-on",
+                TASK_TIME,
+                Step::Set {
+                    vm: "active",
+                    power: RUNNING,
+                },
+            );
             record(s, "start");
             Ok(accepted())
         }),
-        "os-stop" => act(&pod, &ctx, &id, "stop", Some(&["active", "error"]), true, |s| {
-            s.begin("powering-off", TASK_TIME, Step::Set { vm: "stopped", power: SHUTDOWN });
-            record(s, "stop");
-            Ok(accepted())
-        }),
+        "os-stop" => act(
+            &pod,
+            &ctx,
+            &id,
+            "stop",
+            Some(&["active", "error"]),
+            true,
+            |s| {
+                s.begin(
+                    "powering-off",
+                    TASK_TIME,
+                    Step::Set {
+                        vm: "stopped",
+                        power: SHUTDOWN,
+                    },
+                );
+                record(s, "stop");
+                Ok(accepted())
+            },
+        ),
         "reboot" => {
             let a = args(name, arg, &empty)?;
             check_keys("reboot", a, &["type"], &["type"])?;
@@ -119,7 +145,9 @@ pub(crate) async fn action(
                     &["active"]
                 };
                 if !allowed.contains(&s.vm_state) {
-                    return Err(NovaError::invalid_state("reboot", &id, "vm_state", s.vm_state));
+                    return Err(NovaError::invalid_state(
+                        "reboot", &id, "vm_state", s.vm_state,
+                    ));
                 }
                 let task_ok = if hard {
                     matches!(
@@ -153,29 +181,60 @@ pub(crate) async fn action(
                 s.begin(
                     if hard { "rebooting_hard" } else { "rebooting" },
                     TASK_TIME,
-                    Step::Set { vm: "active", power: RUNNING },
+                    Step::Set {
+                        vm: "active",
+                        power: RUNNING,
+                    },
                 );
                 record(s, "reboot");
                 Ok(accepted())
             })
         }
         "pause" => act(&pod, &ctx, &id, "pause", Some(&["active"]), true, |s| {
-            s.begin("pausing", TASK_TIME, Step::Set { vm: "paused", power: PAUSED });
+            s.begin(
+                "pausing",
+                TASK_TIME,
+                Step::Set {
+                    vm: "paused",
+                    power: PAUSED,
+                },
+            );
             record(s, "pause");
             Ok(accepted())
         }),
         "unpause" => act(&pod, &ctx, &id, "unpause", Some(&["paused"]), true, |s| {
-            s.begin("unpausing", TASK_TIME, Step::Set { vm: "active", power: RUNNING });
+            s.begin(
+                "unpausing",
+                TASK_TIME,
+                Step::Set {
+                    vm: "active",
+                    power: RUNNING,
+                },
+            );
             record(s, "unpause");
             Ok(accepted())
         }),
         "suspend" => act(&pod, &ctx, &id, "suspend", Some(&["active"]), true, |s| {
-            s.begin("suspending", TASK_TIME, Step::Set { vm: "suspended", power: SUSPENDED });
+            s.begin(
+                "suspending",
+                TASK_TIME,
+                Step::Set {
+                    vm: "suspended",
+                    power: SUSPENDED,
+                },
+            );
             record(s, "suspend");
             Ok(accepted())
         }),
         "resume" => act(&pod, &ctx, &id, "resume", Some(&["suspended"]), true, |s| {
-            s.begin("resuming", TASK_TIME, Step::Set { vm: "active", power: RUNNING });
+            s.begin(
+                "resuming",
+                TASK_TIME,
+                Step::Set {
+                    vm: "active",
+                    power: RUNNING,
+                },
+            );
             record(s, "resume");
             Ok(accepted())
         }),
@@ -222,21 +281,35 @@ pub(crate) async fn action(
                 s.begin(
                     "shelving",
                     TASK_TIME,
-                    Step::Set { vm: "shelved_offloaded", power: SHUTDOWN },
+                    Step::Set {
+                        vm: "shelved_offloaded",
+                        power: SHUTDOWN,
+                    },
                 );
                 record(s, "shelve");
                 Ok(accepted())
             },
         ),
-        "shelveOffload" => act(&pod, &ctx, &id, "shelveOffload", Some(&["shelved"]), true, |s| {
-            s.begin(
-                "shelving_offloading",
-                TASK_TIME,
-                Step::Set { vm: "shelved_offloaded", power: SHUTDOWN },
-            );
-            record(s, "shelveOffload");
-            Ok(accepted())
-        }),
+        "shelveOffload" => act(
+            &pod,
+            &ctx,
+            &id,
+            "shelveOffload",
+            Some(&["shelved"]),
+            true,
+            |s| {
+                s.begin(
+                    "shelving_offloading",
+                    TASK_TIME,
+                    Step::Set {
+                        vm: "shelved_offloaded",
+                        power: SHUTDOWN,
+                    },
+                );
+                record(s, "shelveOffload");
+                Ok(accepted())
+            },
+        ),
         "unshelve" => {
             if let Value::Object(a) = arg {
                 let mut allowed = Vec::new();
@@ -249,9 +322,9 @@ pub(crate) async fn action(
                 check_keys("unshelve", a, &allowed, &[])?;
                 if let Some(Value::String(az)) = a.get("availability_zone") {
                     if az != &pod.config().availability_zone {
-                        return Err(NovaError::bad_request(format!(
-                            "The requested availability zone is not available"
-                        )));
+                        return Err(NovaError::bad_request(
+                            "The requested availability zone is not available",
+                        ));
                     }
                 }
             }
@@ -263,7 +336,14 @@ pub(crate) async fn action(
                 Some(&["shelved", "shelved_offloaded"]),
                 true,
                 |s| {
-                    s.begin("unshelving", TASK_TIME, Step::Set { vm: "active", power: RUNNING });
+                    s.begin(
+                        "unshelving",
+                        TASK_TIME,
+                        Step::Set {
+                            vm: "active",
+                            power: RUNNING,
+                        },
+                    );
                     record(s, "unshelve");
                     Ok(accepted())
                 },
@@ -271,7 +351,12 @@ pub(crate) async fn action(
         }
         "resize" => {
             let a = args(name, arg, &empty)?;
-            check_keys("resize", a, &["flavorRef", "OS-DCF:diskConfig"], &["flavorRef"])?;
+            check_keys(
+                "resize",
+                a,
+                &["flavorRef", "OS-DCF:diskConfig"],
+                &["flavorRef"],
+            )?;
             let flavor_ref = match &a["flavorRef"] {
                 Value::String(s) if !s.is_empty() => s.clone(),
                 Value::Number(n) => n.to_string(),
@@ -283,7 +368,11 @@ pub(crate) async fn action(
                     ))
                 }
             };
-            let flavor_ref = flavor_ref.rsplit('/').next().unwrap_or(&flavor_ref).to_string();
+            let flavor_ref = flavor_ref
+                .rsplit('/')
+                .next()
+                .unwrap_or(&flavor_ref)
+                .to_string();
             pod.compute().with(|st| {
                 let flavor = st
                     .flavor(&flavor_ref)
@@ -331,15 +420,19 @@ pub(crate) async fn action(
                 }
                 if !overs.is_empty() {
                     let names: Vec<&str> = overs.iter().map(|o| o.0).collect();
-                    let join = |f: &dyn Fn(&(&str, i64, i64, i64)) -> String| {
-                        overs.iter().map(f).collect::<Vec<_>>().join(", ")
+                    let column = |i: usize| {
+                        overs
+                            .iter()
+                            .map(|o| [o.1, o.2, o.3][i].to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     };
                     let n = names.join(", ");
                     return Err(NovaError::forbidden(format!(
                         "Quota exceeded for {n}: Requested {}, but already used {} of {} {n}",
-                        join(&|o| o.1.to_string()),
-                        join(&|o| o.2.to_string()),
-                        join(&|o| o.3.to_string()),
+                        column(0),
+                        column(1),
+                        column(2),
                     )));
                 }
                 s.old_flavor = Some(s.flavor.clone());
@@ -351,47 +444,93 @@ pub(crate) async fn action(
                 Ok(accepted())
             })
         }
-        "confirmResize" => act(&pod, &ctx, &id, "confirmResize", Some(&["resized"]), true, |s| {
-            s.old_flavor = None;
-            s.vm_state = s.old_vm_state.take().unwrap_or("active");
-            s.updated_at = Utc::now();
-            record(s, "confirmResize");
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }),
-        "revertResize" => act(&pod, &ctx, &id, "revertResize", Some(&["resized"]), true, |s| {
-            if let Some(old) = s.old_flavor.take() {
-                s.flavor = old;
-            }
-            let vm = s.old_vm_state.take().unwrap_or("active");
-            let power = s.power_state;
-            s.begin("resize_reverting", TASK_TIME, Step::Set { vm, power });
-            record(s, "revertResize");
-            Ok(accepted())
-        }),
+        "confirmResize" => act(
+            &pod,
+            &ctx,
+            &id,
+            "confirmResize",
+            Some(&["resized"]),
+            true,
+            |s| {
+                s.old_flavor = None;
+                s.vm_state = s.old_vm_state.take().unwrap_or("active");
+                s.updated_at = Utc::now();
+                record(s, "confirmResize");
+                Ok(StatusCode::NO_CONTENT.into_response())
+            },
+        ),
+        "revertResize" => act(
+            &pod,
+            &ctx,
+            &id,
+            "revertResize",
+            Some(&["resized"]),
+            true,
+            |s| {
+                if let Some(old) = s.old_flavor.take() {
+                    s.flavor = old;
+                }
+                let vm = s.old_vm_state.take().unwrap_or("active");
+                let power = s.power_state;
+                s.begin("resize_reverting", TASK_TIME, Step::Set { vm, power });
+                record(s, "revertResize");
+                Ok(accepted())
+            },
+        ),
         "migrate" => {
             ctx.require_admin("os_compute_api:os-migrate-server:migrate")?;
             if let Value::Object(a) = arg {
                 let allowed: &[&str] = if ctx.at_least(56) { &["host"] } else { &[] };
                 check_keys("migrate", a, allowed, &[])?;
             }
-            act(&pod, &ctx, &id, "migrate", Some(&["active", "stopped"]), true, |s| {
-                s.old_flavor = Some(s.flavor.clone());
-                s.old_vm_state = Some(s.vm_state);
-                let power = s.power_state;
-                s.begin("resize_prep", TASK_TIME, Step::Set { vm: "resized", power });
-                record(s, "migrate");
-                Ok(accepted())
-            })
+            act(
+                &pod,
+                &ctx,
+                &id,
+                "migrate",
+                Some(&["active", "stopped"]),
+                true,
+                |s| {
+                    s.old_flavor = Some(s.flavor.clone());
+                    s.old_vm_state = Some(s.vm_state);
+                    let power = s.power_state;
+                    s.begin(
+                        "resize_prep",
+                        TASK_TIME,
+                        Step::Set {
+                            vm: "resized",
+                            power,
+                        },
+                    );
+                    record(s, "migrate");
+                    Ok(accepted())
+                },
+            )
         }
         "forceDelete" => {
             delete_server(&pod, &ctx, &id, "delete")?;
             Ok(accepted())
         }
-        "restore" => act(&pod, &ctx, &id, "restore", Some(&["soft-delete"]), true, |s| {
-            s.begin("restoring", TASK_TIME, Step::Set { vm: "active", power: RUNNING });
-            record(s, "restore");
-            Ok(accepted())
-        }),
+        "restore" => act(
+            &pod,
+            &ctx,
+            &id,
+            "restore",
+            Some(&["soft-delete"]),
+            true,
+            |s| {
+                s.begin(
+                    "restoring",
+                    TASK_TIME,
+                    Step::Set {
+                        vm: "active",
+                        power: RUNNING,
+                    },
+                );
+                record(s, "restore");
+                Ok(accepted())
+            },
+        ),
         "os-resetState" => {
             ctx.require_admin("os_compute_api:os-admin-actions:reset_state")?;
             let a = args(name, arg, &empty)?;
@@ -428,7 +567,10 @@ pub(crate) async fn action(
                     return Err(field_error(
                         "length",
                         other,
-                        &format!("{} is not of type 'integer', 'string', 'null'", py_repr(other)),
+                        &format!(
+                            "{} is not of type 'integer', 'string', 'null'",
+                            py_repr(other)
+                        ),
                     ))
                 }
             };
@@ -486,15 +628,26 @@ pub(crate) async fn action(
                     &format!("{} is not of type 'string'", py_repr(&a["adminPass"])),
                 ));
             }
-            act(&pod, &ctx, &id, "changePassword", Some(&["active"]), true, |s| {
-                s.begin(
-                    "updating_password",
-                    TASK_TIME,
-                    Step::Set { vm: "active", power: RUNNING },
-                );
-                record(s, "changePassword");
-                Ok(accepted())
-            })
+            act(
+                &pod,
+                &ctx,
+                &id,
+                "changePassword",
+                Some(&["active"]),
+                true,
+                |s| {
+                    s.begin(
+                        "updating_password",
+                        TASK_TIME,
+                        Step::Set {
+                            vm: "active",
+                            power: RUNNING,
+                        },
+                    );
+                    record(s, "changePassword");
+                    Ok(accepted())
+                },
+            )
         }
         "addSecurityGroup" | "removeSecurityGroup" => {
             let a = args(name, arg, &empty)?;
@@ -556,12 +709,20 @@ fn console_lines(s: &Server) -> Vec<String> {
         "udhcpc: started, v1.36.1".into(),
     ];
     for nic in &s.nics {
-        lines.push(format!("udhcpc: lease of {} obtained from 10.0.0.1", nic.addr));
+        lines.push(format!(
+            "udhcpc: lease of {} obtained from 10.0.0.1",
+            nic.addr
+        ));
     }
-    lines.push(format!("checking http://169.254.169.254/2009-04-04/instance-id"));
-    lines.push(format!("successful after 1/20 tries: up 3.21. iid={}", s.instance_name));
+    lines.push("checking http://169.254.169.254/2009-04-04/instance-id".to_string());
+    lines.push(format!(
+        "successful after 1/20 tries: up 3.21. iid={}",
+        s.instance_name
+    ));
     lines.push("=== cirros: current=0.6.2 uptime=4.56 ===".into());
-    lines.push(format!("login as 'cirros' user. default password: 'gocubsgo'. use 'sudo' for root."));
+    lines.push(
+        "login as 'cirros' user. default password: 'gocubsgo'. use 'sudo' for root.".to_string(),
+    );
     lines.push(format!("{} login:", s.hostname));
     lines
 }
@@ -708,38 +869,46 @@ async fn rebuild(pod: &Pod, ctx: &Ctx, id: &str, arg: &Value) -> NResult<Respons
             return Err(NovaError::bad_request("Invalid key_name provided."));
         }
     }
-    let server = act(pod, ctx, id, "rebuild", Some(&["active", "stopped", "error"]), true, |s| {
-        if s.image_ref.is_empty() && image_ref != s.image_ref && !ctx.at_least(93) {
-            return Err(NovaError::bad_request(
-                "Unable to rebuild with a different image for a volume-backed server.",
-            ));
-        }
-        if let Some(n) = name {
-            s.name = n;
-        }
-        if let Some(m) = metadata {
-            s.metadata = m;
-        }
-        if let Some(d) = description {
-            s.description = d;
-        }
-        if let Some(k) = key_name {
-            s.key_name = k;
-        }
-        if let Some(u) = user_data {
-            s.user_data = u;
-        }
-        if !s.image_ref.is_empty() {
-            s.image_ref = image_ref.clone();
-        }
-        let (vm, power) = match s.vm_state {
-            "stopped" => ("stopped", SHUTDOWN),
-            _ => ("active", RUNNING),
-        };
-        s.begin("rebuilding", TASK_TIME, Step::Set { vm, power });
-        s.record("rebuild", ctx.user(), ctx.project());
-        Ok(s.clone())
-    })?;
+    let server = act(
+        pod,
+        ctx,
+        id,
+        "rebuild",
+        Some(&["active", "stopped", "error"]),
+        true,
+        |s| {
+            if s.image_ref.is_empty() && image_ref != s.image_ref && !ctx.at_least(93) {
+                return Err(NovaError::bad_request(
+                    "Unable to rebuild with a different image for a volume-backed server.",
+                ));
+            }
+            if let Some(n) = name {
+                s.name = n;
+            }
+            if let Some(m) = metadata {
+                s.metadata = m;
+            }
+            if let Some(d) = description {
+                s.description = d;
+            }
+            if let Some(k) = key_name {
+                s.key_name = k;
+            }
+            if let Some(u) = user_data {
+                s.user_data = u;
+            }
+            if !s.image_ref.is_empty() {
+                s.image_ref = image_ref.clone();
+            }
+            let (vm, power) = match s.vm_state {
+                "stopped" => ("stopped", SHUTDOWN),
+                _ => ("active", RUNNING),
+            };
+            s.begin("rebuilding", TASK_TIME, Step::Set { vm, power });
+            s.record("rebuild", ctx.user(), ctx.project());
+            Ok(s.clone())
+        },
+    )?;
     let mut v = view::server(ctx, &server, ViewOpts::update(ctx, true));
     v["adminPass"] = json!(admin_pass.unwrap_or_else(|| crate::util::random_urlsafe(12)));
     if ctx.at_least(57) {

@@ -4,8 +4,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request};
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
@@ -35,11 +35,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = NovaError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, NovaError> {
-        let caller = parts
-            .extensions
-            .get::<Caller>()
-            .cloned()
-            .ok_or_else(|| NovaError::new(axum::http::StatusCode::UNAUTHORIZED, "Unauthorized"))?;
+        let caller =
+            parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+                NovaError::new(axum::http::StatusCode::UNAUTHORIZED, "Unauthorized")
+            })?;
         let ver = parts
             .extensions
             .get::<Version>()
@@ -113,7 +112,12 @@ impl Ctx {
 
     /// `servers_links`-style next link when a page is full, as Nova's
     /// `_get_collection_links` builds it.
-    pub fn next_links(&self, collection: &str, count: usize, last_id: Option<&str>) -> Option<Value> {
+    pub fn next_links(
+        &self,
+        collection: &str,
+        count: usize,
+        last_id: Option<&str>,
+    ) -> Option<Value> {
         let max = self
             .query
             .get("limit")
@@ -180,9 +184,7 @@ pub(crate) fn parse_int_param(v: &str, name: &str, schema_style: bool) -> NResul
         Ok(_) if schema_style => Err(NovaError::bad_request(format!(
             "Invalid input for query parameters {name}. Value: {v}. '{v}' does not match '^[0-9]*$'"
         ))),
-        Ok(_) => Err(NovaError::bad_request(format!(
-            "{name} must be >= 0"
-        ))),
+        Ok(_) => Err(NovaError::bad_request(format!("{name} must be >= 0"))),
         Err(_) => Err(NovaError::bad_request(format!(
             "Invalid input for query parameters {name}. Value: {v}. '{v}' does not match '^[0-9]*$'"
         ))),
@@ -200,7 +202,13 @@ impl<S: Send + Sync> FromRequest<S> for NBody {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|s| s.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+            .map(|s| {
+                s.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            });
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|_| NovaError::bad_request("Malformed request body"))?;
@@ -341,10 +349,7 @@ pub(crate) fn check_name(field: &str, v: &Value) -> NResult<String> {
         ));
     }
     let bad_edge = |c: char| c.is_whitespace();
-    if s.starts_with(bad_edge)
-        || s.ends_with(bad_edge)
-        || s.chars().any(|c| c.is_control())
-    {
+    if s.starts_with(bad_edge) || s.ends_with(bad_edge) || s.chars().any(|c| c.is_control()) {
         return Err(NovaError::bad_request(
             "An invalid 'name' value was provided. The name must be: printable characters. \
              Can not start or end with whitespace.",
@@ -380,7 +385,11 @@ pub(crate) fn opt_string(
             &format!(
                 "{} is not of type {}",
                 py_repr(other),
-                if nullable { "'string', 'null'" } else { "'string'" }
+                if nullable {
+                    "'string', 'null'"
+                } else {
+                    "'string'"
+                }
             ),
         )),
     }
@@ -428,7 +437,10 @@ pub(crate) fn int_field(key: &str, v: &Value, min: i64, max: i64) -> NResult<i64
             return Err(field_error(
                 key,
                 v,
-                &format!("{} does not match '^[0-9]+$'", py_repr(&Value::String(s.clone()))),
+                &format!(
+                    "{} does not match '^[0-9]+$'",
+                    py_repr(&Value::String(s.clone()))
+                ),
             ))
         }
         _ => None,
@@ -474,8 +486,7 @@ pub(crate) fn metadata_field(
     for (k, val) in obj {
         let key_ok = !k.is_empty()
             && k.chars().count() <= 255
-            && k
-                .chars()
+            && k.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_:. ".contains(c));
         if !key_ok {
             return Err(field_error(
@@ -508,8 +519,7 @@ pub(crate) fn metadata_field(
 
 /// True for `8-4-4-4-12` hex or 32 hex digits (oslo's `is_uuid_like`).
 pub(crate) fn is_uuid_like(s: &str) -> bool {
-    crate::image::schema::is_uuid(s)
-        || (s.len() == 32 && s.chars().all(|c| c.is_ascii_hexdigit()))
+    crate::image::schema::is_uuid(s) || (s.len() == 32 && s.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 // ------------------------------------------------------------ timestamps
@@ -585,9 +595,14 @@ mod tests {
             "Additional properties are not allowed ('a', 'b' were unexpected)"
         );
         let v = json!({"name": "x", "foo": 1});
-        let e = check_keys("server", v.as_object().unwrap_or(&Map::new()), &["name"], &[])
-            .err()
-            .map(|e| e.message);
+        let e = check_keys(
+            "server",
+            v.as_object().unwrap_or(&Map::new()),
+            &["name"],
+            &[],
+        )
+        .err()
+        .map(|e| e.message);
         assert_eq!(
             e.as_deref(),
             Some(

@@ -61,10 +61,19 @@ fn list(pod: &Pod, ctx: &Ctx, detail: bool) -> NResult<Value> {
     let q = &ctx.query;
     if ctx.at_least(75) {
         ctx.check_query_keys(&[
-            "sort_key", "sort_dir", "limit", "marker", "minDisk", "minRam", "is_public",
+            "sort_key",
+            "sort_dir",
+            "limit",
+            "marker",
+            "minDisk",
+            "minRam",
+            "is_public",
         ])?;
     }
-    let sort_key = q.get("sort_key").filter(|s| !s.is_empty()).unwrap_or("flavorid");
+    let sort_key = q
+        .get("sort_key")
+        .filter(|s| !s.is_empty())
+        .unwrap_or("flavorid");
     if !SORT_KEYS.contains(&sort_key) {
         return Err(NovaError::bad_request(format!(
             "Invalid input for query parameters sort_key. Value: {sort_key}. {} is not one of {}",
@@ -99,15 +108,17 @@ fn list(pod: &Pod, ctx: &Ctx, detail: bool) -> NResult<Value> {
     };
     let min_ram = match q.get("minRam") {
         None => None,
-        Some(v) => Some(v.parse::<u64>().map_err(|_| {
-            NovaError::bad_request(format!("Invalid minRam filter [{v}]"))
-        })?),
+        Some(v) => Some(
+            v.parse::<u64>()
+                .map_err(|_| NovaError::bad_request(format!("Invalid minRam filter [{v}]")))?,
+        ),
     };
     let min_disk = match q.get("minDisk") {
         None => None,
-        Some(v) => Some(v.parse::<u64>().map_err(|_| {
-            NovaError::bad_request(format!("Invalid minDisk filter [{v}]"))
-        })?),
+        Some(v) => Some(
+            v.parse::<u64>()
+                .map_err(|_| NovaError::bad_request(format!("Invalid minDisk filter [{v}]")))?,
+        ),
     };
     let project = ctx.project().to_string();
     let admin = ctx.is_admin();
@@ -125,9 +136,11 @@ fn list(pod: &Pod, ctx: &Ctx, detail: bool) -> NResult<Value> {
             .filter(|f| min_disk.is_none_or(|m| f.disk >= m))
             .cloned()
             .collect();
-        let marker_flavor = marker
-            .as_ref()
-            .and_then(|m| st.flavor(m).filter(|f| f.visible_to(&project, admin)).cloned());
+        let marker_flavor = marker.as_ref().and_then(|m| {
+            st.flavor(m)
+                .filter(|f| f.visible_to(&project, admin))
+                .cloned()
+        });
         (items, marker_flavor)
     });
     let sorter = |a: &Flavor, b: &Flavor| {
@@ -281,7 +294,10 @@ pub(crate) async fn create(
                 return Err(field_error(
                     "id",
                     &json!(s),
-                    &format!("{} does not match '^(?! )[a-zA-Z0-9. _-]+(?<! )$'", py_str(s)),
+                    &format!(
+                        "{} does not match '^(?! )[a-zA-Z0-9. _-]+(?<! )$'",
+                        py_str(s)
+                    ),
                 ));
             }
             Some(s.clone())
@@ -290,7 +306,10 @@ pub(crate) async fn create(
             return Err(field_error(
                 "id",
                 other,
-                &format!("{} is not of type 'string', 'number', 'null'", py_repr(other)),
+                &format!(
+                    "{} is not of type 'string', 'number', 'null'",
+                    py_repr(other)
+                ),
             ))
         }
     };
@@ -489,7 +508,9 @@ pub(crate) async fn action(
             .ok_or_else(|| NovaError::flavor_not_found(&id))?;
         if add {
             if f.is_public {
-                return Err(NovaError::conflict("Can not add access to a public flavor."));
+                return Err(NovaError::conflict(
+                    "Can not add access to a public flavor.",
+                ));
             }
             if f.access.contains(&tenant) {
                 return Err(NovaError::conflict(format!(
@@ -515,7 +536,9 @@ pub(crate) async fn action(
 /// `GET /flavors/{id}/os-extra_specs`.
 pub(crate) async fn extra_specs(State(pod): State<Pod>, ctx: Ctx, p: P) -> NResult<Json<Value>> {
     let f = visible(&pod, &ctx, p.get("flavor_id"))?;
-    Ok(Json(json!({"extra_specs": super::model::map_json(&f.extra_specs)})))
+    Ok(Json(
+        json!({"extra_specs": super::model::map_json(&f.extra_specs)}),
+    ))
 }
 
 /// Extra spec values: strings, numbers or booleans, stored as strings.
@@ -544,7 +567,10 @@ fn spec_values(obj: &Map<String, Value>) -> NResult<Vec<(String, String)>> {
                 return Err(field_error(
                     k,
                     other,
-                    &format!("{} is not of type 'string', 'number', 'boolean'", py_repr(other)),
+                    &format!(
+                        "{} is not of type 'string', 'number', 'boolean'",
+                        py_repr(other)
+                    ),
                 ))
             }
         };
@@ -632,7 +658,11 @@ pub(crate) async fn extra_spec_put(
 }
 
 /// `DELETE /flavors/{id}/os-extra_specs/{key}` (admin): 200, no body.
-pub(crate) async fn extra_spec_delete(State(pod): State<Pod>, ctx: Ctx, p: P) -> NResult<StatusCode> {
+pub(crate) async fn extra_spec_delete(
+    State(pod): State<Pod>,
+    ctx: Ctx,
+    p: P,
+) -> NResult<StatusCode> {
     ctx.require_admin("os_compute_api:os-flavor-extra-specs:delete")?;
     let id = p.get("flavor_id").to_string();
     let key = p.get("key").to_string();

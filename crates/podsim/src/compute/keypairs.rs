@@ -137,8 +137,9 @@ fn check_query(ctx: &Ctx, paging: bool) -> NResult<()> {
 pub(crate) async fn index(State(pod): State<Pod>, ctx: Ctx) -> NResult<Json<Value>> {
     check_query(&ctx, true)?;
     let user = target_user(&ctx, "os_compute_api:os-keypairs:index")?;
-    let mut list: Vec<Keypair> =
-        pod.compute().with(|st| st.keypairs_of(&user).into_iter().cloned().collect());
+    let mut list: Vec<Keypair> = pod
+        .compute()
+        .with(|st| st.keypairs_of(&user).into_iter().cloned().collect());
     let paging = ctx.at_least(35);
     if paging {
         let (limit, marker) = ctx.limit_and_marker()?;
@@ -154,7 +155,8 @@ pub(crate) async fn index(State(pod): State<Pod>, ctx: Ctx) -> NResult<Json<Valu
     let items: Vec<Value> = list
         .iter()
         .map(|k| {
-            let mut v = json!({"name": k.name, "public_key": k.public_key, "fingerprint": k.fingerprint});
+            let mut v =
+                json!({"name": k.name, "public_key": k.public_key, "fingerprint": k.fingerprint});
             if ctx.at_least(2) {
                 v["type"] = json!(k.key_type);
             }
@@ -163,9 +165,11 @@ pub(crate) async fn index(State(pod): State<Pod>, ctx: Ctx) -> NResult<Json<Valu
         .collect();
     let mut body = json!({"keypairs": items});
     if paging {
-        if let Some(links) =
-            ctx.next_links("os-keypairs", list.len(), list.last().map(|k| k.name.as_str()))
-        {
+        if let Some(links) = ctx.next_links(
+            "os-keypairs",
+            list.len(),
+            list.last().map(|k| k.name.as_str()),
+        ) {
             body["keypairs_links"] = links;
         }
     }
@@ -290,7 +294,11 @@ pub(crate) async fn create(
             .get("key_pairs")
             .copied()
             .unwrap_or(100);
-        if st.keypairs.iter().any(|k| k.user_id == user && k.name == name) {
+        if st
+            .keypairs
+            .iter()
+            .any(|k| k.user_id == user && k.name == name)
+        {
             return Err(NovaError::conflict(format!(
                 "Key pair '{name}' already exists."
             )));
@@ -370,7 +378,8 @@ pub(crate) async fn delete(State(pod): State<Pod>, ctx: Ctx, p: P) -> NResult<St
     let name = p.get("name").to_string();
     pod.compute().with(|st| {
         let before = st.keypairs.len();
-        st.keypairs.retain(|k| !(k.user_id == user && k.name == name));
+        st.keypairs
+            .retain(|k| !(k.user_id == user && k.name == name));
         if st.keypairs.len() == before {
             Err(NovaError::not_found(format!(
                 "Keypair {name} not found for user {user}"

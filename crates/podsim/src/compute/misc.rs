@@ -83,8 +83,9 @@ pub(crate) async fn limits(State(pod): State<Pod>, ctx: Ctx) -> NResult<Json<Val
         }
         _ => ctx.project().to_string(),
     };
-    let (q, (used_i, used_c, used_r)) =
-        pod.compute().with(|st| (st.quota_limits(&project), st.usage(&project)));
+    let (q, (used_i, used_c, used_r)) = pod
+        .compute()
+        .with(|st| (st.quota_limits(&project), st.usage(&project)));
     let get = |k: &str| q.get(k).copied().unwrap_or(-1);
     let mut abs = Map::new();
     abs.insert("maxTotalRAMSize".into(), json!(get("ram")));
@@ -416,9 +417,7 @@ fn hypervisor_list(pod: &Pod, ctx: &Ctx, detail: bool) -> NResult<Value> {
         }
         if let Some(m) = ctx.query.get("marker") {
             if hypervisor_id(ctx, pod) != json!(m) {
-                return Err(NovaError::bad_request(format!(
-                    "marker [{m}] not found"
-                )));
+                return Err(NovaError::bad_request(format!("marker [{m}] not found")));
             }
             list.clear();
         }
@@ -440,13 +439,17 @@ pub(crate) async fn hypervisors_detail(State(pod): State<Pod>, ctx: Ctx) -> NRes
 }
 
 /// `GET /os-hypervisors/{id}` (admin).
-pub(crate) async fn hypervisor_show(State(pod): State<Pod>, ctx: Ctx, p: P) -> NResult<Json<Value>> {
+pub(crate) async fn hypervisor_show(
+    State(pod): State<Pod>,
+    ctx: Ctx,
+    p: P,
+) -> NResult<Json<Value>> {
     ctx.require_admin("os_compute_api:os-hypervisors:show")?;
     let id = p.get("id");
     let wanted = hypervisor_id(&ctx, &pod);
     let matches = match &wanted {
         Value::String(s) => s == id,
-        other => other.to_string() == id,
+        other => id.parse::<i64>().ok().map(Value::from).as_ref() == Some(other),
     };
     if !matches {
         if !ctx.at_least(53) && id.parse::<i64>().is_err() {
@@ -462,7 +465,10 @@ pub(crate) async fn hypervisor_show(State(pod): State<Pod>, ctx: Ctx, p: P) -> N
 }
 
 /// `GET /os-hypervisors/statistics` (admin; removed in 2.88).
-pub(crate) async fn hypervisor_statistics(State(pod): State<Pod>, ctx: Ctx) -> NResult<Json<Value>> {
+pub(crate) async fn hypervisor_statistics(
+    State(pod): State<Pod>,
+    ctx: Ctx,
+) -> NResult<Json<Value>> {
     if ctx.at_least(88) {
         return Err(NovaError::resource_not_found());
     }

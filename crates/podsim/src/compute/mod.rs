@@ -17,6 +17,7 @@ mod actions;
 mod ctx;
 mod error;
 mod flavors;
+mod images;
 mod keypairs;
 mod misc;
 mod model;
@@ -31,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{OriginalUri, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -191,17 +192,10 @@ async fn nova_layer(
     resp
 }
 
-async fn not_found() -> NovaError {
-    NovaError::resource_not_found()
-}
-
-async fn method_not_allowed() -> Response {
-    (
-        StatusCode::METHOD_NOT_ALLOWED,
-        axum::Json(json!({"badMethod": {"code": 405,
-            "message": "The server could not comply with the request since it is either malformed or otherwise incorrect."}})),
-    )
-        .into_response()
+/// A known path with a method Nova has no route for: the Routes mapper
+/// finds no match and webob's bare 404 goes out (not a Nova fault).
+async fn method_not_allowed(headers: HeaderMap) -> Response {
+    crate::image::error::GlanceError::not_found("The resource could not be found.").render(&headers)
 }
 
 /// The API below `/compute/v2.1` (or `/compute/v2.1/{project_id}`).
@@ -221,7 +215,10 @@ fn api(pod: Pod, legacy: bool) -> Router<Pod> {
         )
         .route("/servers/{server_id}/action", mr(post(actions::action)))
         .route("/servers/{server_id}/ips", mr(get(sub::ips)))
-        .route("/servers/{server_id}/ips/{network}", mr(get(sub::ips_network)))
+        .route(
+            "/servers/{server_id}/ips/{network}",
+            mr(get(sub::ips_network)),
+        )
         .route(
             "/servers/{server_id}/metadata",
             mr(get(sub::metadata_index)
@@ -323,7 +320,12 @@ fn api(pod: Pod, legacy: bool) -> Router<Pod> {
         .route("/os-hypervisors/{id}", mr(get(misc::hypervisor_show)))
         .route("/os-services", mr(get(misc::services)))
         .route("/os-aggregates", mr(get(misc::aggregates)))
-        .route("/images", mr(get(not_found)))
+        .route("/images", mr(get(images::index)))
+        .route("/images/detail", mr(get(images::detail)))
+        .route(
+            "/images/{image_id}",
+            mr(get(images::show).delete(images::delete)),
+        )
         .route_layer(from_fn_with_state((pod, legacy), nova_layer))
 }
 

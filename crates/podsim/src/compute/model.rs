@@ -127,10 +127,7 @@ pub(crate) enum Step {
     /// BUILD → ACTIVE (sets `launched_at`).
     Launch,
     /// Settle into a stable state.
-    Set {
-        vm: &'static str,
-        power: u8,
-    },
+    Set { vm: &'static str, power: u8 },
     /// The server disappears (deleted).
     Delete,
 }

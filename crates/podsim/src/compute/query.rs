@@ -147,7 +147,9 @@ mod tests {
 
     #[test]
     fn parse_multi_and_decode() {
-        let q = Query::parse(Some("sort_key=a&sort_key=b&name=x+y%21&flag&bad=%zz&end=%4"));
+        let q = Query::parse(Some(
+            "sort_key=a&sort_key=b&name=x+y%21&flag&bad=%zz&end=%4",
+        ));
         assert_eq!(q.all("sort_key"), vec!["a", "b"]);
         assert_eq!(q.get("sort_key"), Some("b"));
         assert_eq!(q.first("sort_key"), Some("a"));

@@ -236,11 +236,7 @@ impl Regex {
     pub fn is_match(&self, text: &str) -> bool {
         let input: Vec<char> = text.chars().collect();
         let m = Matcher { input: &input };
-        (0..=input.len()).any(|start| {
-            self.alts
-                .iter()
-                .any(|seq| m.seq(seq, start, &|_| true))
-        })
+        (0..=input.len()).any(|start| self.alts.iter().any(|seq| m.seq(seq, start, &|_| true)))
     }
 }
 
@@ -299,11 +295,13 @@ impl Matcher<'_> {
                     p != pos && self.repeat(inner, p, count + 1, min, max, greedy, k)
                 })
         };
-        if greedy {
-            more() || k(pos)
+        let stop = || k(pos);
+        let (first, second): (&dyn Fn() -> bool, &dyn Fn() -> bool) = if greedy {
+            (&more, &stop)
         } else {
-            k(pos) || more()
-        }
+            (&stop, &more)
+        };
+        first() || second()
     }
 }
 

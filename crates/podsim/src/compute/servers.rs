@@ -200,15 +200,17 @@ fn parse_networks(ctx: &Ctx, v: Option<&Value>) -> NResult<Networks> {
                     }
                 }
                 if port.is_none() && uuid.is_none() {
-                    return Err(NovaError::bad_request(
-                        "Bad network format: missing 'uuid'",
-                    ));
+                    return Err(NovaError::bad_request("Bad network format: missing 'uuid'"));
                 }
                 out.push(NetItem {
                     uuid,
                     port,
                     fixed_ip,
                 });
+            }
+            // An empty list lets Neutron pick the project's networks.
+            if out.is_empty() {
+                return Ok(Networks::Auto);
             }
             Ok(Networks::List(out))
         }
@@ -307,7 +309,10 @@ fn parse_bdms(ctx: &Ctx, v: Option<&Value>) -> NResult<(Vec<BdmVolume>, bool, Op
                 return Err(field_error(
                     "boot_index",
                     other,
-                    &format!("{} is not of type 'integer', 'string', 'null'", py_repr(other)),
+                    &format!(
+                        "{} is not of type 'integer', 'string', 'null'",
+                        py_repr(other)
+                    ),
                 ))
             }
         };
@@ -355,7 +360,11 @@ pub(crate) async fn create(
     ctx: Ctx,
     NBody(body): NBody,
 ) -> NResult<Response> {
-    let req = wrapper(&body, "server", &["os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"])?;
+    let req = wrapper(
+        &body,
+        "server",
+        &["os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"],
+    )?;
     for hints_key in ["os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"] {
         if let Some(h) = body.get(hints_key) {
             if !h.is_object() {
@@ -603,6 +612,16 @@ pub(crate) async fn create(
         ),
         _ => None,
     };
+    let hostname = if ctx.at_least(90) {
+        opt_string(
+            req,
+            "hostname",
+            if ctx.at_least(94) { 255 } else { 63 },
+            false,
+        )?
+    } else {
+        None
+    };
     check_keys("server", req, &allowed, &required)?;
     let Some(name) = name else {
         return Err(NovaError::bad_request("'name' is a required property"));
@@ -636,7 +655,13 @@ pub(crate) async fn create(
     let boot_image_id = if image_ref.is_empty() {
         root_image.clone()
     } else {
-        Some(image_ref.rsplit('/').next().unwrap_or(&image_ref).to_string())
+        Some(
+            image_ref
+                .rsplit('/')
+                .next()
+                .unwrap_or(&image_ref)
+                .to_string(),
+        )
     };
     let image = match &boot_image_id {
         None => None,
@@ -812,7 +837,10 @@ pub(crate) async fn create(
                 locked_reason: None,
                 reservation_id: reservation_id.clone(),
                 launch_index: i as u32,
-                hostname: sanitize_hostname(&display, &id),
+                hostname: match &hostname {
+                    Some(h) if count == 1 => h.clone(),
+                    _ => sanitize_hostname(&display, &id),
+                },
                 host: host.clone(),
                 instance_name: format!("instance-{seq:08x}"),
                 trusted_certs: trusted_certs.clone(),
@@ -1160,16 +1188,62 @@ fn list(pod: &Pod, ctx: &Ctx, detail: bool) -> NResult<Value> {
     let admin = ctx.is_admin();
     if ctx.at_least(75) {
         let mut allowed: Vec<&str> = vec![
-            "user_id", "project_id", "tenant_id", "launch_index", "image_ref", "image",
-            "kernel_id", "ramdisk_id", "hostname", "key_name", "power_state", "vm_state",
-            "task_state", "host", "node", "flavor", "reservation_id", "launched_at",
-            "terminated_at", "availability_zone", "name", "display_name", "description",
-            "display_description", "locked_by", "uuid", "root_device_name", "config_drive",
-            "access_ip_v4", "access_ip_v6", "auto_disk_config", "progress", "sort_key",
-            "sort_dir", "all_tenants", "soft_deleted", "deleted", "status", "changes-since",
-            "ip", "ip6", "created_at", "block_device_mapping", "services", "metadata",
-            "system_metadata", "info_cache", "security_groups", "pci_devices", "limit",
-            "marker", "tags", "tags-any", "not-tags", "not-tags-any", "changes-before",
+            "user_id",
+            "project_id",
+            "tenant_id",
+            "launch_index",
+            "image_ref",
+            "image",
+            "kernel_id",
+            "ramdisk_id",
+            "hostname",
+            "key_name",
+            "power_state",
+            "vm_state",
+            "task_state",
+            "host",
+            "node",
+            "flavor",
+            "reservation_id",
+            "launched_at",
+            "terminated_at",
+            "availability_zone",
+            "name",
+            "display_name",
+            "description",
+            "display_description",
+            "locked_by",
+            "uuid",
+            "root_device_name",
+            "config_drive",
+            "access_ip_v4",
+            "access_ip_v6",
+            "auto_disk_config",
+            "progress",
+            "sort_key",
+            "sort_dir",
+            "all_tenants",
+            "soft_deleted",
+            "deleted",
+            "status",
+            "changes-since",
+            "ip",
+            "ip6",
+            "created_at",
+            "block_device_mapping",
+            "services",
+            "metadata",
+            "system_metadata",
+            "info_cache",
+            "security_groups",
+            "pci_devices",
+            "limit",
+            "marker",
+            "tags",
+            "tags-any",
+            "not-tags",
+            "not-tags-any",
+            "changes-before",
             "locked",
         ];
         if ctx.at_least(90) {
@@ -1251,9 +1325,11 @@ fn list(pod: &Pod, ctx: &Ctx, detail: bool) -> NResult<Value> {
         Vec::new()
     };
     if !statuses.is_empty()
-        && !statuses
-            .iter()
-            .any(|s| KNOWN_STATUSES.iter().any(|k| k.eq_ignore_ascii_case(s) && *k != "UNKNOWN"))
+        && !statuses.iter().any(|s| {
+            KNOWN_STATUSES
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(s) && *k != "UNKNOWN")
+        })
     {
         if ctx.at_least(38) {
             return Err(NovaError::bad_request("Invalid status value"));
@@ -1314,14 +1390,23 @@ fn list(pod: &Pod, ctx: &Ctx, detail: bool) -> NResult<Value> {
     };
 
     // Sorting.
-    let mut sort_keys: Vec<String> = q.all("sort_key").iter().map(|s| s.trim().to_string()).collect();
-    let mut sort_dirs: Vec<String> = q.all("sort_dir").iter().map(|s| s.trim().to_string()).collect();
+    let mut sort_keys: Vec<String> = q
+        .all("sort_key")
+        .iter()
+        .map(|s| s.trim().to_string())
+        .collect();
+    let mut sort_dirs: Vec<String> = q
+        .all("sort_dir")
+        .iter()
+        .map(|s| s.trim().to_string())
+        .collect();
     let locked_valid = ctx.at_least(73);
     for k in &sort_keys {
         let known = SORT_KEYS.contains(&k.as_str())
             || IGNORED_SORT_KEYS.contains(&k.as_str())
             || (locked_valid && k == "locked");
-        let ignored_removed = ctx.at_least(75) && IGNORED_SORT_KEYS.contains(&k.as_str()) && k != "locked";
+        let ignored_removed =
+            ctx.at_least(75) && IGNORED_SORT_KEYS.contains(&k.as_str()) && k != "locked";
         if !known || ignored_removed {
             let mut enum_list: Vec<&str> = SORT_KEYS.to_vec();
             if !ctx.at_least(75) {
@@ -1391,10 +1476,7 @@ fn list(pod: &Pod, ctx: &Ctx, detail: bool) -> NResult<Value> {
     let (limit, marker) = ctx.limit_and_marker()?;
 
     // Filters.
-    let name_re = match opt("name") {
-        Some(n) => Some(Regex::new(n).ok()),
-        None => None,
-    };
+    let name_re = opt("name").map(|n| Regex::new(n).ok());
     let ip_re = opt("ip").map(|v| Regex::new(v).ok());
     let ip6_re = opt("ip6").map(|v| Regex::new(v).ok());
     let image = opt("image").map(|v| v.rsplit('/').next().unwrap_or(v).to_string());
@@ -1613,7 +1695,9 @@ pub(crate) async fn detail(State(pod): State<Pod>, ctx: Ctx) -> NResult<Json<Val
 pub(crate) async fn show(State(pod): State<Pod>, ctx: Ctx, p: P) -> NResult<Json<Value>> {
     let id = p.get("server_id");
     let s = pod.compute().with(|st| find(st, &ctx, id).cloned())?;
-    Ok(Json(json!({"server": view::server(&ctx, &s, ViewOpts::show(&ctx))})))
+    Ok(Json(
+        json!({"server": view::server(&ctx, &s, ViewOpts::show(&ctx))}),
+    ))
 }
 
 /// `PUT /servers/{id}`.
@@ -1701,7 +1785,9 @@ pub(crate) async fn update(
         s.updated_at = Utc::now();
         Ok(s.clone())
     })?;
-    Ok(Json(json!({"server": view::server(&ctx, &s, ViewOpts::update(&ctx, false))})))
+    Ok(Json(
+        json!({"server": view::server(&ctx, &s, ViewOpts::update(&ctx, false))}),
+    ))
 }
 
 /// `DELETE /servers/{id}`: task state `deleting`, gone after

@@ -11,8 +11,7 @@ use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::ctx::{
-    check_keys, field_error, is_uuid_like, metadata_field, naive, opt_bool, wrapper, Ctx, NBody,
-    P,
+    check_keys, field_error, is_uuid_like, metadata_field, naive, opt_bool, wrapper, Ctx, NBody, P,
 };
 use super::error::{NResult, NovaError};
 use super::model::{map_json, Server, VolAttach};
@@ -96,9 +95,9 @@ pub(crate) async fn metadata_index(State(pod): State<Pod>, ctx: Ctx, p: P) -> NR
 }
 
 fn metadata_body(body: &Value) -> NResult<BTreeMap<String, String>> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| NovaError::bad_request(format!("{} is not of type 'object'", py_repr(body))))?;
+    let obj = body.as_object().ok_or_else(|| {
+        NovaError::bad_request(format!("{} is not of type 'object'", py_repr(body)))
+    })?;
     let Some(m) = obj.get("metadata") else {
         return Err(NovaError::bad_request("'metadata' is a required property"));
     };
@@ -108,7 +107,9 @@ fn metadata_body(body: &Value) -> NResult<BTreeMap<String, String>> {
         .filter(|k| *k != "metadata")
         .collect();
     if !extra.is_empty() {
-        return Err(NovaError::bad_request(super::ctx::additional_message(&extra)));
+        return Err(NovaError::bad_request(super::ctx::additional_message(
+            &extra,
+        )));
     }
     metadata_field("metadata", m)
 }
@@ -186,10 +187,16 @@ pub(crate) async fn metadata_put(
         return Err(NovaError::bad_request("Request body and URI mismatch"));
     }
     let (k2, v2) = (k.clone(), v.clone());
-    change_metadata(&pod, &ctx, p.get("server_id"), "update metadata", move |m| {
-        m.insert(k2, v2);
-        Ok(())
-    })?;
+    change_metadata(
+        &pod,
+        &ctx,
+        p.get("server_id"),
+        "update metadata",
+        move |m| {
+            m.insert(k2, v2);
+            Ok(())
+        },
+    )?;
     Ok(Json(json!({"meta": {k: v}})))
 }
 
@@ -231,7 +238,10 @@ fn attachment_view(ctx: &Ctx, server_id: &str, v: &VolAttach) -> Value {
         m.insert("tag".into(), json!(v.tag));
     }
     if ctx.at_least(79) {
-        m.insert("delete_on_termination".into(), json!(v.delete_on_termination));
+        m.insert(
+            "delete_on_termination".into(),
+            json!(v.delete_on_termination),
+        );
     }
     if ctx.at_least(89) {
         m.insert("attachment_id".into(), json!(v.attachment_id));
@@ -270,7 +280,9 @@ pub(crate) async fn attachment(State(pod): State<Pod>, ctx: Ctx, p: P) -> NResul
     let s = server_of(&pod, &ctx, &p)?;
     let vid = p.get("volume_id");
     match s.volumes.iter().find(|v| v.volume_id == vid) {
-        Some(v) => Ok(Json(json!({"volumeAttachment": attachment_view(&ctx, &s.id, v)}))),
+        Some(v) => Ok(Json(
+            json!({"volumeAttachment": attachment_view(&ctx, &s.id, v)}),
+        )),
         None => Err(NovaError::not_found(format!(
             "Instance {} is not attached to volume {vid}",
             s.id
@@ -283,10 +295,14 @@ fn check_attach_state(ctx: &Ctx, s: &Server, method: &str) -> NResult<()> {
         return Err(NovaError::locked(&s.id));
     }
     if matches!(s.vm_state, "shelved" | "shelved_offloaded") && !ctx.at_least(20) {
-        return Err(NovaError::invalid_state(method, &s.id, "vm_state", s.vm_state));
+        return Err(NovaError::invalid_state(
+            method, &s.id, "vm_state", s.vm_state,
+        ));
     }
     if !ATTACH_STATES.contains(&s.vm_state) {
-        return Err(NovaError::invalid_state(method, &s.id, "vm_state", s.vm_state));
+        return Err(NovaError::invalid_state(
+            method, &s.id, "vm_state", s.vm_state,
+        ));
     }
     if let Some(t) = s.task_state {
         return Err(NovaError::invalid_state(method, &s.id, "task_state", t));
@@ -333,7 +349,10 @@ pub(crate) async fn attach(
             return Err(field_error(
                 "device",
                 other,
-                &format!("{} does not match '(^/dev/x{{0,1}}[a-z]{{0,1}}d{{0,1}})([a-z]+)[0-9]*$'", py_repr(other)),
+                &format!(
+                    "{} does not match '(^/dev/x{{0,1}}[a-z]{{0,1}}d{{0,1}})([a-z]+)[0-9]*$'",
+                    py_repr(other)
+                ),
             ))
         }
     };
@@ -518,9 +537,9 @@ pub(crate) async fn tags_replace(
     NBody(body): NBody,
 ) -> NResult<Json<Value>> {
     require_tags(&ctx)?;
-    let obj = body
-        .as_object()
-        .ok_or_else(|| NovaError::bad_request(format!("{} is not of type 'object'", py_repr(&body))))?;
+    let obj = body.as_object().ok_or_else(|| {
+        NovaError::bad_request(format!("{} is not of type 'object'", py_repr(&body)))
+    })?;
     let Some(list) = obj.get("tags") else {
         return Err(NovaError::bad_request("'tags' is a required property"));
     };
@@ -537,7 +556,9 @@ pub(crate) async fn tags_replace(
         .filter(|k| *k != "tags")
         .collect();
     if !extra.is_empty() {
-        return Err(NovaError::bad_request(super::ctx::additional_message(&extra)));
+        return Err(NovaError::bad_request(super::ctx::additional_message(
+            &extra,
+        )));
     }
     if items.len() > 50 {
         return Err(field_error(
@@ -607,10 +628,7 @@ pub(crate) async fn tag_add(State(pod): State<Pod>, ctx: Ctx, p: P) -> NResult<R
         Ok(())
     })?;
     let mut resp = StatusCode::CREATED.into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "{}/servers/{id}/tags/{tag}",
-        ctx.api_url()
-    )) {
+    if let Ok(v) = HeaderValue::from_str(&format!("{}/servers/{id}/tags/{tag}", ctx.api_url())) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
@@ -640,7 +658,11 @@ fn server_incl_deleted(pod: &Pod, ctx: &Ctx, id: &str) -> NResult<Server> {
     pod.compute().with(|st| {
         st.servers
             .iter()
-            .chain(if ctx.at_least(21) { st.deleted.iter() } else { [].iter() })
+            .chain(if ctx.at_least(21) {
+                st.deleted.iter()
+            } else {
+                [].iter()
+            })
             .find(|s| s.id == id && (ctx.is_admin() || s.project_id == ctx.project()))
             .cloned()
             .ok_or_else(|| NovaError::instance_not_found(id))
@@ -664,7 +686,11 @@ fn action_view(ctx: &Ctx, s: &Server, a: &super::model::InstanceAction) -> Value
 }
 
 /// `GET /servers/{id}/os-instance-actions` (newest first).
-pub(crate) async fn instance_actions(State(pod): State<Pod>, ctx: Ctx, p: P) -> NResult<Json<Value>> {
+pub(crate) async fn instance_actions(
+    State(pod): State<Pod>,
+    ctx: Ctx,
+    p: P,
+) -> NResult<Json<Value>> {
     let s = server_incl_deleted(&pod, &ctx, p.get("server_id"))?;
     let mut list: Vec<Value> = s
         .actions
@@ -687,7 +713,11 @@ pub(crate) async fn instance_actions(State(pod): State<Pod>, ctx: Ctx, p: P) -> 
 }
 
 /// `GET /servers/{id}/os-instance-actions/{request_id}`.
-pub(crate) async fn instance_action(State(pod): State<Pod>, ctx: Ctx, p: P) -> NResult<Json<Value>> {
+pub(crate) async fn instance_action(
+    State(pod): State<Pod>,
+    ctx: Ctx,
+    p: P,
+) -> NResult<Json<Value>> {
     let s = server_incl_deleted(&pod, &ctx, p.get("server_id"))?;
     let rid = p.get("request_id");
     let Some(a) = s.actions.iter().find(|a| a.request_id == rid) else {
@@ -731,7 +761,12 @@ pub(crate) async fn remote_console(
         return Err(NovaError::resource_not_found());
     }
     let req = wrapper(&body, "remote_console", &[])?;
-    check_keys("remote_console", req, &["protocol", "type"], &["protocol", "type"])?;
+    check_keys(
+        "remote_console",
+        req,
+        &["protocol", "type"],
+        &["protocol", "type"],
+    )?;
     let protocol = req["protocol"].as_str().unwrap_or("");
     let kind = req["type"].as_str().unwrap_or("");
     let protocols: &[&str] = if ctx.at_least(8) {
@@ -764,7 +799,10 @@ pub(crate) async fn remote_console(
     }
     let s = server_of(&pod, &ctx, &p)?;
     if s.vm_state == "building" {
-        return Err(NovaError::conflict(format!("Instance {} is not ready", s.id)));
+        return Err(NovaError::conflict(format!(
+            "Instance {} is not ready",
+            s.id
+        )));
     }
     Ok(Json(json!({"remote_console": {
         "protocol": protocol,

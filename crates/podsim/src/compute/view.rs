@@ -139,11 +139,13 @@ pub(crate) fn server(ctx: &Ctx, s: &Server, opts: ViewOpts) -> Value {
     if opts.all {
         m.insert(
             "OS-EXT-AZ:availability_zone".into(),
-            json!(if s.vm_state == "building" && s.availability_zone.is_empty() {
-                ""
-            } else {
-                s.availability_zone.as_str()
-            }),
+            json!(
+                if s.vm_state == "building" && s.availability_zone.is_empty() {
+                    ""
+                } else {
+                    s.availability_zone.as_str()
+                }
+            ),
         );
         m.insert("config_drive".into(), json!(s.config_drive));
     }
@@ -173,7 +175,10 @@ pub(crate) fn server(ctx: &Ctx, s: &Server, opts: ViewOpts) -> Value {
     }
     if extended_attr {
         m.insert("OS-EXT-SRV-ATTR:host".into(), json!(s.host));
-        m.insert("OS-EXT-SRV-ATTR:instance_name".into(), json!(s.instance_name));
+        m.insert(
+            "OS-EXT-SRV-ATTR:instance_name".into(),
+            json!(s.instance_name),
+        );
         m.insert("OS-EXT-SRV-ATTR:hypervisor_hostname".into(), json!(s.host));
         if ctx.at_least(3) {
             m.insert("OS-EXT-SRV-ATTR:hostname".into(), json!(s.hostname));
@@ -223,10 +228,7 @@ pub(crate) fn server(ctx: &Ctx, s: &Server, opts: ViewOpts) -> Value {
         m.insert("tags".into(), json!(s.tags));
     }
     if ctx.at_least(63) {
-        m.insert(
-            "trusted_image_certificates".into(),
-            json!(s.trusted_certs),
-        );
+        m.insert("trusted_image_certificates".into(), json!(s.trusted_certs));
     }
     if opts.server_groups {
         m.insert("server_groups".into(), json!([]));

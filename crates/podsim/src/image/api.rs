@@ -273,7 +273,12 @@ fn set_attribute(img: &mut Image, key: &str, value: Value) {
         "min_disk" => img.min_disk = value.as_u64().unwrap_or(0),
         "tags" => {
             img.tags.clear();
-            for t in value.as_array().into_iter().flatten().filter_map(Value::as_str) {
+            for t in value
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
                 if !img.tags.iter().any(|x| x == t) {
                     img.tags.push(t.to_string());
                 }
@@ -426,7 +431,12 @@ async fn list(
         .into_iter()
         .filter(|(k, _)| !NOT_FILTERS.contains(&k.as_str()))
         .collect();
-    let filter = |k: &str| filters.iter().find(|(fk, _)| fk == k).map(|(_, v)| v.as_str());
+    let filter = |k: &str| {
+        filters
+            .iter()
+            .find(|(fk, _)| fk == k)
+            .map(|(_, v)| v.as_str())
+    };
     let visibility = filter("visibility").filter(|v| !v.is_empty());
     if let Some(v) = visibility {
         if !VISIBILITIES.contains(&v) && v != "all" {
@@ -535,7 +545,9 @@ async fn list(
     };
     if let Some(m) = &marker {
         let Some(marker_img) = all.iter().find(|i| &i.id == m) else {
-            return Err(GlanceError::bad_request(format!("No image found with ID {m}")));
+            return Err(GlanceError::bad_request(format!(
+                "No image found with ID {m}"
+            )));
         };
         if !marker_img.is_visible_to(project, admin) {
             return Err(GlanceError::forbidden(format!(
@@ -772,7 +784,9 @@ async fn update(
     let mut img = visible_image(&pod, &caller, &id)?;
     for (op, root, value) in changes {
         if root == "owner" && op == "replace" && !caller.is_admin() {
-            return Err(GlanceError::forbidden("Owner can't be updated by non admin."));
+            return Err(GlanceError::forbidden(
+                "Owner can't be updated by non admin.",
+            ));
         }
         if root == "visibility" {
             if let Some(v) = &value {
@@ -903,7 +917,11 @@ async fn download(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
-    if let Some(c) = img.checksum.as_deref().and_then(|c| HeaderValue::from_str(c).ok()) {
+    if let Some(c) = img
+        .checksum
+        .as_deref()
+        .and_then(|c| HeaderValue::from_str(c).ok())
+    {
         h.insert("content-md5", c);
     }
     Ok(resp)
@@ -945,9 +963,7 @@ async fn delete_tag(
         return Err(GlanceError::forbidden_action("modify_image"));
     }
     if !img.tags.contains(&tag) {
-        return Err(GlanceError::not_found(format!(
-            "Tag {tag} not found"
-        )));
+        return Err(GlanceError::not_found(format!("Tag {tag} not found")));
     }
     pod.images().update(&id, |i| {
         i.tags.retain(|t| t != &tag);

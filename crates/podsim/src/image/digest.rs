@@ -430,7 +430,7 @@ pub(crate) fn b64decode_lenient(s: &str) -> Option<Vec<u8>> {
         }
         acc = (acc << 6) | v as u32;
         n += 1;
-        if n % 4 == 0 {
+        if n & 3 == 0 {
             out.push((acc >> 16) as u8);
             out.push((acc >> 8) as u8);
             out.push(acc as u8);
@@ -438,13 +438,13 @@ pub(crate) fn b64decode_lenient(s: &str) -> Option<Vec<u8>> {
             n = 0;
         }
     }
-    (n % 4 == 0).then_some(out)
+    (n & 3 == 0).then_some(out)
 }
 
 /// Strict standard base64 (alphabet and padding only).
 pub(crate) fn b64decode_strict(s: &str) -> Option<Vec<u8>> {
     let s = s.trim();
-    if s.len() % 4 != 0 || s.bytes().any(|c| !(B64.contains(&c) || c == b'=')) {
+    if s.len() & 3 != 0 || s.bytes().any(|c| !(B64.contains(&c) || c == b'=')) {
         return None;
     }
     let body = s.trim_end_matches('=');
@@ -471,7 +471,10 @@ mod tests {
 
     #[test]
     fn sha_vectors() {
-        assert_eq!(hex(&sha1(b"abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            hex(&sha1(b"abc")),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
         assert_eq!(
             sha224_hex(b"abc"),
             "23097d223405d8228642a477bda255b32aadbce4bda0b3f7e36c9da7"

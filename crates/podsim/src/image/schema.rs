@@ -6,7 +6,8 @@ use serde_json::{json, Map, Value};
 
 use super::{CONTAINER_FORMATS, DISK_FORMATS};
 
-const UUID_PATTERN: &str = "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$";
+const UUID_PATTERN: &str =
+    "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$";
 pub(crate) const VISIBILITIES: [&str; 4] = ["community", "public", "private", "shared"];
 
 fn with_null(values: &[&str]) -> Value {
@@ -117,10 +118,7 @@ pub(crate) fn py_repr(v: &Value) -> String {
         Value::Bool(false) => "False".into(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => py_str(s),
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(py_repr).collect::<Vec<_>>().join(", ")
-        ),
+        Value::Array(a) => format!("[{}]", a.iter().map(py_repr).collect::<Vec<_>>().join(", ")),
         Value::Object(o) => format!(
             "{{{}}}",
             o.iter()
@@ -196,7 +194,11 @@ pub(crate) fn validate(body: &Map<String, Value>) -> Result<(), String> {
             } else {
                 format!(
                     "[{}]",
-                    types.iter().map(|t| py_str(t)).collect::<Vec<_>>().join(", ")
+                    types
+                        .iter()
+                        .map(|t| py_str(t))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             };
             return Err(format!("{} is not of type {expected}", py_repr(value)));
@@ -221,7 +223,11 @@ pub(crate) fn validate(body: &Map<String, Value>) -> Result<(), String> {
         if key == "id" {
             if let Some(s) = value.as_str() {
                 if !is_uuid(s) {
-                    return Err(format!("{} does not match {}", py_str(s), py_str(UUID_PATTERN)));
+                    return Err(format!(
+                        "{} does not match {}",
+                        py_str(s),
+                        py_str(UUID_PATTERN)
+                    ));
                 }
             }
         }
@@ -257,22 +263,31 @@ mod tests {
     #[test]
     fn repr_like_python() {
         assert_eq!(py_repr(&json!("a'b")), "\"a'b\"");
-        assert_eq!(py_repr(&json!([null, "x", true, 1])), "[None, 'x', True, 1]");
+        assert_eq!(
+            py_repr(&json!([null, "x", true, 1])),
+            "[None, 'x', True, 1]"
+        );
     }
 
     #[test]
     fn validation_messages() {
         let body = json!({"visibility": "nope"});
-        let err = validate(body.as_object().unwrap_or(&Map::new())).err().unwrap_or_default();
+        let err = validate(body.as_object().unwrap_or(&Map::new()))
+            .err()
+            .unwrap_or_default();
         assert_eq!(
             err,
             "'nope' is not one of ['community', 'public', 'private', 'shared']"
         );
         let body = json!({"foo": 1});
-        let err = validate(body.as_object().unwrap_or(&Map::new())).err().unwrap_or_default();
+        let err = validate(body.as_object().unwrap_or(&Map::new()))
+            .err()
+            .unwrap_or_default();
         assert_eq!(err, "1 is not of type 'string'");
         let body = json!({"min_ram": "1"});
-        let err = validate(body.as_object().unwrap_or(&Map::new())).err().unwrap_or_default();
+        let err = validate(body.as_object().unwrap_or(&Map::new()))
+            .err()
+            .unwrap_or_default();
         assert_eq!(err, "'1' is not of type 'integer'");
         let body = json!({"name": "x", "disk_format": "qcow2", "hw": "y"});
         assert!(validate(body.as_object().unwrap_or(&Map::new())).is_ok());
