@@ -601,6 +601,13 @@ async fn list_sorting_paging_and_filters() {
     let count = |r: &Resp| r.body["servers"].as_array().unwrap().len();
     assert_eq!(count(&env.get("/servers?name=^web", &env.admin).await), 3);
     assert_eq!(count(&env.get("/servers?name=-1$", &env.admin).await), 2);
+    // `re.search`: anywhere in the name; an invalid pattern matches nothing.
+    assert_eq!(count(&env.get("/servers?name=b-[23]", &env.admin).await), 2);
+    assert_eq!(
+        count(&env.get("/servers?name=%5Cw%2B-%5Cd", &env.admin).await),
+        4
+    );
+    assert_eq!(count(&env.get("/servers?name=(web", &env.admin).await), 0);
     assert_eq!(
         count(&env.get(&format!("/servers?flavor={f2}"), &env.admin).await),
         2

@@ -6,6 +6,8 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request};
 use axum::http::header;
 use axum::http::request::Parts;
+use base64::alphabet;
+use base64::engine::{GeneralPurpose, GeneralPurposeConfig};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
@@ -14,6 +16,13 @@ use super::query::Query;
 use super::version::Version;
 use crate::auth::Caller;
 use crate::image::schema::py_repr;
+
+/// Standard base64 with canonical padding that, like Python's `binascii`,
+/// ignores the unused low bits of the last character.
+pub(crate) const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
 
 /// The project id found in a legacy `/compute/v2.1/{project_id}/...` URL.
 #[derive(Debug, Clone)]
@@ -135,7 +144,7 @@ impl Ctx {
             Some(e) => e.1 = last.to_string(),
             None => params.push(("marker".into(), last.to_string())),
         }
-        let qs = super::query::urlencode(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let qs = super::query::urlencode(&params);
         Some(json!([{"rel": "next", "href": format!("{}/{collection}?{qs}", self.api_url())}]))
     }
 
@@ -519,7 +528,7 @@ pub(crate) fn metadata_field(
 
 /// True for `8-4-4-4-12` hex or 32 hex digits (oslo's `is_uuid_like`).
 pub(crate) fn is_uuid_like(s: &str) -> bool {
-    crate::image::schema::is_uuid(s) || (s.len() == 32 && s.chars().all(|c| c.is_ascii_hexdigit()))
+    matches!(s.len(), 32 | 36) && uuid::Uuid::try_parse(s).is_ok()
 }
 
 // ------------------------------------------------------------ timestamps
@@ -583,6 +592,20 @@ impl<S: Send + Sync> FromRequestParts<S> for P {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuid_like_is_dashed_or_plain_hex() {
+        let cases = [
+            ("6e3b0e3f-6d5c-4bfb-9e4e-2bd5a1a5f1a1", true),
+            ("6E3B0E3F6D5C4BFB9E4E2BD5A1A5F1A1", true),
+            ("6e3b0e3f6-d5c-4bfb-9e4e-2bd5a1a5f1a1", false),
+            ("{6e3b0e3f-6d5c-4bfb-9e4e-2bd5a1a5f1a1}", false),
+            ("gold", false),
+        ];
+        for (s, want) in cases {
+            assert_eq!(is_uuid_like(s), want, "{s}");
+        }
+    }
 
     #[test]
     fn messages() {

@@ -4,14 +4,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use base64::Engine;
 use chrono::Utc;
+use md5::{Digest, Md5};
 use rand::Rng;
 use serde_json::{json, Value};
+use sha1::Sha1;
 
-use super::ctx::{check_keys, field_error, naive, wrapper, Ctx, NBody, P};
+use super::ctx::{check_keys, field_error, naive, wrapper, Ctx, NBody, BASE64, P};
 use super::error::{NResult, NovaError};
 use super::model::Keypair;
-use crate::image::digest::{b64decode_strict, b64encode, colon_hex, md5, sha1};
 use crate::image::schema::{py_repr, py_str};
 use crate::pod::Pod;
 
@@ -27,6 +29,15 @@ const SSH_TYPES: [&str; 8] = [
     "sk-ecdsa-sha2-nistp256@openssh.com",
 ];
 
+/// `aa:bb:cc:...`: the colon-separated hex Nova uses for key fingerprints.
+fn colon_hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 /// The SSH wire-format string `s`.
 fn ssh_string(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(&(s.len() as u32).to_be_bytes());
@@ -37,7 +48,7 @@ fn ssh_string(out: &mut Vec<u8>, s: &[u8]) {
 pub(crate) fn ssh_fingerprint(public_key: &str) -> Option<String> {
     let mut parts = public_key.split_whitespace();
     let kind = parts.next()?;
-    let blob = b64decode_strict(parts.next()?)?;
+    let blob = BASE64.decode(parts.next()?).ok()?;
     if !SSH_TYPES.contains(&kind) {
         return None;
     }
@@ -46,7 +57,7 @@ pub(crate) fn ssh_fingerprint(public_key: &str) -> Option<String> {
     if blob.get(4..4 + len)? != kind.as_bytes() || blob.len() <= 4 + len {
         return None;
     }
-    Some(colon_hex(&md5(&blob)))
+    Some(colon_hex(&Md5::digest(&blob)))
 }
 
 /// The SHA-1 fingerprint of a PEM certificate (x509 keypairs).
@@ -57,15 +68,15 @@ fn x509_fingerprint(pem: &str) -> Option<String> {
         .skip(1)
         .take_while(|l| !l.starts_with("-----END CERTIFICATE-----"))
         .collect();
-    let der = b64decode_strict(&body)?;
+    let der = BASE64.decode(body.trim()).ok()?;
     if der.is_empty() {
         return None;
     }
-    Some(colon_hex(&sha1(&der)))
+    Some(colon_hex(&Sha1::digest(&der)))
 }
 
 fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = b64encode(der);
+    let b64 = BASE64.encode(der);
     let mut out = format!("-----BEGIN {label}-----\n");
     for chunk in b64.as_bytes().chunks(64) {
         out.push_str(&String::from_utf8_lossy(chunk));
@@ -90,7 +101,7 @@ fn generate(key_type: &str) -> (String, String, String) {
         let mut der = vec![0u8; 700];
         rng.fill(&mut der[..]);
         der[..4].copy_from_slice(&[0x30, 0x82, 0x02, 0xb8]);
-        let fingerprint = colon_hex(&sha1(&der));
+        let fingerprint = colon_hex(&Sha1::digest(&der));
         return (
             pem("PRIVATE KEY", &private),
             pem("CERTIFICATE", &der),
@@ -101,8 +112,8 @@ fn generate(key_type: &str) -> (String, String, String) {
     ssh_string(&mut blob, b"ssh-rsa");
     ssh_string(&mut blob, &[0x01, 0x00, 0x01]);
     ssh_string(&mut blob, &modulus);
-    let public = format!("ssh-rsa {} Generated-by-Nova", b64encode(&blob));
-    let fingerprint = colon_hex(&md5(&blob));
+    let public = format!("ssh-rsa {} Generated-by-Nova", BASE64.encode(&blob));
+    let fingerprint = colon_hex(&Md5::digest(&blob));
     (pem("RSA PRIVATE KEY", &private), public, fingerprint)
 }
 
@@ -418,9 +429,15 @@ mod tests {
         let mut blob = Vec::new();
         ssh_string(&mut blob, b"ssh-ed25519");
         ssh_string(&mut blob, &[1u8; 32]);
-        let line = format!("ssh-rsa {}", b64encode(&blob));
+        let line = format!("ssh-rsa {}", BASE64.encode(&blob));
         assert!(ssh_fingerprint(&line).is_none());
-        let ok = format!("ssh-ed25519 {} me@host", b64encode(&blob));
-        assert!(ssh_fingerprint(&ok).is_some());
+        let ok = format!("ssh-ed25519 {} me@host", BASE64.encode(&blob));
+        assert_eq!(
+            ssh_fingerprint(&ok).as_deref(),
+            Some("d6:9a:30:45:17:cf:91:c4:27:94:f3:22:92:a3:00:0e")
+        );
+        // Whitespace inside the base64 is not accepted.
+        let spaced = ok.replacen("AAAA", "AA AA", 1);
+        assert!(ssh_fingerprint(&spaced).is_none());
     }
 }

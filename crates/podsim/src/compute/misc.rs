@@ -4,13 +4,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use md5::{Digest, Md5};
 use serde_json::{json, Map, Value};
 
 use super::ctx::{field_error, naive, wrapper, Ctx, NBody, P};
 use super::error::{NResult, NovaError};
 use super::flavors::verify_project;
 use super::host_name;
-use crate::image::digest::{hex, md5};
 use crate::image::schema::py_repr;
 use crate::pod::Pod;
 
@@ -22,7 +22,7 @@ pub const HYPERVISOR_LOCAL_GB: u64 = 4096;
 /// A stable UUID derived from `seed` (ids of the fake hypervisor and
 /// services).
 fn stable_uuid(seed: &str) -> String {
-    let h = hex(&md5(seed.as_bytes()));
+    let h = format!("{:x}", Md5::digest(seed));
     format!(
         "{}-{}-4{}-8{}-{}",
         &h[..8],
@@ -543,4 +543,16 @@ pub(crate) async fn services(State(pod): State<Pod>, ctx: Ctx) -> NResult<Json<V
         })
         .collect();
     Ok(Json(json!({ "services": list })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stable_uuid_is_an_md5_shaped_uuid() {
+        // md5("seed") = fe4c0f30aa359c41d9f9a5f69c8c4192
+        assert_eq!(stable_uuid("seed"), "fe4c0f30-aa35-4c41-89f9-a5f69c8c4192");
+        assert_eq!(stable_uuid("seed"), stable_uuid("seed"));
+    }
 }

@@ -22,7 +22,6 @@ mod keypairs;
 mod misc;
 mod model;
 pub(crate) mod query;
-mod regex;
 mod servers;
 mod sub;
 mod version;

@@ -2,6 +2,10 @@
 //! such as `sort_key` or `tag`), and `urllib.parse.urlencode` for `next`
 //! links.
 
+use std::borrow::Borrow;
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
 /// Decoded `key=value` pairs in request order.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Query {
@@ -10,14 +14,8 @@ pub(crate) struct Query {
 
 impl Query {
     pub fn parse(raw: Option<&str>) -> Self {
-        let pairs = raw
-            .unwrap_or("")
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (decode(k), decode(v))
-            })
+        let pairs = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
         Self { pairs }
     }
@@ -68,62 +66,36 @@ impl Query {
     }
 }
 
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
+/// What Python's `quote_plus` escapes: all but letters, digits, `_.-~`,
+/// and the space, which it writes as `+`.
+const QUOTE_PLUS: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'~')
+    .remove(b' ');
 
-/// `application/x-www-form-urlencoded` decoding (`+` is a space).
-pub(crate) fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                match (
-                    bytes.get(i + 1).copied().and_then(hex_val),
-                    bytes.get(i + 2).copied().and_then(hex_val),
-                ) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Python's `quote_plus`: letters, digits and `_.-~` stay, space is `+`.
-pub(crate) fn quote_plus(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
-                out.push(char::from(b))
-            }
-            b' ' => out.push('+'),
-            b => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+/// Python's `quote_plus`.
+fn quote_plus(s: &str) -> String {
+    utf8_percent_encode(s, QUOTE_PLUS)
+        .to_string()
+        .replace(' ', "+")
 }
 
 /// Python's `urlencode` of `(key, value)` pairs.
-pub(crate) fn urlencode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+pub(crate) fn urlencode<I, K, V>(pairs: I) -> String
+where
+    I: IntoIterator,
+    I::Item: Borrow<(K, V)>,
+    K: AsRef<str>,
+    V: AsRef<str>,
+{
     pairs
         .into_iter()
-        .map(|(k, v)| format!("{}={}", quote_plus(k), quote_plus(v)))
+        .map(|p| {
+            let (k, v) = p.borrow();
+            format!("{}={}", quote_plus(k.as_ref()), quote_plus(v.as_ref()))
+        })
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -165,6 +137,15 @@ mod tests {
         assert_eq!(
             urlencode([("limit", "2"), ("name", "a b/c")]),
             "limit=2&name=a+b%2Fc"
+        );
+        assert_eq!(
+            urlencode([("sort", "name:asc,id"), ("a b", "é")]),
+            "sort=name%3Aasc%2Cid&a+b=%C3%A9"
+        );
+        // quote_plus keeps `~` and escapes `*`, unlike form encoding.
+        assert_eq!(
+            urlencode(&[("k~*".to_string(), "é".to_string())]),
+            "k~%2A=%C3%A9"
         );
         let d = py_dict(&[
             ("a".into(), "1".into()),

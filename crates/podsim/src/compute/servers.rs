@@ -7,20 +7,20 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use base64::Engine;
 use chrono::{DateTime, Utc};
 use rand::Rng;
+use regex::Regex;
 use serde_json::{json, Value};
 
 use super::ctx::{
     check_keys, check_name, field_error, int_field, is_uuid_like, metadata_field, opt_bool,
-    opt_string, parse_time, wrapper, Ctx, NBody, P,
+    opt_string, parse_time, wrapper, Ctx, NBody, BASE64, P,
 };
 use super::error::{NResult, NovaError};
 use super::model::{Nic, Server, State as NovaState, Step, VolAttach, NOSTATE};
-use super::regex::Regex;
 use super::view::{self, ViewOpts};
 use super::{host_name, BUILD_TIME, DELETE_TIME};
-use crate::image::digest::b64decode_lenient;
 use crate::image::schema::{py_repr, py_str};
 use crate::pod::Pod;
 use crate::volume::AttachError;
@@ -74,6 +74,32 @@ fn random_password() -> String {
     (0..12)
         .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
         .collect()
+}
+
+/// Whether Python's `base64.decodebytes` accepts `s` (Nova's `base64`
+/// format for `user_data`). Its `binascii` decoder skips bytes outside the
+/// alphabet, ignores `=` until two characters of a quantum are in, and
+/// stops at the first padding that completes a quantum; what it kept must
+/// then be whole quanta.
+fn is_python_base64(s: &str) -> bool {
+    let mut kept = String::with_capacity(s.len());
+    let mut pads = 0;
+    for c in s.chars() {
+        if c == '=' {
+            let quad = kept.len() % 4;
+            if quad >= 2 {
+                pads += 1;
+                if quad + pads >= 4 {
+                    kept.push_str(&"=".repeat(4 - quad));
+                    break;
+                }
+            }
+        } else if c.is_ascii_alphanumeric() || c == '+' || c == '/' {
+            kept.push(c);
+            pads = 0;
+        }
+    }
+    BASE64.decode(kept).is_ok()
 }
 
 fn is_ipv4(s: &str) -> bool {
@@ -554,7 +580,7 @@ pub(crate) async fn create(
                     &format!("{} is too long", py_str(s)),
                 ));
             }
-            if b64decode_lenient(s).is_none() {
+            if !is_python_base64(s) {
                 return Err(field_error(
                     "user_data",
                     &json!(s),
@@ -1476,6 +1502,11 @@ fn list(pod: &Pod, ctx: &Ctx, detail: bool) -> NResult<Value> {
     let (limit, marker) = ctx.limit_and_marker()?;
 
     // Filters.
+    // Nova applies these with Python's `re.search`: `is_match` searches the
+    // same way, and a pattern that does not compile matches no server.
+    // (Python-only syntax such as look-around or backreferences counts as
+    // not compiling; `$` before a final newline cannot matter, as names and
+    // addresses hold no control characters.)
     let name_re = opt("name").map(|n| Regex::new(n).ok());
     let ip_re = opt("ip").map(|v| Regex::new(v).ok());
     let ip6_re = opt("ip6").map(|v| Regex::new(v).ok());
@@ -1828,6 +1859,25 @@ pub(crate) fn delete_server(pod: &Pod, ctx: &Ctx, id: &str, action: &str) -> NRe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_data_base64_follows_python() {
+        for ok in [
+            "",
+            "aGVsbG8=",
+            "aGVs\nbG8=",
+            "aGVsbG8==",
+            "aGVsbG8=!!junk",
+            "YQ==Y",
+            "=YQ==",
+            "YR==",
+        ] {
+            assert!(is_python_base64(ok), "{ok:?}");
+        }
+        for bad in ["YQ", "Y", "not base64!", "aGVsbG8"] {
+            assert!(!is_python_base64(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn hostnames() {

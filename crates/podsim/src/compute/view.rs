@@ -2,10 +2,10 @@
 //! view builders do.
 
 use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha224};
 
 use super::ctx::{isotime, naive, Ctx};
 use super::model::{map_json, Flavor, Server};
-use crate::image::digest::sha224_hex;
 
 /// Which optional parts of the server view to include (Nova's `show()`
 /// flags; `PUT` and `rebuild` before 2.75 show fewer attributes).
@@ -57,7 +57,7 @@ pub(crate) fn host_id(project: &str, host: &str) -> String {
     if host.is_empty() {
         String::new()
     } else {
-        sha224_hex(format!("{project}{host}").as_bytes())
+        format!("{:x}", Sha224::digest(format!("{project}{host}")))
     }
 }
 
@@ -288,4 +288,18 @@ pub(crate) fn flavor(ctx: &Ctx, f: &Flavor) -> Value {
         v["extra_specs"] = map_json(&f.extra_specs);
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_id_is_sha224_of_project_and_host() {
+        assert_eq!(
+            host_id("proj1", "host1"),
+            "edbb5f15007c248d35439352a556affceb8387c5af71a7d223008316"
+        );
+        assert_eq!(host_id("proj1", ""), "");
+    }
 }

@@ -569,7 +569,7 @@ async fn list(
         .into_iter()
         .filter(|(k, _)| k != "marker")
         .collect();
-    let query = urlencode(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let query = urlencode(&params);
     let mut body = json!({
         "images": images.iter().map(Image::to_json).collect::<Vec<_>>(),
         "first": if query.is_empty() { "/v2/images".to_string() } else { format!("/v2/images?{query}") },
@@ -579,10 +579,7 @@ async fn list(
         if let Some(last) = images.last() {
             let mut next_params = params.clone();
             next_params.push(("marker".into(), last.id.clone()));
-            body["next"] = json!(format!(
-                "/v2/images?{}",
-                urlencode(next_params.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            ));
+            body["next"] = json!(format!("/v2/images?{}", urlencode(&next_params)));
         }
     }
     Ok(Json(body))
@@ -999,6 +996,10 @@ mod tests {
         assert!(decode_pointer("/a/").is_err());
         assert!(decode_pointer("/a~2").is_err());
         assert!(is_uuid("6e3b0e3f-6d5c-4bfb-9e4e-2bd5a1a5f1a1"));
+        assert!(!is_uuid("6e3b0e3f6-d5c-4bfb-9e4e-2bd5a1a5f1a1"));
+        assert!(!is_uuid("6e3b0e3f6d5c4bfb9e4e2bd5a1a5f1a1"));
+        assert!(!is_uuid("{6e3b0e3f-6d5c-4bfb-9e4e-2bd5a1a5f1a1}"));
+        assert!(!is_uuid("6e3b0e3f-6d5c-4bfb-9e4e-2bd5a1a5f1ag"));
     }
 
     #[test]

@@ -7,7 +7,6 @@
 //! pod); Nova reads it through [`ImageService::get`] to check `imageRef`.
 
 mod api;
-pub(crate) mod digest;
 pub(crate) mod error;
 pub(crate) mod schema;
 
@@ -17,7 +16,9 @@ use std::sync::{Arc, RwLock};
 use axum::body::Bytes;
 use axum::Router;
 use chrono::{DateTime, Utc};
+use md5::{Digest, Md5};
 use serde_json::{json, Map, Value};
+use sha2::Sha512;
 
 use crate::pod::Pod;
 
@@ -107,9 +108,9 @@ impl Image {
     pub fn set_data(&mut self, data: Bytes) {
         self.size = Some(data.len() as u64);
         self.virtual_size = None;
-        self.checksum = Some(digest::hex(&digest::md5(&data)));
+        self.checksum = Some(format!("{:x}", Md5::digest(&data)));
         self.os_hash_algo = Some("sha512".into());
-        self.os_hash_value = Some(digest::sha512_hex(&data));
+        self.os_hash_value = Some(format!("{:x}", Sha512::digest(&data)));
         self.status = "active".into();
         self.data = Some(data);
         self.updated_at = Utc::now();

@@ -248,12 +248,7 @@ pub(crate) fn validate(body: &Map<String, Value>) -> Result<(), String> {
 
 /// `8-4-4-4-12` hex digits.
 pub(crate) fn is_uuid(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() == 5
-        && parts
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
+    s.len() == 36 && uuid::Uuid::try_parse(s).is_ok()
 }
 
 #[cfg(test)]

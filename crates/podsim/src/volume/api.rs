@@ -409,28 +409,6 @@ impl Ctx {
     }
 }
 
-/// Python's `urlencode` (quote_plus) of query parameters.
-pub(crate) fn urlencode(params: &[(String, String)]) -> String {
-    fn enc(s: &str) -> String {
-        let mut out = String::with_capacity(s.len());
-        for b in s.bytes() {
-            match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
-                    out.push(char::from(b))
-                }
-                b' ' => out.push('+'),
-                _ => out.push_str(&format!("%{b:02X}")),
-            }
-        }
-        out
-    }
-    params
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 /// The request body as JSON: empty → `Null`; not JSON → "Malformed request body".
 pub(crate) fn parse_body(bytes: &[u8]) -> ApiResult<Value> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -665,17 +643,10 @@ mod tests {
     }
 
     #[test]
-    fn py_repr_and_urlencode() {
+    fn py_repr_like_python() {
         assert_eq!(
             py_repr(&json!({"a": [1, null, true]})),
             "{'a': [1, None, True]}"
-        );
-        assert_eq!(
-            urlencode(&[
-                ("sort".into(), "name:asc,id".into()),
-                ("a b".into(), "é".into())
-            ]),
-            "sort=name%3Aasc%2Cid&a+b=%C3%A9"
         );
     }
 

@@ -7,7 +7,8 @@ use std::cmp::Ordering;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::api::{urlencode, ApiError, ApiResult, Ctx};
+use super::api::{ApiError, ApiResult, Ctx};
+use crate::compute::query::urlencode;
 
 /// `osapi_max_limit`.
 pub(crate) const MAX_LIMIT: usize = 1000;
