@@ -46,8 +46,8 @@ def bed(tricircle_bin, tmp_path_factory):
     env = _realcloud_env()
     url = env["TRICIRCLE_REALCLOUD_KEYSTONE_URL"]
     creds = lambda who: Creds(  # noqa: E731
-        env[f"TRICIRCLE_REALCLOUD_{who}_USER"], env[f"TRICIRCLE_REALCLOUD_{who}_PASSWORD"],
-        env[f"TRICIRCLE_REALCLOUD_{who}_PROJECT"])
+        env[f"TRICIRCLE_REALCLOUD_KEYSTONE_{who}_USER"], env[f"TRICIRCLE_REALCLOUD_KEYSTONE_{who}_PASSWORD"],
+        env[f"TRICIRCLE_REALCLOUD_KEYSTONE_{who}_PROJECT"])
     keystone = Keystone(url, creds("ADMIN"), creds("SERVICE"), creds("DEMO"))
     workdir = tmp_path_factory.mktemp("realcloud-serve")
     compute_port, volume_port = free_port(), free_port()

@@ -22,6 +22,7 @@ import time
 import pymysql
 import requests
 
+sys.dont_write_bytecode = True  # no __pycache__ in tests/e2e from this import
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 from keystone_seed import Keystone, KeystoneError, parallel, password_auth  # noqa: E402
 

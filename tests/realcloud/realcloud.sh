@@ -25,7 +25,10 @@
 #   TRICIRCLE_REALCLOUD_VENV      venv path (default $HOME/.cache/tricircle/realcloud-venv)
 #   TRICIRCLE_REALCLOUD_PYTHON    python that creates the venv (default python3.11, else python3)
 #   TRICIRCLE_REALCLOUD_ADMIN_PASSWORD   Keystone admin password (default "secret")
-#   TRICIRCLE_REALCLOUD_TIMEOUT   seconds to wait for the pods to be ready (default 420)
+#   TRICIRCLE_REALCLOUD_TIMEOUT   deadline of `up` in seconds, install excluded (default 600)
+#   TRICIRCLE_REALCLOUD_SCHEMA_CACHE   0: run every migration every time (default 1: load the
+#                                 dumps saved by the first run for this venv; see schema_cache_init)
+#   TRICIRCLE_REALCLOUD_SYNC_JOBS schema jobs run side by side (default 3)
 #
 # If `up` fails, it stops what it started, prints the failing service's log tail and exits 1.
 # `down` sends SIGTERM to each recorded process group, then SIGKILL after 20 s.
@@ -35,7 +38,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
 VENV=${TRICIRCLE_REALCLOUD_VENV:-$HOME/.cache/tricircle/realcloud-venv}
 ADMIN_PASSWORD=${TRICIRCLE_REALCLOUD_ADMIN_PASSWORD:-secret}
-READY_TIMEOUT=${TRICIRCLE_REALCLOUD_TIMEOUT:-420}
+UP_TIMEOUT=${TRICIRCLE_REALCLOUD_TIMEOUT:-600}
 REQ=$HERE/requirements.txt
 CONSTRAINTS=$HERE/constraints.txt
 STAMP_NAME=.tricircle-realcloud-stamp
@@ -181,12 +184,22 @@ svc_pid() { awk -v n="$1" '$1 == n { print $2; exit }' "$DIR/pids" 2>/dev/null; 
 svc_st() { awk -v n="$1" '$1 == n { print $3; exit }' "$DIR/pids" 2>/dev/null; }
 svc_alive() { pid_alive "$(svc_pid "$1")" "$(svc_st "$1")"; }
 
-# the first recorded service that died, if any
+# gunicorn respawns a worker that dies (a broken config, say) for ever, so its master lives on:
+# two dead workers in the log count as a crash
+crashlooping() {
+  [ "$(grep -c -E 'Worker \(pid:[0-9]+\) (exited with code|was sent)|Worker failed to boot' \
+    "$LOGD/$1.log" 2>/dev/null)" -ge 2 ]
+}
+
+# the first recorded service that died (or crash-loops), if any
 dead_service() {
   local name pid st
   [ -f "$DIR/pids" ] || return 1
   while read -r name pid st; do
-    pid_alive "$pid" "$st" || { echo "$name"; return 0; }
+    if ! pid_alive "$pid" "$st" || crashlooping "$name"; then
+      echo "$name"
+      return 0
+    fi
   done <"$DIR/pids"
   return 1
 }
@@ -198,17 +211,21 @@ fail() {
   die "$1"
 }
 
-# wait_http NAME URL [SECONDS]: until URL answers 200/300/401 (a crash of NAME fails at once)
+# seconds left before the deadline of the whole `up` (TRICIRCLE_REALCLOUD_TIMEOUT)
+time_left() { echo $((UP_DEADLINE - $(date +%s))); }
+
+# wait_http NAME URL: until URL answers 200/300/401; a crash of NAME, or of any other service,
+# fails at once; so does the deadline of `up`
 wait_http() {
-  local name=$1 url=$2 secs=${3:-240} code i dead
-  for ((i = 0; i < secs * 4; i++)); do
-    code=$(curl -s -m 3 -o /dev/null -w '%{http_code}' "$url" || true)
+  local name=$1 url=$2 code i=0 dead
+  while true; do
+    code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$url" || true)
     [[ "$code" =~ ^(200|300|401)$ ]] && return 0
-    if ! svc_alive "$name"; then fail "$name exited before answering on $url" "$name"; fi
-    if ((i % 8 == 7)) && dead=$(dead_service); then fail "$dead exited" "$dead"; fi
+    if ! svc_alive "$name" || crashlooping "$name"; then fail "$name crashed before answering on $url" "$name"; fi
+    if ((++i % 8 == 0)) && dead=$(dead_service); then fail "$dead crashed" "$dead"; fi
+    [ "$(time_left)" -gt 0 ] || fail "$name did not answer on $url in time (TRICIRCLE_REALCLOUD_TIMEOUT)" "$name"
     sleep 0.25
   done
-  fail "$name did not answer on $url within $secs s" "$name"
 }
 
 # ------------------------------------------------------------------------------ pieces of up
@@ -242,7 +259,7 @@ sql() { mariadb --no-defaults -S "$DIR/mysql/mysqld.sock" -uroot -e "$1"; }
 
 setup_mariadb() {
   local i
-  for ((i = 0; i < 240; i++)); do
+  for ((i = 0; i < 480; i++)); do
     sql 'SELECT 1' >/dev/null 2>&1 && break
     svc_alive mariadb || fail "mariadbd exited" mariadb
     sleep 0.25
@@ -301,7 +318,7 @@ EOF
 
 wait_rabbitmq() {
   local i
-  for ((i = 0; i < 480; i++)); do
+  while true; do
     if "$VENV/bin/python" - "$P_AMQP" "$MQ_USER" "$MQ_PASSWORD" "${PODS[@],,}" 2>/dev/null <<'EOF'
 import sys, amqp
 port, user, pw = sys.argv[1:4]
@@ -312,9 +329,10 @@ for vhost in sys.argv[4:]:
 EOF
     then return 0; fi
     svc_alive rabbitmq || fail "rabbitmq-server exited" rabbitmq
-    sleep 0.25
+    [ "$(time_left)" -gt 0 ] ||
+      fail "RabbitMQ did not accept AMQP logins on 127.0.0.1:$P_AMQP in time (TRICIRCLE_REALCLOUD_TIMEOUT)" rabbitmq
+    sleep 0.5
   done
-  fail "RabbitMQ did not accept AMQP logins on 127.0.0.1:$P_AMQP" rabbitmq
 }
 
 db_url() { echo "mysql+pymysql://$DB_USER:$DB_PASSWORD@127.0.0.1:$P_MYSQL/$1?charset=utf8"; }
@@ -716,6 +734,7 @@ wait_placement() { pod_vars "$1"; wait_http "$r-placement" "http://127.0.0.1:$PN
 # seeded, the pod's nova and placement schemas are there, and its placement answers.
 SEEDED=0
 SYNCED=" "
+HELD=()
 maybe_wait_placement() { # POD
   [ "$SEEDED" = 1 ] && [[ "$SYNCED" == *" $1-nova "* ]] && [[ "$SYNCED" == *" $1-placement "* ]] || return 0
   QUEUE=("${1,,}-placement-ready:wait_placement:$1" "${QUEUE[@]}")
@@ -734,7 +753,24 @@ after_job() {
       SEEDED=1
       log "Keystone seeded after $(since "$T0") s"
       for p in "${PODS[@]}"; do maybe_wait_placement "$p"; done
+      for job in "${HELD[@]}"; do start_after "$job"; done
+      HELD=()
       ;;
+    glance-sync | *-neutron-sync | *-cinder-sync | *-nova-sync)
+      # Keystone (and its seeding) is the critical path: these services only compete with it
+      # for the 2 cores until then
+      if [ "$SEEDED" = 0 ]; then HELD+=("$job"); else start_after "$job"; fi
+      ;;
+    *-placement-sync | *-placement-ready)
+      start_after "$job"
+      ;;
+  esac
+  return 0
+}
+
+start_after() { # JOB: start what JOB's schema was for
+  local job=$1 p
+  case "$job" in
     glance-sync)
       # shellcheck disable=SC2046
       OS_GLANCE_CONFIG_DIR=$DIR/glance start glance $(gunicorn_cmd "$DIR/glance" "$P_GLANCE")
@@ -806,10 +842,30 @@ EOF
 
 # ------------------------------------------------------------------------------ up
 UP_OK=0
+WATCHDOG=""
+# a backstop for whatever has no deadline of its own (a hung migration, say): USR1 to `up`
+# 60 s after its deadline
+start_watchdog() {
+  local main=$$ secs=$((UP_TIMEOUT + 60))
+  (
+    trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+    sleep "$secs" &
+    sp=$!
+    wait "$sp" && kill -USR1 "$main"
+  ) &
+  WATCHDOG=$!
+}
+stop_watchdog() {
+  [ -n "$WATCHDOG" ] && kill -TERM "$WATCHDOG" 2>/dev/null
+  WATCHDOG=""
+  return 0
+}
+
 on_up_exit() {
   local rc=$?
+  stop_watchdog
   [ "$UP_OK" = 1 ] && return 0
-  trap - EXIT INT TERM
+  trap - EXIT INT TERM USR1
   local dead
   [ -s "$DIR/failed" ] && FAILED=$(head -n 1 "$DIR/failed")
   if [ -z "$FAILED" ] && dead=$(dead_service 2>/dev/null); then FAILED=$dead; fi
@@ -842,6 +898,7 @@ cmd_up() {
   local t0
   t0=$(now)
   T0=$t0
+  UP_DEADLINE=$(($(date +%s) + UP_TIMEOUT))
   # a fresh bed every time (Nova's fake driver cannot restart against an old database)
   rm -rf "$DIR/mysql" "$DIR/rabbit" "$DIR/keystone" "$DIR/glance" "$DIR/log" "$DIR/pids" "$DIR/env" \
     "$DIR/openrc" "$DIR/bed.json" "$DIR/failed"
@@ -851,6 +908,8 @@ cmd_up() {
   trap on_up_exit EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
+  trap 'log "ERROR: up is past its deadline (TRICIRCLE_REALCLOUD_TIMEOUT=$UP_TIMEOUT)"; exit 124' USR1
+  start_watchdog
 
   local ports
   read -r -a ports <<<"$(free_ports $((6 + 4 * ${#PODS[@]})))"
@@ -904,7 +963,10 @@ cmd_up() {
   log "all APIs answer after $(since "$t0") s; waiting for compute and volume services"
 
   # bed.py wait polls the pods through their APIs; meanwhile a crashed service fails at once
-  "$VENV/bin/python" "$HERE/bed.py" wait "$DIR" "$READY_TIMEOUT" >"$LOGD/wait.log" 2>&1 &
+  local left
+  left=$(time_left)
+  [ "$left" -gt 0 ] || fail "no time left for the readiness checks (TRICIRCLE_REALCLOUD_TIMEOUT)" wait
+  "$VENV/bin/python" "$HERE/bed.py" wait "$DIR" "$left" >"$LOGD/wait.log" 2>&1 &
   local wpid=$! dead
   while kill -0 "$wpid" 2>/dev/null; do
     if dead=$(dead_service); then
@@ -964,7 +1026,8 @@ export OS_REGION_NAME=\${OS_REGION_NAME:-${PODS[0]}}
 export PATH=$VENV/bin:\$PATH
 EOF
   UP_OK=1
-  trap - EXIT INT TERM
+  stop_watchdog
+  trap - EXIT INT TERM USR1
   log "ready in $(since "$t0") s ($(wc -l <"$DIR/pids") process groups); env in $DIR/env"
   cat "$DIR/env"
 }
@@ -1040,7 +1103,7 @@ cmd_status() {
   [ "$down" = 0 ]
 }
 
-usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; exit 2; }
 
 case "${1:-}" in
   install) ensure_apt; ensure_venv ;;

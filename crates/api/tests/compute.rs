@@ -2,6 +2,8 @@
 //! and keypairs copied on first use, cross-pod lists, routed actions,
 //! quotas across pods, a pod that is down.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -395,10 +397,9 @@ async fn boot_in_each_az_with_flavor_and_keypair_copied_on_first_use() {
     assert_eq!(
         e.store
             .usage(
-                &e.identity.validate(&e.demo).unwrap()["token"]["project"]["id"]
+                e.identity.validate(&e.demo).unwrap()["token"]["project"]["id"]
                     .as_str()
                     .unwrap()
-                    .to_string()
             )
             .await
             .unwrap()
