@@ -30,6 +30,8 @@ struct Env {
     pods: Vec<Pod>,
     store: TestStore,
     identity: Identity,
+    /// Notify one to stop that pod's server (connections then fail).
+    pod_stops: Vec<Arc<tokio::sync::Notify>>,
 }
 
 async fn serve(router: axum::Router) -> String {
@@ -53,13 +55,21 @@ async fn env_with(store: TestStore, quota: Usage) -> Env {
     images.add_image(IMAGE, "cirros");
     // The top region's image service is the one the pods share.
     let mut pods = Vec::new();
+    let mut pod_stops = Vec::new();
     for (name, az) in [("Pod1", "nova"), ("Pod2", "nova2")] {
         let mut pc = PodConfig::new(name)
             .with_identity(identity.clone())
             .with_images(images.clone());
         pc.availability_zone = az.into();
         let pod = Pod::new(pc);
-        let url = serve(pod.router()).await;
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let (router, waiter) = (pod.router(), stop.clone());
+        tokio::spawn(async move {
+            tricircle_podsim::serve(l, router, async move { waiter.notified().await }).await
+        });
+        pod_stops.push(stop);
         identity.register_pod(name, &url);
         if pods.is_empty() {
             for iface in ["public", "internal", "admin"] {
@@ -125,6 +135,7 @@ async fn env_with(store: TestStore, quota: Usage) -> Env {
         pods,
         store,
         identity,
+        pod_stops,
     }
 }
 
@@ -699,4 +710,36 @@ async fn images_nova_style_until_2_35() {
         .call(&e.demo, Method::GET, "/v2.1/images", None, Some("2.36"))
         .await;
     assert_eq!(s, 404);
+}
+
+#[tokio::test]
+async fn a_boot_whose_outcome_is_unknown_leaves_a_check_job() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    let (s, _) = e.boot(&e.demo, "first", "az1", "f1").await;
+    assert_eq!(s, 202);
+    // Pod1 stops answering: connections are refused from now on.
+    e.pod_stops[0].notify_one();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (s, b) = e.boot(&e.demo, "second", "az1", "f1").await;
+    assert_eq!(s, 503, "{b}");
+    assert!(
+        b["serviceUnavailable"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Pod1"),
+        "{b}"
+    );
+    let project = e.identity.validate(&e.demo).unwrap()["token"]["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let jobs = e.store.pending_jobs(&project).await.unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(
+        (jobs[0].0.as_str(), jobs[0].1.as_str()),
+        ("server_create_check", "NEW")
+    );
+    // Only the first server counts against the quota.
+    assert_eq!(e.store.usage(&project).await.unwrap().instances, 1);
 }

@@ -226,9 +226,26 @@ pub async fn create(
             return Ok(respond(&VOLUMES, a, &pod, &HashMap::new()));
         }
         Err(e) => {
-            // The pod may have created it without answering; nothing
-            // tracks such a volume yet (no check job, unlike servers).
             let _ = st.store.release_reservation(reservation).await;
+            if e.status == StatusCode::SERVICE_UNAVAILABLE {
+                // The pod may have created it without answering: leave a
+                // job to find out (by name and request id) and adopt or
+                // delete it, as for servers.
+                let resource = serde_json::json!({"pod_id": pod.pod_id, "pod_name": pod.pod_name,
+                    "name": body["volume"]["name"], "request_id": c.rid.0, "user_id": c.ctx.user_id});
+                if let Err(je) = st
+                    .store
+                    .enqueue_job(
+                        "volume_create_check",
+                        &c.ctx.project_id,
+                        &c.rid.0,
+                        &resource,
+                    )
+                    .await
+                {
+                    tracing::error!(error = %je, "could not record a volume check job");
+                }
+            }
             return Err(e);
         }
     };
