@@ -654,6 +654,8 @@ schema_cache_init() {
   local key root=$VENV/.realcloud-schema-cache
   key=$(schema_cache_key)
   mkdir -p "$root"
+  # stages left by an `up` that was killed outright
+  find "$root" -mindepth 1 -maxdepth 1 -name 'stage.*' -mmin +120 -exec rm -rf {} + 2>/dev/null || true
   if [ -f "$root/$key/complete" ]; then
     SCHEMA_CACHE=$root/$key
     log "loading the database schemas from $SCHEMA_CACHE"
