@@ -158,7 +158,9 @@ def volume_scenario(bed):
         servers[az] = s["id"]
 
     vtype = f"gold-{uid}"
-    bed.json("volume", "type", "create", "--property", "tier=gold", vtype)
+    # A scoped spec: Cinder's CapabilitiesFilter checks unscoped ones
+    # against the backend, which reports no "tier".
+    bed.json("volume", "type", "create", "--property", "tricircle:tier=gold", vtype)
     r = bed.openstack("volume", "type", "show", vtype, region="Pod1", check=False)
     assert r.returncode != 0, f"[{bed.name}] type already in Pod1"
 
@@ -171,7 +173,9 @@ def volume_scenario(bed):
         volumes[az] = v["id"]
     # The type now exists in both pods; each volume is in its AZ's pod.
     for pod in ("Pod1", "Pod2"):
-        assert bed.json("volume", "type", "show", vtype, region=pod)["name"] == vtype
+        copied = bed.json("volume", "type", "show", vtype, region=pod)
+        assert copied["name"] == vtype, copied
+        assert "tricircle:tier" in str(copied.get("properties")), copied
     assert bed.json("volume", "show", volumes["az1"], region="Pod1")["id"] == volumes["az1"]
     assert bed.json("volume", "show", volumes["az2"], region="Pod2")["id"] == volumes["az2"]
 

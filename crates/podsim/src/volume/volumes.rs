@@ -707,7 +707,14 @@ pub(crate) fn create(st: &mut State, ctx: &Ctx, req: &Req) -> ApiResult<Reply> {
             .is_some_and(|v| v.bootable);
 
     let created_at = st.next_created_at();
-    let pending = st.pending(Some("available"), None);
+    // As Cinder's scheduler: a type whose specs the backend cannot meet
+    // leaves the volume in `error` (No valid backend was found).
+    let outcome = if backend_satisfies(&vtype.extra_specs) {
+        "available"
+    } else {
+        "error"
+    };
+    let pending = st.pending(Some(outcome), None);
     let volume = Volume {
         id: new_uuid(),
         project_id: ctx.project_id().to_string(),
@@ -738,6 +745,42 @@ pub(crate) fn create(st: &mut State, ctx: &Ctx, req: &Req) -> ApiResult<Reply> {
     let body = volume_detail(st, ctx, &volume, false);
     st.volumes.insert(volume.id.clone(), volume);
     Ok(Reply::accepted(json!({"volume": body})))
+}
+
+/// What the pod's only backend reports to the scheduler (a subset of an LVM
+/// backend's capabilities).
+const BACKEND_CAPABILITIES: &[(&str, &str)] = &[
+    ("volume_backend_name", "lvmdriver-1"),
+    ("vendor_name", "Open Source"),
+    ("driver_version", "3.0.0"),
+    ("storage_protocol", "iSCSI"),
+    ("thin_provisioning_support", "True"),
+    ("thick_provisioning_support", "False"),
+    ("multiattach", "True"),
+    ("QoS_support", "False"),
+];
+
+/// Cinder's CapabilitiesFilter: every extra spec without a scope, or with
+/// the `capabilities:` scope, must match what the backend reports (plain
+/// equality, or `<is> True|False`); specs of other scopes are for others.
+pub(crate) fn backend_satisfies(extra_specs: &BTreeMap<String, String>) -> bool {
+    extra_specs.iter().all(|(key, wanted)| {
+        let key = match key.split_once(':') {
+            Some(("capabilities", k)) => k,
+            Some(_) => return true,
+            None => key.as_str(),
+        };
+        if key == "multiattach" || key == "RESKEY" {
+            return true;
+        }
+        let Some((_, have)) = BACKEND_CAPABILITIES.iter().find(|(k, _)| *k == key) else {
+            return false;
+        };
+        match wanted.strip_prefix("<is>") {
+            Some(v) => v.trim().eq_ignore_ascii_case(have),
+            None => wanted.trim() == *have,
+        }
+    })
 }
 
 /// `host@backend#pool` of the pod's only backend.
@@ -1024,5 +1067,40 @@ mod tests {
         let m = parse_dict_filter("{\"x\": \"y\"}").unwrap();
         assert_eq!(m.get("x").unwrap(), "y");
         assert!(parse_dict_filter("nope").is_none());
+    }
+}
+
+#[cfg(test)]
+mod capability_tests {
+    use super::*;
+
+    fn specs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn capabilities_filter() {
+        assert!(backend_satisfies(&specs(&[])));
+        assert!(backend_satisfies(&specs(&[(
+            "volume_backend_name",
+            "lvmdriver-1"
+        )])));
+        assert!(backend_satisfies(&specs(&[(
+            "capabilities:storage_protocol",
+            "iSCSI"
+        )])));
+        assert!(backend_satisfies(&specs(&[(
+            "thin_provisioning_support",
+            "<is> True"
+        )])));
+        assert!(backend_satisfies(&specs(&[("tricircle:tier", "gold")])));
+        assert!(!backend_satisfies(&specs(&[("tier", "gold")])));
+        assert!(!backend_satisfies(&specs(&[(
+            "volume_backend_name",
+            "ceph"
+        )])));
     }
 }
