@@ -48,6 +48,9 @@ pub struct DemoArgs {
         hide_env_values = true
     )]
     admin_password: String,
+    /// Added to every request a simulated pod serves (a distant data centre).
+    #[arg(long, default_value_t = 0)]
+    pod_latency_ms: u64,
 }
 
 #[derive(clap::Args)]
@@ -69,6 +72,9 @@ pub struct PodsimArgs {
         hide_env_values = true
     )]
     admin_password: String,
+    /// Added to every request a simulated pod serves (a distant data centre).
+    #[arg(long, default_value_t = 0)]
+    pod_latency_ms: u64,
 }
 
 /// A running simulation: identity plus pods, all stopped by `stop`.
@@ -106,6 +112,7 @@ async fn start_simulation(
     pods: &[String],
     pod_base_port: u16,
     admin_password: &str,
+    pod_latency_ms: u64,
 ) -> anyhow::Result<Simulation> {
     let (stop, rx) = watch::channel(false);
     let identity_listener = listen(bind, identity_port, "identity").await?;
@@ -144,6 +151,7 @@ async fn start_simulation(
             .with_identity(identity.clone())
             .with_images(images.clone());
         pod_cfg.availability_zone = format!("az{}", i + 1);
+        pod_cfg.latency = Duration::from_millis(pod_latency_ms);
         let pod = Pod::new(pod_cfg);
         let shutdown = shutdown_future(&rx);
         let name = name.clone();
@@ -203,6 +211,7 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         &pods,
         args.pod_base_port,
         &args.admin_password,
+        args.pod_latency_ms,
     )
     .await?;
 
@@ -364,6 +373,7 @@ pub async fn podsim(args: &PodsimArgs) -> anyhow::Result<()> {
         &args.pods,
         args.pod_base_port,
         &args.admin_password,
+        args.pod_latency_ms,
     )
     .await?;
     let shutdown = serve::shutdown_signal();
