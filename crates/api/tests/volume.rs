@@ -1122,7 +1122,7 @@ async fn snapshots_follow_their_volume() {
 async fn volume_types_are_copied_to_pods_on_first_use() {
     let gw = start().await;
     // Only admins create types; bad bodies are 400.
-    let body = json!({"volume_type": {"name": "gold", "description": "fast", "extra_specs": {"volume_backend_name": "lvm"}}});
+    let body = json!({"volume_type": {"name": "gold", "description": "fast", "extra_specs": {"volume_backend_name": "lvmdriver-1"}}});
     let a = gw.demo(Method::POST, "/types", Some(body.clone())).await;
     assert_fault(&a, 403, "forbidden");
     for bad in [
@@ -1143,7 +1143,7 @@ async fn volume_types_are_copied_to_pods_on_first_use() {
     let gold = a.body["volume_type"].clone();
     let gold_id = gold["id"].as_str().unwrap().to_string();
     assert_eq!(gold["os-volume-type-access:is_public"], true);
-    assert_eq!(gold["extra_specs"]["volume_backend_name"], "lvm");
+    assert_eq!(gold["extra_specs"]["volume_backend_name"], "lvmdriver-1");
     let a = gw
         .call(&gw.admin, Method::POST, "/v3/types", Some(body))
         .await;

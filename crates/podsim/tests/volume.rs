@@ -1480,7 +1480,7 @@ async fn volume_types_crud_access_and_extra_specs() {
     assert_eq!(r.body["volume_type"]["name"], "__DEFAULT__");
     let default_id = r.body["volume_type"]["id"].as_str().unwrap().to_string();
 
-    let body = json!({"volume_type": {"name": "gold", "description": "fast", "extra_specs": {"volume_backend_name": "lvm", "multiattach": "<is> True"}}});
+    let body = json!({"volume_type": {"name": "gold", "description": "fast", "extra_specs": {"volume_backend_name": "lvmdriver-1", "multiattach": "<is> True"}}});
     let r = h.post(&h.demo, "/types", body.clone()).await;
     assert_fault(
         &r,
@@ -1494,7 +1494,7 @@ async fn volume_types_crud_access_and_extra_specs() {
     assert_eq!(r.body["volume_type"]["qos_specs_id"], Value::Null);
     assert_eq!(
         r.body["volume_type"]["extra_specs"]["volume_backend_name"],
-        "lvm"
+        "lvmdriver-1"
     );
     let r = h.post(&h.admin, "/types", body).await;
     assert_fault(
