@@ -36,26 +36,12 @@ pub fn parse(s: &str) -> Option<(u16, u16)> {
 /// The version a request asks for: absent → the minimum (2.1), `latest`
 /// → `max`, out of range → 406, malformed → 400.
 pub fn negotiate(headers: &HeaderMap, max: Microversion) -> Result<Microversion, ApiError> {
-    let requested = headers
-        .get_all("openstack-api-version")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find_map(|item| {
-            let mut parts = item.split_whitespace();
-            match (parts.next(), parts.next()) {
-                (Some(service), Some(version)) if service.eq_ignore_ascii_case("compute") => {
-                    Some(version.to_string())
-                }
-                _ => None,
-            }
-        })
-        .or_else(|| {
-            headers
-                .get("x-openstack-nova-api-version")
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.trim().to_string())
-        });
+    let requested = crate::gateway::requested_version(headers, "compute").or_else(|| {
+        headers
+            .get("x-openstack-nova-api-version")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_string())
+    });
     let Some(requested) = requested else {
         return Ok(MIN);
     };

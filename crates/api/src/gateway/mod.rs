@@ -175,3 +175,23 @@ pub async fn availability_zones(
     azs.sort();
     Ok(azs)
 }
+
+/// The version a request asks of `service` in `OpenStack-API-Version`
+/// (`compute 2.47`, or several comma-separated entries for several
+/// services), as written.
+pub fn requested_version(headers: &axum::http::HeaderMap, service: &str) -> Option<String> {
+    headers
+        .get_all("openstack-api-version")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|item| {
+            let mut parts = item.split_whitespace();
+            match parts.next() {
+                Some(s) if s.eq_ignore_ascii_case(service) => {
+                    Some(parts.collect::<Vec<_>>().join(" "))
+                }
+                _ => None,
+            }
+        })
+}

@@ -48,20 +48,7 @@ fn parse_strict(s: &str) -> Option<(u16, u16)> {
 /// The version a request asks for: no `volume` entry → 3.0, `latest` →
 /// `max`, out of range → 406, malformed → 400 (Cinder's messages).
 pub fn negotiate(headers: &HeaderMap, max: VolumeVersion) -> Result<VolumeVersion, Refusal> {
-    let requested = headers
-        .get_all("openstack-api-version")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find_map(|item| {
-            let mut parts = item.split_whitespace();
-            match parts.next() {
-                Some(service) if service.eq_ignore_ascii_case("volume") => {
-                    Some(parts.collect::<Vec<_>>().join(" "))
-                }
-                _ => None,
-            }
-        });
+    let requested = crate::gateway::requested_version(headers, "volume");
     let Some(requested) = requested else {
         return Ok(MIN);
     };
