@@ -3,6 +3,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::extras::FLAVOR;
 use crate::{now, Result, Store, StoreError};
 
 /// A flavor kept at the top (Nova's fields).
@@ -223,30 +224,13 @@ impl Store {
         if exists.is_none() {
             return Err(not_found(flavorid));
         }
-        for (k, v) in specs {
-            sqlx::query("DELETE FROM flavor_extra_specs WHERE flavorid = $1 AND spec_key = $2")
-                .bind(flavorid)
-                .bind(k)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO flavor_extra_specs (flavorid, spec_key, spec_value) VALUES ($1, $2, $3)")
-                .bind(flavorid)
-                .bind(k)
-                .bind(v)
-                .execute(&mut *tx)
-                .await?;
-        }
+        FLAVOR.put_specs(&mut tx, flavorid, specs).await?;
         tx.commit().await?;
         Ok(())
     }
 
     pub async fn delete_flavor_extra_spec(&self, flavorid: &str, key: &str) -> Result<()> {
-        let n = sqlx::query("DELETE FROM flavor_extra_specs WHERE flavorid = $1 AND spec_key = $2")
-            .bind(flavorid)
-            .bind(key)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let n = FLAVOR.delete_spec(&self.pool, flavorid, key).await?;
         if n == 0 {
             return Err(StoreError::NotFound(format!(
                 "Flavor {flavorid} has no extra specs with key {key}."
@@ -256,19 +240,12 @@ impl Store {
     }
 
     pub async fn flavor_projects(&self, flavorid: &str) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT project_id FROM flavor_projects WHERE flavorid = $1 ORDER BY project_id",
-        )
-        .bind(flavorid)
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(FLAVOR.projects(&self.pool, flavorid).await?)
     }
 
     pub async fn add_flavor_project(&self, flavorid: &str, project_id: &str) -> Result<()> {
-        sqlx::query("INSERT INTO flavor_projects (flavorid, project_id) VALUES ($1, $2)")
-            .bind(flavorid)
-            .bind(project_id)
-            .execute(&self.pool)
+        FLAVOR
+            .add_project(&self.pool, flavorid, project_id)
             .await
             .map_err(|e| {
                 if e.as_database_error().is_some_and(|d| d.is_foreign_key_violation()) {
@@ -284,12 +261,9 @@ impl Store {
     }
 
     pub async fn remove_flavor_project(&self, flavorid: &str, project_id: &str) -> Result<()> {
-        let n = sqlx::query("DELETE FROM flavor_projects WHERE flavorid = $1 AND project_id = $2")
-            .bind(flavorid)
-            .bind(project_id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let n = FLAVOR
+            .remove_project(&self.pool, flavorid, project_id)
+            .await?;
         if n == 0 {
             return Err(StoreError::NotFound(format!(
                 "Flavor access not found for {flavorid} / {project_id} combination."

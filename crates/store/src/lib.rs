@@ -10,6 +10,7 @@ mod aggregates;
 mod bindings;
 mod endpoints;
 mod error;
+mod extras;
 mod flavors;
 mod jobs;
 mod keypairs;

@@ -4,6 +4,7 @@ use serde::Serialize;
 use sqlx::Row;
 use tricircle_core::ids::new_uuid;
 
+use crate::extras::VOLUME_TYPE;
 use crate::{now, Result, Store, StoreError};
 
 /// A volume type kept at the top, copied into a pod on first use there.
@@ -60,14 +61,7 @@ impl Store {
         .map_err(|e| {
             StoreError::conflict_on_unique(e, format!("Volume Type {name} already exists."))
         })?;
-        for (k, v) in extra_specs {
-            sqlx::query("INSERT INTO volume_type_extra_specs (type_id, spec_key, spec_value) VALUES ($1, $2, $3)")
-                .bind(&id)
-                .bind(k)
-                .bind(v)
-                .execute(&mut *tx)
-                .await?;
-        }
+        VOLUME_TYPE.put_specs(&mut tx, &id, extra_specs).await?;
         tx.commit().await?;
         self.get_volume_type(&id).await
     }
@@ -174,31 +168,13 @@ impl Store {
     ) -> Result<()> {
         let cur = self.get_volume_type(id).await?;
         let mut tx = self.begin_write().await?;
-        for (k, v) in specs {
-            sqlx::query("DELETE FROM volume_type_extra_specs WHERE type_id = $1 AND spec_key = $2")
-                .bind(&cur.id)
-                .bind(k)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO volume_type_extra_specs (type_id, spec_key, spec_value) VALUES ($1, $2, $3)")
-                .bind(&cur.id)
-                .bind(k)
-                .bind(v)
-                .execute(&mut *tx)
-                .await?;
-        }
+        VOLUME_TYPE.put_specs(&mut tx, &cur.id, specs).await?;
         tx.commit().await?;
         Ok(())
     }
 
     pub async fn delete_volume_type_extra_spec(&self, id: &str, key: &str) -> Result<()> {
-        let n =
-            sqlx::query("DELETE FROM volume_type_extra_specs WHERE type_id = $1 AND spec_key = $2")
-                .bind(id)
-                .bind(key)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+        let n = VOLUME_TYPE.delete_spec(&self.pool, id, key).await?;
         if n == 0 {
             return Err(StoreError::NotFound(format!(
                 "Volume Type {id} has no extra specs with key {key}."
@@ -208,19 +184,12 @@ impl Store {
     }
 
     pub async fn volume_type_projects(&self, id: &str) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT project_id FROM volume_type_projects WHERE type_id = $1 ORDER BY project_id",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(VOLUME_TYPE.projects(&self.pool, id).await?)
     }
 
     pub async fn add_volume_type_project(&self, id: &str, project_id: &str) -> Result<()> {
-        sqlx::query("INSERT INTO volume_type_projects (type_id, project_id) VALUES ($1, $2)")
-            .bind(id)
-            .bind(project_id)
-            .execute(&self.pool)
+        VOLUME_TYPE
+            .add_project(&self.pool, id, project_id)
             .await
             .map_err(|e| {
                 StoreError::conflict_on_unique(
@@ -234,13 +203,9 @@ impl Store {
     }
 
     pub async fn remove_volume_type_project(&self, id: &str, project_id: &str) -> Result<()> {
-        let n =
-            sqlx::query("DELETE FROM volume_type_projects WHERE type_id = $1 AND project_id = $2")
-                .bind(id)
-                .bind(project_id)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+        let n = VOLUME_TYPE
+            .remove_project(&self.pool, id, project_id)
+            .await?;
         if n == 0 {
             return Err(StoreError::NotFound(format!(
                 "Volume type access not found for {id} / {project_id} combination."
