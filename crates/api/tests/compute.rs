@@ -743,3 +743,87 @@ async fn a_boot_whose_outcome_is_unknown_leaves_a_check_job() {
     // Only the first server counts against the quota.
     assert_eq!(e.store.usage(&project).await.unwrap().instances, 1);
 }
+
+/// Every compute route that takes a body answers malformed or wrongly
+/// shaped input with a 4xx in Nova's format: never a 5xx, never a panic.
+#[tokio::test]
+async fn bad_bodies_on_every_route_are_4xx() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    let (s, b) = e.boot(&e.demo, "target", "az1", "f1").await;
+    assert_eq!(s, 202, "{b}");
+    let server = b["server"]["id"].as_str().unwrap().to_string();
+    let routes: Vec<(Method, String, &str)> = vec![
+        (Method::POST, "/v2.1/servers".into(), "demo"),
+        (Method::PUT, format!("/v2.1/servers/{server}"), "demo"),
+        (
+            Method::POST,
+            format!("/v2.1/servers/{server}/action"),
+            "demo",
+        ),
+        (
+            Method::POST,
+            format!("/v2.1/servers/{server}/os-volume_attachments"),
+            "demo",
+        ),
+        (
+            Method::POST,
+            format!("/v2.1/servers/{server}/metadata"),
+            "demo",
+        ),
+        (Method::POST, "/v2.1/flavors".into(), "admin"),
+        (Method::PUT, "/v2.1/flavors/f1".into(), "admin"),
+        (
+            Method::POST,
+            "/v2.1/flavors/f1/os-extra_specs".into(),
+            "admin",
+        ),
+        (
+            Method::PUT,
+            "/v2.1/flavors/f1/os-extra_specs/k".into(),
+            "admin",
+        ),
+        (Method::POST, "/v2.1/flavors/f1/action".into(), "admin"),
+        (Method::POST, "/v2.1/os-keypairs".into(), "demo"),
+        (Method::PUT, "/v2.1/os-quota-sets/p1".into(), "admin"),
+    ];
+    for (method, path, who) in routes {
+        let token = if who == "admin" {
+            e.admin.clone()
+        } else {
+            e.demo.clone()
+        };
+        for body in [
+            &b"{"[..],
+            b"[]",
+            b"\"text\"",
+            b"{\"unexpected\": {\"x\": [1, {}]}}",
+            b"",
+        ] {
+            let r = e
+                .http
+                .request(method.clone(), format!("{}{path}", e.base))
+                .header("x-auth-token", &token)
+                .header("content-type", "application/json")
+                .header("openstack-api-version", "compute 2.60")
+                .body(body.to_vec())
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            assert!(
+                (400..500).contains(&status),
+                "{method} {path} with {:?} -> {status} {text}",
+                String::from_utf8_lossy(body)
+            );
+            let v: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("{method} {path}: not JSON: {text}"));
+            let fault = v.as_object().and_then(|o| o.values().next()).unwrap();
+            assert_eq!(fault["code"], json!(status), "{method} {path}: {text}");
+        }
+    }
+    // The server is untouched by all of that.
+    let srv = e.wait_active(&e.demo, &server).await;
+    assert_eq!(srv["name"], "target");
+}
