@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use serde_json::{json, Map, Value};
 use tricircle_core::listing::{
     parse_nova_sort, SortKey, NOVA_SERVER_ID_KEY, NOVA_SERVER_SORT_FIELDS,
@@ -17,7 +17,6 @@ use tricircle_store::{NewRouting, Pod, Usage};
 
 use super::flavors::{ensure_flavor_in_pod, find_flavor};
 use super::keypairs::ensure_keypair_in_pod;
-use super::microversion::Microversion;
 use crate::body::parse_json;
 use crate::error::ApiError;
 use crate::gateway::forward::{call, PodAnswer, PodCall};
@@ -62,7 +61,6 @@ fn ref_id(v: &str) -> &str {
 pub async fn create(
     State(st): State<GatewayState>,
     c: Call,
-    Extension(mv): Extension<Microversion>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let mut body: Value = parse_json(&body)?;
@@ -204,7 +202,6 @@ pub async fn create(
     let outcome = boot(
         &st,
         &c,
-        mv,
         &pod,
         &flavor,
         keypair.as_ref(),
@@ -240,7 +237,6 @@ pub async fn create(
 async fn boot(
     st: &GatewayState,
     c: &Call,
-    mv: Microversion,
     pod: &Pod,
     flavor: &tricircle_store::Flavor,
     keypair: Option<&tricircle_store::Keypair>,
@@ -354,7 +350,6 @@ async fn boot(
             first = Some(answer);
         }
     }
-    let _ = mv;
     match first {
         Some(a) => Ok((a, ids)),
         None => Err(BootError::Api(ApiError::internal())),
