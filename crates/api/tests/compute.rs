@@ -742,6 +742,17 @@ async fn a_boot_whose_outcome_is_unknown_leaves_a_check_job() {
     );
     // Only the first server counts against the quota.
     assert_eq!(e.store.usage(&project).await.unwrap().instances, 1);
+    // The pod calls are in the metrics: answered ones and the unreachable one.
+    let text = install_metrics().render();
+    let has = |outcome: &str| {
+        text.lines().any(|l| {
+            l.starts_with("tricircle_pod_requests_total")
+                && l.contains("pod=\"Pod1\"")
+                && l.contains("service=\"compute\"")
+                && l.contains(&format!("outcome=\"{outcome}\""))
+        })
+    };
+    assert!(has("202") && has("unreachable"), "{text}");
 }
 
 /// Every compute route that takes a body answers malformed or wrongly

@@ -72,6 +72,28 @@ impl PodClient {
     /// connection means the pod never saw the request, so this is safe even
     /// for non-idempotent calls.
     pub async fn send(&self, req: &PodRequest) -> Result<PodResponse, PodError> {
+        let started = std::time::Instant::now();
+        let result = self.send_inner(req).await;
+        // Per pod and service: how often and how fast each pod answers, and
+        // how often it could not be reached at all.
+        let outcome = match &result {
+            Ok(r) => r.status.to_string(),
+            Err(PodError::Timeout { .. }) => "timeout".to_string(),
+            Err(PodError::Unreachable { .. }) => "unreachable".to_string(),
+            Err(PodError::Endpoint(_)) => "no_endpoint".to_string(),
+        };
+        let labels = [
+            ("pod", req.pod.clone()),
+            ("service", req.service_type.clone()),
+            ("outcome", outcome),
+        ];
+        metrics::counter!("tricircle_pod_requests_total", &labels).increment(1);
+        metrics::histogram!("tricircle_pod_request_duration_seconds", &labels[..2])
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn send_inner(&self, req: &PodRequest) -> Result<PodResponse, PodError> {
         let template = self.resolver.endpoint(&req.pod, &req.service_type).await?;
         match self.send_to(&template, req).await {
             Err(e) if e.is_connect() => {
