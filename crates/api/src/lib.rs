@@ -11,6 +11,7 @@ pub mod compute;
 pub mod error;
 pub mod gateway;
 pub mod observe;
+mod shell;
 pub mod volume;
 
 pub use admin::{admin_router, AdminState};

@@ -10,14 +10,13 @@ mod routings;
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{middleware, Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{json, Value};
-use tower_http::catch_panic::CatchPanicLayer;
 use tricircle_pods::EndpointResolver;
 use tricircle_store::Store;
 
@@ -48,24 +47,18 @@ pub fn admin_router(state: AdminState) -> Router {
             state.auth.clone(),
             require_auth,
         ));
-    Router::new()
-        .route("/", get(versions))
-        .route("/v1.0", get(version))
-        .route("/v1.0/", get(version))
-        .route("/healthcheck", get(healthcheck))
-        .route("/metrics", get(metrics))
-        .merge(protected)
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(state.max_body_size))
-        .layer(middleware::from_fn(|req, next| {
-            crate::observe::observe("admin", req, next)
-        }))
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("handler panicked");
-            ApiError::internal().into_response()
-        }))
-        .with_state(state)
+    crate::shell::common_layers(
+        Router::new()
+            .route("/", get(versions))
+            .route("/v1.0", get(version))
+            .route("/v1.0/", get(version))
+            .route("/healthcheck", get(healthcheck))
+            .route("/metrics", get(metrics))
+            .merge(protected),
+        "admin",
+        state.max_body_size,
+    )
+    .with_state(state)
 }
 
 /// `http://<host>` of the request, for links.
@@ -120,17 +113,6 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         state.metrics.render(),
-    )
-}
-
-async fn not_found() -> ApiError {
-    ApiError::not_found("The resource could not be found.")
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "The method is not allowed for this resource.",
     )
 }
 

@@ -13,18 +13,16 @@ pub mod microversion;
 mod servers;
 mod zones;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tower::Layer;
-use tower_http::catch_panic::CatchPanicLayer;
 
 use self::microversion::Microversion;
-use crate::error::ApiError;
 use crate::gateway::{our_root, project_path, GatewayState};
 
 /// Top-level collections of the compute API: a first path segment that is
@@ -136,24 +134,18 @@ pub fn compute_router(state: GatewayState) -> Router {
             state.auth.clone(),
             crate::gateway::authenticate,
         ));
-    let inner = Router::new()
-        .route("/", get(versions))
-        .route("/v2.1", get(version_v21))
-        .route("/v2.1/", get(version_v21))
-        .route("/v2", get(version_v20))
-        .route("/v2/", get(version_v20))
-        .merge(protected)
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(state.max_body_size))
-        .layer(middleware::from_fn(|req, next| {
-            crate::observe::observe("compute", req, next)
-        }))
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("compute handler panicked");
-            ApiError::internal().into_response()
-        }))
-        .with_state(state);
+    let inner = crate::shell::common_layers(
+        Router::new()
+            .route("/", get(versions))
+            .route("/v2.1", get(version_v21))
+            .route("/v2.1/", get(version_v21))
+            .route("/v2", get(version_v20))
+            .route("/v2/", get(version_v20))
+            .merge(protected),
+        "compute",
+        state.max_body_size,
+    )
+    .with_state(state);
     // The project id comes out of the path before routing.
     let strip = middleware::from_fn(|req, next| {
         project_path::strip_project(&["/v2.1", "/v2"], COLLECTIONS, req, next)
@@ -163,17 +155,9 @@ pub fn compute_router(state: GatewayState) -> Router {
 
 /// The newest microversion every pod and this gateway speak.
 pub(crate) async fn newest(state: &GatewayState) -> Microversion {
-    let pods: Vec<String> = match state.store.list_pods().await {
-        Ok(p) => p
-            .into_iter()
-            .filter(|p| !p.is_top())
-            .map(|p| p.pod_name)
-            .collect(),
-        Err(_) => Vec::new(),
-    };
     match state
         .versions
-        .newest_common(&state.pods, &pods, "compute")
+        .newest_of_bottom_pods(&state.store, &state.pods, "compute")
         .await
     {
         Some((2, minor)) => Microversion(minor.min(microversion::OURS_MAX.0)),
@@ -238,15 +222,4 @@ async fn version_v21(State(state): State<GatewayState>, headers: HeaderMap) -> J
 
 async fn version_v20(headers: HeaderMap) -> Json<Value> {
     Json(json!({"version": v20_document(&our_root(&headers))}))
-}
-
-async fn not_found() -> ApiError {
-    ApiError::not_found("The resource could not be found.")
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "The method is not allowed for this resource.",
-    )
 }

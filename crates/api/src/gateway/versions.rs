@@ -8,10 +8,13 @@ use moka::future::Cache;
 use serde_json::Value;
 use tricircle_pods::{PodClient, PodRequest};
 
-/// `(pod, service type)` → the pod's newest microversion, `(major, minor)`.
+/// `(pod, service type)` → the pod's newest microversion, `(major, minor)`;
+/// and, per service type, the answer over all bottom pods, kept a little
+/// while so that a request does not read the pods table each time.
 #[derive(Clone)]
 pub struct PodVersions {
     cache: Cache<(String, &'static str), Option<(u16, u16)>>,
+    combined: Cache<&'static str, Option<(u16, u16)>>,
 }
 
 impl Default for PodVersions {
@@ -21,11 +24,42 @@ impl Default for PodVersions {
                 .time_to_live(Duration::from_secs(300))
                 .max_capacity(10_000)
                 .build(),
+            combined: Cache::builder()
+                .time_to_live(Duration::from_secs(30))
+                .max_capacity(16)
+                .build(),
         }
     }
 }
 
 impl PodVersions {
+    /// The newest version every bottom pod speaks for `service_type`
+    /// (`None` when no pod can tell). A pod added since is counted within
+    /// 30 seconds.
+    pub async fn newest_of_bottom_pods(
+        &self,
+        store: &tricircle_store::Store,
+        client: &PodClient,
+        service_type: &'static str,
+    ) -> Option<(u16, u16)> {
+        self.combined
+            .get_with(service_type, async move {
+                let pods: Vec<String> = match store.list_pods().await {
+                    Ok(p) => p
+                        .into_iter()
+                        .filter(|p| !p.is_top())
+                        .map(|p| p.pod_name)
+                        .collect(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "pods unreadable for version negotiation");
+                        Vec::new()
+                    }
+                };
+                self.newest_common(client, &pods, service_type).await
+            })
+            .await
+    }
+
     /// The lowest "newest version" among `pods` for `service_type`, from
     /// the version document at the service's catalog URL (its `version`
     /// field). Pods that cannot tell are left out.

@@ -17,7 +17,7 @@ mod types;
 mod volumes;
 mod zones;
 
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
@@ -26,7 +26,6 @@ use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tower::Layer;
-use tower_http::catch_panic::CatchPanicLayer;
 
 use self::microversion::VolumeVersion;
 use crate::error::ApiError;
@@ -150,24 +149,18 @@ pub fn volume_router(state: GatewayState) -> Router {
             state.auth.clone(),
             crate::gateway::authenticate,
         ));
-    let inner = Router::new()
-        .route("/", get(versions))
-        .route("/v3", get(version_v3))
-        .route("/v3/", get(version_v3))
-        .route("/v2", get(version_v2))
-        .route("/v2/", get(version_v2))
-        .merge(protected)
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(state.max_body_size))
-        .layer(middleware::from_fn(|req, next| {
-            crate::observe::observe("volume", req, next)
-        }))
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("volume handler panicked");
-            ApiError::internal().into_response()
-        }))
-        .with_state(state);
+    let inner = crate::shell::common_layers(
+        Router::new()
+            .route("/", get(versions))
+            .route("/v3", get(version_v3))
+            .route("/v3/", get(version_v3))
+            .route("/v2", get(version_v2))
+            .route("/v2/", get(version_v2))
+            .merge(protected),
+        "volume",
+        state.max_body_size,
+    )
+    .with_state(state);
     // The project id comes out of the path before routing, then `/v2`
     // becomes `/v3`.
     let strip = middleware::from_fn(|req, next| {
@@ -198,17 +191,9 @@ async fn legacy_alias(mut req: Request, next: Next) -> Response {
 
 /// The newest microversion every pod and this gateway speak.
 pub(crate) async fn newest(state: &GatewayState) -> VolumeVersion {
-    let pods: Vec<String> = match state.store.list_pods().await {
-        Ok(p) => p
-            .into_iter()
-            .filter(|p| !p.is_top())
-            .map(|p| p.pod_name)
-            .collect(),
-        Err(_) => Vec::new(),
-    };
     match state
         .versions
-        .newest_common(&state.pods, &pods, SERVICE_TYPE)
+        .newest_of_bottom_pods(&state.store, &state.pods, SERVICE_TYPE)
         .await
     {
         Some((3, minor)) => VolumeVersion(minor.min(microversion::OURS_MAX.0)),
@@ -340,15 +325,4 @@ async fn version_v3(State(state): State<GatewayState>, headers: HeaderMap) -> Js
 
 async fn version_v2(headers: HeaderMap) -> Json<Value> {
     Json(json!({"versions": [v2_document(&our_root(&headers))]}))
-}
-
-async fn not_found() -> ApiError {
-    ApiError::not_found("The resource could not be found.")
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "The method is not allowed for this resource.",
-    )
 }
