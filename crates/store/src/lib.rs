@@ -31,6 +31,7 @@ pub use bindings::{Binding, BindingFilter, BindingUpdate, NewBinding};
 pub use endpoints::CachedEndpoint;
 pub use error::StoreError;
 pub use flavors::{Flavor, NewFlavor};
+pub use jobs::NewJob;
 pub use keypairs::Keypair;
 pub use pods::Pod;
 pub use quotas::{QuotaExceeded, Usage};

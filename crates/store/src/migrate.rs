@@ -16,6 +16,9 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "compute_volume",
         include_str!("../migrations/0002_compute_volume.sql"),
     ),
+    (3, "network", include_str!("../migrations/0003_network.sql")),
+    (4, "jobs", include_str!("../migrations/0004_jobs.sql")),
+    (5, "routing_locks", include_str!("../migrations/0005_routing_locks.sql")),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

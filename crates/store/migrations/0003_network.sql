@@ -1,0 +1,2 @@
+-- filled in by the work on issue 4
+SELECT 1;
