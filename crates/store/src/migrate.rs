@@ -18,7 +18,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (3, "network", include_str!("../migrations/0003_network.sql")),
     (4, "jobs", include_str!("../migrations/0004_jobs.sql")),
-    (5, "routing_locks", include_str!("../migrations/0005_routing_locks.sql")),
+    (
+        5,
+        "routing_locks",
+        include_str!("../migrations/0005_routing_locks.sql"),
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {
