@@ -13,6 +13,7 @@ mod auth;
 pub mod compute;
 pub mod identity;
 pub mod image;
+pub mod network;
 pub mod pod;
 mod util;
 pub mod volume;

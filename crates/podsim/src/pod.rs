@@ -94,6 +94,7 @@ struct Inner {
     cfg: PodConfig,
     compute: crate::compute::ComputeService,
     volume: crate::volume::VolumeService,
+    network: crate::network::NetworkService,
     images: crate::image::ImageService,
     /// Fault injection: when set, every request fails as a pod that is down.
     down: std::sync::atomic::AtomicBool,
@@ -136,6 +137,7 @@ impl Pod {
             inner: Arc::new(Inner {
                 compute: crate::compute::ComputeService::default(),
                 volume: crate::volume::VolumeService::default(),
+                network: crate::network::NetworkService::default(),
                 images,
                 down: std::sync::atomic::AtomicBool::new(false),
                 cfg,
@@ -153,6 +155,11 @@ impl Pod {
 
     pub fn volume(&self) -> &crate::volume::VolumeService {
         &self.inner.volume
+    }
+
+    /// The pod's Neutron state (read by tests through its views).
+    pub fn network(&self) -> &crate::network::NetworkService {
+        &self.inner.network
     }
 
     pub fn images(&self) -> &crate::image::ImageService {
@@ -197,6 +204,7 @@ impl Pod {
             .route("/image/versions", get(glance_versions))
             .merge(crate::compute::routes(self.clone()))
             .merge(crate::volume::routes(self.clone()))
+            .merge(crate::network::routes(self.clone()))
             .merge(crate::image::routes(self.clone()))
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(
