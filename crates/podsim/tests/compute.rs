@@ -171,6 +171,33 @@ impl Env {
         r.body["flavor"]["id"].as_str().unwrap().to_string()
     }
 
+    /// Creates a network with one IPv4 subnet in the pod's Neutron;
+    /// returns the network id.
+    async fn network(&self, token: &str, name: &str, cidr: &str) -> String {
+        let url = format!("{}/network/v2.0", self.pod_url);
+        let post = |path: &str, body: Value| {
+            self.client
+                .post(format!("{url}/{path}"))
+                .header("X-Auth-Token", token)
+                .json(&body)
+                .send()
+        };
+        let res = post("networks", json!({"network": {"name": name}}))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let body: Value = res.json().await.unwrap();
+        let id = body["network"]["id"].as_str().unwrap().to_string();
+        let res = post(
+            "subnets",
+            json!({"subnet": {"network_id": id, "ip_version": 4, "cidr": cidr}}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 201);
+        id
+    }
+
     /// Boots a server (no NICs) and returns its id, without waiting.
     async fn boot_nowait(&self, token: &str, name: &str, flavor: &str) -> String {
         let r = self
@@ -234,6 +261,7 @@ fn fault(r: &Resp, name: &str, code: u16) -> String {
 async fn boot_goes_from_build_to_active() {
     let env = start().await;
     let flavor = env.flavor("m1.tiny", 1, 512, 1).await;
+    env.network(&env.admin, "private", "10.0.0.0/24").await;
     let r = env
         .post(
             "/servers",
@@ -287,7 +315,7 @@ async fn boot_goes_from_build_to_active() {
     assert_eq!(s["OS-EXT-AZ:availability_zone"], "nova");
     assert_eq!(s["hostId"].as_str().unwrap().len(), 56);
     assert!(s["OS-EXT-SRV-ATTR:host"].is_string(), "admin sees host");
-    // The default (auto) network gave an address.
+    // The project's only network gave an address.
     let addrs = s["addresses"].as_object().unwrap();
     assert_eq!(addrs.len(), 1);
     let nic = &addrs.values().next().unwrap()[0];
@@ -1772,13 +1800,14 @@ async fn volume_attach_and_detach_go_through_cinder() {
 async fn metadata_tags_and_ips() {
     let env = start().await;
     let flavor = env.flavor("m1.tiny", 1, 512, 1).await;
-    let net = "3f2a1b0c-1111-4222-8333-444455556666";
+    let net = "net1";
+    let net_id = env.network(&env.demo, net, "10.9.8.0/24").await;
     let r = env
         .postv(
             "/servers",
             &env.demo,
             json!({"server": {"name": "s1", "imageRef": CIRROS, "flavorRef": flavor,
-                "networks": [{"uuid": net, "fixed_ip": "10.9.8.7"}]}}),
+                "networks": [{"uuid": net_id, "fixed_ip": "10.9.8.7"}]}}),
             "2.37",
         )
         .await;
@@ -2019,6 +2048,7 @@ async fn nova_image_proxy_and_unrouted_methods() {
     );
     // Before 2.37 an empty network list lets Neutron pick networks.
     let flavor = env.flavor("m1.tiny", 1, 512, 1).await;
+    env.network(&env.demo, "private", "10.0.0.0/24").await;
     let r = env
         .post(
             "/servers",

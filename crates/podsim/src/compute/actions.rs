@@ -708,11 +708,8 @@ fn console_lines(s: &Server) -> Vec<String> {
         "Starting network...".into(),
         "udhcpc: started, v1.36.1".into(),
     ];
-    for nic in &s.nics {
-        lines.push(format!(
-            "udhcpc: lease of {} obtained from 10.0.0.1",
-            nic.addr
-        ));
+    for (addr, _) in s.nics.iter().flat_map(|v| v.addresses()) {
+        lines.push(format!("udhcpc: lease of {addr} obtained from 10.0.0.1"));
     }
     lines.push("checking http://169.254.169.254/2009-04-04/instance-id".to_string());
     lines.push(format!(
@@ -909,6 +906,8 @@ async fn rebuild(pod: &Pod, ctx: &Ctx, id: &str, arg: &Value) -> NResult<Respons
             Ok(s.clone())
         },
     )?;
+    let mut server = server;
+    super::interfaces::refresh(pod, std::slice::from_mut(&mut server));
     let mut v = view::server(ctx, &server, ViewOpts::update(ctx, true));
     v["adminPass"] = json!(admin_pass.unwrap_or_else(|| crate::util::random_urlsafe(12)));
     if ctx.at_least(57) {

@@ -18,6 +18,7 @@ mod ctx;
 mod error;
 mod flavors;
 mod images;
+mod interfaces;
 mod keypairs;
 mod misc;
 mod model;
@@ -217,6 +218,14 @@ fn api(pod: Pod, legacy: bool) -> Router<Pod> {
         .route(
             "/servers/{server_id}/ips/{network}",
             mr(get(sub::ips_network)),
+        )
+        .route(
+            "/servers/{server_id}/os-interface",
+            mr(get(interfaces::index).post(interfaces::create)),
+        )
+        .route(
+            "/servers/{server_id}/os-interface/{port_id}",
+            mr(get(interfaces::show).delete(interfaces::delete)),
         )
         .route(
             "/servers/{server_id}/metadata",

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::network::Vif;
+
 /// Power states (`nova.compute.power_state`).
 pub(crate) const NOSTATE: u8 = 0;
 pub(crate) const RUNNING: u8 = 1;
@@ -87,16 +89,6 @@ pub(crate) struct FlavorSnap {
     pub extra_specs: BTreeMap<String, String>,
 }
 
-/// One virtual NIC.
-#[derive(Debug, Clone)]
-pub(crate) struct Nic {
-    /// Network label (the `addresses` key).
-    pub label: String,
-    pub addr: String,
-    pub mac: String,
-    pub version: u8,
-}
-
 /// A block device mapping with a volume.
 #[derive(Debug, Clone)]
 pub(crate) struct VolAttach {
@@ -171,7 +163,8 @@ pub(crate) struct Server {
     pub access_ipv6: String,
     pub availability_zone: String,
     pub pinned_az: Option<String>,
-    pub nics: Vec<Nic>,
+    /// Nova's network info cache: the server's ports.
+    pub nics: Vec<Vif>,
     pub security_groups: Vec<String>,
     pub volumes: Vec<VolAttach>,
     pub locked_by: Option<&'static str>,
@@ -331,7 +324,6 @@ pub(crate) struct State {
     /// Per-project quota overrides.
     pub quotas: HashMap<String, BTreeMap<String, i64>>,
     pub seq: u64,
-    pub next_ip: u32,
 }
 
 impl State {
@@ -399,13 +391,6 @@ impl State {
         let mut v: Vec<&Keypair> = self.keypairs.iter().filter(|k| k.user_id == user).collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
-    }
-
-    /// A fresh fixed IP from 10.0.0.0/16.
-    pub fn allocate_ip(&mut self) -> String {
-        let n = self.next_ip + 3;
-        self.next_ip += 1;
-        format!("10.0.{}.{}", n / 250, n % 250 + 3)
     }
 }
 

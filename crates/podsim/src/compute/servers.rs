@@ -18,10 +18,12 @@ use super::ctx::{
     opt_string, parse_time, wrapper, Ctx, NBody, BASE64, P,
 };
 use super::error::{NResult, NovaError};
-use super::model::{Nic, Server, State as NovaState, Step, VolAttach, NOSTATE};
+use super::interfaces;
+use super::model::{Server, State as NovaState, Step, VolAttach, NOSTATE};
 use super::view::{self, ViewOpts};
 use super::{host_name, BUILD_TIME, DELETE_TIME};
 use crate::image::schema::{py_repr, py_str};
+use crate::network::{NicRequest, Vif};
 use crate::pod::Pod;
 use crate::volume::AttachError;
 
@@ -56,16 +58,6 @@ pub(crate) fn sanitize_hostname(name: &str, id: &str) -> String {
     } else {
         h
     }
-}
-
-fn random_mac() -> String {
-    let mut rng = rand::rng();
-    format!(
-        "fa:16:3e:{:02x}:{:02x}:{:02x}",
-        rng.random::<u8>(),
-        rng.random::<u8>(),
-        rng.random::<u8>()
-    )
 }
 
 fn random_password() -> String {
@@ -110,24 +102,21 @@ fn is_ipv6(s: &str) -> bool {
     s.parse::<std::net::Ipv6Addr>().is_ok()
 }
 
-/// A requested NIC.
-#[derive(Debug, Clone)]
-struct NetItem {
-    uuid: Option<String>,
-    port: Option<String>,
-    fixed_ip: Option<String>,
-}
-
+/// The `networks` of a boot.
 #[derive(Debug, Clone)]
 enum Networks {
+    /// `"auto"` (2.37).
     Auto,
+    /// No `networks`, or `[]`: the project's network, if it has one.
+    Default,
+    /// `"none"` (2.37).
     None,
-    List(Vec<NetItem>),
+    List(Vec<NicRequest>),
 }
 
 fn parse_networks(ctx: &Ctx, v: Option<&Value>) -> NResult<Networks> {
     let Some(v) = v else {
-        return Ok(Networks::Auto);
+        return Ok(Networks::Default);
     };
     let tag_ok = (32..=36).contains(&ctx.ver.minor) || ctx.at_least(42);
     match v {
@@ -225,18 +214,35 @@ fn parse_networks(ctx: &Ctx, v: Option<&Value>) -> NResult<Networks> {
                         });
                     }
                 }
-                if port.is_none() && uuid.is_none() {
-                    return Err(NovaError::bad_request("Bad network format: missing 'uuid'"));
+                let tag = obj.get("tag").and_then(Value::as_str).map(str::to_string);
+                match (port, uuid) {
+                    (Some(port), _) => {
+                        let twice = out
+                            .iter()
+                            .any(|n| matches!(n, NicRequest::Port { id, .. } if *id == port));
+                        if twice {
+                            return Err(NovaError::bad_request(format!(
+                                "Port ID '{port}' was specified twice: you cannot attach a \
+                                 port multiple times."
+                            )));
+                        }
+                        if let Some(addr) = fixed_ip {
+                            return Err(NovaError::bad_request(format!(
+                                "Specified Fixed IP '{addr}' cannot be used with port \
+                                 '{port}': the two cannot be specified together."
+                            )));
+                        }
+                        out.push(NicRequest::Port { id: port, tag });
+                    }
+                    (None, Some(id)) => out.push(NicRequest::Network { id, fixed_ip, tag }),
+                    (None, None) => {
+                        return Err(NovaError::bad_request("Bad network format: missing 'uuid'"))
+                    }
                 }
-                out.push(NetItem {
-                    uuid,
-                    port,
-                    fixed_ip,
-                });
             }
             // An empty list lets Neutron pick the project's networks.
             if out.is_empty() {
-                return Ok(Networks::Auto);
+                return Ok(Networks::Default);
             }
             Ok(Networks::List(out))
         }
@@ -703,6 +709,48 @@ pub(crate) async fn create(
         }
     };
 
+    // Networks and security groups (Neutron; never under the compute lock).
+    if max_count > 1 {
+        if let Networks::List(items) = &networks {
+            for it in items {
+                match it {
+                    NicRequest::Network {
+                        fixed_ip: Some(_), ..
+                    } => {
+                        return Err(NovaError::bad_request(
+                            "Failed to launch instances: max_count cannot be greater than 1 if \
+                             an fixed_ip is specified.",
+                        ))
+                    }
+                    NicRequest::Port { .. } => {
+                        return Err(NovaError::bad_request(
+                            "Failed to launch instances: Unable to launch multiple instances \
+                             with a single configured port ID. Please launch your instance one \
+                             by one with different ports.",
+                        ))
+                    }
+                    NicRequest::Network { .. } => {}
+                }
+            }
+        }
+    }
+    let sg_names: Vec<String> = security_groups
+        .clone()
+        .unwrap_or_else(|| vec!["default".to_string()]);
+    let port_groups = interfaces::security_groups_for_ports(&pod, ctx.project(), &sg_names)
+        .map_err(interfaces::boot_error)?;
+    let nics = {
+        let net = pod.network();
+        let (project, admin) = (ctx.project(), ctx.is_admin());
+        match &networks {
+            Networks::None => Ok(Vec::new()),
+            Networks::Auto => net.plan_nics(project, admin, None, true),
+            Networks::Default => net.plan_nics(project, admin, None, false),
+            Networks::List(items) => net.plan_nics(project, admin, Some(items), false),
+        }
+        .map_err(interfaces::boot_error)?
+    };
+
     let ctx2 = ctx.clone();
     let pod2 = pod.clone();
     // Everything that needs the compute state.
@@ -789,33 +837,6 @@ pub(crate) async fn create(
             } else {
                 name.clone()
             };
-            let mut nics = Vec::new();
-            match &networks {
-                Networks::None => {}
-                Networks::Auto => nics.push(Nic {
-                    label: "auto_allocated_network".into(),
-                    addr: st.allocate_ip(),
-                    mac: random_mac(),
-                    version: 4,
-                }),
-                Networks::List(items) => {
-                    for it in items {
-                        let label = it
-                            .uuid
-                            .clone()
-                            .or_else(|| it.port.clone())
-                            .unwrap_or_default();
-                        let addr = it.fixed_ip.clone().unwrap_or_else(|| st.allocate_ip());
-                        let version = if is_ipv6(&addr) { 6 } else { 4 };
-                        nics.push(Nic {
-                            label,
-                            addr,
-                            mac: random_mac(),
-                            version,
-                        });
-                    }
-                }
-            }
             let seq = st.next_seq();
             let mut s = Server {
                 seq,
@@ -854,7 +875,7 @@ pub(crate) async fn create(
                 access_ipv6: access_ipv6.clone(),
                 availability_zone: pod2.config().availability_zone.clone(),
                 pinned_az: requested_az.clone(),
-                nics,
+                nics: Vec::new(),
                 security_groups: security_groups
                     .clone()
                     .unwrap_or_else(|| vec!["default".to_string()]),
@@ -879,6 +900,21 @@ pub(crate) async fn create(
         }
         Ok(out)
     })?;
+
+    // The ports (outside the compute lock), all or none.
+    let mut prepared = prepared;
+    for i in 0..prepared.len() {
+        let vifs =
+            pod.network()
+                .allocate(&interfaces::device(&ctx, &prepared[i]), &nics, &port_groups);
+        match vifs {
+            Ok(v) => prepared[i].nics = v,
+            Err(e) => {
+                release_ports(&pod, &prepared);
+                return Err(interfaces::boot_error(e));
+            }
+        }
+    }
 
     // Attach the requested volumes (outside the compute lock).
     let mut attached: Vec<VolAttach> = Vec::new();
@@ -911,6 +947,7 @@ pub(crate) async fn create(
                     for a in &attached {
                         let _ = pod.volume().detach(&a.volume_id, &first.id);
                     }
+                    release_ports(&pod, &prepared);
                     return Err(match e {
                         AttachError::NotFound => NovaError::bad_request(format!(
                             "Volume {} could not be found.",
@@ -966,6 +1003,13 @@ pub(crate) async fn create(
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
+}
+
+/// Gives back the ports of servers that will not be.
+fn release_ports(pod: &Pod, servers: &[Server]) {
+    for s in servers {
+        pod.network().release(&s.id, &s.nics);
+    }
 }
 
 /// A server tag (`^[^,/]*$`, 1..60 characters).
@@ -1570,8 +1614,8 @@ fn list(pod: &Pod, ctx: &Ctx, detail: bool) -> NResult<Value> {
             let ok = re.as_ref().is_some_and(|re| {
                 s.nics
                     .iter()
-                    .filter(|n| n.version == 4)
-                    .any(|n| re.is_match(&n.addr))
+                    .flat_map(|n| n.addresses())
+                    .any(|(addr, version)| version == 4 && re.is_match(addr))
             });
             if !ok {
                 return false;
@@ -1581,8 +1625,8 @@ fn list(pod: &Pod, ctx: &Ctx, detail: bool) -> NResult<Value> {
             let ok = re.as_ref().is_some_and(|re| {
                 s.nics
                     .iter()
-                    .filter(|n| n.version == 6)
-                    .any(|n| re.is_match(&n.addr))
+                    .flat_map(|n| n.addresses())
+                    .any(|(addr, version)| version == 6 && re.is_match(addr))
             });
             if !ok {
                 return false;
@@ -1691,6 +1735,9 @@ fn list(pod: &Pod, ctx: &Ctx, detail: bool) -> NResult<Value> {
         items.sort_by(sorter);
     }
     items.truncate(limit);
+    if detail {
+        interfaces::refresh(pod, &mut items);
+    }
 
     let servers: Vec<Value> = items
         .iter()
@@ -1724,8 +1771,7 @@ pub(crate) async fn detail(State(pod): State<Pod>, ctx: Ctx) -> NResult<Json<Val
 
 /// `GET /servers/{id}`.
 pub(crate) async fn show(State(pod): State<Pod>, ctx: Ctx, p: P) -> NResult<Json<Value>> {
-    let id = p.get("server_id");
-    let s = pod.compute().with(|st| find(st, &ctx, id).cloned())?;
+    let s = interfaces::server_with_nics(&pod, &ctx, p.get("server_id"))?;
     Ok(Json(
         json!({"server": view::server(&ctx, &s, ViewOpts::show(&ctx))}),
     ))
@@ -1816,6 +1862,8 @@ pub(crate) async fn update(
         s.updated_at = Utc::now();
         Ok(s.clone())
     })?;
+    let mut s = s;
+    interfaces::refresh(&pod, std::slice::from_mut(&mut s));
     Ok(Json(
         json!({"server": view::server(&ctx, &s, ViewOpts::update(&ctx, false))}),
     ))
@@ -1829,25 +1877,33 @@ pub(crate) async fn delete(State(pod): State<Pod>, ctx: Ctx, p: P) -> NResult<St
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// An attached volume id and whether it goes with the server.
+type VolumeToDetach = (String, bool);
+
 /// Deletes a server (also `forceDelete`).
 pub(crate) fn delete_server(pod: &Pod, ctx: &Ctx, id: &str, action: &str) -> NResult<()> {
-    let volumes = pod.compute().with(|st| -> NResult<Vec<(String, bool)>> {
-        let s = find_mut(st, ctx, id)?;
-        if s.is_locked() && !ctx.is_admin() {
-            return Err(NovaError::locked(id));
-        }
-        let vols: Vec<(String, bool)> = s
-            .volumes
-            .iter()
-            .map(|v| (v.volume_id.clone(), v.delete_on_termination))
-            .collect();
-        s.volumes.clear();
-        if s.task_state != Some("deleting") {
-            s.begin("deleting", DELETE_TIME, Step::Delete);
-            s.record(action, ctx.user(), ctx.project());
-        }
-        Ok(vols)
-    })?;
+    let (volumes, vifs) = pod
+        .compute()
+        .with(|st| -> NResult<(Vec<VolumeToDetach>, Vec<Vif>)> {
+            let s = find_mut(st, ctx, id)?;
+            if s.is_locked() && !ctx.is_admin() {
+                return Err(NovaError::locked(id));
+            }
+            let vols: Vec<(String, bool)> = s
+                .volumes
+                .iter()
+                .map(|v| (v.volume_id.clone(), v.delete_on_termination))
+                .collect();
+            s.volumes.clear();
+            let vifs = std::mem::take(&mut s.nics);
+            if s.task_state != Some("deleting") {
+                s.begin("deleting", DELETE_TIME, Step::Delete);
+                s.record(action, ctx.user(), ctx.project());
+            }
+            Ok((vols, vifs))
+        })?;
+    // Ports Nova made go; the user's are unbound (`preserve_on_delete`).
+    pod.network().release(id, &vifs);
     for (v, delete_on_termination) in volumes {
         if pod.volume().detach(&v, id).is_ok() && delete_on_termination {
             let _ = pod.volume().delete_volume(&v);

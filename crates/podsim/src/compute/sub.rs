@@ -14,6 +14,7 @@ use super::ctx::{
     check_keys, field_error, is_uuid_like, metadata_field, naive, opt_bool, wrapper, Ctx, NBody, P,
 };
 use super::error::{NResult, NovaError};
+use super::interfaces::server_with_nics;
 use super::model::{map_json, Server, VolAttach};
 use super::servers::{find, find_mut, sub_tag_check};
 use super::view::{addresses, host_id};
@@ -30,13 +31,13 @@ fn server_of(pod: &Pod, ctx: &Ctx, p: &P) -> NResult<Server> {
 
 /// `GET /servers/{id}/ips`.
 pub(crate) async fn ips(State(pod): State<Pod>, ctx: Ctx, p: P) -> NResult<Json<Value>> {
-    let s = server_of(&pod, &ctx, &p)?;
+    let s = server_with_nics(&pod, &ctx, p.get("server_id"))?;
     Ok(Json(json!({"addresses": addresses(&s, false)})))
 }
 
 /// `GET /servers/{id}/ips/{network}`.
 pub(crate) async fn ips_network(State(pod): State<Pod>, ctx: Ctx, p: P) -> NResult<Json<Value>> {
-    let s = server_of(&pod, &ctx, &p)?;
+    let s = server_with_nics(&pod, &ctx, p.get("server_id"))?;
     let net = p.get("network");
     let all = addresses(&s, false);
     match all.get(net) {

@@ -67,22 +67,24 @@ pub(crate) fn addresses(s: &Server, extended: bool) -> Value {
     if s.vm_state == "building" {
         return Value::Object(out);
     }
-    for nic in &s.nics {
-        let entry = if extended {
-            json!({
-                "version": nic.version,
-                "addr": nic.addr,
-                "OS-EXT-IPS:type": "fixed",
-                "OS-EXT-IPS-MAC:mac_addr": nic.mac,
-            })
-        } else {
-            json!({"version": nic.version, "addr": nic.addr})
-        };
-        if let Value::Array(list) = out
-            .entry(nic.label.clone())
-            .or_insert_with(|| Value::Array(Vec::new()))
-        {
-            list.push(entry);
+    for vif in &s.nics {
+        for (addr, version) in vif.addresses() {
+            let entry = if extended {
+                json!({
+                    "version": version,
+                    "addr": addr,
+                    "OS-EXT-IPS:type": "fixed",
+                    "OS-EXT-IPS-MAC:mac_addr": vif.mac,
+                })
+            } else {
+                json!({"version": version, "addr": addr})
+            };
+            if let Value::Array(list) = out
+                .entry(vif.network_name.clone())
+                .or_insert_with(|| Value::Array(Vec::new()))
+            {
+                list.push(entry);
+            }
         }
     }
     Value::Object(out)

@@ -25,6 +25,7 @@ mod ports;
 mod routers;
 mod security_groups;
 mod subnets;
+mod vifs;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -39,6 +40,7 @@ use serde_json::{json, Value};
 
 use self::error::{NResult, NeutronError};
 use self::model::{s, view, Kind, Record, State};
+pub(crate) use self::vifs::{Device, NicRequest, Vif, VifError};
 use crate::compute::query::Query;
 use crate::pod::Pod;
 

@@ -100,7 +100,7 @@ pub(super) fn refresh_binding(p: &mut Record) {
 }
 
 /// Status (`ACTIVE` once a device holds the port) and DNS assignment.
-fn refresh(p: &mut Record) {
+pub(super) fn refresh(p: &mut Record) {
     let status = if s(p, "device_id").is_empty() {
         "DOWN"
     } else {
