@@ -98,6 +98,8 @@ struct Inner {
     images: crate::image::ImageService,
     /// Fault injection: when set, every request fails as a pod that is down.
     down: std::sync::atomic::AtomicBool,
+    /// Added to every request, microseconds (starts at `cfg.latency`).
+    latency_us: std::sync::atomic::AtomicU64,
 }
 
 /// One pod's service endpoints. Cheap to clone; clones share state.
@@ -140,6 +142,9 @@ impl Pod {
                 network: crate::network::NetworkService::default(),
                 images,
                 down: std::sync::atomic::AtomicBool::new(false),
+                latency_us: std::sync::atomic::AtomicU64::new(
+                    u64::try_from(cfg.latency.as_micros()).unwrap_or(u64::MAX),
+                ),
                 cfg,
             }),
         }
@@ -171,6 +176,15 @@ impl Pod {
         self.inner
             .down
             .store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Fault injection: every request waits `latency` first (a distant or
+    /// overloaded data centre), from now on.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.inner.latency_us.store(
+            u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::SeqCst,
+        );
     }
 
     pub fn is_down(&self) -> bool {
@@ -221,7 +235,9 @@ async fn simulate_conditions(
     req: Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let latency = pod.inner.cfg.latency;
+    let latency = std::time::Duration::from_micros(
+        pod.inner.latency_us.load(std::sync::atomic::Ordering::SeqCst),
+    );
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
