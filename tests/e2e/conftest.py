@@ -338,13 +338,14 @@ def databases(tmp_path_factory):
 
 
 def write_config(path, *, port, db_url, auth_strategy="keystone", keystone=None, token_cache_time=2, auto_migrate=True,
-                 compute_port=0, volume_port=0):
+                 compute_port=0, volume_port=0, network_port=0):
     lines = [
         "[DEFAULT]",
         "bind_host = 127.0.0.1",
         f"admin_port = {port}",
         f"compute_port = {compute_port}",
         f"volume_port = {volume_port}",
+        f"network_port = {network_port}",
         f"auth_strategy = {auth_strategy}",
         "",
         "[database]",
@@ -397,6 +398,7 @@ def start_serve(
     ready_timeout=60,
     compute_port=0,
     volume_port=0,
+    network_port=0,
 ):
     """`tricircle --config FILE serve` on a free port; returns a Server once /healthcheck is 200."""
     workdir = Path(workdir)
@@ -415,6 +417,7 @@ def start_serve(
             auto_migrate=auto_migrate,
             compute_port=compute_port,
             volume_port=volume_port,
+            network_port=network_port,
         )
         log = workdir / f"serve-{port}.log"
         with open(log, "wb") as logf:

@@ -207,3 +207,125 @@ def volume_scenario(bed):
     bed.openstack("server", "delete", "--wait", *servers.values())
     bed.openstack("volume", "type", "delete", vtype)
     bed.openstack("flavor", "delete", flavor)
+
+
+def eventually(what, check, timeout=90):
+    """Polls `check` until it returns a truthy value (returned) or fails."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(1)
+    raise AssertionError(f"{what}: not so after {timeout} s (last: {last!r})")
+
+
+def _bottom_network(bed, pod, top):
+    found = bed.json("network", "list", "--long", "--name", f"{top['id']}#{top['name']}", region=pod)
+    return found[0] if found else None
+
+
+def network_scenario(bed):
+    """Networks at the top (AZ hints, subnets, security groups), servers in
+    az1 and az2 on them, the copies made in the pods on first use (same IPs
+    and MACs, the same segment of a network stretched over both pods, the
+    security group's rules), updates reaching the pods, and deletes leaving
+    nothing behind in the pods."""
+    uid = _uid()
+    flavor = f"tc-net-{uid}"
+    bed.json("flavor", "create", "--vcpus", "1", "--ram", "512", "--disk", "1", flavor)
+
+    net1 = bed.json("network", "create", "--availability-zone-hint", "az1", f"net1-{uid}")
+    assert net1["availability_zone_hints"] == ["az1"], net1
+    sub1 = bed.json("subnet", "create", "--network", net1["id"], "--subnet-range", "10.51.1.0/24", f"sub1-{uid}")
+    assert sub1["gateway_ip"] == "10.51.1.1" and sub1["cidr"] == "10.51.1.0/24", sub1
+    # Stretched over both pods: a VxLAN network (an admin may choose the type).
+    net2 = bed.json("network", "create", "--provider-network-type", "vxlan", f"net2-{uid}")
+    assert net2["provider:network_type"] == "vxlan" and net2["provider:segmentation_id"], net2
+    sub2 = bed.json("subnet", "create", "--network", net2["id"], "--subnet-range", "10.51.2.0/24", f"sub2-{uid}")
+    sg = bed.json("security", "group", "create", f"sg-{uid}")
+    bed.json("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "22",
+             "--remote-ip", "0.0.0.0/0", sg["id"])
+
+    # Nothing is in any pod before a server needs it.
+    for pod in ("Pod1", "Pod2"):
+        assert _bottom_network(bed, pod, net1) is None, f"[{bed.name}] net1 already in {pod}"
+
+    # net1 is for az1 only.
+    r = bed.openstack("server", "create", "--flavor", flavor, "--image", bed.image, "--nic",
+                      f"net-id={net1['id']}", "--availability-zone", "az2", f"bad-{uid}", check=False)
+    assert r.returncode != 0 and "availability" in (r.stderr + r.stdout), r.stderr
+
+    s1 = bed.json("server", "create", "--flavor", flavor, "--image", bed.image,
+                  "--nic", f"net-id={net1['id']}", "--nic", f"net-id={net2['id']}",
+                  "--security-group", sg["name"], "--availability-zone", "az1", "--wait", f"s1-{uid}")
+    s2 = bed.json("server", "create", "--flavor", flavor, "--image", bed.image,
+                  "--nic", f"net-id={net2['id']}", "--availability-zone", "az2", "--wait", f"s2-{uid}")
+    assert s1["status"] == "ACTIVE" and s2["status"] == "ACTIVE", (s1, s2)
+
+    # Addresses carry the top network names; the ports are top ports.
+    shown = bed.json("server", "show", s1["id"])
+    addresses = shown["addresses"]
+    assert set(addresses) == {f"net1-{uid}", f"net2-{uid}"}, addresses
+    ports = bed.json("port", "list", "--server", s1["id"], "--long")
+    assert len(ports) == 2, ports
+    top_ips = {}
+    for p in ports:
+        full = bed.json("port", "show", p["ID"])
+        assert full["device_owner"] == "compute:az1", full
+        for ip in full["fixed_ips"]:
+            top_ips[ip["ip_address"]] = full
+    assert any(ip.startswith("10.51.1.") for ip in top_ips), top_ips
+    assert any(ip.startswith("10.51.2.") for ip in top_ips), top_ips
+    shown_ips = {a for v in addresses.values() for a in v}
+    assert shown_ips == set(top_ips), (shown_ips, top_ips)
+
+    # Pod1 holds net1, its subnet and the ports (same MAC and IP); net2 is
+    # in both pods with the same segment; net1 is not in Pod2.
+    b1 = _bottom_network(bed, "Pod1", net1)
+    assert b1 is not None, f"[{bed.name}] net1 not in Pod1"
+    assert _bottom_network(bed, "Pod2", net1) is None
+    bsub = bed.json("subnet", "list", "--name", sub1["id"], region="Pod1")
+    assert len(bsub) == 1 and bsub[0]["Subnet"] == "10.51.1.0/24", bsub
+    for ip, top_port in top_ips.items():
+        bp = bed.json("port", "list", "--name", top_port["id"], "--long", region="Pod1")
+        assert len(bp) == 1, bp
+        assert bp[0]["MAC Address"] == top_port["mac_address"], (bp, top_port)
+        assert ip in str(bp[0]["Fixed IP Addresses"]), (bp, ip)
+    segs = []
+    for pod in ("Pod1", "Pod2"):
+        b2 = _bottom_network(bed, pod, net2)
+        assert b2 is not None, f"[{bed.name}] net2 not in {pod}"
+        shown2 = bed.json("network", "show", b2["ID"], region=pod)
+        segs.append((shown2["provider:network_type"], shown2["provider:segmentation_id"]))
+    assert segs[0] == segs[1] == ("vxlan", net2["provider:segmentation_id"]), segs
+
+    # The security group and its rule are in Pod1 (named by the top id).
+    bsg = bed.json("security", "group", "show", sg["id"], region="Pod1")
+    assert any(r.get("port_range_min") == 22 and r.get("protocol") == "tcp"
+               for r in bsg["rules"]), bsg
+    # A new rule at the top reaches the pod (a job).
+    bed.json("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "80", sg["id"])
+    eventually("the new rule reaches Pod1", lambda: any(
+        r.get("port_range_min") == 80 for r in bed.json("security", "group", "show", sg["id"], region="Pod1")["rules"]))
+    # A rename reaches the pods holding the network.
+    bed.openstack("network", "set", "--name", f"net2b-{uid}", net2["id"])
+    net2["name"] = f"net2b-{uid}"
+    for pod in ("Pod1", "Pod2"):
+        eventually(f"the rename reaches {pod}", lambda pod=pod: _bottom_network(bed, pod, net2))
+
+    # Deletes leave nothing behind in the pods.
+    bed.openstack("server", "delete", "--wait", s1["id"], s2["id"])
+    eventually("the servers' ports are gone", lambda: bed.json("port", "list", "--server", s1["id"]) == [])
+    for p in ports:
+        eventually("bottom ports are gone", lambda p=p: bed.json("port", "list", "--name", p["ID"], region="Pod1") == [])
+    bed.openstack("subnet", "delete", sub1["id"], sub2["id"])
+    bed.openstack("network", "delete", net1["id"], net2["id"])
+    bed.openstack("security", "group", "delete", sg["id"])
+    for pod in ("Pod1", "Pod2"):
+        eventually(f"networks gone from {pod}", lambda pod=pod: all(
+            _bottom_network(bed, pod, n) is None for n in (net1, net2)))
+        eventually(f"security group gone from {pod}", lambda pod=pod: bed.openstack(
+            "security", "group", "show", sg["id"], region=pod, check=False).returncode != 0)
+    bed.openstack("flavor", "delete", flavor)

@@ -78,6 +78,8 @@ def start_demo(tricircle_bin, workdir):
         "0",
         "--volume-port",
         "0",
+        "--network-port",
+        "0",
         "--pod-base-port",
         str(pod_base_port),
         "--data-dir",

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import Creds, Keystone, _parse_exports, free_port, start_serve, stop_serve
 from helpers import call, describe
-from scenarios import Bed, compute_scenario, volume_scenario
+from scenarios import Bed, compute_scenario, network_scenario, volume_scenario
 
 pytestmark = pytest.mark.realcloud
 
@@ -50,9 +50,10 @@ def bed(tricircle_bin, tmp_path_factory):
         env[f"TRICIRCLE_REALCLOUD_KEYSTONE_{who}_PROJECT"])
     keystone = Keystone(url, creds("ADMIN"), creds("SERVICE"), creds("DEMO"))
     workdir = tmp_path_factory.mktemp("realcloud-serve")
-    compute_port, volume_port = free_port(), free_port()
+    compute_port, volume_port, network_port = free_port(), free_port(), free_port()
     server = start_serve(tricircle_bin, workdir, db_url=f"sqlite://{workdir}/tricircle.db", keystone=keystone,
-                         token_cache_time=60, compute_port=compute_port, volume_port=volume_port)
+                         token_cache_time=60, compute_port=compute_port, volume_port=volume_port,
+                         network_port=network_port)
     admin_os = {
         "OS_AUTH_URL": url, "OS_IDENTITY_API_VERSION": "3",
         "OS_USERNAME": keystone.admin.user, "OS_PASSWORD": keystone.admin.password,
@@ -71,6 +72,7 @@ def bed(tricircle_bin, tmp_path_factory):
         ("compute", "nova", f"http://127.0.0.1:{compute_port}/v2.1"),
         ("volumev3", "cinderv3", f"http://127.0.0.1:{volume_port}/v3/$(project_id)s"),
         ("block-storage", "cinder", f"http://127.0.0.1:{volume_port}/v3/$(project_id)s"),
+        ("network", "neutron", f"http://127.0.0.1:{network_port}"),
     ):
         if not _openstack(admin_os, "service", "list", "-f", "value", "-c", "Type").split().count(stype):
             _openstack(admin_os, "service", "create", "--name", name, stype)
@@ -90,3 +92,7 @@ def test_compute_scenario(bed):
 
 def test_volume_scenario(bed):
     volume_scenario(bed)
+
+
+def test_network_scenario(bed):
+    network_scenario(bed)

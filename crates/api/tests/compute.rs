@@ -118,6 +118,7 @@ async fn env_with(store: TestStore, quota: Usage) -> Env {
             www_authenticate_uri: cfg.public_url.clone(),
         }),
         pods: PodClient::new(resolver, Duration::from_secs(10)).unwrap(),
+        network: None,
         keystone,
         max_body_size: 256 * 1024,
         list_deadline: Duration::from_secs(2),

@@ -99,6 +99,7 @@ async fn start() -> Gw {
             www_authenticate_uri: format!("{}/v3", cfg.public_url),
         }),
         pods: PodClient::new(Arc::new(resolver), Duration::from_secs(5)).unwrap(),
+        network: None,
         keystone,
         max_body_size: 64 * 1024,
         list_deadline: Duration::from_secs(3),

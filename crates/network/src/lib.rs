@@ -1,4 +1,118 @@
 //! The top Neutron: networks, subnets, ports and security groups stored at
 //! the top with top IPAM, created in a pod only when a server there needs
 //! them (BEHAVIOUR §6).
+//!
+//! [`Neutron`] is the domain API: every operation takes the caller's
+//! [`Scope`] and answers with the resource as Neutron's API shows it to
+//! that caller, or a [`NeutronError`] with Neutron's status and type.
 #![forbid(unsafe_code)]
+
+mod attrs;
+pub mod bottom;
+pub mod config;
+pub mod error;
+pub mod extensions;
+pub mod handlers;
+mod ipam;
+pub mod jobs_types;
+pub mod listing;
+mod networks;
+mod ports;
+mod quotas;
+mod security_groups;
+mod subnets;
+mod zones;
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tricircle_store::{NeutronKind, NeutronTx, NewJob, Store};
+
+pub use config::{NetworkConfig, NeutronQuotas, VlanRange};
+pub use error::NeutronError;
+pub use listing::{ListQuery, Page, PageLink};
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub project_id: String,
+    pub user_id: String,
+    pub is_admin: bool,
+}
+
+impl Scope {
+    /// Whether the caller may change a resource of `project_id`.
+    fn owns(&self, project_id: &str) -> bool {
+        self.is_admin || self.project_id == project_id
+    }
+}
+
+#[derive(Clone)]
+pub struct Neutron {
+    store: Store,
+    cfg: Arc<NetworkConfig>,
+}
+
+impl Neutron {
+    pub fn new(store: Store, cfg: NetworkConfig) -> Neutron {
+        Neutron {
+            store,
+            cfg: Arc::new(cfg),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn config(&self) -> &NetworkConfig {
+        &self.cfg
+    }
+}
+
+/// The project of a stored body.
+fn project_of(body: &Value) -> &str {
+    body.get("project_id").and_then(Value::as_str).unwrap_or("")
+}
+
+fn str_of<'a>(body: &'a Value, key: &str) -> &'a str {
+    body.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The job for a change of a resource that has copies in pods, if any:
+/// `resource` is `{"<kind>_id": id, "project_id": ..}` (+ `snapshot`).
+async fn jobs_for(
+    tx: &mut NeutronTx,
+    kind: NeutronKind,
+    job_type: &str,
+    id: &str,
+    project_id: &str,
+    snapshot: Option<&Value>,
+) -> Result<Vec<NewJob>, NeutronError> {
+    if tx.copy_pods(id, kind.resource_type()).await?.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut resource = json!({
+        format!("{}_id", kind.resource_type()): id,
+        "project_id": project_id,
+    });
+    if let Some(s) = snapshot {
+        resource["snapshot"] = s.clone();
+    }
+    Ok(vec![NewJob {
+        job_type: job_type.to_string(),
+        project_id: project_id.to_string(),
+        resource_id: id.to_string(),
+        resource,
+    }])
+}
+
+/// How many times a transaction that lost a race is tried again.
+const RETRIES: usize = 8;
+
+/// A transaction body that may lose a race to another instance (a unique
+/// key taken between our read and our write) and is then simply retried.
+enum Attempt<T> {
+    Done(T),
+    Retry,
+}

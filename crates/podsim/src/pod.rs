@@ -236,7 +236,9 @@ async fn simulate_conditions(
     next: axum::middleware::Next,
 ) -> Response {
     let latency = std::time::Duration::from_micros(
-        pod.inner.latency_us.load(std::sync::atomic::Ordering::SeqCst),
+        pod.inner
+            .latency_us
+            .load(std::sync::atomic::Ordering::SeqCst),
     );
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

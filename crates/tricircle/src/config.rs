@@ -60,6 +60,7 @@ pub struct Config {
     pub admin_port: u16,
     pub compute_port: u16,
     pub volume_port: u16,
+    pub network_port: u16,
     pub auth_strategy: AuthStrategy,
     pub max_request_body_size: usize,
     pub log_format: LogFormat,
@@ -68,6 +69,19 @@ pub struct Config {
     pub keystone: KeystoneConfig,
     pub client: ClientConfig,
     pub quota: tricircle_store::Usage,
+    /// `[network]` and the network quotas of `[quota]`: the top Neutron.
+    pub network: tricircle_network::NetworkConfig,
+    pub jobs: JobsConfig,
+}
+
+/// `[jobs]`: the job engine `serve` runs (roles `all` and `worker`).
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    pub workers: usize,
+    pub lease: Duration,
+    pub poll_interval: Duration,
+    pub max_attempts: u32,
+    pub backoff_cap: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +138,7 @@ const KNOWN: &[(&str, &[&str])] = &[
             "admin_port",
             "compute_port",
             "volume_port",
+            "network_port",
             "auth_strategy",
             "max_request_body_size",
             "log_format",
@@ -159,9 +174,34 @@ const KNOWN: &[(&str, &[&str])] = &[
             "volumes",
             "gigabytes",
             "snapshots",
+            "quota_network",
+            "quota_subnet",
+            "quota_port",
+            "quota_security_group",
+            "quota_security_group_rule",
         ],
     ),
     ("tricircle", &[]),
+    (
+        "network",
+        &[
+            "tenant_network_types",
+            "network_vlan_ranges",
+            "vni_ranges",
+            "flat_networks",
+            "global_physnet_mtu",
+        ],
+    ),
+    (
+        "jobs",
+        &[
+            "workers",
+            "lease_seconds",
+            "poll_interval_seconds",
+            "max_attempts",
+            "backoff_cap_seconds",
+        ],
+    ),
 ];
 
 /// Raw `(section, option) → (value, where it came from)`.
@@ -388,6 +428,13 @@ impl Config {
             "a port number (0-65535; 0 picks a free port)",
             |_| true,
         )?;
+        let network_port = r.parse(
+            d,
+            "network_port",
+            9696u16,
+            "a port number (0-65535; 0 picks a free port)",
+            |_| true,
+        )?;
         let max_request_body_size = r.parse(
             d,
             "max_request_body_size",
@@ -487,6 +534,7 @@ impl Config {
                 |v| *v >= -1,
             )
         };
+        let network = network_config(r, &quota_value)?;
         let quota = tricircle_store::Usage {
             instances: quota_value("instances", 10)?,
             cores: quota_value("cores", 20)?,
@@ -494,6 +542,37 @@ impl Config {
             volumes: quota_value("volumes", 10)?,
             gigabytes: quota_value("gigabytes", 1000)?,
             snapshots: quota_value("snapshots", 10)?,
+        };
+        let jobs = JobsConfig {
+            workers: r.parse("jobs", "workers", 2usize, "an integer from 1 to 256", |v| {
+                (1..=256).contains(v)
+            })?,
+            lease: secs(
+                r.parse("jobs", "lease_seconds", 60u64, "seconds (1-3600)", |v| {
+                    (1..=3600).contains(v)
+                })?,
+            ),
+            poll_interval: secs(r.parse(
+                "jobs",
+                "poll_interval_seconds",
+                1u64,
+                "seconds (1-3600)",
+                |v| (1..=3600).contains(v),
+            )?),
+            max_attempts: r.parse(
+                "jobs",
+                "max_attempts",
+                20u32,
+                "an integer from 1 to 10000",
+                |v| (1..=10_000).contains(v),
+            )?,
+            backoff_cap: secs(r.parse(
+                "jobs",
+                "backoff_cap_seconds",
+                300u64,
+                "seconds (1-86400)",
+                |v| (1..=86_400).contains(v),
+            )?),
         };
         if auth_strategy == AuthStrategy::Keystone {
             if keystone.auth_url.is_empty() {
@@ -525,6 +604,7 @@ impl Config {
             admin_port,
             compute_port,
             volume_port,
+            network_port,
             auth_strategy,
             max_request_body_size,
             log_format,
@@ -533,8 +613,82 @@ impl Config {
             keystone,
             client,
             quota,
+            network,
+            jobs,
         })
     }
+}
+
+/// `[network]` and the network quotas of `[quota]`.
+fn network_config(
+    r: &Raw,
+    quota_value: &dyn Fn(&str, i64) -> Result<i64, ConfigError>,
+) -> Result<tricircle_network::NetworkConfig, ConfigError> {
+    use tricircle_network::{NetworkConfig, NeutronQuotas};
+    let defaults = NetworkConfig::default();
+    let with = |option: &str, expected: &str| {
+        let option = option.to_string();
+        let expected = expected.to_string();
+        move |e: String| {
+            let (value, origin) = r
+                .values
+                .get(&("network".to_string(), option.clone()))
+                .cloned()
+                .unwrap_or_default();
+            ConfigError::Invalid {
+                section: "network".into(),
+                option: option.clone(),
+                value,
+                origin,
+                expected: format!("{expected} ({e})"),
+            }
+        }
+    };
+    let q = NeutronQuotas::default();
+    Ok(NetworkConfig {
+        tenant_network_types: NetworkConfig::parse_network_types(&r.str(
+            "network",
+            "tenant_network_types",
+            &defaults.tenant_network_types.join(","),
+        ))
+        .map_err(with(
+            "tenant_network_types",
+            "a list of local, vlan, vxlan, flat",
+        ))?,
+        network_vlan_ranges: NetworkConfig::parse_vlan_ranges(&r.str(
+            "network",
+            "network_vlan_ranges",
+            "",
+        ))
+        .map_err(with(
+            "network_vlan_ranges",
+            "physical_network[:min:max] items separated by commas",
+        ))?,
+        vni_ranges: NetworkConfig::parse_vni_ranges(&r.str("network", "vni_ranges", ""))
+            .map_err(with("vni_ranges", "min:max items separated by commas"))?,
+        flat_networks: r
+            .str("network", "flat_networks", "*")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        global_physnet_mtu: r.parse(
+            "network",
+            "global_physnet_mtu",
+            defaults.global_physnet_mtu,
+            "an MTU from 68 to 65535",
+            |v| (68..=65_535).contains(v),
+        )?,
+        quotas: NeutronQuotas {
+            network: quota_value("quota_network", q.network)?,
+            subnet: quota_value("quota_subnet", q.subnet)?,
+            port: quota_value("quota_port", q.port)?,
+            security_group: quota_value("quota_security_group", q.security_group)?,
+            security_group_rule: quota_value("quota_security_group_rule", q.security_group_rule)?,
+        },
+        ..defaults
+    })
 }
 
 #[cfg(test)]
@@ -624,6 +778,22 @@ mod tests {
     }
 
     #[test]
+    fn jobs_section() {
+        let f = file(MINIMAL);
+        let c = Config::load_with_env(Some(f.path()), std::iter::empty()).unwrap();
+        assert_eq!((c.jobs.workers, c.jobs.max_attempts), (2, 20));
+        assert_eq!(c.jobs.lease, Duration::from_secs(60));
+        let f = file(&format!(
+            "{MINIMAL}[jobs]\nworkers = 8\nlease_seconds = 30\n"
+        ));
+        let c = Config::load_with_env(Some(f.path()), std::iter::empty()).unwrap();
+        assert_eq!((c.jobs.workers, c.jobs.lease), (8, Duration::from_secs(30)));
+        let f = file(&format!("{MINIMAL}[jobs]\nworkers = 0\n"));
+        let e = Config::load_with_env(Some(f.path()), std::iter::empty()).unwrap_err();
+        assert!(e.to_string().contains("[jobs] workers"), "{e}");
+    }
+
+    #[test]
     fn foreign_sections_are_left_alone() {
         let f = file(&format!("{MINIMAL}[oslo_messaging_rabbit]\nanything = 1\n"));
         assert!(Config::load_with_env(Some(f.path()), std::iter::empty()).is_ok());
@@ -633,6 +803,42 @@ mod tests {
     fn missing_file_is_an_error() {
         let e = Config::load_with_env(Some(Path::new("/nonexistent/t.conf")), std::iter::empty());
         assert!(matches!(e, Err(ConfigError::Read { .. })));
+    }
+
+    #[test]
+    fn network_section() {
+        let c = Config::load_with_env(Some(file(MINIMAL).path()), std::iter::empty()).unwrap();
+        assert_eq!(c.network_port, 9696);
+        assert_eq!(c.network, tricircle_network::NetworkConfig::default());
+        let f = file(&format!(
+            "{MINIMAL}[DEFAULT]\nnetwork_port = 9797\n[network]\ntenant_network_types = vlan,local\n\
+             network_vlan_ranges = physnet1:100:199,ext\nvni_ranges = 10:20\nglobal_physnet_mtu = 9000\n\
+             [quota]\nquota_network = 3\nquota_port = -1\n"
+        ));
+        let c = Config::load_with_env(Some(f.path()), std::iter::empty()).unwrap();
+        assert_eq!(c.network_port, 9797);
+        assert_eq!(c.network.tenant_network_types, ["vlan", "local"]);
+        assert_eq!(c.network.network_vlan_ranges.len(), 2);
+        assert_eq!(c.network.network_vlan_ranges[0].range, Some((100, 199)));
+        assert_eq!(c.network.vni_ranges, [(10, 20)]);
+        assert_eq!(c.network.global_physnet_mtu, 9000);
+        assert_eq!((c.network.quotas.network, c.network.quotas.port), (3, -1));
+        for (text, option) in [
+            (
+                "[network]\ntenant_network_types = gre\n",
+                "[network] tenant_network_types",
+            ),
+            (
+                "[network]\nnetwork_vlan_ranges = p:0:5000\n",
+                "[network] network_vlan_ranges",
+            ),
+            ("[network]\nvni_ranges = 5\n", "[network] vni_ranges"),
+            ("[quota]\nquota_subnet = -5\n", "[quota] quota_subnet"),
+        ] {
+            let f = file(&format!("{MINIMAL}{text}"));
+            let e = Config::load_with_env(Some(f.path()), std::iter::empty()).unwrap_err();
+            assert!(e.to_string().contains(option), "{e}");
+        }
     }
 
     /// The sample documents exactly the options we read.

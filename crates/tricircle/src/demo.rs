@@ -34,6 +34,9 @@ pub struct DemoArgs {
     /// Port of Tricircle's volume gateway (0: any free port).
     #[arg(long, default_value_t = 19997)]
     volume_port: u16,
+    /// Port of Tricircle's network API (0: any free port).
+    #[arg(long, default_value_t = 9696)]
+    network_port: u16,
     /// Pod1 listens here, Pod2 on the next port (0: any free ports).
     #[arg(long, default_value_t = 20001)]
     pod_base_port: u16,
@@ -232,6 +235,7 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         ("DEFAULT", "admin_port", args.admin_port.to_string()),
         ("DEFAULT", "compute_port", args.compute_port.to_string()),
         ("DEFAULT", "volume_port", args.volume_port.to_string()),
+        ("DEFAULT", "network_port", args.network_port.to_string()),
         (
             "database",
             "connection",
@@ -262,6 +266,11 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     sim.identity.add_service("image", "glance");
     sim.identity.add_service("volumev3", "cinderv3");
     sim.identity.add_service("block-storage", "cinder");
+    sim.identity.add_service("network", "neutron");
+    let network_url = running
+        .network_addr
+        .map(|a| format!("http://{a}"))
+        .context("the network API is not running")?;
     let volume_url = running
         .volume_addr
         .map(|a| format!("http://{a}/v3/$(project_id)s"))
@@ -281,6 +290,8 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
             .add_endpoint("RegionOne", "volumev3", iface, &volume_url);
         sim.identity
             .add_endpoint("RegionOne", "block-storage", iface, &volume_url);
+        sim.identity
+            .add_endpoint("RegionOne", "network", iface, &network_url);
     }
     let (stop_admin, rx) = watch::channel(false);
     let admin_task = tokio::spawn(running.run(shutdown_future(&rx)));

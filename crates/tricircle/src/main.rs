@@ -30,8 +30,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the APIs.
-    Serve,
+    /// Run the APIs and the job engine.
+    Serve {
+        /// What this process runs: api, worker (the job engine only) or all.
+        #[arg(long, value_enum, default_value = "all")]
+        role: serve::Role,
+    },
     /// Database tools.
     Db {
         #[command(subcommand)]
@@ -90,10 +94,10 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
-        Command::Serve => {
+        Command::Serve { role } => {
             let cfg = load_config(&cli)?;
             init_logging(cfg.log_format, cfg.debug);
-            serve::serve(cfg).await
+            serve::serve(cfg, *role).await
         }
         Command::Db {
             command: DbCommand::Migrate,

@@ -5,17 +5,93 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
+use tricircle_api::admin::AdminJobs;
 use tricircle_api::{
     admin_router, compute_router, install_metrics, volume_router, AdminState, Authenticator,
     GatewayState,
 };
+use tricircle_jobs::{Engine, EngineConfig, Registry};
+use tricircle_network::bottom::Bottom;
 use tricircle_pods::{
     EndpointResolver, KeystoneClient, PodClient, ServiceCredentials, TokenValidator,
     ValidatorConfig,
 };
 use tricircle_store::{ConnectOptions, Store};
 
-use crate::config::{AuthStrategy, Config};
+use crate::config::{AuthStrategy, Config, JobsConfig};
+
+/// What `tricircle serve` runs in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// The APIs and the job engine.
+    All,
+    /// The APIs only.
+    Api,
+    /// The job engine only: no listening port.
+    Worker,
+}
+
+/// What job handlers may use.
+pub struct HandlerDeps {
+    pub store: Store,
+    /// Calls to pods; absent without Keystone.
+    pub pods: Option<PodClient>,
+    /// Tricircle's own Keystone session; absent without Keystone.
+    pub keystone: Option<Arc<KeystoneClient>>,
+    pub network: tricircle_network::NetworkConfig,
+    /// How long a bottom-creation lock may stay untouched before it is
+    /// taken over.
+    pub lock_timeout: std::time::Duration,
+}
+
+/// Every job type this build runs, with its handler: the one place to
+/// register handlers. Types without a handler here FAIL when a worker
+/// claims them (and can be redone after an upgrade).
+pub fn jobs_registry(deps: &HandlerDeps) -> Registry {
+    let registry = Registry::new();
+    match (&deps.pods, &deps.keystone) {
+        (Some(pods), Some(keystone)) => {
+            let neutron = tricircle_network::Neutron::new(deps.store.clone(), deps.network.clone());
+            let bottom = Bottom::new(neutron, pods.clone(), keystone.clone(), deps.lock_timeout);
+            tricircle_network::handlers::register(registry, bottom)
+        }
+        _ => registry,
+    }
+}
+
+/// How long a bottom-creation lock may stay untouched: well beyond what
+/// the few pod calls of one creation take.
+fn lock_timeout(cfg: &Config) -> std::time::Duration {
+    (cfg.client.pod_timeout * 3).max(std::time::Duration::from_secs(10))
+}
+
+fn engine_config(c: &JobsConfig) -> EngineConfig {
+    EngineConfig {
+        workers: c.workers,
+        lease: c.lease,
+        poll_interval: c.poll_interval,
+        max_attempts: c.max_attempts,
+        backoff_cap: c.backoff_cap,
+        ..EngineConfig::default()
+    }
+}
+
+/// The job types and the engine of this process (built from `[jobs]`).
+fn jobs(cfg: &Config, store: &Store, id: &Identity) -> anyhow::Result<(Arc<Registry>, Engine)> {
+    let pods = match &id.endpoints {
+        Some(endpoints) => Some(PodClient::new(endpoints.clone(), cfg.client.pod_timeout)?),
+        None => None,
+    };
+    let registry = Arc::new(jobs_registry(&HandlerDeps {
+        store: store.clone(),
+        pods,
+        keystone: id.keystone.clone(),
+        network: cfg.network.clone(),
+        lock_timeout: lock_timeout(cfg),
+    }));
+    let engine = Engine::new(store.clone(), registry.clone(), engine_config(&cfg.jobs));
+    Ok((registry, engine))
+}
 
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
     let opts = ConnectOptions {
@@ -103,7 +179,10 @@ pub struct Running {
     /// Absent without Keystone (the gateways act with the caller's token).
     pub compute_addr: Option<SocketAddr>,
     pub volume_addr: Option<SocketAddr>,
+    pub network_addr: Option<SocketAddr>,
     servers: Vec<(TcpListener, axum::Router)>,
+    /// The job engine, unless the role is `api`.
+    engine: Option<Engine>,
 }
 
 async fn listen(cfg: &Config, port: u16, option: &str) -> anyhow::Result<TcpListener> {
@@ -114,24 +193,44 @@ async fn listen(cfg: &Config, port: u16, option: &str) -> anyhow::Result<TcpList
 }
 
 pub async fn prepare(cfg: &Config, store: Store) -> anyhow::Result<Running> {
+    prepare_role(cfg, store, Role::All).await
+}
+
+/// The APIs, and the job engine unless `role` is `api`. (`worker` is
+/// [`serve_worker`]: no APIs.)
+pub async fn prepare_role(cfg: &Config, store: Store, role: Role) -> anyhow::Result<Running> {
     let id = identity(cfg, &store)?;
+    let (registry, engine) = jobs(cfg, &store, &id)?;
+    let kicker = engine.kicker();
+    let engine = (role != Role::Api).then_some(engine);
     let admin = admin_router(AdminState {
         store: store.clone(),
         auth: id.auth.clone(),
         endpoints: id.endpoints.clone(),
         metrics: install_metrics(),
         max_body_size: cfg.max_request_body_size,
+        jobs: Some(AdminJobs { registry, kicker }),
     });
     let admin_listener = listen(cfg, cfg.admin_port, "admin_port").await?;
     let admin_addr = admin_listener.local_addr()?;
     let mut servers = vec![(admin_listener, admin)];
     let mut compute_addr = None;
     let mut volume_addr = None;
+    let mut network_addr = None;
     if let (Some(keystone), Some(endpoints)) = (id.keystone, id.endpoints) {
+        let pods = PodClient::new(endpoints, cfg.client.pod_timeout)?;
+        let neutron = tricircle_network::Neutron::new(store.clone(), cfg.network.clone());
+        let bottom = Bottom::new(
+            neutron.clone(),
+            pods.clone(),
+            keystone.clone(),
+            lock_timeout(cfg),
+        );
         let gateway = GatewayState {
             store,
             auth: id.auth,
-            pods: PodClient::new(endpoints, cfg.client.pod_timeout)?,
+            pods,
+            network: Some(bottom),
             keystone,
             max_body_size: cfg.max_request_body_size,
             list_deadline: cfg.client.list_deadline,
@@ -144,7 +243,13 @@ pub async fn prepare(cfg: &Config, store: Store) -> anyhow::Result<Running> {
         servers.push((listener, compute_router(gateway.clone())));
         let listener = listen(cfg, cfg.volume_port, "volume_port").await?;
         volume_addr = Some(listener.local_addr()?);
-        servers.push((listener, volume_router(gateway)));
+        servers.push((listener, volume_router(gateway.clone())));
+        let listener = listen(cfg, cfg.network_port, "network_port").await?;
+        network_addr = Some(listener.local_addr()?);
+        servers.push((
+            listener,
+            tricircle_api::network_router(tricircle_api::NetworkState { gateway, neutron }),
+        ));
     } else {
         tracing::warn!("without Keystone only the admin API is served");
     }
@@ -152,8 +257,27 @@ pub async fn prepare(cfg: &Config, store: Store) -> anyhow::Result<Running> {
         admin_addr,
         compute_addr,
         volume_addr,
+        network_addr,
         servers,
+        engine,
     })
+}
+
+/// `serve --role worker`: the job engine alone, until `shutdown`.
+pub async fn serve_worker(
+    cfg: &Config,
+    store: Store,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let id = identity(cfg, &store)?;
+    let (registry, engine) = jobs(cfg, &store, &id)?;
+    tracing::info!(
+        workers = cfg.jobs.workers,
+        job_types = registry.schemas().len(),
+        "tricircle job worker is running"
+    );
+    engine.spawn(shutdown).await?;
+    Ok(())
 }
 
 impl Running {
@@ -162,6 +286,12 @@ impl Running {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop, rx) = tokio::sync::watch::channel(false);
+        let engine = self.engine.map(|e| {
+            let mut rx = rx.clone();
+            e.spawn(async move {
+                let _ = rx.wait_for(|s| *s).await;
+            })
+        });
         let mut tasks = Vec::new();
         for (listener, router) in self.servers {
             let mut rx = rx.clone();
@@ -178,11 +308,14 @@ impl Running {
         for t in tasks {
             t.await??;
         }
+        if let Some(e) = engine {
+            e.await?;
+        }
         Ok(())
     }
 }
 
-pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+pub async fn serve(cfg: Config, role: Role) -> anyhow::Result<()> {
     let store = open_store(&cfg).await?;
     if cfg.database.auto_migrate {
         store.migrate().await.context("migration failed")?;
@@ -191,12 +324,18 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             "the database schema is not up to date: run `tricircle db migrate` (or set [database] auto_migrate = true)"
         );
     }
-    let running = prepare(&cfg, store).await?;
     let shutdown = shutdown_signal();
+    if role == Role::Worker {
+        serve_worker(&cfg, store, shutdown).await?;
+        tracing::info!("tricircle stopped");
+        return Ok(());
+    }
+    let running = prepare_role(&cfg, store, role).await?;
     tracing::info!(
         admin = %running.admin_addr,
         compute = %running.compute_addr.map(|a| a.to_string()).unwrap_or_default(),
         volume = %running.volume_addr.map(|a| a.to_string()).unwrap_or_default(),
+        network = %running.network_addr.map(|a| a.to_string()).unwrap_or_default(),
         "tricircle is serving"
     );
     running.run(shutdown).await?;

@@ -1,12 +1,15 @@
-//! The admin API (port 19999, `/v1.0`): pods, bindings, routings, plus open
+//! The admin API (port 19999, `/v1.0`): pods, bindings, routings, jobs, plus open
 //! version documents, a health check and Prometheus metrics.
 //!
 //! Errors use the Nova form `{"<fault>": {"message", "code"}}` (see
 //! `docs/admin-api.md` for the status conventions).
 
 mod bindings;
+mod jobs;
 mod pods;
 mod routings;
+
+pub use jobs::AdminJobs;
 
 use std::sync::Arc;
 
@@ -33,6 +36,9 @@ pub struct AdminState {
     /// Pod endpoint resolution; absent with `auth_strategy = noauth`, where
     /// there is no Keystone to read a catalog from.
     pub endpoints: Option<Arc<EndpointResolver>>,
+    /// Job types and the engine's kicker, for `/v1.0/jobs`; absent, no job
+    /// type can be created and the schema list is empty.
+    pub jobs: Option<AdminJobs>,
 }
 
 /// The date of the v1.0 API, as the original published it.
@@ -43,6 +49,7 @@ pub fn admin_router(state: AdminState) -> Router {
         .merge(pods::router())
         .merge(bindings::router())
         .merge(routings::router())
+        .merge(jobs::router())
         .route_layer(middleware::from_fn_with_state(
             state.auth.clone(),
             require_auth,

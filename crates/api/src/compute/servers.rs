@@ -33,6 +33,29 @@ fn not_found(id: &str) -> ApiError {
 fn server_to_top(v: &mut Value, pod: &Pod) {
     if let Some(s) = v.get_mut("server") {
         az_to_top(s, AZ_FIELD, &pod.pod_az_name, &pod.az_name);
+        addresses_to_top(s);
+    }
+}
+
+/// `addresses` are keyed by network name; a bottom network is named
+/// `<top_id>#<top_name>`, which users know as `<top_name>`.
+pub(crate) fn addresses_to_top(server: &mut Value) {
+    let Some(addrs) = server.get_mut("addresses").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if !addrs
+        .keys()
+        .any(|k| tricircle_network::bottom::split_bottom_network_name(k).is_some())
+    {
+        return;
+    }
+    let old = std::mem::take(addrs);
+    for (k, v) in old {
+        let key = match tricircle_network::bottom::split_bottom_network_name(&k) {
+            Some((_, name)) => name.to_string(),
+            None => k,
+        };
+        addrs.insert(key, v);
     }
 }
 
@@ -51,6 +74,29 @@ fn bad_int(key: &str) -> ApiError {
     ApiError::bad_request(format!(
         "Invalid input for field/attribute {key}. Value must be an integer."
     ))
+}
+
+/// The names (or ids) in a boot's `security_groups: [{"name": ...}]`.
+fn security_group_names(server: &Map<String, Value>) -> Result<Vec<String>, ApiError> {
+    let bad = || {
+        ApiError::bad_request(
+            "Invalid input for field/attribute security_groups. Value must be a list of {\"name\": ...}.",
+        )
+    };
+    match server.get("security_groups") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| {
+                i.get("name")
+                    .and_then(Value::as_str)
+                    .filter(|n| !n.trim().is_empty())
+                    .map(|n| n.trim().to_string())
+                    .ok_or_else(bad)
+            })
+            .collect(),
+        Some(_) => Err(bad()),
+    }
 }
 
 /// `flavorRef` may be an id or a link ending in the id.
@@ -112,14 +158,14 @@ pub async fn create(
             ))
         }
     };
-    if let Some(Value::Array(nets)) = server.get("networks") {
-        if !nets.is_empty() {
-            return Err(ApiError::bad_request(
-                "Booting on networks (uuid, port or fixed_ip) needs Tricircle's network service, which is not \
-                 available yet; use networks \"none\" or \"auto\".",
-            ));
-        }
+    let nics = super::boot_networks::parse(server.get("networks"))?;
+    if nics.is_some() && st.network.is_none() {
+        return Err(ApiError::bad_request(
+            "Booting on networks (uuid, port or fixed_ip) needs Tricircle's network service, which is not \
+             configured; use networks \"none\" or \"auto\".",
+        ));
     }
+    let security_groups = security_group_names(server)?;
     let min_count = int_field(server, "min_count")?.unwrap_or(1);
     let max_count = int_field(server, "max_count")?.unwrap_or(min_count);
     if min_count < 1 || max_count < min_count {
@@ -144,6 +190,12 @@ pub async fn create(
                 "Invalid input for field/attribute availability_zone.",
             ))
         }
+    };
+    let az = match (az, &nics, &st.network) {
+        (None, Some(nics), Some(bottom)) => {
+            super::boot_networks::preferred_az(bottom, &c.ctx, nics).await?
+        }
+        (az, _, _) => az,
     };
     let pod = scheduler::pick_pod(&st.store, &c.ctx.project_id, az.as_deref()).await?;
     match (
@@ -199,6 +251,7 @@ pub async fn create(
         }
     };
 
+    let nets = nics.map(|n| (n, security_groups));
     let outcome = boot(
         &st,
         &c,
@@ -208,6 +261,7 @@ pub async fn create(
         body,
         &name,
         max_count,
+        nets.as_ref(),
     )
     .await;
     match outcome {
@@ -243,6 +297,7 @@ async fn boot(
     body: Value,
     name: &str,
     count: i64,
+    nets: Option<&(Vec<super::boot_networks::Nic>, Vec<String>)>,
 ) -> Result<(PodAnswer, Vec<String>), BootError> {
     ensure_flavor_in_pod(st, c, pod, flavor).await?;
     if let Some(k) = keypair {
@@ -260,6 +315,44 @@ async fn boot(
                 s.insert("name".into(), json!(format!("{name}-{i}")));
             }
         }
+        // Each server gets its own top ports, ready in the pod.
+        let prepared = match (nets, &st.network) {
+            (Some((nics, groups)), Some(bottom)) => {
+                let p = match super::boot_networks::prepare(bottom, &c.ctx, pod, nics, groups).await
+                {
+                    Ok(p) => p,
+                    Err(e) if ids.is_empty() => return Err(BootError::Api(e)),
+                    Err(e) => {
+                        tracing::warn!(error = ?e.message, "stopping a multi-server boot early");
+                        break;
+                    }
+                };
+                if let Some(s) = one.get_mut("server").and_then(Value::as_object_mut) {
+                    s.insert("networks".into(), Value::Array(p.nics.clone()));
+                    // Applied to the ports already.
+                    s.remove("security_groups");
+                }
+                Some((bottom, p))
+            }
+            _ => None,
+        };
+        let undo = |prepared: &Option<(
+            &tricircle_network::bottom::Bottom,
+            super::boot_networks::Prepared,
+        )>| {
+            let prepared = prepared
+                .as_ref()
+                .map(|(b, p)| ((*b).clone(), p.ports.clone()));
+            async move {
+                if let Some((b, ports)) = prepared {
+                    let p = super::boot_networks::Prepared {
+                        nics: Vec::new(),
+                        ports,
+                    };
+                    super::boot_networks::undo(&b, &p).await;
+                }
+            }
+        };
         let answer = call(
             st,
             &c.ctx,
@@ -297,14 +390,20 @@ async fn boot(
                 {
                     tracing::error!(error = %je, "could not record a server check job");
                 }
+                // The pod may hold a server using the ports: they stay
+                // until the check job knows.
                 if ids.is_empty() {
                     return Err(BootError::Api(e));
                 }
                 break;
             }
-            Err(BootError::Api(e)) => return Err(BootError::Api(e)),
+            Err(BootError::Api(e)) => {
+                undo(&prepared).await;
+                return Err(BootError::Api(e));
+            }
         };
         if !answer.is_success() {
+            undo(&prepared).await;
             if ids.is_empty() {
                 return Ok((answer, ids));
             }
@@ -343,7 +442,13 @@ async fn boot(
                 },
             )
             .await;
+            undo(&prepared).await;
             return Err(BootError::Api(e.into()));
+        }
+        if let Some((bottom, p)) = &prepared {
+            if let Err(e) = super::boot_networks::bind(bottom, &c.ctx, pod, &id, p).await {
+                tracing::error!(error = ?e.message, server = %id, "could not record the server's ports");
+            }
         }
         ids.push(id);
         if first.is_none() {
@@ -626,6 +731,7 @@ async fn fetch_page(
     };
     for s in &mut servers {
         az_to_top(s, AZ_FIELD, &pod.pod_az_name, &pod.az_name);
+        addresses_to_top(s);
     }
     Ok(servers)
 }
@@ -713,6 +819,9 @@ pub async fn delete(
     if answer.is_success() || answer.status == StatusCode::NOT_FOUND {
         st.store.delete_routing(routing.id).await?;
         st.store.release_allocation("server", &id).await?;
+        if let Some(bottom) = &st.network {
+            super::boot_networks::release(bottom, &id).await;
+        }
     }
     Ok(answer.into_response())
 }
@@ -844,15 +953,32 @@ pub async fn passthrough(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (_, pod) = routed(&st, &c, &id).await?;
-    let answer = forward(
-        &st,
-        &c,
-        &pod,
-        method,
-        format!("/servers/{id}/{rest}"),
-        q,
-        body,
-    )
-    .await?;
+    // Addresses are keyed by network name: the pod knows `<top_id>#<name>`.
+    let ips_of = match rest.strip_prefix("ips/") {
+        Some(label) if method == Method::GET && !label.is_empty() => Some(label.to_string()),
+        _ => None,
+    };
+    let path = if ips_of.is_some() {
+        format!("/servers/{id}/ips")
+    } else {
+        format!("/servers/{id}/{rest}")
+    };
+    let answer = forward(&st, &c, &pod, method, path, q, body).await?;
+    if rest == "ips" {
+        return Ok(answer.respond(addresses_to_top));
+    }
+    if let Some(label) = ips_of {
+        if !answer.is_success() {
+            return Ok(answer.into_response());
+        }
+        let mut doc = answer.json().unwrap_or(Value::Null);
+        addresses_to_top(&mut doc);
+        return match doc.get("addresses").and_then(|a| a.get(&label)) {
+            Some(ips) => Ok(Json(json!({ label: ips })).into_response()),
+            None => Err(ApiError::not_found(format!(
+                "Instance {id} is not attached to network {label}."
+            ))),
+        };
+    }
     Ok(answer.into_response())
 }

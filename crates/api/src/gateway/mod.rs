@@ -22,6 +22,9 @@ pub struct GatewayState {
     pub store: Store,
     pub auth: Arc<Authenticator>,
     pub pods: PodClient,
+    /// The top network service and the pods' copies of its resources
+    /// (absent: booting on networks is refused).
+    pub network: Option<tricircle_network::bottom::Bottom>,
     /// Tricircle's own Keystone session, for admin-only work in pods
     /// (copying flavors and volume types).
     pub keystone: Arc<tricircle_pods::KeystoneClient>,

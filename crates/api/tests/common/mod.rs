@@ -91,6 +91,7 @@ impl Env {
             metrics: install_metrics(),
             max_body_size: 64 * 1024,
             endpoints: Some(Arc::new(resolver)),
+            jobs: None,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

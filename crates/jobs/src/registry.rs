@@ -1,0 +1,232 @@
+//! Job types: what runs a job of each type, and which resource keys it needs.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde_json::Value;
+use tricircle_store::Job;
+
+/// Why a run did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    /// Transient (a pod down, a timeout, a lost race): run again after a
+    /// back-off, up to the engine's `max_attempts`.
+    #[error("{0}")]
+    Retry(String),
+    /// Bad input or a state no retry can fix: the job FAILs at once and
+    /// waits for an operator (redo or delete through the admin API).
+    #[error("{0}")]
+    Fatal(String),
+}
+
+/// Runs jobs of one type.
+///
+/// **Handlers must be idempotent.** A job may run more than once for the
+/// same request: after a retry, after a worker died mid-run and its lease
+/// expired, after a shutdown interrupted it, or when newer requests were
+/// coalesced into it (the job then carries the newest `resource` payload).
+/// Write every step as "make it so" (get-or-create, delete-if-present), never
+/// as "do it once".
+pub trait Handler: Send + Sync + 'static {
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>>;
+}
+
+/// A [`Handler`] from an async closure taking the job by value.
+pub fn handler_fn<F, Fut>(f: F) -> impl Handler
+where
+    F: Fn(Job) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), JobError>> + Send + 'static,
+{
+    FnHandler(f)
+}
+
+struct FnHandler<F>(F);
+
+impl<F, Fut> Handler for FnHandler<F>
+where
+    F: Fn(Job) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), JobError>> + Send + 'static,
+{
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+        Box::pin((self.0)(job.clone()))
+    }
+}
+
+/// A job type and the keys its `resource` object must have, as
+/// `GET /v1.0/jobs/schemas` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobSchema {
+    #[serde(rename = "type")]
+    pub job_type: String,
+    pub resource: Vec<String>,
+}
+
+impl JobSchema {
+    /// The resource id of a job of this type: the values of its keys, in
+    /// schema order, joined by `#` (as the original did). Coalescing and the
+    /// one-running-job rule are per `(type, resource id)`.
+    pub fn resource_id(&self, resource: &Value) -> String {
+        self.resource
+            .iter()
+            .map(|k| match resource.get(k) {
+                Some(Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+                None => String::new(),
+            })
+            .collect::<Vec<_>>()
+            .join("#")
+    }
+
+    /// Checks an operator-given `resource`: an object with exactly the
+    /// schema's keys, each a non-empty string. The message says what is wrong.
+    pub fn check(&self, resource: &Value) -> Result<(), String> {
+        let Some(obj) = resource.as_object() else {
+            return Err(format!(
+                "resource of a {} job must be an object with keys: {}",
+                self.job_type,
+                self.resource.join(", ")
+            ));
+        };
+        for key in &self.resource {
+            match obj.get(key) {
+                Some(Value::String(s)) if !s.trim().is_empty() => {}
+                Some(_) => {
+                    return Err(format!(
+                        "resource key '{key}' of a {} job must be a non-empty string",
+                        self.job_type
+                    ))
+                }
+                None => {
+                    return Err(format!(
+                        "resource of a {} job lacks key '{key}' (needs: {})",
+                        self.job_type,
+                        self.resource.join(", ")
+                    ))
+                }
+            }
+        }
+        if let Some(extra) = obj.keys().find(|k| !self.resource.contains(k)) {
+            return Err(format!(
+                "resource of a {} job has an unknown key '{extra}' (needs: {})",
+                self.job_type,
+                self.resource.join(", ")
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+struct Entry {
+    schema: JobSchema,
+    handler: Arc<dyn Handler>,
+}
+
+/// Job type → handler and schema. Built once at start-up.
+#[derive(Clone, Default)]
+pub struct Registry {
+    types: BTreeMap<String, Entry>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.types.keys()).finish()
+    }
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// Registers (or replaces) the handler of `job_type`, whose jobs carry
+    /// `resource_keys` in their `resource` object.
+    pub fn register(
+        &mut self,
+        job_type: &str,
+        resource_keys: &[&str],
+        handler: impl Handler,
+    ) -> &mut Registry {
+        if self.types.contains_key(job_type) {
+            tracing::warn!(
+                job_type,
+                "job type registered twice: the later handler wins"
+            );
+        }
+        self.types.insert(
+            job_type.to_string(),
+            Entry {
+                schema: JobSchema {
+                    job_type: job_type.to_string(),
+                    resource: resource_keys.iter().map(|k| k.to_string()).collect(),
+                },
+                handler: Arc::new(handler),
+            },
+        );
+        self
+    }
+
+    /// [`Registry::register`], by value, for chaining.
+    pub fn with(mut self, job_type: &str, resource_keys: &[&str], handler: impl Handler) -> Self {
+        self.register(job_type, resource_keys, handler);
+        self
+    }
+
+    pub fn handler(&self, job_type: &str) -> Option<Arc<dyn Handler>> {
+        self.types.get(job_type).map(|e| e.handler.clone())
+    }
+
+    pub fn schema(&self, job_type: &str) -> Option<&JobSchema> {
+        self.types.get(job_type).map(|e| &e.schema)
+    }
+
+    /// Every type's schema, by type name.
+    pub fn schemas(&self) -> Vec<JobSchema> {
+        self.types.values().map(|e| e.schema.clone()).collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.types.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn registry() -> Registry {
+        Registry::new().with(
+            "router_setup",
+            &["pod_id", "router_id", "network_id"],
+            handler_fn(|_| async { Ok(()) }),
+        )
+    }
+
+    #[test]
+    fn schemas_check_resources() {
+        let r = registry();
+        let s = r.schema("router_setup").unwrap();
+        let good = json!({"pod_id": "p", "router_id": "r", "network_id": "n"});
+        assert_eq!(s.check(&good), Ok(()));
+        assert_eq!(s.resource_id(&good), "p#r#n");
+        assert!(s
+            .check(&json!({"pod_id": "p", "router_id": "r"}))
+            .unwrap_err()
+            .contains("'network_id'"));
+        assert!(s
+            .check(&json!({"pod_id": "p", "router_id": "r", "network_id": "n", "x": "1"}))
+            .unwrap_err()
+            .contains("unknown key 'x'"));
+        assert!(s
+            .check(&json!({"pod_id": "", "router_id": "r", "network_id": "n"}))
+            .is_err());
+        assert!(s.check(&json!(["p"])).is_err());
+        assert!(r.schema("nope").is_none());
+        assert_eq!(r.schemas().len(), 1);
+    }
+}

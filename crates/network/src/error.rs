@@ -1,0 +1,150 @@
+//! Neutron's errors: an HTTP status, the exception name (`type`), a
+//! message and a detail, rendered by the API as
+//! `{"NeutronError": {"type", "message", "detail"}}`.
+
+use std::fmt;
+
+use tricircle_store::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeutronError {
+    pub status: u16,
+    pub kind: String,
+    pub message: String,
+    pub detail: String,
+}
+
+impl fmt::Display for NeutronError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.status, self.kind, self.message)
+    }
+}
+
+impl std::error::Error for NeutronError {}
+
+impl NeutronError {
+    pub fn new(status: u16, kind: &str, message: impl Into<String>) -> NeutronError {
+        NeutronError {
+            status,
+            kind: kind.to_string(),
+            message: message.into(),
+            detail: String::new(),
+        }
+    }
+
+    /// 400 as webob answers Neutron's attribute validation.
+    pub fn bad_request(message: impl Into<String>) -> NeutronError {
+        Self::new(400, "HTTPBadRequest", message)
+    }
+
+    /// 400 `InvalidInput`: "Invalid input for operation: ...".
+    pub fn invalid_input(message: impl fmt::Display) -> NeutronError {
+        Self::new(
+            400,
+            "InvalidInput",
+            format!("Invalid input for operation: {message}."),
+        )
+    }
+
+    /// 400 for one attribute: "Invalid input for {attr}. Reason: {reason}."
+    pub fn invalid_attr(attr: &str, reason: impl fmt::Display) -> NeutronError {
+        Self::bad_request(format!("Invalid input for {attr}. Reason: {reason}."))
+    }
+
+    /// The same error under another exception name.
+    pub fn with_kind(mut self, kind: &str) -> NeutronError {
+        self.kind = kind.to_string();
+        self
+    }
+
+    pub fn not_found(kind: &str, message: impl Into<String>) -> NeutronError {
+        Self::new(404, kind, message)
+    }
+
+    pub fn conflict(kind: &str, message: impl Into<String>) -> NeutronError {
+        Self::new(409, kind, message)
+    }
+
+    /// 403: a policy refuses the action.
+    pub fn policy(rule: &str) -> NeutronError {
+        Self::new(
+            403,
+            "PolicyNotAuthorized",
+            format!("({rule}) is disallowed by policy"),
+        )
+    }
+
+    pub fn internal() -> NeutronError {
+        Self::new(
+            500,
+            "HTTPInternalServerError",
+            "Request Failed: internal server error while processing your request.",
+        )
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> NeutronError {
+        Self::new(503, "ServiceUnavailable", message)
+    }
+
+    pub fn network_not_found(id: &str) -> NeutronError {
+        Self::not_found(
+            "NetworkNotFound",
+            format!("Network {id} could not be found."),
+        )
+    }
+
+    pub fn subnet_not_found(id: &str) -> NeutronError {
+        Self::not_found("SubnetNotFound", format!("Subnet {id} could not be found."))
+    }
+
+    pub fn port_not_found(id: &str) -> NeutronError {
+        Self::not_found("PortNotFound", format!("Port {id} could not be found."))
+    }
+
+    pub fn security_group_not_found(id: &str) -> NeutronError {
+        Self::not_found(
+            "SecurityGroupNotFound",
+            format!("Security group {id} does not exist"),
+        )
+    }
+
+    pub fn rule_not_found(id: &str) -> NeutronError {
+        Self::not_found(
+            "SecurityGroupRuleNotFound",
+            format!("Security group rule {id} does not exist"),
+        )
+    }
+
+    pub fn over_quota(resource: &str) -> NeutronError {
+        Self::conflict(
+            "OverQuota",
+            format!("Quota exceeded for resources: ['{resource}']."),
+        )
+    }
+}
+
+impl From<StoreError> for NeutronError {
+    fn from(e: StoreError) -> NeutronError {
+        match e {
+            StoreError::NotFound(m) => NeutronError::not_found("NotFound", m),
+            StoreError::Conflict(m) => NeutronError::conflict("Conflict", m),
+            StoreError::Database(ref sqlx_err) if is_unavailable(sqlx_err) => {
+                tracing::error!(error = %e, "database unavailable");
+                NeutronError::unavailable("The database is unavailable; try again later.")
+            }
+            other => {
+                tracing::error!(error = %other, "store error");
+                NeutronError::internal()
+            }
+        }
+    }
+}
+
+fn is_unavailable(e: &tricircle_store::SqlxError) -> bool {
+    matches!(
+        e,
+        tricircle_store::SqlxError::PoolTimedOut
+            | tricircle_store::SqlxError::PoolClosed
+            | tricircle_store::SqlxError::Io(_)
+    )
+}

@@ -1,0 +1,209 @@
+//! Job handlers that carry top network changes to the pods holding copies
+//! (BEHAVIOUR §6.1, §7). Each reads the top's current state and makes the
+//! pods match it, so running one twice, late, or after a newer change was
+//! coalesced into it is harmless.
+
+use serde_json::{json, Value};
+use tricircle_jobs::{handler_fn, Job, JobError, Registry};
+
+use crate::bottom::{bottom_network_name, Bottom, BottomError};
+use crate::jobs_types::{
+    NETWORK_DELETE, NETWORK_UPDATE, PORT_DELETE, PORT_UPDATE, SECURITY_GROUP_SYNC, SUBNET_DELETE,
+    SUBNET_UPDATE,
+};
+use crate::Scope;
+
+fn admin() -> Scope {
+    Scope {
+        project_id: String::new(),
+        user_id: String::new(),
+        is_admin: true,
+    }
+}
+
+fn key<'a>(job: &'a Job, name: &str) -> Result<&'a str, JobError> {
+    job.resource
+        .get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| JobError::Fatal(format!("the job's resource lacks '{name}'")))
+}
+
+fn failed(e: BottomError) -> JobError {
+    if e.is_transient() {
+        JobError::Retry(e.to_string())
+    } else {
+        JobError::Fatal(e.to_string())
+    }
+}
+
+/// The network job types with their handlers, added to `registry`.
+pub fn register(registry: Registry, bottom: Bottom) -> Registry {
+    let b = bottom.clone();
+    let registry = registry.with(
+        NETWORK_UPDATE,
+        &["network_id"],
+        handler_fn(move |job| {
+            let b = b.clone();
+            async move { network_update(&b, &job).await }
+        }),
+    );
+    let b = bottom.clone();
+    let registry = registry.with(
+        NETWORK_DELETE,
+        &["network_id"],
+        handler_fn(move |job| {
+            let b = b.clone();
+            async move { network_delete(&b, &job).await }
+        }),
+    );
+    let b = bottom.clone();
+    let registry = registry.with(
+        SUBNET_UPDATE,
+        &["subnet_id"],
+        handler_fn(move |job| {
+            let b = b.clone();
+            async move { subnet_update(&b, &job).await }
+        }),
+    );
+    let b = bottom.clone();
+    let registry = registry.with(
+        SUBNET_DELETE,
+        &["subnet_id"],
+        handler_fn(move |job| {
+            let b = b.clone();
+            async move { subnet_delete(&b, &job).await }
+        }),
+    );
+    let b = bottom.clone();
+    let registry = registry.with(
+        PORT_UPDATE,
+        &["port_id"],
+        handler_fn(move |job| {
+            let b = b.clone();
+            async move { port_update(&b, &job).await }
+        }),
+    );
+    let b = bottom.clone();
+    let registry = registry.with(
+        PORT_DELETE,
+        &["port_id"],
+        handler_fn(move |job| {
+            let b = b.clone();
+            async move { port_delete(&b, &job).await }
+        }),
+    );
+    let b = bottom;
+    registry.with(
+        SECURITY_GROUP_SYNC,
+        &["security_group_id"],
+        handler_fn(move |job| {
+            let b = b.clone();
+            async move { security_group_sync(&b, &job).await }
+        }),
+    )
+}
+
+/// Copies the attributes a pod's copy shares with the top.
+fn pick(top: &Value, keys: &[&str]) -> Value {
+    let mut out = json!({});
+    for k in keys {
+        if let Some(v) = top.get(*k) {
+            out[*k] = v.clone();
+        }
+    }
+    out
+}
+
+async fn network_update(b: &Bottom, job: &Job) -> Result<(), JobError> {
+    let id = key(job, "network_id")?;
+    let top = match b.neutron().get_network(&admin(), id).await {
+        Ok(t) => t,
+        // Deleted since: the delete job takes over.
+        Err(e) if e.status == 404 => return Ok(()),
+        Err(e) => return Err(JobError::Retry(e.message)),
+    };
+    let mut body = pick(
+        &top,
+        &["admin_state_up", "description", "port_security_enabled"],
+    );
+    body["name"] = json!(bottom_network_name(
+        id,
+        top.get("name").and_then(Value::as_str).unwrap_or("")
+    ));
+    b.update_copies(id, "network", body).await.map_err(failed)
+}
+
+async fn network_delete(b: &Bottom, job: &Job) -> Result<(), JobError> {
+    let id = key(job, "network_id")?;
+    // The subnets went with the network at the top; their copies go first.
+    let subnets: Vec<String> = job
+        .resource
+        .pointer("/snapshot/subnets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect();
+    for s in &subnets {
+        b.delete_copies(s, "subnet").await.map_err(failed)?;
+    }
+    b.delete_copies(id, "network").await.map_err(failed)?;
+    Ok(())
+}
+
+async fn subnet_update(b: &Bottom, job: &Job) -> Result<(), JobError> {
+    let id = key(job, "subnet_id")?;
+    let top = match b.neutron().get_subnet(&admin(), id).await {
+        Ok(t) => t,
+        Err(e) if e.status == 404 => return Ok(()),
+        Err(e) => return Err(JobError::Retry(e.message)),
+    };
+    let body = pick(&top, &["dns_nameservers", "host_routes", "description"]);
+    b.update_copies(id, "subnet", body).await.map_err(failed)
+}
+
+async fn subnet_delete(b: &Bottom, job: &Job) -> Result<(), JobError> {
+    let id = key(job, "subnet_id")?;
+    b.delete_copies(id, "subnet").await.map_err(failed)
+}
+
+async fn port_update(b: &Bottom, job: &Job) -> Result<(), JobError> {
+    let id = key(job, "port_id")?;
+    let top = match b.neutron().get_port(&admin(), id).await {
+        Ok(t) => t,
+        Err(e) if e.status == 404 => return Ok(()),
+        Err(e) => return Err(JobError::Retry(e.message)),
+    };
+    let mut body = pick(
+        &top,
+        &[
+            "admin_state_up",
+            "description",
+            "port_security_enabled",
+            "allowed_address_pairs",
+            "security_groups",
+            "project_id",
+        ],
+    );
+    if top.get("port_security_enabled").and_then(Value::as_bool) == Some(false) {
+        body["security_groups"] = json!([]);
+        if let Some(o) = body.as_object_mut() {
+            o.remove("allowed_address_pairs");
+        }
+    }
+    b.update_copies(id, "port", body).await.map_err(failed)
+}
+
+async fn port_delete(b: &Bottom, job: &Job) -> Result<(), JobError> {
+    let id = key(job, "port_id")?;
+    b.delete_copies(id, "port").await.map_err(failed)
+}
+
+async fn security_group_sync(b: &Bottom, job: &Job) -> Result<(), JobError> {
+    let id = key(job, "security_group_id")?;
+    b.sync_security_group(&job.project_id, id)
+        .await
+        .map_err(failed)
+}

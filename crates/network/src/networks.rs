@@ -1,0 +1,772 @@
+//! Networks: types and segments (`local`, `vlan`, `vxlan`, `flat`),
+//! provider attributes for admins, availability zone hints, sharing.
+
+use std::collections::HashSet;
+
+use serde_json::{json, Map, Value};
+use tricircle_core::ids::new_uuid;
+use tricircle_store::{NeutronFilter, NeutronKind, NeutronTx, StoreError};
+
+use crate::attrs::{self, attr, boolean, check, integer, owner, string, touch, Attr, Op};
+use crate::config::MAX_VNI;
+use crate::listing::{ListQuery, Listing, Page};
+use crate::{
+    jobs_for, jobs_types, project_of, str_of, Attempt, Neutron, NeutronError, Scope, RETRIES,
+};
+
+pub(crate) const PROVIDER_TYPE: &str = "provider:network_type";
+pub(crate) const PROVIDER_PHYSNET: &str = "provider:physical_network";
+pub(crate) const PROVIDER_SEGID: &str = "provider:segmentation_id";
+const PROVIDER: [&str; 3] = [PROVIDER_TYPE, PROVIDER_PHYSNET, PROVIDER_SEGID];
+
+/// Device owners whose ports go with their network or subnet.
+pub(crate) const AUTO_DELETE_OWNERS: &[&str] = &[
+    "network:dhcp",
+    "network:router_interface_distributed",
+    "network:router_ha_interface",
+];
+
+const ATTRS: &[Attr] = &[
+    attr("id", false, false),
+    attr("name", true, true),
+    attr("tenant_id", true, false),
+    attr("project_id", true, false),
+    attr("admin_state_up", true, true),
+    attr("status", false, false),
+    attr("subnets", false, false),
+    attr("shared", true, true),
+    attr("router:external", true, true),
+    attr("mtu", true, true),
+    attr("port_security_enabled", true, true),
+    attr("availability_zone_hints", true, false),
+    attr("availability_zones", false, false),
+    attr("description", true, true),
+    attr("created_at", false, false),
+    attr("updated_at", false, false),
+    attr("revision_number", false, false),
+    attr("tags", false, false),
+    attr(PROVIDER_TYPE, true, true),
+    attr(PROVIDER_PHYSNET, true, true),
+    attr(PROVIDER_SEGID, true, true),
+    attr("ipv4_address_scope", false, false),
+    attr("ipv6_address_scope", false, false),
+    attr("l2_adjacency", false, false),
+];
+
+const FILTERABLE: &[&str] = &[
+    "id",
+    "name",
+    "tenant_id",
+    "project_id",
+    "admin_state_up",
+    "status",
+    "subnets",
+    "shared",
+    "router:external",
+    "mtu",
+    "port_security_enabled",
+    "availability_zone_hints",
+    "availability_zones",
+    "description",
+    "created_at",
+    "updated_at",
+    "revision_number",
+    "tags",
+    PROVIDER_TYPE,
+    PROVIDER_PHYSNET,
+    PROVIDER_SEGID,
+];
+
+const SORTABLE: &[&str] = &[
+    "id",
+    "name",
+    "tenant_id",
+    "project_id",
+    "admin_state_up",
+    "status",
+    "shared",
+    "router:external",
+    "mtu",
+    "port_security_enabled",
+    "description",
+    "created_at",
+    "updated_at",
+    "revision_number",
+    PROVIDER_TYPE,
+    PROVIDER_PHYSNET,
+    PROVIDER_SEGID,
+];
+
+const LISTING: Listing<'static> = Listing {
+    filterable: FILTERABLE,
+    sortable: SORTABLE,
+    not_found: NeutronError::network_not_found,
+};
+
+/// A network's segment: what the pods must agree on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Segment {
+    network_type: String,
+    physical_network: Option<String>,
+    segmentation_id: Option<i64>,
+}
+
+/// What provider attributes ask for.
+#[derive(Debug, Clone)]
+struct SegmentRequest {
+    network_type: String,
+    physical_network: Option<String>,
+    segmentation_id: Option<i64>,
+}
+
+/// Whether a caller may see a network.
+pub(crate) fn visible(scope: &Scope, net: &Value) -> bool {
+    scope.is_admin
+        || project_of(net) == scope.project_id
+        || net.get("shared") == Some(&Value::Bool(true))
+        || net.get("router:external") == Some(&Value::Bool(true))
+}
+
+fn in_use(network_type: &str, physnet: &str, id: i64) -> NeutronError {
+    match network_type {
+        "vlan" => NeutronError::conflict(
+            "VlanIdInUse",
+            format!(
+                "Unable to create the network. The VLAN {id} on physical network {physnet} is in use."
+            ),
+        ),
+        "flat" => NeutronError::conflict(
+            "FlatNetworkInUse",
+            format!(
+                "Unable to create the flat network. Physical network {physnet} is in use."
+            ),
+        ),
+        _ => NeutronError::conflict(
+            "TunnelIdInUse",
+            format!("Unable to create the network. The tunnel ID {id} is in use."),
+        ),
+    }
+}
+
+fn no_network_available() -> NeutronError {
+    NeutronError::new(
+        503,
+        "NoNetworkAvailable",
+        "Unable to create the network. No tenant network is available for allocation.",
+    )
+}
+
+/// The lowest id of `ranges` not in `used`.
+fn lowest_free_id(ranges: &[(i64, i64)], used: &[i64]) -> Option<i64> {
+    let used: HashSet<i64> = used.iter().copied().collect();
+    ranges
+        .iter()
+        .find_map(|&(lo, hi)| (lo..=hi).find(|id| !used.contains(id)))
+}
+
+impl Neutron {
+    fn parse_segment_request(
+        &self,
+        map: &Map<String, Value>,
+    ) -> Result<Option<SegmentRequest>, NeutronError> {
+        let given = |k: &str| map.get(k).filter(|v| !v.is_null());
+        if PROVIDER.iter().all(|k| given(k).is_none()) {
+            return Ok(None);
+        }
+        let Some(t) = given(PROVIDER_TYPE) else {
+            return Err(NeutronError::invalid_input("network_type required"));
+        };
+        let network_type = string(PROVIDER_TYPE, t, 32)?;
+        let physical_network = given(PROVIDER_PHYSNET)
+            .map(|v| string(PROVIDER_PHYSNET, v, 64))
+            .transpose()?;
+        let segmentation_id = given(PROVIDER_SEGID)
+            .map(|v| integer(PROVIDER_SEGID, v))
+            .transpose()?;
+        let prohibited = |what: &str| {
+            NeutronError::invalid_input(format!(
+                "{what} prohibited for {network_type} provider network"
+            ))
+        };
+        match network_type.as_str() {
+            "local" => {
+                if physical_network.is_some() {
+                    return Err(prohibited("physical_network"));
+                }
+                if segmentation_id.is_some() {
+                    return Err(prohibited("segmentation_id"));
+                }
+            }
+            "flat" => {
+                let Some(p) = &physical_network else {
+                    return Err(NeutronError::invalid_input(
+                        "physical_network required for flat provider network",
+                    ));
+                };
+                if segmentation_id.is_some() {
+                    return Err(prohibited("segmentation_id"));
+                }
+                if !self.cfg.flat_networks.iter().any(|f| f == "*" || f == p) {
+                    return Err(NeutronError::invalid_input(format!(
+                        "physical_network '{p}' unknown for flat provider network"
+                    )));
+                }
+            }
+            "vlan" => {
+                let Some(p) = &physical_network else {
+                    return Err(NeutronError::invalid_input(
+                        "physical_network required for VLAN provider network",
+                    ));
+                };
+                if !self
+                    .cfg
+                    .network_vlan_ranges
+                    .iter()
+                    .any(|r| &r.physical_network == p)
+                {
+                    return Err(NeutronError::invalid_input(format!(
+                        "physical_network '{p}' unknown for VLAN provider network"
+                    )));
+                }
+                if let Some(id) = segmentation_id {
+                    if !(1..=4094).contains(&id) {
+                        return Err(NeutronError::invalid_input(
+                            "segmentation_id out of range (1 through 4094)",
+                        ));
+                    }
+                }
+            }
+            "vxlan" => {
+                if physical_network.is_some() {
+                    return Err(prohibited("physical_network"));
+                }
+                if let Some(id) = segmentation_id {
+                    if !(1..=i64::from(MAX_VNI)).contains(&id) {
+                        return Err(NeutronError::invalid_input(format!(
+                            "segmentation_id out of range (1 through {MAX_VNI})"
+                        )));
+                    }
+                }
+            }
+            other => {
+                return Err(NeutronError::invalid_input(format!(
+                    "network_type value '{other}' not supported"
+                )))
+            }
+        }
+        Ok(Some(SegmentRequest {
+            network_type,
+            physical_network,
+            segmentation_id,
+        }))
+    }
+
+    fn vni_ranges(&self) -> Vec<(i64, i64)> {
+        self.cfg
+            .vni_ranges
+            .iter()
+            .map(|(a, b)| (i64::from(*a), i64::from(*b)))
+            .collect()
+    }
+
+    /// Allocates (or claims the requested) segment for a new network, in
+    /// `tx`. `Retry` when another instance took it between read and write.
+    async fn allocate_segment(
+        &self,
+        tx: &mut NeutronTx,
+        req: Option<SegmentRequest>,
+        network_id: &str,
+    ) -> Result<Attempt<Segment>, NeutronError> {
+        if let Some(r) = req {
+            let physnet = r.physical_network.clone().unwrap_or_default();
+            let id = match (r.network_type.as_str(), r.segmentation_id) {
+                ("local", _) => {
+                    return Ok(Attempt::Done(Segment {
+                        network_type: r.network_type,
+                        physical_network: None,
+                        segmentation_id: None,
+                    }))
+                }
+                ("flat", _) => 0,
+                (_, Some(id)) => id,
+                ("vlan", None) => {
+                    let ranges: Vec<(i64, i64)> = self
+                        .cfg
+                        .network_vlan_ranges
+                        .iter()
+                        .filter(|v| v.physical_network == physnet)
+                        .filter_map(|v| v.range)
+                        .map(|(a, b)| (i64::from(a), i64::from(b)))
+                        .collect();
+                    let used = tx.segments_in_use("vlan", &physnet).await?;
+                    lowest_free_id(&ranges, &used).ok_or_else(no_network_available)?
+                }
+                (_, None) => {
+                    let used = tx.segments_in_use("vxlan", "").await?;
+                    lowest_free_id(&self.vni_ranges(), &used).ok_or_else(no_network_available)?
+                }
+            };
+            if !tx
+                .claim_segment(&r.network_type, &physnet, id, network_id)
+                .await?
+            {
+                return Err(in_use(&r.network_type, &physnet, id));
+            }
+            return Ok(Attempt::Done(Segment {
+                segmentation_id: (r.network_type != "flat").then_some(id),
+                network_type: r.network_type,
+                physical_network: r.physical_network,
+            }));
+        }
+        for t in &self.cfg.tenant_network_types {
+            match t.as_str() {
+                "local" => {
+                    return Ok(Attempt::Done(Segment {
+                        network_type: "local".into(),
+                        physical_network: None,
+                        segmentation_id: None,
+                    }))
+                }
+                "vxlan" => {
+                    let used = tx.segments_in_use("vxlan", "").await?;
+                    if let Some(id) = lowest_free_id(&self.vni_ranges(), &used) {
+                        if !tx.claim_segment("vxlan", "", id, network_id).await? {
+                            return Ok(Attempt::Retry);
+                        }
+                        return Ok(Attempt::Done(Segment {
+                            network_type: "vxlan".into(),
+                            physical_network: None,
+                            segmentation_id: Some(id),
+                        }));
+                    }
+                }
+                "vlan" => {
+                    for r in &self.cfg.network_vlan_ranges {
+                        let Some((lo, hi)) = r.range else { continue };
+                        let used = tx.segments_in_use("vlan", &r.physical_network).await?;
+                        if let Some(id) = lowest_free_id(&[(i64::from(lo), i64::from(hi))], &used) {
+                            if !tx
+                                .claim_segment("vlan", &r.physical_network, id, network_id)
+                                .await?
+                            {
+                                return Ok(Attempt::Retry);
+                            }
+                            return Ok(Attempt::Done(Segment {
+                                network_type: "vlan".into(),
+                                physical_network: Some(r.physical_network.clone()),
+                                segmentation_id: Some(id),
+                            }));
+                        }
+                    }
+                }
+                // Flat networks are for operators (provider attributes).
+                _ => {}
+            }
+        }
+        Err(no_network_available())
+    }
+
+    /// Checks availability zone hints: AZ names of bottom pods for an
+    /// internal network; the name of the one pod hosting an external one.
+    async fn check_az_hints(&self, hints: &[String], external: bool) -> Result<(), NeutronError> {
+        if hints.join(",").len() > 255 {
+            return Err(NeutronError::invalid_input(
+                "Too many availability_zone_hints specified",
+            ));
+        }
+        if external && hints.len() > 1 {
+            return Err(NeutronError::invalid_input(
+                "an external network takes one availability_zone_hint: the pod that hosts it",
+            ));
+        }
+        let pods = self.store.list_pods().await?;
+        for h in hints {
+            let known = pods.iter().filter(|p| !p.is_top()).any(|p| {
+                if external {
+                    p.pod_name == *h
+                } else {
+                    p.az_name == *h
+                }
+            });
+            if !known {
+                return Err(NeutronError::not_found(
+                    "AvailabilityZoneNotFound",
+                    format!("AvailabilityZone {h} could not be found."),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Networks as a caller sees them: subnets, availability zones (the
+    /// AZs of pods holding a copy), provider attributes for admins only.
+    pub(crate) async fn network_views(
+        &self,
+        scope: &Scope,
+        bodies: Vec<Value>,
+    ) -> Result<Vec<Value>, NeutronError> {
+        let ids: Vec<String> = bodies.iter().map(|b| str_of(b, "id").to_string()).collect();
+        let subnets = self.store.neutron_subnet_ids(&ids).await?;
+        let azs = self
+            .store
+            .neutron_copy_azs(NeutronKind::Network.resource_type(), &ids)
+            .await?;
+        Ok(bodies
+            .into_iter()
+            .map(|mut b| {
+                let id = str_of(&b, "id").to_string();
+                b["subnets"] = json!(subnets
+                    .iter()
+                    .filter(|(n, _)| *n == id)
+                    .map(|(_, s)| s.clone())
+                    .collect::<Vec<_>>());
+                let mut zones: Vec<String> = azs
+                    .iter()
+                    .filter(|(n, az)| *n == id && !az.is_empty())
+                    .map(|(_, az)| az.clone())
+                    .collect();
+                zones.dedup();
+                b["availability_zones"] = json!(zones);
+                if !scope.is_admin {
+                    if let Some(m) = b.as_object_mut() {
+                        for k in PROVIDER {
+                            m.remove(k);
+                        }
+                    }
+                }
+                b
+            })
+            .collect())
+    }
+
+    async fn network_view(&self, scope: &Scope, body: Value) -> Result<Value, NeutronError> {
+        self.network_views(scope, vec![body])
+            .await?
+            .pop()
+            .ok_or_else(NeutronError::internal)
+    }
+
+    /// A network's stored body, if the caller may see it.
+    pub(crate) async fn network_body(
+        &self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Value, NeutronError> {
+        match self.store.neutron_get(NeutronKind::Network, id).await? {
+            Some(b) if visible(scope, &b) => Ok(b),
+            _ => Err(NeutronError::network_not_found(id)),
+        }
+    }
+
+    pub async fn get_network(&self, scope: &Scope, id: &str) -> Result<Value, NeutronError> {
+        let body = self.network_body(scope, id).await?;
+        self.network_view(scope, body).await
+    }
+
+    pub async fn list_networks(&self, scope: &Scope, q: &ListQuery) -> Result<Page, NeutronError> {
+        LISTING.check(q)?;
+        let filter = sql_filter(scope, NeutronKind::Network, q);
+        let bodies = self
+            .store
+            .neutron_list(NeutronKind::Network, &filter)
+            .await?;
+        let views = self.network_views(scope, bodies).await?;
+        LISTING.apply(views, q)
+    }
+
+    pub async fn create_network(&self, scope: &Scope, body: Value) -> Result<Value, NeutronError> {
+        let map = check("network", body, ATTRS, Op::Create)?;
+        let project_id = owner(scope, &map)?;
+        for (k, rule) in [
+            ("shared", "create_network:shared"),
+            ("router:external", "create_network:router:external"),
+            (PROVIDER_TYPE, "create_network:provider:network_type"),
+            (PROVIDER_PHYSNET, "create_network:provider:physical_network"),
+            (PROVIDER_SEGID, "create_network:provider:segmentation_id"),
+        ] {
+            if map.contains_key(k) && !scope.is_admin {
+                return Err(NeutronError::policy(&format!("rule:{rule}")));
+            }
+        }
+        let flag = |k: &str, default: bool| -> Result<bool, NeutronError> {
+            map.get(k).map_or(Ok(default), |v| boolean(k, v))
+        };
+        let name = map
+            .get("name")
+            .map_or(Ok(String::new()), |v| string("name", v, 255))?;
+        let description = map
+            .get("description")
+            .map_or(Ok(String::new()), |v| string("description", v, 255))?;
+        let admin_state_up = flag("admin_state_up", true)?;
+        let shared = flag("shared", false)?;
+        let external = flag("router:external", false)?;
+        let port_security = flag("port_security_enabled", true)?;
+        let hints = map
+            .get("availability_zone_hints")
+            .map_or(Ok(Vec::new()), |v| {
+                attrs::string_list("availability_zone_hints", v, 255)
+            })?;
+        let mtu = map.get("mtu").map(|v| integer("mtu", v)).transpose()?;
+        let seg_req = self.parse_segment_request(&map)?;
+        self.check_az_hints(&hints, external).await?;
+
+        let id = new_uuid();
+        for _ in 0..RETRIES {
+            let mut tx = self.store.neutron_tx().await?;
+            self.check_quota(&mut tx, NeutronKind::Network, &project_id, 1)
+                .await?;
+            let segment = match self.allocate_segment(&mut tx, seg_req.clone(), &id).await? {
+                Attempt::Done(s) => s,
+                Attempt::Retry => continue,
+            };
+            let max_mtu = i64::from(self.cfg.mtu_of(&segment.network_type));
+            let mtu = match mtu {
+                None => max_mtu,
+                Some(m) if m > max_mtu => {
+                    return Err(NeutronError::invalid_input(format!(
+                        "Requested MTU is too big, maximum is {max_mtu}"
+                    )))
+                }
+                Some(m) if m < 68 => {
+                    return Err(NeutronError::invalid_attr(
+                        "mtu",
+                        format!("'{m}' is too small - must be at least '68'"),
+                    ))
+                }
+                Some(m) => m,
+            };
+            let now = attrs::now();
+            let body = json!({
+                "id": id,
+                "name": name,
+                "tenant_id": project_id,
+                "project_id": project_id,
+                "admin_state_up": admin_state_up,
+                "status": "ACTIVE",
+                "shared": shared,
+                "router:external": external,
+                "mtu": mtu,
+                "port_security_enabled": port_security,
+                "availability_zone_hints": hints,
+                "description": description,
+                "created_at": now,
+                "updated_at": now,
+                "revision_number": 1,
+                "tags": [],
+                PROVIDER_TYPE: segment.network_type,
+                PROVIDER_PHYSNET: segment.physical_network,
+                PROVIDER_SEGID: segment.segmentation_id,
+                "ipv4_address_scope": null,
+                "ipv6_address_scope": null,
+                "l2_adjacency": true,
+            });
+            tx.insert(NeutronKind::Network, &body).await?;
+            self.ensure_default_group_in(&mut tx, &project_id).await?;
+            match tx.commit().await {
+                Ok(()) => return self.network_view(scope, body).await,
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(NeutronError::unavailable(
+            "The network could not be created: too much contention; try again.",
+        ))
+    }
+
+    pub async fn update_network(
+        &self,
+        scope: &Scope,
+        id: &str,
+        body: Value,
+    ) -> Result<Value, NeutronError> {
+        let map = check("network", body, ATTRS, Op::Update)?;
+        for (k, rule) in [
+            ("shared", "update_network:shared"),
+            ("router:external", "update_network:router:external"),
+            (PROVIDER_TYPE, "update_network:provider:network_type"),
+            (PROVIDER_PHYSNET, "update_network:provider:physical_network"),
+            (PROVIDER_SEGID, "update_network:provider:segmentation_id"),
+        ] {
+            if map.contains_key(k) && !scope.is_admin {
+                return Err(NeutronError::policy(&format!("rule:{rule}")));
+            }
+        }
+        let mut tx = self.store.neutron_tx().await?;
+        let mut net = match tx.lock(NeutronKind::Network, id).await? {
+            Some(b) if visible(scope, &b) => b,
+            _ => return Err(NeutronError::network_not_found(id)),
+        };
+        if !scope.owns(project_of(&net)) {
+            return Err(NeutronError::policy("rule:update_network"));
+        }
+        let changed: Vec<&str> = PROVIDER
+            .iter()
+            .copied()
+            .filter(|k| map.get(*k).is_some_and(|v| Some(v) != net.get(*k)))
+            .collect();
+        if !changed.is_empty() {
+            return Err(NeutronError::invalid_input(format!(
+                "Plugin does not support updating the following provider network attributes: {}",
+                changed.join(", ")
+            )));
+        }
+        for (k, v) in &map {
+            let value = match k.as_str() {
+                "name" | "description" => json!(string(k, v, 255)?),
+                "admin_state_up" | "port_security_enabled" | "router:external" => {
+                    json!(boolean(k, v)?)
+                }
+                "shared" => {
+                    let shared = boolean(k, v)?;
+                    if !shared && net.get("shared") == Some(&Value::Bool(true)) {
+                        let owner = project_of(&net).to_string();
+                        let ports = tx
+                            .list(
+                                NeutronKind::Port,
+                                &NeutronFilter {
+                                    eq: vec![("network_id".into(), vec![id.to_string()])],
+                                    ..Default::default()
+                                },
+                            )
+                            .await?;
+                        if ports.iter().any(|p| project_of(p) != owner) {
+                            return Err(NeutronError::conflict(
+                                "InvalidSharedSetting",
+                                format!(
+                                    "Unable to reconfigure sharing settings for network {id}. Multiple tenants are using it."
+                                ),
+                            ));
+                        }
+                    }
+                    json!(shared)
+                }
+                "mtu" => {
+                    let m = integer(k, v)?;
+                    let max = i64::from(self.cfg.mtu_of(str_of(&net, PROVIDER_TYPE)));
+                    if m > max {
+                        return Err(NeutronError::invalid_input(format!(
+                            "Requested MTU is too big, maximum is {max}"
+                        )));
+                    }
+                    if m < 68 {
+                        return Err(NeutronError::invalid_attr(
+                            "mtu",
+                            format!("'{m}' is too small - must be at least '68'"),
+                        ));
+                    }
+                    json!(m)
+                }
+                _ => continue,
+            };
+            net[k.as_str()] = value;
+        }
+        touch(&mut net);
+        let jobs = jobs_for(
+            &mut tx,
+            NeutronKind::Network,
+            jobs_types::NETWORK_UPDATE,
+            id,
+            project_of(&net),
+            None,
+        )
+        .await?;
+        tx.update(NeutronKind::Network, &net, &jobs).await?;
+        tx.commit().await?;
+        self.network_view(scope, net).await
+    }
+
+    pub async fn delete_network(&self, scope: &Scope, id: &str) -> Result<(), NeutronError> {
+        let mut tx = self.store.neutron_tx().await?;
+        let net = match tx.lock(NeutronKind::Network, id).await? {
+            Some(b) if visible(scope, &b) => b,
+            _ => return Err(NeutronError::network_not_found(id)),
+        };
+        if !scope.owns(project_of(&net)) {
+            return Err(NeutronError::policy("rule:delete_network"));
+        }
+        let on_network = NeutronFilter {
+            eq: vec![("network_id".into(), vec![id.to_string()])],
+            ..Default::default()
+        };
+        let ports = tx.list(NeutronKind::Port, &on_network).await?;
+        let mut auto = Vec::new();
+        for p in &ports {
+            let pid = str_of(p, "id");
+            if AUTO_DELETE_OWNERS.contains(&str_of(p, "device_owner"))
+                || tx.is_reserved_port(pid).await?
+            {
+                auto.push(pid.to_string());
+            } else {
+                return Err(NeutronError::conflict(
+                    "NetworkInUse",
+                    format!(
+                        "Unable to complete operation on network {id}. There are one or more ports still in use on the network."
+                    ),
+                ));
+            }
+        }
+        for pid in &auto {
+            tx.delete(NeutronKind::Port, pid, &[]).await?;
+        }
+        for s in tx.list(NeutronKind::Subnet, &on_network).await? {
+            tx.delete(NeutronKind::Subnet, str_of(&s, "id"), &[])
+                .await?;
+        }
+        let snapshot = self.network_view(&admin_scope(), net.clone()).await?;
+        let jobs = jobs_for(
+            &mut tx,
+            NeutronKind::Network,
+            jobs_types::NETWORK_DELETE,
+            id,
+            project_of(&net),
+            Some(&snapshot),
+        )
+        .await?;
+        tx.delete(NeutronKind::Network, id, &jobs).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// A scope that sees everything (snapshots for jobs).
+pub(crate) fn admin_scope() -> Scope {
+    Scope {
+        project_id: String::new(),
+        user_id: String::new(),
+        is_admin: true,
+    }
+}
+
+/// The SQL part of a list: what the caller may see, and equality filters
+/// on indexed columns (`tenant_id` is `project_id`).
+pub(crate) fn sql_filter(scope: &Scope, kind: NeutronKind, q: &ListQuery) -> NeutronFilter {
+    let columns = kind.sql_filters();
+    let mut eq = Vec::new();
+    for (k, values) in &q.filters {
+        let column = if k == "tenant_id" {
+            "project_id"
+        } else {
+            k.as_str()
+        };
+        if columns.contains(&column) {
+            eq.push((column.to_string(), values.clone()));
+        }
+    }
+    NeutronFilter {
+        visible_to: (!scope.is_admin).then(|| scope.project_id.clone()),
+        eq,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lowest_ids() {
+        assert_eq!(lowest_free_id(&[(1, 3)], &[1, 2]), Some(3));
+        assert_eq!(lowest_free_id(&[(1, 2), (10, 11)], &[1, 2, 10]), Some(11));
+        assert_eq!(lowest_free_id(&[(1, 2)], &[1, 2]), None);
+        assert_eq!(lowest_free_id(&[], &[]), None);
+    }
+}
