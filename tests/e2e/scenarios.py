@@ -317,7 +317,9 @@ def network_scenario(bed):
 
     # Deletes leave nothing behind in the pods.
     bed.openstack("server", "delete", "--wait", s1["id"], s2["id"])
-    eventually("the servers' ports are gone", lambda: bed.json("port", "list", "--server", s1["id"]) == [])
+    for p in ports:
+        eventually("the servers' top ports are gone",
+                   lambda p=p: bed.openstack("port", "show", p["ID"], check=False).returncode != 0)
     for p in ports:
         eventually("bottom ports are gone", lambda p=p: bed.json("port", "list", "--name", p["ID"], region="Pod1") == [])
     bed.openstack("subnet", "delete", sub1["id"], sub2["id"])

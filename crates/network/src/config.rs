@@ -62,12 +62,17 @@ pub struct NetworkConfig {
     pub quotas: NeutronQuotas,
 }
 
+/// The VNIs of cross-pod tenant networks unless configured.
+pub const DEFAULT_VNI_RANGE: (u32, u32) = (100_001, 110_000);
+
 impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig {
             tenant_network_types: vec!["vxlan".into(), "local".into()],
             network_vlan_ranges: Vec::new(),
-            vni_ranges: Vec::new(),
+            // Above the pods' own tenant ranges (Neutron's samples use
+            // 1:1000): the pods never hand these out themselves.
+            vni_ranges: vec![(DEFAULT_VNI_RANGE.0, DEFAULT_VNI_RANGE.1)],
             flat_networks: vec!["*".into()],
             global_physnet_mtu: 1500,
             max_fixed_ips_per_port: 5,

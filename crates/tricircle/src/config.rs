@@ -626,6 +626,12 @@ fn network_config(
 ) -> Result<tricircle_network::NetworkConfig, ConfigError> {
     use tricircle_network::{NetworkConfig, NeutronQuotas};
     let defaults = NetworkConfig::default();
+    let default_vni_ranges = defaults
+        .vni_ranges
+        .iter()
+        .map(|(lo, hi)| format!("{lo}:{hi}"))
+        .collect::<Vec<_>>()
+        .join(",");
     let with = |option: &str, expected: &str| {
         let option = option.to_string();
         let expected = expected.to_string();
@@ -664,8 +670,12 @@ fn network_config(
             "network_vlan_ranges",
             "physical_network[:min:max] items separated by commas",
         ))?,
-        vni_ranges: NetworkConfig::parse_vni_ranges(&r.str("network", "vni_ranges", ""))
-            .map_err(with("vni_ranges", "min:max items separated by commas"))?,
+        vni_ranges: NetworkConfig::parse_vni_ranges(&r.str(
+            "network",
+            "vni_ranges",
+            &default_vni_ranges,
+        ))
+        .map_err(with("vni_ranges", "min:max items separated by commas"))?,
         flat_networks: r
             .str("network", "flat_networks", "*")
             .split(',')
