@@ -8,6 +8,8 @@ use crate::{Backend, ConnectOptions, Store};
 
 pub struct TestStore {
     pub store: Store,
+    /// Where the store lives, for [`TestStore::another_instance`].
+    url: String,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -25,6 +27,14 @@ impl TestStore {
             Backend::Postgres => "postgresql",
         }
     }
+
+    /// A second, independent connection pool on the same database: what
+    /// another Tricircle instance sharing it would have.
+    pub async fn another_instance(&self) -> Store {
+        Store::connect(&self.url, &ConnectOptions::default())
+            .await
+            .expect("second connection to the test database")
+    }
 }
 
 pub async fn sqlite() -> TestStore {
@@ -36,6 +46,7 @@ pub async fn sqlite() -> TestStore {
     store.migrate().await.expect("migrate sqlite");
     TestStore {
         store,
+        url,
         _dir: Some(dir),
     }
 }
@@ -74,7 +85,11 @@ pub async fn postgres() -> Option<TestStore> {
         .await
         .expect("connect to test schema");
     store.migrate().await.expect("migrate postgres");
-    Some(TestStore { store, _dir: None })
+    Some(TestStore {
+        store,
+        url: scoped,
+        _dir: None,
+    })
 }
 
 /// Every backend available to this test run.

@@ -1,0 +1,584 @@
+//! Booting on networks through two gateway instances sharing one database
+//! (SQLite, and PostgreSQL when available), over a simulated pod: many
+//! concurrent boots on a new network make exactly one bottom network and
+//! one bottom subnet, each server gets its own top port whose copy has the
+//! same MAC and IP, and what a boot needs is checked before anything is
+//! made.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tricircle_api::{compute_router, network_router, Authenticator, GatewayState, NetworkState};
+use tricircle_network::bottom::Bottom;
+use tricircle_network::{NetworkConfig, Neutron};
+use tricircle_pods::{
+    EndpointResolver, Interface, KeystoneClient, PodClient, ServiceCredentials, TokenValidator,
+    ValidatorConfig,
+};
+use tricircle_podsim::image::ImageService;
+use tricircle_podsim::{Credentials, Identity, IdentityConfig, Pod, PodConfig};
+use tricircle_store::testing::{self, TestStore};
+use tricircle_store::{Store, Usage};
+
+const IMAGE: &str = "6e1b0f9a-9a7c-4c55-b4bb-6f7a1a8a0002";
+
+struct Instance {
+    compute: String,
+    network: String,
+}
+
+struct Env {
+    http: reqwest::Client,
+    admin: String,
+    demo: String,
+    pods: Vec<Pod>,
+    instances: Vec<Instance>,
+    _store: TestStore,
+    _identity: Identity,
+}
+
+async fn serve(router: axum::Router) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, router).await });
+    url
+}
+
+fn keystone_client(cfg: &IdentityConfig) -> Arc<KeystoneClient> {
+    let s = Credentials::service(cfg);
+    Arc::new(
+        KeystoneClient::new(
+            ServiceCredentials {
+                auth_url: format!("{}/v3", cfg.public_url),
+                username: s.username,
+                password: s.password,
+                project_name: s.project_name,
+                user_domain_name: s.user_domain_name,
+                project_domain_name: s.project_domain_name,
+            },
+            Duration::from_secs(5),
+        )
+        .unwrap(),
+    )
+}
+
+/// One gateway instance (compute + network APIs) on `store`, with its own
+/// caches and connection pool, as a separate process would have.
+async fn instance(store: Store, cfg: &IdentityConfig) -> Instance {
+    let keystone = keystone_client(cfg);
+    let resolver = Arc::new(EndpointResolver::new(
+        keystone.clone(),
+        Some(store.clone()),
+        Interface::Public,
+    ));
+    let pods = PodClient::new(resolver, Duration::from_secs(10)).unwrap();
+    let neutron = Neutron::new(store.clone(), NetworkConfig::default());
+    let bottom = Bottom::new(
+        neutron.clone(),
+        pods.clone(),
+        keystone.clone(),
+        Duration::from_secs(30),
+    );
+    let gateway = GatewayState {
+        store,
+        auth: Arc::new(Authenticator::Keystone {
+            validator: TokenValidator::new(keystone.clone(), &ValidatorConfig::default()),
+            www_authenticate_uri: cfg.public_url.clone(),
+        }),
+        pods,
+        network: Some(bottom),
+        keystone,
+        max_body_size: 256 * 1024,
+        list_deadline: Duration::from_secs(5),
+        quota_defaults: Usage {
+            instances: 100,
+            cores: 100,
+            ram_mb: 1_000_000,
+            volumes: 10,
+            gigabytes: 100,
+            snapshots: 10,
+        },
+        top_region: "RegionOne".into(),
+        versions: Default::default(),
+    };
+    Instance {
+        compute: serve(compute_router(gateway.clone())).await,
+        network: serve(network_router(NetworkState { gateway, neutron })).await,
+    }
+}
+
+async fn env(store: TestStore) -> Env {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cfg = IdentityConfig {
+        public_url: format!("http://{}", l.local_addr().unwrap()),
+        ..Default::default()
+    };
+    let identity = Identity::new(cfg.clone());
+    let router = identity.router();
+    tokio::spawn(async move { tricircle_podsim::serve(l, router, std::future::pending()).await });
+    let images = ImageService::default();
+    images.add_image(IMAGE, "cirros");
+    let mut pods = Vec::new();
+    let mut pod_urls = Vec::new();
+    for (name, az) in [("Pod1", "nova"), ("Pod2", "nova2")] {
+        let mut pc = PodConfig::new(name)
+            .with_identity(identity.clone())
+            .with_images(images.clone());
+        pc.availability_zone = az.into();
+        let pod = Pod::new(pc);
+        let url = serve(pod.router()).await;
+        identity.register_pod(name, &url);
+        pod_urls.push(url.clone());
+        if pods.is_empty() {
+            for iface in ["public", "internal", "admin"] {
+                identity.add_endpoint("RegionOne", "image", iface, &format!("{url}/image"));
+            }
+        }
+        pods.push(pod);
+    }
+    for (name, az, paz) in [
+        ("RegionOne", "", ""),
+        ("Pod1", "az1", "nova"),
+        ("Pod2", "az2", "nova2"),
+    ] {
+        let spec = tricircle_core::PodSpec {
+            pod_name: name.into(),
+            az_name: Some(az.into()),
+            pod_az_name: Some(paz.into()),
+            dc_name: None,
+        };
+        store.create_pod(&spec.validate().unwrap()).await.unwrap();
+    }
+    // The pods' own Nova quotas must allow the tests' boots.
+    let admin = identity.issue_token("admin", "admin").unwrap();
+    let demo_project = identity
+        .validate(&identity.issue_token("demo", "demo").unwrap())
+        .unwrap()["token"]["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for url in &pod_urls {
+        let r = reqwest::Client::new()
+            .put(format!("{url}/compute/v2.1/os-quota-sets/{demo_project}"))
+            .header("x-auth-token", &admin)
+            .json(&json!({"quota_set": {"instances": 100, "cores": 100, "ram": 1_000_000}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    }
+    let first = instance(store.store.clone(), &cfg).await;
+    let second = instance(store.another_instance().await, &cfg).await;
+    Env {
+        http: reqwest::Client::new(),
+        admin: identity.issue_token("admin", "admin").unwrap(),
+        demo: identity.issue_token("demo", "demo").unwrap(),
+        pods,
+        instances: vec![first, second],
+        _store: store,
+        _identity: identity,
+    }
+}
+
+impl Env {
+    async fn call(
+        &self,
+        token: &str,
+        method: Method,
+        url: String,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, url).header("x-auth-token", token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn net(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let (s, v) = self
+            .call(
+                &self.demo,
+                method,
+                format!("{}/v2.0{path}", self.instances[0].network),
+                body,
+            )
+            .await;
+        assert!((200..300).contains(&s), "{path}: {s} {v}");
+        v
+    }
+
+    async fn flavor(&self) -> String {
+        let (s, v) = self
+            .call(
+                &self.admin,
+                Method::POST,
+                format!("{}/v2.1/flavors", self.instances[0].compute),
+                Some(json!({"flavor": {"name": "tiny", "vcpus": 1, "ram": 64, "disk": 1}})),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v["flavor"]["id"].as_str().unwrap().to_string()
+    }
+
+    async fn boot(
+        &self,
+        i: usize,
+        flavor: &str,
+        networks: Value,
+        az: Option<&str>,
+    ) -> (u16, Value) {
+        let mut server = json!({"name": format!("vm-{i}"), "flavorRef": flavor, "imageRef": IMAGE,
+            "networks": networks});
+        if let Some(az) = az {
+            server["availability_zone"] = json!(az);
+        }
+        let base = &self.instances[i % self.instances.len()].compute;
+        self.call(
+            &self.demo,
+            Method::POST,
+            format!("{base}/v2.1/servers"),
+            Some(json!({"server": server})),
+        )
+        .await
+    }
+}
+
+/// The server once it is ACTIVE (addresses are known then).
+async fn active(env: &Env, id: &str) -> Value {
+    for _ in 0..100 {
+        let (s, v) = env
+            .call(
+                &env.demo,
+                Method::GET,
+                format!("{}/v2.1/servers/{id}", env.instances[1].compute),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        if v["server"]["status"] == "ACTIVE" {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("server {id} did not become ACTIVE");
+}
+
+fn named<'a>(items: &'a [Value], name: &str) -> Vec<&'a Value> {
+    items.iter().filter(|i| i["name"] == name).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_parallel_boots_make_one_bottom_network_and_subnet() {
+    for store in testing::all().await {
+        let label = store.label();
+        let env = env(store).await;
+        let flavor = env.flavor().await;
+        let net = env
+            .net(
+                Method::POST,
+                "/networks",
+                Some(json!({"network": {"name": "web"}})),
+            )
+            .await["network"]
+            .clone();
+        let net_id = net["id"].as_str().unwrap().to_string();
+        let subnet = env
+            .net(
+                Method::POST,
+                "/subnets",
+                Some(json!({"subnet": {"network_id": net_id, "cidr": "10.9.0.0/24", "ip_version": 4, "name": "web-sub"}})),
+            )
+            .await["subnet"]
+            .clone();
+        let subnet_id = subnet["id"].as_str().unwrap().to_string();
+
+        let boots = (0..20).map(|i| {
+            let env = &env;
+            let flavor = flavor.clone();
+            let net_id = net_id.clone();
+            async move {
+                env.boot(i, &flavor, json!([{"uuid": net_id}]), Some("az1"))
+                    .await
+            }
+        });
+        let answers = futures::future::join_all(boots).await;
+        let mut server_ids = Vec::new();
+        for (s, v) in &answers {
+            assert_eq!(*s, 202, "[{label}] {v}");
+            server_ids.push(v["server"]["id"].as_str().unwrap().to_string());
+        }
+
+        // One copy of the network and of the subnet in Pod1, none in Pod2.
+        let pod = env.pods[0].network();
+        let bottom_name = format!("{net_id}#web");
+        let networks = pod.networks();
+        assert_eq!(
+            named(&networks, &bottom_name).len(),
+            1,
+            "[{label}] {networks:?}"
+        );
+        assert_eq!(pod.request_count("POST", "networks"), 1, "[{label}]");
+        let subnets = pod.subnets();
+        let copies = named(&subnets, &subnet_id);
+        assert_eq!(copies.len(), 1, "[{label}] {subnets:?}");
+        assert_eq!(pod.request_count("POST", "subnets"), 1, "[{label}]");
+        assert_eq!(copies[0]["cidr"], "10.9.0.0/24");
+        assert!(env.pods[1].network().networks().is_empty(), "[{label}]");
+        // The pod's gateway is its reserved top port's IP, not in its pools.
+        let gateway = copies[0]["gateway_ip"].as_str().unwrap().to_string();
+        let (_, reserved) = env
+            .call(
+                &env.admin,
+                Method::GET,
+                format!(
+                    "{}/v2.0/ports?network_id={net_id}&device_owner=network:router_interface_distributed",
+                    env.instances[0].network
+                ),
+                None,
+            )
+            .await;
+        let reserved = reserved["ports"].as_array().unwrap().clone();
+        assert_eq!(reserved.len(), 1, "[{label}] {reserved:?}");
+        assert_eq!(reserved[0]["fixed_ips"][0]["ip_address"], gateway.as_str());
+
+        // Twenty top ports with distinct IPs; each has a copy with the same
+        // MAC and IP, bound to its server.
+        let (_, top) = env
+            .call(
+                &env.demo,
+                Method::GET,
+                format!(
+                    "{}/v2.0/ports?network_id={net_id}&device_owner=compute:az1",
+                    env.instances[1].network
+                ),
+                None,
+            )
+            .await;
+        let top_ports = top["ports"].as_array().unwrap().clone();
+        assert_eq!(top_ports.len(), 20, "[{label}] {top}");
+        let ips: HashSet<String> = top_ports
+            .iter()
+            .map(|p| {
+                p["fixed_ips"][0]["ip_address"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(ips.len(), 20, "[{label}] duplicate IPs");
+        assert!(!ips.contains(&gateway));
+        let bottom_ports = pod.ports();
+        for p in &top_ports {
+            let id = p["id"].as_str().unwrap();
+            let copy = named(&bottom_ports, id);
+            assert_eq!(copy.len(), 1, "[{label}] port {id}");
+            assert_eq!(copy[0]["mac_address"], p["mac_address"]);
+            assert_eq!(
+                copy[0]["fixed_ips"][0]["ip_address"],
+                p["fixed_ips"][0]["ip_address"]
+            );
+            assert!(server_ids.contains(&p["device_id"].as_str().unwrap().to_string()));
+            assert_eq!(
+                copy[0]["device_id"], p["device_id"],
+                "[{label}] bottom binding"
+            );
+        }
+
+        // Addresses are shown under the top network's name.
+        let shown = active(&env, &server_ids[0]).await;
+        let addresses = shown["server"]["addresses"].as_object().unwrap();
+        assert_eq!(
+            addresses.keys().collect::<Vec<_>>(),
+            vec!["web"],
+            "[{label}] {addresses:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_boot_on_networks_is_checked_before_anything_is_made() {
+    let env = env(testing::sqlite().await).await;
+    let flavor = env.flavor().await;
+    let net = env
+        .net(
+            Method::POST,
+            "/networks",
+            Some(json!({"network": {"name": "az1-only", "availability_zone_hints": ["az1"]}})),
+        )
+        .await["network"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // No subnet yet.
+    let (s, v) = env
+        .boot(0, &flavor, json!([{"uuid": net}]), Some("az1"))
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["badRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("requires a subnet"),
+        "{v}"
+    );
+    env.net(
+        Method::POST,
+        "/subnets",
+        Some(json!({"subnet": {"network_id": net, "cidr": "10.8.0.0/24", "ip_version": 4}})),
+    )
+    .await;
+    // The network is for az1 only.
+    let (s, v) = env
+        .boot(0, &flavor, json!([{"uuid": net}]), Some("az2"))
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["badRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("availability zone"),
+        "{v}"
+    );
+    // Unknown network, bad shapes.
+    let (s, v) = env
+        .boot(
+            0,
+            &flavor,
+            json!([{"uuid": "3f1c8c3e-6d0c-4a59-9e44-1b2a6f3c9d10"}]),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    let (s, _) = env.boot(0, &flavor, json!([{"uuid": "nope"}]), None).await;
+    assert_eq!(s, 400);
+    // Nothing was made anywhere.
+    for pod in &env.pods {
+        assert!(pod.network().networks().is_empty());
+        for collection in ["networks", "subnets", "ports", "security-groups"] {
+            assert_eq!(pod.network().request_count("POST", collection), 0);
+        }
+    }
+    let (_, ports) = env
+        .call(
+            &env.demo,
+            Method::GET,
+            format!("{}/v2.0/ports?network_id={net}", env.instances[0].network),
+            None,
+        )
+        .await;
+    assert_eq!(ports["ports"], json!([]), "{ports}");
+
+    // Without an AZ the boot goes where the network's hint says; a taken
+    // fixed IP is refused and leaves no port behind.
+    let (s, v) = env
+        .boot(
+            1,
+            &flavor,
+            json!([{"uuid": net, "fixed_ip": "10.8.0.50"}]),
+            None,
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["server"]["id"].as_str().unwrap().to_string();
+    let shown = active(&env, &id).await;
+    assert_eq!(
+        shown["server"]["OS-EXT-AZ:availability_zone"], "az1",
+        "{shown}"
+    );
+    assert_eq!(
+        shown["server"]["addresses"]["az1-only"][0]["addr"], "10.8.0.50",
+        "{shown}"
+    );
+    let (s, v) = env
+        .boot(
+            0,
+            &flavor,
+            json!([{"uuid": net, "fixed_ip": "10.8.0.50"}]),
+            None,
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+    let (_, ports) = env
+        .call(
+            &env.demo,
+            Method::GET,
+            format!(
+                "{}/v2.0/ports?network_id={net}&device_owner=compute:az1",
+                env.instances[0].network
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(ports["ports"].as_array().unwrap().len(), 1, "{ports}");
+
+    // A user's own port: used as is, kept (unbound) when the server goes.
+    let port = env
+        .net(
+            Method::POST,
+            "/ports",
+            Some(json!({"port": {"network_id": net, "name": "mine"}})),
+        )
+        .await["port"]
+        .clone();
+    let port_id = port["id"].as_str().unwrap().to_string();
+    let (s, v) = env
+        .boot(0, &flavor, json!([{"port": port_id}]), Some("az1"))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let sid = v["server"]["id"].as_str().unwrap().to_string();
+    let bound = env
+        .net(Method::GET, &format!("/ports/{port_id}"), None)
+        .await;
+    assert_eq!(bound["port"]["device_id"], sid.as_str());
+    let (s, v) = env
+        .boot(0, &flavor, json!([{"port": port_id}]), Some("az1"))
+        .await;
+    assert_eq!(s, 409, "port in use: {v}");
+    let (s, _) = env
+        .call(
+            &env.demo,
+            Method::DELETE,
+            format!("{}/v2.1/servers/{sid}", env.instances[0].compute),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    let kept = env
+        .net(Method::GET, &format!("/ports/{port_id}"), None)
+        .await;
+    assert_eq!(kept["port"]["device_id"], "", "{kept}");
+    // The boot-made port of the first server goes with it.
+    let (s, _) = env
+        .call(
+            &env.demo,
+            Method::DELETE,
+            format!("{}/v2.1/servers/{id}", env.instances[0].compute),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    let (_, ports) = env
+        .call(
+            &env.demo,
+            Method::GET,
+            format!(
+                "{}/v2.0/ports?network_id={net}&device_owner=compute:az1",
+                env.instances[0].network
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(ports["ports"], json!([]), "{ports}");
+}
