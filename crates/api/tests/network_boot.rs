@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tricircle_api::{compute_router, network_router, Authenticator, GatewayState, NetworkState};
 use tricircle_network::bottom::Bottom;
-use tricircle_network::{NetworkConfig, Neutron};
+use tricircle_network::{NetworkConfig, Neutron, VlanRange};
 use tricircle_pods::{
     EndpointResolver, Interface, KeystoneClient, PodClient, ServiceCredentials, TokenValidator,
     ValidatorConfig,
@@ -36,6 +36,7 @@ struct Env {
     http: reqwest::Client,
     admin: String,
     demo: String,
+    demo_project: String,
     pods: Vec<Pod>,
     instances: Vec<Instance>,
     _store: TestStore,
@@ -77,7 +78,16 @@ async fn instance(store: Store, cfg: &IdentityConfig) -> Instance {
         Interface::Public,
     ));
     let pods = PodClient::new(resolver, Duration::from_secs(10)).unwrap();
-    let neutron = Neutron::new(store.clone(), NetworkConfig::default());
+    let neutron = Neutron::new(
+        store.clone(),
+        NetworkConfig {
+            network_vlan_ranges: vec![VlanRange {
+                physical_network: "physnet1".into(),
+                range: Some((2000, 2010)),
+            }],
+            ..NetworkConfig::default()
+        },
+    );
     let bottom = Bottom::new(
         neutron.clone(),
         pods.clone(),
@@ -178,6 +188,7 @@ async fn env(store: TestStore) -> Env {
         http: reqwest::Client::new(),
         admin: identity.issue_token("admin", "admin").unwrap(),
         demo: identity.issue_token("demo", "demo").unwrap(),
+        demo_project,
         pods,
         instances: vec![first, second],
         _store: store,
@@ -581,4 +592,86 @@ async fn a_boot_on_networks_is_checked_before_anything_is_made() {
         )
         .await;
     assert_eq!(ports["ports"], json!([]), "{ports}");
+}
+
+#[tokio::test]
+async fn a_vlan_network_spans_pods_and_a_local_one_stays_in_its_pod() {
+    let env = env(testing::sqlite().await).await;
+    let flavor = env.flavor().await;
+    let admin_net = |body: Value| {
+        let env = &env;
+        async move {
+            let (s, v) = env
+                .call(
+                    &env.admin,
+                    Method::POST,
+                    format!("{}/v2.0/networks", env.instances[0].network),
+                    Some(json!({ "network": body })),
+                )
+                .await;
+            assert_eq!(s, 201, "{v}");
+            v["network"].clone()
+        }
+    };
+    let vlan = admin_net(json!({"name": "stretched", "provider:network_type": "vlan",
+        "provider:physical_network": "physnet1", "project_id": env.demo_project}))
+    .await;
+    let segment = vlan["provider:segmentation_id"].clone();
+    assert!((2000..=2010).contains(&segment.as_i64().unwrap()), "{vlan}");
+    let local = admin_net(json!({"name": "here", "provider:network_type": "local",
+        "project_id": env.demo_project}))
+    .await;
+    for (net, cidr) in [(&vlan, "10.7.1.0/24"), (&local, "10.7.2.0/24")] {
+        env.net(
+            Method::POST,
+            "/subnets",
+            Some(json!({"subnet": {"network_id": net["id"], "cidr": cidr, "ip_version": 4}})),
+        )
+        .await;
+    }
+    let vlan_id = vlan["id"].as_str().unwrap();
+    let local_id = local["id"].as_str().unwrap();
+    for (i, az) in [(0, "az1"), (1, "az2")] {
+        let (s, v) = env
+            .boot(i, &flavor, json!([{"uuid": vlan_id}]), Some(az))
+            .await;
+        assert_eq!(s, 202, "{az}: {v}");
+    }
+    // The same physical network and VLAN id in both pods.
+    for pod in &env.pods {
+        let nets = pod.network().networks();
+        let copy = named(&nets, &format!("{vlan_id}#stretched"));
+        assert_eq!(copy.len(), 1, "{nets:?}");
+        assert_eq!(copy[0]["provider:network_type"], "vlan");
+        assert_eq!(copy[0]["provider:physical_network"], "physnet1");
+        assert_eq!(copy[0]["provider:segmentation_id"], segment);
+    }
+    // A local network lives where it was first used.
+    let (s, v) = env
+        .boot(0, &flavor, json!([{"uuid": local_id}]), Some("az1"))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let (s, v) = env
+        .boot(1, &flavor, json!([{"uuid": local_id}]), Some("az2"))
+        .await;
+    assert_eq!(s, 409, "{v}");
+    assert!(
+        v["conflictingRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("local network"),
+        "{v}"
+    );
+    let in_pod2 = env.pods[1].network().networks();
+    assert!(
+        named(&in_pod2, &format!("{local_id}#here")).is_empty(),
+        "{in_pod2:?}"
+    );
+    // Without an AZ, a boot on it goes to its pod.
+    let (s, v) = env
+        .boot(1, &flavor, json!([{"uuid": local_id}]), None)
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let shown = active(&env, v["server"]["id"].as_str().unwrap()).await;
+    assert_eq!(shown["server"]["OS-EXT-AZ:availability_zone"], "az1");
 }
