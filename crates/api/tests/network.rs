@@ -342,7 +342,14 @@ async fn networks_subnets_ports_round_trip() {
             None,
         )
         .await;
-    assert_eq!(admin_view["network"]["provider:network_type"], "local");
+    // The first tenant type that can allocate: VxLAN, from the default
+    // range above the pods' own.
+    assert_eq!(admin_view["network"]["provider:network_type"], "vxlan");
+    let vni = admin_view["network"]["provider:segmentation_id"]
+        .as_u64()
+        .unwrap();
+    let (lo, hi) = tricircle_network::config::DEFAULT_VNI_RANGE;
+    assert!((u64::from(lo)..=u64::from(hi)).contains(&vni), "{vni}");
 
     let sub = api
         .create(t, "subnets", "subnet", json!({"network_id": nid, "ip_version": 4, "cidr": "10.0.0.0/24",

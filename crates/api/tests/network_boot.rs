@@ -407,6 +407,40 @@ async fn twenty_parallel_boots_make_one_bottom_network_and_subnet() {
             );
         }
 
+        // The ports' security group (the project's default) is in the pod,
+        // named by its top id, its rules copied with the remote group
+        // translated to the copy itself; and it was made once.
+        let top_group = top_ports[0]["security_groups"][0].as_str().unwrap();
+        let groups = pod.security_groups();
+        let copy = named(&groups, top_group);
+        assert_eq!(copy.len(), 1, "[{label}] {groups:?}");
+        let copy_id = copy[0]["id"].as_str().unwrap();
+        assert_eq!(pod.request_count("POST", "security-groups"), 1, "[{label}]");
+        let rules = pod.security_group_rules();
+        let rules: Vec<&Value> = rules
+            .iter()
+            .filter(|r| r["security_group_id"] == copy_id)
+            .collect();
+        let ingress: Vec<&&Value> = rules
+            .iter()
+            .filter(|r| r["direction"] == "ingress")
+            .collect();
+        assert_eq!(ingress.len(), 2, "[{label}] {rules:?}");
+        assert!(
+            ingress.iter().all(|r| r["remote_group_id"] == copy_id),
+            "[{label}] {rules:?}"
+        );
+        assert_eq!(rules.len(), 4, "[{label}] {rules:?}");
+        for p in &bottom_ports {
+            if p["device_owner"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("compute:")
+            {
+                assert_eq!(p["security_groups"], json!([copy_id]), "[{label}] {p}");
+            }
+        }
+
         // Addresses are shown under the top network's name.
         let shown = active(&env, &server_ids[0]).await;
         let addresses = shown["server"]["addresses"].as_object().unwrap();

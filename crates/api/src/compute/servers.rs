@@ -376,8 +376,20 @@ async fn boot(
         let answer = match answer {
             Ok(a) => a,
             Err(BootError::Unknown(e)) => {
+                // The top ports this boot made stay until the check knows
+                // whether a server uses them.
+                let ports: Vec<&str> = prepared
+                    .as_ref()
+                    .map(|(_, p)| {
+                        p.ports
+                            .iter()
+                            .filter(|(_, created)| *created)
+                            .map(|(id, _)| id.as_str())
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 let resource = json!({"pod_id": pod.pod_id, "pod_name": pod.pod_name, "name": name,
-                    "request_id": c.rid.0, "user_id": c.ctx.user_id});
+                    "request_id": c.rid.0, "user_id": c.ctx.user_id, "ports": ports});
                 if let Err(je) = st
                     .store
                     .enqueue_job(
@@ -390,8 +402,6 @@ async fn boot(
                 {
                     tracing::error!(error = %je, "could not record a server check job");
                 }
-                // The pod may hold a server using the ports: they stay
-                // until the check job knows.
                 if ids.is_empty() {
                     return Err(BootError::Api(e));
                 }
