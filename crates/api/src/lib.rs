@@ -8,6 +8,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod compute;
+pub mod create_checks;
 pub mod error;
 pub mod gateway;
 pub mod network;

@@ -13,6 +13,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
+use tricircle_api::create_checks::{self, CheckDeps};
 use tricircle_api::{compute_router, network_router, Authenticator, GatewayState, NetworkState};
 use tricircle_network::bottom::Bottom;
 use tricircle_network::{NetworkConfig, Neutron, VlanRange};
@@ -30,6 +31,8 @@ const IMAGE: &str = "6e1b0f9a-9a7c-4c55-b4bb-6f7a1a8a0002";
 struct Instance {
     compute: String,
     network: String,
+    /// What this instance's check jobs use (judging at once).
+    checks: CheckDeps,
 }
 
 struct Env {
@@ -39,7 +42,7 @@ struct Env {
     demo_project: String,
     pods: Vec<Pod>,
     instances: Vec<Instance>,
-    _store: TestStore,
+    store: TestStore,
     _identity: Identity,
 }
 
@@ -70,14 +73,14 @@ fn keystone_client(cfg: &IdentityConfig) -> Arc<KeystoneClient> {
 
 /// One gateway instance (compute + network APIs) on `store`, with its own
 /// caches and connection pool, as a separate process would have.
-async fn instance(store: Store, cfg: &IdentityConfig) -> Instance {
+async fn instance(store: Store, cfg: &IdentityConfig, pod_timeout: Duration) -> Instance {
     let keystone = keystone_client(cfg);
     let resolver = Arc::new(EndpointResolver::new(
         keystone.clone(),
         Some(store.clone()),
         Interface::Public,
     ));
-    let pods = PodClient::new(resolver, Duration::from_secs(10)).unwrap();
+    let pods = PodClient::new(resolver, pod_timeout).unwrap();
     let neutron = Neutron::new(
         store.clone(),
         NetworkConfig {
@@ -94,6 +97,13 @@ async fn instance(store: Store, cfg: &IdentityConfig) -> Instance {
         keystone.clone(),
         Duration::from_secs(30),
     );
+    let checks = CheckDeps {
+        store: store.clone(),
+        pods: pods.clone(),
+        keystone: keystone.clone(),
+        network: Some(bottom.clone()),
+        settle: Duration::ZERO,
+    };
     let gateway = GatewayState {
         store,
         auth: Arc::new(Authenticator::Keystone {
@@ -119,10 +129,16 @@ async fn instance(store: Store, cfg: &IdentityConfig) -> Instance {
     Instance {
         compute: serve(compute_router(gateway.clone())).await,
         network: serve(network_router(NetworkState { gateway, neutron })).await,
+        checks,
     }
 }
 
 async fn env(store: TestStore) -> Env {
+    env_with(store, Duration::from_secs(10)).await
+}
+
+/// Gateways whose calls to pods give up after `pod_timeout`.
+async fn env_with(store: TestStore, pod_timeout: Duration) -> Env {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let cfg = IdentityConfig {
         public_url: format!("http://{}", l.local_addr().unwrap()),
@@ -182,8 +198,8 @@ async fn env(store: TestStore) -> Env {
             .unwrap();
         assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
     }
-    let first = instance(store.store.clone(), &cfg).await;
-    let second = instance(store.another_instance().await, &cfg).await;
+    let first = instance(store.store.clone(), &cfg, pod_timeout).await;
+    let second = instance(store.another_instance().await, &cfg, pod_timeout).await;
     Env {
         http: reqwest::Client::new(),
         admin: identity.issue_token("admin", "admin").unwrap(),
@@ -191,7 +207,7 @@ async fn env(store: TestStore) -> Env {
         demo_project,
         pods,
         instances: vec![first, second],
-        _store: store,
+        store,
         _identity: identity,
     }
 }
@@ -708,4 +724,183 @@ async fn a_vlan_network_spans_pods_and_a_local_one_stays_in_its_pod() {
     assert_eq!(s, 202, "{v}");
     let shown = active(&env, v["server"]["id"].as_str().unwrap()).await;
     assert_eq!(shown["server"]["OS-EXT-AZ:availability_zone"], "az1");
+}
+
+/// A boot whose answer is lost (the pod made the server, then answered too
+/// late) is told 503 and leaves a check job. The check deletes that server
+/// in the pod and the port the boot made for it, at the top and in the pod,
+/// and leaves alone the server of the same name the gateway knows. Run
+/// again, it changes nothing; while the pod is down it asks to be retried.
+#[tokio::test]
+async fn a_lost_boot_answer_is_cleaned_up_by_its_check_job() {
+    let env = env_with(testing::sqlite().await, Duration::from_secs(1)).await;
+    let flavor = env.flavor().await;
+    let net_id = env
+        .net(
+            Method::POST,
+            "/networks",
+            Some(json!({"network": {"name": "lost"}})),
+        )
+        .await["network"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.net(
+        Method::POST,
+        "/subnets",
+        Some(json!({"subnet": {"network_id": net_id, "cidr": "10.11.0.0/24", "ip_version": 4}})),
+    )
+    .await;
+    let boot = || {
+        env.call(
+            &env.demo,
+            Method::POST,
+            format!("{}/v2.1/servers", env.instances[0].compute),
+            Some(
+                json!({"server": {"name": "dup", "flavorRef": flavor, "imageRef": IMAGE,
+                "networks": [{"uuid": net_id}], "availability_zone": "az1"}}),
+            ),
+        )
+    };
+    let (s, v) = boot().await;
+    assert_eq!(s, 202, "{v}");
+    let kept = v["server"]["id"].as_str().unwrap().to_string();
+
+    env.pods[0].set_answer_delay("/compute/v2.1/servers", Duration::from_millis(1500));
+    let (s, v) = boot().await;
+    assert_eq!(s, 503, "{v}");
+    env.pods[0].set_answer_delay("/compute/v2.1/servers", Duration::ZERO);
+    let dups = || -> Vec<String> {
+        env.pods[0]
+            .compute()
+            .servers()
+            .iter()
+            .filter(|s| s["name"] == "dup")
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(dups().len(), 2, "the pod made the second server");
+
+    let jobs = env
+        .store
+        .claim_jobs("test", Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    // (The first boot's port binding left a port update too.)
+    let checks: Vec<_> = jobs
+        .iter()
+        .filter(|j| j.job_type == create_checks::SERVER_CREATE_CHECK)
+        .collect();
+    assert_eq!(checks.len(), 1, "{jobs:?}");
+    let job = checks[0];
+    let ports: Vec<String> = job.resource["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ports.len(), 1, "{job:?}");
+    let lost_port = &ports[0];
+    let port_url = format!("{}/v2.0/ports/{lost_port}", env.instances[0].network);
+    let (s, _) = env
+        .call(&env.demo, Method::GET, port_url.clone(), None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(named(&env.pods[0].network().ports(), lost_port).len(), 1);
+
+    let registry = create_checks::register(
+        tricircle_jobs::Registry::new(),
+        env.instances[1].checks.clone(),
+    );
+    let handler = registry.handler(&job.job_type).unwrap();
+
+    // A pod that is down: try again later, nothing decided.
+    env.pods[0].set_down(true);
+    let outcome = handler.run(job).await;
+    assert!(
+        matches!(outcome, Err(tricircle_jobs::JobError::Retry(_))),
+        "{outcome:?}"
+    );
+    env.pods[0].set_down(false);
+    assert_eq!(dups().len(), 2);
+
+    for _ in 0..2 {
+        handler.run(job).await.unwrap();
+        // Nova deletes in the background.
+        for _ in 0..100 {
+            if dups().len() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(dups(), vec![kept.clone()]);
+        let (s, v) = env
+            .call(&env.demo, Method::GET, port_url.clone(), None)
+            .await;
+        assert_eq!(s, 404, "{v}");
+        assert!(named(&env.pods[0].network().ports(), lost_port).is_empty());
+    }
+    // The kept server and its port are untouched.
+    let shown = active(&env, &kept).await;
+    assert!(shown["server"]["addresses"]["lost"].is_array(), "{shown}");
+}
+
+/// `forceDelete` releases a server's ports as a delete does: the port its
+/// boot made goes, at the top and (through its job) in the pod.
+#[tokio::test]
+async fn force_delete_releases_the_ports_of_the_boot() {
+    let env = env(testing::sqlite().await).await;
+    let flavor = env.flavor().await;
+    let net_id = env
+        .net(
+            Method::POST,
+            "/networks",
+            Some(json!({"network": {"name": "forced"}})),
+        )
+        .await["network"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.net(
+        Method::POST,
+        "/subnets",
+        Some(json!({"subnet": {"network_id": net_id, "cidr": "10.12.0.0/24", "ip_version": 4}})),
+    )
+    .await;
+    let (s, v) = env
+        .boot(0, &flavor, json!([{"uuid": net_id}]), Some("az1"))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["server"]["id"].as_str().unwrap().to_string();
+    active(&env, &id).await;
+    let ports_of = |id: String| {
+        let env = &env;
+        async move {
+            env.net(Method::GET, &format!("/ports?device_id={id}"), None)
+                .await["ports"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(ports_of(id.clone()).await, 1);
+    let (s, v) = env
+        .call(
+            &env.demo,
+            Method::POST,
+            format!("{}/v2.1/servers/{id}/action", env.instances[0].compute),
+            Some(json!({"forceDelete": null})),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(ports_of(id.clone()).await, 0);
+    let (s, _) = env
+        .call(
+            &env.demo,
+            Method::GET,
+            format!("{}/v2.1/servers/{id}", env.instances[0].compute),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404);
 }

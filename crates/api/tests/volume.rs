@@ -13,6 +13,7 @@ use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
+use tricircle_api::create_checks::{self, CheckDeps};
 use tricircle_api::gateway::{SKIPPED_PODS_HEADER, STRICT_LIST_HEADER};
 use tricircle_api::{volume_router, Authenticator, GatewayState};
 use tricircle_core::pod::ValidPod;
@@ -33,6 +34,8 @@ struct Gw {
     demo: String,
     demo_project: String,
     admin: String,
+    /// What check jobs use (judging at once).
+    checks: CheckDeps,
     _tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -92,13 +95,21 @@ async fn start() -> Gw {
         Interface::Public,
     )
     .with_min_refresh_interval(Duration::ZERO);
+    let pods_client = PodClient::new(Arc::new(resolver), Duration::from_secs(5)).unwrap();
+    let checks = CheckDeps {
+        store: store.store.clone(),
+        pods: pods_client.clone(),
+        keystone: keystone.clone(),
+        network: None,
+        settle: Duration::ZERO,
+    };
     let state = GatewayState {
         store: store.store.clone(),
         auth: Arc::new(Authenticator::Keystone {
             validator: TokenValidator::new(keystone.clone(), &ValidatorConfig::default()),
             www_authenticate_uri: format!("{}/v3", cfg.public_url),
         }),
-        pods: PodClient::new(Arc::new(resolver), Duration::from_secs(5)).unwrap(),
+        pods: pods_client.clone(),
         network: None,
         keystone,
         max_body_size: 64 * 1024,
@@ -140,6 +151,7 @@ async fn start() -> Gw {
         demo,
         demo_project,
         admin,
+        checks,
         _tasks: tasks,
     }
 }
@@ -1472,4 +1484,72 @@ async fn bad_bodies_on_every_route_are_4xx() {
     }
     let a = gw.demo(Method::GET, &format!("/volumes/{vid}"), None).await;
     assert_eq!(a.body["volume"]["status"], "available", "{}", a.body);
+}
+
+/// A volume create whose answer is lost (the pod made the volume, then
+/// answered after the gateway gave up) is told 503 and leaves a check job,
+/// which deletes that volume in the pod and leaves alone the volume of the
+/// same name the gateway knows. Run again, it changes nothing.
+#[tokio::test]
+async fn a_lost_volume_create_answer_is_cleaned_up_by_its_check_job() {
+    let gw = start().await;
+    let kept = gw
+        .create_volume(json!({"size": 1, "name": "twin", "availability_zone": "az1"}))
+        .await;
+    let prefix = format!("/volume/v3/{}/volumes", gw.demo_project);
+    gw.pod1.set_answer_delay(&prefix, Duration::from_secs(6));
+    let a = gw
+        .demo(
+            Method::POST,
+            "/volumes",
+            Some(json!({"volume": {"size": 1, "name": "twin", "availability_zone": "az1"}})),
+        )
+        .await;
+    assert_fault(&a, 503, "serviceUnavailable");
+    gw.pod1.set_answer_delay(&prefix, Duration::ZERO);
+    let twins = || -> Vec<String> {
+        gw.pod1
+            .volume()
+            .volumes()
+            .iter()
+            .filter(|v| v["name"] == "twin" && v["status"] != "deleting")
+            .map(|v| v["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(twins().len(), 2, "the pod made the second volume");
+
+    let jobs = gw
+        .store
+        .claim_jobs("test", Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let job = &jobs[0];
+    assert_eq!(job.job_type, create_checks::VOLUME_CREATE_CHECK);
+    let registry = create_checks::register(tricircle_jobs::Registry::new(), gw.checks.clone());
+    let handler = registry.handler(&job.job_type).unwrap();
+    for _ in 0..2 {
+        // A volume still being made is left for a later run.
+        let mut outcome = handler.run(job).await;
+        for _ in 0..50 {
+            if outcome.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            outcome = handler.run(job).await;
+        }
+        outcome.unwrap();
+        for _ in 0..100 {
+            if twins().len() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(twins(), vec![kept["id"].as_str().unwrap().to_string()]);
+    }
+    assert!(gw
+        .pod1
+        .volume()
+        .volume(kept["id"].as_str().unwrap())
+        .is_some());
 }

@@ -100,6 +100,9 @@ struct Inner {
     down: std::sync::atomic::AtomicBool,
     /// Added to every request, microseconds (starts at `cfg.latency`).
     latency_us: std::sync::atomic::AtomicU64,
+    /// Added to the answers to requests under a path, after the work is
+    /// done.
+    answer_delay: std::sync::Mutex<Option<(String, std::time::Duration)>>,
 }
 
 /// One pod's service endpoints. Cheap to clone; clones share state.
@@ -145,6 +148,7 @@ impl Pod {
                 latency_us: std::sync::atomic::AtomicU64::new(
                     u64::try_from(cfg.latency.as_micros()).unwrap_or(u64::MAX),
                 ),
+                answer_delay: std::sync::Mutex::new(None),
                 cfg,
             }),
         }
@@ -185,6 +189,19 @@ impl Pod {
             u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
             std::sync::atomic::Ordering::SeqCst,
         );
+    }
+
+    /// Fault injection: requests under `path_prefix` (e.g.
+    /// `/compute/v2.1/servers`) are served at once but their answers wait
+    /// `delay` (answers stuck on the way back), from now on. A zero delay
+    /// ends it.
+    pub fn set_answer_delay(&self, path_prefix: &str, delay: std::time::Duration) {
+        let mut guard = self
+            .inner
+            .answer_delay
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *guard = (!delay.is_zero()).then(|| (path_prefix.to_string(), delay));
     }
 
     pub fn is_down(&self) -> bool {
@@ -253,7 +270,19 @@ async fn simulate_conditions(
         )
             .into_response();
     }
-    next.run(req).await
+    let delay = pod
+        .inner
+        .answer_delay
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+        .filter(|(prefix, _)| req.uri().path().starts_with(prefix.as_str()))
+        .map(|(_, d)| *d);
+    let answer = next.run(req).await;
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    answer
 }
 
 /// `http://<Host header>`: services build their links from the request.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tricircle_api::admin::AdminJobs;
+use tricircle_api::create_checks::CheckDeps;
 use tricircle_api::{
     admin_router, compute_router, install_metrics, volume_router, AdminState, Authenticator,
     GatewayState,
@@ -42,6 +43,8 @@ pub struct HandlerDeps {
     /// How long a bottom-creation lock may stay untouched before it is
     /// taken over.
     pub lock_timeout: std::time::Duration,
+    /// How long after a lost create its check waits before judging.
+    pub settle: std::time::Duration,
 }
 
 /// Every job type this build runs, with its handler: the one place to
@@ -53,10 +56,27 @@ pub fn jobs_registry(deps: &HandlerDeps) -> Registry {
         (Some(pods), Some(keystone)) => {
             let neutron = tricircle_network::Neutron::new(deps.store.clone(), deps.network.clone());
             let bottom = Bottom::new(neutron, pods.clone(), keystone.clone(), deps.lock_timeout);
+            let registry = tricircle_api::create_checks::register(
+                registry,
+                CheckDeps {
+                    store: deps.store.clone(),
+                    pods: pods.clone(),
+                    keystone: keystone.clone(),
+                    network: Some(bottom.clone()),
+                    settle: deps.settle,
+                },
+            );
             tricircle_network::handlers::register(registry, bottom)
         }
         _ => registry,
     }
+}
+
+/// How long a lost create's check waits before judging: the pod may still
+/// be serving the request until its timeout, and a concurrent create of the
+/// same name records its routing right after its answer.
+fn settle(cfg: &Config) -> std::time::Duration {
+    cfg.client.pod_timeout * 2
 }
 
 /// How long a bottom-creation lock may stay untouched: well beyond what
@@ -88,6 +108,7 @@ fn jobs(cfg: &Config, store: &Store, id: &Identity) -> anyhow::Result<(Arc<Regis
         keystone: id.keystone.clone(),
         network: cfg.network.clone(),
         lock_timeout: lock_timeout(cfg),
+        settle: settle(cfg),
     }));
     let engine = Engine::new(store.clone(), registry.clone(), engine_config(&cfg.jobs));
     Ok((registry, engine))
@@ -363,5 +384,66 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::time::Duration;
+    use tricircle_pods::Interface;
+
+    /// Every job type the gateways enqueue has a handler in `serve`.
+    #[tokio::test]
+    async fn every_enqueued_job_type_has_a_handler() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
+        let store = Store::connect(&url, &ConnectOptions::default())
+            .await
+            .unwrap();
+        let keystone = Arc::new(
+            KeystoneClient::new(
+                ServiceCredentials {
+                    auth_url: "http://127.0.0.1:9/v3".into(),
+                    username: "tricircle".into(),
+                    password: "secret".into(),
+                    project_name: "service".into(),
+                    user_domain_name: "Default".into(),
+                    project_domain_name: "Default".into(),
+                },
+                Duration::from_secs(1),
+            )
+            .unwrap(),
+        );
+        let resolver = Arc::new(EndpointResolver::new(
+            keystone.clone(),
+            None,
+            Interface::Public,
+        ));
+        let registry = jobs_registry(&HandlerDeps {
+            store,
+            pods: Some(PodClient::new(resolver, Duration::from_secs(1)).unwrap()),
+            keystone: Some(keystone),
+            network: tricircle_network::NetworkConfig::default(),
+            lock_timeout: Duration::from_secs(10),
+            settle: Duration::from_secs(2),
+        });
+        let mut types: Vec<String> = registry.schemas().into_iter().map(|s| s.job_type).collect();
+        types.sort();
+        assert_eq!(
+            types,
+            [
+                "network_delete",
+                "network_update",
+                "port_delete",
+                "port_update",
+                "security_group_sync",
+                "server_create_check",
+                "subnet_delete",
+                "subnet_update",
+                "volume_create_check",
+            ]
+        );
     }
 }

@@ -393,7 +393,7 @@ async fn boot(
                 if let Err(je) = st
                     .store
                     .enqueue_job(
-                        "server_create_check",
+                        crate::create_checks::SERVER_CREATE_CHECK,
                         &c.ctx.project_id,
                         &c.rid.0,
                         &resource,
@@ -804,10 +804,20 @@ pub async fn show(
     .await?;
     if answer.status == StatusCode::NOT_FOUND {
         // The pod no longer has it: the routing is stale.
-        st.store.delete_routing(routing.id).await?;
-        st.store.release_allocation("server", &id).await?;
+        forget(&st, routing.id, &id).await?;
     }
     Ok(answer.respond(|v| server_to_top(v, &pod)))
+}
+
+/// The server is gone from its pod: its routing, its quota and the ports
+/// its boot made go too.
+async fn forget(st: &GatewayState, routing_id: i64, id: &str) -> Result<(), ApiError> {
+    st.store.delete_routing(routing_id).await?;
+    st.store.release_allocation("server", id).await?;
+    if let Some(bottom) = &st.network {
+        super::boot_networks::release(bottom, id).await;
+    }
+    Ok(())
 }
 
 pub async fn delete(
@@ -827,11 +837,7 @@ pub async fn delete(
     )
     .await?;
     if answer.is_success() || answer.status == StatusCode::NOT_FOUND {
-        st.store.delete_routing(routing.id).await?;
-        st.store.release_allocation("server", &id).await?;
-        if let Some(bottom) = &st.network {
-            super::boot_networks::release(bottom, &id).await;
-        }
+        forget(&st, routing.id, &id).await?;
     }
     Ok(answer.into_response())
 }
@@ -875,8 +881,7 @@ pub async fn action(
     )
     .await?;
     if name == "forceDelete" && answer.is_success() {
-        st.store.delete_routing(routing.id).await?;
-        st.store.release_allocation("server", &id).await?;
+        forget(&st, routing.id, &id).await?;
     }
     Ok(answer.respond(|v| server_to_top(v, &pod)))
 }

@@ -229,14 +229,14 @@ pub async fn create(
             let _ = st.store.release_reservation(reservation).await;
             if e.status == StatusCode::SERVICE_UNAVAILABLE {
                 // The pod may have created it without answering: leave a
-                // job to find out (by name and request id) and adopt or
-                // delete it, as for servers.
+                // job to find it and delete it (the user was told 503), as
+                // for servers.
                 let resource = serde_json::json!({"pod_id": pod.pod_id, "pod_name": pod.pod_name,
                     "name": body["volume"]["name"], "request_id": c.rid.0, "user_id": c.ctx.user_id});
                 if let Err(je) = st
                     .store
                     .enqueue_job(
-                        "volume_create_check",
+                        crate::create_checks::VOLUME_CREATE_CHECK,
                         &c.ctx.project_id,
                         &c.rid.0,
                         &resource,

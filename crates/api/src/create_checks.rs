@@ -1,0 +1,361 @@
+//! Jobs that settle a create whose answer was lost (BEHAVIOUR §7).
+//!
+//! When a pod does not answer a server or volume create in time, the pod may
+//! or may not have made it, and the user was told 503. The gateway then
+//! records a check job instead of guessing. The check finds what the pod
+//! made for that request — same project, user and name, created around the
+//! time of the request, and with no routing (a create that was answered
+//! records its routing at once) — and deletes it, so the user's retry does
+//! not leave a twin that nobody sees and that still counts in the pod. For a
+//! server it then deletes the top ports the boot made for it.
+//!
+//! A candidate is judged only once it is older than `settle`: until then a
+//! concurrent create of the same name may still be about to record its
+//! routing, and the lost request may still be about to be served.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::Method;
+use serde_json::Value;
+use tricircle_jobs::{handler_fn, Job, JobError, Registry};
+use tricircle_network::bottom::Bottom;
+use tricircle_network::Scope;
+use tricircle_pods::forward::PodRequest;
+use tricircle_pods::{KeystoneClient, PodClient};
+use tricircle_store::{RoutingFilter, Store};
+
+pub const SERVER_CREATE_CHECK: &str = "server_create_check";
+pub const VOLUME_CREATE_CHECK: &str = "volume_create_check";
+
+/// Pod clocks may differ from ours by this much.
+const CLOCK_SKEW: Duration = Duration::from_secs(60);
+
+/// What the check jobs use.
+#[derive(Clone)]
+pub struct CheckDeps {
+    pub store: Store,
+    pub pods: PodClient,
+    pub keystone: Arc<KeystoneClient>,
+    /// The top network, for the ports a lost boot made; absent without it.
+    pub network: Option<Bottom>,
+    /// How long a pod may take to serve a request and a gateway to record
+    /// what it made: at least the pod timeout.
+    pub settle: Duration,
+}
+
+/// One kind of resource a check looks for.
+struct Kind {
+    job_type: &'static str,
+    service_type: &'static str,
+    /// The detailed list, relative to the service's catalog URL.
+    list_path: &'static str,
+    list_key: &'static str,
+    /// Where a member is, for the delete: `{collection}/{id}`.
+    collection: &'static str,
+    created_key: &'static str,
+    /// The routing table's resource type.
+    resource_type: &'static str,
+}
+
+const SERVER: Kind = Kind {
+    job_type: SERVER_CREATE_CHECK,
+    service_type: "compute",
+    list_path: "/servers/detail",
+    list_key: "servers",
+    collection: "/servers",
+    created_key: "created",
+    resource_type: "server",
+};
+
+const VOLUME: Kind = Kind {
+    job_type: VOLUME_CREATE_CHECK,
+    service_type: crate::volume::SERVICE_TYPE,
+    list_path: "/volumes/detail",
+    list_key: "volumes",
+    collection: "/volumes",
+    created_key: "created_at",
+    resource_type: "volume",
+};
+
+/// The check job types with their handlers, added to `registry`.
+pub fn register(registry: Registry, deps: CheckDeps) -> Registry {
+    let mut registry = registry;
+    for kind in [&SERVER, &VOLUME] {
+        let d = deps.clone();
+        registry = registry.with(
+            kind.job_type,
+            &["request_id"],
+            handler_fn(move |job| {
+                let d = d.clone();
+                async move { check(&d, kind, &job).await }
+            }),
+        );
+    }
+    registry
+}
+
+fn key<'a>(job: &'a Job, name: &str) -> Result<&'a str, JobError> {
+    job.resource
+        .get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| JobError::Fatal(format!("the job's resource lacks '{name}'")))
+}
+
+/// A pod's timestamp: Nova's `2026-12-07T05:42:36Z`, Cinder's
+/// `2026-12-07T05:42:36.000000` (UTC without a zone).
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+fn chrono_of(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Escapes what a regular expression treats specially: Nova matches
+/// `name` as a regular expression.
+fn regex_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+impl CheckDeps {
+    /// One call to a pod's `service_type` as Tricircle's service user.
+    async fn call(
+        &self,
+        pod: &str,
+        service_type: &str,
+        method: Method,
+        path: String,
+        query: Option<String>,
+    ) -> Result<(u16, Value), JobError> {
+        let (token, project_id) = self
+            .keystone
+            .service_session()
+            .await
+            .map_err(|e| JobError::Retry(format!("identity service: {e}")))?;
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let req = PodRequest {
+            pod: pod.to_string(),
+            service_type: service_type.to_string(),
+            method,
+            path,
+            query,
+            token,
+            project_id,
+            request_id: None,
+            headers,
+            body: None,
+        };
+        let resp = self
+            .pods
+            .send(&req)
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?;
+        let body = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+        Ok((resp.status, body))
+    }
+
+    async fn routed(&self, kind: &Kind, id: &str) -> Result<bool, JobError> {
+        let page = self
+            .store
+            .list_routings(
+                &RoutingFilter {
+                    top_id: Some(id.to_string()),
+                    resource_type: Some(kind.resource_type.to_string()),
+                    ..RoutingFilter::default()
+                },
+                None,
+                1,
+            )
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?;
+        Ok(!page.routings.is_empty())
+    }
+}
+
+async fn check(d: &CheckDeps, kind: &Kind, job: &Job) -> Result<(), JobError> {
+    let pod = key(job, "pod_name")?;
+    let request_id = key(job, "request_id")?;
+    let user = job
+        .resource
+        .get("user_id")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    // A volume may have no name; a server always has one.
+    let name = job.resource.get("name").and_then(Value::as_str);
+    let asked = parse_time(&job.created_at)
+        .ok_or_else(|| JobError::Fatal(format!("bad job time '{}'", job.created_at)))?;
+    let settle = chrono_of(d.settle);
+    let now = Utc::now();
+    if now < asked + settle {
+        return Err(JobError::Retry(format!(
+            "waiting for {pod} to settle request {request_id}"
+        )));
+    }
+
+    let mut query = format!("all_tenants=1&project_id={}", encode(&job.project_id));
+    if let Some(n) = name {
+        let filter = if kind.service_type == "compute" {
+            format!("^{}$", regex_literal(n))
+        } else {
+            n.to_string()
+        };
+        query.push_str(&format!("&name={}", encode(&filter)));
+    }
+    let (status, body) = d
+        .call(
+            pod,
+            kind.service_type,
+            Method::GET,
+            kind.list_path.to_string(),
+            Some(query),
+        )
+        .await?;
+    if !(200..300).contains(&status) {
+        return Err(JobError::Retry(format!(
+            "{pod} answered {status} to the list of {}",
+            kind.list_key
+        )));
+    }
+    let items = body
+        .get(kind.list_key)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+
+    let window = settle + chrono_of(CLOCK_SKEW);
+    let mut undecided = 0;
+    for item in &items {
+        let Some(id) = item.get("id").and_then(Value::as_str) else {
+            continue;
+        };
+        let item_name = item.get("name").and_then(Value::as_str);
+        if item_name.unwrap_or("") != name.unwrap_or("") {
+            continue;
+        }
+        if !user.is_empty() && item.get("user_id").and_then(Value::as_str) != Some(user) {
+            continue;
+        }
+        let Some(created) = item
+            .get(kind.created_key)
+            .and_then(Value::as_str)
+            .and_then(parse_time)
+        else {
+            continue;
+        };
+        if created < asked - window || created > asked + window {
+            continue;
+        }
+        if d.routed(kind, id).await? {
+            continue;
+        }
+        // A volume still being made cannot be deleted yet.
+        let busy = matches!(
+            item.get("status").and_then(Value::as_str),
+            Some("creating" | "downloading")
+        );
+        if created + settle > now || busy {
+            undecided += 1;
+            continue;
+        }
+        let (status, body) = d
+            .call(
+                pod,
+                kind.service_type,
+                Method::DELETE,
+                format!("{}/{id}", kind.collection),
+                None,
+            )
+            .await?;
+        if !((200..300).contains(&status) || status == 404) {
+            return Err(JobError::Retry(format!(
+                "{pod} refused to delete {} {id}: {status} {body}",
+                kind.resource_type
+            )));
+        }
+        tracing::info!(%pod, %id, %request_id, kind = kind.resource_type,
+            "deleted what a create without an answer made");
+    }
+    if undecided > 0 {
+        return Err(JobError::Retry(format!(
+            "{undecided} {} in {pod} too recent to judge",
+            kind.list_key
+        )));
+    }
+    release_ports(d, job).await
+}
+
+/// The top ports a lost boot made, and their copies, go.
+async fn release_ports(d: &CheckDeps, job: &Job) -> Result<(), JobError> {
+    let ports: Vec<&str> = job
+        .resource
+        .get("ports")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if ports.is_empty() {
+        return Ok(());
+    }
+    let Some(bottom) = &d.network else {
+        return Err(JobError::Fatal(
+            "the job names ports but this worker has no network service".into(),
+        ));
+    };
+    let admin = Scope {
+        project_id: job.project_id.clone(),
+        user_id: String::new(),
+        is_admin: true,
+    };
+    for port in ports {
+        bottom
+            .delete_copies(port, "port")
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?;
+        match bottom.neutron().delete_port(&admin, port).await {
+            Ok(()) => {}
+            Err(e) if e.status == 404 => {}
+            Err(e) => return Err(JobError::Retry(e.message)),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_times_parse_in_both_formats() {
+        let nova = parse_time("2026-12-07T05:42:36Z").unwrap();
+        let cinder = parse_time("2026-12-07T05:42:36.000000").unwrap();
+        assert_eq!(nova, cinder);
+        assert!(parse_time("yesterday").is_none());
+    }
+
+    #[test]
+    fn names_are_matched_literally() {
+        assert_eq!(regex_literal("web-1.a (x)"), r"web\-1\.a \(x\)");
+        assert_eq!(regex_literal("plain"), "plain");
+    }
+}
