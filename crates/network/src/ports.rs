@@ -926,6 +926,7 @@ impl Neutron {
         for _ in 0..RETRIES {
             let mut tx = self.store.neutron_tx().await?;
             let mut port = self.locked_port(&mut tx, scope, id).await?;
+            let before = port.clone();
             let network_id = str_of(&port, "network_id").to_string();
             let mut mac = str_of(&port, "mac_address").to_string();
             let mut pairs: Option<Vec<Value>> = None;
@@ -1025,6 +1026,8 @@ impl Neutron {
             if retry {
                 continue;
             }
+            self.check_copy_keeps_addresses(&mut tx, id, &before, &port)
+                .await?;
             tx.set_port_security_groups(id, &groups).await?;
             touch(&mut port);
             let jobs = jobs_for(
@@ -1051,6 +1054,55 @@ impl Neutron {
         }
         Err(NeutronError::unavailable(
             "The port could not be updated: too much contention; try again.",
+        ))
+    }
+
+    /// A port with a copy in a pod keeps its MAC and IPs: the copy is
+    /// bound to a server there, and Neutron would refuse the MAC change of a
+    /// bound port as well.
+    async fn check_copy_keeps_addresses(
+        &self,
+        tx: &mut NeutronTx,
+        id: &str,
+        before: &Value,
+        after: &Value,
+    ) -> Result<(), NeutronError> {
+        let ips = |p: &Value| {
+            let mut v: Vec<String> = p
+                .get("fixed_ips")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().map(Value::to_string).collect())
+                .unwrap_or_default();
+            v.sort();
+            v
+        };
+        let old_mac = str_of(before, "mac_address");
+        let new_mac = str_of(after, "mac_address");
+        let mac_changed = old_mac != new_mac;
+        let ips_changed = ips(before) != ips(after);
+        if !(mac_changed || ips_changed)
+            || tx
+                .copy_pods(id, NeutronKind::Port.resource_type())
+                .await?
+                .is_empty()
+        {
+            return Ok(());
+        }
+        if mac_changed {
+            return Err(NeutronError::conflict(
+                "PortBound",
+                format!(
+                    "Unable to complete operation on port {id}, port is already bound, \
+                     port type: ovs, old_mac {old_mac}, new_mac {new_mac}."
+                ),
+            ));
+        }
+        Err(NeutronError::conflict(
+            "PortInUse",
+            format!(
+                "Unable to complete operation on port {id}: its fixed IPs cannot be \
+                 changed while it is in use in a pod."
+            ),
         ))
     }
 

@@ -583,6 +583,7 @@ impl Neutron {
             .and_then(Value::as_str)
             .and_then(ipam::parse_ip);
         let mut pools = pools_of(&subnet);
+        let before = subnet.clone();
         for (k, v) in &map {
             let value = match k.as_str() {
                 "name" | "description" => json!(string(k, v, 255)?),
@@ -615,6 +616,29 @@ impl Neutron {
             subnet.get("ipv6_ra_mode").and_then(Value::as_str),
             subnet.get("ipv6_address_mode").and_then(Value::as_str),
         )?;
+        // Each pod's copy has its own gateway (its gateway port) and pools
+        // around it, and its DHCP port made with it: these cannot follow a
+        // change once a copy exists.
+        let fixed = ["gateway_ip", "allocation_pools", "enable_dhcp"];
+        let changed: Vec<&str> = fixed
+            .into_iter()
+            .filter(|k| subnet.get(*k) != before.get(*k))
+            .collect();
+        if !changed.is_empty()
+            && !tx
+                .copy_pods(id, NeutronKind::Subnet.resource_type())
+                .await?
+                .is_empty()
+        {
+            return Err(NeutronError::conflict(
+                "SubnetInUse",
+                format!(
+                    "Unable to complete operation on subnet {id}: {} cannot be changed while \
+                     the subnet is in use in a pod (a server is on it).",
+                    changed.join(", ")
+                ),
+            ));
+        }
         touch(&mut subnet);
         let jobs = jobs_for(
             &mut tx,

@@ -942,6 +942,42 @@ async fn changes_to_copied_resources_record_jobs() {
             .await
             .unwrap();
         n.update_port(&u, &pid, json!({"name": "y"})).await.unwrap();
+        // What each copy keeps as it was made cannot change any more (409,
+        // nothing changed, no job); restating a value is fine.
+        for body in [
+            json!({"gateway_ip": null}),
+            json!({"enable_dhcp": false}),
+            json!({"allocation_pools": [{"start": "10.0.0.10", "end": "10.0.0.20"}]}),
+        ] {
+            let e = n.update_subnet(&u, &sub, body.clone()).await.unwrap_err();
+            assert_eq!((e.status, e.kind.as_str()), (409, "SubnetInUse"), "{body}");
+        }
+        n.update_subnet(&u, &sub, json!({"enable_dhcp": true}))
+            .await
+            .unwrap();
+        let e = n
+            .update_port(
+                &u,
+                &pid,
+                json!({"fixed_ips": [{"ip_address": "10.0.0.99"}]}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!((e.status, e.kind.as_str()), (409, "PortInUse"));
+        let e = n
+            .update_port(&admin(), &pid, json!({"mac_address": "fa:16:3e:00:00:99"}))
+            .await
+            .unwrap_err();
+        assert_eq!((e.status, e.kind.as_str()), (409, "PortBound"));
+        let kept = n.get_port(&u, &pid).await.unwrap();
+        assert_eq!(kept["fixed_ips"], port["fixed_ips"]);
+        assert_eq!(kept["mac_address"], port["mac_address"]);
+        n.update_port(&u, &pid, json!({"fixed_ips": port["fixed_ips"]}))
+            .await
+            .unwrap();
+        let shown = n.get_subnet(&u, &sub).await.unwrap();
+        assert_eq!(shown["gateway_ip"], "10.0.0.1");
+        assert_eq!(shown["enable_dhcp"], true);
         let r = n
             .create_security_group_rule(
                 &u,
