@@ -39,69 +39,36 @@ fn failed(e: BottomError) -> JobError {
 
 /// The network job types with their handlers, added to `registry`.
 pub fn register(registry: Registry, bottom: Bottom) -> Registry {
+    registry
+        .with(
+            NETWORK_UPDATE,
+            &["network_id"],
+            run(&bottom, network_update),
+        )
+        .with(
+            NETWORK_DELETE,
+            &["network_id"],
+            run(&bottom, network_delete),
+        )
+        .with(SUBNET_UPDATE, &["subnet_id"], run(&bottom, subnet_update))
+        .with(SUBNET_DELETE, &["subnet_id"], run(&bottom, subnet_delete))
+        .with(PORT_UPDATE, &["port_id"], run(&bottom, port_update))
+        .with(PORT_DELETE, &["port_id"], run(&bottom, port_delete))
+        .with(
+            SECURITY_GROUP_SYNC,
+            &["security_group_id"],
+            run(&bottom, security_group_sync),
+        )
+}
+
+/// A handler running `f` with its own handle on the pods.
+fn run<F, Fut>(bottom: &Bottom, f: F) -> impl tricircle_jobs::Handler
+where
+    F: Fn(Bottom, Job) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), JobError>> + Send + 'static,
+{
     let b = bottom.clone();
-    let registry = registry.with(
-        NETWORK_UPDATE,
-        &["network_id"],
-        handler_fn(move |job| {
-            let b = b.clone();
-            async move { network_update(&b, &job).await }
-        }),
-    );
-    let b = bottom.clone();
-    let registry = registry.with(
-        NETWORK_DELETE,
-        &["network_id"],
-        handler_fn(move |job| {
-            let b = b.clone();
-            async move { network_delete(&b, &job).await }
-        }),
-    );
-    let b = bottom.clone();
-    let registry = registry.with(
-        SUBNET_UPDATE,
-        &["subnet_id"],
-        handler_fn(move |job| {
-            let b = b.clone();
-            async move { subnet_update(&b, &job).await }
-        }),
-    );
-    let b = bottom.clone();
-    let registry = registry.with(
-        SUBNET_DELETE,
-        &["subnet_id"],
-        handler_fn(move |job| {
-            let b = b.clone();
-            async move { subnet_delete(&b, &job).await }
-        }),
-    );
-    let b = bottom.clone();
-    let registry = registry.with(
-        PORT_UPDATE,
-        &["port_id"],
-        handler_fn(move |job| {
-            let b = b.clone();
-            async move { port_update(&b, &job).await }
-        }),
-    );
-    let b = bottom.clone();
-    let registry = registry.with(
-        PORT_DELETE,
-        &["port_id"],
-        handler_fn(move |job| {
-            let b = b.clone();
-            async move { port_delete(&b, &job).await }
-        }),
-    );
-    let b = bottom;
-    registry.with(
-        SECURITY_GROUP_SYNC,
-        &["security_group_id"],
-        handler_fn(move |job| {
-            let b = b.clone();
-            async move { security_group_sync(&b, &job).await }
-        }),
-    )
+    handler_fn(move |job| f(b.clone(), job))
 }
 
 /// Copies the attributes a pod's copy shares with the top.
@@ -115,7 +82,8 @@ fn pick(top: &Value, keys: &[&str]) -> Value {
     out
 }
 
-async fn network_update(b: &Bottom, job: &Job) -> Result<(), JobError> {
+async fn network_update(b: Bottom, job: Job) -> Result<(), JobError> {
+    let (b, job) = (&b, &job);
     let id = key(job, "network_id")?;
     let top = match b.neutron().get_network(&admin(), id).await {
         Ok(t) => t,
@@ -134,7 +102,8 @@ async fn network_update(b: &Bottom, job: &Job) -> Result<(), JobError> {
     b.update_copies(id, "network", body).await.map_err(failed)
 }
 
-async fn network_delete(b: &Bottom, job: &Job) -> Result<(), JobError> {
+async fn network_delete(b: Bottom, job: Job) -> Result<(), JobError> {
+    let (b, job) = (&b, &job);
     let id = key(job, "network_id")?;
     // The subnets went with the network at the top; their copies go first.
     let subnets: Vec<String> = job
@@ -153,7 +122,8 @@ async fn network_delete(b: &Bottom, job: &Job) -> Result<(), JobError> {
     Ok(())
 }
 
-async fn subnet_update(b: &Bottom, job: &Job) -> Result<(), JobError> {
+async fn subnet_update(b: Bottom, job: Job) -> Result<(), JobError> {
+    let (b, job) = (&b, &job);
     let id = key(job, "subnet_id")?;
     let top = match b.neutron().get_subnet(&admin(), id).await {
         Ok(t) => t,
@@ -164,12 +134,14 @@ async fn subnet_update(b: &Bottom, job: &Job) -> Result<(), JobError> {
     b.update_copies(id, "subnet", body).await.map_err(failed)
 }
 
-async fn subnet_delete(b: &Bottom, job: &Job) -> Result<(), JobError> {
+async fn subnet_delete(b: Bottom, job: Job) -> Result<(), JobError> {
+    let (b, job) = (&b, &job);
     let id = key(job, "subnet_id")?;
     b.delete_copies(id, "subnet").await.map_err(failed)
 }
 
-async fn port_update(b: &Bottom, job: &Job) -> Result<(), JobError> {
+async fn port_update(b: Bottom, job: Job) -> Result<(), JobError> {
+    let (b, job) = (&b, &job);
     let id = key(job, "port_id")?;
     let top = match b.neutron().get_port(&admin(), id).await {
         Ok(t) => t,
@@ -196,12 +168,14 @@ async fn port_update(b: &Bottom, job: &Job) -> Result<(), JobError> {
     b.update_copies(id, "port", body).await.map_err(failed)
 }
 
-async fn port_delete(b: &Bottom, job: &Job) -> Result<(), JobError> {
+async fn port_delete(b: Bottom, job: Job) -> Result<(), JobError> {
+    let (b, job) = (&b, &job);
     let id = key(job, "port_id")?;
     b.delete_copies(id, "port").await.map_err(failed)
 }
 
-async fn security_group_sync(b: &Bottom, job: &Job) -> Result<(), JobError> {
+async fn security_group_sync(b: Bottom, job: Job) -> Result<(), JobError> {
+    let (b, job) = (&b, &job);
     let id = key(job, "security_group_id")?;
     b.sync_security_group(&job.project_id, id)
         .await
