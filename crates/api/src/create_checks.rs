@@ -20,7 +20,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::Method;
 use serde_json::Value;
-use tricircle_jobs::{handler_fn, Job, JobError, Registry};
+use tricircle_jobs::{handler_fn, resource_str, Job, JobError, Registry};
 use tricircle_network::bottom::Bottom;
 use tricircle_network::Scope;
 use tricircle_pods::forward::PodRequest;
@@ -95,14 +95,6 @@ pub fn register(registry: Registry, deps: CheckDeps) -> Registry {
         );
     }
     registry
-}
-
-fn key<'a>(job: &'a Job, name: &str) -> Result<&'a str, JobError> {
-    job.resource
-        .get(name)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| JobError::Fatal(format!("the job's resource lacks '{name}'")))
 }
 
 /// A pod's timestamp: Nova's `2026-12-07T05:42:36Z`, Cinder's
@@ -195,8 +187,8 @@ impl CheckDeps {
 }
 
 async fn check(d: &CheckDeps, kind: &Kind, job: &Job) -> Result<(), JobError> {
-    let pod = key(job, "pod_name")?;
-    let request_id = key(job, "request_id")?;
+    let pod = resource_str(job, "pod_name")?;
+    let request_id = resource_str(job, "request_id")?;
     let user = job
         .resource
         .get("user_id")

@@ -246,6 +246,25 @@ impl Env {
         v
     }
 
+    /// A new network with one IPv4 subnet; its id.
+    async fn network_with_subnet(&self, name: &str, cidr: &str) -> String {
+        let net = self
+            .net(
+                Method::POST,
+                "/networks",
+                Some(json!({"network": {"name": name}})),
+            )
+            .await;
+        let id = net["network"]["id"].as_str().unwrap().to_string();
+        self.net(
+            Method::POST,
+            "/subnets",
+            Some(json!({"subnet": {"network_id": id, "cidr": cidr, "ip_version": 4}})),
+        )
+        .await;
+        id
+    }
+
     async fn flavor(&self) -> String {
         let (s, v) = self
             .call(
@@ -735,22 +754,7 @@ async fn a_vlan_network_spans_pods_and_a_local_one_stays_in_its_pod() {
 async fn a_lost_boot_answer_is_cleaned_up_by_its_check_job() {
     let env = env_with(testing::sqlite().await, Duration::from_secs(1)).await;
     let flavor = env.flavor().await;
-    let net_id = env
-        .net(
-            Method::POST,
-            "/networks",
-            Some(json!({"network": {"name": "lost"}})),
-        )
-        .await["network"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    env.net(
-        Method::POST,
-        "/subnets",
-        Some(json!({"subnet": {"network_id": net_id, "cidr": "10.11.0.0/24", "ip_version": 4}})),
-    )
-    .await;
+    let net_id = env.network_with_subnet("lost", "10.11.0.0/24").await;
     let boot = || {
         env.call(
             &env.demo,
@@ -851,22 +855,7 @@ async fn a_lost_boot_answer_is_cleaned_up_by_its_check_job() {
 async fn force_delete_releases_the_ports_of_the_boot() {
     let env = env(testing::sqlite().await).await;
     let flavor = env.flavor().await;
-    let net_id = env
-        .net(
-            Method::POST,
-            "/networks",
-            Some(json!({"network": {"name": "forced"}})),
-        )
-        .await["network"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    env.net(
-        Method::POST,
-        "/subnets",
-        Some(json!({"subnet": {"network_id": net_id, "cidr": "10.12.0.0/24", "ip_version": 4}})),
-    )
-    .await;
+    let net_id = env.network_with_subnet("forced", "10.12.0.0/24").await;
     let (s, v) = env
         .boot(0, &flavor, json!([{"uuid": net_id}]), Some("az1"))
         .await;

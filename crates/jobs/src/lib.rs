@@ -13,5 +13,5 @@ mod engine;
 mod registry;
 
 pub use engine::{backoff, Engine, EngineConfig, Kicker};
-pub use registry::{handler_fn, Handler, JobError, JobSchema, Registry};
+pub use registry::{handler_fn, resource_str, Handler, JobError, JobSchema, Registry};
 pub use tricircle_store::{Job, JobStatus};

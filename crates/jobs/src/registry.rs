@@ -55,6 +55,16 @@ where
     }
 }
 
+/// The non-empty string `name` of a job's `resource`; a job without it
+/// cannot run (it FAILs, for an operator to look at).
+pub fn resource_str<'a>(job: &'a Job, name: &str) -> Result<&'a str, JobError> {
+    job.resource
+        .get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| JobError::Fatal(format!("the job's resource lacks '{name}'")))
+}
+
 /// A job type and the keys its `resource` object must have, as
 /// `GET /v1.0/jobs/schemas` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -4,7 +4,7 @@
 //! coalesced into it is harmless.
 
 use serde_json::{json, Value};
-use tricircle_jobs::{handler_fn, Job, JobError, Registry};
+use tricircle_jobs::{handler_fn, resource_str, Job, JobError, Registry};
 
 use crate::bottom::{bottom_network_name, Bottom, BottomError};
 use crate::jobs_types::{
@@ -19,14 +19,6 @@ fn admin() -> Scope {
         user_id: String::new(),
         is_admin: true,
     }
-}
-
-fn key<'a>(job: &'a Job, name: &str) -> Result<&'a str, JobError> {
-    job.resource
-        .get(name)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| JobError::Fatal(format!("the job's resource lacks '{name}'")))
 }
 
 fn failed(e: BottomError) -> JobError {
@@ -84,7 +76,7 @@ fn pick(top: &Value, keys: &[&str]) -> Value {
 
 async fn network_update(b: Bottom, job: Job) -> Result<(), JobError> {
     let (b, job) = (&b, &job);
-    let id = key(job, "network_id")?;
+    let id = resource_str(job, "network_id")?;
     let top = match b.neutron().get_network(&admin(), id).await {
         Ok(t) => t,
         // Deleted since: the delete job takes over.
@@ -104,7 +96,7 @@ async fn network_update(b: Bottom, job: Job) -> Result<(), JobError> {
 
 async fn network_delete(b: Bottom, job: Job) -> Result<(), JobError> {
     let (b, job) = (&b, &job);
-    let id = key(job, "network_id")?;
+    let id = resource_str(job, "network_id")?;
     // The subnets went with the network at the top; their copies go first.
     let subnets: Vec<String> = job
         .resource
@@ -124,7 +116,7 @@ async fn network_delete(b: Bottom, job: Job) -> Result<(), JobError> {
 
 async fn subnet_update(b: Bottom, job: Job) -> Result<(), JobError> {
     let (b, job) = (&b, &job);
-    let id = key(job, "subnet_id")?;
+    let id = resource_str(job, "subnet_id")?;
     let top = match b.neutron().get_subnet(&admin(), id).await {
         Ok(t) => t,
         Err(e) if e.status == 404 => return Ok(()),
@@ -136,13 +128,13 @@ async fn subnet_update(b: Bottom, job: Job) -> Result<(), JobError> {
 
 async fn subnet_delete(b: Bottom, job: Job) -> Result<(), JobError> {
     let (b, job) = (&b, &job);
-    let id = key(job, "subnet_id")?;
+    let id = resource_str(job, "subnet_id")?;
     b.delete_copies(id, "subnet").await.map_err(failed)
 }
 
 async fn port_update(b: Bottom, job: Job) -> Result<(), JobError> {
     let (b, job) = (&b, &job);
-    let id = key(job, "port_id")?;
+    let id = resource_str(job, "port_id")?;
     let top = match b.neutron().get_port(&admin(), id).await {
         Ok(t) => t,
         Err(e) if e.status == 404 => return Ok(()),
@@ -170,13 +162,13 @@ async fn port_update(b: Bottom, job: Job) -> Result<(), JobError> {
 
 async fn port_delete(b: Bottom, job: Job) -> Result<(), JobError> {
     let (b, job) = (&b, &job);
-    let id = key(job, "port_id")?;
+    let id = resource_str(job, "port_id")?;
     b.delete_copies(id, "port").await.map_err(failed)
 }
 
 async fn security_group_sync(b: Bottom, job: Job) -> Result<(), JobError> {
     let (b, job) = (&b, &job);
-    let id = key(job, "security_group_id")?;
+    let id = resource_str(job, "security_group_id")?;
     b.sync_security_group(&job.project_id, id)
         .await
         .map_err(failed)
