@@ -17,21 +17,50 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::Method;
 use serde_json::Value;
 use tricircle_jobs::{handler_fn, resource_str, Job, JobError, Registry};
 use tricircle_network::bottom::Bottom;
-use tricircle_network::Scope;
-use tricircle_pods::forward::PodRequest;
-use tricircle_pods::{KeystoneClient, PodClient};
-use tricircle_store::{RoutingFilter, Store};
+use tricircle_pods::{KeystoneClient, PodClient, ServiceCall};
+use tricircle_store::{NewJob, RoutingFilter, Store};
+
+use crate::gateway::GatewayState;
 
 pub const SERVER_CREATE_CHECK: &str = "server_create_check";
 pub const VOLUME_CREATE_CHECK: &str = "volume_create_check";
 
 /// Pod clocks may differ from ours by this much.
 const CLOCK_SKEW: Duration = Duration::from_secs(60);
+
+/// How long a check waits before judging, for pods called with
+/// `pod_timeout`: the lost request may be served until its timeout, and a
+/// concurrent create of the same name records its routing right after its
+/// answer.
+pub fn settle_for(pod_timeout: Duration) -> Duration {
+    pod_timeout * 2
+}
+
+/// Records the check of a create whose outcome is unknown (`resource_id`
+/// is the request id), to run once the pod has settled. A failure to
+/// record it is logged: the user's answer is already an error.
+pub async fn record(
+    st: &GatewayState,
+    job_type: &str,
+    project_id: &str,
+    request_id: &str,
+    resource: Value,
+) {
+    let job = NewJob {
+        job_type: job_type.to_string(),
+        project_id: project_id.to_string(),
+        resource_id: request_id.to_string(),
+        resource,
+    };
+    let delay = settle_for(st.pods.timeout());
+    if let Err(e) = st.store.enqueue_job_after(&job, delay).await {
+        tracing::error!(error = %e, %job_type, "could not record a create check job");
+    }
+}
 
 /// What the check jobs use.
 #[derive(Clone)]
@@ -112,21 +141,20 @@ fn chrono_of(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
-/// Escapes what a regular expression treats specially: Nova matches
-/// `name` as a regular expression.
-fn regex_literal(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if "\\.+*?()|[]{}^$#&-~".contains(c) {
-            out.push('\\');
+/// The list query for `project_id`'s members named `name`: Nova matches
+/// `name` as a regular expression, Cinder as is.
+fn list_query(kind: &Kind, project_id: &str, name: Option<&str>) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("all_tenants", "1")
+        .append_pair("project_id", project_id);
+    if let Some(n) = name {
+        if kind.service_type == "compute" {
+            q.append_pair("name", &format!("^{}$", regex::escape(n)));
+        } else {
+            q.append_pair("name", n);
         }
-        out.push(c);
     }
-    out
-}
-
-fn encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+    q.finish()
 }
 
 impl CheckDeps {
@@ -139,29 +167,17 @@ impl CheckDeps {
         path: String,
         query: Option<String>,
     ) -> Result<(u16, Value), JobError> {
-        let (token, project_id) = self
-            .keystone
-            .service_session()
-            .await
-            .map_err(|e| JobError::Retry(format!("identity service: {e}")))?;
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let req = PodRequest {
-            pod: pod.to_string(),
-            service_type: service_type.to_string(),
+        let call = ServiceCall {
+            pod,
+            service_type,
             method,
             path,
             query,
-            token,
-            project_id,
-            request_id: None,
-            headers,
             body: None,
         };
         let resp = self
             .pods
-            .send(&req)
+            .send_as_service(&self.keystone, call)
             .await
             .map_err(|e| JobError::Retry(e.to_string()))?;
         let body = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
@@ -206,15 +222,7 @@ async fn check(d: &CheckDeps, kind: &Kind, job: &Job) -> Result<(), JobError> {
         )));
     }
 
-    let mut query = format!("all_tenants=1&project_id={}", encode(&job.project_id));
-    if let Some(n) = name {
-        let filter = if kind.service_type == "compute" {
-            format!("^{}$", regex_literal(n))
-        } else {
-            n.to_string()
-        };
-        query.push_str(&format!("&name={}", encode(&filter)));
-    }
+    let query = list_query(kind, &job.project_id, name);
     let (status, body) = d
         .call(
             pod,
@@ -314,21 +322,10 @@ async fn release_ports(d: &CheckDeps, job: &Job) -> Result<(), JobError> {
             "the job names ports but this worker has no network service".into(),
         ));
     };
-    let admin = Scope {
-        project_id: job.project_id.clone(),
-        user_id: String::new(),
-        is_admin: true,
-    };
     for port in ports {
-        bottom
-            .delete_copies(port, "port")
+        crate::compute::boot_networks::delete_port_everywhere(bottom, port)
             .await
-            .map_err(|e| JobError::Retry(e.to_string()))?;
-        match bottom.neutron().delete_port(&admin, port).await {
-            Ok(()) => {}
-            Err(e) if e.status == 404 => {}
-            Err(e) => return Err(JobError::Retry(e.message)),
-        }
+            .map_err(|e| JobError::Retry(format!("port {port}: {e}")))?;
     }
     Ok(())
 }
@@ -347,7 +344,16 @@ mod tests {
 
     #[test]
     fn names_are_matched_literally() {
-        assert_eq!(regex_literal("web-1.a (x)"), r"web\-1\.a \(x\)");
-        assert_eq!(regex_literal("plain"), "plain");
+        let name = |q: &str| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "name")
+                .map(|(_, v)| v.into_owned())
+        };
+        let q = list_query(&SERVER, "p1", Some("web-1.a (x)"));
+        assert_eq!(name(&q).as_deref(), Some(r"^web\-1\.a \(x\)$"));
+        assert!(q.starts_with("all_tenants=1&project_id=p1&"), "{q}");
+        let q = list_query(&VOLUME, "p1", Some("web-1.a (x)"));
+        assert_eq!(name(&q).as_deref(), Some("web-1.a (x)"));
+        assert_eq!(name(&list_query(&VOLUME, "p1", None)), None);
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{json, Map, Value};
-use tricircle_pods::{KeystoneClient, PodClient, PodError, PodRequest};
+use tricircle_pods::{KeystoneClient, PodClient, PodError, ServiceCall, ServiceCallError};
 use tricircle_store::{Pod, RoutingLock, Store, StoreError};
 
 use crate::{Neutron, NeutronError, Scope};
@@ -158,45 +158,30 @@ impl Bottom {
         query: Option<String>,
         body: Option<Value>,
     ) -> Result<Answer> {
-        let (token, project_id) =
-            self.keystone
-                .service_session()
-                .await
-                .map_err(|e| BottomError::Unavailable {
-                    pod: pod.pod_name.clone(),
-                    detail: format!("identity service: {e}"),
-                })?;
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(
-            reqwest::header::CONTENT_TYPE,
-            reqwest::header::HeaderValue::from_static("application/json"),
-        );
-        headers.insert(
-            reqwest::header::ACCEPT,
-            reqwest::header::HeaderValue::from_static("application/json"),
-        );
-        let req = PodRequest {
-            pod: pod.pod_name.clone(),
-            service_type: "network".to_string(),
+        let call = ServiceCall {
+            pod: &pod.pod_name,
+            service_type: "network",
             method,
             path: format!("/v2.0{path}"),
             query,
-            token,
-            project_id,
-            request_id: None,
-            headers,
             body: body.map(|b| bytes::Bytes::from(b.to_string())),
         };
-        let resp = self.pods.send(&req).await.map_err(|e| {
-            let detail = match &e {
-                PodError::Endpoint(_) => "no network endpoint in the catalog".to_string(),
-                other => other.to_string(),
-            };
-            BottomError::Unavailable {
-                pod: pod.pod_name.clone(),
-                detail,
-            }
-        })?;
+        let resp = self
+            .pods
+            .send_as_service(&self.keystone, call)
+            .await
+            .map_err(|e| {
+                let detail = match &e {
+                    ServiceCallError::Pod(PodError::Endpoint(_)) => {
+                        "no network endpoint in the catalog".to_string()
+                    }
+                    other => other.to_string(),
+                };
+                BottomError::Unavailable {
+                    pod: pod.pod_name.clone(),
+                    detail,
+                }
+            })?;
         let body = if resp.body.is_empty() {
             Value::Null
         } else {

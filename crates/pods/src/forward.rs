@@ -3,10 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::Method;
 
 use crate::endpoints::{substitute, EndpointError, EndpointResolver};
+use crate::keystone::{KeystoneClient, KeystoneError};
 use crate::REQUEST_ID_HEADER;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,10 +45,34 @@ pub struct PodResponse {
     pub body: bytes::Bytes,
 }
 
+/// Why a call as Tricircle's service user failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceCallError {
+    #[error("identity service: {0}")]
+    Identity(#[from] KeystoneError),
+    #[error(transparent)]
+    Pod(#[from] PodError),
+}
+
+/// A JSON request to a pod's service made as Tricircle's service user
+/// (admin in its project), for work no caller is there to authorise: jobs,
+/// copies of top resources.
+#[derive(Debug, Clone)]
+pub struct ServiceCall<'a> {
+    pub pod: &'a str,
+    pub service_type: &'a str,
+    pub method: Method,
+    /// Relative to the service's catalog URL.
+    pub path: String,
+    pub query: Option<String>,
+    pub body: Option<bytes::Bytes>,
+}
+
 #[derive(Clone)]
 pub struct PodClient {
     http: reqwest::Client,
     resolver: Arc<EndpointResolver>,
+    timeout: Duration,
 }
 
 impl PodClient {
@@ -60,11 +85,45 @@ impl PodClient {
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
-        Ok(PodClient { http, resolver })
+        Ok(PodClient {
+            http,
+            resolver,
+            timeout,
+        })
     }
 
     pub fn resolver(&self) -> &Arc<EndpointResolver> {
         &self.resolver
+    }
+
+    /// How long a call waits for a pod's answer.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Sends `call` with the service user's (cached) token.
+    pub async fn send_as_service(
+        &self,
+        keystone: &KeystoneClient,
+        call: ServiceCall<'_>,
+    ) -> Result<PodResponse, ServiceCallError> {
+        let (token, project_id) = keystone.service_session().await?;
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let req = PodRequest {
+            pod: call.pod.to_string(),
+            service_type: call.service_type.to_string(),
+            method: call.method,
+            path: call.path,
+            query: call.query,
+            token,
+            project_id,
+            request_id: None,
+            headers,
+            body: call.body,
+        };
+        Ok(self.send(&req).await?)
     }
 
     /// Sends the request. When the pod cannot be reached at the cached URL

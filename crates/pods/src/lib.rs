@@ -10,7 +10,7 @@ pub mod keystone;
 pub mod tokens;
 
 pub use endpoints::{EndpointResolver, Interface};
-pub use forward::{PodClient, PodError, PodRequest, PodResponse};
+pub use forward::{PodClient, PodError, PodRequest, PodResponse, ServiceCall, ServiceCallError};
 pub use keystone::{KeystoneClient, KeystoneError, ServiceCredentials};
 pub use tokens::{AuthError, TokenInfo, TokenValidator, ValidatorConfig};
 

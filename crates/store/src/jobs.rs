@@ -200,10 +200,19 @@ fn stamp_ceil(t: DateTime<Utc>) -> String {
 /// same `(job_type, resource_id)` exists, that one takes the newer payload
 /// (and runs no later than now) instead: the id returned is then its id.
 pub(crate) async fn enqueue_in(tx: &mut Transaction<'_, Any>, job: &NewJob) -> Result<String> {
+    enqueue_at(tx, job, &now()).await
+}
+
+/// [`enqueue_in`], not to run before `run_after` (a stored timestamp).
+async fn enqueue_at(
+    tx: &mut Transaction<'_, Any>,
+    job: &NewJob,
+    run_after: &str,
+) -> Result<String> {
     let now = now();
     let id: String = sqlx::query_scalar(
         "INSERT INTO jobs (id, job_type, status, project_id, resource_id, resource, attempts, run_after, created_at, updated_at) \
-         VALUES ($1, $2, 'NEW', $3, $4, $5, 0, $6, $6, $6) \
+         VALUES ($1, $2, 'NEW', $3, $4, $5, 0, $6, $7, $7) \
          ON CONFLICT (job_type, resource_id) WHERE status = 'NEW' DO UPDATE SET \
            resource = excluded.resource, updated_at = excluded.updated_at, \
            run_after = CASE WHEN jobs.run_after < excluded.run_after THEN jobs.run_after ELSE excluded.run_after END \
@@ -214,6 +223,7 @@ pub(crate) async fn enqueue_in(tx: &mut Transaction<'_, Any>, job: &NewJob) -> R
     .bind(&job.project_id)
     .bind(&job.resource_id)
     .bind(job.resource.to_string())
+    .bind(run_after)
     .bind(&now)
     .fetch_one(&mut **tx)
     .await?;
@@ -317,17 +327,24 @@ impl Store {
         resource_id: &str,
         resource: &Value,
     ) -> Result<String> {
+        let job = NewJob {
+            job_type: job_type.to_string(),
+            project_id: project_id.to_string(),
+            resource_id: resource_id.to_string(),
+            resource: resource.clone(),
+        };
+        self.enqueue_job_at(&job, &now()).await
+    }
+
+    /// Records a NEW job that no worker runs before `delay` has passed (as
+    /// [`Store::enqueue_job`] otherwise).
+    pub async fn enqueue_job_after(&self, job: &NewJob, delay: Duration) -> Result<String> {
+        self.enqueue_job_at(job, &stamp_after(delay)).await
+    }
+
+    async fn enqueue_job_at(&self, job: &NewJob, run_after: &str) -> Result<String> {
         let mut tx = self.begin_write().await?;
-        let id = enqueue_in(
-            &mut tx,
-            &NewJob {
-                job_type: job_type.to_string(),
-                project_id: project_id.to_string(),
-                resource_id: resource_id.to_string(),
-                resource: resource.clone(),
-            },
-        )
-        .await?;
+        let id = enqueue_at(&mut tx, job, run_after).await?;
         tx.commit().await?;
         Ok(id)
     }

@@ -72,13 +72,6 @@ pub fn jobs_registry(deps: &HandlerDeps) -> Registry {
     }
 }
 
-/// How long a lost create's check waits before judging: the pod may still
-/// be serving the request until its timeout, and a concurrent create of the
-/// same name records its routing right after its answer.
-fn settle(cfg: &Config) -> std::time::Duration {
-    cfg.client.pod_timeout * 2
-}
-
 /// How long a bottom-creation lock may stay untouched: well beyond what
 /// the few pod calls of one creation take.
 fn lock_timeout(cfg: &Config) -> std::time::Duration {
@@ -108,7 +101,7 @@ fn jobs(cfg: &Config, store: &Store, id: &Identity) -> anyhow::Result<(Arc<Regis
         keystone: id.keystone.clone(),
         network: cfg.network.clone(),
         lock_timeout: lock_timeout(cfg),
-        settle: settle(cfg),
+        settle: tricircle_api::create_checks::settle_for(cfg.client.pod_timeout),
     }));
     let engine = Engine::new(store.clone(), registry.clone(), engine_config(&cfg.jobs));
     Ok((registry, engine))

@@ -446,14 +446,27 @@ pub async fn undo(bottom: &Bottom, prepared: &Prepared) {
         if !created {
             continue;
         }
-        if let Err(e) = bottom.delete_copies(port_id, "port").await {
-            tracing::warn!(%port_id, error = %e, "could not delete a bottom port of a failed boot");
-        }
-        let sc = admin("");
-        if let Err(e) = bottom.neutron().delete_port(&sc, port_id).await {
-            tracing::warn!(%port_id, error = ?e, "could not delete a top port of a failed boot");
+        if let Err(e) = delete_port_everywhere(bottom, port_id).await {
+            tracing::warn!(%port_id, error = %e, "could not delete a port of a failed boot");
         }
     }
+}
+
+/// Deletes a port a boot made: its copies in the pods, then the top port
+/// (one already gone is fine). Both are tried; the first failure is
+/// returned. Copies left behind keep their routings, so a second run finds
+/// them.
+pub async fn delete_port_everywhere(bottom: &Bottom, port_id: &str) -> Result<(), String> {
+    let copies = bottom
+        .delete_copies(port_id, "port")
+        .await
+        .map_err(|e| format!("its copies: {e}"));
+    let top = match bottom.neutron().delete_port(&admin(""), port_id).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.status == 404 => Ok(()),
+        Err(e) => Err(format!("the top port: {}", e.message)),
+    };
+    copies.and(top)
 }
 
 /// The server is gone: the ports its boot created go too (their copies

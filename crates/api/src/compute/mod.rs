@@ -5,7 +5,7 @@
 //! limits and quotas are answered from the top store. Errors use Nova's
 //! bodies (`{"badRequest": {"message", "code"}}`).
 
-mod boot_networks;
+pub(crate) mod boot_networks;
 mod flavors;
 mod images;
 mod keypairs;

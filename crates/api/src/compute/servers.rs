@@ -390,18 +390,14 @@ async fn boot(
                     .unwrap_or_default();
                 let resource = json!({"pod_id": pod.pod_id, "pod_name": pod.pod_name, "name": name,
                     "request_id": c.rid.0, "user_id": c.ctx.user_id, "ports": ports});
-                if let Err(je) = st
-                    .store
-                    .enqueue_job(
-                        crate::create_checks::SERVER_CREATE_CHECK,
-                        &c.ctx.project_id,
-                        &c.rid.0,
-                        &resource,
-                    )
-                    .await
-                {
-                    tracing::error!(error = %je, "could not record a server check job");
-                }
+                crate::create_checks::record(
+                    st,
+                    crate::create_checks::SERVER_CREATE_CHECK,
+                    &c.ctx.project_id,
+                    &c.rid.0,
+                    resource,
+                )
+                .await;
                 if ids.is_empty() {
                     return Err(BootError::Api(e));
                 }

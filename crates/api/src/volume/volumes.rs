@@ -233,18 +233,14 @@ pub async fn create(
                 // for servers.
                 let resource = serde_json::json!({"pod_id": pod.pod_id, "pod_name": pod.pod_name,
                     "name": body["volume"]["name"], "request_id": c.rid.0, "user_id": c.ctx.user_id});
-                if let Err(je) = st
-                    .store
-                    .enqueue_job(
-                        crate::create_checks::VOLUME_CREATE_CHECK,
-                        &c.ctx.project_id,
-                        &c.rid.0,
-                        &resource,
-                    )
-                    .await
-                {
-                    tracing::error!(error = %je, "could not record a volume check job");
-                }
+                crate::create_checks::record(
+                    &st,
+                    crate::create_checks::VOLUME_CREATE_CHECK,
+                    &c.ctx.project_id,
+                    &c.rid.0,
+                    resource,
+                )
+                .await;
             }
             return Err(e);
         }
