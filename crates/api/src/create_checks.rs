@@ -21,7 +21,7 @@ use reqwest::Method;
 use serde_json::Value;
 use tricircle_jobs::{handler_fn, resource_str, Job, JobError, Registry};
 use tricircle_network::bottom::Bottom;
-use tricircle_pods::{KeystoneClient, PodClient, ServiceCall};
+use tricircle_pods::{KeystoneClient, PodClient, PodPath, ServiceCall};
 use tricircle_store::{NewJob, RoutingFilter, Store};
 
 use crate::gateway::GatewayState;
@@ -164,7 +164,7 @@ impl CheckDeps {
         pod: &str,
         service_type: &str,
         method: Method,
-        path: String,
+        path: PodPath,
         query: Option<String>,
     ) -> Result<(u16, Value), JobError> {
         let call = ServiceCall {
@@ -228,7 +228,7 @@ async fn check(d: &CheckDeps, kind: &Kind, job: &Job) -> Result<(), JobError> {
             pod,
             kind.service_type,
             Method::GET,
-            kind.list_path.to_string(),
+            PodPath::fixed(kind.list_path),
             Some(query),
         )
         .await?;
@@ -284,7 +284,7 @@ async fn check(d: &CheckDeps, kind: &Kind, job: &Job) -> Result<(), JobError> {
                 pod,
                 kind.service_type,
                 Method::DELETE,
-                format!("{}/{id}", kind.collection),
+                PodPath::fixed(kind.collection).push(id),
                 None,
             )
             .await?;

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -838,4 +840,84 @@ async fn bad_bodies_on_every_route_are_4xx() {
     // The server is untouched by all of that.
     let srv = e.wait_active(&e.demo, &server).await;
     assert_eq!(srv["name"], "target");
+}
+
+#[tokio::test]
+async fn sub_resources_cannot_leave_their_server() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    let (s, b) = e.boot(&e.demo, "vm1", "az1", "f1").await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    e.wait_active(&e.demo, &id).await;
+    let servers_before = e.pods[0].compute().servers().len();
+    let hdrs = [
+        ("x-auth-token", e.demo.as_str()),
+        ("openstack-api-version", "compute 2.47"),
+    ];
+    let boot =
+        r#"{"server": {"name": "sneak", "imageRef": "x", "flavorRef": "f1", "networks": "none"}}"#;
+    for tail in [
+        "..%2F..%2F..%2F..%2Fnetwork%2Fv2.0%2Fnetworks",
+        "..%2F..%2Fservers",
+        "..%2f..%2fservers",
+        "../../servers",
+        "%2E%2E/%2E%2E/servers",
+        "%2e%2e%2f%2e%2e%2fservers",
+        "..%252F..%252Fservers",
+        "..;/..;/servers",
+        "..%5C..%5Cservers",
+        "..\\..\\servers",
+        "metadata/..%2F..%2F..%2Fservers",
+        "metadata/%00",
+        "ips/%2E%2E",
+        "not-a-sub-resource",
+    ] {
+        let path = format!("/v2.1/servers/{id}/{tail}");
+        for method in ["GET", "POST"] {
+            let body = (method == "POST").then_some(boot);
+            let (s, b) = common::raw_request(&e.base, &hdrs, method, &path, body).await;
+            assert!(s == 404 || s == 405 || s == 400, "{method} {path}: {s} {b}");
+            let v: Value = serde_json::from_str(&b).unwrap_or(Value::Null);
+            assert!(
+                v.get("itemNotFound").is_some()
+                    || v.get("badMethod").is_some()
+                    || v.get("badRequest").is_some(),
+                "{method} {path}: not Nova's format: {b}"
+            );
+        }
+    }
+    assert_eq!(e.pods[0].compute().servers().len(), servers_before);
+    assert!(e.pods[1].compute().servers().is_empty());
+    // The documented sub-resources still pass, keys included.
+    let (s, b) = common::raw_request(
+        &e.base,
+        &hdrs,
+        "PUT",
+        &format!("/v2.1/servers/{id}/metadata/a%20key"),
+        Some(r#"{"meta": {"a key": "v"}}"#),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            &format!("/v2.1/servers/{id}/metadata"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["metadata"]["a key"], "v", "{b}");
+    let (s, _, _) = e
+        .call(
+            &e.demo,
+            Method::DELETE,
+            &format!("/v2.1/servers/{id}/ips"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 405);
 }

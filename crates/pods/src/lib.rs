@@ -7,11 +7,13 @@ pub mod endpoints;
 pub mod fanout;
 pub mod forward;
 pub mod keystone;
+pub mod path;
 pub mod tokens;
 
 pub use endpoints::{EndpointResolver, Interface};
 pub use forward::{PodClient, PodError, PodRequest, PodResponse, ServiceCall, ServiceCallError};
 pub use keystone::{KeystoneClient, KeystoneError, ServiceCredentials};
+pub use path::PodPath;
 pub use tokens::{AuthError, TokenInfo, TokenValidator, ValidatorConfig};
 
 /// `X-Openstack-Request-Id`, as every OpenStack service spells it.

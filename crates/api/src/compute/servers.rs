@@ -2,10 +2,11 @@
 //! routing, listed across pods.
 
 use std::collections::HashMap;
+use tricircle_pods::PodPath;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -21,7 +22,9 @@ use crate::body::parse_json;
 use crate::error::ApiError;
 use crate::gateway::forward::{call, PodAnswer, PodCall};
 use crate::gateway::rewrite::az_to_top;
-use crate::gateway::{listing, project_limits, routed_pod, scheduler, Call, GatewayState};
+use crate::gateway::{
+    listing, project_limits, routed_pod, scheduler, subresource, Call, GatewayState,
+};
 
 const AZ_FIELD: &str = "OS-EXT-AZ:availability_zone";
 
@@ -362,7 +365,7 @@ async fn boot(
                 pod,
                 service_type: "compute",
                 method: Method::POST,
-                path: "/servers".into(),
+                path: PodPath::fixed("/servers"),
                 query: None,
                 headers: &c.headers,
                 body: Some(Bytes::from(serde_json::to_vec(&one).unwrap_or_default())),
@@ -441,7 +444,7 @@ async fn boot(
                     pod,
                     service_type: "compute",
                     method: Method::DELETE,
-                    path: format!("/servers/{id}"),
+                    path: PodPath::of(["servers", &id]),
                     query: None,
                     headers: &c.headers,
                     body: None,
@@ -593,7 +596,7 @@ async fn list_servers(
                 &c.ctx,
                 &c.rid,
                 &c.root,
-                get_call(&pod, format!("/servers/{m}"), None, &c.headers),
+                get_call(&pod, PodPath::of(["servers", &m]), None, &c.headers),
             )
             .await?;
             let item = answer
@@ -673,7 +676,7 @@ async fn list_servers(
 
 fn get_call<'a>(
     pod: &'a Pod,
-    path: String,
+    path: PodPath,
     query: Option<String>,
     headers: &'a axum::http::HeaderMap,
 ) -> PodCall<'a> {
@@ -718,7 +721,7 @@ async fn fetch_page(
         &c.ctx,
         &c.rid,
         &c.root,
-        get_call(pod, "/servers/detail".into(), Some(qs), &c.headers),
+        get_call(pod, PodPath::fixed("/servers/detail"), Some(qs), &c.headers),
     )
     .await
     .map_err(|e| e.message)?;
@@ -749,6 +752,9 @@ async fn routed(
     c: &Call,
     id: &str,
 ) -> Result<(tricircle_store::Routing, Pod), ApiError> {
+    if !subresource::valid_segment(id) {
+        return Err(not_found(id));
+    }
     routed_pod(st, &c.ctx, "server", id)
         .await?
         .ok_or_else(|| not_found(id))
@@ -759,7 +765,7 @@ async fn forward(
     c: &Call,
     pod: &Pod,
     method: Method,
-    path: String,
+    path: PodPath,
     query: Option<String>,
     body: Bytes,
 ) -> Result<PodAnswer, ApiError> {
@@ -793,7 +799,7 @@ pub async fn show(
         &c,
         &pod,
         Method::GET,
-        format!("/servers/{id}"),
+        PodPath::of(["servers", &id]),
         q,
         Bytes::new(),
     )
@@ -827,7 +833,7 @@ pub async fn delete(
         &c,
         &pod,
         Method::DELETE,
-        format!("/servers/{id}"),
+        PodPath::of(["servers", &id]),
         None,
         Bytes::new(),
     )
@@ -871,7 +877,7 @@ pub async fn action(
         &c,
         &pod,
         Method::POST,
-        format!("/servers/{id}/action"),
+        PodPath::of(["servers", &id, "action"]),
         None,
         body,
     )
@@ -909,7 +915,7 @@ pub async fn attach_volume(
         &c,
         &pod,
         Method::POST,
-        format!("/servers/{id}/os-volume_attachments"),
+        PodPath::of(["servers", &id, "os-volume_attachments"]),
         None,
         body,
     )
@@ -927,7 +933,16 @@ pub async fn passthrough_root(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (_, pod) = routed(&st, &c, &id).await?;
-    let answer = forward(&st, &c, &pod, method, format!("/servers/{id}"), q, body).await?;
+    let answer = forward(
+        &st,
+        &c,
+        &pod,
+        method,
+        PodPath::of(["servers", &id]),
+        q,
+        body,
+    )
+    .await?;
     Ok(answer.respond(|v| server_to_top(v, &pod)))
 }
 
@@ -945,7 +960,7 @@ pub async fn passthrough_root_sub(
         &c,
         &pod,
         method,
-        format!("/servers/{id}/os-volume_attachments"),
+        PodPath::of(["servers", &id, "os-volume_attachments"]),
         q,
         body,
     )
@@ -954,28 +969,37 @@ pub async fn passthrough_root_sub(
 }
 
 /// Sub-resources of a server (`ips`, `metadata`, `tags`, `remote-consoles`,
-/// `os-instance-actions`, ...): forwarded to the server's pod as they are.
+/// `os-instance-actions`, ...): the ones Nova documents are forwarded to the
+/// server's pod.
 pub async fn passthrough(
     State(st): State<GatewayState>,
     c: Call,
     method: Method,
-    Path((id, rest)): Path<(String, String)>,
+    Path((id, _)): Path<(String, String)>,
+    uri: Uri,
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    // `/v2.1/servers/{id}/` comes before the sub-resource.
+    let sub = subresource::check(
+        subresource::SERVER,
+        &method,
+        subresource::raw_tail(uri.path(), 3),
+    )?;
     let (_, pod) = routed(&st, &c, &id).await?;
     // Addresses are keyed by network name: the pod knows `<top_id>#<name>`.
-    let ips_of = match rest.strip_prefix("ips/") {
-        Some(label) if method == Method::GET && !label.is_empty() => Some(label.to_string()),
+    let ips_of = match sub.segments() {
+        [ips, label] if ips == "ips" => Some(label.clone()),
         _ => None,
     };
+    let all_ips = sub.segments() == ["ips"];
     let path = if ips_of.is_some() {
-        format!("/servers/{id}/ips")
+        PodPath::of(["servers", &id, "ips"])
     } else {
-        format!("/servers/{id}/{rest}")
+        PodPath::of(["servers", &id]).join(&sub)
     };
     let answer = forward(&st, &c, &pod, method, path, q, body).await?;
-    if rest == "ips" {
+    if all_ips {
         return Ok(answer.respond(addresses_to_top));
     }
     if let Some(label) = ips_of {

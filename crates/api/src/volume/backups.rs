@@ -3,10 +3,11 @@
 //! volume counts that volume against the project's quota across pods.
 
 use std::collections::HashMap;
+use tricircle_pods::PodPath;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::{json, Value};
@@ -53,7 +54,7 @@ pub async fn create(
         &c,
         &pod,
         Method::POST,
-        "/backups".into(),
+        PodPath::fixed("/backups"),
         None,
         Some(Bytes::from(parsed.to_string())),
     )
@@ -76,7 +77,7 @@ pub async fn create(
             &c,
             &pod,
             Method::DELETE,
-            format!("/backups/{id}"),
+            PodPath::of(["backups", &id]),
             None,
             None,
         )
@@ -138,7 +139,7 @@ pub async fn delete(
         &c,
         &pod,
         Method::DELETE,
-        format!("/backups/{id}"),
+        PodPath::of(["backups", &id]),
         q,
         None,
     )
@@ -161,7 +162,7 @@ pub async fn restore(
     let args = required_object(&mut parsed, "restore")?;
     let target = opt_string(args, "volume_id")?;
     let (_, pod) = BACKUPS.routed(&st, &c, &id).await?;
-    let path = format!("/backups/{id}/restore");
+    let path = PodPath::of(["backups", &id, "restore"]);
     if let Some(volume_id) = target {
         let (_, volume_pod) = VOLUMES.routed(&st, &c, &volume_id).await?;
         if volume_pod.pod_id != pod.pod_id {
@@ -215,7 +216,7 @@ pub async fn action(
         &c,
         &pod,
         Method::POST,
-        format!("/backups/{id}/action"),
+        PodPath::of(["backups", &id, "action"]),
         None,
         Some(body),
     )
@@ -226,14 +227,15 @@ pub async fn action(
     Ok(respond(&BACKUPS, answer, &pod, &HashMap::new()))
 }
 
-/// `export_record` and other sub-resources.
+/// `export_record`, the one sub-resource Cinder documents besides actions.
 pub async fn passthrough(
     State(st): State<GatewayState>,
     c: Call,
     method: Method,
-    Path((id, rest)): Path<(String, String)>,
+    Path((id, _)): Path<(String, String)>,
+    uri: Uri,
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    passthrough_routed(&st, &c, &BACKUPS, method, &id, &rest, q, body).await
+    passthrough_routed(&st, &c, &BACKUPS, method, &id, &uri, q, body).await
 }

@@ -3,10 +3,11 @@
 //! and the volume's `gigabytes`, as Cinder counts them).
 
 use std::collections::HashMap;
+use tricircle_pods::PodPath;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::Value;
@@ -65,7 +66,7 @@ pub async fn create(
         &c,
         &pod,
         Method::POST,
-        "/snapshots".into(),
+        PodPath::fixed("/snapshots"),
         None,
         Some(body),
     )
@@ -97,7 +98,7 @@ pub async fn create(
             &c,
             &pod,
             Method::DELETE,
-            format!("/snapshots/{id}"),
+            PodPath::of(["snapshots", &id]),
             None,
             None,
         )
@@ -160,7 +161,7 @@ pub async fn delete(
         &c,
         &pod,
         Method::DELETE,
-        format!("/snapshots/{id}"),
+        PodPath::of(["snapshots", &id]),
         None,
         None,
     )
@@ -187,7 +188,7 @@ pub async fn action(
         &c,
         &pod,
         Method::POST,
-        format!("/snapshots/{id}/action"),
+        PodPath::of(["snapshots", &id, "action"]),
         None,
         Some(body),
     )
@@ -198,14 +199,15 @@ pub async fn action(
     Ok(respond(&SNAPSHOTS, answer, &pod, &HashMap::new()))
 }
 
-/// `metadata` and other sub-resources.
+/// `metadata`, the one sub-resource Cinder documents besides actions.
 pub async fn passthrough(
     State(st): State<GatewayState>,
     c: Call,
     method: Method,
-    Path((id, rest)): Path<(String, String)>,
+    Path((id, _)): Path<(String, String)>,
+    uri: Uri,
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    passthrough_routed(&st, &c, &SNAPSHOTS, method, &id, &rest, q, body).await
+    passthrough_routed(&st, &c, &SNAPSHOTS, method, &id, &uri, q, body).await
 }

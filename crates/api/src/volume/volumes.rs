@@ -4,10 +4,11 @@
 //! pods.
 
 use std::collections::HashMap;
+use tricircle_pods::PodPath;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
@@ -22,7 +23,9 @@ use super::{listing, types, ApiBase};
 use crate::body::parse_json;
 use crate::error::ApiError;
 use crate::gateway::forward::PodAnswer;
-use crate::gateway::{project_limits, scheduler, Call, GatewayState, SKIPPED_PODS_HEADER};
+use crate::gateway::{
+    project_limits, scheduler, subresource, Call, GatewayState, SKIPPED_PODS_HEADER,
+};
 
 /// `per_volume_gigabytes` of a project (-1: no limit).
 pub(super) async fn per_volume_limit(st: &GatewayState, project: &str) -> Result<i64, ApiError> {
@@ -87,7 +90,7 @@ pub(super) async fn adopt(
             c,
             pod,
             Method::DELETE,
-            format!("/volumes/{id}"),
+            PodPath::of(["volumes", id]),
             None,
             None,
         )
@@ -288,7 +291,7 @@ async fn create_in_pod(
         c,
         pod,
         Method::POST,
-        "/volumes".into(),
+        PodPath::fixed("/volumes"),
         None,
         Some(Bytes::from(body.to_string())),
     )
@@ -336,7 +339,15 @@ pub async fn summary(
         async move {
             let answer = tokio::time::timeout(
                 st.list_deadline,
-                forward(st, c, pod, Method::GET, "/volumes/summary".into(), q, None),
+                forward(
+                    st,
+                    c,
+                    pod,
+                    Method::GET,
+                    PodPath::fixed("/volumes/summary"),
+                    q,
+                    None,
+                ),
             )
             .await;
             match answer {
@@ -419,7 +430,7 @@ pub(super) async fn show_routed(
         c,
         &pod,
         Method::GET,
-        format!("/{}/{id}", kind.collection),
+        PodPath::of([kind.collection, id]),
         q,
         None,
     )
@@ -455,7 +466,7 @@ pub(super) async fn update_routed(
         c,
         &pod,
         Method::PUT,
-        format!("/{}/{id}", kind.collection),
+        PodPath::of([kind.collection, id]),
         None,
         Some(body),
     )
@@ -483,7 +494,7 @@ pub async fn delete(
         &c,
         &pod,
         Method::DELETE,
-        format!("/volumes/{id}"),
+        PodPath::of(["volumes", &id]),
         q,
         None,
     )
@@ -513,7 +524,16 @@ async fn snapshots_of(
     let qs = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("volume_id", volume_id)
         .finish();
-    let answer = forward(st, c, pod, Method::GET, "/snapshots".into(), Some(qs), None).await?;
+    let answer = forward(
+        st,
+        c,
+        pod,
+        Method::GET,
+        PodPath::fixed("/snapshots"),
+        Some(qs),
+        None,
+    )
+    .await?;
     if !answer.is_success() {
         return Err(refusal(&answer));
     }
@@ -566,7 +586,7 @@ pub async fn action(
                 &c,
                 &pod,
                 Method::POST,
-                format!("/volumes/{id}/action"),
+                PodPath::of(["volumes", &id, "action"]),
                 None,
                 Some(Bytes::from(parsed.to_string())),
             )
@@ -579,7 +599,7 @@ pub async fn action(
                 &c,
                 &pod,
                 Method::POST,
-                format!("/volumes/{id}/action"),
+                PodPath::of(["volumes", &id, "action"]),
                 None,
                 Some(body),
             )
@@ -638,7 +658,7 @@ async fn extend(
         c,
         pod,
         Method::POST,
-        format!("/volumes/{id}/action"),
+        PodPath::of(["volumes", id, "action"]),
         None,
         Some(Bytes::from(parsed.to_string())),
     )
@@ -664,19 +684,23 @@ async fn extend(
     Ok(respond(&VOLUMES, answer?, pod, type_ids))
 }
 
-/// Sub-resources of a volume (`metadata`, `encryption`, ...), forwarded
-/// to its pod as they are.
+/// Sub-resources of a volume (`metadata`, `encryption`, ...): the ones
+/// Cinder documents are forwarded to its pod.
 pub async fn passthrough(
     State(st): State<GatewayState>,
     c: Call,
     method: Method,
-    Path((id, rest)): Path<(String, String)>,
+    Path((id, _)): Path<(String, String)>,
+    uri: Uri,
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    passthrough_routed(&st, &c, &VOLUMES, method, &id, &rest, q, body).await
+    passthrough_routed(&st, &c, &VOLUMES, method, &id, &uri, q, body).await
 }
 
+/// A sub-resource of `kind`'s `id` (the request's `uri` is
+/// `/v3/{collection}/{id}/{sub-resource}`) forwarded to its pod, if
+/// `kind` lets it through.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn passthrough_routed(
     st: &GatewayState,
@@ -684,17 +708,22 @@ pub(super) async fn passthrough_routed(
     kind: &Kind,
     method: Method,
     id: &str,
-    rest: &str,
+    uri: &Uri,
     q: Option<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let sub = subresource::check(
+        kind.subresources,
+        &method,
+        subresource::raw_tail(uri.path(), 3),
+    )?;
     let (_, pod) = kind.routed(st, c, id).await?;
     let answer = forward(
         st,
         c,
         &pod,
         method,
-        format!("/{}/{id}/{rest}", kind.collection),
+        PodPath::of([kind.collection, id]).join(&sub),
         q,
         Some(body),
     )
