@@ -523,6 +523,84 @@ async fn quota_counts_servers_in_every_pod() {
 }
 
 #[tokio::test]
+async fn huge_counts_are_bounded_by_the_quota() {
+    let e = env_with(
+        testing::sqlite().await,
+        Usage {
+            instances: 3,
+            cores: 20,
+            ram_mb: 51200,
+            volumes: 10,
+            gigabytes: 1000,
+            snapshots: 10,
+        },
+    )
+    .await;
+    e.flavor("f1", 1).await;
+    let boot = |min: Value, max: Value| {
+        json!({"server": {"name": "many", "imageRef": IMAGE, "flavorRef": "f1", "availability_zone": "az1",
+            "networks": "none", "min_count": min, "max_count": max}})
+    };
+    // max_count 2^63-1: Nova boots what the quota allows, no more.
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::POST,
+            "/v2.1/servers",
+            Some(boot(json!(1), json!(i64::MAX))),
+            Some("2.37"),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    assert_eq!(e.pods[0].compute().servers().len(), 3);
+    // Nothing fits any more: Nova's 403, at once.
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::POST,
+            "/v2.1/servers",
+            Some(boot(json!(1), json!(i64::MAX))),
+            Some("2.37"),
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    assert!(
+        b["forbidden"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Quota exceeded for instances"),
+        "{b}"
+    );
+    // Counts that are not counts.
+    for (min, max) in [
+        (json!(i64::MAX), json!(i64::MAX)),
+        (json!("9223372036854775808"), json!(1)),
+        (json!(0), json!(1)),
+        (json!(-1), json!(1)),
+        (json!(2), json!(1)),
+        (json!(1.5), json!(2)),
+        (json!("x"), json!(2)),
+        (json!(1e300), json!(2)),
+    ] {
+        let (s, b, _) = e
+            .call(
+                &e.demo,
+                Method::POST,
+                "/v2.1/servers",
+                Some(boot(min.clone(), max.clone())),
+                Some("2.37"),
+            )
+            .await;
+        assert!(s == 400 || s == 403, "{min} {max}: {s} {b}");
+    }
+    assert_eq!(e.pods[0].compute().servers().len(), 3);
+    let (_, b, _) = e
+        .call(&e.demo, Method::GET, "/v2.1/limits", None, None)
+        .await;
+    assert_eq!(b["limits"]["absolute"]["totalInstancesUsed"], 3, "{b}");
+}
+
+#[tokio::test]
 async fn a_down_pod_is_skipped_and_named() {
     let e = env().await;
     e.flavor("f1", 1).await;
