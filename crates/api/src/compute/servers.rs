@@ -21,6 +21,7 @@ use super::keypairs::ensure_keypair_in_pod;
 use crate::body::parse_json;
 use crate::error::ApiError;
 use crate::gateway::forward::{call, PodAnswer, PodCall};
+use crate::gateway::listing::PageError;
 use crate::gateway::rewrite::az_to_top;
 use crate::gateway::{
     listing, project_limits, routed_pod, scheduler, subresource, Call, GatewayState,
@@ -636,16 +637,27 @@ async fn list_servers(
         let az_filter = az_filter.clone();
         let sort = sort.clone();
         async move {
-            let pod = pod.ok_or_else(|| format!("unknown pod {pod_name}"))?;
+            let pod = pod.ok_or_else(|| PageError::Failed(format!("unknown pod {pod_name}")))?;
             fetch_page(&st, &c, &pod, &filters, az_filter.is_some(), &sort, page).await
         }
     };
-    let outcome = list_across(&pod_names, fetch, &req).await.map_err(|f| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("Pod {} could not be listed: {}", f.pod, f.failure),
-        )
-    })?;
+    let outcome = match list_across(&pod_names, fetch, &req).await {
+        Ok(o) => o,
+        Err(f) if listing::token_refused(&f.failure) => return Ok(st.auth.unauthorized_response()),
+        Err(f) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("Pod {} could not be listed: {}", f.pod, f.failure),
+            ))
+        }
+    };
+    if outcome
+        .failed
+        .iter()
+        .any(|(_, f)| listing::token_refused(f))
+    {
+        return Ok(st.auth.unauthorized_response());
+    }
 
     let items: Vec<Value> = outcome
         .items
@@ -705,7 +717,7 @@ async fn fetch_page(
     az_filtered: bool,
     sort: &[SortKey],
     page: PageQuery,
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<Value>, PageError> {
     let mut q: Vec<(String, String)> = filters.to_vec();
     if az_filtered {
         q.push(("availability_zone".into(), pod.pod_az_name.clone()));
@@ -729,19 +741,29 @@ async fn fetch_page(
         get_call(pod, PodPath::fixed("/servers/detail"), Some(qs), &c.headers),
     )
     .await
-    .map_err(|e| e.message)?;
+    .map_err(|e| PageError::Failed(e.message))?;
+    if answer.status.is_client_error() {
+        let message = answer
+            .json()
+            .as_ref()
+            .and_then(crate::gateway::forward::fault_message)
+            .unwrap_or_default();
+        return Err(PageError::Refused(ApiError::new(answer.status, message)));
+    }
     if !answer.is_success() {
-        return Err(format!(
+        return Err(PageError::Failed(format!(
             "HTTP {}: {}",
             answer.status,
             String::from_utf8_lossy(&answer.body)
-        ));
+        )));
     }
-    let mut doc = answer.json().ok_or("not JSON")?;
+    let mut doc = answer
+        .json()
+        .ok_or_else(|| PageError::Failed("not JSON".into()))?;
     answer.links.rewrite_json(&mut doc);
     let mut servers = match doc.get_mut("servers").map(Value::take) {
         Some(Value::Array(a)) => a,
-        _ => return Err("no servers array".into()),
+        _ => return Err(PageError::Failed("no servers array".into())),
     };
     for s in &mut servers {
         az_to_top(s, AZ_FIELD, &pod.pod_az_name, &pod.az_name);
