@@ -327,14 +327,40 @@ async fn boot(
             s.remove("max_count");
             s.insert("name".into(), json!(this_name));
         }
+        // Before anything is made for this server: the job that settles
+        // its create should the outcome never be recorded (lost answer, or
+        // this gateway dies), named after what it looks for.
+        let mut resource = json!({"pod_id": pod.pod_id, "pod_name": pod.pod_name, "name": this_name,
+            "request_id": c.rid.0, "user_id": c.ctx.user_id, "ports": []});
+        let check = match crate::create_checks::expect(
+            st,
+            crate::create_checks::SERVER_CREATE_CHECK,
+            &c.ctx.project_id,
+            resource.clone(),
+            &reservations[i - 1..],
+        )
+        .await
+        {
+            Ok(job) => job,
+            Err(e) if ids.is_empty() => return Err(e.into()),
+            Err(_) => break,
+        };
+        let cancel_check = || async {
+            if let Err(e) = st.store.abandon_create(&[], Some(&check)).await {
+                tracing::warn!(error = %e, "a create check job stays; it finds nothing");
+            }
+        };
         // Each server gets its own top ports, ready in the pod.
         let prepared = match (nets, &st.network) {
             (Some((nics, groups)), Some(bottom)) => {
                 let p = match super::boot_networks::prepare(bottom, &c.ctx, pod, nics, groups).await
                 {
                     Ok(p) => p,
-                    Err(e) if ids.is_empty() => return Err(e),
                     Err(e) => {
+                        cancel_check().await;
+                        if ids.is_empty() {
+                            return Err(e);
+                        }
                         tracing::warn!(error = ?e.message, "stopping a multi-server boot early");
                         break;
                     }
@@ -365,9 +391,8 @@ async fn boot(
                 }
             }
         };
-        // Before the pod is asked: the job that settles this create if its
-        // outcome never gets recorded (lost answer, or this gateway dies),
-        // with the top ports this boot made.
+        // The top ports this boot made go with the create if the check
+        // finds it unsettled.
         let ports: Vec<&str> = prepared
             .as_ref()
             .map(|(_, p)| {
@@ -378,27 +403,17 @@ async fn boot(
                     .collect()
             })
             .unwrap_or_default();
-        let resource = json!({"pod_id": pod.pod_id, "pod_name": pod.pod_name, "name": this_name,
-            "request_id": c.rid.0, "user_id": c.ctx.user_id, "ports": ports});
-        let remaining = &reservations[i - 1..];
-        let check = match crate::create_checks::expect(
-            st,
-            crate::create_checks::SERVER_CREATE_CHECK,
-            &c.ctx.project_id,
-            resource,
-            remaining,
-        )
-        .await
-        {
-            Ok(job) => job,
-            Err(e) => {
+        if !ports.is_empty() {
+            resource["ports"] = json!(ports);
+            if let Err(e) = st.store.update_pending_job(&check, &resource).await {
                 undo(&prepared).await;
+                cancel_check().await;
                 if ids.is_empty() {
                     return Err(e.into());
                 }
                 break;
             }
-        };
+        }
         let answer = call(
             st,
             &c.ctx,
@@ -424,9 +439,7 @@ async fn boot(
         };
         if !answer.is_success() {
             undo(&prepared).await;
-            if let Err(e) = st.store.abandon_create(&[], Some(&check)).await {
-                tracing::warn!(error = %e, "a refused create's check job stays; it finds nothing");
-            }
+            cancel_check().await;
             if ids.is_empty() {
                 return Ok((answer, ids));
             }
