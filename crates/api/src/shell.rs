@@ -381,6 +381,71 @@ mod tests {
         ));
     }
 
+    /// A router in the shell whose one route answers with a body that
+    /// streams what the test sends, and the bounds of its requests.
+    fn streaming_api() -> (Router, RequestBounds, tokio::sync::mpsc::Sender<Bytes>) {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+        let rx = Arc::new(tokio::sync::Mutex::new(Some(rx)));
+        let route = axum::routing::get(move || {
+            let rx = rx.clone();
+            async move {
+                let rx = rx.lock().await.take();
+                let stream = futures::stream::unfold(rx, |rx| async move {
+                    let mut rx = rx?;
+                    let chunk = rx.recv().await?;
+                    Some((Ok::<_, std::io::Error>(chunk), Some(rx)))
+                });
+                Body::from_stream(stream)
+            }
+        });
+        let router = common_layers(Router::new().route("/slow", route), "compute", 1024);
+        let bounds = RequestBounds {
+            inflight: InflightLimit::new(1),
+            body_timeout: Duration::from_secs(60),
+        };
+        (router, bounds, tx)
+    }
+
+    fn get(path: &str, bounds: &RequestBounds) -> Request {
+        let mut req = Request::get(path).body(Body::empty()).unwrap();
+        req.extensions_mut().insert(bounds.clone());
+        req
+    }
+
+    /// A request counts until its answer's body is done, not only until
+    /// the handler returns; past the limit the answer is 503 + Retry-After
+    /// in the API's format, and the place is free again afterwards.
+    #[tokio::test]
+    async fn a_request_counts_until_its_answer_is_sent() {
+        use tower::ServiceExt;
+        let (router, bounds, tx) = streaming_api();
+        let resp = router.clone().oneshot(get("/slow", &bounds)).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(
+            bounds.inflight.in_flight(),
+            1,
+            "the body is still streaming"
+        );
+
+        let shed = router.clone().oneshot(get("/slow", &bounds)).await.unwrap();
+        assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(shed.headers()[header::RETRY_AFTER], "1");
+        let body = axum::body::to_bytes(shed.into_body(), 4096).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["serviceUnavailable"]["code"], 503, "{v}");
+        // Health and version documents answer anyway (here: 404, not 503).
+        let root = router.clone().oneshot(get("/", &bounds)).await.unwrap();
+        assert_eq!(root.status(), StatusCode::NOT_FOUND);
+
+        tx.send(Bytes::from_static(b"part")).await.unwrap();
+        drop(tx);
+        let body = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap();
+        assert_eq!(&body[..], b"part");
+        assert_eq!(bounds.inflight.in_flight(), 0, "released once sent");
+        let again = router.oneshot(get("/slow", &bounds)).await.unwrap();
+        assert_eq!(again.status(), StatusCode::OK);
+    }
+
     #[test]
     fn limits_count_at_least_one() {
         let l = InflightLimit::new(0);

@@ -115,6 +115,11 @@ fn migrate_then_serve() {
     let body = http_get(&addr, "/v1.0/pods");
     assert!(body.contains("{\"pods\":[]}"), "{body}");
 
+    terminate(&mut child);
+}
+
+/// SIGTERM to a child we started (by its PID), then waits for a clean exit.
+fn terminate(child: &mut std::process::Child) {
     let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
@@ -125,11 +130,11 @@ fn migrate_then_serve() {
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             assert!(status.success(), "{status}");
-            break;
+            return;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "serve did not stop on SIGTERM"
+            started.elapsed() < Duration::from_secs(20),
+            "the process did not stop on SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -230,26 +235,8 @@ impl Demo {
             .unwrap_or_else(|| panic!("no {name} in {:?}", self.banner))
     }
 
-    /// SIGTERM, then waits for a clean exit.
     fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "{status}");
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "the demo did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        terminate(&mut self.child);
     }
 }
 
@@ -456,7 +443,10 @@ async fn demo_restarts_on_its_own_data() {
 
     let new_server = s.boot("vm2", &net).await;
     let servers = s.get(format!("{}/servers", s.compute)).await;
-    assert_eq!(ids(&servers, "servers", "id"), [new_server.clone()]);
+    assert_eq!(
+        ids(&servers, "servers", "id"),
+        std::slice::from_ref(&new_server)
+    );
     let ports = s
         .get(format!("{}/v2.0/ports?device_id={new_server}", s.network))
         .await;
