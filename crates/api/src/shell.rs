@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{middleware, Router};
 use http_body::{Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::ApiError;
@@ -104,8 +104,8 @@ impl InflightLimit {
 #[derive(Clone, Debug)]
 pub struct RequestBounds {
     pub inflight: InflightLimit,
-    /// The whole request body must arrive within this time of the request's
-    /// start (its headers are bounded by the connection server).
+    /// The whole request body must arrive within this time of its first
+    /// read (its headers are bounded by the connection server).
     pub body_timeout: Duration,
 }
 
@@ -255,16 +255,17 @@ async fn guard_body(service: &'static str, max: usize, req: Request, next: Next)
     if content_length(req.headers()).is_some_and(|n| n > max as u64) {
         return too_large();
     }
-    let deadline = req
+    let timeout = req
         .extensions()
         .get::<RequestBounds>()
-        .map(|b| Instant::now() + b.body_timeout);
+        .map(|b| b.body_timeout);
     let fault = Arc::new(AtomicU8::new(FAULT_NONE));
     let req = req.map(|body| {
         Body::new(GuardedBody {
             body,
             remaining: max,
-            deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+            timeout,
+            deadline: None,
             fault: fault.clone(),
         })
     });
@@ -284,10 +285,12 @@ enum BodyFault {
     TooSlow,
 }
 
-/// A request body cut at the size limit and at the deadline.
+/// A request body cut at the size limit, and at `timeout` after it is
+/// first read (a handler that reads late does not make the client late).
 struct GuardedBody {
     body: Body,
     remaining: usize,
+    timeout: Option<Duration>,
     deadline: Option<Pin<Box<Sleep>>>,
     fault: Arc<AtomicU8>,
 }
@@ -308,12 +311,8 @@ impl HttpBody for GuardedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         let this = &mut *self;
-        // Checked on every poll, so a trickle of small frames cannot
-        // outlast it.
-        if let Some(d) = this.deadline.as_mut() {
-            if d.as_mut().poll(cx).is_ready() {
-                return this.fail(FAULT_TOO_SLOW, BodyFault::TooSlow);
-            }
+        if this.deadline.is_none() {
+            this.deadline = this.timeout.map(|t| Box::pin(tokio::time::sleep(t)));
         }
         match Pin::new(&mut this.body).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
@@ -324,6 +323,19 @@ impl HttpBody for GuardedBody {
                     this.remaining -= data.len();
                 }
                 Poll::Ready(Some(Ok(frame)))
+            }
+            // Waiting for the client: each wait checks the deadline (and
+            // wakes us when it passes), so a trickle cannot outlast it.
+            Poll::Pending => {
+                let passed = this
+                    .deadline
+                    .as_mut()
+                    .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+                if passed {
+                    this.fail(FAULT_TOO_SLOW, BodyFault::TooSlow)
+                } else {
+                    Poll::Pending
+                }
             }
             other => other,
         }
@@ -476,6 +488,7 @@ mod tests {
         let body = Body::new(GuardedBody {
             body: Body::from(vec![b'x'; 11]),
             remaining: 10,
+            timeout: None,
             deadline: None,
             fault: fault.clone(),
         });
@@ -486,6 +499,7 @@ mod tests {
         let body = Body::new(GuardedBody {
             body: Body::from(vec![b'x'; 10]),
             remaining: 10,
+            timeout: None,
             deadline: None,
             fault: fault.clone(),
         });
@@ -500,10 +514,32 @@ mod tests {
         let body = Body::new(GuardedBody {
             body: stalled_body(b"{\"a\":"),
             remaining: 100,
-            deadline: Some(Box::pin(tokio::time::sleep(Duration::from_secs(30)))),
+            timeout: Some(Duration::from_secs(30)),
+            deadline: None,
             fault: fault.clone(),
         });
         assert!(axum::body::to_bytes(body, usize::MAX).await.is_err());
         assert_eq!(fault.load(Ordering::Acquire), FAULT_TOO_SLOW);
+
+        // Data the client has sent is never late, however late it is read.
+        let fault = Arc::new(AtomicU8::new(FAULT_NONE));
+        let chunks = futures::stream::iter([
+            Ok::<_, std::io::Error>(Bytes::from_static(b"ab")),
+            Ok(Bytes::from_static(b"cd")),
+        ]);
+        let mut data = Body::new(GuardedBody {
+            body: Body::from_stream(chunks),
+            remaining: 100,
+            timeout: Some(Duration::from_secs(30)),
+            deadline: None,
+            fault: fault.clone(),
+        })
+        .into_data_stream();
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!(&data.next().await.unwrap().unwrap()[..], b"ab");
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!(&data.next().await.unwrap().unwrap()[..], b"cd");
+        assert!(data.next().await.is_none());
+        assert_eq!(fault.load(Ordering::Acquire), FAULT_NONE);
     }
 }
