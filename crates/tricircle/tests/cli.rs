@@ -240,6 +240,14 @@ impl Demo {
     }
 }
 
+impl Drop for Demo {
+    /// A failed test does not leave its demo running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// An admin session on a running demo: its token and RegionOne endpoints.
 struct Session {
     http: reqwest::Client,
