@@ -21,7 +21,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use reqwest::Method;
 use serde_json::Value;
-use tricircle_jobs::{handler_fn, resource_str, Job, JobError, Registry};
+use tricircle_jobs::{handler_fn, resource_str, Job, JobError, Registry, ResourceKeys};
 use tricircle_network::bottom::Bottom;
 use tricircle_pods::{KeystoneClient, PodClient, PodPath, ServiceCall};
 use tricircle_store::{NewJob, RoutingFilter, Store, StoreError};
@@ -105,6 +105,9 @@ struct Kind {
     created_key: &'static str,
     /// The routing table's resource type.
     resource_type: &'static str,
+    /// The keys of a check's `resource` besides `request_id` and
+    /// `pod_name`, which the gateway records and the check reads.
+    optional_keys: &'static [&'static str],
 }
 
 const SERVER: Kind = Kind {
@@ -115,6 +118,7 @@ const SERVER: Kind = Kind {
     collection: "/servers",
     created_key: "created",
     resource_type: "server",
+    optional_keys: &["pod_id", "name", "user_id", "ports"],
 };
 
 const VOLUME: Kind = Kind {
@@ -125,6 +129,7 @@ const VOLUME: Kind = Kind {
     collection: "/volumes",
     created_key: "created_at",
     resource_type: "volume",
+    optional_keys: &["pod_id", "name", "user_id"],
 };
 
 /// The check job types with their handlers, added to `registry`.
@@ -132,9 +137,13 @@ pub fn register(registry: Registry, deps: CheckDeps) -> Registry {
     let mut registry = registry;
     for kind in [&SERVER, &VOLUME] {
         let d = deps.clone();
-        registry = registry.with(
+        registry = registry.with_keys(
             kind.job_type,
-            &["request_id"],
+            ResourceKeys {
+                id: &["request_id"],
+                required: &["pod_name"],
+                optional: kind.optional_keys,
+            },
             handler_fn(move |job| {
                 let d = d.clone();
                 async move { check(&d, kind, &job).await }

@@ -63,6 +63,10 @@ pub struct Config {
     pub network_port: u16,
     pub auth_strategy: AuthStrategy,
     pub max_request_body_size: usize,
+    /// Requests the APIs of this process serve at once; past it, 503.
+    pub max_inflight_requests: usize,
+    /// What one client connection may take: see [`ClientTimeouts`].
+    pub client_timeouts: ClientTimeouts,
     pub log_format: LogFormat,
     pub debug: bool,
     pub database: DatabaseConfig,
@@ -82,6 +86,18 @@ pub struct JobsConfig {
     pub poll_interval: Duration,
     pub max_attempts: u32,
     pub backoff_cap: Duration,
+}
+
+/// `[DEFAULT] client_*_timeout`: how long a client may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientTimeouts {
+    /// To send a request's headers; also how long an idle keep-alive
+    /// connection stays open.
+    pub header: Duration,
+    /// To send a whole request body.
+    pub body: Duration,
+    /// To read an answer that no longer makes progress.
+    pub send: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +157,10 @@ const KNOWN: &[(&str, &[&str])] = &[
             "network_port",
             "auth_strategy",
             "max_request_body_size",
+            "max_inflight_requests",
+            "client_header_timeout",
+            "client_body_timeout",
+            "client_send_timeout",
             "log_format",
             "debug",
         ],
@@ -442,6 +462,24 @@ impl Config {
             "a size in bytes (1024 or more)",
             |v| *v >= 1024,
         )?;
+        let max_inflight_requests = r.parse(
+            d,
+            "max_inflight_requests",
+            1024usize,
+            "an integer from 1 to 1000000",
+            |v| (1..=1_000_000).contains(v),
+        )?;
+        let timeout = |option: &str, default: u64| {
+            r.parse(d, option, default, "seconds (1-3600)", |v| {
+                (1..=3600).contains(v)
+            })
+            .map(secs)
+        };
+        let client_timeouts = ClientTimeouts {
+            header: timeout("client_header_timeout", 30)?,
+            body: timeout("client_body_timeout", 60)?,
+            send: timeout("client_send_timeout", 60)?,
+        };
         let log_format = r.choice(
             d,
             "log_format",
@@ -607,6 +645,8 @@ impl Config {
             network_port,
             auth_strategy,
             max_request_body_size,
+            max_inflight_requests,
+            client_timeouts,
             log_format,
             debug,
             database,
@@ -784,6 +824,44 @@ mod tests {
                 .err()
                 .unwrap_or_else(|| panic!("{text} accepted"));
             assert!(e.to_string().contains(needle), "{e} should name {needle}");
+        }
+    }
+
+    #[test]
+    fn overload_and_client_bounds() {
+        let c = Config::load_with_env(Some(file(MINIMAL).path()), std::iter::empty()).unwrap();
+        assert_eq!(c.max_inflight_requests, 1024);
+        assert_eq!(
+            c.client_timeouts,
+            ClientTimeouts {
+                header: Duration::from_secs(30),
+                body: Duration::from_secs(60),
+                send: Duration::from_secs(60),
+            }
+        );
+        let f = file(&format!(
+            "{MINIMAL}[DEFAULT]\nmax_inflight_requests = 50\nclient_body_timeout = 5\n"
+        ));
+        let c = Config::load_with_env(Some(f.path()), std::iter::empty()).unwrap();
+        assert_eq!(c.max_inflight_requests, 50);
+        assert_eq!(c.client_timeouts.body, Duration::from_secs(5));
+        for (text, option) in [
+            (
+                "max_inflight_requests = 0",
+                "[DEFAULT] max_inflight_requests",
+            ),
+            (
+                "client_header_timeout = 0",
+                "[DEFAULT] client_header_timeout",
+            ),
+            (
+                "client_send_timeout = forever",
+                "[DEFAULT] client_send_timeout",
+            ),
+        ] {
+            let f = file(&format!("{MINIMAL}[DEFAULT]\n{text}\n"));
+            let e = Config::load_with_env(Some(f.path()), std::iter::empty()).unwrap_err();
+            assert!(e.to_string().contains(option), "{e}");
         }
     }
 

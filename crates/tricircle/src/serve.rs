@@ -9,7 +9,7 @@ use tricircle_api::admin::AdminJobs;
 use tricircle_api::create_checks::CheckDeps;
 use tricircle_api::{
     admin_router, compute_router, install_metrics, volume_router, AdminState, Authenticator,
-    GatewayState,
+    ConnectionLimits, GatewayState, InflightLimit, RequestBounds,
 };
 use tricircle_jobs::{Engine, EngineConfig, Registry};
 use tricircle_network::bottom::Bottom;
@@ -195,6 +195,9 @@ pub struct Running {
     pub volume_addr: Option<SocketAddr>,
     pub network_addr: Option<SocketAddr>,
     servers: Vec<(TcpListener, axum::Router)>,
+    /// What each client connection may cost; one in-flight limit for all
+    /// the APIs.
+    limits: ConnectionLimits,
     /// The job engine, unless the role is `api`.
     engine: Option<Engine>,
     /// For the quota reconciliation the APIs run.
@@ -223,6 +226,18 @@ async fn reconcile_quotas(store: Store, mut stop: tokio::sync::watch::Receiver<b
             _ = tokio::time::sleep(RECONCILE_INTERVAL) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
+    }
+}
+
+/// The bounds of client connections, from `[DEFAULT]`.
+fn connection_limits(cfg: &Config) -> ConnectionLimits {
+    ConnectionLimits {
+        header_timeout: cfg.client_timeouts.header,
+        send_timeout: cfg.client_timeouts.send,
+        request: RequestBounds {
+            inflight: InflightLimit::new(cfg.max_inflight_requests),
+            body_timeout: cfg.client_timeouts.body,
+        },
     }
 }
 
@@ -301,6 +316,7 @@ pub async fn prepare_role(cfg: &Config, store: Store, role: Role) -> anyhow::Res
         volume_addr,
         network_addr,
         servers,
+        limits: connection_limits(cfg),
         engine,
         store: reconcile_store,
     })
@@ -339,12 +355,12 @@ impl Running {
         let mut tasks = Vec::new();
         for (listener, router) in self.servers {
             let mut rx = rx.clone();
+            let limits = self.limits.clone();
             tasks.push(tokio::spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(async move {
-                        let _ = rx.wait_for(|s| *s).await;
-                    })
-                    .await
+                tricircle_api::connections::serve(listener, router, limits, async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await
             }));
         }
         shutdown.await;
