@@ -971,6 +971,10 @@ pub async fn passthrough_root(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    if !body.is_empty() {
+        // A new name must be printable, as Nova requires.
+        let _: Value = parse_json(&body)?;
+    }
     let (_, pod) = routed(&st, &c, &id).await?;
     let answer = forward(
         &st,
