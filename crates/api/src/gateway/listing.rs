@@ -8,6 +8,7 @@ use std::fmt::Display;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use tricircle_pods::fanout::PodFailure;
+use tricircle_pods::PodHealth;
 
 use super::{SKIPPED_PODS_HEADER, STRICT_LIST_HEADER};
 
@@ -67,17 +68,27 @@ pub fn next_query(
         .finish()
 }
 
-/// Logs the pods a list skipped and names them in the response header.
+/// Logs the pods a list skipped and names them in the response header. A
+/// pod that did not answer before the list's deadline counts as a failure
+/// for its health: its call was given up before the pod timeout, so it was
+/// not counted when sent.
 pub fn report_skipped<E: Display>(
     resp: &mut Response,
     failed: &[(String, PodFailure<E>)],
     what: &str,
+    health: &PodHealth,
 ) {
     if failed.is_empty() {
         return;
     }
     for (pod, failure) in failed {
         tracing::warn!(%pod, %failure, what, "pod skipped in list");
+        if matches!(failure, PodFailure::Timeout) {
+            health.record_failure(
+                pod,
+                format!("no answer to a list of {what} within its deadline"),
+            );
+        }
     }
     let names: Vec<&str> = failed.iter().map(|(p, _)| p.as_str()).collect();
     if let Ok(v) = names.join(",").parse() {
