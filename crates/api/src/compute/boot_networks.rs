@@ -170,9 +170,9 @@ pub fn bottom_error(e: BottomError) -> ApiError {
         BottomError::Conflict(m) | BottomError::Gone(m) => ApiError::conflict(m),
         BottomError::Unavailable { pod, detail } => {
             tracing::warn!(%pod, %detail, "pod unavailable while preparing networks");
-            ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::unavailable(
                 format!("Pod {pod} is unavailable."),
+                std::time::Duration::from_secs(5),
             )
         }
         BottomError::Refused {

@@ -113,6 +113,29 @@ mod tests {
     }
 
     #[test]
+    fn skipped_pods_are_named_and_deadline_misses_count_against_their_health() {
+        let health = PodHealth::new(Default::default());
+        let mut resp = Response::new(axum::body::Body::empty());
+        let failed: Vec<(String, PodFailure<String>)> = vec![
+            ("Pod1".into(), PodFailure::Timeout),
+            ("Pod2".into(), PodFailure::Error("pod Pod2 is down".into())),
+        ];
+        report_skipped(&mut resp, &failed, "servers", &health);
+        assert_eq!(resp.headers()[SKIPPED_PODS_HEADER], "Pod1,Pod2");
+        let v = health.view("Pod1").map(|v| (v.failures, v.last_error));
+        assert_eq!(
+            v,
+            Some((
+                1,
+                Some("no answer to a list of servers within its deadline".into())
+            ))
+        );
+        // Other failures were counted when their call failed (or were
+        // refusals by the breaker): not again here.
+        assert!(health.view("Pod2").is_none());
+    }
+
+    #[test]
     fn next_queries_keep_filters() {
         let params = vec![
             ("name".to_string(), "x".to_string()),
