@@ -6,15 +6,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
+use common::request;
 use reqwest::Method;
 use tokio::net::TcpListener;
 use tricircle_pods::health::monitor::{HealthMonitor, MonitorConfig, ProbeOutcome};
 use tricircle_pods::health::{Admission, BreakerConfig, ManualClock};
 use tricircle_pods::{
     EndpointResolver, HealthState, Interface, KeystoneClient, PodClient, PodClientOptions,
-    PodError, PodHealth, PodRequest, ServiceCredentials,
+    PodError, PodHealth,
 };
-use tricircle_podsim::{Credentials, Identity, IdentityConfig, Pod, PodConfig};
+use tricircle_podsim::{Identity, Pod, PodConfig};
 use tricircle_store::testing::{self, TestStore};
 use tricircle_store::PodHealthReport;
 
@@ -27,34 +30,13 @@ struct Env {
 }
 
 async fn env(opts: PodClientOptions) -> Env {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let cfg = IdentityConfig {
-        public_url: format!("http://{}", l.local_addr().unwrap()),
-        ..Default::default()
-    };
-    let identity = Identity::new(cfg.clone());
-    let router = identity.router();
-    tokio::spawn(async move { tricircle_podsim::serve(l, router, std::future::pending()).await });
+    let (identity, cfg) = common::identity().await;
     let pod = Pod::new(PodConfig::new("Pod1").with_identity(identity.clone()));
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     identity.register_pod("Pod1", &format!("http://{}", l.local_addr().unwrap()));
     let router = pod.router();
     tokio::spawn(async move { tricircle_podsim::serve(l, router, std::future::pending()).await });
-    let s = Credentials::service(&cfg);
-    let keystone = Arc::new(
-        KeystoneClient::new(
-            ServiceCredentials {
-                auth_url: format!("{}/v3", cfg.public_url),
-                username: s.username,
-                password: s.password,
-                project_name: s.project_name,
-                user_domain_name: s.user_domain_name,
-                project_domain_name: s.project_domain_name,
-            },
-            Duration::from_secs(5),
-        )
-        .unwrap(),
-    );
+    let keystone = common::keystone(&cfg, &format!("{}/v3", cfg.public_url));
     let resolver = Arc::new(EndpointResolver::new(
         keystone.clone(),
         None,
@@ -82,18 +64,14 @@ impl Env {
             .unwrap()
             .to_string();
         self.client
-            .send(&PodRequest {
-                pod: "Pod1".into(),
-                service_type: "compute".into(),
-                method: Method::GET,
-                path: "/servers/detail".into(),
-                query: None,
-                token,
-                project_id: project,
-                request_id: None,
-                headers: Default::default(),
-                body: None,
-            })
+            .send(&request(
+                "Pod1",
+                "compute",
+                Method::GET,
+                "/servers/detail",
+                &token,
+                &project,
+            ))
             .await
             .map(|r| r.status)
     }
@@ -173,18 +151,14 @@ async fn a_4xx_is_an_answer_and_a_refused_connection_a_failure() {
     // No token the pod accepts: 401, the pod is fine.
     let bad = e
         .client
-        .send(&PodRequest {
-            pod: "Pod1".into(),
-            service_type: "compute".into(),
-            method: Method::GET,
-            path: "/servers/detail".into(),
-            query: None,
-            token: "not-a-token".into(),
-            project_id: "p".into(),
-            request_id: None,
-            headers: Default::default(),
-            body: None,
-        })
+        .send(&request(
+            "Pod1",
+            "compute",
+            Method::GET,
+            "/servers/detail",
+            "not-a-token",
+            "p",
+        ))
         .await
         .unwrap();
     assert_eq!(bad.status, 401);
@@ -192,18 +166,14 @@ async fn a_4xx_is_an_answer_and_a_refused_connection_a_failure() {
     for _ in 0..3 {
         let err = e
             .client
-            .send(&PodRequest {
-                pod: "Pod9".into(),
-                service_type: "network".into(),
-                method: Method::POST,
-                path: "/v2.0/networks".into(),
-                query: None,
-                token: "t".into(),
-                project_id: "p".into(),
-                request_id: None,
-                headers: Default::default(),
-                body: None,
-            })
+            .send(&request(
+                "Pod9",
+                "network",
+                Method::POST,
+                "/v2.0/networks",
+                "t",
+                "p",
+            ))
             .await
             .unwrap_err();
         assert!(matches!(err, PodError::Unreachable { .. }), "{err}");

@@ -8,14 +8,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
+use common::request;
 use reqwest::Method;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tricircle_pods::{
-    EndpointResolver, Interface, KeystoneClient, PodClient, PodClientOptions, PodError, PodRequest,
+    EndpointResolver, Interface, KeystoneClient, PodClient, PodClientOptions, PodError,
     ServiceCredentials,
 };
-use tricircle_podsim::{Identity, IdentityConfig};
 
 /// What the server saw.
 #[derive(Default)]
@@ -173,30 +175,9 @@ async fn keystone_really_down_is_unreachable_after_one_more_try() {
 #[tokio::test]
 async fn pod_reads_are_retried_on_a_stale_connection_and_creates_are_not() {
     let (pod_url, seen) = one_request_per_connection().await;
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let cfg = IdentityConfig {
-        public_url: format!("http://{}", l.local_addr().unwrap()),
-        ..Default::default()
-    };
-    let identity = Identity::new(cfg.clone());
-    let router = identity.router();
-    tokio::spawn(async move { tricircle_podsim::serve(l, router, std::future::pending()).await });
+    let (identity, cfg) = common::identity().await;
     identity.register_pod("Pod1", &pod_url);
-    let s = tricircle_podsim::Credentials::service(&cfg);
-    let keystone = Arc::new(
-        KeystoneClient::new(
-            ServiceCredentials {
-                auth_url: cfg.public_url.clone(),
-                username: s.username,
-                password: s.password,
-                project_name: s.project_name,
-                user_domain_name: s.user_domain_name,
-                project_domain_name: s.project_domain_name,
-            },
-            Duration::from_secs(5),
-        )
-        .unwrap(),
-    );
+    let keystone = common::keystone(&cfg, &cfg.public_url);
     let client = PodClient::with_options(
         Arc::new(EndpointResolver::new(keystone, None, Interface::Public)),
         &PodClientOptions {
@@ -205,18 +186,7 @@ async fn pod_reads_are_retried_on_a_stale_connection_and_creates_are_not() {
         },
     )
     .unwrap();
-    let req = |method: Method| PodRequest {
-        pod: "Pod1".into(),
-        service_type: "network".into(),
-        method,
-        path: "/v2.0/networks".into(),
-        query: None,
-        token: "t".into(),
-        project_id: "p".into(),
-        request_id: None,
-        headers: Default::default(),
-        body: None,
-    };
+    let req = |method: Method| request("Pod1", "network", method, "/v2.0/networks", "t", "p");
     assert_eq!(client.send(&req(Method::GET)).await.unwrap().status, 200);
     // The second read goes out on the first connection, which the server
     // drops: tried again on a new one.
