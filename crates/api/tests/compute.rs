@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -531,6 +533,84 @@ async fn quota_counts_servers_in_every_pod() {
     assert_eq!(s, 200);
     assert_eq!(b["limits"]["absolute"]["totalInstancesUsed"], 2);
     assert_eq!(b["limits"]["absolute"]["maxTotalInstances"], 2);
+}
+
+#[tokio::test]
+async fn huge_counts_are_bounded_by_the_quota() {
+    let e = env_with(
+        testing::sqlite().await,
+        Usage {
+            instances: 3,
+            cores: 20,
+            ram_mb: 51200,
+            volumes: 10,
+            gigabytes: 1000,
+            snapshots: 10,
+        },
+    )
+    .await;
+    e.flavor("f1", 1).await;
+    let boot = |min: Value, max: Value| {
+        json!({"server": {"name": "many", "imageRef": IMAGE, "flavorRef": "f1", "availability_zone": "az1",
+            "networks": "none", "min_count": min, "max_count": max}})
+    };
+    // max_count 2^63-1: Nova boots what the quota allows, no more.
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::POST,
+            "/v2.1/servers",
+            Some(boot(json!(1), json!(i64::MAX))),
+            Some("2.37"),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    assert_eq!(e.pods[0].compute().servers().len(), 3);
+    // Nothing fits any more: Nova's 403, at once.
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::POST,
+            "/v2.1/servers",
+            Some(boot(json!(1), json!(i64::MAX))),
+            Some("2.37"),
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    assert!(
+        b["forbidden"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Quota exceeded for instances"),
+        "{b}"
+    );
+    // Counts that are not counts.
+    for (min, max) in [
+        (json!(i64::MAX), json!(i64::MAX)),
+        (json!("9223372036854775808"), json!(1)),
+        (json!(0), json!(1)),
+        (json!(-1), json!(1)),
+        (json!(2), json!(1)),
+        (json!(1.5), json!(2)),
+        (json!("x"), json!(2)),
+        (json!(1e300), json!(2)),
+    ] {
+        let (s, b, _) = e
+            .call(
+                &e.demo,
+                Method::POST,
+                "/v2.1/servers",
+                Some(boot(min.clone(), max.clone())),
+                Some("2.37"),
+            )
+            .await;
+        assert!(s == 400 || s == 403, "{min} {max}: {s} {b}");
+    }
+    assert_eq!(e.pods[0].compute().servers().len(), 3);
+    let (_, b, _) = e
+        .call(&e.demo, Method::GET, "/v2.1/limits", None, None)
+        .await;
+    assert_eq!(b["limits"]["absolute"]["totalInstancesUsed"], 3, "{b}");
 }
 
 #[tokio::test]
@@ -1067,4 +1147,84 @@ async fn boots_avoid_a_down_pod_and_prefer_free_capacity() {
     e.health.set_capacity("Pod3", 32, 1_000);
     assert_eq!(boot(e.admin.clone(), "c").await, "Pod2");
     assert_eq!(boot(e.demo.clone(), "d").await, "Pod3");
+}
+
+#[tokio::test]
+async fn sub_resources_cannot_leave_their_server() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    let (s, b) = e.boot(&e.demo, "vm1", "az1", "f1").await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    e.wait_active(&e.demo, &id).await;
+    let servers_before = e.pods[0].compute().servers().len();
+    let hdrs = [
+        ("x-auth-token", e.demo.as_str()),
+        ("openstack-api-version", "compute 2.47"),
+    ];
+    let boot =
+        r#"{"server": {"name": "sneak", "imageRef": "x", "flavorRef": "f1", "networks": "none"}}"#;
+    for tail in [
+        "..%2F..%2F..%2F..%2Fnetwork%2Fv2.0%2Fnetworks",
+        "..%2F..%2Fservers",
+        "..%2f..%2fservers",
+        "../../servers",
+        "%2E%2E/%2E%2E/servers",
+        "%2e%2e%2f%2e%2e%2fservers",
+        "..%252F..%252Fservers",
+        "..;/..;/servers",
+        "..%5C..%5Cservers",
+        "..\\..\\servers",
+        "metadata/..%2F..%2F..%2Fservers",
+        "metadata/%00",
+        "ips/%2E%2E",
+        "not-a-sub-resource",
+    ] {
+        let path = format!("/v2.1/servers/{id}/{tail}");
+        for method in ["GET", "POST"] {
+            let body = (method == "POST").then_some(boot);
+            let (s, b) = common::raw_request(&e.base, &hdrs, method, &path, body).await;
+            assert!(s == 404 || s == 405 || s == 400, "{method} {path}: {s} {b}");
+            let v: Value = serde_json::from_str(&b).unwrap_or(Value::Null);
+            assert!(
+                v.get("itemNotFound").is_some()
+                    || v.get("badMethod").is_some()
+                    || v.get("badRequest").is_some(),
+                "{method} {path}: not Nova's format: {b}"
+            );
+        }
+    }
+    assert_eq!(e.pods[0].compute().servers().len(), servers_before);
+    assert!(e.pods[1].compute().servers().is_empty());
+    // The documented sub-resources still pass, keys included.
+    let (s, b) = common::raw_request(
+        &e.base,
+        &hdrs,
+        "PUT",
+        &format!("/v2.1/servers/{id}/metadata/a%20key"),
+        Some(r#"{"meta": {"a key": "v"}}"#),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            &format!("/v2.1/servers/{id}/metadata"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["metadata"]["a key"], "v", "{b}");
+    let (s, _, _) = e
+        .call(
+            &e.demo,
+            Method::DELETE,
+            &format!("/v2.1/servers/{id}/ips"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 405);
 }

@@ -1557,3 +1557,65 @@ async fn a_lost_volume_create_answer_is_cleaned_up_by_its_check_job() {
         .volume(kept["id"].as_str().unwrap())
         .is_some());
 }
+
+#[tokio::test]
+async fn sub_resources_cannot_leave_their_volume() {
+    let gw = start().await;
+    let v = gw
+        .create_volume(json!({"size": 1, "availability_zone": "az1"}))
+        .await;
+    let id = v["id"].as_str().unwrap().to_string();
+    let before = (
+        gw.pod1.volume().volumes().len(),
+        gw.pod2.volume().volumes().len(),
+    );
+    let hdrs = [("x-auth-token", gw.demo.as_str())];
+    let create = r#"{"volume": {"size": 900}}"#;
+    for collection in ["volumes", "snapshots", "backups"] {
+        for tail in [
+            "..%2F..%2Fvolumes",
+            "..%2f..%2fvolumes",
+            "../../volumes",
+            "%2E%2E/%2E%2E/volumes",
+            "..%252F..%252Fvolumes",
+            "..;/..;/volumes",
+            "..%5C..%5Cvolumes",
+            "metadata/..%2F..%2F..%2Fvolumes",
+            "metadata/a%00b",
+            "nothing-here",
+        ] {
+            let path = format!("/v3/{}/{collection}/{id}/{tail}", gw.demo_project);
+            for method in ["GET", "POST", "PUT"] {
+                let body = (method != "GET").then_some(create);
+                let (s, b) = common::raw_request(&gw.base, &hdrs, method, &path, body).await;
+                assert!(s == 404 || s == 405, "{method} {path}: {s} {b}");
+                let v: Value = serde_json::from_str(&b).unwrap_or(Value::Null);
+                assert!(
+                    v.get("itemNotFound").is_some() || v.get("badMethod").is_some(),
+                    "{method} {path}: not Cinder's format: {b}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        (
+            gw.pod1.volume().volumes().len(),
+            gw.pod2.volume().volumes().len()
+        ),
+        before
+    );
+    // Metadata still passes.
+    let a = gw
+        .demo(
+            Method::POST,
+            &format!("/volumes/{id}/metadata"),
+            Some(json!({"metadata": {"k": "v"}})),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = gw
+        .demo(Method::GET, &format!("/volumes/{id}/metadata/k"), None)
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["meta"]["k"], "v", "{}", a.body);
+}

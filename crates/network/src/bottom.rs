@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{json, Map, Value};
-use tricircle_pods::{KeystoneClient, PodClient, PodError, ServiceCall, ServiceCallError};
+use tricircle_pods::{KeystoneClient, PodClient, PodError, PodPath, ServiceCall, ServiceCallError};
 use tricircle_store::{Pod, RoutingLock, Store, StoreError};
 
 use crate::{Neutron, NeutronError, Scope};
@@ -154,7 +154,7 @@ impl Bottom {
         &self,
         pod: &Pod,
         method: Method,
-        path: &str,
+        path: PodPath,
         query: Option<String>,
         body: Option<Value>,
     ) -> Result<Answer> {
@@ -162,7 +162,7 @@ impl Bottom {
             pod: &pod.pod_name,
             service_type: "network",
             method,
-            path: format!("/v2.0{path}"),
+            path: PodPath::fixed("/v2.0").join(&path),
             query,
             body: body.map(|b| bytes::Bytes::from(b.to_string())),
         };
@@ -223,7 +223,7 @@ impl Bottom {
             .call(
                 pod,
                 Method::GET,
-                &format!("/{collection}"),
+                PodPath::of([collection]),
                 Some(query),
                 None,
             )
@@ -247,7 +247,7 @@ impl Bottom {
             .call(
                 pod,
                 Method::POST,
-                &format!("/{collection}"),
+                PodPath::of([collection]),
                 None,
                 Some(json!({ kind: body })),
             )
@@ -274,7 +274,7 @@ impl Bottom {
             .call(
                 pod,
                 Method::PUT,
-                &format!("/{collection}/{id}"),
+                PodPath::of([collection, id]),
                 None,
                 Some(json!({ kind: body })),
             )
@@ -294,7 +294,7 @@ impl Bottom {
             .call(
                 pod,
                 Method::DELETE,
-                &format!("/{collection}/{id}"),
+                PodPath::of([collection, id]),
                 None,
                 None,
             )
@@ -318,7 +318,7 @@ impl Bottom {
         id: &str,
     ) -> Result<Option<Value>> {
         let a = self
-            .call(pod, Method::GET, &format!("/{collection}/{id}"), None, None)
+            .call(pod, Method::GET, PodPath::of([collection, id]), None, None)
             .await?;
         if a.status == 404 {
             return Ok(None);
@@ -806,7 +806,7 @@ impl Bottom {
                 .call(
                     pod,
                     Method::POST,
-                    "/security-group-rules",
+                    PodPath::fixed("/security-group-rules"),
                     None,
                     Some(json!({ "security_group_rule": body })),
                 )

@@ -50,6 +50,12 @@ pub enum EndpointError {
     Keystone(#[from] KeystoneError),
     #[error("endpoint cache: {0}")]
     Store(#[from] tricircle_store::StoreError),
+    #[error("the catalog's {service_type} URL '{url}' is not a URL: {detail}")]
+    BadUrl {
+        service_type: String,
+        url: String,
+        detail: String,
+    },
 }
 
 /// service type → URL template, for one region and interface.

@@ -11,6 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::endpoints::{substitute, EndpointError, EndpointResolver};
 use crate::health::{Admission, BreakerConfig, PodHealth};
 use crate::keystone::{KeystoneClient, KeystoneError};
+use crate::path::PodPath;
 use crate::REQUEST_ID_HEADER;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,13 +54,13 @@ impl PodError {
 }
 
 /// A request for a pod's service. `path` is relative to the service's
-/// catalog URL (e.g. `/servers/detail` for compute).
+/// catalog URL (e.g. `servers/detail` for compute).
 #[derive(Debug, Clone)]
 pub struct PodRequest {
     pub pod: String,
     pub service_type: String,
     pub method: Method,
-    pub path: String,
+    pub path: PodPath,
     pub query: Option<String>,
     /// The caller's token: pods share Tricircle's Keystone.
     pub token: String,
@@ -95,7 +96,7 @@ pub struct ServiceCall<'a> {
     pub service_type: &'a str,
     pub method: Method,
     /// Relative to the service's catalog URL.
-    pub path: String,
+    pub path: PodPath,
     pub query: Option<String>,
     pub body: Option<bytes::Bytes>,
 }
@@ -353,20 +354,20 @@ impl PodClient {
 
     async fn send_inner(&self, req: &PodRequest) -> Result<PodResponse, PodError> {
         let template = self.resolver.endpoint(&req.pod, &req.service_type).await?;
-        match self.send_to(&template, req).await {
+        match self.send_to(url_of(&template, req)?, req).await {
             Err(e) if e.is_connect() => {
                 tracing::warn!(pod = %req.pod, service = %req.service_type, "pod unreachable; refreshing its endpoints");
                 let fresh = self
                     .resolver
                     .endpoint_fresh(&req.pod, &req.service_type)
                     .await?;
-                self.send_to(&fresh, req)
+                self.send_to(url_of(&fresh, req)?, req)
                     .await
                     .map_err(|e| to_pod_error(&req.pod, e))
             }
             Err(e) if is_idempotent(&req.method) && crate::failed_to_send(&e) => {
                 tracing::debug!(pod = %req.pod, service = %req.service_type, error = %e, "sending failed; trying once more");
-                self.send_to(&template, req)
+                self.send_to(url_of(&template, req)?, req)
                     .await
                     .map_err(|e| to_pod_error(&req.pod, e))
             }
@@ -376,15 +377,9 @@ impl PodClient {
 
     async fn send_to(
         &self,
-        template: &str,
+        url: url::Url,
         req: &PodRequest,
     ) -> Result<PodResponse, reqwest::Error> {
-        let base = substitute(template, &req.project_id);
-        let mut url = format!("{}{}", base.trim_end_matches('/'), req.path);
-        if let Some(q) = req.query.as_deref().filter(|q| !q.is_empty()) {
-            url.push('?');
-            url.push_str(q);
-        }
         let mut headers = req.headers.clone();
         if let Ok(v) = HeaderValue::from_str(&req.token) {
             headers.insert(HeaderName::from_static("x-auth-token"), v);
@@ -418,6 +413,18 @@ fn is_idempotent(m: &Method) -> bool {
         *m,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
     )
+}
+
+/// The request's URL under a catalog URL template.
+fn url_of(template: &str, req: &PodRequest) -> Result<url::Url, PodError> {
+    let base = substitute(template, &req.project_id);
+    req.path.under(&base, req.query.as_deref()).map_err(|e| {
+        PodError::Endpoint(EndpointError::BadUrl {
+            service_type: req.service_type.clone(),
+            url: base,
+            detail: e.to_string(),
+        })
+    })
 }
 
 fn to_pod_error(pod: &str, e: reqwest::Error) -> PodError {

@@ -8,6 +8,7 @@ pub mod fanout;
 pub mod forward;
 pub mod health;
 pub mod keystone;
+pub mod path;
 pub mod tokens;
 
 use std::time::Duration;
@@ -18,6 +19,7 @@ pub use forward::{
 };
 pub use health::{HealthState, PodHealth, PodHealthView};
 pub use keystone::{KeystoneClient, KeystoneError, ServiceCredentials};
+pub use path::PodPath;
 pub use tokens::{AuthError, TokenInfo, TokenValidator, ValidatorConfig};
 
 /// `X-Openstack-Request-Id`, as every OpenStack service spells it.

@@ -9,7 +9,7 @@ use axum::routing::get;
 use reqwest::Method;
 use tokio::net::TcpListener;
 use tricircle_pods::{
-    EndpointResolver, Interface, KeystoneClient, PodClient, PodRequest, ServiceCredentials,
+    EndpointResolver, Interface, KeystoneClient, PodClient, PodPath, PodRequest, ServiceCredentials,
 };
 use tricircle_podsim::{Credentials, Identity, IdentityConfig, Pod, PodConfig};
 use tricircle_store::testing;
@@ -128,7 +128,7 @@ async fn forwarding_recovers_from_a_moved_pod() {
             pod: "Pod1".into(),
             service_type: "compute".into(),
             method: Method::GET,
-            path: String::new(),
+            path: PodPath::default(),
             query: None,
             token,
             project_id: "p".into(),
@@ -180,7 +180,7 @@ async fn token_request_id_and_project_reach_the_pod() {
             pod: "PodX".into(),
             service_type: "volumev3".into(),
             method: Method::GET,
-            path: "/volumes/detail".into(),
+            path: PodPath::fixed("/volumes/detail"),
             query: Some("limit=2".into()),
             token: "user-token".into(),
             project_id: "proj42".into(),
@@ -216,7 +216,7 @@ async fn unreachable_pod_is_a_pod_error() {
             pod: "Pod1".into(),
             service_type: "network".into(),
             method: Method::GET,
-            path: "/v2.0/networks".into(),
+            path: PodPath::fixed("/v2.0/networks"),
             query: None,
             token: "t".into(),
             project_id: "p".into(),

@@ -8,6 +8,7 @@
 
 mod aggregates;
 mod bindings;
+mod creates;
 mod endpoints;
 mod error;
 mod extras;
@@ -31,6 +32,7 @@ use sqlx::AnyPool;
 
 pub use aggregates::{Aggregate, AggregateMetadata};
 pub use bindings::{Binding, BindingFilter, BindingUpdate, NewBinding};
+pub use creates::Reconciled;
 pub use endpoints::CachedEndpoint;
 pub use error::StoreError;
 pub use flavors::{Flavor, NewFlavor};
@@ -40,7 +42,7 @@ pub use keypairs::Keypair;
 pub use locks::{tombstone_in, RoutingLock, ServerPort};
 pub use neutron::{NeutronFilter, NeutronKind, NeutronTx};
 pub use pods::Pod;
-pub use quotas::{QuotaExceeded, Usage};
+pub use quotas::{allowed_count, QuotaExceeded, Reservation, Usage, MAX_COUNT_PER_REQUEST};
 pub use routings::{NewRouting, Routing, RoutingFilter, RoutingPage, RoutingUpdate};
 pub use volume_types::VolumeType;
 

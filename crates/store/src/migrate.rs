@@ -24,6 +24,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0005_routing_locks.sql"),
     ),
     (
+        6,
+        "reservations",
+        include_str!("../migrations/0006_reservations.sql"),
+    ),
+    (
         7,
         "pod_health",
         include_str!("../migrations/0007_pod_health.sql"),

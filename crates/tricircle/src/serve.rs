@@ -239,6 +239,33 @@ pub struct Running {
     engine: Option<Engine>,
     /// Probes and the shared health view (with Keystone).
     health: Option<HealthMonitor>,
+    /// For the quota reconciliation the APIs run.
+    store: Store,
+}
+
+/// How often quota usage is reconciled with the routings (expired
+/// reservations and allocations of vanished resources dropped). Leaked
+/// reservations stop counting at their expiry already; this only sweeps.
+const RECONCILE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Reconciles quota usage now and then every [`RECONCILE_INTERVAL`], until
+/// `stop` turns true.
+async fn reconcile_quotas(store: Store, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        match store.reconcile_allocations().await {
+            Ok(r) if r != Default::default() => tracing::info!(
+                expired_reservations = r.expired_reservations,
+                orphaned_allocations = r.orphaned_allocations,
+                "quota usage reconciled"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "quota reconciliation failed; retrying later"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(RECONCILE_INTERVAL) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
 }
 
 async fn listen(cfg: &Config, port: u16, option: &str) -> anyhow::Result<TcpListener> {
@@ -274,6 +301,7 @@ pub async fn prepare_role(cfg: &Config, store: Store, role: Role) -> anyhow::Res
     let mut compute_addr = None;
     let mut volume_addr = None;
     let mut network_addr = None;
+    let reconcile_store = store.clone();
     if let (Some(keystone), Some(pods)) = (id.keystone, id.pods) {
         let neutron = tricircle_network::Neutron::new(store.clone(), cfg.network.clone());
         let bottom = Bottom::new(
@@ -317,6 +345,7 @@ pub async fn prepare_role(cfg: &Config, store: Store, role: Role) -> anyhow::Res
         servers,
         engine,
         health,
+        store: reconcile_store,
     })
 }
 
@@ -369,6 +398,7 @@ impl Running {
                 let _ = rx.wait_for(|s| *s).await;
             }))
         });
+        let reconcile = tokio::spawn(reconcile_quotas(self.store, rx.clone()));
         let mut tasks = Vec::new();
         for (listener, router) in self.servers {
             let mut rx = rx.clone();
@@ -385,6 +415,7 @@ impl Running {
         for t in tasks {
             t.await??;
         }
+        reconcile.await?;
         if let Some(e) = engine {
             e.await?;
         }

@@ -3,6 +3,7 @@
 //! extra specs and, for private flavors, project access).
 
 use std::collections::BTreeMap;
+use tricircle_pods::PodPath;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -99,7 +100,7 @@ pub(super) async fn ensure_flavor_in_pod(
     flavor: &Flavor,
 ) -> Result<(), ApiError> {
     let headers = service_headers();
-    let svc = |method: Method, path: String, body: Option<Value>| PodCall {
+    let svc = |method: Method, path: PodPath, body: Option<Value>| PodCall {
         pod,
         service_type: "compute",
         method,
@@ -130,7 +131,11 @@ pub(super) async fn ensure_flavor_in_pod(
             st,
             &c.rid,
             &c.root,
-            svc(Method::GET, format!("/flavors/{}", flavor.flavorid), None),
+            svc(
+                Method::GET,
+                PodPath::of(["flavors", &flavor.flavorid]),
+                None,
+            ),
         )
         .await?;
         if existing.status == StatusCode::NOT_FOUND {
@@ -142,7 +147,7 @@ pub(super) async fn ensure_flavor_in_pod(
                 st,
                 &c.rid,
                 &c.root,
-                svc(Method::POST, "/flavors".into(), Some(body)),
+                svc(Method::POST, PodPath::fixed("/flavors"), Some(body)),
             )
             .await?;
             if !created.is_success() && created.status != StatusCode::CONFLICT {
@@ -172,7 +177,7 @@ pub(super) async fn ensure_flavor_in_pod(
                 &c.root,
                 svc(
                     Method::POST,
-                    format!("/flavors/{}/os-extra_specs", flavor.flavorid),
+                    PodPath::of(["flavors", &flavor.flavorid, "os-extra_specs"]),
                     Some(specs),
                 ),
             )
@@ -201,7 +206,7 @@ pub(super) async fn ensure_flavor_in_pod(
             &c.root,
             svc(
                 Method::POST,
-                format!("/flavors/{}/action", flavor.flavorid),
+                PodPath::of(["flavors", &flavor.flavorid, "action"]),
                 Some(body),
             ),
         )
@@ -219,7 +224,7 @@ async fn propagate(
     c: &Call,
     flavorid: &str,
     method: Method,
-    path: String,
+    path: PodPath,
     body: Option<Value>,
 ) {
     let Ok(page) = st
@@ -260,7 +265,7 @@ async fn propagate(
                 tracing::warn!(pod = %pod.pod_name, error = %e.message, %flavorid, "flavor change not applied in pod")
             }
         }
-        if method == Method::DELETE && path == format!("/flavors/{flavorid}") {
+        if method == Method::DELETE && path == PodPath::of(["flavors", flavorid]) {
             let _ = st.store.delete_routing(r.id).await;
         }
     }
@@ -615,7 +620,15 @@ pub async fn delete(
     c.ctx
         .require_admin("os_compute_api:os-flavor-manage:delete")?;
     st.store.delete_flavor(&id).await?;
-    propagate(&st, &c, &id, Method::DELETE, format!("/flavors/{id}"), None).await;
+    propagate(
+        &st,
+        &c,
+        &id,
+        Method::DELETE,
+        PodPath::of(["flavors", &id]),
+        None,
+    )
+    .await;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -666,7 +679,7 @@ pub async fn specs_create(
         &c,
         &id,
         Method::POST,
-        format!("/flavors/{id}/os-extra_specs"),
+        PodPath::of(["flavors", &id, "os-extra_specs"]),
         Some(json!({"extra_specs": specs})),
     )
     .await;
@@ -706,7 +719,7 @@ pub async fn spec_update(
         &c,
         &id,
         Method::PUT,
-        format!("/flavors/{id}/os-extra_specs/{key}"),
+        PodPath::of(["flavors", &id, "os-extra_specs", &key]),
         Some(json!(specs)),
     )
     .await;
@@ -726,7 +739,7 @@ pub async fn spec_delete(
         &c,
         &id,
         Method::DELETE,
-        format!("/flavors/{id}/os-extra_specs/{key}"),
+        PodPath::of(["flavors", &id, "os-extra_specs", &key]),
         None,
     )
     .await;
@@ -792,7 +805,7 @@ pub async fn access_action(
             &c,
             &id,
             Method::POST,
-            format!("/flavors/{id}/action"),
+            PodPath::of(["flavors", &id, "action"]),
             Some(json!({"removeTenantAccess": {"tenant": tenant}})),
         )
         .await;

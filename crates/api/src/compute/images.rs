@@ -8,6 +8,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
+use tricircle_pods::PodPath;
 use tricircle_store::Pod;
 
 use super::microversion::Microversion;
@@ -111,7 +112,7 @@ async fn glance(
     st: &GatewayState,
     c: &Call,
     method: Method,
-    path: String,
+    path: PodPath,
     query: Option<String>,
 ) -> Result<crate::gateway::forward::PodAnswer, ApiError> {
     let pod = top_region(st);
@@ -142,7 +143,7 @@ async fn list_images(
 ) -> Result<Response, ApiError> {
     gone_after_2_35(mv)?;
     // Nova's filters (name, status, limit, marker) are Glance's too.
-    let answer = glance(&st, &c, Method::GET, "/v2/images".into(), q).await?;
+    let answer = glance(&st, &c, Method::GET, PodPath::fixed("/v2/images"), q).await?;
     if !answer.is_success() {
         return Ok(answer.into_response());
     }
@@ -188,7 +189,14 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     gone_after_2_35(mv)?;
-    let answer = glance(&st, &c, Method::GET, format!("/v2/images/{id}"), None).await?;
+    let answer = glance(
+        &st,
+        &c,
+        Method::GET,
+        PodPath::of(["v2", "images", &id]),
+        None,
+    )
+    .await?;
     if answer.status == StatusCode::NOT_FOUND {
         return Err(ApiError::not_found("Image not found."));
     }
@@ -207,7 +215,14 @@ pub async fn delete(
     _body: Bytes,
 ) -> Result<Response, ApiError> {
     gone_after_2_35(mv)?;
-    let answer = glance(&st, &c, Method::DELETE, format!("/v2/images/{id}"), None).await?;
+    let answer = glance(
+        &st,
+        &c,
+        Method::DELETE,
+        PodPath::of(["v2", "images", &id]),
+        None,
+    )
+    .await?;
     match answer.status {
         s if s.is_success() => Ok(StatusCode::NO_CONTENT.into_response()),
         StatusCode::NOT_FOUND => Err(ApiError::not_found("Image not found.")),

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
+use tricircle_pods::PodPath;
 use tricircle_store::{Keypair, NewRouting, Pod, StoreError};
 
 use super::microversion::Microversion;
@@ -294,9 +295,9 @@ fn keypair_call<'a>(
         service_type: "compute",
         method,
         path: if body.is_some() {
-            "/os-keypairs".into()
+            PodPath::fixed("/os-keypairs")
         } else {
-            format!("/os-keypairs/{name}")
+            PodPath::of(["os-keypairs", name])
         },
         query: None,
         headers,

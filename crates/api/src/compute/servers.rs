@@ -2,10 +2,11 @@
 //! routing, listed across pods.
 
 use std::collections::HashMap;
+use tricircle_pods::PodPath;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -13,7 +14,7 @@ use tricircle_core::listing::{
     parse_nova_sort, SortKey, NOVA_SERVER_ID_KEY, NOVA_SERVER_SORT_FIELDS,
 };
 use tricircle_pods::fanout::{list_across, ListRequest, MarkerPosition, PageQuery};
-use tricircle_store::{NewRouting, Pod, Usage};
+use tricircle_store::{NewRouting, Pod, Reservation, Usage, MAX_COUNT_PER_REQUEST};
 
 use super::flavors::{ensure_flavor_in_pod, find_flavor};
 use super::keypairs::ensure_keypair_in_pod;
@@ -21,7 +22,9 @@ use crate::body::parse_json;
 use crate::error::ApiError;
 use crate::gateway::forward::{call, PodAnswer, PodCall};
 use crate::gateway::rewrite::az_to_top;
-use crate::gateway::{listing, project_limits, routed_pod, scheduler, Call, GatewayState};
+use crate::gateway::{
+    listing, project_limits, routed_pod, scheduler, subresource, Call, GatewayState,
+};
 
 const AZ_FIELD: &str = "OS-EXT-AZ:availability_zone";
 
@@ -173,6 +176,12 @@ pub async fn create(
             "min_count must be at least 1 and no greater than max_count.",
         ));
     }
+    if min_count > MAX_COUNT_PER_REQUEST {
+        return Err(ApiError::bad_request(format!(
+            "min_count may be at most {MAX_COUNT_PER_REQUEST}: Tricircle boots at most \
+             {MAX_COUNT_PER_REQUEST} servers per request."
+        )));
+    }
     if server.get("return_reservation_id").and_then(Value::as_bool) == Some(true) && max_count > 1 {
         return Err(ApiError::bad_request(
             "return_reservation_id with several servers is not supported by Tricircle; boot them one request at a time.",
@@ -235,17 +244,20 @@ pub async fn create(
         ram_mb: flavor.ram_mb,
         ..Default::default()
     };
+    // As many as the quota allows up to max_count, at least min_count.
     let limits = project_limits(&st, &c.ctx.project_id).await?;
     let reservations = match st
         .store
-        .reserve(
-            &c.ctx.project_id,
-            &pod.pod_id,
-            "server",
+        .reserve(&Reservation {
+            project_id: &c.ctx.project_id,
+            pod_id: &pod.pod_id,
+            resource_type: "server",
             each,
+            min_count,
             max_count,
-            &limits,
-        )
+            limits: &limits,
+            ttl: crate::create_checks::reservation_ttl(st.pods.timeout()),
+        })
         .await?
     {
         Ok(r) => r,
@@ -266,33 +278,28 @@ pub async fn create(
         keypair.as_ref(),
         body,
         &name,
-        max_count,
+        (each, &reservations),
         nets.as_ref(),
     )
     .await;
-    match outcome {
-        Ok((answer, ids)) => {
-            for (i, id) in ids.iter().enumerate() {
-                if let Some(r) = reservations.get(i) {
-                    st.store.complete_allocation(*r, id).await?;
-                }
-            }
-            for r in reservations.iter().skip(ids.len()) {
-                st.store.release_reservation(*r).await?;
-            }
-            Ok(answer.respond(|v| server_to_top(v, &pod)))
-        }
-        Err(e) => {
-            for r in &reservations {
-                let _ = st.store.release_reservation(*r).await;
-            }
-            Err(e.into())
-        }
+    // What no server took goes back (a failed release only waits for the
+    // reservations' expiry).
+    let used = outcome.as_ref().map_or(0, |(_, ids)| ids.len());
+    if let Err(e) = st
+        .store
+        .release_reservations(&reservations[used.min(reservations.len())..])
+        .await
+    {
+        tracing::warn!(error = %e, "quota reservations not released; they expire");
     }
+    let (answer, _) = outcome?;
+    Ok(answer.respond(|v| server_to_top(v, &pod)))
 }
 
-/// Prepares the pod (flavor, keypair), boots `count` servers and records
-/// their routings. Returns the first answer and the ids created.
+/// Prepares the pod (flavor, keypair), boots one server per reservation
+/// and records each with its routing and allocation. Returns the first
+/// answer and the ids created; the reservations past the last id are the
+/// caller's to give back.
 #[allow(clippy::too_many_arguments)]
 async fn boot(
     st: &GatewayState,
@@ -302,24 +309,28 @@ async fn boot(
     keypair: Option<&tricircle_store::Keypair>,
     body: Value,
     name: &str,
-    count: i64,
+    (each, reservations): (Usage, &[i64]),
     nets: Option<&(Vec<super::boot_networks::Nic>, Vec<String>)>,
-) -> Result<(PodAnswer, Vec<String>), BootError> {
+) -> Result<(PodAnswer, Vec<String>), ApiError> {
+    let count = reservations.len();
     ensure_flavor_in_pod(st, c, pod, flavor).await?;
     if let Some(k) = keypair {
         ensure_keypair_in_pod(st, c, pod, k).await?;
     }
     let mut first: Option<PodAnswer> = None;
     let mut ids = Vec::new();
-    for i in 1..=count {
+    for (i, reservation) in (1..=count).zip(reservations.iter().copied()) {
         let mut one = body.clone();
+        // Nova's default multi-instance name template.
+        let this_name = if count > 1 {
+            format!("{name}-{i}")
+        } else {
+            name.to_string()
+        };
         if let Some(s) = one.get_mut("server").and_then(Value::as_object_mut) {
             s.remove("min_count");
             s.remove("max_count");
-            if count > 1 {
-                // Nova's default multi-instance name template.
-                s.insert("name".into(), json!(format!("{name}-{i}")));
-            }
+            s.insert("name".into(), json!(this_name));
         }
         // Each server gets its own top ports, ready in the pod.
         let prepared = match (nets, &st.network) {
@@ -327,7 +338,7 @@ async fn boot(
                 let p = match super::boot_networks::prepare(bottom, &c.ctx, pod, nics, groups).await
                 {
                     Ok(p) => p,
-                    Err(e) if ids.is_empty() => return Err(BootError::Api(e)),
+                    Err(e) if ids.is_empty() => return Err(e),
                     Err(e) => {
                         tracing::warn!(error = ?e.message, "stopping a multi-server boot early");
                         break;
@@ -359,6 +370,40 @@ async fn boot(
                 }
             }
         };
+        // Before the pod is asked: the job that settles this create if its
+        // outcome never gets recorded (lost answer, or this gateway dies),
+        // with the top ports this boot made.
+        let ports: Vec<&str> = prepared
+            .as_ref()
+            .map(|(_, p)| {
+                p.ports
+                    .iter()
+                    .filter(|(_, created)| *created)
+                    .map(|(id, _)| id.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let resource = json!({"pod_id": pod.pod_id, "pod_name": pod.pod_name, "name": this_name,
+            "request_id": c.rid.0, "user_id": c.ctx.user_id, "ports": ports});
+        let remaining = &reservations[i - 1..];
+        let check = match crate::create_checks::expect(
+            st,
+            crate::create_checks::SERVER_CREATE_CHECK,
+            &c.ctx.project_id,
+            resource,
+            remaining,
+        )
+        .await
+        {
+            Ok(job) => job,
+            Err(e) => {
+                undo(&prepared).await;
+                if ids.is_empty() {
+                    return Err(e.into());
+                }
+                break;
+            }
+        };
         let answer = call(
             st,
             &c.ctx,
@@ -368,77 +413,58 @@ async fn boot(
                 pod,
                 service_type: "compute",
                 method: Method::POST,
-                path: "/servers".into(),
+                path: PodPath::fixed("/servers"),
                 query: None,
                 headers: &c.headers,
                 body: Some(Bytes::from(serde_json::to_vec(&one).unwrap_or_default())),
             },
         )
-        .await
-        .map_err(|e| {
-            // The pod may or may not have created it: leave a job to find out.
-            BootError::Unknown(e)
-        });
+        .await;
         let answer = match answer {
             Ok(a) => a,
-            Err(BootError::Unknown(e)) => {
-                // The top ports this boot made stay until the check knows
-                // whether a server uses them.
-                let ports: Vec<&str> = prepared
-                    .as_ref()
-                    .map(|(_, p)| {
-                        p.ports
-                            .iter()
-                            .filter(|(_, created)| *created)
-                            .map(|(id, _)| id.as_str())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let resource = json!({"pod_id": pod.pod_id, "pod_name": pod.pod_name, "name": name,
-                    "request_id": c.rid.0, "user_id": c.ctx.user_id, "ports": ports});
-                crate::create_checks::record(
-                    st,
-                    crate::create_checks::SERVER_CREATE_CHECK,
-                    &c.ctx.project_id,
-                    &c.rid.0,
-                    resource,
-                )
-                .await;
-                if ids.is_empty() {
-                    return Err(BootError::Api(e));
-                }
-                break;
-            }
-            Err(BootError::Api(e)) => {
-                undo(&prepared).await;
-                return Err(BootError::Api(e));
-            }
+            // The pod may or may not have made it: the check job settles it
+            // (and the top ports this boot made stay until then).
+            Err(e) if ids.is_empty() => return Err(e),
+            Err(_) => break,
         };
         if !answer.is_success() {
             undo(&prepared).await;
+            if let Err(e) = st.store.abandon_create(&[], Some(&check)).await {
+                tracing::warn!(error = %e, "a refused create's check job stays; it finds nothing");
+            }
             if ids.is_empty() {
                 return Ok((answer, ids));
             }
             break;
         }
-        let id = answer
+        let Some(id) = answer
             .json()
             .and_then(|v| v["server"]["id"].as_str().map(str::to_string))
-            .ok_or_else(|| BootError::Api(ApiError::internal()))?;
-        let routing = st
+        else {
+            // The check job finds what the pod made from its name.
+            tracing::error!(pod = %pod.pod_name, "boot answered without a server id");
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("Pod {} answered without a server id.", pod.pod_name),
+            ));
+        };
+        let routing = NewRouting {
+            top_id: id.clone(),
+            bottom_id: Some(id.clone()),
+            pod_id: pod.pod_id.clone(),
+            project_id: c.ctx.project_id.clone(),
+            resource_type: "server".into(),
+        };
+        let recorded = st
             .store
-            .create_routing(&NewRouting {
-                top_id: id.clone(),
-                bottom_id: Some(id.clone()),
-                pod_id: pod.pod_id.clone(),
-                project_id: c.ctx.project_id.clone(),
-                resource_type: "server".into(),
-            })
+            .record_created(&routing, Some((reservation, each)), Some(&check))
             .await;
-        if let Err(e) = routing {
-            // Undo: a server nobody can reach through Tricircle is an orphan.
+        if let Err(e) = recorded {
+            // A server nobody can reach through Tricircle is an orphan: it
+            // goes now, or else its check job (still pending, since the
+            // transaction that would have cancelled it failed) deletes it.
             tracing::error!(error = %e, server = %id, "routing write failed; deleting the server in its pod");
-            let _ = call(
+            let deleted = call(
                 st,
                 &c.ctx,
                 &c.rid,
@@ -447,15 +473,18 @@ async fn boot(
                     pod,
                     service_type: "compute",
                     method: Method::DELETE,
-                    path: format!("/servers/{id}"),
+                    path: PodPath::of(["servers", &id]),
                     query: None,
                     headers: &c.headers,
                     body: None,
                 },
             )
             .await;
+            if !deleted.as_ref().is_ok_and(PodAnswer::is_success) {
+                tracing::warn!(server = %id, "delete failed; the create check job will remove it");
+            }
             undo(&prepared).await;
-            return Err(BootError::Api(e.into()));
+            return Err(e.into());
         }
         if let Some((bottom, p)) = &prepared {
             if let Err(e) = super::boot_networks::bind(bottom, &c.ctx, pod, &id, p).await {
@@ -469,30 +498,9 @@ async fn boot(
     }
     match first {
         Some(a) => Ok((a, ids)),
-        None => Err(BootError::Api(ApiError::internal())),
+        None => Err(ApiError::internal()),
     }
 }
-
-enum BootError {
-    Api(ApiError),
-    Unknown(ApiError),
-}
-
-impl From<ApiError> for BootError {
-    fn from(e: ApiError) -> Self {
-        BootError::Api(e)
-    }
-}
-
-impl From<BootError> for ApiError {
-    fn from(e: BootError) -> Self {
-        match e {
-            BootError::Api(e) | BootError::Unknown(e) => e,
-        }
-    }
-}
-
-// -------------------------------------------------------------------- lists
 
 pub async fn list(st: State<GatewayState>, c: Call, q: RawQuery) -> Result<Response, ApiError> {
     list_servers(st, c, q, false).await
@@ -599,7 +607,7 @@ async fn list_servers(
                 &c.ctx,
                 &c.rid,
                 &c.root,
-                get_call(&pod, format!("/servers/{m}"), None, &c.headers),
+                get_call(&pod, PodPath::of(["servers", &m]), None, &c.headers),
             )
             .await?;
             let item = answer
@@ -679,7 +687,7 @@ async fn list_servers(
 
 fn get_call<'a>(
     pod: &'a Pod,
-    path: String,
+    path: PodPath,
     query: Option<String>,
     headers: &'a axum::http::HeaderMap,
 ) -> PodCall<'a> {
@@ -724,7 +732,7 @@ async fn fetch_page(
         &c.ctx,
         &c.rid,
         &c.root,
-        get_call(pod, "/servers/detail".into(), Some(qs), &c.headers),
+        get_call(pod, PodPath::fixed("/servers/detail"), Some(qs), &c.headers),
     )
     .await
     .map_err(|e| e.message)?;
@@ -755,6 +763,9 @@ async fn routed(
     c: &Call,
     id: &str,
 ) -> Result<(tricircle_store::Routing, Pod), ApiError> {
+    if !subresource::valid_segment(id) {
+        return Err(not_found(id));
+    }
     routed_pod(st, &c.ctx, "server", id)
         .await?
         .ok_or_else(|| not_found(id))
@@ -765,7 +776,7 @@ async fn forward(
     c: &Call,
     pod: &Pod,
     method: Method,
-    path: String,
+    path: PodPath,
     query: Option<String>,
     body: Bytes,
 ) -> Result<PodAnswer, ApiError> {
@@ -799,7 +810,7 @@ pub async fn show(
         &c,
         &pod,
         Method::GET,
-        format!("/servers/{id}"),
+        PodPath::of(["servers", &id]),
         q,
         Bytes::new(),
     )
@@ -814,8 +825,7 @@ pub async fn show(
 /// The server is gone from its pod: its routing, its quota and the ports
 /// its boot made go too.
 async fn forget(st: &GatewayState, routing_id: i64, id: &str) -> Result<(), ApiError> {
-    st.store.delete_routing(routing_id).await?;
-    st.store.release_allocation("server", id).await?;
+    st.store.forget_resource(routing_id, "server", id).await?;
     if let Some(bottom) = &st.network {
         super::boot_networks::release(bottom, id).await;
     }
@@ -833,7 +843,7 @@ pub async fn delete(
         &c,
         &pod,
         Method::DELETE,
-        format!("/servers/{id}"),
+        PodPath::of(["servers", &id]),
         None,
         Bytes::new(),
     )
@@ -877,7 +887,7 @@ pub async fn action(
         &c,
         &pod,
         Method::POST,
-        format!("/servers/{id}/action"),
+        PodPath::of(["servers", &id, "action"]),
         None,
         body,
     )
@@ -915,7 +925,7 @@ pub async fn attach_volume(
         &c,
         &pod,
         Method::POST,
-        format!("/servers/{id}/os-volume_attachments"),
+        PodPath::of(["servers", &id, "os-volume_attachments"]),
         None,
         body,
     )
@@ -933,7 +943,16 @@ pub async fn passthrough_root(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (_, pod) = routed(&st, &c, &id).await?;
-    let answer = forward(&st, &c, &pod, method, format!("/servers/{id}"), q, body).await?;
+    let answer = forward(
+        &st,
+        &c,
+        &pod,
+        method,
+        PodPath::of(["servers", &id]),
+        q,
+        body,
+    )
+    .await?;
     Ok(answer.respond(|v| server_to_top(v, &pod)))
 }
 
@@ -951,7 +970,7 @@ pub async fn passthrough_root_sub(
         &c,
         &pod,
         method,
-        format!("/servers/{id}/os-volume_attachments"),
+        PodPath::of(["servers", &id, "os-volume_attachments"]),
         q,
         body,
     )
@@ -960,28 +979,37 @@ pub async fn passthrough_root_sub(
 }
 
 /// Sub-resources of a server (`ips`, `metadata`, `tags`, `remote-consoles`,
-/// `os-instance-actions`, ...): forwarded to the server's pod as they are.
+/// `os-instance-actions`, ...): the ones Nova documents are forwarded to the
+/// server's pod.
 pub async fn passthrough(
     State(st): State<GatewayState>,
     c: Call,
     method: Method,
-    Path((id, rest)): Path<(String, String)>,
+    Path((id, _)): Path<(String, String)>,
+    uri: Uri,
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    // `/v2.1/servers/{id}/` comes before the sub-resource.
+    let sub = subresource::check(
+        subresource::SERVER,
+        &method,
+        subresource::raw_tail(uri.path(), 3),
+    )?;
     let (_, pod) = routed(&st, &c, &id).await?;
     // Addresses are keyed by network name: the pod knows `<top_id>#<name>`.
-    let ips_of = match rest.strip_prefix("ips/") {
-        Some(label) if method == Method::GET && !label.is_empty() => Some(label.to_string()),
+    let ips_of = match sub.segments() {
+        [ips, label] if ips == "ips" => Some(label.clone()),
         _ => None,
     };
+    let all_ips = sub.segments() == ["ips"];
     let path = if ips_of.is_some() {
-        format!("/servers/{id}/ips")
+        PodPath::of(["servers", &id, "ips"])
     } else {
-        format!("/servers/{id}/{rest}")
+        PodPath::of(["servers", &id]).join(&sub)
     };
     let answer = forward(&st, &c, &pod, method, path, q, body).await?;
-    if rest == "ips" {
+    if all_ips {
         return Ok(answer.respond(addresses_to_top));
     }
     if let Some(label) = ips_of {

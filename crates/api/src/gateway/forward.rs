@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
 use tricircle_pods::endpoints::substitute;
-use tricircle_pods::{PodError, PodRequest};
+use tricircle_pods::{PodError, PodPath, PodRequest};
 use tricircle_store::Pod;
 
 use super::rewrite::LinkRewriter;
@@ -36,8 +36,8 @@ pub struct PodCall<'a> {
     pub pod: &'a Pod,
     pub service_type: &'static str,
     pub method: Method,
-    /// Relative to the service's catalog URL, e.g. `/servers/detail`.
-    pub path: String,
+    /// Relative to the service's catalog URL, e.g. `servers/detail`.
+    pub path: PodPath,
     pub query: Option<String>,
     /// The client's headers; only those a pod needs are passed.
     pub headers: &'a HeaderMap,

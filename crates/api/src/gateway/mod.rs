@@ -7,6 +7,7 @@ pub mod listing;
 pub mod project_path;
 pub mod rewrite;
 pub mod scheduler;
+pub mod subresource;
 pub mod versions;
 
 use std::sync::Arc;

@@ -92,7 +92,7 @@ async fn fetch(client: &PodClient, pod: &str, service_type: &str) -> Option<(u16
         pod: pod.to_string(),
         service_type: service_type.to_string(),
         method: reqwest::Method::GET,
-        path: "/".to_string(),
+        path: tricircle_pods::PodPath::fixed("/"),
         query: None,
         token: String::new(),
         project_id: String::new(),

@@ -3,10 +3,11 @@
 //! volume counts that volume against the project's quota across pods.
 
 use std::collections::HashMap;
+use tricircle_pods::PodPath;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::{json, Value};
@@ -15,7 +16,9 @@ use super::microversion::VolumeVersion;
 use super::resources::{
     fetch, forward, opt_string, required_object, resource_of, respond, size_of, BACKUPS, VOLUMES,
 };
-use super::volumes::{adopt, passthrough_routed, reserve_volume, show_routed, update_routed};
+use super::volumes::{
+    adopt, passthrough_routed, release, reserve_volume, show_routed, update_routed,
+};
 use super::{listing, ApiBase};
 use crate::body::parse_json;
 use crate::error::ApiError;
@@ -53,7 +56,7 @@ pub async fn create(
         &c,
         &pod,
         Method::POST,
-        "/backups".into(),
+        PodPath::fixed("/backups"),
         None,
         Some(Bytes::from(parsed.to_string())),
     )
@@ -69,14 +72,14 @@ pub async fn create(
             format!("Pod {} answered without a backup id.", pod.pod_name),
         ));
     };
-    if let Err(e) = BACKUPS.record(&st, &c, &pod, &id).await {
+    if let Err(e) = BACKUPS.record(&st, &c, &pod, &id, None, None).await {
         tracing::error!(error = %e.message, backup = %id, "routing write failed; deleting the backup in its pod");
         let _ = forward(
             &st,
             &c,
             &pod,
             Method::DELETE,
-            format!("/backups/{id}"),
+            PodPath::of(["backups", &id]),
             None,
             None,
         )
@@ -138,7 +141,7 @@ pub async fn delete(
         &c,
         &pod,
         Method::DELETE,
-        format!("/backups/{id}"),
+        PodPath::of(["backups", &id]),
         q,
         None,
     )
@@ -161,7 +164,7 @@ pub async fn restore(
     let args = required_object(&mut parsed, "restore")?;
     let target = opt_string(args, "volume_id")?;
     let (_, pod) = BACKUPS.routed(&st, &c, &id).await?;
-    let path = format!("/backups/{id}/restore");
+    let path = PodPath::of(["backups", &id, "restore"]);
     if let Some(volume_id) = target {
         let (_, volume_pod) = VOLUMES.routed(&st, &c, &volume_id).await?;
         if volume_pod.pod_id != pod.pod_id {
@@ -179,24 +182,24 @@ pub async fn restore(
     let answer = match forward(&st, &c, &pod, Method::POST, path, None, Some(body)).await {
         Ok(a) if a.is_success() => a,
         Ok(a) => {
-            st.store.release_reservation(reservation).await?;
+            st.store.release_reservations(&[reservation]).await?;
             return Ok(a.into_response());
         }
         Err(e) => {
-            let _ = st.store.release_reservation(reservation).await;
+            release(&st, reservation).await;
             return Err(e);
         }
     };
     let Some(volume_id) =
         resource_of(&answer, "restore").and_then(|r| r["volume_id"].as_str().map(str::to_string))
     else {
-        let _ = st.store.release_reservation(reservation).await;
+        release(&st, reservation).await;
         return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             format!("Pod {} answered without the restored volume.", pod.pod_name),
         ));
     };
-    adopt(&st, &c, &pod, &volume_id, reservation, None, size).await?;
+    adopt(&st, &c, &pod, &volume_id, reservation, None, size, None).await?;
     Ok(answer.into_response())
 }
 
@@ -215,7 +218,7 @@ pub async fn action(
         &c,
         &pod,
         Method::POST,
-        format!("/backups/{id}/action"),
+        PodPath::of(["backups", &id, "action"]),
         None,
         Some(body),
     )
@@ -226,14 +229,15 @@ pub async fn action(
     Ok(respond(&BACKUPS, answer, &pod, &HashMap::new()))
 }
 
-/// `export_record` and other sub-resources.
+/// `export_record`, the one sub-resource Cinder documents besides actions.
 pub async fn passthrough(
     State(st): State<GatewayState>,
     c: Call,
     method: Method,
-    Path((id, rest)): Path<(String, String)>,
+    Path((id, _)): Path<(String, String)>,
+    uri: Uri,
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    passthrough_routed(&st, &c, &BACKUPS, method, &id, &rest, q, body).await
+    passthrough_routed(&st, &c, &BACKUPS, method, &id, &uri, q, body).await
 }

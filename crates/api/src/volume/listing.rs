@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use tricircle_pods::PodPath;
 
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -225,9 +226,9 @@ pub(super) async fn list(
         strict,
     };
     let path = if detail || kind.brief_from_detail {
-        format!("/{}/detail", kind.collection)
+        PodPath::of([kind.collection, "detail"])
     } else {
-        format!("/{}", kind.collection)
+        PodPath::of([kind.collection])
     };
     let pod_names: Vec<String> = pods.iter().map(|p| p.pod_name.clone()).collect();
     let fetch_page = |pod_name: String, page: PageQuery| {

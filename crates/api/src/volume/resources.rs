@@ -3,20 +3,21 @@
 //! translated back to top terms (AZ names, links, volume type ids).
 
 use std::collections::HashMap;
+use tricircle_pods::PodPath;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 use tricircle_core::listing::{SortField, CINDER_SNAPSHOT_SORT_FIELDS, CINDER_VOLUME_SORT_FIELDS};
-use tricircle_store::{NewRouting, Pod, QuotaExceeded, Routing};
+use tricircle_store::{NewRouting, Pod, QuotaExceeded, Routing, Usage};
 
 use super::microversion::VolumeVersion;
 use super::SERVICE_TYPE;
 use crate::error::ApiError;
 use crate::gateway::forward::{call, PodAnswer, PodCall};
 use crate::gateway::rewrite::az_to_top;
-use crate::gateway::{routed_pod, Call, GatewayState};
+use crate::gateway::{routed_pod, subresource, Call, GatewayState};
 
 /// One kind of pod resource of the volume API.
 pub(super) struct Kind {
@@ -33,6 +34,8 @@ pub(super) struct Kind {
     /// The brief list view lacks sort values: pods are always asked for
     /// `/detail`, and items trimmed to `id`, `name`, `links`.
     pub brief_from_detail: bool,
+    /// What passes through to the pod below one resource.
+    pub subresources: &'static [subresource::SubResource],
 }
 
 const fn sf(key: &'static str, field: &'static str) -> SortField<'static> {
@@ -58,6 +61,7 @@ pub(super) const VOLUMES: Kind = Kind {
     az_field: Some("availability_zone"),
     sort_fields: CINDER_VOLUME_SORT_FIELDS,
     brief_from_detail: true,
+    subresources: subresource::VOLUME,
 };
 
 pub(super) const SNAPSHOTS: Kind = Kind {
@@ -67,6 +71,7 @@ pub(super) const SNAPSHOTS: Kind = Kind {
     az_field: None,
     sort_fields: CINDER_SNAPSHOT_SORT_FIELDS,
     brief_from_detail: false,
+    subresources: subresource::SNAPSHOT,
 };
 
 pub(super) const BACKUPS: Kind = Kind {
@@ -76,6 +81,7 @@ pub(super) const BACKUPS: Kind = Kind {
     az_field: Some("availability_zone"),
     sort_fields: CINDER_BACKUP_SORT_FIELDS,
     brief_from_detail: true,
+    subresources: subresource::BACKUP,
 };
 
 impl Kind {
@@ -91,6 +97,9 @@ impl Kind {
         c: &Call,
         id: &str,
     ) -> Result<(Routing, Pod), ApiError> {
+        if !subresource::valid_segment(id) {
+            return Err(self.not_found(id));
+        }
         routed_pod(st, &c.ctx, self.singular, id)
             .await?
             .ok_or_else(|| self.not_found(id))
@@ -98,30 +107,32 @@ impl Kind {
 
     /// Forgets a resource that is gone from its pod: routing and quota.
     pub async fn forget(&self, st: &GatewayState, routing: &Routing) -> Result<(), ApiError> {
-        st.store.delete_routing(routing.id).await?;
         st.store
-            .release_allocation(self.singular, &routing.top_id)
+            .forget_resource(routing.id, self.singular, &routing.top_id)
             .await?;
         Ok(())
     }
 
-    /// Records a resource just created in `pod`.
+    /// Records a resource just created in `pod`: its routing, the
+    /// reservation completed with what it uses, and its create check (if
+    /// any) cancelled, together.
     pub async fn record(
         &self,
         st: &GatewayState,
         c: &Call,
         pod: &Pod,
         id: &str,
+        allocation: Option<(i64, Usage)>,
+        check: Option<&str>,
     ) -> Result<(), ApiError> {
-        st.store
-            .create_routing(&NewRouting {
-                top_id: id.to_string(),
-                bottom_id: Some(id.to_string()),
-                pod_id: pod.pod_id.clone(),
-                project_id: c.ctx.project_id.clone(),
-                resource_type: self.singular.to_string(),
-            })
-            .await?;
+        let routing = NewRouting {
+            top_id: id.to_string(),
+            bottom_id: Some(id.to_string()),
+            pod_id: pod.pod_id.clone(),
+            project_id: c.ctx.project_id.clone(),
+            resource_type: self.singular.to_string(),
+        };
+        st.store.record_created(&routing, allocation, check).await?;
         Ok(())
     }
 }
@@ -132,7 +143,7 @@ pub(super) async fn forward(
     c: &Call,
     pod: &Pod,
     method: Method,
-    path: String,
+    path: PodPath,
     query: Option<String>,
     body: Option<Bytes>,
 ) -> Result<PodAnswer, ApiError> {
@@ -251,7 +262,7 @@ pub(super) async fn fetch(
         c,
         pod,
         Method::GET,
-        format!("/{}/{id}", kind.collection),
+        PodPath::of([kind.collection, id]),
         None,
         None,
     )

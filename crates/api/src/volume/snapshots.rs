@@ -3,21 +3,22 @@
 //! and the volume's `gigabytes`, as Cinder counts them).
 
 use std::collections::HashMap;
+use tricircle_pods::PodPath;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::Value;
-use tricircle_store::Usage;
+use tricircle_store::{Reservation, Usage};
 
 use super::microversion::VolumeVersion;
 use super::resources::{
     fetch, forward, opt_string, over_quota, required_object, resource_of, respond, size_of,
     SNAPSHOTS, VOLUMES,
 };
-use super::volumes::{passthrough_routed, show_routed, update_routed};
+use super::volumes::{passthrough_routed, release, show_routed, update_routed};
 use super::{listing, ApiBase};
 use crate::body::parse_json;
 use crate::error::ApiError;
@@ -47,14 +48,16 @@ pub async fn create(
     };
     let reservation = match st
         .store
-        .reserve(
-            &c.ctx.project_id,
-            &pod.pod_id,
-            SNAPSHOTS.singular,
+        .reserve(&Reservation {
+            project_id: &c.ctx.project_id,
+            pod_id: &pod.pod_id,
+            resource_type: SNAPSHOTS.singular,
             each,
-            1,
-            &limits,
-        )
+            min_count: 1,
+            max_count: 1,
+            limits: &limits,
+            ttl: crate::create_checks::reservation_ttl(st.pods.timeout()),
+        })
         .await?
     {
         Ok(ids) => ids.into_iter().next().ok_or_else(ApiError::internal)?,
@@ -65,7 +68,7 @@ pub async fn create(
         &c,
         &pod,
         Method::POST,
-        "/snapshots".into(),
+        PodPath::fixed("/snapshots"),
         None,
         Some(body),
     )
@@ -73,39 +76,41 @@ pub async fn create(
     {
         Ok(a) if a.is_success() => a,
         Ok(a) => {
-            st.store.release_reservation(reservation).await?;
+            st.store.release_reservations(&[reservation]).await?;
             return Ok(respond(&SNAPSHOTS, a, &pod, &HashMap::new()));
         }
         Err(e) => {
-            let _ = st.store.release_reservation(reservation).await;
+            release(&st, reservation).await;
             return Err(e);
         }
     };
     let Some(id) =
         resource_of(&answer, SNAPSHOTS.singular).and_then(|s| s["id"].as_str().map(str::to_string))
     else {
-        let _ = st.store.release_reservation(reservation).await;
+        release(&st, reservation).await;
         return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             format!("Pod {} answered without a snapshot id.", pod.pod_name),
         ));
     };
-    if let Err(e) = SNAPSHOTS.record(&st, &c, &pod, &id).await {
+    if let Err(e) = SNAPSHOTS
+        .record(&st, &c, &pod, &id, Some((reservation, each)), None)
+        .await
+    {
         tracing::error!(error = %e.message, snapshot = %id, "routing write failed; deleting the snapshot in its pod");
         let _ = forward(
             &st,
             &c,
             &pod,
             Method::DELETE,
-            format!("/snapshots/{id}"),
+            PodPath::of(["snapshots", &id]),
             None,
             None,
         )
         .await;
-        let _ = st.store.release_reservation(reservation).await;
+        release(&st, reservation).await;
         return Err(e);
     }
-    st.store.complete_allocation(reservation, &id).await?;
     Ok(respond(&SNAPSHOTS, answer, &pod, &HashMap::new()))
 }
 
@@ -160,7 +165,7 @@ pub async fn delete(
         &c,
         &pod,
         Method::DELETE,
-        format!("/snapshots/{id}"),
+        PodPath::of(["snapshots", &id]),
         None,
         None,
     )
@@ -187,7 +192,7 @@ pub async fn action(
         &c,
         &pod,
         Method::POST,
-        format!("/snapshots/{id}/action"),
+        PodPath::of(["snapshots", &id, "action"]),
         None,
         Some(body),
     )
@@ -198,14 +203,15 @@ pub async fn action(
     Ok(respond(&SNAPSHOTS, answer, &pod, &HashMap::new()))
 }
 
-/// `metadata` and other sub-resources.
+/// `metadata`, the one sub-resource Cinder documents besides actions.
 pub async fn passthrough(
     State(st): State<GatewayState>,
     c: Call,
     method: Method,
-    Path((id, rest)): Path<(String, String)>,
+    Path((id, _)): Path<(String, String)>,
+    uri: Uri,
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    passthrough_routed(&st, &c, &SNAPSHOTS, method, &id, &rest, q, body).await
+    passthrough_routed(&st, &c, &SNAPSHOTS, method, &id, &uri, q, body).await
 }

@@ -4,6 +4,7 @@
 //! then asked for the type by name.
 
 use std::collections::BTreeMap;
+use tricircle_pods::PodPath;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -100,7 +101,7 @@ async fn svc(
     c: &Call,
     pod: &Pod,
     method: Method,
-    path: String,
+    path: PodPath,
     query: Option<&str>,
     body: Option<Value>,
 ) -> Result<PodAnswer, ApiError> {
@@ -134,7 +135,7 @@ async fn pod_type_id(
         c,
         pod,
         Method::GET,
-        "/types".into(),
+        PodPath::fixed("/types"),
         Some("is_public=None"),
         None,
     )
@@ -209,8 +210,16 @@ pub(super) async fn ensure_in_pod(
                         "os-volume-type-access:is_public": t.is_public,
                         "extra_specs": t.extra_specs,
                     }});
-                    let created =
-                        svc(st, c, pod, Method::POST, "/types".into(), None, Some(body)).await?;
+                    let created = svc(
+                        st,
+                        c,
+                        pod,
+                        Method::POST,
+                        PodPath::fixed("/types"),
+                        None,
+                        Some(body),
+                    )
+                    .await?;
                     if created.is_success() {
                         created
                             .json()
@@ -250,7 +259,7 @@ pub(super) async fn ensure_in_pod(
             c,
             pod,
             Method::POST,
-            format!("/types/{bottom_id}/action"),
+            PodPath::of(["types", &bottom_id, "action"]),
             None,
             Some(body),
         )
@@ -270,7 +279,7 @@ async fn propagate(
     c: &Call,
     type_id: &str,
     method: Method,
-    rest: &str,
+    rest: &PodPath,
     body: Option<Value>,
 ) -> Vec<(Routing, Result<PodAnswer, ApiError>)> {
     let routings = match copies(st, type_id, None).await {
@@ -293,7 +302,7 @@ async fn propagate(
             c,
             &pod,
             method.clone(),
-            format!("/types/{bottom}{rest}"),
+            PodPath::of(["types", &bottom]).join(rest),
             None,
             body.clone(),
         )
@@ -550,7 +559,7 @@ pub async fn update(
         &c,
         &id,
         Method::PUT,
-        "",
+        &PodPath::default(),
         Some(json!({"volume_type": change})),
     )
     .await;
@@ -575,7 +584,9 @@ pub async fn delete(
         return Err(not_found(&id));
     }
     let mut refused = None;
-    for (routing, answer) in propagate(&st, &c, &id, Method::DELETE, "", None).await {
+    for (routing, answer) in
+        propagate(&st, &c, &id, Method::DELETE, &PodPath::default(), None).await
+    {
         match answer {
             Ok(a) if a.status.is_client_error() && a.status != StatusCode::NOT_FOUND => {
                 refused.get_or_insert(super::resources::refusal(&a));
@@ -627,7 +638,7 @@ pub async fn specs_create(
         &c,
         &id,
         Method::POST,
-        "/extra_specs",
+        &PodPath::fixed("/extra_specs"),
         Some(json!({"extra_specs": specs})),
     )
     .await;
@@ -676,7 +687,7 @@ pub async fn spec_update(
         &c,
         &id,
         Method::PUT,
-        &format!("/extra_specs/{key}"),
+        &PodPath::of(["extra_specs", &key]),
         Some(json!(specs)),
     )
     .await;
@@ -700,7 +711,7 @@ pub async fn spec_delete(
         &c,
         &id,
         Method::DELETE,
-        &format!("/extra_specs/{key}"),
+        &PodPath::of(["extra_specs", &key]),
         None,
     )
     .await;
@@ -791,7 +802,7 @@ pub async fn access_action(
             &c,
             &id,
             Method::POST,
-            "/action",
+            &PodPath::fixed("/action"),
             Some(json!({"removeProjectAccess": {"project": project}})),
         )
         .await;

@@ -4,14 +4,15 @@
 //! pods.
 
 use std::collections::HashMap;
+use tricircle_pods::PodPath;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
-use tricircle_store::{Pod, Usage};
+use tricircle_store::{Pod, Reservation, Usage};
 
 use super::microversion::VolumeVersion;
 use super::resources::{
@@ -22,7 +23,9 @@ use super::{listing, types, ApiBase};
 use crate::body::parse_json;
 use crate::error::ApiError;
 use crate::gateway::forward::PodAnswer;
-use crate::gateway::{project_limits, scheduler, Call, GatewayState, SKIPPED_PODS_HEADER};
+use crate::gateway::{
+    project_limits, scheduler, subresource, Call, GatewayState, SKIPPED_PODS_HEADER,
+};
 
 /// `per_volume_gigabytes` of a project (-1: no limit).
 pub(super) async fn per_volume_limit(st: &GatewayState, project: &str) -> Result<i64, ApiError> {
@@ -54,14 +57,16 @@ pub(super) async fn reserve_volume(
     };
     match st
         .store
-        .reserve(
-            &c.ctx.project_id,
-            &pod.pod_id,
-            VOLUMES.singular,
+        .reserve(&Reservation {
+            project_id: &c.ctx.project_id,
+            pod_id: &pod.pod_id,
+            resource_type: VOLUMES.singular,
             each,
-            1,
-            &limits,
-        )
+            min_count: 1,
+            max_count: 1,
+            limits: &limits,
+            ttl: crate::create_checks::reservation_ttl(st.pods.timeout()),
+        })
         .await?
     {
         Ok(ids) => ids.into_iter().next().ok_or_else(ApiError::internal),
@@ -69,8 +74,18 @@ pub(super) async fn reserve_volume(
     }
 }
 
-/// Records a volume a pod created: routing and quota. If the routing
-/// cannot be written the volume is deleted again (nobody could reach it).
+/// Gives a reservation back; one that cannot be only waits for its expiry.
+pub(super) async fn release(st: &GatewayState, reservation: i64) {
+    if let Err(e) = st.store.release_reservations(&[reservation]).await {
+        tracing::warn!(error = %e, "quota reservation not released; it expires");
+    }
+}
+
+/// Records a volume a pod created: routing, quota (the pod's size when it
+/// told one, else the reserved size) and the cancellation of its create
+/// check, together. If that cannot be written the volume is deleted again
+/// (nobody could reach it; failing that, its check job deletes it).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn adopt(
     st: &GatewayState,
     c: &Call,
@@ -79,35 +94,30 @@ pub(super) async fn adopt(
     reservation: i64,
     size: Option<i64>,
     reserved: i64,
+    check: Option<&str>,
 ) -> Result<(), ApiError> {
-    if let Err(e) = VOLUMES.record(st, c, pod, id).await {
+    let usage = Usage {
+        volumes: 1,
+        gigabytes: size.unwrap_or(reserved),
+        ..Default::default()
+    };
+    if let Err(e) = VOLUMES
+        .record(st, c, pod, id, Some((reservation, usage)), check)
+        .await
+    {
         tracing::error!(error = %e.message, volume = %id, "routing write failed; deleting the volume in its pod");
         let _ = forward(
             st,
             c,
             pod,
             Method::DELETE,
-            format!("/volumes/{id}"),
+            PodPath::of(["volumes", id]),
             None,
             None,
         )
         .await;
-        let _ = st.store.release_reservation(reservation).await;
+        release(st, reservation).await;
         return Err(e);
-    }
-    st.store.complete_allocation(reservation, id).await?;
-    if let Some(size) = size.filter(|s| *s != reserved) {
-        st.store
-            .update_allocation(
-                VOLUMES.singular,
-                id,
-                Usage {
-                    volumes: 1,
-                    gigabytes: size,
-                    ..Default::default()
-                },
-            )
-            .await?;
     }
     Ok(())
 }
@@ -141,13 +151,23 @@ async fn source_pod(
     Ok(found)
 }
 
-/// A volume size: a positive integer (or a string of one).
-fn positive_size(v: &Value) -> Result<i64, ApiError> {
-    size_of(Some(v)).filter(|n| *n >= 1).ok_or_else(|| {
+/// Cinder's largest size (its database's integer).
+const MAX_SIZE: i64 = 2_147_483_647;
+
+/// A volume size: a positive integer (or a string of one) no larger than
+/// Cinder's database holds.
+fn positive_size(field: &str, v: &Value) -> Result<i64, ApiError> {
+    let n = size_of(Some(v)).filter(|n| *n >= 1).ok_or_else(|| {
         ApiError::bad_request(format!(
-            "Invalid input for field/attribute size. Value: {v}. {v} is not a positive integer"
+            "Invalid input for field/attribute {field}. Value: {v}. {v} is not a positive integer"
         ))
-    })
+    })?;
+    if n > MAX_SIZE {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute {field}. Value: {v}. {v} is greater than the maximum of {MAX_SIZE}"
+        )));
+    }
+    Ok(n)
 }
 
 /// `POST /volumes`.
@@ -161,7 +181,7 @@ pub async fn create(
     let vol = required_object(&mut body, "volume")?;
     let size = match vol.get("size") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(positive_size(v)?),
+        Some(v) => Some(positive_size("size", v)?),
     };
     let az = opt_string(vol, "availability_zone")?;
     if az.as_deref() == Some("") {
@@ -226,35 +246,50 @@ pub async fn create(
         (None, None) => 0,
     };
     let reservation = reserve_volume(&st, &c, &pod, size).await?;
+    // Before the pod is asked: the job that deletes what it made should the
+    // outcome never be recorded here (as for servers).
+    let resource = serde_json::json!({"pod_id": pod.pod_id, "pod_name": pod.pod_name,
+        "name": body["volume"]["name"], "request_id": c.rid.0, "user_id": c.ctx.user_id});
+    let check = match crate::create_checks::expect(
+        &st,
+        crate::create_checks::VOLUME_CREATE_CHECK,
+        &c.ctx.project_id,
+        resource,
+        &[reservation],
+    )
+    .await
+    {
+        Ok(job) => job,
+        Err(e) => {
+            release(&st, reservation).await;
+            return Err(e.into());
+        }
+    };
     let outcome = create_in_pod(&st, &c, &pod, vtype.as_ref(), &body).await;
     let answer = match outcome {
         Ok(a) if a.is_success() => a,
         Ok(a) => {
-            st.store.release_reservation(reservation).await?;
+            st.store
+                .abandon_create(&[reservation], Some(&check))
+                .await?;
             return Ok(respond(&VOLUMES, a, &pod, &HashMap::new()));
         }
+        Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {
+            // The pod may have created it without answering: the check job
+            // settles it (the user was told 503).
+            release(&st, reservation).await;
+            return Err(e);
+        }
         Err(e) => {
-            let _ = st.store.release_reservation(reservation).await;
-            if e.status == StatusCode::SERVICE_UNAVAILABLE {
-                // The pod may have created it without answering: leave a
-                // job to find it and delete it (the user was told 503), as
-                // for servers.
-                let resource = serde_json::json!({"pod_id": pod.pod_id, "pod_name": pod.pod_name,
-                    "name": body["volume"]["name"], "request_id": c.rid.0, "user_id": c.ctx.user_id});
-                crate::create_checks::record(
-                    &st,
-                    crate::create_checks::VOLUME_CREATE_CHECK,
-                    &c.ctx.project_id,
-                    &c.rid.0,
-                    resource,
-                )
-                .await;
-            }
+            st.store
+                .abandon_create(&[reservation], Some(&check))
+                .await?;
             return Err(e);
         }
     };
+    // An answer we cannot use: the check job finds the volume by its name.
     let Some(created) = resource_of(&answer, "volume") else {
-        let _ = st.store.release_reservation(reservation).await;
+        release(&st, reservation).await;
         tracing::error!(pod = %pod.pod_name, "volume create answered without a volume");
         return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
@@ -262,7 +297,7 @@ pub async fn create(
         ));
     };
     let Some(id) = created["id"].as_str() else {
-        let _ = st.store.release_reservation(reservation).await;
+        release(&st, reservation).await;
         return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             format!("Pod {} answered without a volume id.", pod.pod_name),
@@ -276,6 +311,7 @@ pub async fn create(
         reservation,
         size_of(created.get("size")),
         size,
+        Some(&check),
     )
     .await?;
     Ok(respond(&VOLUMES, answer, &pod, &type_ids(&st, mv).await?))
@@ -296,7 +332,7 @@ async fn create_in_pod(
         c,
         pod,
         Method::POST,
-        "/volumes".into(),
+        PodPath::fixed("/volumes"),
         None,
         Some(Bytes::from(body.to_string())),
     )
@@ -344,7 +380,15 @@ pub async fn summary(
         async move {
             let answer = tokio::time::timeout(
                 st.list_deadline,
-                forward(st, c, pod, Method::GET, "/volumes/summary".into(), q, None),
+                forward(
+                    st,
+                    c,
+                    pod,
+                    Method::GET,
+                    PodPath::fixed("/volumes/summary"),
+                    q,
+                    None,
+                ),
             )
             .await;
             match answer {
@@ -427,7 +471,7 @@ pub(super) async fn show_routed(
         c,
         &pod,
         Method::GET,
-        format!("/{}/{id}", kind.collection),
+        PodPath::of([kind.collection, id]),
         q,
         None,
     )
@@ -463,7 +507,7 @@ pub(super) async fn update_routed(
         c,
         &pod,
         Method::PUT,
-        format!("/{}/{id}", kind.collection),
+        PodPath::of([kind.collection, id]),
         None,
         Some(body),
     )
@@ -491,7 +535,7 @@ pub async fn delete(
         &c,
         &pod,
         Method::DELETE,
-        format!("/volumes/{id}"),
+        PodPath::of(["volumes", &id]),
         q,
         None,
     )
@@ -521,7 +565,16 @@ async fn snapshots_of(
     let qs = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("volume_id", volume_id)
         .finish();
-    let answer = forward(st, c, pod, Method::GET, "/snapshots".into(), Some(qs), None).await?;
+    let answer = forward(
+        st,
+        c,
+        pod,
+        Method::GET,
+        PodPath::fixed("/snapshots"),
+        Some(qs),
+        None,
+    )
+    .await?;
     if !answer.is_success() {
         return Err(refusal(&answer));
     }
@@ -574,7 +627,7 @@ pub async fn action(
                 &c,
                 &pod,
                 Method::POST,
-                format!("/volumes/{id}/action"),
+                PodPath::of(["volumes", &id, "action"]),
                 None,
                 Some(Bytes::from(parsed.to_string())),
             )
@@ -587,7 +640,7 @@ pub async fn action(
                 &c,
                 &pod,
                 Method::POST,
-                format!("/volumes/{id}/action"),
+                PodPath::of(["volumes", &id, "action"]),
                 None,
                 Some(body),
             )
@@ -610,7 +663,10 @@ async fn extend(
     parsed: Value,
     type_ids: &HashMap<String, String>,
 ) -> Result<Response, ApiError> {
-    let new_size = size_of(parsed["os-extend"].get("new_size"));
+    let new_size = match parsed["os-extend"].get("new_size") {
+        Some(v) => Some(positive_size("new_size", v)?),
+        None => None,
+    };
     let current = size_of(fetch(st, c, &VOLUMES, pod, id).await?.get("size"));
     let mut growth = None;
     if let (Some(new), Some(cur)) = (new_size, current) {
@@ -621,19 +677,21 @@ async fn extend(
             }
             let limits = project_limits(st, &c.ctx.project_id).await?;
             let delta = Usage {
-                gigabytes: new - cur,
+                gigabytes: new.saturating_sub(cur),
                 ..Default::default()
             };
             match st
                 .store
-                .reserve(
-                    &c.ctx.project_id,
-                    &pod.pod_id,
-                    "volume_extend",
-                    delta,
-                    1,
-                    &limits,
-                )
+                .reserve(&Reservation {
+                    project_id: &c.ctx.project_id,
+                    pod_id: &pod.pod_id,
+                    resource_type: "volume_extend",
+                    each: delta,
+                    min_count: 1,
+                    max_count: 1,
+                    limits: &limits,
+                    ttl: crate::create_checks::reservation_ttl(st.pods.timeout()),
+                })
                 .await?
             {
                 Ok(ids) => growth = ids.into_iter().next(),
@@ -646,7 +704,7 @@ async fn extend(
         c,
         pod,
         Method::POST,
-        format!("/volumes/{id}/action"),
+        PodPath::of(["volumes", id, "action"]),
         None,
         Some(Bytes::from(parsed.to_string())),
     )
@@ -667,24 +725,28 @@ async fn extend(
         }
     }
     if let Some(r) = growth {
-        st.store.release_reservation(r).await?;
+        st.store.release_reservations(&[r]).await?;
     }
     Ok(respond(&VOLUMES, answer?, pod, type_ids))
 }
 
-/// Sub-resources of a volume (`metadata`, `encryption`, ...), forwarded
-/// to its pod as they are.
+/// Sub-resources of a volume (`metadata`, `encryption`, ...): the ones
+/// Cinder documents are forwarded to its pod.
 pub async fn passthrough(
     State(st): State<GatewayState>,
     c: Call,
     method: Method,
-    Path((id, rest)): Path<(String, String)>,
+    Path((id, _)): Path<(String, String)>,
+    uri: Uri,
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    passthrough_routed(&st, &c, &VOLUMES, method, &id, &rest, q, body).await
+    passthrough_routed(&st, &c, &VOLUMES, method, &id, &uri, q, body).await
 }
 
+/// A sub-resource of `kind`'s `id` (the request's `uri` is
+/// `/v3/{collection}/{id}/{sub-resource}`) forwarded to its pod, if
+/// `kind` lets it through.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn passthrough_routed(
     st: &GatewayState,
@@ -692,17 +754,22 @@ pub(super) async fn passthrough_routed(
     kind: &Kind,
     method: Method,
     id: &str,
-    rest: &str,
+    uri: &Uri,
     q: Option<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let sub = subresource::check(
+        kind.subresources,
+        &method,
+        subresource::raw_tail(uri.path(), 3),
+    )?;
     let (_, pod) = kind.routed(st, c, id).await?;
     let answer = forward(
         st,
         c,
         &pod,
         method,
-        format!("/{}/{id}/{rest}", kind.collection),
+        PodPath::of([kind.collection, id]).join(&sub),
         q,
         Some(body),
     )

@@ -12,6 +12,7 @@ use tricircle_store::Store;
 
 use crate::forward::{PodClient, ServiceCall, ServiceCallError};
 use crate::keystone::KeystoneClient;
+use crate::path::PodPath;
 
 /// How many pods are probed at once.
 const PROBE_CONCURRENCY: usize = 16;
@@ -98,7 +99,7 @@ impl HealthMonitor {
             pod,
             service_type: "compute",
             method: Method::GET,
-            path: "/os-hypervisors/detail".to_string(),
+            path: PodPath::fixed("/os-hypervisors/detail"),
             query: None,
             body: None,
         };

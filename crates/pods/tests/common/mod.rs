@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use tokio::net::TcpListener;
+use tricircle_pods::path::PodPath;
 use tricircle_pods::{KeystoneClient, PodRequest, ServiceCredentials};
 use tricircle_podsim::{Credentials, Identity, IdentityConfig};
 
@@ -47,7 +48,7 @@ pub fn request(
     pod: &str,
     service: &str,
     method: Method,
-    path: &str,
+    path: &'static str,
     token: &str,
     project_id: &str,
 ) -> PodRequest {
@@ -55,7 +56,7 @@ pub fn request(
         pod: pod.into(),
         service_type: service.into(),
         method,
-        path: path.into(),
+        path: PodPath::fixed(path),
         query: None,
         token: token.into(),
         project_id: project_id.into(),
