@@ -23,6 +23,7 @@ where
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_size))
+        .layer(middleware::map_response(retry_after_on_unavailable))
         .layer(middleware::from_fn(move |req, next| {
             crate::observe::observe(service, req, next)
         }))
@@ -30,6 +31,25 @@ where
             tracing::error!(%service, "handler panicked");
             ApiError::internal().into_response()
         }))
+}
+
+/// How long a client is asked to wait before retrying a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// Every 503 tells the client when to come back (`Retry-After`), whoever
+/// answered it: a pod outage, the identity service, the database.
+async fn retry_after_on_unavailable(
+    mut resp: axum::response::Response,
+) -> axum::response::Response {
+    if resp.status() == StatusCode::SERVICE_UNAVAILABLE
+        && !resp.headers().contains_key(axum::http::header::RETRY_AFTER)
+    {
+        resp.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(RETRY_AFTER_SECONDS),
+        );
+    }
+    resp
 }
 
 async fn not_found() -> ApiError {

@@ -637,6 +637,79 @@ async fn a_down_pod_is_skipped_and_named() {
         .await
         .unwrap();
     assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "5");
+    // A call routed to the down pod: 503 in Nova's format, with Retry-After,
+    // never the pod's own error passed on nor a 400.
+    let id2 = e.pods[1].compute().servers()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (method, path) in [
+        (Method::GET, format!("/v2.1/servers/{id2}")),
+        (Method::GET, format!("/v2.1/servers/{id2}/metadata")),
+        (Method::DELETE, format!("/v2.1/servers/{id2}")),
+    ] {
+        let (s, b, h) = e.call(&e.demo, method.clone(), &path, None, None).await;
+        assert_eq!(s, 503, "{method} {path}: {b}");
+        assert_eq!(b["serviceUnavailable"]["code"], 503, "{b}");
+        assert!(
+            b["serviceUnavailable"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Pod2"),
+            "{b}"
+        );
+        assert_eq!(h["retry-after"], "5");
+    }
+    // Nothing was forgotten because the pod failed: it comes back whole.
+    e.pods[1].set_down(false);
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            &format!("/v2.1/servers/{id2}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+}
+
+#[tokio::test]
+async fn a_token_the_pods_refuse_is_the_callers_401() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    let token = e.identity.issue_token("demo", "demo").unwrap();
+    for az in ["az1", "az2"] {
+        let (s, b) = e.boot(&token, az, az, "f1").await;
+        assert_eq!(s, 202, "{b}");
+    }
+    // Cached by the gateway as valid; revoked in Keystone.
+    let (s, _, _) = e
+        .call(&token, Method::GET, "/v2.1/servers", None, None)
+        .await;
+    assert_eq!(s, 200);
+    e.identity.revoke(&token);
+    for strict in [false, true] {
+        let mut req = e
+            .http
+            .get(format!("{}/v2.1/servers/detail", e.base))
+            .header("x-auth-token", &token);
+        if strict {
+            req = req.header("x-tricircle-strict-list", "true");
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 401, "strict {strict}");
+        assert!(r.headers().contains_key("www-authenticate"));
+        let b: Value = r.json().await.unwrap();
+        assert_eq!(b["error"]["code"], 401, "{b}");
+    }
+    // The gateway believed the pods: routes it answers itself refuse the
+    // token at once too, without waiting for its cache to expire.
+    let (s, _, _) = e
+        .call(&token, Method::GET, "/v2.1/flavors", None, None)
+        .await;
+    assert_eq!(s, 401);
 }
 
 #[tokio::test]

@@ -72,6 +72,26 @@ impl Store {
         Ok(id)
     }
 
+    /// Replaces the payload of a job that has not started (what a create
+    /// made before asking the pod, for its check to clean up).
+    pub async fn update_pending_job(&self, id: &str, resource: &serde_json::Value) -> Result<()> {
+        let n = sqlx::query(
+            "UPDATE jobs SET resource = $1, updated_at = $2 WHERE id = $3 AND status = 'NEW'",
+        )
+        .bind(resource.to_string())
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(StoreError::Conflict(format!(
+                "Job {id} is no longer pending"
+            )));
+        }
+        Ok(())
+    }
+
     /// Records what a pod made: its routing, its allocation (the
     /// reservation completed with the final `usage`, or a new row if the
     /// reservation had expired and been swept meanwhile) and the

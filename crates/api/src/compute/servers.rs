@@ -21,6 +21,7 @@ use super::keypairs::ensure_keypair_in_pod;
 use crate::body::parse_json;
 use crate::error::ApiError;
 use crate::gateway::forward::{call, PodAnswer, PodCall};
+use crate::gateway::listing::PageError;
 use crate::gateway::rewrite::az_to_top;
 use crate::gateway::{
     listing, project_limits, routed_pod, scheduler, subresource, Call, GatewayState,
@@ -332,14 +333,40 @@ async fn boot(
             s.remove("max_count");
             s.insert("name".into(), json!(this_name));
         }
+        // Before anything is made for this server: the job that settles
+        // its create should the outcome never be recorded (lost answer, or
+        // this gateway dies), named after what it looks for.
+        let mut resource = json!({"pod_id": pod.pod_id, "pod_name": pod.pod_name, "name": this_name,
+            "request_id": c.rid.0, "user_id": c.ctx.user_id, "ports": []});
+        let check = match crate::create_checks::expect(
+            st,
+            crate::create_checks::SERVER_CREATE_CHECK,
+            &c.ctx.project_id,
+            resource.clone(),
+            &reservations[i - 1..],
+        )
+        .await
+        {
+            Ok(job) => job,
+            Err(e) if ids.is_empty() => return Err(e.into()),
+            Err(_) => break,
+        };
+        let cancel_check = || async {
+            if let Err(e) = st.store.abandon_create(&[], Some(&check)).await {
+                tracing::warn!(error = %e, "a create check job stays; it finds nothing");
+            }
+        };
         // Each server gets its own top ports, ready in the pod.
         let prepared = match (nets, &st.network) {
             (Some((nics, groups)), Some(bottom)) => {
                 let p = match super::boot_networks::prepare(bottom, &c.ctx, pod, nics, groups).await
                 {
                     Ok(p) => p,
-                    Err(e) if ids.is_empty() => return Err(e),
                     Err(e) => {
+                        cancel_check().await;
+                        if ids.is_empty() {
+                            return Err(e);
+                        }
                         tracing::warn!(error = ?e.message, "stopping a multi-server boot early");
                         break;
                     }
@@ -370,9 +397,8 @@ async fn boot(
                 }
             }
         };
-        // Before the pod is asked: the job that settles this create if its
-        // outcome never gets recorded (lost answer, or this gateway dies),
-        // with the top ports this boot made.
+        // The top ports this boot made go with the create if the check
+        // finds it unsettled.
         let ports: Vec<&str> = prepared
             .as_ref()
             .map(|(_, p)| {
@@ -383,27 +409,17 @@ async fn boot(
                     .collect()
             })
             .unwrap_or_default();
-        let resource = json!({"pod_id": pod.pod_id, "pod_name": pod.pod_name, "name": this_name,
-            "request_id": c.rid.0, "user_id": c.ctx.user_id, "ports": ports});
-        let remaining = &reservations[i - 1..];
-        let check = match crate::create_checks::expect(
-            st,
-            crate::create_checks::SERVER_CREATE_CHECK,
-            &c.ctx.project_id,
-            resource,
-            remaining,
-        )
-        .await
-        {
-            Ok(job) => job,
-            Err(e) => {
+        if !ports.is_empty() {
+            resource["ports"] = json!(ports);
+            if let Err(e) = st.store.update_pending_job(&check, &resource).await {
                 undo(&prepared).await;
+                cancel_check().await;
                 if ids.is_empty() {
                     return Err(e.into());
                 }
                 break;
             }
-        };
+        }
         let answer = call(
             st,
             &c.ctx,
@@ -429,9 +445,7 @@ async fn boot(
         };
         if !answer.is_success() {
             undo(&prepared).await;
-            if let Err(e) = st.store.abandon_create(&[], Some(&check)).await {
-                tracing::warn!(error = %e, "a refused create's check job stays; it finds nothing");
-            }
+            cancel_check().await;
             if ids.is_empty() {
                 return Ok((answer, ids));
             }
@@ -642,16 +656,27 @@ async fn list_servers(
         let az_filter = az_filter.clone();
         let sort = sort.clone();
         async move {
-            let pod = pod.ok_or_else(|| format!("unknown pod {pod_name}"))?;
+            let pod = pod.ok_or_else(|| PageError::Failed(format!("unknown pod {pod_name}")))?;
             fetch_page(&st, &c, &pod, &filters, az_filter.is_some(), &sort, page).await
         }
     };
-    let outcome = list_across(&pod_names, fetch, &req).await.map_err(|f| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("Pod {} could not be listed: {}", f.pod, f.failure),
-        )
-    })?;
+    let outcome = match list_across(&pod_names, fetch, &req).await {
+        Ok(o) => o,
+        Err(f) if listing::token_refused(&f.failure) => return Ok(st.auth.unauthorized_response()),
+        Err(f) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("Pod {} could not be listed: {}", f.pod, f.failure),
+            ))
+        }
+    };
+    if outcome
+        .failed
+        .iter()
+        .any(|(_, f)| listing::token_refused(f))
+    {
+        return Ok(st.auth.unauthorized_response());
+    }
 
     let items: Vec<Value> = outcome
         .items
@@ -711,7 +736,7 @@ async fn fetch_page(
     az_filtered: bool,
     sort: &[SortKey],
     page: PageQuery,
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<Value>, PageError> {
     let mut q: Vec<(String, String)> = filters.to_vec();
     if az_filtered {
         q.push(("availability_zone".into(), pod.pod_az_name.clone()));
@@ -735,19 +760,29 @@ async fn fetch_page(
         get_call(pod, PodPath::fixed("/servers/detail"), Some(qs), &c.headers),
     )
     .await
-    .map_err(|e| e.message)?;
+    .map_err(|e| PageError::Failed(e.message))?;
+    if answer.status.is_client_error() {
+        let message = answer
+            .json()
+            .as_ref()
+            .and_then(crate::gateway::forward::fault_message)
+            .unwrap_or_default();
+        return Err(PageError::Refused(ApiError::new(answer.status, message)));
+    }
     if !answer.is_success() {
-        return Err(format!(
+        return Err(PageError::Failed(format!(
             "HTTP {}: {}",
             answer.status,
             String::from_utf8_lossy(&answer.body)
-        ));
+        )));
     }
-    let mut doc = answer.json().ok_or("not JSON")?;
+    let mut doc = answer
+        .json()
+        .ok_or_else(|| PageError::Failed("not JSON".into()))?;
     answer.links.rewrite_json(&mut doc);
     let mut servers = match doc.get_mut("servers").map(Value::take) {
         Some(Value::Array(a)) => a,
-        _ => return Err("no servers array".into()),
+        _ => return Err(PageError::Failed("no servers array".into())),
     };
     for s in &mut servers {
         az_to_top(s, AZ_FIELD, &pod.pod_az_name, &pod.az_name);

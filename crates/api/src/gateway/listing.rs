@@ -11,6 +11,33 @@ use tricircle_pods::fanout::PodFailure;
 use tricircle_pods::PodHealth;
 
 use super::{SKIPPED_PODS_HEADER, STRICT_LIST_HEADER};
+use crate::error::ApiError;
+
+/// Why one pod's page is missing.
+#[derive(Debug)]
+pub enum PageError {
+    /// The pod refused the request (4xx): the client's mistake or token,
+    /// the same in every pod.
+    Refused(ApiError),
+    /// The pod failed or could not be reached.
+    Failed(String),
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PageError::Refused(e) => write!(f, "HTTP {}: {}", e.status.as_u16(), e.message),
+            PageError::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Whether a pod refused the caller's token: then the list is the caller's
+/// 401, not a list with that pod missing (the pods share our Keystone, so
+/// the token was revoked).
+pub fn token_refused(failure: &PodFailure<PageError>) -> bool {
+    matches!(failure, PodFailure::Error(PageError::Refused(e)) if e.status == axum::http::StatusCode::UNAUTHORIZED)
+}
 
 /// Our own list parameter: where each pod's part of the list continues
 /// (`Pod1:<id>,Pod2:<id>`), carried by the next links we give out.

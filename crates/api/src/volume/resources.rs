@@ -225,13 +225,8 @@ pub(super) fn body_to_top(
 pub(super) fn fault_message(answer: &PodAnswer) -> String {
     answer
         .json()
-        .and_then(|v| {
-            v.as_object()
-                .and_then(|o| o.values().next())
-                .and_then(|f| f.get("message"))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
+        .as_ref()
+        .and_then(crate::gateway::forward::fault_message)
         .unwrap_or_else(|| String::from_utf8_lossy(&answer.body).into_owned())
 }
 
