@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "reservations",
         include_str!("../migrations/0006_reservations.sql"),
     ),
+    (
+        7,
+        "pod_health",
+        include_str!("../migrations/0007_pod_health.sql"),
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -207,7 +207,13 @@ pub async fn create(
         }
         (az, _, _) => az,
     };
-    let pod = scheduler::pick_pod(&st.store, &c.ctx.project_id, az.as_deref()).await?;
+    let pod = scheduler::pick_pod(
+        &st.store,
+        st.pods.health(),
+        &c.ctx.project_id,
+        az.as_deref(),
+    )
+    .await?;
     match (
         pod.pod_az_name.is_empty(),
         server.get("availability_zone").and_then(Value::as_str),
@@ -700,7 +706,7 @@ async fn list_servers(
         }
     }
     let mut resp = Json(body).into_response();
-    listing::report_skipped(&mut resp, &outcome.failed, "servers");
+    listing::report_skipped(&mut resp, &outcome.failed, "servers", st.pods.health());
     Ok(resp)
 }
 

@@ -170,18 +170,24 @@ pub fn fault_message(body: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-/// A pod that cannot be reached is the service being unavailable, in the
-/// API's error format; the detail goes to the log.
+/// A pod that cannot be reached is the service being unavailable (503 with
+/// `Retry-After`: when a down pod's next trial is due), in the API's error
+/// format; the detail goes to the log.
 pub fn pod_error(pod: &str, e: PodError) -> ApiError {
     tracing::warn!(%pod, error = %e, "pod call failed");
+    let retry_after = e.retry_after();
     let message = match e {
         PodError::Endpoint(_) => {
             format!("Pod {pod} has no endpoint for this service in the catalog.")
         }
         PodError::Timeout { .. } => format!("Pod {pod} did not answer in time."),
         PodError::Unreachable { .. } => format!("Pod {pod} is unreachable."),
+        PodError::Down { .. } => {
+            format!("Pod {pod} is down; requests to it are refused until it recovers.")
+        }
+        PodError::Busy { .. } => format!("Pod {pod} is busy; try again later."),
     };
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
+    ApiError::unavailable(message, retry_after)
 }
 
 impl IntoResponse for PodAnswer {

@@ -326,7 +326,12 @@ pub(super) async fn list(
             json!([{"rel": "next", "href": format!("{}?{qs}", base.url(&collection))}]);
     }
     let mut resp = Json(body).into_response();
-    listing::report_skipped(&mut resp, &outcome.failed, kind.collection);
+    listing::report_skipped(
+        &mut resp,
+        &outcome.failed,
+        kind.collection,
+        st.pods.health(),
+    );
     Ok(resp)
 }
 

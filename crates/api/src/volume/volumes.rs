@@ -203,7 +203,15 @@ pub async fn create(
             }
             pod.clone()
         }
-        None => scheduler::pick_pod(&st.store, &c.ctx.project_id, az.as_deref()).await?,
+        None => {
+            scheduler::pick_pod(
+                &st.store,
+                st.pods.health(),
+                &c.ctx.project_id,
+                az.as_deref(),
+            )
+            .await?
+        }
     };
     match (pod.pod_az_name.is_empty(), az.is_some() || source.is_none()) {
         (true, _) => {
