@@ -560,6 +560,12 @@ impl Config {
                 expected: e.to_string(),
             });
         }
+        let pod_timeout =
+            secs(
+                r.parse("client", "pod_timeout", 60u64, "seconds (1-3600)", |v| {
+                    (1..=3600).contains(v)
+                })?,
+            );
         let client = ClientConfig {
             top_region_name: r.str("client", "top_region_name", "RegionOne"),
             endpoint_interface: r.choice(
@@ -572,13 +578,7 @@ impl Config {
                     ("admin", tricircle_pods::Interface::Admin),
                 ],
             )?,
-            pod_timeout: secs(r.parse(
-                "client",
-                "pod_timeout",
-                60u64,
-                "seconds (1-3600)",
-                |v| (1..=3600).contains(v),
-            )?),
+            pod_timeout,
             list_deadline: Duration::from_millis(r.parse(
                 "client",
                 "list_deadline",
@@ -624,10 +624,12 @@ impl Config {
                     |v| *v <= 3600,
                 )?))
                 .filter(|d| !d.is_zero()),
+                // A probe is given as long as any call: a pod that is slow
+                // but answers must not be taken for a dead one.
                 probe_timeout: Duration::from_millis(r.parse(
                     "client",
                     "pod_probe_timeout",
-                    5_000u64,
+                    u64::try_from(pod_timeout.as_millis()).unwrap_or(u64::MAX),
                     "milliseconds (100-600000)",
                     |v| (100..=600_000).contains(v),
                 )?),
@@ -1005,9 +1007,13 @@ mod tests {
             c.client.breaker,
             tricircle_pods::health::BreakerConfig::default()
         );
+        // Probes wait as long as any call, by default.
         assert_eq!(
             c.client.health,
-            tricircle_pods::health::monitor::MonitorConfig::default()
+            tricircle_pods::health::monitor::MonitorConfig {
+                probe_timeout: c.client.pod_timeout,
+                ..Default::default()
+            }
         );
         let f = file(&format!(
             "{MINIMAL}[client]\ntop_region_name = Top\nidle_connection_timeout = 0\n\
