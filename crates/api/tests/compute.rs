@@ -1306,3 +1306,58 @@ async fn sub_resources_cannot_leave_their_server() {
         .await;
     assert_eq!(s, 405);
 }
+
+/// Nova sets quotas only for projects Keystone knows (400 otherwise), and
+/// no project id can smuggle a path.
+#[tokio::test]
+async fn quotas_are_set_for_real_projects_only() {
+    let e = env().await;
+    let project = e.identity.validate(&e.demo).unwrap()["token"]["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = json!({"quota_set": {"instances": 5}});
+    let (s, b, _) = e
+        .call(
+            &e.admin,
+            Method::PUT,
+            &format!("/v2.1/os-quota-sets/{project}"),
+            Some(body.clone()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["quota_set"]["instances"], 5, "{b}");
+    for bad in [
+        "no-such-project",
+        "a%2Fb",
+        "..%2F..%2Fservers",
+        "a%00b",
+        &"x".repeat(300),
+    ] {
+        let (s, b, _) = e
+            .call(
+                &e.admin,
+                Method::PUT,
+                &format!("/v2.1/os-quota-sets/{bad}"),
+                Some(body.clone()),
+                None,
+            )
+            .await;
+        assert_eq!(s, 400, "{bad}: {b}");
+        assert!(
+            b["badRequest"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("is not a valid project"),
+            "{b}"
+        );
+    }
+    assert!(e
+        .store
+        .quota_limits("no-such-project")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(e.store.quota_limits("a/b").await.unwrap().is_empty());
+}

@@ -943,3 +943,52 @@ async fn a_pod_outage_during_a_boot_is_a_503() {
     assert_eq!(s, 202, "{v}");
     assert_eq!(server_ports().await, 1);
 }
+
+/// A boot Nova would refuse for its image is refused before anything is
+/// made: no top port, no copy of the network in the pod, no tombstone.
+#[tokio::test]
+async fn a_boot_from_an_unknown_image_makes_nothing() {
+    let env = env(testing::sqlite().await).await;
+    let flavor = env.flavor().await;
+    let net_id = env.network_with_subnet("imageless", "10.14.0.0/24").await;
+    let count = |sql: &'static str| {
+        let store = env.store.store.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(store.pool())
+                .await
+                .unwrap()
+        }
+    };
+    let before = (
+        count("SELECT COUNT(*) FROM ports").await,
+        count("SELECT COUNT(*) FROM routings").await,
+        count("SELECT COUNT(*) FROM tombstones").await,
+        env.pods[0].network().networks().len(),
+        env.pods[0].network().ports().len(),
+    );
+    let base = &env.instances[0].compute;
+    let (s, v) = env
+        .call(
+            &env.demo,
+            Method::POST,
+            format!("{base}/v2.1/servers"),
+            Some(json!({"server": {"name": "no-image", "flavorRef": flavor,
+                "imageRef": "00000000-0000-4000-8000-00000000beef",
+                "networks": [{"uuid": net_id}], "availability_zone": "az1"}})),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(
+        v["badRequest"]["message"], "Can not find requested image",
+        "{v}"
+    );
+    let after = (
+        count("SELECT COUNT(*) FROM ports").await,
+        count("SELECT COUNT(*) FROM routings").await,
+        count("SELECT COUNT(*) FROM tombstones").await,
+        env.pods[0].network().networks().len(),
+        env.pods[0].network().ports().len(),
+    );
+    assert_eq!(before, after);
+}

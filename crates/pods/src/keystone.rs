@@ -283,6 +283,27 @@ impl KeystoneClient {
         }
     }
 
+    /// Whether Keystone knows a project: `Some(false)` only when it says
+    /// so (404); `None` when it will not tell (no right to look).
+    pub async fn project_exists(&self, project_id: &str) -> Result<Option<bool>, KeystoneError> {
+        let url = crate::PodPath::of(["projects", project_id])
+            .under(&self.base, None)
+            .map_err(|e| KeystoneError::Malformed {
+                what: "GET /projects/{id}",
+                detail: e.to_string(),
+            })?;
+        let resp = self.service_get(url.as_str(), &[]).await?;
+        match resp.status() {
+            s if s.is_success() => Ok(Some(true)),
+            StatusCode::NOT_FOUND => Ok(Some(false)),
+            StatusCode::FORBIDDEN => Ok(None),
+            s => Err(KeystoneError::Unexpected {
+                what: "GET /projects/{id}",
+                status: s.as_u16(),
+            }),
+        }
+    }
+
     /// Every endpoint of every region, with URL templates as registered
     /// (`$(project_id)s` not substituted), from `/v3/endpoints` and
     /// `/v3/services`. Needs the admin role, which the service user has.

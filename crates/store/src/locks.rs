@@ -190,6 +190,26 @@ impl Store {
         Ok(())
     }
 
+    /// Tombstones older than `age` whose resource no job still works on:
+    /// its deletion is long over, its id will never come back (top ids are
+    /// UUIDs), and no request that saw it alive is still running. Returns
+    /// how many went.
+    pub async fn sweep_tombstones(&self, age: std::time::Duration) -> Result<u64> {
+        let cutoff = chrono::Duration::from_std(age)
+            .ok()
+            .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        let cutoff = cutoff.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        Ok(sqlx::query(
+            "DELETE FROM tombstones WHERE created_at < $1 AND NOT EXISTS \
+             (SELECT 1 FROM jobs j WHERE j.resource_id = tombstones.top_id)",
+        )
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
     /// Records the top ports of a new server.
     pub async fn add_server_ports(&self, ports: &[ServerPort]) -> Result<()> {
         let mut tx = self.begin_write().await?;

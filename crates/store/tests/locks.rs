@@ -133,3 +133,39 @@ async fn server_ports_remember_who_created_them() {
         assert!(s.server_ports("s2").await.unwrap().is_empty());
     }
 }
+
+#[tokio::test]
+async fn old_tombstones_go_unless_a_job_still_works_on_them() {
+    for t in testing::all().await {
+        let s: &tricircle_store::Store = &t;
+        s.add_tombstone("done", "port").await.unwrap();
+        s.add_tombstone("busy", "port").await.unwrap();
+        s.enqueue_job(
+            "port_delete",
+            "proj",
+            "busy",
+            &serde_json::json!({"port_id": "busy"}),
+        )
+        .await
+        .unwrap();
+        // Young tombstones stay.
+        assert_eq!(
+            s.sweep_tombstones(std::time::Duration::from_secs(3600))
+                .await
+                .unwrap(),
+            0
+        );
+        // Stamps are whole seconds: once one has passed both are older than 0 s.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert_eq!(
+            s.sweep_tombstones(std::time::Duration::ZERO).await.unwrap(),
+            1
+        );
+        assert!(!s.is_tombstoned("done", "port").await.unwrap());
+        assert!(s.is_tombstoned("busy", "port").await.unwrap());
+        assert_eq!(
+            s.sweep_tombstones(std::time::Duration::MAX).await.unwrap(),
+            0
+        );
+    }
+}

@@ -247,14 +247,24 @@ pub struct Running {
 }
 
 /// How often quota usage is reconciled with the routings (expired
-/// reservations and allocations of vanished resources dropped). Leaked
-/// reservations stop counting at their expiry already; this only sweeps.
+/// reservations and allocations of vanished resources dropped) and old
+/// tombstones swept. Leaked reservations stop counting at their expiry
+/// already; this only sweeps.
 const RECONCILE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Reconciles quota usage now and then every [`RECONCILE_INTERVAL`], until
-/// `stop` turns true.
-async fn reconcile_quotas(store: Store, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// How long a deleted top resource's tombstone is kept once no job works on
+/// it: far longer than any request that saw the resource alive can run.
+const TOMBSTONE_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Reconciles quota usage and sweeps old tombstones now and then every
+/// [`RECONCILE_INTERVAL`], until `stop` turns true.
+async fn housekeeping(store: Store, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
+        match store.sweep_tombstones(TOMBSTONE_AGE).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(tombstones = n, "old tombstones swept"),
+            Err(e) => tracing::warn!(error = %e, "tombstone sweep failed; retrying later"),
+        }
         match store.reconcile_allocations().await {
             Ok(r) if r != Default::default() => tracing::info!(
                 expired_reservations = r.expired_reservations,
@@ -414,7 +424,7 @@ impl Running {
                 let _ = rx.wait_for(|s| *s).await;
             }))
         });
-        let reconcile = tokio::spawn(reconcile_quotas(self.store, rx.clone()));
+        let reconcile = tokio::spawn(housekeeping(self.store, rx.clone()));
         let mut tasks = Vec::new();
         for (listener, router) in self.servers {
             let mut rx = rx.clone();

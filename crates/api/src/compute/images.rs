@@ -108,6 +108,47 @@ fn view(img: &Value, root: &str, detail: bool) -> Value {
     v
 }
 
+/// Nova refuses a boot from an image it cannot find, or one that is not
+/// active, before making anything (400); so does the gateway, before
+/// anything is made at the top or in a pod. When the image service cannot
+/// be asked, the pod decides.
+pub(super) async fn check_bootable(
+    st: &GatewayState,
+    c: &Call,
+    image_id: &str,
+) -> Result<(), ApiError> {
+    if !crate::gateway::subresource::valid_segment(image_id) {
+        return Err(ApiError::bad_request("Can not find requested image"));
+    }
+    let answer = match glance(
+        st,
+        c,
+        Method::GET,
+        PodPath::of(["v2", "images", image_id]),
+        None,
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e.message, "image service not asked before a boot");
+            return Ok(());
+        }
+    };
+    if answer.status == StatusCode::NOT_FOUND {
+        return Err(ApiError::bad_request("Can not find requested image"));
+    }
+    if answer.is_success() {
+        let img = answer.json().unwrap_or_default();
+        if img["status"].as_str().is_some_and(|s| s != "active") {
+            return Err(ApiError::bad_request(format!(
+                "Image {image_id} is not active."
+            )));
+        }
+    }
+    Ok(())
+}
+
 async fn glance(
     st: &GatewayState,
     c: &Call,

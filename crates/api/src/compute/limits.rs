@@ -126,6 +126,7 @@ pub async fn quota_update(
 ) -> Result<Json<Value>, ApiError> {
     c.ctx.require_admin("os_compute_api:os-quota-sets:update")?;
     let body: Value = parse_json(&body)?;
+    verify_project(&st, &project).await?;
     let set = body
         .get("quota_set")
         .and_then(Value::as_object)
@@ -212,4 +213,24 @@ pub async fn limits(
         abs["totalFloatingIpsUsed"] = json!(0);
     }
     Ok(Json(json!({"limits": {"rate": [], "absolute": abs}})))
+}
+
+/// Nova checks with Keystone that a project whose quotas are set exists
+/// (400 if Keystone says it does not; allowed when Keystone will not say).
+async fn verify_project(st: &GatewayState, project: &str) -> Result<(), ApiError> {
+    let invalid = || ApiError::bad_request(format!("Project ID {project} is not a valid project."));
+    if !crate::gateway::subresource::valid_segment(project) || project.len() > 64 {
+        return Err(invalid());
+    }
+    match st.keystone.project_exists(project).await {
+        Ok(Some(false)) => Err(invalid()),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not verify a project with Keystone");
+            Err(ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "The identity service is unavailable; try again later.",
+            ))
+        }
+    }
 }

@@ -162,6 +162,17 @@ pub async fn create(
             ))
         }
     };
+    match server.get("imageRef") {
+        // Booting from a volume.
+        None | Some(Value::Null) => {}
+        Some(Value::String(r)) if r.is_empty() => {}
+        Some(Value::String(r)) => super::images::check_bootable(&st, &c, ref_id(r)).await?,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Invalid input for field/attribute imageRef.",
+            ))
+        }
+    }
     let nics = super::boot_networks::parse(server.get("networks"))?;
     if nics.is_some() && st.network.is_none() {
         return Err(ApiError::bad_request(
