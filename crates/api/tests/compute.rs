@@ -921,3 +921,32 @@ async fn sub_resources_cannot_leave_their_server() {
         .await;
     assert_eq!(s, 405);
 }
+
+/// A path segment that does not decode to UTF-8 is refused in Nova's
+/// format, wherever it is (an id, a name, below a server).
+#[tokio::test]
+async fn undecodable_path_segments_get_nova_errors() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    let (s, b) = e.boot(&e.demo, "vm1", "az1", "f1").await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    let hdrs = [("x-auth-token", e.demo.as_str())];
+    for path in [
+        "/v2.1/servers/%FF%FE".to_string(),
+        format!("/v2.1/servers/{id}/%C0%AE%C0%AE"),
+        format!("/v2.1/servers/{id}/metadata/%FF"),
+        "/v2.1/flavors/%FF".to_string(),
+        "/v2.1/os-keypairs/%C0%AE".to_string(),
+        "/v2.1/os-quota-sets/%FF%FE".to_string(),
+    ] {
+        let (s, b) = common::raw_request(&e.base, &hdrs, "GET", &path, None).await;
+        assert!((400..500).contains(&s), "{path}: {s} {b}");
+        let v: Value = serde_json::from_str(&b).unwrap_or(Value::Null);
+        let fault = v.as_object().and_then(|o| o.values().next());
+        assert!(
+            fault.is_some_and(|f| f["code"] == s && f["message"].is_string()),
+            "{path}: not Nova's format: {b}"
+        );
+    }
+}
