@@ -28,6 +28,16 @@ impl Context {
         self.roles.iter().any(|r| r.eq_ignore_ascii_case("admin"))
     }
 
+    /// Whether the caller may change its project's resources: the default
+    /// policies of Nova, Cinder and Neutron ask for `member` (which
+    /// `admin` implies, and Keystone lists implied roles in tokens); a
+    /// `reader` only reads.
+    pub fn can_write(&self) -> bool {
+        self.roles
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case("member") || r.eq_ignore_ascii_case("admin"))
+    }
+
     /// 403 in the API's format unless the caller has the admin role.
     pub fn require_admin(&self, action: &str) -> Result<(), ApiError> {
         if self.is_admin() {

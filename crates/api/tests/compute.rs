@@ -950,3 +950,70 @@ async fn undecodable_path_segments_get_nova_errors() {
         );
     }
 }
+
+/// A project's reader reads and does not write (Nova's default policies
+/// give writes to `member`); its own keypairs are its own to manage.
+#[tokio::test]
+async fn readers_do_not_write() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    let (s, b) = e.boot(&e.demo, "vm1", "az1", "f1").await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    e.wait_active(&e.demo, &id).await;
+    let reader = common::user_with_role(&e.identity, &e.admin, "demo", "reader").await;
+
+    let (s, b, _) = e
+        .call(
+            &reader,
+            Method::GET,
+            &format!("/v2.1/servers/{id}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = e.boot(&reader, "vm2", "az1", "f1").await;
+    common::assert_fault(s, &b, 403, "forbidden");
+    for (method, path, body) in [
+        (
+            Method::PUT,
+            format!("/v2.1/servers/{id}"),
+            Some(json!({"server": {"name": "x"}})),
+        ),
+        (Method::DELETE, format!("/v2.1/servers/{id}"), None),
+        (
+            Method::POST,
+            format!("/v2.1/servers/{id}/action"),
+            Some(json!({"os-stop": null})),
+        ),
+        (
+            Method::PUT,
+            format!("/v2.1/servers/{id}/metadata/k"),
+            Some(json!({"meta": {"k": "v"}})),
+        ),
+    ] {
+        let (s, b, _) = e.call(&reader, method.clone(), &path, body, None).await;
+        assert_eq!(s, 403, "{method} {path}: {b}");
+        assert!(b["forbidden"]["message"].is_string(), "{b}");
+    }
+    let srv = e.wait_active(&e.demo, &id).await;
+    assert_eq!(srv["name"], "vm1");
+    assert_eq!(e.pods[0].compute().servers().len(), 1);
+
+    // Keypairs belong to their user: the reader manages its own.
+    let (s, b, _) = e
+        .call(
+            &reader,
+            Method::POST,
+            "/v2.1/os-keypairs",
+            Some(json!({"keypair": {"name": "rk"}})),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b, _) = e
+        .call(&reader, Method::DELETE, "/v2.1/os-keypairs/rk", None, None)
+        .await;
+    assert_eq!(s, 202, "{b}");
+}
