@@ -21,6 +21,11 @@ pub struct Context {
     pub roles: Vec<String>,
     /// The caller's token, for calls to pods on their behalf. Never logged.
     pub token: Arc<str>,
+    /// Set on a change the caller's roles do not allow (a reader's write)
+    /// to a resource the handler looks up first: the action, refused with
+    /// 403 once the resource is found to be the caller's to see (another
+    /// project's stays a 404, as in Nova, Cinder and Neutron).
+    pub refused_write: Option<String>,
 }
 
 impl Context {
@@ -53,6 +58,7 @@ impl Context {
             project_id: info.project_id.clone(),
             roles: info.roles.clone(),
             token: Arc::from(token),
+            refused_write: None,
         }
     }
 }
@@ -96,6 +102,7 @@ impl Authenticator {
                     project_id: project,
                     roles: vec!["admin".into()],
                     token: Arc::from(""),
+                    refused_write: None,
                 })
             }
             Authenticator::Keystone {

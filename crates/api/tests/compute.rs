@@ -997,6 +997,24 @@ async fn readers_do_not_write() {
         assert_eq!(s, 403, "{method} {path}: {b}");
         assert!(b["forbidden"]["message"].is_string(), "{b}");
     }
+    // A reader of another project finds nothing to refuse: 404, as Nova.
+    let outsider = common::user_with_role(&e.identity, &e.admin, "admin", "reader").await;
+    for (method, path, body) in [
+        (
+            Method::PUT,
+            format!("/v2.1/servers/{id}"),
+            Some(json!({"server": {"name": "x"}})),
+        ),
+        (Method::DELETE, format!("/v2.1/servers/{id}"), None),
+        (
+            Method::POST,
+            format!("/v2.1/servers/{id}/action"),
+            Some(json!({"os-stop": null})),
+        ),
+    ] {
+        let (s, b, _) = e.call(&outsider, method.clone(), &path, body, None).await;
+        common::assert_fault(s, &b, 404, "itemNotFound");
+    }
     let srv = e.wait_active(&e.demo, &id).await;
     assert_eq!(srv["name"], "vm1");
     assert_eq!(e.pods[0].compute().servers().len(), 1);
@@ -1016,4 +1034,69 @@ async fn readers_do_not_write() {
         .call(&reader, Method::DELETE, "/v2.1/os-keypairs/rk", None, None)
         .await;
     assert_eq!(s, 202, "{b}");
+}
+
+/// The access list of a private flavor is Nova's admin-or-owner: a project
+/// with access reads it, another project finds no such flavor (404).
+#[tokio::test]
+async fn flavor_access_list_for_projects_with_access() {
+    let e = env().await;
+    let demo_project = e.identity.validate(&e.demo).unwrap()["token"]["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, b, _) = e
+        .call(
+            &e.admin,
+            Method::POST,
+            "/v2.1/flavors",
+            Some(
+                json!({"flavor": {"id": "priv", "name": "priv", "vcpus": 1, "ram": 64, "disk": 1,
+                "os-flavor-access:is_public": false}}),
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b, _) = e
+        .call(
+            &e.admin,
+            Method::POST,
+            "/v2.1/flavors/priv/action",
+            Some(json!({"addTenantAccess": {"tenant": demo_project}})),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    e.flavor("pub", 1).await;
+
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            "/v2.1/flavors/priv/os-flavor-access",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["flavor_access"][0]["tenant_id"], demo_project, "{b}");
+    let outsider = common::user_with_role(&e.identity, &e.admin, "admin", "member").await;
+    for path in [
+        "/v2.1/flavors/priv/os-flavor-access",
+        "/v2.1/flavors/nothing/os-flavor-access",
+    ] {
+        let (s, b, _) = e.call(&outsider, Method::GET, path, None, None).await;
+        common::assert_fault(s, &b, 404, "itemNotFound");
+    }
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            "/v2.1/flavors/pub/os-flavor-access",
+            None,
+            None,
+        )
+        .await;
+    common::assert_fault(s, &b, 404, "itemNotFound");
 }

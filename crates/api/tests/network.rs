@@ -1437,6 +1437,17 @@ async fn readers_do_not_write() {
         let a = api.call(&reader, method, &path, body).await;
         assert_neutron_error(&a, 403, "PolicyNotAuthorized");
     }
+    // Another project's reader finds nothing to refuse: 404, as Neutron.
+    let outsider = common::user_with_role(&api.identity, &identity_admin, "alt", "reader").await;
+    for (method, body) in [
+        (Method::PUT, Some(json!({"network": {"name": "r"}}))),
+        (Method::DELETE, None),
+    ] {
+        let a = api
+            .call(&outsider, method, &format!("/v2.0/networks/{id}"), body)
+            .await;
+        assert_neutron_error(&a, 404, "NetworkNotFound");
+    }
     let a = api
         .call(
             &api.demo,

@@ -96,8 +96,13 @@ pub async fn authenticate_with(
         .get::<axum::extract::MatchedPath>()
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| parts.uri.path().to_string());
+    let mut ctx = ctx;
     if writes_need_member(&parts.method, &route) && !ctx.can_write() {
-        return forbidden(&format!("{} {route}", parts.method));
+        let action = format!("{} {route}", parts.method);
+        if !looked_up_first(&route) {
+            return forbidden(&action);
+        }
+        ctx.refused_write = Some(action);
     }
     parts.extensions.insert(ctx);
     next.run(Request::from_parts(parts, body)).await
@@ -110,6 +115,21 @@ fn writes_need_member(method: &axum::http::Method, route: &str) -> bool {
     use axum::http::Method;
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
         && !route.starts_with("/v2.1/os-keypairs")
+}
+
+/// Routes whose handler finds the resource before anything else (through
+/// [`routed_pod`], or the network's own lookup), and refuses a reader's
+/// write there: another project's resource must stay a 404.
+fn looked_up_first(route: &str) -> bool {
+    [
+        "/v2.1/servers/{id}",
+        "/v3/volumes/{id}",
+        "/v3/snapshots/{id}",
+        "/v3/backups/{id}",
+    ]
+    .iter()
+    .any(|p| route.starts_with(p))
+        || (route.starts_with("/v2.0/") && route.ends_with("/{id}"))
 }
 
 /// `http://<host>` of the request, for links in answers.
@@ -193,6 +213,9 @@ pub async fn routed_pod(
     let Some(pod) = state.store.find_pod(&routing.pod_id).await? else {
         return Ok(None);
     };
+    if let Some(action) = &ctx.refused_write {
+        return Err(ApiError::forbidden(action));
+    }
     Ok(Some((routing, pod)))
 }
 

@@ -31,6 +31,9 @@ pub struct NetworkState {
 /// The caller, as the domain sees it.
 pub(crate) struct Caller {
     pub scope: Scope,
+    /// A write the caller's roles do not allow, refused once the resource
+    /// is found (see [`crate::auth::Context::refused_write`]).
+    pub refused_write: Option<String>,
     /// `http://<host>` the client used, for links.
     pub root: String,
 }
@@ -52,6 +55,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
                 user_id: ctx.user_id.clone(),
                 is_admin: ctx.is_admin(),
             },
+            refused_write: ctx.refused_write.clone(),
             root: our_root(&parts.headers),
         })
     }
@@ -123,7 +127,7 @@ async fn authenticate(
 }
 
 /// Neutron's rule name for `METHOD /v2.0/<collection>[/...]`.
-fn policy_rule(action: &str) -> String {
+pub(crate) fn policy_rule(action: &str) -> String {
     let (method, route) = action.split_once(' ').unwrap_or(("", action));
     let verb = match method {
         "POST" => "create",
