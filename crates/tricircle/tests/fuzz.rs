@@ -20,8 +20,9 @@
 //! valid token 401, control characters in a name refused, Neutron's 404
 //! for an unknown marker, and refused whatever else they carry: a
 //! traversal, a method the path does not have. The seed is printed;
-//! `TRICIRCLE_FUZZ_SEED` replays a run; every failure prints the request
-//! as sent and the answer.
+//! `TRICIRCLE_FUZZ_SEED` replays a run (`TRICIRCLE_FUZZ_TRACE=1` prints
+//! every request and its status); every failure prints the request as
+//! sent and the answer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -925,7 +926,6 @@ const TRAVERSAL: &[&str] = &[
     "%7F",
     "%FF%FE",
     "%C0%AE%C0%AE",
-    "%EF%BC%8E%EF%BC%8E",
     "%",
     "%zz",
     "a%2Fb",
@@ -1061,7 +1061,7 @@ fn leaf_values(fx: &Fixtures, rng: &mut Rng) -> Vec<(&'static str, Value)> {
         ("list", json!([1, 2, 3])),
         ("object", json!({"a": {"b": {}}})),
         ("another project's id", json!(fx.other_id(rng))),
-        ("unknown uuid", json!(uuid::Uuid::new_v4().to_string())),
+        ("unknown uuid", json!(rng.uuid())),
     ]
 }
 
@@ -1108,6 +1108,8 @@ struct Fixtures {
     original_pods: BTreeSet<String>,
     /// The big quotas of project A, restored after quota changes.
     quotas_a: [(String, Value); 3],
+    /// For values of `{name}` segments.
+    rng: Rng,
 }
 
 impl Fixtures {
@@ -1164,7 +1166,7 @@ impl Fixtures {
         Some(v.clone())
     }
 
-    async fn build(world: World) -> Fixtures {
+    async fn build(world: World, seed: u64) -> Fixtures {
         let cloud = &world.cloud;
         let admin = cloud.admin_token.clone();
         let quota_project = cloud
@@ -1285,6 +1287,7 @@ impl Fixtures {
             victim_count: 0,
             original_pods,
             quotas_a,
+            rng: Rng::new(seed ^ 0x5eed),
         };
         fx.restore_quotas().await;
         fx
@@ -1355,8 +1358,8 @@ impl Fixtures {
             "tag" => "fuzztag".into(),
             "encryption_key" => "provider".into(),
             "migration" => "1".into(),
-            "request_id" => format!("req-{}", uuid::Uuid::new_v4()),
-            "uuid" => uuid::Uuid::new_v4().to_string(),
+            "request_id" => format!("req-{}", self.rng.uuid()),
+            "uuid" => self.rng.uuid(),
             v if v.starts_with("victim_") => {
                 let kind = VICTIMS
                     .iter()
@@ -1597,7 +1600,7 @@ impl Fixtures {
             B::InterfaceAttach => json!({"interfaceAttachment": {"net_id": ra.network}}),
             B::RemoteConsole => json!({"remote_console": {"protocol": "vnc", "type": "novnc"}}),
             B::MigrationAction => json!({"force_complete": null}),
-            B::ShareAttach => json!({"share": {"share_id": uuid::Uuid::new_v4().to_string()}}),
+            B::ShareAttach => json!({"share": {"share_id": rng.uuid()}}),
             B::FlavorCreate => json!({"flavor": {"name": name, "ram": 64, "vcpus": 1, "disk": 1,
                 "os-flavor-access:is_public": rng.chance(50)}}),
             B::FlavorUpdate => json!({"flavor": {"description": name}}),
@@ -1762,10 +1765,11 @@ impl Applied {
             refused: false,
         }
     }
+    /// Bends HTTP itself; the server may still take it (a 64 KB header,
+    /// a tab in the path), so no refusal is asked for.
     fn http(label: impl Into<String>) -> Applied {
         Applied {
             http_level: true,
-            refused: true,
             ..Applied::new(label)
         }
     }
@@ -1963,9 +1967,20 @@ fn mutate(
     match kind {
         Kind::Traversal => {
             let v = *rng.pick(TRAVERSAL);
+            // A change along such a path, or anything below a routed
+            // resource, must be refused; a read may legitimately land on a
+            // route with a free-form segment (a project id, say).
+            let must_refuse = route.method != "GET" || below_routed_resource(route.path);
+            let applied = |label: String, free_form: bool| {
+                if must_refuse && !free_form {
+                    Applied::refused(label)
+                } else {
+                    Applied::new(label)
+                }
+            };
             if d.params.is_empty() || rng.chance(25) {
                 d.suffix = format!("/{v}").into_bytes();
-                return Some(Applied::refused(format!("path suffix /{v}")));
+                return Some(applied(format!("path suffix /{v}"), false));
             }
             let (i, name) = rng.pick(&d.params).clone();
             let new = if rng.chance(50) {
@@ -1974,7 +1989,10 @@ fn mutate(
                 format!("{}/{v}", String::from_utf8_lossy(&d.segments[i]))
             };
             d.segments[i] = new.clone().into_bytes();
-            Some(Applied::refused(format!("{{{name}}} = {new}")))
+            // Cinder and Neutron take any string as the project of a quota
+            // (Nova asks Keystone whether the project exists).
+            let free_form = name.ends_with("project") && route.api != Api::Compute;
+            Some(applied(format!("{{{name}}} = {new}"), free_form))
         }
         Kind::RawSegment => {
             let v = *rng.pick(RAW_SEGMENTS);
@@ -1995,7 +2013,7 @@ fn mutate(
             let huge = "y".repeat(20_000);
             let other = fx.other_of(&name);
             let mut choices: Vec<String> = vec![
-                uuid::Uuid::new_v4().to_string(),
+                rng.uuid(),
                 String::new(),
                 long,
                 huge,
@@ -2009,6 +2027,8 @@ fn mutate(
                 "%3Cscript%3E".into(),
                 "%C3%BCn%C3%AF".into(),
                 "%E2%80%AE".into(),
+                // Full-width full stops: a name, not a traversal.
+                "%EF%BC%8E%EF%BC%8E".into(),
             ];
             if let Some(o) = other {
                 choices.push(o.clone());
@@ -2083,7 +2103,7 @@ fn mutate(
             let q = rng.pick(QUERIES).to_string();
             let q = q
                 .replace("{other_project}", &fx.world.b.id)
-                .replace("{uuid}", &uuid::Uuid::new_v4().to_string())
+                .replace("{uuid}", &rng.uuid())
                 .replace("{other_id}", &fx.other_id(rng));
             let q = if rng.chance(5) {
                 format!("a={}", "b".repeat(9000))
@@ -2212,10 +2232,16 @@ fn mutate(
                 ),
             };
             d.headers.push((name.to_string(), value));
-            Some(if http {
-                Applied::http(label)
-            } else {
-                Applied::new(label)
+            // A control character in a header value and a Content-Length
+            // that is no number are not HTTP: 400.
+            let broken = choice >= 7;
+            Some(match (http, broken) {
+                (true, true) => Applied {
+                    refused: true,
+                    ..Applied::http(label)
+                },
+                (true, false) => Applied::http(label),
+                _ => Applied::new(label),
             })
         }
         Kind::Leaf => {
@@ -2229,7 +2255,7 @@ fn mutate(
                 || label == "control characters"
                 || label == "DEL"
                 || label == "newline";
-            let name_field = key == "name" && matches!(d.method.as_str(), "POST" | "PUT");
+            let name_field = key == "name" && sets_a_name(route.body);
             *at_mut(json, &path)? = value;
             let label = format!("body {} = {label}", path_label(&path));
             Some(if control && name_field {
@@ -2359,6 +2385,43 @@ fn mutate(
     }
 }
 
+/// A route below a server, volume, snapshot or backup (passed through to
+/// its pod).
+fn below_routed_resource(path: &str) -> bool {
+    [
+        "/v2.1/servers/{server}/",
+        "/v3/volumes/{volume}/",
+        "/v3/snapshots/{snapshot}/",
+        "/v3/backups/{backup}/",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p))
+}
+
+/// Whether a valid body of this kind names what it creates or updates
+/// (where a name with control characters must be refused), rather than
+/// referring to something by name.
+fn sets_a_name(body: Body) -> bool {
+    matches!(
+        body,
+        B::ServerCreate
+            | B::ServerUpdate
+            | B::FlavorCreate
+            | B::KeypairCreate
+            | B::VolumeCreate
+            | B::VolumeUpdate
+            | B::SnapshotCreate
+            | B::SnapshotUpdate
+            | B::BackupCreate
+            | B::BackupUpdate
+            | B::BackupRestore
+            | B::TypeCreate
+            | B::TypeUpdate
+            | B::NetCreate(_)
+            | B::NetUpdate(_)
+    )
+}
+
 fn shift_params(d: &mut Draft, by: usize) {
     for (i, _) in d.params.iter_mut() {
         *i += by;
@@ -2470,17 +2533,25 @@ fn is_error_body(api: Api, status: u16, body: &[u8]) -> Result<(), String> {
 
 impl Runner {
     fn fail(&mut self, kind: &str, req: &RawRequest, resp: Option<&RawResponse>, detail: String) {
-        println!(
-            "FAILURE [{kind}] {detail}\n{}{}",
-            req.describe(),
-            resp.map(|r| r.describe()).unwrap_or_default()
+        // Tokens by whose they are: a reproduction says which to use, and
+        // the test's output carries no secret.
+        let secrets = self.fx.world.secrets(&self.demo);
+        let redact = |text: String| {
+            secrets.iter().fold(text, |t, (what, secret)| {
+                t.replace(secret.as_str(), &format!("<{what}>"))
+            })
+        };
+        let request = redact(req.describe());
+        let answer = redact(
+            resp.map(|r| r.describe())
+                .unwrap_or_else(|| "(no answer)".into()),
         );
+        let detail = redact(detail);
+        println!("FAILURE [{kind}] {detail}\n{request}{answer}");
         self.failures.push(Failure {
             kind: kind.to_string(),
-            request: req.describe(),
-            answer: resp
-                .map(|r| r.describe())
-                .unwrap_or_else(|| "(no answer)".into()),
+            request,
+            answer,
             detail,
         });
     }
@@ -2636,6 +2707,18 @@ impl Runner {
         let answer = send_raw(&root, &req, REQUEST_TIMEOUT).await;
         let took = t.elapsed();
         self.stats.took("requests", t);
+        if std::env::var_os("TRICIRCLE_FUZZ_TRACE").is_some() {
+            println!(
+                "#{} [{phase}] {} {} [{label}] -> {}",
+                self.stats.sent + 1,
+                req.method,
+                cut(&req.target, 200),
+                answer
+                    .as_ref()
+                    .map(|r| r.status.to_string())
+                    .unwrap_or_else(|e| e.clone())
+            );
+        }
         self.stats.sent += 1;
         if self.stats.sent.is_multiple_of(200) {
             println!(
@@ -2713,6 +2796,13 @@ impl Runner {
                 &req,
                 Some(&resp),
                 format!("[{phase}] {label}: {w}"),
+            );
+        } else if must_be_refused && status < 400 {
+            self.fail(
+                "wrong answer",
+                &req,
+                Some(&resp),
+                format!("[{phase}] {label}: this request must be refused (4xx)"),
             );
         }
         if (400..500).contains(&status)
@@ -2802,6 +2892,10 @@ impl Runner {
             ));
         } else if status < 400 {
             self.stats.accepted += 1;
+            // What it changed is its own (a change that must have been
+            // refused is reported above); reads before it, not checked
+            // against the pods yet, cannot be told apart from it any more.
+            self.unchecked_pods.clear();
             for k in &victims {
                 self.fx.victims.remove(k);
             }
@@ -2922,7 +3016,7 @@ async fn fuzz_every_route() {
     let demo = Demo::start(None);
     let mut rng = Rng::new(seed);
     let world = World::build(&demo, &mut rng).await;
-    let fx = Fixtures::build(world).await;
+    let fx = Fixtures::build(world, seed).await;
     let mut reader = StateReader::open(&demo, fx.cloud()).await;
     let baseline = reader
         .settle(Duration::from_secs(60))
@@ -2978,9 +3072,8 @@ async fn fuzz_every_route() {
         if route.list {
             run.exchange("sweep", route, &[Kind::Query]).await;
             if route.api == Api::Network {
-                run.exchange_with("sweep", route, |d, _, _, _| {
-                    d.query
-                        .push(format!("limit=1&marker={}", uuid::Uuid::new_v4()));
+                run.exchange_with("sweep", route, |d, _, _, rng| {
+                    d.query.push(format!("limit=1&marker={}", rng.uuid()));
                     vec![Applied::oracle(
                         "limit=1 and an unknown marker",
                         Oracle::UnknownMarker,
@@ -3006,7 +3099,7 @@ async fn fuzz_every_route() {
             // Control characters in every name this body has.
             let probe = run.fx.body(route, &mut Rng::new(seed));
             let has_name = probe.as_ref().is_some_and(|b| has_string_field(b, "name"));
-            if has_name && matches!(route.method, "POST" | "PUT") {
+            if has_name && sets_a_name(route.body) {
                 let bad = *run.rng.pick(&[
                     "a\u{0}b",
                     "tab\there",

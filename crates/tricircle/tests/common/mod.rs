@@ -55,6 +55,19 @@ impl Rng {
     pub fn hex(&mut self) -> String {
         format!("{:016x}", self.next_u64())
     }
+
+    /// A UUID (v4 layout) from the generator: replays repeat it.
+    pub fn uuid(&mut self) -> String {
+        let (a, b) = (self.next_u64(), self.next_u64());
+        format!(
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xfff,
+            0x8000 | ((b >> 48) & 0x3fff),
+            b & 0xffff_ffff_ffff
+        )
+    }
 }
 
 /// The seed of this run: `TRICIRCLE_FUZZ_SEED` (decimal or 0x-hex) to
@@ -1145,7 +1158,7 @@ impl Cloud {
                 "POST",
                 &self.volume_url("/backups"),
                 Some(token),
-                Some(&json!({"backup": {"volume_id": volume, "name": "backup"}})),
+                Some(&json!({"backup": {"volume_id": volume, "name": "backup", "force": true}})),
             )
             .await;
         expect(&a, &[202], "create backup");
