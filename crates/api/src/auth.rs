@@ -88,6 +88,24 @@ pub enum Authenticator {
 }
 
 impl Authenticator {
+    /// A pod refused this token: it is no longer believed valid here.
+    pub async fn forget(&self, token: &str) {
+        if let Authenticator::Keystone { validator, .. } = self {
+            validator.forget(token).await;
+        }
+    }
+
+    /// The 401 a refused token gets, as keystonemiddleware answers it.
+    pub fn unauthorized_response(&self) -> Response {
+        match self {
+            Authenticator::Keystone {
+                www_authenticate_uri,
+                ..
+            } => unauthorized(www_authenticate_uri),
+            Authenticator::NoAuth => unauthorized(""),
+        }
+    }
+
     pub async fn authenticate(&self, parts: &Parts) -> Result<Context, Response> {
         match self {
             Authenticator::NoAuth => {

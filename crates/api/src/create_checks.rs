@@ -1,8 +1,10 @@
 //! Jobs that settle a create whose answer was lost (BEHAVIOUR §7).
 //!
 //! When a pod does not answer a server or volume create in time, the pod may
-//! or may not have made it, and the user was told 503. The gateway then
-//! records a check job instead of guessing. The check finds what the pod
+//! or may not have made it, and the user was told 503; when the gateway dies
+//! while the pod works, nobody is told anything. So every create records a
+//! check job just before the pod is asked ([`expect`]), and recording the
+//! pod's answer cancels it; a check that runs found its create unsettled. The check finds what the pod
 //! made for that request — same project, user and name, created around the
 //! time of the request, and with no routing (a create that was answered
 //! records its routing at once) — and deletes it, so the user's retry does
@@ -19,10 +21,10 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use reqwest::Method;
 use serde_json::Value;
-use tricircle_jobs::{handler_fn, resource_str, Job, JobError, Registry};
+use tricircle_jobs::{handler_fn, resource_str, Job, JobError, Registry, ResourceKeys};
 use tricircle_network::bottom::Bottom;
 use tricircle_pods::{KeystoneClient, PodClient, PodPath, ServiceCall};
-use tricircle_store::{NewJob, RoutingFilter, Store};
+use tricircle_store::{NewJob, RoutingFilter, Store, StoreError};
 
 use crate::gateway::GatewayState;
 
@@ -40,26 +42,42 @@ pub fn settle_for(pod_timeout: Duration) -> Duration {
     pod_timeout * 2
 }
 
-/// Records the check of a create whose outcome is unknown (`resource_id`
-/// is the request id), to run once the pod has settled. A failure to
-/// record it is logged: the user's answer is already an error.
-pub async fn record(
+/// How long a quota reservation counts without being completed: covers
+/// the pod calls between reserving and recording what the pod made (copies
+/// into the pod, the create itself), each bounded by `pod_timeout`. A
+/// gateway that dies in between leaks nothing for longer than this.
+pub fn reservation_ttl(pod_timeout: Duration) -> Duration {
+    pod_timeout * 4
+}
+
+/// Records, just before a pod is asked to create, the check job that
+/// settles the create should its outcome never be recorded, and gives the
+/// create's `reservations` another [`reservation_ttl`]. The job waits
+/// [`settle_for`] the pod timeout; recording the outcome cancels it.
+/// `resource` names the pod, the request and what to look for. The job's
+/// resource id is ours (a client's request id is not unique).
+pub async fn expect(
     st: &GatewayState,
     job_type: &str,
     project_id: &str,
-    request_id: &str,
     resource: Value,
-) {
+    reservations: &[i64],
+) -> Result<String, StoreError> {
     let job = NewJob {
         job_type: job_type.to_string(),
         project_id: project_id.to_string(),
-        resource_id: request_id.to_string(),
+        resource_id: uuid::Uuid::new_v4().to_string(),
         resource,
     };
-    let delay = settle_for(st.pods.timeout());
-    if let Err(e) = st.store.enqueue_job_after(&job, delay).await {
-        tracing::error!(error = %e, %job_type, "could not record a create check job");
-    }
+    let timeout = st.pods.timeout();
+    st.store
+        .expect_create(
+            &job,
+            settle_for(timeout),
+            reservations,
+            reservation_ttl(timeout),
+        )
+        .await
 }
 
 /// What the check jobs use.
@@ -87,6 +105,9 @@ struct Kind {
     created_key: &'static str,
     /// The routing table's resource type.
     resource_type: &'static str,
+    /// The keys of a check's `resource` besides `request_id` and
+    /// `pod_name`, which the gateway records and the check reads.
+    optional_keys: &'static [&'static str],
 }
 
 const SERVER: Kind = Kind {
@@ -97,6 +118,7 @@ const SERVER: Kind = Kind {
     collection: "/servers",
     created_key: "created",
     resource_type: "server",
+    optional_keys: &["pod_id", "name", "user_id", "ports"],
 };
 
 const VOLUME: Kind = Kind {
@@ -107,6 +129,7 @@ const VOLUME: Kind = Kind {
     collection: "/volumes",
     created_key: "created_at",
     resource_type: "volume",
+    optional_keys: &["pod_id", "name", "user_id"],
 };
 
 /// The check job types with their handlers, added to `registry`.
@@ -114,9 +137,13 @@ pub fn register(registry: Registry, deps: CheckDeps) -> Registry {
     let mut registry = registry;
     for kind in [&SERVER, &VOLUME] {
         let d = deps.clone();
-        registry = registry.with(
+        registry = registry.with_keys(
             kind.job_type,
-            &["request_id"],
+            ResourceKeys {
+                id: &["request_id"],
+                required: &["pod_name"],
+                optional: kind.optional_keys,
+            },
             handler_fn(move |job| {
                 let d = d.clone();
                 async move { check(&d, kind, &job).await }

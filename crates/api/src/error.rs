@@ -12,6 +12,9 @@ use tricircle_store::StoreError;
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Seconds for a `Retry-After` header (503s of pods that are down or
+    /// busy).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -19,6 +22,14 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+    /// 503 with `Retry-After` (whole seconds, at least 1).
+    pub fn unavailable(message: impl Into<String>, retry_after: std::time::Duration) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after.as_secs_f64().ceil().max(1.0) as u64),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
         }
     }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -71,7 +82,12 @@ pub fn fault_name(status: StatusCode) -> &'static str {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ fault_name(self.status): {"message": self.message, "code": self.status.as_u16()} });
-        (self.status, Json(body)).into_response()
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        resp
     }
 }
 

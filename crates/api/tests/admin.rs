@@ -225,6 +225,60 @@ async fn pod_rules() {
     }
 }
 
+/// `/v1.0/pods` shows the health the gateway instances share: state,
+/// since, last error, counts and the probe's free capacity; `unknown` for a
+/// pod no call or probe reached yet.
+#[tokio::test]
+async fn pods_show_their_shared_health() {
+    let e = env().await;
+    let (_top, p1, p2) = e.three_pods().await;
+    let at = "2026-03-01T10:00:00Z";
+    for (transition, state, error, capacity) in [
+        (true, "down", Some("pod Pod1 did not answer in time"), None),
+        (false, "down", None, Some((12, 2048, at.to_string()))),
+    ] {
+        let v = e
+            .store
+            .report_pod_health(&tricircle_store::PodHealthReport {
+                pod_name: "Pod1".into(),
+                state: state.into(),
+                since: at.into(),
+                transition,
+                last_error: error.map(|m| (m.to_string(), at.to_string())),
+                consecutive_failures: 3,
+                new_successes: 5,
+                new_failures: 3,
+                capacity,
+                now: at.into(),
+            })
+            .await
+            .unwrap();
+        assert!(v.is_some());
+    }
+    let (s, b) = e.call(Method::GET, "/v1.0/pods", None).await;
+    assert_eq!(s, 200, "{b}");
+    let pods = b["pods"].as_array().unwrap();
+    let pod = |id: &str| pods.iter().find(|p| p["pod_id"] == id).unwrap().clone();
+    let h1 = &pod(&p1)["health"];
+    assert_eq!(h1["state"], "down");
+    assert_eq!(h1["since"], at);
+    assert_eq!(h1["last_error"], "pod Pod1 did not answer in time");
+    assert_eq!(
+        (h1["successes"].as_i64(), h1["failures"].as_i64()),
+        (Some(10), Some(6))
+    );
+    assert_eq!(h1["consecutive_failures"], 3);
+    assert_eq!(
+        h1["free_capacity"],
+        json!({"vcpus": 12, "ram_mb": 2048, "probed_at": at})
+    );
+    assert_eq!(pod(&p2)["health"]["state"], "unknown");
+    assert_eq!(pod(&p2)["health"]["free_capacity"], Value::Null);
+    let (s, b) = e.call(Method::GET, &format!("/v1.0/pods/{p1}"), None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["pod"]["health"], *h1);
+}
+
 #[tokio::test]
 async fn bad_bodies() {
     let e = env().await;

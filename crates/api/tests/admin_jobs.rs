@@ -426,3 +426,100 @@ async fn jobs_need_the_admin_role() {
         .unwrap();
     assert_eq!(s, 401);
 }
+
+/// The job types `serve` registers declare every key their handlers read:
+/// a create check the admin API accepts is one its handler can run (before,
+/// its schema asked for `request_id` only and the check then failed with
+/// "lacks 'pod_name'").
+#[tokio::test]
+async fn create_checks_need_what_their_handler_reads() {
+    use tricircle_api::create_checks::{self, CheckDeps};
+    use tricircle_pods::{
+        EndpointResolver, Interface, KeystoneClient, PodClient, ServiceCredentials,
+    };
+    let store = testing::sqlite().await;
+    let keystone = Arc::new(
+        KeystoneClient::new(
+            ServiceCredentials {
+                auth_url: "http://127.0.0.1:9/v3".into(),
+                username: "tricircle".into(),
+                password: "secret".into(),
+                project_name: "service".into(),
+                user_domain_name: "Default".into(),
+                project_domain_name: "Default".into(),
+            },
+            Duration::from_secs(1),
+        )
+        .unwrap(),
+    );
+    let resolver = Arc::new(EndpointResolver::new(
+        keystone.clone(),
+        None,
+        Interface::Public,
+    ));
+    let registry = create_checks::register(
+        Registry::new(),
+        CheckDeps {
+            store: store.store.clone(),
+            pods: PodClient::new(resolver, Duration::from_secs(1)).unwrap(),
+            keystone,
+            network: None,
+            settle: Duration::from_secs(60),
+        },
+    );
+    let api = Api::start(store, registry).await;
+    let (s, b) = api.call(Method::GET, "/v1.0/jobs/schemas", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        b["schemas"],
+        json!([
+            {"type": create_checks::SERVER_CREATE_CHECK, "resource": ["request_id", "pod_name"],
+             "optional": ["pod_id", "name", "user_id", "ports"]},
+            {"type": create_checks::VOLUME_CREATE_CHECK, "resource": ["request_id", "pod_name"],
+             "optional": ["pod_id", "name", "user_id"]},
+        ])
+    );
+    for (resource, needle) in [
+        (json!({"request_id": "req-1"}), "lacks key 'pod_name'"),
+        (json!({}), "lacks keys 'request_id', 'pod_name'"),
+        (
+            json!({"request_id": "req-1", "pod_name": "Pod1", "flavor": "x"}),
+            "unknown key 'flavor'",
+        ),
+    ] {
+        let (s, b) = api
+            .call(
+                Method::POST,
+                "/v1.0/jobs",
+                Some(json!({"job": {"type": create_checks::SERVER_CREATE_CHECK, "project_id": "p", "resource": resource}})),
+            )
+            .await;
+        assert_fault(s, &b, 400, "badRequest");
+        let msg = b["badRequest"]["message"].as_str().unwrap();
+        assert!(msg.contains(needle), "{msg}");
+    }
+    assert_eq!(
+        api.store
+            .list_jobs(&Default::default(), None, 10)
+            .await
+            .unwrap()
+            .jobs
+            .len(),
+        0,
+        "nothing recorded"
+    );
+    // What the compute gateway records for a boot without an answer.
+    let recorded = json!({"pod_id": "pod-uuid", "pod_name": "Pod1", "name": "vm1",
+        "request_id": "req-1", "user_id": "u1", "ports": []});
+    let job = api
+        .create(create_checks::SERVER_CREATE_CHECK, "p", recorded)
+        .await;
+    assert_eq!(job["status"], "NEW");
+    // Named by its request id, as the gateway names it.
+    let jobs = api
+        .store
+        .list_jobs(&Default::default(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(jobs.jobs[0].resource_id, "req-1");
+}

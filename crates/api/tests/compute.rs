@@ -13,9 +13,10 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tricircle_api::{compute_router, install_metrics, Authenticator, GatewayState};
+use tricircle_pods::health::{BreakerConfig, ManualClock};
 use tricircle_pods::{
-    EndpointResolver, Interface, KeystoneClient, PodClient, ServiceCredentials, TokenValidator,
-    ValidatorConfig,
+    EndpointResolver, HealthState, Interface, KeystoneClient, PodClient, PodHealth,
+    ServiceCredentials, TokenValidator, ValidatorConfig,
 };
 use tricircle_podsim::image::ImageService;
 use tricircle_podsim::{Credentials, Identity, IdentityConfig, Pod, PodConfig};
@@ -34,6 +35,9 @@ struct Env {
     identity: Identity,
     /// Notify one to stop that pod's server (connections then fail).
     pod_stops: Vec<Arc<tokio::sync::Notify>>,
+    /// The gateway's view of the pods' health, on a clock the test moves.
+    health: Arc<PodHealth>,
+    clock: Arc<ManualClock>,
 }
 
 async fn serve(router: axum::Router) -> String {
@@ -113,13 +117,20 @@ async fn env_with(store: TestStore, quota: Usage) -> Env {
         Some(store.store.clone()),
         Interface::Public,
     ));
+    let clock = Arc::new(ManualClock::new());
+    let health = Arc::new(PodHealth::with_clock(
+        BreakerConfig::default(),
+        clock.clone(),
+    ));
     let state = GatewayState {
         store: store.store.clone(),
         auth: Arc::new(Authenticator::Keystone {
             validator: TokenValidator::new(keystone.clone(), &ValidatorConfig::default()),
             www_authenticate_uri: cfg.public_url.clone(),
         }),
-        pods: PodClient::new(resolver, Duration::from_secs(10)).unwrap(),
+        pods: PodClient::new(resolver, Duration::from_secs(10))
+            .unwrap()
+            .with_health(health.clone()),
         network: None,
         keystone,
         max_body_size: 256 * 1024,
@@ -139,6 +150,8 @@ async fn env_with(store: TestStore, quota: Usage) -> Env {
         store,
         identity,
         pod_stops,
+        health,
+        clock,
     }
 }
 
@@ -523,6 +536,84 @@ async fn quota_counts_servers_in_every_pod() {
 }
 
 #[tokio::test]
+async fn huge_counts_are_bounded_by_the_quota() {
+    let e = env_with(
+        testing::sqlite().await,
+        Usage {
+            instances: 3,
+            cores: 20,
+            ram_mb: 51200,
+            volumes: 10,
+            gigabytes: 1000,
+            snapshots: 10,
+        },
+    )
+    .await;
+    e.flavor("f1", 1).await;
+    let boot = |min: Value, max: Value| {
+        json!({"server": {"name": "many", "imageRef": IMAGE, "flavorRef": "f1", "availability_zone": "az1",
+            "networks": "none", "min_count": min, "max_count": max}})
+    };
+    // max_count 2^63-1: Nova boots what the quota allows, no more.
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::POST,
+            "/v2.1/servers",
+            Some(boot(json!(1), json!(i64::MAX))),
+            Some("2.37"),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    assert_eq!(e.pods[0].compute().servers().len(), 3);
+    // Nothing fits any more: Nova's 403, at once.
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::POST,
+            "/v2.1/servers",
+            Some(boot(json!(1), json!(i64::MAX))),
+            Some("2.37"),
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
+    assert!(
+        b["forbidden"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Quota exceeded for instances"),
+        "{b}"
+    );
+    // Counts that are not counts.
+    for (min, max) in [
+        (json!(i64::MAX), json!(i64::MAX)),
+        (json!("9223372036854775808"), json!(1)),
+        (json!(0), json!(1)),
+        (json!(-1), json!(1)),
+        (json!(2), json!(1)),
+        (json!(1.5), json!(2)),
+        (json!("x"), json!(2)),
+        (json!(1e300), json!(2)),
+    ] {
+        let (s, b, _) = e
+            .call(
+                &e.demo,
+                Method::POST,
+                "/v2.1/servers",
+                Some(boot(min.clone(), max.clone())),
+                Some("2.37"),
+            )
+            .await;
+        assert!(s == 400 || s == 403, "{min} {max}: {s} {b}");
+    }
+    assert_eq!(e.pods[0].compute().servers().len(), 3);
+    let (_, b, _) = e
+        .call(&e.demo, Method::GET, "/v2.1/limits", None, None)
+        .await;
+    assert_eq!(b["limits"]["absolute"]["totalInstancesUsed"], 3, "{b}");
+}
+
+#[tokio::test]
 async fn a_down_pod_is_skipped_and_named() {
     let e = env().await;
     e.flavor("f1", 1).await;
@@ -546,6 +637,84 @@ async fn a_down_pod_is_skipped_and_named() {
         .await
         .unwrap();
     assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "5");
+    // A call routed to the down pod: 503 in Nova's format, with Retry-After,
+    // never the pod's own error passed on nor a 400.
+    let id2 = e.pods[1].compute().servers()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (method, path) in [
+        (Method::GET, format!("/v2.1/servers/{id2}")),
+        (Method::GET, format!("/v2.1/servers/{id2}/metadata")),
+        (Method::DELETE, format!("/v2.1/servers/{id2}")),
+    ] {
+        let (s, b, h) = e.call(&e.demo, method.clone(), &path, None, None).await;
+        assert_eq!(s, 503, "{method} {path}: {b}");
+        assert_eq!(b["serviceUnavailable"]["code"], 503, "{b}");
+        assert!(
+            b["serviceUnavailable"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Pod2"),
+            "{b}"
+        );
+        // 5 s while the pod answers 503 itself; once its breaker is open,
+        // the time to its next trial (at most the retry interval).
+        let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=10).contains(&retry), "{retry}");
+    }
+    // Nothing was forgotten because the pod failed: it comes back whole
+    // (at its next trial).
+    e.pods[1].set_down(false);
+    e.clock.advance(BreakerConfig::default().retry_interval);
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            &format!("/v2.1/servers/{id2}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+}
+
+#[tokio::test]
+async fn a_token_the_pods_refuse_is_the_callers_401() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    let token = e.identity.issue_token("demo", "demo").unwrap();
+    for az in ["az1", "az2"] {
+        let (s, b) = e.boot(&token, az, az, "f1").await;
+        assert_eq!(s, 202, "{b}");
+    }
+    // Cached by the gateway as valid; revoked in Keystone.
+    let (s, _, _) = e
+        .call(&token, Method::GET, "/v2.1/servers", None, None)
+        .await;
+    assert_eq!(s, 200);
+    e.identity.revoke(&token);
+    for strict in [false, true] {
+        let mut req = e
+            .http
+            .get(format!("{}/v2.1/servers/detail", e.base))
+            .header("x-auth-token", &token);
+        if strict {
+            req = req.header("x-tricircle-strict-list", "true");
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 401, "strict {strict}");
+        assert!(r.headers().contains_key("www-authenticate"));
+        let b: Value = r.json().await.unwrap();
+        assert_eq!(b["error"]["code"], 401, "{b}");
+    }
+    // The gateway believed the pods: routes it answers itself refuse the
+    // token at once too, without waiting for its cache to expire.
+    let (s, _, _) = e
+        .call(&token, Method::GET, "/v2.1/flavors", None, None)
+        .await;
+    assert_eq!(s, 401);
 }
 
 #[tokio::test]
@@ -840,6 +1009,222 @@ async fn bad_bodies_on_every_route_are_4xx() {
     // The server is untouched by all of that.
     let srv = e.wait_active(&e.demo, &server).await;
     assert_eq!(srv["name"], "target");
+}
+
+impl Env {
+    /// Another podsim pod, `name` in top AZ `az` (its own AZ `pod_az`),
+    /// registered in the catalog and the store. Call before the gateway
+    /// reads the catalog (the first request), so the pod is in it.
+    async fn add_pod(&mut self, name: &str, az: &str, pod_az: &str) {
+        let mut pc = PodConfig::new(name).with_identity(self.identity.clone());
+        pc.availability_zone = pod_az.into();
+        pc.images = Some(self.pods[0].images().clone());
+        let pod = Pod::new(pc);
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let router = pod.router();
+        tokio::spawn(
+            async move { tricircle_podsim::serve(l, router, std::future::pending()).await },
+        );
+        self.identity.register_pod(name, &url);
+        let spec = tricircle_core::PodSpec {
+            pod_name: name.into(),
+            az_name: Some(az.into()),
+            pod_az_name: Some(pod_az.into()),
+            dc_name: None,
+        };
+        self.store
+            .create_pod(&spec.validate().unwrap())
+            .await
+            .unwrap();
+        self.pods.push(pod);
+    }
+
+    async fn pod_of_server(&self, id: &str) -> String {
+        let page = self
+            .store
+            .list_routings(
+                &tricircle_store::RoutingFilter {
+                    top_id: Some(id.to_string()),
+                    resource_type: Some("server".into()),
+                    ..Default::default()
+                },
+                None,
+                1,
+            )
+            .await
+            .unwrap();
+        let pod_id = &page.routings[0].pod_id;
+        self.store.get_pod(pod_id).await.unwrap().pod_name
+    }
+
+    fn state_of(&self, pod: &str) -> HealthState {
+        self.health.view(pod).unwrap().state
+    }
+}
+
+/// A pod answering 503 goes down after the threshold; lists then leave it
+/// out without asking it and name it; a boot in its AZ (its only pod) is a
+/// 503 with Retry-After that never reaches it; once it answers again the
+/// next trial brings it back and nothing was forgotten meanwhile.
+#[tokio::test]
+async fn a_failing_pod_goes_down_is_skipped_without_being_asked_and_comes_back() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    let mut ids = Vec::new();
+    for az in ["az1", "az2"] {
+        let (s, b) = e.boot(&e.demo, az, az, "f1").await;
+        assert_eq!(s, 202, "{b}");
+        ids.push(b["server"]["id"].as_str().unwrap().to_string());
+    }
+    let routings_before = e
+        .store
+        .list_routings(&Default::default(), None, 100)
+        .await
+        .unwrap();
+    e.pods[1].set_down(true);
+    let list = || async {
+        let (s, b, h) = e
+            .call(&e.demo, Method::GET, "/v2.1/servers", None, None)
+            .await;
+        assert_eq!(s, 200, "{b}");
+        let skipped = h
+            .get("x-tricircle-skipped-pods")
+            .map(|v| v.to_str().unwrap().to_string());
+        (b["servers"].as_array().unwrap().len(), skipped)
+    };
+    // Each list asks the pod once; three failures in a row take it down.
+    for (n, state) in [
+        (1, HealthState::Degraded),
+        (2, HealthState::Degraded),
+        (3, HealthState::Down),
+    ] {
+        assert_eq!(list().await, (1, Some("Pod2".to_string())), "list {n}");
+        assert_eq!(e.state_of("Pod2"), state, "after list {n}");
+    }
+    e.health.sync(&e.store).await.unwrap();
+    let row = e.store.list_pod_health().await.unwrap();
+    let pod2 = row.iter().find(|r| r.pod_name == "Pod2").unwrap();
+    assert_eq!((pod2.state.as_str(), pod2.failures), ("down", 3));
+    assert!(
+        pod2.last_error.as_deref().unwrap().contains("HTTP 503"),
+        "{pod2:?}"
+    );
+
+    // Down: lists and boots do not reach the pod at all.
+    let seen = e.pods[1].requests_seen();
+    assert_eq!(list().await, (1, Some("Pod2".to_string())));
+    let (s, b, h) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            &format!("/v2.1/servers/{}", ids[1]),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 503, "{b}");
+    assert!(h.contains_key("retry-after"), "{h:?}");
+    assert!(
+        b["serviceUnavailable"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Pod2"),
+        "{b}"
+    );
+    let (s, b, h) = e
+        .call(
+            &e.demo,
+            Method::POST,
+            "/v2.1/servers",
+            Some(json!({"server": {"name": "x", "imageRef": IMAGE, "flavorRef": "f1", "availability_zone": "az2", "networks": "none"}})),
+            Some("2.47"),
+        )
+        .await;
+    assert_eq!(s, 503, "{b}");
+    assert_eq!(b["serviceUnavailable"]["code"], 503, "{b}");
+    assert!(
+        b["serviceUnavailable"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("az2"),
+        "{b}"
+    );
+    let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=10).contains(&retry), "{retry}");
+    assert_eq!(e.pods[1].requests_seen(), seen, "a down pod was asked");
+    // The other pod serves as ever.
+    let (s, b) = e.boot(&e.demo, "az1b", "az1", "f1").await;
+    assert_eq!(s, 202, "{b}");
+
+    // It answers again; until the retry interval has passed it is still
+    // left alone, then the next call is the trial, which brings it back.
+    e.pods[1].set_down(false);
+    assert_eq!(list().await, (2, Some("Pod2".to_string())));
+    assert_eq!(e.pods[1].requests_seen(), seen);
+    e.clock.advance(BreakerConfig::default().retry_interval);
+    assert_eq!(list().await, (3, None));
+    assert_eq!(e.state_of("Pod2"), HealthState::Up);
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            &format!("/v2.1/servers/{}", ids[1]),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    e.health.sync(&e.store).await.unwrap();
+    let rows = e.store.list_pod_health().await.unwrap();
+    let pod2 = rows.iter().find(|r| r.pod_name == "Pod2").unwrap();
+    assert_eq!(pod2.state, "up");
+    assert_eq!(pod2.version, 2, "down, then up: {pod2:?}");
+    // Nothing was forgotten while the pod was down.
+    let routings_after = e
+        .store
+        .list_routings(&Default::default(), None, 100)
+        .await
+        .unwrap();
+    for r in &routings_before.routings {
+        assert!(
+            routings_after.routings.iter().any(|a| a.id == r.id),
+            "routing {r:?} lost"
+        );
+    }
+}
+
+/// With one pod of an AZ down, boots there go to the AZ's other pod (the
+/// tenant's binding moves), and a fresh tenant goes where the probe saw
+/// the most free capacity.
+#[tokio::test]
+async fn boots_avoid_a_down_pod_and_prefer_free_capacity() {
+    let mut e = env().await;
+    e.add_pod("Pod3", "az2", "nova2").await;
+    e.flavor("f1", 1).await;
+    let boot = |token: String, name: &'static str| {
+        let e = &e;
+        async move {
+            let (s, b) = e.boot(&token, name, "az2", "f1").await;
+            assert_eq!(s, 202, "{b}");
+            e.pod_of_server(b["server"]["id"].as_str().unwrap()).await
+        }
+    };
+    // Equal pods: by name.
+    assert_eq!(boot(e.demo.clone(), "a").await, "Pod2");
+    for _ in 0..3 {
+        e.health.record_failure("Pod2", "HTTP 503 from compute");
+    }
+    let seen = e.pods[1].requests_seen();
+    assert_eq!(boot(e.demo.clone(), "b").await, "Pod3");
+    assert_eq!(e.pods[1].requests_seen(), seen, "the down pod was asked");
+    // Back up, Pod2 has more room than Pod3: a tenant without a binding
+    // goes there; the demo tenant keeps its (new) binding to Pod3.
+    e.health.record_success("Pod2");
+    e.health.set_capacity("Pod2", 32, 64_000);
+    e.health.set_capacity("Pod3", 32, 1_000);
+    assert_eq!(boot(e.admin.clone(), "c").await, "Pod2");
+    assert_eq!(boot(e.demo.clone(), "d").await, "Pod3");
 }
 
 #[tokio::test]

@@ -78,6 +78,22 @@ impl Api {
         assert_eq!(a.status, 201, "{}", a.body);
         a.body[key].clone()
     }
+
+    /// A network with one IPv4 subnet of `cidr`: both views.
+    async fn network_with_subnet(&self, token: &str, name: &str, cidr: &str) -> (Value, Value) {
+        let net = self
+            .create(token, "networks", "network", json!({ "name": name }))
+            .await;
+        let sub = self
+            .create(
+                token,
+                "subnets",
+                "subnet",
+                json!({"network_id": net["id"], "ip_version": 4, "cidr": cidr}),
+            )
+            .await;
+        (net, sub)
+    }
 }
 
 /// Asserts Neutron's error body.
@@ -1457,4 +1473,163 @@ async fn readers_do_not_write() {
         )
         .await;
     assert_eq!(a.body["network"]["name"], "n1", "{}", a.body);
+}
+
+/// `?marker=` naming nothing is the resource's 404 on every list, with a
+/// limit (as Neutron pages) and without one (where Neutron ignores the
+/// marker and would answer the whole list); a known marker without a limit
+/// is ignored, as Neutron ignores it.
+#[tokio::test]
+async fn unknown_markers_are_the_resources_404_on_every_list() {
+    let api = start().await;
+    let t = &api.demo;
+    let (net, sub) = api.network_with_subnet(t, "m", "10.1.0.0/24").await;
+    let nid = net["id"].as_str().unwrap();
+    let port = api
+        .create(t, "ports", "port", json!({"network_id": nid}))
+        .await;
+    let sg = api
+        .create(t, "security-groups", "security_group", json!({"name": "g"}))
+        .await;
+    let rule = api
+        .create(
+            t,
+            "security-group-rules",
+            "security_group_rule",
+            json!({"security_group_id": sg["id"], "direction": "ingress"}),
+        )
+        .await;
+    let unknown = "7b1f2c9e-0000-4000-8000-000000000000";
+    for (path, key, kind, known) in [
+        ("networks", "networks", "NetworkNotFound", &net),
+        ("subnets", "subnets", "SubnetNotFound", &sub),
+        ("ports", "ports", "PortNotFound", &port),
+        (
+            "security-groups",
+            "security_groups",
+            "SecurityGroupNotFound",
+            &sg,
+        ),
+        (
+            "security-group-rules",
+            "security_group_rules",
+            "SecurityGroupRuleNotFound",
+            &rule,
+        ),
+    ] {
+        let all = api.ok(t, Method::GET, &format!("/v2.0/{path}"), None).await;
+        for query in [
+            format!("marker={unknown}"),
+            format!("marker={unknown}&limit=1"),
+            format!("limit=1&marker={unknown}&page_reverse=True"),
+        ] {
+            let a = api
+                .call(t, Method::GET, &format!("/v2.0/{path}?{query}"), None)
+                .await;
+            assert_neutron_error(&a, 404, kind);
+            assert!(
+                a.body["NeutronError"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(unknown)),
+                "{}",
+                a.body
+            );
+        }
+        let known_id = known["id"].as_str().unwrap();
+        let page = api
+            .ok(
+                t,
+                Method::GET,
+                &format!("/v2.0/{path}?marker={known_id}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            page[key], all[key],
+            "{path}: a known marker without a limit is ignored"
+        );
+    }
+}
+
+/// Neutron lets a port take its subnet's gateway IP when asked for it
+/// (`neutron/tests/common/test_db_base_plugin_v2.py`:
+/// `test_requested_invalid_fixed_ips`, "Enable allocation of gateway
+/// address", and `test_subnet_with_allocation_range`, "Check when fixed IP
+/// is gateway", both 201; that is how a port is made for `router add
+/// port`), so we do too: on create and on update. It is never given by
+/// default, and once taken a second port asking for it is a 409.
+#[tokio::test]
+async fn a_port_may_ask_for_its_subnets_gateway_ip_as_in_neutron() {
+    let api = start().await;
+    let t = &api.demo;
+    let (net, sub) = api.network_with_subnet(t, "g", "10.2.0.0/29").await;
+    let nid = net["id"].as_str().unwrap();
+    let sid = sub["id"].as_str().unwrap();
+    assert_eq!(sub["gateway_ip"], "10.2.0.1");
+    // The pool is .2-.6: every default address avoids the gateway.
+    let mut defaults = Vec::new();
+    for _ in 0..5 {
+        let p = api
+            .create(t, "ports", "port", json!({"network_id": nid}))
+            .await;
+        defaults.push(
+            p["fixed_ips"][0]["ip_address"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert!(!defaults.contains(&"10.2.0.1".to_string()), "{defaults:?}");
+    let a = api
+        .call(
+            t,
+            Method::POST,
+            "/v2.0/ports",
+            Some(json!({"port": {"network_id": nid}})),
+        )
+        .await;
+    assert_neutron_error(&a, 409, "IpAddressGenerationFailure");
+
+    let gw = json!([{"subnet_id": sid, "ip_address": "10.2.0.1"}]);
+    let p = api
+        .create(
+            t,
+            "ports",
+            "port",
+            json!({"network_id": nid, "fixed_ips": gw}),
+        )
+        .await;
+    assert_eq!(p["fixed_ips"], gw);
+    let a = api
+        .call(
+            t,
+            Method::POST,
+            "/v2.0/ports",
+            Some(json!({"port": {"network_id": nid, "fixed_ips": gw}})),
+        )
+        .await;
+    assert_eq!(a.status, 409, "{}", a.body);
+
+    // Given back, and taken again by an update of a port made with a
+    // default address.
+    let pid = p["id"].as_str().unwrap();
+    api.ok(t, Method::DELETE, &format!("/v2.0/ports/{pid}"), None)
+        .await;
+    let oid = api.ok(t, Method::GET, "/v2.0/ports", None).await["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["fixed_ips"][0]["ip_address"] == "10.2.0.2")
+        .and_then(|p| p["id"].as_str())
+        .unwrap()
+        .to_string();
+    let updated = api
+        .ok(
+            t,
+            Method::PUT,
+            &format!("/v2.0/ports/{oid}"),
+            Some(json!({"port": {"fixed_ips": gw}})),
+        )
+        .await;
+    assert_eq!(updated["port"]["fixed_ips"], gw);
 }

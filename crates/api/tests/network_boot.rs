@@ -898,3 +898,48 @@ async fn force_delete_releases_the_ports_of_the_boot() {
         .await;
     assert_eq!(s, 404);
 }
+
+/// A pod answering 503 while a boot prepares its network is an outage:
+/// 503 in Nova's format, never a 400 as if the request were wrong. Nothing
+/// is left at the top: the port the boot made goes again.
+#[tokio::test]
+async fn a_pod_outage_during_a_boot_is_a_503() {
+    let env = env(testing::sqlite().await).await;
+    let flavor = env.flavor().await;
+    let net_id = env.network_with_subnet("outage", "10.13.0.0/24").await;
+    env.pods[0].set_down(true);
+    let (s, v) = env
+        .boot(0, &flavor, json!([{"uuid": net_id}]), Some("az1"))
+        .await;
+    assert_eq!(s, 503, "{v}");
+    assert!(
+        v["serviceUnavailable"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Pod1"),
+        "{v}"
+    );
+    let server_ports = || async {
+        let ports = env
+            .net(Method::GET, &format!("/ports?network_id={net_id}"), None)
+            .await;
+        ports["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| {
+                p["device_owner"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("compute:")
+            })
+            .count()
+    };
+    assert_eq!(server_ports().await, 0);
+    env.pods[0].set_down(false);
+    let (s, v) = env
+        .boot(0, &flavor, json!([{"uuid": net_id}]), Some("az1"))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(server_ports().await, 1);
+}

@@ -2,14 +2,17 @@
 //!
 //! 1. The tenant's active binding to a usable pod of the requested AZ (of any
 //!    AZ when none is requested) wins.
-//! 2. Otherwise the weigher picks a usable pod of that AZ: most free capacity
-//!    first (unknown capacity counts as the lowest), then `pod_name`, then
-//!    `pod_id` ascending, so the choice never depends on input order. The
+//! 2. Otherwise the weigher picks a usable pod of that AZ: pods that are not
+//!    degraded first, then most free capacity (unknown capacity counts as
+//!    the lowest), then `pod_name`, then `pod_id` ascending, so the choice
+//!    never depends on input order. The
 //!    caller records a new active binding and switches off the tenant's other
 //!    active bindings of that pod's AZ.
 //! 3. No usable pod: an error naming the AZ.
 //!
-//! "Usable" means not in maintenance and healthy. Pods with an empty AZ (the
+//! "Usable" means not in maintenance and healthy (not down). A binding to a
+//! degraded pod is kept: a pod that failed a call or two keeps its tenants.
+//! Pods with an empty AZ (the
 //! top pod, which callers leave out anyway) are never candidates.
 
 use std::cmp::Ordering;
@@ -23,6 +26,8 @@ pub struct PodInfo {
     pub az_name: String,
     pub maintenance: bool,
     pub healthy: bool,
+    /// Usable, but failing some calls lately: chosen after healthy pods.
+    pub degraded: bool,
     /// Free capacity the pod reports (any unit, the same for all pods).
     pub free_capacity: Option<u64>,
 }
@@ -105,9 +110,11 @@ impl fmt::Display for NoPodMessage<'_> {
 
 /// The weigher's order: better pods first.
 fn weigh(a: &PodInfo, b: &PodInfo) -> Ordering {
-    // `None < Some(_)`, so unknown capacity is the lowest.
-    b.free_capacity
-        .cmp(&a.free_capacity)
+    // `false < true`: healthy pods first. `None < Some(_)`, so unknown
+    // capacity is the lowest.
+    a.degraded
+        .cmp(&b.degraded)
+        .then_with(|| b.free_capacity.cmp(&a.free_capacity))
         .then_with(|| a.pod_name.cmp(&b.pod_name))
         .then_with(|| a.pod_id.cmp(&b.pod_id))
 }
@@ -176,8 +183,14 @@ mod tests {
             az_name: az.into(),
             maintenance: false,
             healthy: true,
+            degraded: false,
             free_capacity: None,
         }
+    }
+
+    fn degraded(mut p: PodInfo) -> PodInfo {
+        p.degraded = true;
+        p
     }
 
     fn cap(mut p: PodInfo, c: u64) -> PodInfo {
@@ -330,6 +343,30 @@ mod tests {
         let mut d = pod("p3", "az1");
         d.pod_name = "same".into();
         assert_eq!(schedule(&[c, d], &[], Some("az1")), new_binding("p3", &[]));
+    }
+
+    #[test]
+    fn weigher_prefers_healthy_pods_over_degraded_ones_whatever_their_capacity() {
+        let pods = [
+            degraded(cap(pod("p1", "az1"), 1000)),
+            cap(pod("p2", "az1"), 1),
+        ];
+        assert_eq!(schedule(&pods, &[], Some("az1")), new_binding("p2", &[]));
+        // All degraded: still usable, by capacity.
+        let pods = [
+            degraded(cap(pod("p1", "az1"), 1000)),
+            degraded(cap(pod("p2", "az1"), 1)),
+        ];
+        assert_eq!(schedule(&pods, &[], Some("az1")), new_binding("p1", &[]));
+        // A binding to a degraded pod is kept.
+        assert_eq!(
+            schedule(
+                &[degraded(pod("p1", "az1")), pod("p2", "az1")],
+                &[active("b1", "p1")],
+                Some("az1")
+            ),
+            use_binding("p1")
+        );
     }
 
     #[test]

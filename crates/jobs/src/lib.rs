@@ -13,5 +13,7 @@ mod engine;
 mod registry;
 
 pub use engine::{backoff, Engine, EngineConfig, Kicker};
-pub use registry::{handler_fn, resource_str, Handler, JobError, JobSchema, Registry};
+pub use registry::{
+    handler_fn, resource_str, Handler, JobError, JobSchema, Registry, ResourceKeys,
+};
 pub use tricircle_store::{Job, JobStatus};

@@ -65,21 +65,62 @@ pub fn resource_str<'a>(job: &'a Job, name: &str) -> Result<&'a str, JobError> {
         .ok_or_else(|| JobError::Fatal(format!("the job's resource lacks '{name}'")))
 }
 
-/// A job type and the keys its `resource` object must have, as
-/// `GET /v1.0/jobs/schemas` shows it.
+/// The keys of a job type's `resource` object.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ResourceKeys<'a> {
+    /// Keys naming the resource (non-empty strings): their values, joined
+    /// by `#`, are the job's resource id (coalescing and the
+    /// one-running-job rule are per type and resource id).
+    pub id: &'a [&'a str],
+    /// Further keys the handler needs (non-empty strings).
+    pub required: &'a [&'a str],
+    /// Keys the handler reads when present (any JSON value).
+    pub optional: &'a [&'a str],
+}
+
+impl<'a> ResourceKeys<'a> {
+    /// A resource named by `id` keys, needing nothing else.
+    pub fn id(id: &'a [&'a str]) -> Self {
+        ResourceKeys {
+            id,
+            ..Default::default()
+        }
+    }
+}
+
+/// A job type and the keys of its `resource` object, as
+/// `GET /v1.0/jobs/schemas` shows it: `resource` lists every key a job must
+/// have (those naming the resource first), `optional` the keys it may have.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobSchema {
     #[serde(rename = "type")]
     pub job_type: String,
     pub resource: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub optional: Vec<String>,
+    /// How many of `resource`'s keys name the resource.
+    #[serde(skip)]
+    id_keys: usize,
 }
 
 impl JobSchema {
-    /// The resource id of a job of this type: the values of its keys, in
-    /// schema order, joined by `#` (as the original did). Coalescing and the
-    /// one-running-job rule are per `(type, resource id)`.
+    fn new(job_type: &str, keys: ResourceKeys<'_>) -> JobSchema {
+        let owned = |ks: &[&str]| ks.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        let mut resource = owned(keys.id);
+        resource.extend(owned(keys.required));
+        JobSchema {
+            job_type: job_type.to_string(),
+            resource,
+            optional: owned(keys.optional),
+            id_keys: keys.id.len(),
+        }
+    }
+
+    /// The resource id of a job of this type: the values of the keys
+    /// naming the resource, in schema order, joined by `#` (as the original
+    /// did).
     pub fn resource_id(&self, resource: &Value) -> String {
-        self.resource
+        self.resource[..self.id_keys]
             .iter()
             .map(|k| match resource.get(k) {
                 Some(Value::String(s)) => s.clone(),
@@ -90,39 +131,53 @@ impl JobSchema {
             .join("#")
     }
 
-    /// Checks an operator-given `resource`: an object with exactly the
-    /// schema's keys, each a non-empty string. The message says what is wrong.
+    /// Checks an operator-given `resource`: an object with every required
+    /// key, each a non-empty string, and no key the type does not know.
+    /// The message names what is wrong (all the missing keys at once).
     pub fn check(&self, resource: &Value) -> Result<(), String> {
+        let needs = self.resource.join(", ");
         let Some(obj) = resource.as_object() else {
             return Err(format!(
-                "resource of a {} job must be an object with keys: {}",
-                self.job_type,
-                self.resource.join(", ")
+                "resource of a {} job must be an object with keys: {needs}",
+                self.job_type
             ));
         };
+        let missing: Vec<&str> = self
+            .resource
+            .iter()
+            .filter(|k| !obj.contains_key(k.as_str()))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "resource of a {} job lacks {} '{}' (needs: {needs})",
+                self.job_type,
+                if missing.len() == 1 { "key" } else { "keys" },
+                missing.join("', '")
+            ));
+        }
         for key in &self.resource {
             match obj.get(key) {
                 Some(Value::String(s)) if !s.trim().is_empty() => {}
-                Some(_) => {
+                _ => {
                     return Err(format!(
                         "resource key '{key}' of a {} job must be a non-empty string",
                         self.job_type
                     ))
                 }
-                None => {
-                    return Err(format!(
-                        "resource of a {} job lacks key '{key}' (needs: {})",
-                        self.job_type,
-                        self.resource.join(", ")
-                    ))
-                }
             }
         }
-        if let Some(extra) = obj.keys().find(|k| !self.resource.contains(k)) {
+        if let Some(extra) = obj
+            .keys()
+            .find(|k| !self.resource.contains(k) && !self.optional.contains(k))
+        {
+            let mut known = needs;
+            if !self.optional.is_empty() {
+                known = format!("{known}; may have: {}", self.optional.join(", "));
+            }
             return Err(format!(
-                "resource of a {} job has an unknown key '{extra}' (needs: {})",
+                "resource of a {} job has an unknown key '{extra}' (needs: {known})",
                 self.job_type,
-                self.resource.join(", ")
             ));
         }
         Ok(())
@@ -153,11 +208,22 @@ impl Registry {
     }
 
     /// Registers (or replaces) the handler of `job_type`, whose jobs carry
-    /// `resource_keys` in their `resource` object.
+    /// `resource_keys` (naming the resource) in their `resource` object.
     pub fn register(
         &mut self,
         job_type: &str,
         resource_keys: &[&str],
+        handler: impl Handler,
+    ) -> &mut Registry {
+        self.register_keys(job_type, ResourceKeys::id(resource_keys), handler)
+    }
+
+    /// [`Registry::register`] for a type whose jobs carry more than the
+    /// keys naming their resource.
+    pub fn register_keys(
+        &mut self,
+        job_type: &str,
+        keys: ResourceKeys<'_>,
         handler: impl Handler,
     ) -> &mut Registry {
         if self.types.contains_key(job_type) {
@@ -169,10 +235,7 @@ impl Registry {
         self.types.insert(
             job_type.to_string(),
             Entry {
-                schema: JobSchema {
-                    job_type: job_type.to_string(),
-                    resource: resource_keys.iter().map(|k| k.to_string()).collect(),
-                },
+                schema: JobSchema::new(job_type, keys),
                 handler: Arc::new(handler),
             },
         );
@@ -182,6 +245,17 @@ impl Registry {
     /// [`Registry::register`], by value, for chaining.
     pub fn with(mut self, job_type: &str, resource_keys: &[&str], handler: impl Handler) -> Self {
         self.register(job_type, resource_keys, handler);
+        self
+    }
+
+    /// [`Registry::register_keys`], by value, for chaining.
+    pub fn with_keys(
+        mut self,
+        job_type: &str,
+        keys: ResourceKeys<'_>,
+        handler: impl Handler,
+    ) -> Self {
+        self.register_keys(job_type, keys, handler);
         self
     }
 
@@ -227,7 +301,11 @@ mod tests {
         assert!(s
             .check(&json!({"pod_id": "p", "router_id": "r"}))
             .unwrap_err()
-            .contains("'network_id'"));
+            .contains("lacks key 'network_id'"));
+        assert!(s
+            .check(&json!({"pod_id": "p"}))
+            .unwrap_err()
+            .contains("lacks keys 'router_id', 'network_id'"));
         assert!(s
             .check(&json!({"pod_id": "p", "router_id": "r", "network_id": "n", "x": "1"}))
             .unwrap_err()
@@ -238,5 +316,42 @@ mod tests {
         assert!(s.check(&json!(["p"])).is_err());
         assert!(r.schema("nope").is_none());
         assert_eq!(r.schemas().len(), 1);
+    }
+
+    #[test]
+    fn schemas_with_required_and_optional_keys() {
+        let r = Registry::new().with_keys(
+            "server_create_check",
+            ResourceKeys {
+                id: &["request_id"],
+                required: &["pod_name"],
+                optional: &["name", "ports"],
+            },
+            handler_fn(|_| async { Ok(()) }),
+        );
+        let s = r.schema("server_create_check").unwrap();
+        assert_eq!(
+            serde_json::to_value(s).unwrap(),
+            json!({"type": "server_create_check", "resource": ["request_id", "pod_name"], "optional": ["name", "ports"]})
+        );
+        let e = s.check(&json!({"request_id": "req-1"})).unwrap_err();
+        assert!(e.contains("lacks key 'pod_name'"), "{e}");
+        let good = json!({"request_id": "req-1", "pod_name": "Pod1", "name": null, "ports": ["p"]});
+        assert_eq!(s.check(&good), Ok(()));
+        // The resource id is the id keys' only.
+        assert_eq!(s.resource_id(&good), "req-1");
+        let e = s
+            .check(&json!({"request_id": "r", "pod_name": "P", "x": 1}))
+            .unwrap_err();
+        assert!(
+            e.contains("unknown key 'x'") && e.contains("may have: name, ports"),
+            "{e}"
+        );
+        // The plain form shows no `optional`.
+        let plain = registry();
+        assert_eq!(
+            serde_json::to_value(plain.schema("router_setup").unwrap()).unwrap(),
+            json!({"type": "router_setup", "resource": ["pod_id", "router_id", "network_id"]})
+        );
     }
 }

@@ -114,7 +114,10 @@ pub(crate) fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-/// A string of at most `max` characters.
+/// A string of at most `max` characters, without control characters (C0,
+/// DEL, C1, line and paragraph separators): no name, id or address has
+/// them, and no database stores a NUL. Descriptions may span lines (tabs
+/// and line breaks), as Horizon writes them.
 pub(crate) fn string(name: &str, v: &Value, max: usize) -> Result<String, NeutronError> {
     let Value::String(s) = v else {
         return Err(NeutronError::invalid_attr(
@@ -126,6 +129,19 @@ pub(crate) fn string(name: &str, v: &Value, max: usize) -> Result<String, Neutro
         return Err(NeutronError::invalid_attr(
             name,
             format!("'{s}' exceeds maximum length of {max}"),
+        ));
+    }
+    let multiline = name == "description";
+    if let Some(c) = s.chars().find(|c| {
+        let control = c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+        control && !(multiline && matches!(c, '\t' | '\n' | '\r'))
+    }) {
+        return Err(NeutronError::invalid_attr(
+            name,
+            format!(
+                "the control character U+{:04X} is not allowed",
+                u32::from(c)
+            ),
         ));
     }
     Ok(s.clone())
@@ -255,6 +271,33 @@ mod tests {
         let e = check("network", json!({"id": "x"}), ATTRS, Op::Update).err();
         assert!(e.is_some_and(|e| e.message.contains("read-only attribute id")));
         assert!(check("network", json!("x"), ATTRS, Op::Create).is_err());
+    }
+
+    #[test]
+    fn strings_refuse_control_characters() {
+        assert_eq!(
+            string("name", &json!("net 1 é"), 255).ok().as_deref(),
+            Some("net 1 é")
+        );
+        for bad in [
+            "a\u{0}",
+            "\u{1b}[0m",
+            "a\nb",
+            "\u{7f}",
+            "\u{85}",
+            "\u{2028}",
+        ] {
+            let e = string("name", &json!(bad), 255).err();
+            assert!(
+                e.as_ref().is_some_and(|e| e.status == 400
+                    && e.message
+                        .starts_with("Invalid input for name. Reason: the control character U+")),
+                "{bad:?}: {e:?}"
+            );
+        }
+        assert!(string("description", &json!("two\r\nlines\tand a tab"), 255).is_ok());
+        assert!(string("description", &json!("nul\u{0}"), 255).is_err());
+        assert!(string_list("availability_zone_hints", &json!(["az\u{0}"]), 255).is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! coalesced into it is harmless.
 
 use serde_json::{json, Value};
-use tricircle_jobs::{handler_fn, resource_str, Job, JobError, Registry};
+use tricircle_jobs::{handler_fn, resource_str, Job, JobError, Registry, ResourceKeys};
 
 use crate::bottom::{bottom_network_name, Bottom, BottomError};
 use crate::jobs_types::{
@@ -31,24 +31,39 @@ fn failed(e: BottomError) -> JobError {
 
 /// The network job types with their handlers, added to `registry`.
 pub fn register(registry: Registry, bottom: Bottom) -> Registry {
+    // Jobs name their resource by its id; the top change records its
+    // project and, for updates and deletes, the resource as it was.
+    let keys = |id| ResourceKeys {
+        id,
+        required: &[],
+        optional: &["project_id", "snapshot"],
+    };
     registry
-        .with(
+        .with_keys(
             NETWORK_UPDATE,
-            &["network_id"],
+            keys(&["network_id"]),
             run(&bottom, network_update),
         )
-        .with(
+        .with_keys(
             NETWORK_DELETE,
-            &["network_id"],
+            keys(&["network_id"]),
             run(&bottom, network_delete),
         )
-        .with(SUBNET_UPDATE, &["subnet_id"], run(&bottom, subnet_update))
-        .with(SUBNET_DELETE, &["subnet_id"], run(&bottom, subnet_delete))
-        .with(PORT_UPDATE, &["port_id"], run(&bottom, port_update))
-        .with(PORT_DELETE, &["port_id"], run(&bottom, port_delete))
-        .with(
+        .with_keys(
+            SUBNET_UPDATE,
+            keys(&["subnet_id"]),
+            run(&bottom, subnet_update),
+        )
+        .with_keys(
+            SUBNET_DELETE,
+            keys(&["subnet_id"]),
+            run(&bottom, subnet_delete),
+        )
+        .with_keys(PORT_UPDATE, keys(&["port_id"]), run(&bottom, port_update))
+        .with_keys(PORT_DELETE, keys(&["port_id"]), run(&bottom, port_delete))
+        .with_keys(
             SECURITY_GROUP_SYNC,
-            &["security_group_id"],
+            keys(&["security_group_id"]),
             run(&bottom, security_group_sync),
         )
 }

@@ -170,17 +170,21 @@ impl Listing<'_> {
             sorts.push(("id".into(), true));
         }
         items.sort_by(|a, b| compare(a, b, &sorts));
+        // An unknown marker is the resource's 404, as Neutron answers it
+        // when paging; also without a limit, where Neutron ignores the
+        // marker (and we do too, once it is known) instead of quietly
+        // answering the whole list for a marker that names nothing.
+        let pos = match &q.marker {
+            None => None,
+            Some(m) => Some(
+                items
+                    .iter()
+                    .position(|i| i.get("id").and_then(Value::as_str) == Some(m))
+                    .ok_or_else(|| (self.not_found)(m))?,
+            ),
+        };
         let mut links = Vec::new();
         if let Some(limit) = q.limit {
-            let pos = match &q.marker {
-                None => None,
-                Some(m) => Some(
-                    items
-                        .iter()
-                        .position(|i| i.get("id").and_then(Value::as_str) == Some(m))
-                        .ok_or_else(|| (self.not_found)(m))?,
-                ),
-            };
             let page: Vec<Value> = if q.page_reverse {
                 let end = pos.unwrap_or(items.len());
                 items[end.saturating_sub(limit)..end].to_vec()
@@ -385,6 +389,15 @@ mod tests {
             marker: Some("zz".into()),
             ..q
         };
+        assert_eq!(L.apply(items(), &q).err().map(|e| e.status), Some(404));
+        // Without a limit a known marker is ignored, as Neutron ignores it;
+        // an unknown one is still a 404.
+        let q = ListQuery::from_pairs(&pairs(&[("marker", "b")])).unwrap_or_default();
+        assert_eq!(
+            ids(&L.apply(items(), &q).unwrap_or_default()),
+            ["a", "b", "c"]
+        );
+        let q = ListQuery::from_pairs(&pairs(&[("marker", "zz")])).unwrap_or_default();
         assert_eq!(L.apply(items(), &q).err().map(|e| e.status), Some(404));
         assert!(ListQuery::from_pairs(&pairs(&[("sort_key", "name")])).is_err());
         assert!(ListQuery::from_pairs(&pairs(&[("limit", "-1")])).is_err());

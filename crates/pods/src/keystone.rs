@@ -103,14 +103,24 @@ pub struct KeystoneClient {
 const RENEW_BEFORE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 impl KeystoneClient {
+    /// A client whose pooled connections idle out after
+    /// [`DEFAULT_IDLE_TIMEOUT`](crate::DEFAULT_IDLE_TIMEOUT).
     pub fn new(
         creds: ServiceCredentials,
         timeout: Duration,
     ) -> Result<KeystoneClient, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .build()?;
+        Self::with_idle_timeout(creds, timeout, crate::DEFAULT_IDLE_TIMEOUT)
+    }
+
+    /// A client whose pooled connections idle out after `idle_timeout`
+    /// (zero: connections are not reused): keep it below Keystone's
+    /// keep-alive.
+    pub fn with_idle_timeout(
+        creds: ServiceCredentials,
+        timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Result<KeystoneClient, reqwest::Error> {
+        let http = crate::pooled_client(timeout, idle_timeout, 32)?;
         Ok(KeystoneClient {
             http,
             base: v3_base(&creds.auth_url),
@@ -145,13 +155,14 @@ impl KeystoneClient {
                 "name": username, "domain": {"name": user_domain}, "password": password}}},
             "scope": {"project": {"name": project, "domain": {"name": project_domain}}}
         }});
-        let resp = self
-            .http
-            .post(format!("{}/auth/tokens?nocatalog", self.base))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
+        // Issuing a token twice is harmless: retried like a read.
+        let resp = send_retrying(
+            self.http
+                .post(format!("{}/auth/tokens?nocatalog", self.base))
+                .json(&body),
+        )
+        .await
+        .map_err(|e| self.unreachable(e))?;
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(KeystoneError::ServiceAuth(status.as_u16()));
@@ -235,7 +246,7 @@ impl KeystoneClient {
             for (k, v) in extra {
                 req = req.header(*k, *v);
             }
-            let resp = req.send().await.map_err(|e| self.unreachable(e))?;
+            let resp = send_retrying(req).await.map_err(|e| self.unreachable(e))?;
             if resp.status() == StatusCode::UNAUTHORIZED && attempt == 0 {
                 self.forget_service_token(&token).await;
                 continue;
@@ -322,6 +333,24 @@ impl KeystoneClient {
             what,
             detail: e.to_string(),
         })
+    }
+}
+
+/// Sends `req`; when sending fails before an answer and not for lack of
+/// time (a refused connection, or a pooled one the server had just closed),
+/// tries once more, so that only a Keystone that really is down makes
+/// identity unavailable.
+async fn send_retrying(req: reqwest::RequestBuilder) -> Result<reqwest::Response, reqwest::Error> {
+    let again = req.try_clone();
+    match req.send().await {
+        Err(e) if crate::failed_to_send(&e) => match again {
+            Some(again) => {
+                tracing::debug!(error = %e, "sending to Keystone failed; trying once more");
+                again.send().await
+            }
+            None => Err(e),
+        },
+        other => other,
     }
 }
 

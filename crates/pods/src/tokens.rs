@@ -123,6 +123,13 @@ impl TokenValidator {
         &self.keystone
     }
 
+    /// Drops what the cache knows of `token` (a pod refused it: it was
+    /// revoked since it was cached), so the next request asks Keystone.
+    pub async fn forget(&self, token: &str) {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.cache.invalidate(&key).await;
+    }
+
     /// Concurrent validations of the same uncached token share one call
     /// to Keystone. Keystone failures are not cached.
     pub async fn validate(&self, token: &str) -> Result<Arc<TokenInfo>, AuthError> {

@@ -98,6 +98,8 @@ struct Inner {
     images: crate::image::ImageService,
     /// Fault injection: when set, every request fails as a pod that is down.
     down: std::sync::atomic::AtomicBool,
+    /// Requests that reached the pod (faulty answers included).
+    requests: std::sync::atomic::AtomicU64,
     /// Added to every request, microseconds (starts at `cfg.latency`).
     latency_us: std::sync::atomic::AtomicU64,
     /// Added to the answers to requests under a path, after the work is
@@ -145,6 +147,7 @@ impl Pod {
                 network: crate::network::NetworkService::default(),
                 images,
                 down: std::sync::atomic::AtomicBool::new(false),
+                requests: std::sync::atomic::AtomicU64::new(0),
                 latency_us: std::sync::atomic::AtomicU64::new(
                     u64::try_from(cfg.latency.as_micros()).unwrap_or(u64::MAX),
                 ),
@@ -204,6 +207,14 @@ impl Pod {
         *guard = (!delay.is_zero()).then(|| (path_prefix.to_string(), delay));
     }
 
+    /// How many requests reached this pod so far, whatever they were
+    /// answered (for tests that check a pod was, or was not, asked).
+    pub fn requests_seen(&self) -> u64 {
+        self.inner
+            .requests
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn is_down(&self) -> bool {
         self.inner.down.load(std::sync::atomic::Ordering::SeqCst)
     }
@@ -252,6 +263,9 @@ async fn simulate_conditions(
     req: Request,
     next: axum::middleware::Next,
 ) -> Response {
+    pod.inner
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let latency = std::time::Duration::from_micros(
         pod.inner
             .latency_us

@@ -204,7 +204,7 @@ pub(crate) async fn enqueue_in(tx: &mut Transaction<'_, Any>, job: &NewJob) -> R
 }
 
 /// [`enqueue_in`], not to run before `run_after` (a stored timestamp).
-async fn enqueue_at(
+pub(crate) async fn enqueue_at(
     tx: &mut Transaction<'_, Any>,
     job: &NewJob,
     run_after: &str,

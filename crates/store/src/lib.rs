@@ -8,10 +8,12 @@
 
 mod aggregates;
 mod bindings;
+mod creates;
 mod endpoints;
 mod error;
 mod extras;
 mod flavors;
+mod health;
 mod jobs;
 mod keypairs;
 mod locks;
@@ -30,15 +32,17 @@ use sqlx::AnyPool;
 
 pub use aggregates::{Aggregate, AggregateMetadata};
 pub use bindings::{Binding, BindingFilter, BindingUpdate, NewBinding};
+pub use creates::Reconciled;
 pub use endpoints::CachedEndpoint;
 pub use error::StoreError;
 pub use flavors::{Flavor, NewFlavor};
+pub use health::{PodHealthReport, PodHealthRow};
 pub use jobs::{stamp_after, Job, JobFilter, JobPage, JobStatus, NewJob};
 pub use keypairs::Keypair;
 pub use locks::{tombstone_in, RoutingLock, ServerPort};
 pub use neutron::{NeutronFilter, NeutronKind, NeutronTx};
 pub use pods::Pod;
-pub use quotas::{QuotaExceeded, Usage};
+pub use quotas::{allowed_count, QuotaExceeded, Reservation, Usage, MAX_COUNT_PER_REQUEST};
 pub use routings::{NewRouting, Routing, RoutingFilter, RoutingPage, RoutingUpdate};
 pub use volume_types::VolumeType;
 

@@ -23,6 +23,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "routing_locks",
         include_str!("../migrations/0005_routing_locks.sql"),
     ),
+    (
+        6,
+        "reservations",
+        include_str!("../migrations/0006_reservations.sql"),
+    ),
+    (
+        7,
+        "pod_health",
+        include_str!("../migrations/0007_pod_health.sql"),
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -19,7 +19,7 @@ pub struct Routing {
 }
 
 impl Routing {
-    fn from_row(row: &sqlx::any::AnyRow) -> Result<Routing> {
+    pub(crate) fn from_row(row: &sqlx::any::AnyRow) -> Result<Routing> {
         Ok(Routing {
             id: row.try_get("id")?,
             top_id: row.try_get("top_id")?,
@@ -67,7 +67,7 @@ pub struct RoutingPage {
     pub has_more: bool,
 }
 
-const ROUTING_COLUMNS: &str =
+pub(crate) const ROUTING_COLUMNS: &str =
     "id, top_id, bottom_id, pod_id, project_id, resource_type, created_at, updated_at";
 
 impl Store {
@@ -247,7 +247,7 @@ impl Store {
     }
 }
 
-fn routing_write_error(
+pub(crate) fn routing_write_error(
     e: sqlx::Error,
     top_id: &str,
     pod_id: &str,

@@ -606,6 +606,26 @@ async fn keypairs_and_volume_types() {
     }
 }
 
+fn reservation<'a>(
+    project: &'a str,
+    pod: &'a Pod,
+    rtype: &'a str,
+    each: tricircle_store::Usage,
+    (min_count, max_count): (i64, i64),
+    limits: &'a tricircle_store::Usage,
+) -> tricircle_store::Reservation<'a> {
+    tricircle_store::Reservation {
+        project_id: project,
+        pod_id: &pod.pod_id,
+        resource_type: rtype,
+        each,
+        min_count,
+        max_count,
+        limits,
+        ttl: std::time::Duration::from_secs(600),
+    }
+}
+
 #[tokio::test]
 async fn quota_reservations_across_pods() {
     use tricircle_store::Usage;
@@ -626,19 +646,19 @@ async fn quota_reservations_across_pods() {
             ..Default::default()
         };
         let r1 = s
-            .reserve("p", &p1.pod_id, "server", server, 2, &limits)
+            .reserve(&reservation("p", &p1, "server", server, (2, 2), &limits))
             .await
             .unwrap()
             .unwrap();
         assert_eq!(r1.len(), 2);
         // The pod does not matter: the third instance in Pod2 fits, a fourth does not.
         let r2 = s
-            .reserve("p", &p2.pod_id, "server", server, 1, &limits)
+            .reserve(&reservation("p", &p2, "server", server, (1, 1), &limits))
             .await
             .unwrap()
             .unwrap();
         let over = s
-            .reserve("p", &p2.pod_id, "server", server, 1, &limits)
+            .reserve(&reservation("p", &p2, "server", server, (1, 1), &limits))
             .await
             .unwrap()
             .unwrap_err();
@@ -656,33 +676,47 @@ async fn quota_reservations_across_pods() {
             ..limits
         };
         assert!(s
-            .reserve("q", &p1.pod_id, "server", server, 5, &unlimited)
+            .reserve(&reservation("q", &p1, "server", server, (5, 5), &unlimited))
             .await
             .unwrap()
             .is_ok());
-        s.complete_allocation(r1[0], "srv-1").await.unwrap();
-        s.release_reservation(r2[0]).await.unwrap();
-        s.release_allocation("server", "srv-1").await.unwrap();
-        assert_eq!(
-            s.usage("p").await.unwrap(),
-            Usage {
-                instances: 1,
-                cores: 2,
-                ram_mb: 1024,
-                ..Default::default()
-            }
-        );
+        let r = s
+            .record_created(
+                &routing("srv-1", &p1, "p", "server"),
+                Some((r1[0], server)),
+                None,
+            )
+            .await
+            .unwrap();
+        s.release_reservations(&[r1[1]]).await.unwrap();
+        s.abandon_create(&r2, None).await.unwrap();
+        assert_eq!(s.usage("p").await.unwrap(), server);
+        s.forget_resource(r.id, "server", "srv-1").await.unwrap();
+        assert_eq!(s.usage("p").await.unwrap(), Usage::default());
+
+        // The pod's size wins over the reserved one.
         let vol = Usage {
             volumes: 1,
             gigabytes: 8,
             ..Default::default()
         };
         let v = s
-            .reserve("p", &p1.pod_id, "volume", vol, 1, &limits)
+            .reserve(&reservation("p", &p1, "volume", vol, (1, 1), &limits))
             .await
             .unwrap()
             .unwrap();
-        s.complete_allocation(v[0], "vol-1").await.unwrap();
+        let actual = Usage {
+            gigabytes: 9,
+            ..vol
+        };
+        s.record_created(
+            &routing("vol-1", &p1, "p", "volume"),
+            Some((v[0], actual)),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.usage("p").await.unwrap().gigabytes, 9);
         s.update_allocation(
             "volume",
             "vol-1",
@@ -701,6 +735,194 @@ async fn quota_reservations_across_pods() {
             s.quota_limits("p").await.unwrap().get("instances"),
             Some(&8)
         );
+    }
+}
+
+#[tokio::test]
+async fn max_count_is_reduced_to_the_quota_and_bounded() {
+    use tricircle_store::{Usage, MAX_COUNT_PER_REQUEST};
+    for s in testing::all().await {
+        let (_, p1, _) = with_pods(&s).await;
+        let limits = Usage {
+            instances: 10,
+            cores: 7,
+            ram_mb: -1,
+            volumes: -1,
+            gigabytes: -1,
+            snapshots: -1,
+        };
+        let server = Usage {
+            instances: 1,
+            cores: 2,
+            ram_mb: 512,
+            ..Default::default()
+        };
+        // Cores allow three: max_count 9223372036854775807 gets three.
+        let r = s
+            .reserve(&reservation(
+                "p",
+                &p1,
+                "server",
+                server,
+                (1, i64::MAX),
+                &limits,
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.len(), 3, "{}", s.label());
+        // Now not even one fits: Nova's 403 names cores.
+        let over = s
+            .reserve(&reservation(
+                "p",
+                &p1,
+                "server",
+                server,
+                (1, i64::MAX),
+                &limits,
+            ))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!((over.resource, over.used, over.limit), ("cores", 6, 7));
+        // Unlimited: bounded per request all the same.
+        let unlimited = Usage {
+            instances: -1,
+            cores: -1,
+            ram_mb: -1,
+            ..limits
+        };
+        let r = s
+            .reserve(&reservation(
+                "q",
+                &p1,
+                "server",
+                server,
+                (1, i64::MAX),
+                &unlimited,
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.len() as i64, MAX_COUNT_PER_REQUEST);
+        // Huge sizes never wrap around a limit.
+        let huge = Usage {
+            volumes: 1,
+            gigabytes: i64::MAX,
+            ..Default::default()
+        };
+        let over = s
+            .reserve(&reservation(
+                "r",
+                &p1,
+                "volume",
+                huge,
+                (1, 1),
+                &Usage {
+                    gigabytes: 1000,
+                    ..unlimited
+                },
+            ))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(over.resource, "gigabytes");
+        assert_eq!(s.usage("r").await.unwrap(), Usage::default());
+    }
+}
+
+#[tokio::test]
+async fn reservations_expire_and_reconciliation_follows_the_routings() {
+    use tricircle_store::{NewJob, Reconciled, Usage};
+    for s in testing::all().await {
+        let (_, p1, _) = with_pods(&s).await;
+        let limits = Usage {
+            instances: 2,
+            cores: -1,
+            ram_mb: -1,
+            volumes: -1,
+            gigabytes: -1,
+            snapshots: -1,
+        };
+        let server = Usage {
+            instances: 1,
+            ..Default::default()
+        };
+        // A gateway that died after reserving: with a zero TTL its
+        // reservations count no more, and reconciliation sweeps them.
+        let mut gone = reservation("p", &p1, "server", server, (2, 2), &limits);
+        gone.ttl = std::time::Duration::ZERO;
+        let dead = s.reserve(&gone).await.unwrap().unwrap();
+        assert_eq!(dead.len(), 2);
+        // Expiry is stored to the second, rounded up: wait for it to pass.
+        let mut waited = 0;
+        while s.usage("p").await.unwrap().instances != 0 {
+            waited += 1;
+            assert!(waited < 50, "reservations never expired");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        // The quota is whole again.
+        let live = s
+            .reserve(&reservation("p", &p1, "server", server, (2, 2), &limits))
+            .await
+            .unwrap()
+            .unwrap();
+        // A create in flight: its check job and its reservations.
+        let job = NewJob {
+            job_type: "server_create_check".into(),
+            project_id: "p".into(),
+            resource_id: "req-1".into(),
+            resource: serde_json::json!({"request_id": "req-1"}),
+        };
+        let job_id = s
+            .expect_create(
+                &job,
+                std::time::Duration::from_secs(60),
+                &live,
+                std::time::Duration::from_secs(600),
+            )
+            .await
+            .unwrap();
+        assert_eq!(s.pending_jobs("p").await.unwrap().len(), 1);
+        let r = s
+            .record_created(
+                &routing("srv-1", &p1, "p", "server"),
+                Some((live[0], server)),
+                Some(&job_id),
+            )
+            .await
+            .unwrap();
+        // Recorded: the check is cancelled in the same transaction.
+        assert!(s.pending_jobs("p").await.unwrap().is_empty());
+        // A second record of the same server conflicts and changes nothing.
+        assert!(s
+            .record_created(
+                &routing("srv-1", &p1, "p", "server"),
+                Some((live[1], server)),
+                None
+            )
+            .await
+            .is_err());
+        assert_eq!(s.usage("p").await.unwrap().instances, 2);
+        assert_eq!(
+            s.reconcile_allocations().await.unwrap(),
+            Reconciled {
+                expired_reservations: 2,
+                orphaned_allocations: 0
+            }
+        );
+        // A routing removed behind the gateway's back (admin API): the
+        // allocation follows at the next reconciliation.
+        s.delete_routing(r.id).await.unwrap();
+        s.release_reservations(&[live[1]]).await.unwrap();
+        assert_eq!(
+            s.reconcile_allocations().await.unwrap(),
+            Reconciled {
+                expired_reservations: 0,
+                orphaned_allocations: 1
+            }
+        );
+        assert_eq!(s.usage("p").await.unwrap(), Usage::default());
     }
 }
 
@@ -728,7 +950,17 @@ async fn concurrent_reservations_never_overshoot() {
             let store = s.store.clone();
             let pod = p1.pod_id.clone();
             tasks.push(tokio::spawn(async move {
-                store.reserve("p", &pod, "server", one, 1, &limits).await
+                let r = tricircle_store::Reservation {
+                    project_id: "p",
+                    pod_id: &pod,
+                    resource_type: "server",
+                    each: one,
+                    min_count: 1,
+                    max_count: 1,
+                    limits: &limits,
+                    ttl: std::time::Duration::from_secs(600),
+                };
+                store.reserve(&r).await
             }));
         }
         let mut granted = 0;

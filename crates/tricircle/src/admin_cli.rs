@@ -67,7 +67,12 @@ enum PodCommand {
         #[arg(long)]
         dc_name: Option<String>,
     },
-    List,
+    /// The pods as a table with their health (state, since when, free
+    /// capacity); `--json` for the admin API's answer as is.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
     Show {
         pod_id: String,
     },
@@ -283,7 +288,14 @@ pub async fn pod(args: &PodArgs) -> anyhow::Result<()> {
             c.call(Method::POST, "/pods", &[], Some(json!({ "pod": pod })))
                 .await?
         }
-        PodCommand::List => c.call(Method::GET, "/pods", &[], None).await?,
+        PodCommand::List { json } => {
+            let out = c.call(Method::GET, "/pods", &[], None).await?;
+            if !json {
+                print!("{}", pod_table(&out));
+                return Ok(());
+            }
+            out
+        }
         PodCommand::Show { pod_id } => {
             c.call(Method::GET, &format!("/pods/{pod_id}"), &[], None)
                 .await?
@@ -318,6 +330,56 @@ pub async fn pod(args: &PodArgs) -> anyhow::Result<()> {
         }
     };
     print(&out)
+}
+
+/// `GET /v1.0/pods` as a table: one line per pod, health included.
+fn pod_table(list: &Value) -> String {
+    let text = |v: &Value| match v {
+        Value::Null => "-".to_string(),
+        Value::String(s) if s.is_empty() => "-".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let header = [
+        "POD_ID",
+        "POD_NAME",
+        "AZ_NAME",
+        "MAINTENANCE",
+        "HEALTH",
+        "SINCE",
+        "FREE_VCPUS",
+        "FREE_RAM_MB",
+        "LAST_ERROR",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
+    for p in list["pods"].as_array().into_iter().flatten() {
+        let h = &p["health"];
+        rows.push(vec![
+            text(&p["pod_id"]),
+            text(&p["pod_name"]),
+            text(&p["az_name"]),
+            text(&p["maintenance"]),
+            text(&h["state"]),
+            text(&h["since"]),
+            text(&h["free_capacity"]["vcpus"]),
+            text(&h["free_capacity"]["ram_mb"]),
+            text(&h["last_error"]),
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 pub async fn binding(args: &BindingArgs) -> anyhow::Result<()> {
@@ -387,4 +449,41 @@ pub async fn routing(args: &RoutingArgs) -> anyhow::Result<()> {
         }
     };
     print(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_table_shows_health() {
+        let list = json!({"pods": [
+            {"pod_id": "p-top", "pod_name": "RegionOne", "az_name": "", "maintenance": false,
+             "health": {"state": "unknown", "since": null, "free_capacity": null, "last_error": null}},
+            {"pod_id": "p-1", "pod_name": "Pod1", "az_name": "az1", "maintenance": false,
+             "health": {"state": "down", "since": "2026-01-01T00:00:00Z",
+                        "free_capacity": {"vcpus": 60, "ram_mb": 1024}, "last_error": "HTTP 503 from compute"}},
+        ]});
+        let t = pod_table(&list);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("POD_ID"));
+        let pod1: Vec<&str> = lines[2].split_whitespace().collect();
+        assert_eq!(
+            &pod1[..8],
+            [
+                "p-1",
+                "Pod1",
+                "az1",
+                "false",
+                "down",
+                "2026-01-01T00:00:00Z",
+                "60",
+                "1024"
+            ]
+        );
+        assert!(lines[2].ends_with("HTTP 503 from compute"));
+        let top: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(&top[..5], ["p-top", "RegionOne", "-", "false", "unknown"]);
+    }
 }

@@ -63,6 +63,10 @@ pub struct Config {
     pub network_port: u16,
     pub auth_strategy: AuthStrategy,
     pub max_request_body_size: usize,
+    /// Requests the APIs of this process serve at once; past it, 503.
+    pub max_inflight_requests: usize,
+    /// What one client connection may take: see [`ClientTimeouts`].
+    pub client_timeouts: ClientTimeouts,
     pub log_format: LogFormat,
     pub debug: bool,
     pub database: DatabaseConfig,
@@ -82,6 +86,18 @@ pub struct JobsConfig {
     pub poll_interval: Duration,
     pub max_attempts: u32,
     pub backoff_cap: Duration,
+}
+
+/// `[DEFAULT] client_*_timeout`: how long a client may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientTimeouts {
+    /// To send a request's headers; also how long an idle keep-alive
+    /// connection stays open.
+    pub header: Duration,
+    /// To send a whole request body.
+    pub body: Duration,
+    /// To read an answer that no longer makes progress.
+    pub send: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +126,15 @@ pub struct ClientConfig {
     pub endpoint_interface: tricircle_pods::Interface,
     pub pod_timeout: Duration,
     pub list_deadline: Duration,
+    /// Unused pooled connections (to Keystone and pods) close after this.
+    pub idle_connection_timeout: Duration,
+    pub pod_max_idle_connections: usize,
+    pub pod_max_concurrent_requests: usize,
+    pub pod_queue_timeout: Duration,
+    /// The pods' circuit breakers.
+    pub breaker: tricircle_pods::health::BreakerConfig,
+    /// Probes and the shared health view.
+    pub health: tricircle_pods::health::monitor::MonitorConfig,
 }
 
 impl fmt::Debug for Config {
@@ -141,6 +166,10 @@ const KNOWN: &[(&str, &[&str])] = &[
             "network_port",
             "auth_strategy",
             "max_request_body_size",
+            "max_inflight_requests",
+            "client_header_timeout",
+            "client_body_timeout",
+            "client_send_timeout",
             "log_format",
             "debug",
         ],
@@ -163,7 +192,22 @@ const KNOWN: &[(&str, &[&str])] = &[
     ),
     (
         "client",
-        &["endpoint_interface", "pod_timeout", "list_deadline"],
+        &[
+            "top_region_name",
+            "endpoint_interface",
+            "pod_timeout",
+            "list_deadline",
+            "idle_connection_timeout",
+            "pod_max_idle_connections",
+            "pod_max_concurrent_requests",
+            "pod_queue_timeout",
+            "pod_degraded_after_failures",
+            "pod_down_after_failures",
+            "pod_retry_interval",
+            "pod_probe_interval",
+            "pod_probe_timeout",
+            "health_refresh_interval",
+        ],
     ),
     (
         "quota",
@@ -442,6 +486,24 @@ impl Config {
             "a size in bytes (1024 or more)",
             |v| *v >= 1024,
         )?;
+        let max_inflight_requests = r.parse(
+            d,
+            "max_inflight_requests",
+            1024usize,
+            "an integer from 1 to 1000000",
+            |v| (1..=1_000_000).contains(v),
+        )?;
+        let timeout = |option: &str, default: u64| {
+            r.parse(d, option, default, "seconds (1-3600)", |v| {
+                (1..=3600).contains(v)
+            })
+            .map(secs)
+        };
+        let client_timeouts = ClientTimeouts {
+            header: timeout("client_header_timeout", 30)?,
+            body: timeout("client_body_timeout", 60)?,
+            send: timeout("client_send_timeout", 60)?,
+        };
         let log_format = r.choice(
             d,
             "log_format",
@@ -524,6 +586,59 @@ impl Config {
                 "milliseconds (100-600000)",
                 |v| (100..=600_000).contains(v),
             )?),
+            idle_connection_timeout: Duration::from_millis(r.parse(
+                "client",
+                "idle_connection_timeout",
+                1_000u64,
+                "milliseconds (0-600000; 0 never reuses a connection)",
+                |v| *v <= 600_000,
+            )?),
+            pod_max_idle_connections: r.parse(
+                "client",
+                "pod_max_idle_connections",
+                32usize,
+                "an integer from 0 to 10000",
+                |v| *v <= 10_000,
+            )?,
+            pod_max_concurrent_requests: r.parse(
+                "client",
+                "pod_max_concurrent_requests",
+                128usize,
+                "an integer from 1 to 100000",
+                |v| (1..=100_000).contains(v),
+            )?,
+            pod_queue_timeout: Duration::from_millis(r.parse(
+                "client",
+                "pod_queue_timeout",
+                1_000u64,
+                "milliseconds (0-60000)",
+                |v| *v <= 60_000,
+            )?),
+            breaker: breaker_config(r)?,
+            health: tricircle_pods::health::monitor::MonitorConfig {
+                probe_interval: Some(secs(r.parse(
+                    "client",
+                    "pod_probe_interval",
+                    10u64,
+                    "seconds (0-3600; 0 turns probes off)",
+                    |v| *v <= 3600,
+                )?))
+                .filter(|d| !d.is_zero()),
+                probe_timeout: Duration::from_millis(r.parse(
+                    "client",
+                    "pod_probe_timeout",
+                    5_000u64,
+                    "milliseconds (100-600000)",
+                    |v| (100..=600_000).contains(v),
+                )?),
+                refresh_interval: Duration::from_millis(r.parse(
+                    "client",
+                    "health_refresh_interval",
+                    2_000u64,
+                    "milliseconds (100-600000)",
+                    |v| (100..=600_000).contains(v),
+                )?),
+            },
         };
         let quota_value = |name: &str, default: i64| {
             r.parse(
@@ -607,6 +722,8 @@ impl Config {
             network_port,
             auth_strategy,
             max_request_body_size,
+            max_inflight_requests,
+            client_timeouts,
             log_format,
             debug,
             database,
@@ -617,6 +734,35 @@ impl Config {
             jobs,
         })
     }
+}
+
+/// The pods' circuit breakers, from `[client]`.
+fn breaker_config(r: &Raw) -> Result<tricircle_pods::health::BreakerConfig, ConfigError> {
+    let degraded_after = r.parse(
+        "client",
+        "pod_degraded_after_failures",
+        1u32,
+        "an integer from 1 to 1000",
+        |v| (1..=1000).contains(v),
+    )?;
+    let down_after = r.parse(
+        "client",
+        "pod_down_after_failures",
+        3u32.max(degraded_after),
+        &format!("an integer from pod_degraded_after_failures ({degraded_after}) to 1000"),
+        |v| (degraded_after..=1000).contains(v),
+    )?;
+    Ok(tricircle_pods::health::BreakerConfig {
+        degraded_after,
+        down_after,
+        retry_interval: secs(r.parse(
+            "client",
+            "pod_retry_interval",
+            10u64,
+            "seconds (1-3600)",
+            |v| (1..=3600).contains(v),
+        )?),
+    })
 }
 
 /// `[network]` and the network quotas of `[quota]`.
@@ -788,6 +934,44 @@ mod tests {
     }
 
     #[test]
+    fn overload_and_client_bounds() {
+        let c = Config::load_with_env(Some(file(MINIMAL).path()), std::iter::empty()).unwrap();
+        assert_eq!(c.max_inflight_requests, 1024);
+        assert_eq!(
+            c.client_timeouts,
+            ClientTimeouts {
+                header: Duration::from_secs(30),
+                body: Duration::from_secs(60),
+                send: Duration::from_secs(60),
+            }
+        );
+        let f = file(&format!(
+            "{MINIMAL}[DEFAULT]\nmax_inflight_requests = 50\nclient_body_timeout = 5\n"
+        ));
+        let c = Config::load_with_env(Some(f.path()), std::iter::empty()).unwrap();
+        assert_eq!(c.max_inflight_requests, 50);
+        assert_eq!(c.client_timeouts.body, Duration::from_secs(5));
+        for (text, option) in [
+            (
+                "max_inflight_requests = 0",
+                "[DEFAULT] max_inflight_requests",
+            ),
+            (
+                "client_header_timeout = 0",
+                "[DEFAULT] client_header_timeout",
+            ),
+            (
+                "client_send_timeout = forever",
+                "[DEFAULT] client_send_timeout",
+            ),
+        ] {
+            let f = file(&format!("{MINIMAL}[DEFAULT]\n{text}\n"));
+            let e = Config::load_with_env(Some(f.path()), std::iter::empty()).unwrap_err();
+            assert!(e.to_string().contains(option), "{e}");
+        }
+    }
+
+    #[test]
     fn jobs_section() {
         let f = file(MINIMAL);
         let c = Config::load_with_env(Some(f.path()), std::iter::empty()).unwrap();
@@ -801,6 +985,61 @@ mod tests {
         let f = file(&format!("{MINIMAL}[jobs]\nworkers = 0\n"));
         let e = Config::load_with_env(Some(f.path()), std::iter::empty()).unwrap_err();
         assert!(e.to_string().contains("[jobs] workers"), "{e}");
+    }
+
+    #[test]
+    fn client_section() {
+        let c = Config::load_with_env(Some(file(MINIMAL).path()), std::iter::empty()).unwrap();
+        assert_eq!(
+            c.client.idle_connection_timeout,
+            Duration::from_millis(1000)
+        );
+        assert_eq!(
+            (
+                c.client.pod_max_idle_connections,
+                c.client.pod_max_concurrent_requests
+            ),
+            (32, 128)
+        );
+        assert_eq!(
+            c.client.breaker,
+            tricircle_pods::health::BreakerConfig::default()
+        );
+        assert_eq!(
+            c.client.health,
+            tricircle_pods::health::monitor::MonitorConfig::default()
+        );
+        let f = file(&format!(
+            "{MINIMAL}[client]\ntop_region_name = Top\nidle_connection_timeout = 0\n\
+             pod_down_after_failures = 5\npod_retry_interval = 30\npod_probe_interval = 0\n\
+             health_refresh_interval = 500\npod_queue_timeout = 250\n"
+        ));
+        let c = Config::load_with_env(Some(f.path()), std::iter::empty()).unwrap();
+        assert_eq!(c.client.top_region_name, "Top");
+        assert_eq!(c.client.idle_connection_timeout, Duration::ZERO);
+        assert_eq!(c.client.breaker.down_after, 5);
+        assert_eq!(c.client.breaker.retry_interval, Duration::from_secs(30));
+        assert_eq!(c.client.health.probe_interval, None);
+        assert_eq!(c.client.health.refresh_interval, Duration::from_millis(500));
+        assert_eq!(c.client.pod_queue_timeout, Duration::from_millis(250));
+        for (text, option) in [
+            (
+                "[client]\npod_degraded_after_failures = 4\npod_down_after_failures = 2\n",
+                "[client] pod_down_after_failures",
+            ),
+            (
+                "[client]\npod_max_concurrent_requests = 0\n",
+                "[client] pod_max_concurrent_requests",
+            ),
+            (
+                "[client]\npod_probe_timeout = 5\n",
+                "[client] pod_probe_timeout",
+            ),
+        ] {
+            let f = file(&format!("{MINIMAL}{text}"));
+            let e = Config::load_with_env(Some(f.path()), std::iter::empty()).unwrap_err();
+            assert!(e.to_string().contains(option), "{e}");
+        }
     }
 
     #[test]

@@ -40,7 +40,9 @@ pub struct DemoArgs {
     /// Pod1 listens here, Pod2 on the next port (0: any free ports).
     #[arg(long, default_value_t = 20001)]
     pod_base_port: u16,
-    /// Keep the SQLite database here instead of a temporary directory.
+    /// Keep the SQLite database here instead of a temporary directory. A
+    /// later demo on the same directory keeps the pods, flavors, volume
+    /// types and top networks; the simulated pods start empty again.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Password of the `admin` user of the simulated Keystone.
@@ -257,6 +259,9 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     ])?;
     let store = serve::open_store(&cfg).await?;
     store.migrate().await.context("migration failed")?;
+    if !store.list_pods().await?.is_empty() {
+        forget_simulated_pods(&store, &cfg).await?;
+    }
     let running = serve::prepare(&cfg, store).await?;
     let admin_url = format!("http://{}/v1.0", running.admin_addr);
     // The top region: Tricircle's APIs, and the one image service every
@@ -330,8 +335,70 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates the demo's pods the way an operator would: through the admin API
-/// with an admin token.
+/// A restart on the data of an earlier run. The simulated Keystone and pods
+/// start afresh (new project and user ids, no servers, volumes or bottom
+/// networks), while the database keeps the pods and their AZs, flavors,
+/// volume types, the top networks and everything else of the top. What
+/// pointed into the old pods is forgotten, so that the top makes new copies
+/// on first use: every routing and the cached pod endpoints. The servers
+/// are gone, so their top ports are deleted.
+async fn forget_simulated_pods(store: &tricircle_store::Store, cfg: &Config) -> anyhow::Result<()> {
+    let mut forgotten = 0usize;
+    loop {
+        let page = store.list_routings(&Default::default(), None, 500).await?;
+        if page.routings.is_empty() {
+            break;
+        }
+        for r in &page.routings {
+            match store.delete_routing(r.id).await {
+                Ok(()) | Err(tricircle_store::StoreError::NotFound(_)) => forgotten += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    for pod in store.list_pods().await? {
+        store.replace_cached_endpoints(&pod.pod_name, &[]).await?;
+    }
+    let neutron = tricircle_network::Neutron::new(store.clone(), cfg.network.clone());
+    let admin = tricircle_network::Scope {
+        project_id: String::new(),
+        user_id: String::new(),
+        is_admin: true,
+    };
+    let ports = neutron
+        .list_ports(&admin, &tricircle_network::ListQuery::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("listing the top ports failed: {e}"))?;
+    let mut released = 0usize;
+    for port in &ports.items {
+        let owner = port["device_owner"].as_str().unwrap_or("");
+        let Some(id) = port["id"]
+            .as_str()
+            .filter(|_| owner.starts_with("compute:"))
+        else {
+            continue;
+        };
+        neutron
+            .delete_port(&admin, id)
+            .await
+            .map_err(|e| anyhow::anyhow!("releasing port {id} failed: {e}"))?;
+        released += 1;
+    }
+    tracing::info!(
+        routings = forgotten,
+        server_ports = released,
+        "restarting on earlier demo data: the simulated pods start empty"
+    );
+    println!(
+        "# Restarted on earlier data: pods, flavors, volume types and top networks are kept; \
+         servers and volumes (which lived in the simulated pods) are not."
+    );
+    Ok(())
+}
+
+/// The demo's pods, made the way an operator would: through the admin API
+/// with an admin token. Pods an earlier run made on the same data are
+/// kept (they must be the same pods).
 async fn create_demo_pods(identity: &IdentityConfig, admin_url: &str) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -352,11 +419,34 @@ async fn create_demo_pods(identity: &IdentityConfig, admin_url: &str) -> anyhow:
         .and_then(|v| v.to_str().ok())
         .context("no X-Subject-Token")?
         .to_string();
+    let resp = http
+        .get(format!("{admin_url}/pods"))
+        .header("x-auth-token", &token)
+        .send()
+        .await?;
+    let status = resp.status();
+    let existing: Value = resp.json().await.unwrap_or(Value::Null);
+    anyhow::ensure!(
+        status.is_success(),
+        "listing pods failed: HTTP {status}: {existing}"
+    );
+    let existing = existing["pods"].as_array().cloned().unwrap_or_default();
     for pod in [
         json!({"pod_name": "RegionOne"}),
         json!({"pod_name": "Pod1", "az_name": "az1", "pod_az_name": "az1", "dc_name": "dc1"}),
         json!({"pod_name": "Pod2", "az_name": "az2", "pod_az_name": "az2", "dc_name": "dc2"}),
     ] {
+        if let Some(have) = existing.iter().find(|p| p["pod_name"] == pod["pod_name"]) {
+            let az = |p: &Value| p["az_name"].as_str().unwrap_or("").to_string();
+            anyhow::ensure!(
+                az(have) == az(&pod),
+                "the data directory holds pod {} in AZ '{}', not '{}': use another --data-dir",
+                pod["pod_name"],
+                az(have),
+                az(&pod)
+            );
+            continue;
+        }
         let resp = http
             .post(format!("{admin_url}/pods"))
             .header("x-auth-token", &token)

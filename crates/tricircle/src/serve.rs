@@ -9,13 +9,14 @@ use tricircle_api::admin::AdminJobs;
 use tricircle_api::create_checks::CheckDeps;
 use tricircle_api::{
     admin_router, compute_router, install_metrics, volume_router, AdminState, Authenticator,
-    GatewayState,
+    ConnectionLimits, GatewayState, InflightLimit, RequestBounds,
 };
 use tricircle_jobs::{Engine, EngineConfig, Registry};
 use tricircle_network::bottom::Bottom;
+use tricircle_pods::health::monitor::{HealthMonitor, MonitorConfig};
 use tricircle_pods::{
-    EndpointResolver, KeystoneClient, PodClient, ServiceCredentials, TokenValidator,
-    ValidatorConfig,
+    EndpointResolver, KeystoneClient, PodClient, PodClientOptions, ServiceCredentials,
+    TokenValidator, ValidatorConfig,
 };
 use tricircle_store::{ConnectOptions, Store};
 
@@ -91,13 +92,9 @@ fn engine_config(c: &JobsConfig) -> EngineConfig {
 
 /// The job types and the engine of this process (built from `[jobs]`).
 fn jobs(cfg: &Config, store: &Store, id: &Identity) -> anyhow::Result<(Arc<Registry>, Engine)> {
-    let pods = match &id.endpoints {
-        Some(endpoints) => Some(PodClient::new(endpoints.clone(), cfg.client.pod_timeout)?),
-        None => None,
-    };
     let registry = Arc::new(jobs_registry(&HandlerDeps {
         store: store.clone(),
-        pods,
+        pods: id.pods.clone(),
         keystone: id.keystone.clone(),
         network: cfg.network.clone(),
         lock_timeout: lock_timeout(cfg),
@@ -130,12 +127,51 @@ pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Authentication, and (with Keystone) Tricircle's Keystone session and
-/// the pod endpoint resolver, which share one Keystone client.
+/// Authentication, and (with Keystone) Tricircle's Keystone session, the
+/// pod endpoint resolver and the one pod client of the process (so the
+/// gateways and the jobs share the pods' health), which share one Keystone
+/// client.
 pub struct Identity {
     pub auth: Arc<Authenticator>,
     pub keystone: Option<Arc<KeystoneClient>>,
     pub endpoints: Option<Arc<EndpointResolver>>,
+    pub pods: Option<PodClient>,
+}
+
+/// `[client]` as the pod client takes it.
+fn pod_client_options(cfg: &Config) -> PodClientOptions {
+    let c = &cfg.client;
+    PodClientOptions {
+        timeout: c.pod_timeout,
+        idle_timeout: c.idle_connection_timeout,
+        max_idle_per_pod: c.pod_max_idle_connections,
+        max_concurrent_per_pod: c.pod_max_concurrent_requests,
+        queue_timeout: c.pod_queue_timeout,
+        breaker: c.breaker,
+    }
+}
+
+/// The pods' health kept fresh: probes (unless `probe` is false or probes
+/// are off) and the sync with the shared view.
+fn health_monitor(
+    cfg: &Config,
+    store: &Store,
+    id: &Identity,
+    probe: bool,
+) -> Option<HealthMonitor> {
+    let (Some(pods), Some(keystone)) = (&id.pods, &id.keystone) else {
+        return None;
+    };
+    let mut monitor_cfg: MonitorConfig = cfg.client.health;
+    if !probe {
+        monitor_cfg.probe_interval = None;
+    }
+    Some(HealthMonitor {
+        pods: pods.clone(),
+        keystone: keystone.clone(),
+        store: store.clone(),
+        cfg: monitor_cfg,
+    })
 }
 
 pub fn identity(cfg: &Config, store: &Store) -> anyhow::Result<Identity> {
@@ -148,11 +184,12 @@ pub fn identity(cfg: &Config, store: &Store) -> anyhow::Result<Identity> {
                 auth: Arc::new(Authenticator::NoAuth),
                 keystone: None,
                 endpoints: None,
+                pods: None,
             }
         }
         AuthStrategy::Keystone => {
             let k = &cfg.keystone;
-            let client = Arc::new(KeystoneClient::new(
+            let client = Arc::new(KeystoneClient::with_idle_timeout(
                 ServiceCredentials {
                     auth_url: k.auth_url.clone(),
                     username: k.username.clone(),
@@ -162,12 +199,14 @@ pub fn identity(cfg: &Config, store: &Store) -> anyhow::Result<Identity> {
                     project_domain_name: k.project_domain_name.clone(),
                 },
                 k.http_connect_timeout,
+                cfg.client.idle_connection_timeout,
             )?);
-            let resolver = EndpointResolver::new(
+            let resolver = Arc::new(EndpointResolver::new(
                 client.clone(),
                 Some(store.clone()),
                 cfg.client.endpoint_interface,
-            );
+            ));
+            let pods = PodClient::with_options(resolver.clone(), &pod_client_options(cfg))?;
             let validator = TokenValidator::new(
                 client.clone(),
                 &ValidatorConfig {
@@ -181,7 +220,8 @@ pub fn identity(cfg: &Config, store: &Store) -> anyhow::Result<Identity> {
                     www_authenticate_uri: k.www_authenticate_uri.clone(),
                 }),
                 keystone: Some(client),
-                endpoints: Some(Arc::new(resolver)),
+                endpoints: Some(resolver),
+                pods: Some(pods),
             }
         }
     })
@@ -195,8 +235,52 @@ pub struct Running {
     pub volume_addr: Option<SocketAddr>,
     pub network_addr: Option<SocketAddr>,
     servers: Vec<(TcpListener, axum::Router)>,
+    /// What each client connection may cost; one in-flight limit for all
+    /// the APIs.
+    limits: ConnectionLimits,
     /// The job engine, unless the role is `api`.
     engine: Option<Engine>,
+    /// Probes and the shared health view (with Keystone).
+    health: Option<HealthMonitor>,
+    /// For the quota reconciliation the APIs run.
+    store: Store,
+}
+
+/// How often quota usage is reconciled with the routings (expired
+/// reservations and allocations of vanished resources dropped). Leaked
+/// reservations stop counting at their expiry already; this only sweeps.
+const RECONCILE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Reconciles quota usage now and then every [`RECONCILE_INTERVAL`], until
+/// `stop` turns true.
+async fn reconcile_quotas(store: Store, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        match store.reconcile_allocations().await {
+            Ok(r) if r != Default::default() => tracing::info!(
+                expired_reservations = r.expired_reservations,
+                orphaned_allocations = r.orphaned_allocations,
+                "quota usage reconciled"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "quota reconciliation failed; retrying later"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(RECONCILE_INTERVAL) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// The bounds of client connections, from `[DEFAULT]`.
+fn connection_limits(cfg: &Config) -> ConnectionLimits {
+    ConnectionLimits {
+        header_timeout: cfg.client_timeouts.header,
+        send_timeout: cfg.client_timeouts.send,
+        request: RequestBounds {
+            inflight: InflightLimit::new(cfg.max_inflight_requests),
+            body_timeout: cfg.client_timeouts.body,
+        },
+    }
 }
 
 async fn listen(cfg: &Config, port: u16, option: &str) -> anyhow::Result<TcpListener> {
@@ -215,6 +299,7 @@ pub async fn prepare(cfg: &Config, store: Store) -> anyhow::Result<Running> {
 pub async fn prepare_role(cfg: &Config, store: Store, role: Role) -> anyhow::Result<Running> {
     let id = identity(cfg, &store)?;
     let (registry, engine) = jobs(cfg, &store, &id)?;
+    let health = health_monitor(cfg, &store, &id, true);
     let kicker = engine.kicker();
     let engine = (role != Role::Api).then_some(engine);
     let admin = admin_router(AdminState {
@@ -231,8 +316,8 @@ pub async fn prepare_role(cfg: &Config, store: Store, role: Role) -> anyhow::Res
     let mut compute_addr = None;
     let mut volume_addr = None;
     let mut network_addr = None;
-    if let (Some(keystone), Some(endpoints)) = (id.keystone, id.endpoints) {
-        let pods = PodClient::new(endpoints, cfg.client.pod_timeout)?;
+    let reconcile_store = store.clone();
+    if let (Some(keystone), Some(pods)) = (id.keystone, id.pods) {
         let neutron = tricircle_network::Neutron::new(store.clone(), cfg.network.clone());
         let bottom = Bottom::new(
             neutron.clone(),
@@ -273,7 +358,10 @@ pub async fn prepare_role(cfg: &Config, store: Store, role: Role) -> anyhow::Res
         volume_addr,
         network_addr,
         servers,
+        limits: connection_limits(cfg),
         engine,
+        health,
+        store: reconcile_store,
     })
 }
 
@@ -285,12 +373,26 @@ pub async fn serve_worker(
 ) -> anyhow::Result<()> {
     let id = identity(cfg, &store)?;
     let (registry, engine) = jobs(cfg, &store, &id)?;
+    // A worker does not probe (the API instances do) but follows the
+    // shared view, so its jobs skip pods that are down.
+    let health = health_monitor(cfg, &store, &id, false);
     tracing::info!(
         workers = cfg.jobs.workers,
         job_types = registry.schemas().len(),
         "tricircle job worker is running"
     );
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let health = health.map(|m| {
+        let mut rx = rx.clone();
+        tokio::spawn(m.run(async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }))
+    });
     engine.spawn(shutdown).await?;
+    let _ = stop.send(true);
+    if let Some(h) = health {
+        h.await?;
+    }
     Ok(())
 }
 
@@ -306,15 +408,22 @@ impl Running {
                 let _ = rx.wait_for(|s| *s).await;
             })
         });
+        let health = self.health.map(|m| {
+            let mut rx = rx.clone();
+            tokio::spawn(m.run(async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }))
+        });
+        let reconcile = tokio::spawn(reconcile_quotas(self.store, rx.clone()));
         let mut tasks = Vec::new();
         for (listener, router) in self.servers {
             let mut rx = rx.clone();
+            let limits = self.limits.clone();
             tasks.push(tokio::spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(async move {
-                        let _ = rx.wait_for(|s| *s).await;
-                    })
-                    .await
+                tricircle_api::connections::serve(listener, router, limits, async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await
             }));
         }
         shutdown.await;
@@ -322,8 +431,12 @@ impl Running {
         for t in tasks {
             t.await??;
         }
+        reconcile.await?;
         if let Some(e) = engine {
             e.await?;
+        }
+        if let Some(h) = health {
+            h.await?;
         }
         Ok(())
     }

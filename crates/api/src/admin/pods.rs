@@ -4,7 +4,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tricircle_core::{PodSpec, PodUpdate};
-use tricircle_store::{Pod, StoreError};
+use tricircle_store::{Pod, PodHealthRow, StoreError};
 
 use super::{parse_bool, reject_unknown_params, AdminState};
 use crate::auth::Context;
@@ -30,7 +30,7 @@ struct UpdateBody {
     pod: PodUpdate,
 }
 
-fn pod_view(p: &Pod) -> Value {
+fn pod_view(p: &Pod, health: Option<&PodHealthRow>) -> Value {
     json!({
         "pod_id": p.pod_id,
         "pod_name": p.pod_name,
@@ -40,6 +40,42 @@ fn pod_view(p: &Pod) -> Value {
         "maintenance": p.maintenance,
         "created_at": p.created_at,
         "updated_at": p.updated_at,
+        "health": health_view(health),
+    })
+}
+
+/// Ours: the pod's health as the gateway instances share it (see
+/// docs/admin-api.md). `unknown` until a call or a probe reached the pod.
+fn health_view(h: Option<&PodHealthRow>) -> Value {
+    let Some(h) = h else {
+        return json!({
+            "state": "unknown",
+            "since": null,
+            "last_error": null,
+            "last_error_at": null,
+            "consecutive_failures": 0,
+            "successes": 0,
+            "failures": 0,
+            "free_capacity": null,
+            "updated_at": null,
+        });
+    };
+    let free_capacity = match (h.free_vcpus, h.free_ram_mb) {
+        (Some(vcpus), Some(ram_mb)) => {
+            json!({"vcpus": vcpus, "ram_mb": ram_mb, "probed_at": h.probed_at})
+        }
+        _ => Value::Null,
+    };
+    json!({
+        "state": h.state,
+        "since": h.since,
+        "last_error": h.last_error,
+        "last_error_at": h.last_error_at,
+        "consecutive_failures": h.consecutive_failures,
+        "successes": h.successes,
+        "failures": h.failures,
+        "free_capacity": free_capacity,
+        "updated_at": h.updated_at,
     })
 }
 
@@ -55,7 +91,7 @@ async fn create(
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let created = st.store.create_pod(&pod).await?;
     tracing::info!(pod_id = %created.pod_id, pod_name = %created.pod_name, "pod created");
-    Ok(Json(json!({"pod": pod_view(&created)})))
+    Ok(Json(json!({"pod": pod_view(&created, None)})))
 }
 
 async fn list(
@@ -73,7 +109,12 @@ async fn list(
             _ => true,
         })
     };
-    let pods: Vec<Value> = pods.iter().filter(|p| wanted(p)).map(pod_view).collect();
+    let health = st.store.list_pod_health().await?;
+    let pods: Vec<Value> = pods
+        .iter()
+        .filter(|p| wanted(p))
+        .map(|p| pod_view(p, health.iter().find(|h| h.pod_id == p.pod_id)))
+        .collect();
     Ok(Json(json!({"pods": pods})))
 }
 
@@ -84,7 +125,8 @@ async fn show(
 ) -> Result<Json<Value>, ApiError> {
     ctx.require_admin("admin_api:pods:show")?;
     let pod = st.store.get_pod(&pod_id).await?;
-    Ok(Json(json!({"pod": pod_view(&pod)})))
+    let health = st.store.get_pod_health(&pod.pod_id).await?;
+    Ok(Json(json!({"pod": pod_view(&pod, health.as_ref())})))
 }
 
 async fn update(
@@ -111,7 +153,8 @@ async fn update(
     }
     let pod = st.store.update_pod(&pod_id, &update).await?;
     tracing::info!(pod_id = %pod.pod_id, maintenance = pod.maintenance, "pod updated");
-    Ok(Json(json!({"pod": pod_view(&pod)})))
+    let health = st.store.get_pod_health(&pod.pod_id).await?;
+    Ok(Json(json!({"pod": pod_view(&pod, health.as_ref())})))
 }
 
 async fn delete(

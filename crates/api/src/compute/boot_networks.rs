@@ -182,7 +182,19 @@ pub fn bottom_error(e: BottomError) -> ApiError {
             message,
         } => {
             tracing::warn!(%pod, %what, status, %message, "pod refused a network resource");
-            ApiError::bad_request(format!("Pod {pod} refused {what}: {message}"))
+            match axum::http::StatusCode::from_u16(status) {
+                // The pod's own client errors are the caller's to see, as
+                // the pod said them. Our service user's token refused, or a
+                // pod failing: the service is unavailable, not the request
+                // wrong.
+                Ok(s) if s.is_client_error() && s != axum::http::StatusCode::UNAUTHORIZED => {
+                    ApiError::new(s, format!("Pod {pod} refused {what}: {message}"))
+                }
+                _ => ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    format!("Pod {pod} is unavailable: {what} failed with HTTP {status}."),
+                ),
+            }
         }
         BottomError::Store(e) => e.into(),
     }

@@ -14,13 +14,14 @@ use tricircle_core::listing::{
     parse_nova_sort, SortKey, NOVA_SERVER_ID_KEY, NOVA_SERVER_SORT_FIELDS,
 };
 use tricircle_pods::fanout::{list_across, ListRequest, MarkerPosition, PageQuery};
-use tricircle_store::{NewRouting, Pod, Usage};
+use tricircle_store::{NewRouting, Pod, Reservation, Usage, MAX_COUNT_PER_REQUEST};
 
 use super::flavors::{ensure_flavor_in_pod, find_flavor};
 use super::keypairs::ensure_keypair_in_pod;
 use crate::body::parse_json;
 use crate::error::ApiError;
 use crate::gateway::forward::{call, PodAnswer, PodCall};
+use crate::gateway::listing::PageError;
 use crate::gateway::rewrite::az_to_top;
 use crate::gateway::{
     listing, project_limits, routed_pod, scheduler, subresource, Call, GatewayState,
@@ -176,6 +177,12 @@ pub async fn create(
             "min_count must be at least 1 and no greater than max_count.",
         ));
     }
+    if min_count > MAX_COUNT_PER_REQUEST {
+        return Err(ApiError::bad_request(format!(
+            "min_count may be at most {MAX_COUNT_PER_REQUEST}: Tricircle boots at most \
+             {MAX_COUNT_PER_REQUEST} servers per request."
+        )));
+    }
     if server.get("return_reservation_id").and_then(Value::as_bool) == Some(true) && max_count > 1 {
         return Err(ApiError::bad_request(
             "return_reservation_id with several servers is not supported by Tricircle; boot them one request at a time.",
@@ -200,7 +207,13 @@ pub async fn create(
         }
         (az, _, _) => az,
     };
-    let pod = scheduler::pick_pod(&st.store, &c.ctx.project_id, az.as_deref()).await?;
+    let pod = scheduler::pick_pod(
+        &st.store,
+        st.pods.health(),
+        &c.ctx.project_id,
+        az.as_deref(),
+    )
+    .await?;
     match (
         pod.pod_az_name.is_empty(),
         server.get("availability_zone").and_then(Value::as_str),
@@ -232,17 +245,20 @@ pub async fn create(
         ram_mb: flavor.ram_mb,
         ..Default::default()
     };
+    // As many as the quota allows up to max_count, at least min_count.
     let limits = project_limits(&st, &c.ctx.project_id).await?;
     let reservations = match st
         .store
-        .reserve(
-            &c.ctx.project_id,
-            &pod.pod_id,
-            "server",
+        .reserve(&Reservation {
+            project_id: &c.ctx.project_id,
+            pod_id: &pod.pod_id,
+            resource_type: "server",
             each,
+            min_count,
             max_count,
-            &limits,
-        )
+            limits: &limits,
+            ttl: crate::create_checks::reservation_ttl(st.pods.timeout()),
+        })
         .await?
     {
         Ok(r) => r,
@@ -263,33 +279,28 @@ pub async fn create(
         keypair.as_ref(),
         body,
         &name,
-        max_count,
+        (each, &reservations),
         nets.as_ref(),
     )
     .await;
-    match outcome {
-        Ok((answer, ids)) => {
-            for (i, id) in ids.iter().enumerate() {
-                if let Some(r) = reservations.get(i) {
-                    st.store.complete_allocation(*r, id).await?;
-                }
-            }
-            for r in reservations.iter().skip(ids.len()) {
-                st.store.release_reservation(*r).await?;
-            }
-            Ok(answer.respond(|v| server_to_top(v, &pod)))
-        }
-        Err(e) => {
-            for r in &reservations {
-                let _ = st.store.release_reservation(*r).await;
-            }
-            Err(e.into())
-        }
+    // What no server took goes back (a failed release only waits for the
+    // reservations' expiry).
+    let used = outcome.as_ref().map_or(0, |(_, ids)| ids.len());
+    if let Err(e) = st
+        .store
+        .release_reservations(&reservations[used.min(reservations.len())..])
+        .await
+    {
+        tracing::warn!(error = %e, "quota reservations not released; they expire");
     }
+    let (answer, _) = outcome?;
+    Ok(answer.respond(|v| server_to_top(v, &pod)))
 }
 
-/// Prepares the pod (flavor, keypair), boots `count` servers and records
-/// their routings. Returns the first answer and the ids created.
+/// Prepares the pod (flavor, keypair), boots one server per reservation
+/// and records each with its routing and allocation. Returns the first
+/// answer and the ids created; the reservations past the last id are the
+/// caller's to give back.
 #[allow(clippy::too_many_arguments)]
 async fn boot(
     st: &GatewayState,
@@ -299,33 +310,63 @@ async fn boot(
     keypair: Option<&tricircle_store::Keypair>,
     body: Value,
     name: &str,
-    count: i64,
+    (each, reservations): (Usage, &[i64]),
     nets: Option<&(Vec<super::boot_networks::Nic>, Vec<String>)>,
-) -> Result<(PodAnswer, Vec<String>), BootError> {
+) -> Result<(PodAnswer, Vec<String>), ApiError> {
+    let count = reservations.len();
     ensure_flavor_in_pod(st, c, pod, flavor).await?;
     if let Some(k) = keypair {
         ensure_keypair_in_pod(st, c, pod, k).await?;
     }
     let mut first: Option<PodAnswer> = None;
     let mut ids = Vec::new();
-    for i in 1..=count {
+    for (i, reservation) in (1..=count).zip(reservations.iter().copied()) {
         let mut one = body.clone();
+        // Nova's default multi-instance name template.
+        let this_name = if count > 1 {
+            format!("{name}-{i}")
+        } else {
+            name.to_string()
+        };
         if let Some(s) = one.get_mut("server").and_then(Value::as_object_mut) {
             s.remove("min_count");
             s.remove("max_count");
-            if count > 1 {
-                // Nova's default multi-instance name template.
-                s.insert("name".into(), json!(format!("{name}-{i}")));
-            }
+            s.insert("name".into(), json!(this_name));
         }
+        // Before anything is made for this server: the job that settles
+        // its create should the outcome never be recorded (lost answer, or
+        // this gateway dies), named after what it looks for.
+        let mut resource = json!({"pod_id": pod.pod_id, "pod_name": pod.pod_name, "name": this_name,
+            "request_id": c.rid.0, "user_id": c.ctx.user_id, "ports": []});
+        let check = match crate::create_checks::expect(
+            st,
+            crate::create_checks::SERVER_CREATE_CHECK,
+            &c.ctx.project_id,
+            resource.clone(),
+            &reservations[i - 1..],
+        )
+        .await
+        {
+            Ok(job) => job,
+            Err(e) if ids.is_empty() => return Err(e.into()),
+            Err(_) => break,
+        };
+        let cancel_check = || async {
+            if let Err(e) = st.store.abandon_create(&[], Some(&check)).await {
+                tracing::warn!(error = %e, "a create check job stays; it finds nothing");
+            }
+        };
         // Each server gets its own top ports, ready in the pod.
         let prepared = match (nets, &st.network) {
             (Some((nics, groups)), Some(bottom)) => {
                 let p = match super::boot_networks::prepare(bottom, &c.ctx, pod, nics, groups).await
                 {
                     Ok(p) => p,
-                    Err(e) if ids.is_empty() => return Err(BootError::Api(e)),
                     Err(e) => {
+                        cancel_check().await;
+                        if ids.is_empty() {
+                            return Err(e);
+                        }
                         tracing::warn!(error = ?e.message, "stopping a multi-server boot early");
                         break;
                     }
@@ -356,6 +397,29 @@ async fn boot(
                 }
             }
         };
+        // The top ports this boot made go with the create if the check
+        // finds it unsettled.
+        let ports: Vec<&str> = prepared
+            .as_ref()
+            .map(|(_, p)| {
+                p.ports
+                    .iter()
+                    .filter(|(_, created)| *created)
+                    .map(|(id, _)| id.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !ports.is_empty() {
+            resource["ports"] = json!(ports);
+            if let Err(e) = st.store.update_pending_job(&check, &resource).await {
+                undo(&prepared).await;
+                cancel_check().await;
+                if ids.is_empty() {
+                    return Err(e.into());
+                }
+                break;
+            }
+        }
         let answer = call(
             st,
             &c.ctx,
@@ -371,71 +435,50 @@ async fn boot(
                 body: Some(Bytes::from(serde_json::to_vec(&one).unwrap_or_default())),
             },
         )
-        .await
-        .map_err(|e| {
-            // The pod may or may not have created it: leave a job to find out.
-            BootError::Unknown(e)
-        });
+        .await;
         let answer = match answer {
             Ok(a) => a,
-            Err(BootError::Unknown(e)) => {
-                // The top ports this boot made stay until the check knows
-                // whether a server uses them.
-                let ports: Vec<&str> = prepared
-                    .as_ref()
-                    .map(|(_, p)| {
-                        p.ports
-                            .iter()
-                            .filter(|(_, created)| *created)
-                            .map(|(id, _)| id.as_str())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let resource = json!({"pod_id": pod.pod_id, "pod_name": pod.pod_name, "name": name,
-                    "request_id": c.rid.0, "user_id": c.ctx.user_id, "ports": ports});
-                crate::create_checks::record(
-                    st,
-                    crate::create_checks::SERVER_CREATE_CHECK,
-                    &c.ctx.project_id,
-                    &c.rid.0,
-                    resource,
-                )
-                .await;
-                if ids.is_empty() {
-                    return Err(BootError::Api(e));
-                }
-                break;
-            }
-            Err(BootError::Api(e)) => {
-                undo(&prepared).await;
-                return Err(BootError::Api(e));
-            }
+            // The pod may or may not have made it: the check job settles it
+            // (and the top ports this boot made stay until then).
+            Err(e) if ids.is_empty() => return Err(e),
+            Err(_) => break,
         };
         if !answer.is_success() {
             undo(&prepared).await;
+            cancel_check().await;
             if ids.is_empty() {
                 return Ok((answer, ids));
             }
             break;
         }
-        let id = answer
+        let Some(id) = answer
             .json()
             .and_then(|v| v["server"]["id"].as_str().map(str::to_string))
-            .ok_or_else(|| BootError::Api(ApiError::internal()))?;
-        let routing = st
+        else {
+            // The check job finds what the pod made from its name.
+            tracing::error!(pod = %pod.pod_name, "boot answered without a server id");
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("Pod {} answered without a server id.", pod.pod_name),
+            ));
+        };
+        let routing = NewRouting {
+            top_id: id.clone(),
+            bottom_id: Some(id.clone()),
+            pod_id: pod.pod_id.clone(),
+            project_id: c.ctx.project_id.clone(),
+            resource_type: "server".into(),
+        };
+        let recorded = st
             .store
-            .create_routing(&NewRouting {
-                top_id: id.clone(),
-                bottom_id: Some(id.clone()),
-                pod_id: pod.pod_id.clone(),
-                project_id: c.ctx.project_id.clone(),
-                resource_type: "server".into(),
-            })
+            .record_created(&routing, Some((reservation, each)), Some(&check))
             .await;
-        if let Err(e) = routing {
-            // Undo: a server nobody can reach through Tricircle is an orphan.
+        if let Err(e) = recorded {
+            // A server nobody can reach through Tricircle is an orphan: it
+            // goes now, or else its check job (still pending, since the
+            // transaction that would have cancelled it failed) deletes it.
             tracing::error!(error = %e, server = %id, "routing write failed; deleting the server in its pod");
-            let _ = call(
+            let deleted = call(
                 st,
                 &c.ctx,
                 &c.rid,
@@ -451,8 +494,11 @@ async fn boot(
                 },
             )
             .await;
+            if !deleted.as_ref().is_ok_and(PodAnswer::is_success) {
+                tracing::warn!(server = %id, "delete failed; the create check job will remove it");
+            }
             undo(&prepared).await;
-            return Err(BootError::Api(e.into()));
+            return Err(e.into());
         }
         if let Some((bottom, p)) = &prepared {
             if let Err(e) = super::boot_networks::bind(bottom, &c.ctx, pod, &id, p).await {
@@ -466,30 +512,9 @@ async fn boot(
     }
     match first {
         Some(a) => Ok((a, ids)),
-        None => Err(BootError::Api(ApiError::internal())),
+        None => Err(ApiError::internal()),
     }
 }
-
-enum BootError {
-    Api(ApiError),
-    Unknown(ApiError),
-}
-
-impl From<ApiError> for BootError {
-    fn from(e: ApiError) -> Self {
-        BootError::Api(e)
-    }
-}
-
-impl From<BootError> for ApiError {
-    fn from(e: BootError) -> Self {
-        match e {
-            BootError::Api(e) | BootError::Unknown(e) => e,
-        }
-    }
-}
-
-// -------------------------------------------------------------------- lists
 
 pub async fn list(st: State<GatewayState>, c: Call, q: RawQuery) -> Result<Response, ApiError> {
     list_servers(st, c, q, false).await
@@ -631,16 +656,27 @@ async fn list_servers(
         let az_filter = az_filter.clone();
         let sort = sort.clone();
         async move {
-            let pod = pod.ok_or_else(|| format!("unknown pod {pod_name}"))?;
+            let pod = pod.ok_or_else(|| PageError::Failed(format!("unknown pod {pod_name}")))?;
             fetch_page(&st, &c, &pod, &filters, az_filter.is_some(), &sort, page).await
         }
     };
-    let outcome = list_across(&pod_names, fetch, &req).await.map_err(|f| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("Pod {} could not be listed: {}", f.pod, f.failure),
-        )
-    })?;
+    let outcome = match list_across(&pod_names, fetch, &req).await {
+        Ok(o) => o,
+        Err(f) if listing::token_refused(&f.failure) => return Ok(st.auth.unauthorized_response()),
+        Err(f) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("Pod {} could not be listed: {}", f.pod, f.failure),
+            ))
+        }
+    };
+    if outcome
+        .failed
+        .iter()
+        .any(|(_, f)| listing::token_refused(f))
+    {
+        return Ok(st.auth.unauthorized_response());
+    }
 
     let items: Vec<Value> = outcome
         .items
@@ -670,7 +706,7 @@ async fn list_servers(
         }
     }
     let mut resp = Json(body).into_response();
-    listing::report_skipped(&mut resp, &outcome.failed, "servers");
+    listing::report_skipped(&mut resp, &outcome.failed, "servers", st.pods.health());
     Ok(resp)
 }
 
@@ -700,7 +736,7 @@ async fn fetch_page(
     az_filtered: bool,
     sort: &[SortKey],
     page: PageQuery,
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<Value>, PageError> {
     let mut q: Vec<(String, String)> = filters.to_vec();
     if az_filtered {
         q.push(("availability_zone".into(), pod.pod_az_name.clone()));
@@ -724,19 +760,29 @@ async fn fetch_page(
         get_call(pod, PodPath::fixed("/servers/detail"), Some(qs), &c.headers),
     )
     .await
-    .map_err(|e| e.message)?;
+    .map_err(|e| PageError::Failed(e.message))?;
+    if answer.status.is_client_error() {
+        let message = answer
+            .json()
+            .as_ref()
+            .and_then(crate::gateway::forward::fault_message)
+            .unwrap_or_default();
+        return Err(PageError::Refused(ApiError::new(answer.status, message)));
+    }
     if !answer.is_success() {
-        return Err(format!(
+        return Err(PageError::Failed(format!(
             "HTTP {}: {}",
             answer.status,
             String::from_utf8_lossy(&answer.body)
-        ));
+        )));
     }
-    let mut doc = answer.json().ok_or("not JSON")?;
+    let mut doc = answer
+        .json()
+        .ok_or_else(|| PageError::Failed("not JSON".into()))?;
     answer.links.rewrite_json(&mut doc);
     let mut servers = match doc.get_mut("servers").map(Value::take) {
         Some(Value::Array(a)) => a,
-        _ => return Err("no servers array".into()),
+        _ => return Err(PageError::Failed("no servers array".into())),
     };
     for s in &mut servers {
         az_to_top(s, AZ_FIELD, &pod.pod_az_name, &pod.az_name);
@@ -814,8 +860,7 @@ pub async fn show(
 /// The server is gone from its pod: its routing, its quota and the ports
 /// its boot made go too.
 async fn forget(st: &GatewayState, routing_id: i64, id: &str) -> Result<(), ApiError> {
-    st.store.delete_routing(routing_id).await?;
-    st.store.release_allocation("server", id).await?;
+    st.store.forget_resource(routing_id, "server", id).await?;
     if let Some(bottom) = &st.network {
         super::boot_networks::release(bottom, id).await;
     }
@@ -932,6 +977,10 @@ pub async fn passthrough_root(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    if !body.is_empty() {
+        // A new name must be printable, as Nova requires.
+        let _: Value = parse_json(&body)?;
+    }
     let (_, pod) = routed(&st, &c, &id).await?;
     let answer = forward(
         &st,

@@ -129,6 +129,14 @@ pub async fn call(
         .send(&req)
         .await
         .map_err(|e| pod_error(&call.pod.pod_name, e))?;
+    match answer.status {
+        // The pods share our Keystone: a token one refuses was revoked
+        // since we cached it. Its answer stands (the caller's 401).
+        401 => state.auth.forget(&ctx.token).await,
+        // The pod is failing, not the request: the service is unavailable.
+        500 | 502..=504 => return Err(pod_failing(&call.pod.pod_name, &answer)),
+        _ => {}
+    }
     Ok(PodAnswer {
         status: StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY),
         headers: answer.headers,
@@ -137,18 +145,49 @@ pub async fn call(
     })
 }
 
-/// A pod that cannot be reached is the service being unavailable, in the
-/// API's error format; the detail goes to the log.
+/// A pod answering 5xx: 503 in the API's format, with the pod's message.
+fn pod_failing(pod: &str, answer: &tricircle_pods::PodResponse) -> ApiError {
+    let text = String::from_utf8_lossy(&answer.body);
+    tracing::warn!(%pod, status = answer.status, body = %text, "pod failed a call");
+    let detail = serde_json::from_slice::<Value>(&answer.body)
+        .ok()
+        .and_then(|v| fault_message(&v))
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("Pod {pod} is unavailable (HTTP {}){detail}", answer.status),
+    )
+}
+
+/// The message of an OpenStack error body, whatever its wrapper
+/// (`{"computeFault": {"message"}}`, `{"error": {"message"}}`,
+/// `{"NeutronError": {"message"}}`).
+pub fn fault_message(body: &Value) -> Option<String> {
+    body.as_object()?
+        .values()
+        .find_map(|inner| inner.get("message").and_then(Value::as_str))
+        .map(str::to_string)
+}
+
+/// A pod that cannot be reached is the service being unavailable (503 with
+/// `Retry-After`: when a down pod's next trial is due), in the API's error
+/// format; the detail goes to the log.
 pub fn pod_error(pod: &str, e: PodError) -> ApiError {
     tracing::warn!(%pod, error = %e, "pod call failed");
+    let retry_after = e.retry_after();
     let message = match e {
         PodError::Endpoint(_) => {
             format!("Pod {pod} has no endpoint for this service in the catalog.")
         }
         PodError::Timeout { .. } => format!("Pod {pod} did not answer in time."),
         PodError::Unreachable { .. } => format!("Pod {pod} is unreachable."),
+        PodError::Down { .. } => {
+            format!("Pod {pod} is down; requests to it are refused until it recovers.")
+        }
+        PodError::Busy { .. } => format!("Pod {pod} is busy; try again later."),
     };
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
+    ApiError::unavailable(message, retry_after)
 }
 
 impl IntoResponse for PodAnswer {

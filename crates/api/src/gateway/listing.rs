@@ -8,8 +8,36 @@ use std::fmt::Display;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use tricircle_pods::fanout::PodFailure;
+use tricircle_pods::PodHealth;
 
 use super::{SKIPPED_PODS_HEADER, STRICT_LIST_HEADER};
+use crate::error::ApiError;
+
+/// Why one pod's page is missing.
+#[derive(Debug)]
+pub enum PageError {
+    /// The pod refused the request (4xx): the client's mistake or token,
+    /// the same in every pod.
+    Refused(ApiError),
+    /// The pod failed or could not be reached.
+    Failed(String),
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PageError::Refused(e) => write!(f, "HTTP {}: {}", e.status.as_u16(), e.message),
+            PageError::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Whether a pod refused the caller's token: then the list is the caller's
+/// 401, not a list with that pod missing (the pods share our Keystone, so
+/// the token was revoked).
+pub fn token_refused(failure: &PodFailure<PageError>) -> bool {
+    matches!(failure, PodFailure::Error(PageError::Refused(e)) if e.status == axum::http::StatusCode::UNAUTHORIZED)
+}
 
 /// Our own list parameter: where each pod's part of the list continues
 /// (`Pod1:<id>,Pod2:<id>`), carried by the next links we give out.
@@ -67,17 +95,27 @@ pub fn next_query(
         .finish()
 }
 
-/// Logs the pods a list skipped and names them in the response header.
+/// Logs the pods a list skipped and names them in the response header. A
+/// pod that did not answer before the list's deadline counts as a failure
+/// for its health: its call was given up before the pod timeout, so it was
+/// not counted when sent.
 pub fn report_skipped<E: Display>(
     resp: &mut Response,
     failed: &[(String, PodFailure<E>)],
     what: &str,
+    health: &PodHealth,
 ) {
     if failed.is_empty() {
         return;
     }
     for (pod, failure) in failed {
         tracing::warn!(%pod, %failure, what, "pod skipped in list");
+        if matches!(failure, PodFailure::Timeout) {
+            health.record_failure(
+                pod,
+                format!("no answer to a list of {what} within its deadline"),
+            );
+        }
     }
     let names: Vec<&str> = failed.iter().map(|(p, _)| p.as_str()).collect();
     if let Ok(v) = names.join(",").parse() {
@@ -99,6 +137,29 @@ mod tests {
         assert_eq!(encode_hints(&h), "Pod1:a,Pod2:b");
         assert_eq!(decode_hints("Pod1:a,Pod2:b"), h);
         assert!(decode_hints("garbage").is_empty());
+    }
+
+    #[test]
+    fn skipped_pods_are_named_and_deadline_misses_count_against_their_health() {
+        let health = PodHealth::new(Default::default());
+        let mut resp = Response::new(axum::body::Body::empty());
+        let failed: Vec<(String, PodFailure<String>)> = vec![
+            ("Pod1".into(), PodFailure::Timeout),
+            ("Pod2".into(), PodFailure::Error("pod Pod2 is down".into())),
+        ];
+        report_skipped(&mut resp, &failed, "servers", &health);
+        assert_eq!(resp.headers()[SKIPPED_PODS_HEADER], "Pod1,Pod2");
+        let v = health.view("Pod1").map(|v| (v.failures, v.last_error));
+        assert_eq!(
+            v,
+            Some((
+                1,
+                Some("no answer to a list of servers within its deadline".into())
+            ))
+        );
+        // Other failures were counted when their call failed (or were
+        // refusals by the breaker): not again here.
+        assert!(health.view("Pod2").is_none());
     }
 
     #[test]

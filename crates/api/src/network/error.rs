@@ -1,6 +1,7 @@
 //! Neutron's error body, `{"NeutronError": {"type", "message", "detail"}}`,
 //! for the domain's errors and for what the shared shell answers (unknown
-//! paths, wrong methods, oversized bodies, panics).
+//! paths, wrong methods, bodies not JSON, too large or too slow, load
+//! shedding, panics).
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -42,6 +43,7 @@ fn http_type(status: StatusCode) -> &'static str {
         403 => "HTTPForbidden",
         404 => "HTTPNotFound",
         405 => "HTTPMethodNotAllowed",
+        408 => "HTTPRequestTimeout",
         409 => "HTTPConflict",
         413 => "HTTPRequestEntityTooLarge",
         415 => "HTTPUnsupportedMediaType",

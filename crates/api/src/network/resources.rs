@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, RawQuery, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -65,38 +65,19 @@ impl Collection {
     }
 }
 
-/// A JSON request body: wrong content types, oversized bodies and
-/// malformed JSON are Neutron-style 4xx.
+/// A JSON request body: malformed JSON is a Neutron-style 400. (Wrong
+/// media types and bodies too large or too slow are the shell's.)
 pub(crate) struct NeutronJson(pub Value);
 
 impl<S: Send + Sync> FromRequest<S> for NeutronJson {
     type Rejection = NetError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-            let ct = ct.to_str().unwrap_or("");
-            let mime = ct.split(';').next().unwrap_or("").trim();
-            if !mime.eq_ignore_ascii_case("application/json") {
-                return Err(NetError(NeutronError::new(
-                    415,
-                    "HTTPUnsupportedMediaType",
-                    format!("Unsupported Content-Type '{ct}': send application/json"),
-                )));
-            }
-        }
         let bytes = Bytes::from_request(req, state).await.map_err(|r| {
-            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                NetError(NeutronError::new(
-                    413,
-                    "HTTPRequestEntityTooLarge",
-                    "Request body is larger than the configured limit.",
-                ))
-            } else {
-                NetError(NeutronError::bad_request(format!(
-                    "Could not read the request body: {}",
-                    r.body_text()
-                )))
-            }
+            NetError(NeutronError::bad_request(format!(
+                "Could not read the request body: {}",
+                r.body_text()
+            )))
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(NetError(NeutronError::bad_request(

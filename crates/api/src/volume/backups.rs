@@ -16,7 +16,9 @@ use super::microversion::VolumeVersion;
 use super::resources::{
     fetch, forward, opt_string, required_object, resource_of, respond, size_of, BACKUPS, VOLUMES,
 };
-use super::volumes::{adopt, passthrough_routed, reserve_volume, show_routed, update_routed};
+use super::volumes::{
+    adopt, passthrough_routed, release, reserve_volume, show_routed, update_routed,
+};
 use super::{listing, ApiBase};
 use crate::body::parse_json;
 use crate::error::ApiError;
@@ -70,7 +72,7 @@ pub async fn create(
             format!("Pod {} answered without a backup id.", pod.pod_name),
         ));
     };
-    if let Err(e) = BACKUPS.record(&st, &c, &pod, &id).await {
+    if let Err(e) = BACKUPS.record(&st, &c, &pod, &id, None, None).await {
         tracing::error!(error = %e.message, backup = %id, "routing write failed; deleting the backup in its pod");
         let _ = forward(
             &st,
@@ -180,24 +182,24 @@ pub async fn restore(
     let answer = match forward(&st, &c, &pod, Method::POST, path, None, Some(body)).await {
         Ok(a) if a.is_success() => a,
         Ok(a) => {
-            st.store.release_reservation(reservation).await?;
+            st.store.release_reservations(&[reservation]).await?;
             return Ok(a.into_response());
         }
         Err(e) => {
-            let _ = st.store.release_reservation(reservation).await;
+            release(&st, reservation).await;
             return Err(e);
         }
     };
     let Some(volume_id) =
         resource_of(&answer, "restore").and_then(|r| r["volume_id"].as_str().map(str::to_string))
     else {
-        let _ = st.store.release_reservation(reservation).await;
+        release(&st, reservation).await;
         return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             format!("Pod {} answered without the restored volume.", pod.pod_name),
         ));
     };
-    adopt(&st, &c, &pod, &volume_id, reservation, None, size).await?;
+    adopt(&st, &c, &pod, &volume_id, reservation, None, size, None).await?;
     Ok(answer.into_response())
 }
 

@@ -4,7 +4,6 @@
 //! `marker` (see [`tricircle_pods::fanout`]).
 
 use std::collections::HashMap;
-use std::fmt;
 use tricircle_pods::PodPath;
 
 use axum::http::{Method, StatusCode};
@@ -19,7 +18,7 @@ use super::microversion::VolumeVersion;
 use super::resources::{fetch, forward, item_to_top, refusal, type_ids, Kind};
 use super::ApiBase;
 use crate::error::ApiError;
-use crate::gateway::listing::{self, HINTS_PARAM};
+use crate::gateway::listing::{self, PageError, HINTS_PARAM};
 use crate::gateway::{Call, GatewayState};
 
 /// Parameters this gateway handles itself rather than pass to pods.
@@ -132,24 +131,6 @@ fn parse_params(
         }
     }
     Ok(p)
-}
-
-/// Why one pod's page is missing.
-#[derive(Debug)]
-enum PageError {
-    /// The pod refused the request (4xx): the client's mistake, the same
-    /// in every pod.
-    Refused(ApiError),
-    Failed(String),
-}
-
-impl fmt::Display for PageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PageError::Refused(e) => write!(f, "HTTP {}: {}", e.status.as_u16(), e.message),
-            PageError::Failed(why) => f.write_str(why),
-        }
-    }
 }
 
 /// The pods to ask: where the project has resources of this kind (every
@@ -283,15 +264,26 @@ pub(super) async fn list(
             Ok(items)
         }
     };
-    let outcome = list_across(&pod_names, fetch_page, &req)
-        .await
-        .map_err(|f| match f.failure {
-            PodFailure::Error(PageError::Refused(e)) => e,
-            other => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("Pod {} could not be listed: {other}", f.pod),
-            ),
-        })?;
+    let outcome = match list_across(&pod_names, fetch_page, &req).await {
+        Ok(o) => o,
+        Err(f) if listing::token_refused(&f.failure) => return Ok(st.auth.unauthorized_response()),
+        Err(f) => {
+            return Err(match f.failure {
+                PodFailure::Error(PageError::Refused(e)) => e,
+                other => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("Pod {} could not be listed: {other}", f.pod),
+                ),
+            })
+        }
+    };
+    if outcome
+        .failed
+        .iter()
+        .any(|(_, f)| listing::token_refused(f))
+    {
+        return Ok(st.auth.unauthorized_response());
+    }
     // A request every pod refused is the client's mistake: say so.
     if outcome.items.is_empty() && !pods.is_empty() && outcome.failed.len() == pods.len() {
         if let Some((_, PodFailure::Error(PageError::Refused(e)))) = outcome.failed.first() {
@@ -334,7 +326,12 @@ pub(super) async fn list(
             json!([{"rel": "next", "href": format!("{}?{qs}", base.url(&collection))}]);
     }
     let mut resp = Json(body).into_response();
-    listing::report_skipped(&mut resp, &outcome.failed, kind.collection);
+    listing::report_skipped(
+        &mut resp,
+        &outcome.failed,
+        kind.collection,
+        st.pods.health(),
+    );
     Ok(resp)
 }
 

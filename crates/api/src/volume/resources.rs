@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 use tricircle_core::listing::{SortField, CINDER_SNAPSHOT_SORT_FIELDS, CINDER_VOLUME_SORT_FIELDS};
-use tricircle_store::{NewRouting, Pod, QuotaExceeded, Routing};
+use tricircle_store::{NewRouting, Pod, QuotaExceeded, Routing, Usage};
 
 use super::microversion::VolumeVersion;
 use super::SERVICE_TYPE;
@@ -107,30 +107,32 @@ impl Kind {
 
     /// Forgets a resource that is gone from its pod: routing and quota.
     pub async fn forget(&self, st: &GatewayState, routing: &Routing) -> Result<(), ApiError> {
-        st.store.delete_routing(routing.id).await?;
         st.store
-            .release_allocation(self.singular, &routing.top_id)
+            .forget_resource(routing.id, self.singular, &routing.top_id)
             .await?;
         Ok(())
     }
 
-    /// Records a resource just created in `pod`.
+    /// Records a resource just created in `pod`: its routing, the
+    /// reservation completed with what it uses, and its create check (if
+    /// any) cancelled, together.
     pub async fn record(
         &self,
         st: &GatewayState,
         c: &Call,
         pod: &Pod,
         id: &str,
+        allocation: Option<(i64, Usage)>,
+        check: Option<&str>,
     ) -> Result<(), ApiError> {
-        st.store
-            .create_routing(&NewRouting {
-                top_id: id.to_string(),
-                bottom_id: Some(id.to_string()),
-                pod_id: pod.pod_id.clone(),
-                project_id: c.ctx.project_id.clone(),
-                resource_type: self.singular.to_string(),
-            })
-            .await?;
+        let routing = NewRouting {
+            top_id: id.to_string(),
+            bottom_id: Some(id.to_string()),
+            pod_id: pod.pod_id.clone(),
+            project_id: c.ctx.project_id.clone(),
+            resource_type: self.singular.to_string(),
+        };
+        st.store.record_created(&routing, allocation, check).await?;
         Ok(())
     }
 }
@@ -223,13 +225,8 @@ pub(super) fn body_to_top(
 pub(super) fn fault_message(answer: &PodAnswer) -> String {
     answer
         .json()
-        .and_then(|v| {
-            v.as_object()
-                .and_then(|o| o.values().next())
-                .and_then(|f| f.get("message"))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
+        .as_ref()
+        .and_then(crate::gateway::forward::fault_message)
         .unwrap_or_else(|| String::from_utf8_lossy(&answer.body).into_owned())
 }
 

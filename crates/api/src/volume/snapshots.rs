@@ -11,14 +11,14 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::Value;
-use tricircle_store::Usage;
+use tricircle_store::{Reservation, Usage};
 
 use super::microversion::VolumeVersion;
 use super::resources::{
     fetch, forward, opt_string, over_quota, required_object, resource_of, respond, size_of,
     SNAPSHOTS, VOLUMES,
 };
-use super::volumes::{passthrough_routed, show_routed, update_routed};
+use super::volumes::{passthrough_routed, release, show_routed, update_routed};
 use super::{listing, ApiBase};
 use crate::body::parse_json;
 use crate::error::ApiError;
@@ -48,14 +48,16 @@ pub async fn create(
     };
     let reservation = match st
         .store
-        .reserve(
-            &c.ctx.project_id,
-            &pod.pod_id,
-            SNAPSHOTS.singular,
+        .reserve(&Reservation {
+            project_id: &c.ctx.project_id,
+            pod_id: &pod.pod_id,
+            resource_type: SNAPSHOTS.singular,
             each,
-            1,
-            &limits,
-        )
+            min_count: 1,
+            max_count: 1,
+            limits: &limits,
+            ttl: crate::create_checks::reservation_ttl(st.pods.timeout()),
+        })
         .await?
     {
         Ok(ids) => ids.into_iter().next().ok_or_else(ApiError::internal)?,
@@ -74,24 +76,27 @@ pub async fn create(
     {
         Ok(a) if a.is_success() => a,
         Ok(a) => {
-            st.store.release_reservation(reservation).await?;
+            st.store.release_reservations(&[reservation]).await?;
             return Ok(respond(&SNAPSHOTS, a, &pod, &HashMap::new()));
         }
         Err(e) => {
-            let _ = st.store.release_reservation(reservation).await;
+            release(&st, reservation).await;
             return Err(e);
         }
     };
     let Some(id) =
         resource_of(&answer, SNAPSHOTS.singular).and_then(|s| s["id"].as_str().map(str::to_string))
     else {
-        let _ = st.store.release_reservation(reservation).await;
+        release(&st, reservation).await;
         return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             format!("Pod {} answered without a snapshot id.", pod.pod_name),
         ));
     };
-    if let Err(e) = SNAPSHOTS.record(&st, &c, &pod, &id).await {
+    if let Err(e) = SNAPSHOTS
+        .record(&st, &c, &pod, &id, Some((reservation, each)), None)
+        .await
+    {
         tracing::error!(error = %e.message, snapshot = %id, "routing write failed; deleting the snapshot in its pod");
         let _ = forward(
             &st,
@@ -103,10 +108,9 @@ pub async fn create(
             None,
         )
         .await;
-        let _ = st.store.release_reservation(reservation).await;
+        release(&st, reservation).await;
         return Err(e);
     }
-    st.store.complete_allocation(reservation, &id).await?;
     Ok(respond(&SNAPSHOTS, answer, &pod, &HashMap::new()))
 }
 

@@ -12,7 +12,7 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
-use tricircle_store::{Pod, Usage};
+use tricircle_store::{Pod, Reservation, Usage};
 
 use super::microversion::VolumeVersion;
 use super::resources::{
@@ -57,14 +57,16 @@ pub(super) async fn reserve_volume(
     };
     match st
         .store
-        .reserve(
-            &c.ctx.project_id,
-            &pod.pod_id,
-            VOLUMES.singular,
+        .reserve(&Reservation {
+            project_id: &c.ctx.project_id,
+            pod_id: &pod.pod_id,
+            resource_type: VOLUMES.singular,
             each,
-            1,
-            &limits,
-        )
+            min_count: 1,
+            max_count: 1,
+            limits: &limits,
+            ttl: crate::create_checks::reservation_ttl(st.pods.timeout()),
+        })
         .await?
     {
         Ok(ids) => ids.into_iter().next().ok_or_else(ApiError::internal),
@@ -72,8 +74,18 @@ pub(super) async fn reserve_volume(
     }
 }
 
-/// Records a volume a pod created: routing and quota. If the routing
-/// cannot be written the volume is deleted again (nobody could reach it).
+/// Gives a reservation back; one that cannot be only waits for its expiry.
+pub(super) async fn release(st: &GatewayState, reservation: i64) {
+    if let Err(e) = st.store.release_reservations(&[reservation]).await {
+        tracing::warn!(error = %e, "quota reservation not released; it expires");
+    }
+}
+
+/// Records a volume a pod created: routing, quota (the pod's size when it
+/// told one, else the reserved size) and the cancellation of its create
+/// check, together. If that cannot be written the volume is deleted again
+/// (nobody could reach it; failing that, its check job deletes it).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn adopt(
     st: &GatewayState,
     c: &Call,
@@ -82,8 +94,17 @@ pub(super) async fn adopt(
     reservation: i64,
     size: Option<i64>,
     reserved: i64,
+    check: Option<&str>,
 ) -> Result<(), ApiError> {
-    if let Err(e) = VOLUMES.record(st, c, pod, id).await {
+    let usage = Usage {
+        volumes: 1,
+        gigabytes: size.unwrap_or(reserved),
+        ..Default::default()
+    };
+    if let Err(e) = VOLUMES
+        .record(st, c, pod, id, Some((reservation, usage)), check)
+        .await
+    {
         tracing::error!(error = %e.message, volume = %id, "routing write failed; deleting the volume in its pod");
         let _ = forward(
             st,
@@ -95,22 +116,8 @@ pub(super) async fn adopt(
             None,
         )
         .await;
-        let _ = st.store.release_reservation(reservation).await;
+        release(st, reservation).await;
         return Err(e);
-    }
-    st.store.complete_allocation(reservation, id).await?;
-    if let Some(size) = size.filter(|s| *s != reserved) {
-        st.store
-            .update_allocation(
-                VOLUMES.singular,
-                id,
-                Usage {
-                    volumes: 1,
-                    gigabytes: size,
-                    ..Default::default()
-                },
-            )
-            .await?;
     }
     Ok(())
 }
@@ -144,13 +151,23 @@ async fn source_pod(
     Ok(found)
 }
 
-/// A volume size: a positive integer (or a string of one).
-fn positive_size(v: &Value) -> Result<i64, ApiError> {
-    size_of(Some(v)).filter(|n| *n >= 1).ok_or_else(|| {
+/// Cinder's largest size (its database's integer).
+const MAX_SIZE: i64 = 2_147_483_647;
+
+/// A volume size: a positive integer (or a string of one) no larger than
+/// Cinder's database holds.
+fn positive_size(field: &str, v: &Value) -> Result<i64, ApiError> {
+    let n = size_of(Some(v)).filter(|n| *n >= 1).ok_or_else(|| {
         ApiError::bad_request(format!(
-            "Invalid input for field/attribute size. Value: {v}. {v} is not a positive integer"
+            "Invalid input for field/attribute {field}. Value: {v}. {v} is not a positive integer"
         ))
-    })
+    })?;
+    if n > MAX_SIZE {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute {field}. Value: {v}. {v} is greater than the maximum of {MAX_SIZE}"
+        )));
+    }
+    Ok(n)
 }
 
 /// `POST /volumes`.
@@ -164,7 +181,7 @@ pub async fn create(
     let vol = required_object(&mut body, "volume")?;
     let size = match vol.get("size") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(positive_size(v)?),
+        Some(v) => Some(positive_size("size", v)?),
     };
     let az = opt_string(vol, "availability_zone")?;
     if az.as_deref() == Some("") {
@@ -186,7 +203,15 @@ pub async fn create(
             }
             pod.clone()
         }
-        None => scheduler::pick_pod(&st.store, &c.ctx.project_id, az.as_deref()).await?,
+        None => {
+            scheduler::pick_pod(
+                &st.store,
+                st.pods.health(),
+                &c.ctx.project_id,
+                az.as_deref(),
+            )
+            .await?
+        }
     };
     match (pod.pod_az_name.is_empty(), az.is_some() || source.is_none()) {
         (true, _) => {
@@ -221,35 +246,50 @@ pub async fn create(
         (None, None) => 0,
     };
     let reservation = reserve_volume(&st, &c, &pod, size).await?;
+    // Before the pod is asked: the job that deletes what it made should the
+    // outcome never be recorded here (as for servers).
+    let resource = serde_json::json!({"pod_id": pod.pod_id, "pod_name": pod.pod_name,
+        "name": body["volume"]["name"], "request_id": c.rid.0, "user_id": c.ctx.user_id});
+    let check = match crate::create_checks::expect(
+        &st,
+        crate::create_checks::VOLUME_CREATE_CHECK,
+        &c.ctx.project_id,
+        resource,
+        &[reservation],
+    )
+    .await
+    {
+        Ok(job) => job,
+        Err(e) => {
+            release(&st, reservation).await;
+            return Err(e.into());
+        }
+    };
     let outcome = create_in_pod(&st, &c, &pod, vtype.as_ref(), &body).await;
     let answer = match outcome {
         Ok(a) if a.is_success() => a,
         Ok(a) => {
-            st.store.release_reservation(reservation).await?;
+            st.store
+                .abandon_create(&[reservation], Some(&check))
+                .await?;
             return Ok(respond(&VOLUMES, a, &pod, &HashMap::new()));
         }
+        Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {
+            // The pod may have created it without answering: the check job
+            // settles it (the user was told 503).
+            release(&st, reservation).await;
+            return Err(e);
+        }
         Err(e) => {
-            let _ = st.store.release_reservation(reservation).await;
-            if e.status == StatusCode::SERVICE_UNAVAILABLE {
-                // The pod may have created it without answering: leave a
-                // job to find it and delete it (the user was told 503), as
-                // for servers.
-                let resource = serde_json::json!({"pod_id": pod.pod_id, "pod_name": pod.pod_name,
-                    "name": body["volume"]["name"], "request_id": c.rid.0, "user_id": c.ctx.user_id});
-                crate::create_checks::record(
-                    &st,
-                    crate::create_checks::VOLUME_CREATE_CHECK,
-                    &c.ctx.project_id,
-                    &c.rid.0,
-                    resource,
-                )
-                .await;
-            }
+            st.store
+                .abandon_create(&[reservation], Some(&check))
+                .await?;
             return Err(e);
         }
     };
+    // An answer we cannot use: the check job finds the volume by its name.
     let Some(created) = resource_of(&answer, "volume") else {
-        let _ = st.store.release_reservation(reservation).await;
+        release(&st, reservation).await;
         tracing::error!(pod = %pod.pod_name, "volume create answered without a volume");
         return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
@@ -257,7 +297,7 @@ pub async fn create(
         ));
     };
     let Some(id) = created["id"].as_str() else {
-        let _ = st.store.release_reservation(reservation).await;
+        release(&st, reservation).await;
         return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             format!("Pod {} answered without a volume id.", pod.pod_name),
@@ -271,6 +311,7 @@ pub async fn create(
         reservation,
         size_of(created.get("size")),
         size,
+        Some(&check),
     )
     .await?;
     Ok(respond(&VOLUMES, answer, &pod, &type_ids(&st, mv).await?))
@@ -622,7 +663,10 @@ async fn extend(
     parsed: Value,
     type_ids: &HashMap<String, String>,
 ) -> Result<Response, ApiError> {
-    let new_size = size_of(parsed["os-extend"].get("new_size"));
+    let new_size = match parsed["os-extend"].get("new_size") {
+        Some(v) => Some(positive_size("new_size", v)?),
+        None => None,
+    };
     let current = size_of(fetch(st, c, &VOLUMES, pod, id).await?.get("size"));
     let mut growth = None;
     if let (Some(new), Some(cur)) = (new_size, current) {
@@ -633,19 +677,21 @@ async fn extend(
             }
             let limits = project_limits(st, &c.ctx.project_id).await?;
             let delta = Usage {
-                gigabytes: new - cur,
+                gigabytes: new.saturating_sub(cur),
                 ..Default::default()
             };
             match st
                 .store
-                .reserve(
-                    &c.ctx.project_id,
-                    &pod.pod_id,
-                    "volume_extend",
-                    delta,
-                    1,
-                    &limits,
-                )
+                .reserve(&Reservation {
+                    project_id: &c.ctx.project_id,
+                    pod_id: &pod.pod_id,
+                    resource_type: "volume_extend",
+                    each: delta,
+                    min_count: 1,
+                    max_count: 1,
+                    limits: &limits,
+                    ttl: crate::create_checks::reservation_ttl(st.pods.timeout()),
+                })
                 .await?
             {
                 Ok(ids) => growth = ids.into_iter().next(),
@@ -679,7 +725,7 @@ async fn extend(
         }
     }
     if let Some(r) = growth {
-        st.store.release_reservation(r).await?;
+        st.store.release_reservations(&[r]).await?;
     }
     Ok(respond(&VOLUMES, answer?, pod, type_ids))
 }

@@ -21,6 +21,9 @@ mod images;
 mod interfaces;
 mod keypairs;
 mod misc;
+
+/// The fake hypervisor's size (what `/os-hypervisors/detail` reports).
+pub use misc::{HYPERVISOR_LOCAL_GB, HYPERVISOR_MEMORY_MB, HYPERVISOR_VCPUS};
 mod model;
 pub(crate) mod query;
 mod servers;
