@@ -1465,9 +1465,23 @@ impl Snapshot {
 
     /// A resource in a pod still on its way somewhere (BUILD, creating...).
     pub fn transitional(&self) -> Option<String> {
+        self.transitional_except(&std::collections::BTreeSet::new())
+            .map(|(_, what)| what)
+    }
+
+    /// [`Snapshot::transitional`], leaving out the resources in `stuck`;
+    /// the resource's id and a description.
+    pub fn transitional_except(
+        &self,
+        stuck: &std::collections::BTreeSet<String>,
+    ) -> Option<(String, String)> {
         for (list, text) in &self.pods {
             for r in pod_rows(list, text) {
                 let v: Value = serde_json::from_str(&r).unwrap_or(Value::Null);
+                let id = v["id"].as_str().unwrap_or("").to_string();
+                if stuck.contains(&id) {
+                    continue;
+                }
                 let status = v["status"].as_str().unwrap_or("").to_ascii_lowercase();
                 let busy = matches!(
                     status.as_str(),
@@ -1483,7 +1497,7 @@ impl Snapshot {
                     || (v.get("OS-EXT-STS:task_state").is_some()
                         && !v["OS-EXT-STS:task_state"].is_null());
                 if busy {
-                    return Some(format!("{list}: {}", cut(&r, 200)));
+                    return Some((id, format!("{list}: {}", cut(&r, 200))));
                 }
             }
         }
@@ -1508,6 +1522,10 @@ pub struct StateReader {
     admin_token: String,
     /// `(table, SELECT ...)` for every table snapshotted.
     queries: Vec<(String, String)>,
+    /// Resources and jobs found busy for a whole settle: not waited for
+    /// again (a volume left `attaching` by a reservation, a job retrying
+    /// with back-off).
+    stuck: std::collections::BTreeSet<String>,
 }
 
 /// What each pod is asked for (as its admin, every project).
@@ -1581,6 +1599,7 @@ impl StateReader {
             http: cloud.http.clone(),
             admin_token: cloud.admin_token.clone(),
             queries,
+            stuck: std::collections::BTreeSet::new(),
         }
     }
 
@@ -1664,18 +1683,33 @@ impl StateReader {
         let mut prev: Option<Snapshot> = None;
         loop {
             let now = self.snapshot(true).await;
-            let busy = now
-                .transitional()
-                .or_else(|| now.active_jobs.first().map(|j| format!("job {j}")));
+            let job_id = |j: &String| j.split(' ').next().unwrap_or("").to_string();
+            let busy = now.transitional_except(&self.stuck).or_else(|| {
+                now.active_jobs
+                    .iter()
+                    .find(|j| !self.stuck.contains(&job_id(j)))
+                    .map(|j| (job_id(j), format!("job {j}")))
+            });
             if busy.is_none() {
                 tokio::time::sleep(Duration::from_millis(30)).await;
                 let again = self.snapshot(false).await;
-                if again.db == now.db && again.active_jobs.is_empty() {
+                let quiet = again
+                    .active_jobs
+                    .iter()
+                    .all(|j| self.stuck.contains(&job_id(j)));
+                if again.db == now.db && quiet {
                     return Ok(now);
                 }
             }
             if Instant::now() > deadline {
-                let mut why = busy.unwrap_or_else(|| "the top store kept changing".into());
+                let mut why = match busy {
+                    Some((id, what)) => {
+                        // Reported once; not waited for again.
+                        self.stuck.insert(id);
+                        what
+                    }
+                    None => "the top store kept changing".into(),
+                };
                 if let Some(p) = &prev {
                     for d in p.diff(&now, true).iter().take(10) {
                         why.push_str(&format!("\n  {d}"));
