@@ -2065,9 +2065,11 @@ fn mutate(
                 format!("{}/{v}", String::from_utf8_lossy(&d.segments[i]))
             };
             d.segments[i] = new.clone().into_bytes();
-            // Cinder and Neutron take any string as the project of a quota
-            // (Nova asks Keystone whether the project exists).
-            let free_form = name.ends_with("project") && route.api != Api::Compute;
+            // Cinder and Neutron take any string as the project of a quota,
+            // and so does Nova's delete; Nova's update asks Keystone whether
+            // the project exists (400 if not).
+            let free_form = name.ends_with("project")
+                && (route.api != Api::Compute || route.method == "DELETE");
             Some(applied(format!("{{{name}}} = {new}"), free_form))
         }
         Kind::RawSegment => {
