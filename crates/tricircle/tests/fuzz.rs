@@ -3706,13 +3706,22 @@ fn snapshots_name_what_changed() {
         "{diff:?}"
     );
     assert!(
+        diff.contains(&"Pod1/servers: ~ s1 status: \"ACTIVE\" -> \"SHUTOFF\"".to_string()),
+        "{diff:?}"
+    );
+    after.pods.insert(
+        "Pod1/servers".into(),
+        r#"{"servers": [{"id": "s2", "status": "ACTIVE"}]}"#.into(),
+    );
+    let diff = before.diff(&after, true);
+    assert!(
         diff.iter()
-            .any(|d| d.starts_with("Pod1/servers: - ") && d.contains("ACTIVE")),
+            .any(|d| d.starts_with("Pod1/servers: - ") && d.contains("s1")),
         "{diff:?}"
     );
     assert!(
         diff.iter()
-            .any(|d| d.starts_with("Pod1/servers: + ") && d.contains("SHUTOFF")),
+            .any(|d| d.starts_with("Pod1/servers: + ") && d.contains("s2")),
         "{diff:?}"
     );
     // Pods left out of a comparison are not compared.

@@ -1430,6 +1430,48 @@ fn pod_rows(list: &str, text: &str) -> Vec<String> {
     rows
 }
 
+/// A pod list's changes: items gone (-), new (+), and for an item whose
+/// id stayed, the fields that changed (~ id field: before -> after).
+fn pod_diff(list: &str, before: &[String], after: &[String]) -> Vec<String> {
+    let parse = |rows: &[String]| -> Vec<Value> {
+        rows.iter()
+            .map(|r| serde_json::from_str(r).unwrap_or(Value::Null))
+            .collect()
+    };
+    let (b, a) = (parse(before), parse(after));
+    let id = |v: &Value| v["id"].as_str().unwrap_or("").to_string();
+    let mut out = Vec::new();
+    for old in b.iter().filter(|o| !a.contains(o)) {
+        match a.iter().find(|n| id(n) == id(old) && !id(old).is_empty()) {
+            Some(new) => {
+                let keys: std::collections::BTreeSet<&String> = old
+                    .as_object()
+                    .into_iter()
+                    .chain(new.as_object())
+                    .flat_map(|m| m.keys())
+                    .collect();
+                for key in keys {
+                    if old[key] != new[key] {
+                        out.push(format!(
+                            "{list}: ~ {} {key}: {} -> {}",
+                            id(old),
+                            cut(&old[key].to_string(), 150),
+                            cut(&new[key].to_string(), 150)
+                        ));
+                    }
+                }
+            }
+            None => out.push(format!("{list}: - {}", cut(&old.to_string(), 400))),
+        }
+    }
+    for new in a.iter().filter(|n| !b.contains(n)) {
+        if !b.iter().any(|o| id(o) == id(new) && !id(new).is_empty()) {
+            out.push(format!("{list}: + {}", cut(&new.to_string(), 400)));
+        }
+    }
+    out
+}
+
 impl Snapshot {
     /// What changed from `self` to `after`: rows gone (-) and new (+).
     pub fn diff(&self, after: &Snapshot, with_pods: bool) -> Vec<String> {
@@ -1455,7 +1497,7 @@ impl Snapshot {
             for (k, v) in &self.pods {
                 match after.pods.get(k) {
                     Some(w) if w == v => {}
-                    Some(w) => one(k, &pod_rows(k, v), &pod_rows(k, w)),
+                    Some(w) => out.extend(pod_diff(k, &pod_rows(k, v), &pod_rows(k, w))),
                     None => {}
                 }
             }
