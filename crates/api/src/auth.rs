@@ -21,11 +21,26 @@ pub struct Context {
     pub roles: Vec<String>,
     /// The caller's token, for calls to pods on their behalf. Never logged.
     pub token: Arc<str>,
+    /// Set on a change the caller's roles do not allow (a reader's write)
+    /// to a resource the handler looks up first: the action, refused with
+    /// 403 once the resource is found to be the caller's to see (another
+    /// project's stays a 404, as in Nova, Cinder and Neutron).
+    pub refused_write: Option<String>,
 }
 
 impl Context {
     pub fn is_admin(&self) -> bool {
         self.roles.iter().any(|r| r.eq_ignore_ascii_case("admin"))
+    }
+
+    /// Whether the caller may change its project's resources: the default
+    /// policies of Nova, Cinder and Neutron ask for `member` (which
+    /// `admin` implies, and Keystone lists implied roles in tokens); a
+    /// `reader` only reads.
+    pub fn can_write(&self) -> bool {
+        self.roles
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case("member") || r.eq_ignore_ascii_case("admin"))
     }
 
     /// 403 in the API's format unless the caller has the admin role.
@@ -43,6 +58,7 @@ impl Context {
             project_id: info.project_id.clone(),
             roles: info.roles.clone(),
             token: Arc::from(token),
+            refused_write: None,
         }
     }
 }
@@ -104,6 +120,7 @@ impl Authenticator {
                     project_id: project,
                     roles: vec!["admin".into()],
                     token: Arc::from(""),
+                    refused_write: None,
                 })
             }
             Authenticator::Keystone {

@@ -119,3 +119,35 @@ fn is_unavailable(e: &tricircle_store::SqlxError) -> bool {
             | tricircle_store::SqlxError::Io(_)
     )
 }
+
+/// Middleware (`map_response`): an error answer whose body is not JSON —
+/// an extractor's plain-text rejection, such as a path segment that does
+/// not decode to UTF-8 — becomes an [`ApiError`] with the same status and
+/// headers, so that every error of the API has its format.
+pub(crate) async fn json_error_bodies(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim_start().starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    let message = match text.trim() {
+        "" => status.canonical_reason().unwrap_or("Error").to_string(),
+        t => t.to_string(),
+    };
+    let mut out = ApiError::new(status, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
+}

@@ -695,3 +695,25 @@ async fn admin_api_works_on_every_backend() {
         assert_eq!(s, 200, "{label}: {b}");
     }
 }
+
+/// A path segment that does not decode to UTF-8 is refused in the admin
+/// API's (Nova's) format.
+#[tokio::test]
+async fn undecodable_path_segments_get_json_errors() {
+    let e = env().await;
+    let hdrs = [("x-auth-token", e.admin_token.as_str())];
+    for path in [
+        "/v1.0/pods/%FF%FE",
+        "/v1.0/routings/%C0%AE",
+        "/v1.0/jobs/%FF",
+    ] {
+        let (s, b) = common::raw_request(&e.base, &hdrs, "GET", path, None).await;
+        assert!((400..500).contains(&s), "{path}: {s} {b}");
+        let v: Value = serde_json::from_str(&b).unwrap_or(Value::Null);
+        let fault = v.as_object().and_then(|o| o.values().next());
+        assert!(
+            fault.is_some_and(|f| f["code"] == s && f["message"].is_string()),
+            "{path}: not the API's format: {b}"
+        );
+    }
+}

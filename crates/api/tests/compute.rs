@@ -1361,3 +1361,182 @@ async fn quotas_are_set_for_real_projects_only() {
         .is_empty());
     assert!(e.store.quota_limits("a/b").await.unwrap().is_empty());
 }
+
+/// A path segment that does not decode to UTF-8 is refused in Nova's
+/// format, wherever it is (an id, a name, below a server).
+#[tokio::test]
+async fn undecodable_path_segments_get_nova_errors() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    let (s, b) = e.boot(&e.demo, "vm1", "az1", "f1").await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    let hdrs = [("x-auth-token", e.demo.as_str())];
+    for path in [
+        "/v2.1/servers/%FF%FE".to_string(),
+        format!("/v2.1/servers/{id}/%C0%AE%C0%AE"),
+        format!("/v2.1/servers/{id}/metadata/%FF"),
+        "/v2.1/flavors/%FF".to_string(),
+        "/v2.1/os-keypairs/%C0%AE".to_string(),
+        "/v2.1/os-quota-sets/%FF%FE".to_string(),
+    ] {
+        let (s, b) = common::raw_request(&e.base, &hdrs, "GET", &path, None).await;
+        assert!((400..500).contains(&s), "{path}: {s} {b}");
+        let v: Value = serde_json::from_str(&b).unwrap_or(Value::Null);
+        let fault = v.as_object().and_then(|o| o.values().next());
+        assert!(
+            fault.is_some_and(|f| f["code"] == s && f["message"].is_string()),
+            "{path}: not Nova's format: {b}"
+        );
+    }
+}
+
+/// A project's reader reads and does not write (Nova's default policies
+/// give writes to `member`); its own keypairs are its own to manage.
+#[tokio::test]
+async fn readers_do_not_write() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    let (s, b) = e.boot(&e.demo, "vm1", "az1", "f1").await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    e.wait_active(&e.demo, &id).await;
+    let reader = common::user_with_role(&e.identity, &e.admin, "demo", "reader").await;
+
+    let (s, b, _) = e
+        .call(
+            &reader,
+            Method::GET,
+            &format!("/v2.1/servers/{id}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = e.boot(&reader, "vm2", "az1", "f1").await;
+    common::assert_fault(s, &b, 403, "forbidden");
+    for (method, path, body) in [
+        (
+            Method::PUT,
+            format!("/v2.1/servers/{id}"),
+            Some(json!({"server": {"name": "x"}})),
+        ),
+        (Method::DELETE, format!("/v2.1/servers/{id}"), None),
+        (
+            Method::POST,
+            format!("/v2.1/servers/{id}/action"),
+            Some(json!({"os-stop": null})),
+        ),
+        (
+            Method::PUT,
+            format!("/v2.1/servers/{id}/metadata/k"),
+            Some(json!({"meta": {"k": "v"}})),
+        ),
+    ] {
+        let (s, b, _) = e.call(&reader, method.clone(), &path, body, None).await;
+        assert_eq!(s, 403, "{method} {path}: {b}");
+        assert!(b["forbidden"]["message"].is_string(), "{b}");
+    }
+    // A reader of another project finds nothing to refuse: 404, as Nova.
+    let outsider = common::user_with_role(&e.identity, &e.admin, "admin", "reader").await;
+    for (method, path, body) in [
+        (
+            Method::PUT,
+            format!("/v2.1/servers/{id}"),
+            Some(json!({"server": {"name": "x"}})),
+        ),
+        (Method::DELETE, format!("/v2.1/servers/{id}"), None),
+        (
+            Method::POST,
+            format!("/v2.1/servers/{id}/action"),
+            Some(json!({"os-stop": null})),
+        ),
+    ] {
+        let (s, b, _) = e.call(&outsider, method.clone(), &path, body, None).await;
+        common::assert_fault(s, &b, 404, "itemNotFound");
+    }
+    let srv = e.wait_active(&e.demo, &id).await;
+    assert_eq!(srv["name"], "vm1");
+    assert_eq!(e.pods[0].compute().servers().len(), 1);
+
+    // Keypairs belong to their user: the reader manages its own.
+    let (s, b, _) = e
+        .call(
+            &reader,
+            Method::POST,
+            "/v2.1/os-keypairs",
+            Some(json!({"keypair": {"name": "rk"}})),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b, _) = e
+        .call(&reader, Method::DELETE, "/v2.1/os-keypairs/rk", None, None)
+        .await;
+    assert_eq!(s, 202, "{b}");
+}
+
+/// The access list of a private flavor is Nova's admin-or-owner: a project
+/// with access reads it, another project finds no such flavor (404).
+#[tokio::test]
+async fn flavor_access_list_for_projects_with_access() {
+    let e = env().await;
+    let demo_project = e.identity.validate(&e.demo).unwrap()["token"]["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, b, _) = e
+        .call(
+            &e.admin,
+            Method::POST,
+            "/v2.1/flavors",
+            Some(
+                json!({"flavor": {"id": "priv", "name": "priv", "vcpus": 1, "ram": 64, "disk": 1,
+                "os-flavor-access:is_public": false}}),
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b, _) = e
+        .call(
+            &e.admin,
+            Method::POST,
+            "/v2.1/flavors/priv/action",
+            Some(json!({"addTenantAccess": {"tenant": demo_project}})),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    e.flavor("pub", 1).await;
+
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            "/v2.1/flavors/priv/os-flavor-access",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["flavor_access"][0]["tenant_id"], demo_project, "{b}");
+    let outsider = common::user_with_role(&e.identity, &e.admin, "admin", "member").await;
+    for path in [
+        "/v2.1/flavors/priv/os-flavor-access",
+        "/v2.1/flavors/nothing/os-flavor-access",
+    ] {
+        let (s, b, _) = e.call(&outsider, Method::GET, path, None, None).await;
+        common::assert_fault(s, &b, 404, "itemNotFound");
+    }
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            "/v2.1/flavors/pub/os-flavor-access",
+            None,
+            None,
+        )
+        .await;
+    common::assert_fault(s, &b, 404, "itemNotFound");
+}

@@ -27,6 +27,7 @@ struct Api {
     demo: String,
     demo_project: String,
     alt: String,
+    identity: tricircle_podsim::Identity,
     _store: TestStore,
     _tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -175,6 +176,7 @@ async fn start_with(cfg: NetworkConfig) -> Api {
         demo,
         demo_project,
         alt,
+        identity,
         _store: store,
         _tasks: vec![ks_task, api_task],
     }
@@ -1413,6 +1415,64 @@ async fn quotas_api() {
         .ok(&api.demo, Method::GET, "/v2.0/quotas/tenant", None)
         .await;
     assert_eq!(me["tenant"]["tenant_id"], json!(p));
+}
+
+/// A project's reader reads its networks and changes nothing
+/// (`PolicyNotAuthorized`, as Neutron's default policies answer).
+#[tokio::test]
+async fn readers_do_not_write() {
+    let api = start().await;
+    let identity_admin = api.admin.clone();
+    let net = api
+        .create(&api.demo, "networks", "network", json!({"name": "n1"}))
+        .await;
+    let id = net["id"].as_str().unwrap().to_string();
+    let reader = common::user_with_role(&api.identity, &identity_admin, "demo", "reader").await;
+    let a = api
+        .call(&reader, Method::GET, &format!("/v2.0/networks/{id}"), None)
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/v2.0/networks".to_string(),
+            Some(json!({"network": {"name": "r"}})),
+        ),
+        (
+            Method::PUT,
+            format!("/v2.0/networks/{id}"),
+            Some(json!({"network": {"name": "r"}})),
+        ),
+        (Method::DELETE, format!("/v2.0/networks/{id}"), None),
+        (
+            Method::POST,
+            "/v2.0/security-groups".to_string(),
+            Some(json!({"security_group": {"name": "r"}})),
+        ),
+    ] {
+        let a = api.call(&reader, method, &path, body).await;
+        assert_neutron_error(&a, 403, "PolicyNotAuthorized");
+    }
+    // Another project's reader finds nothing to refuse: 404, as Neutron.
+    let outsider = common::user_with_role(&api.identity, &identity_admin, "alt", "reader").await;
+    for (method, body) in [
+        (Method::PUT, Some(json!({"network": {"name": "r"}}))),
+        (Method::DELETE, None),
+    ] {
+        let a = api
+            .call(&outsider, method, &format!("/v2.0/networks/{id}"), body)
+            .await;
+        assert_neutron_error(&a, 404, "NetworkNotFound");
+    }
+    let a = api
+        .call(
+            &api.demo,
+            Method::GET,
+            &format!("/v2.0/networks/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(a.body["network"]["name"], "n1", "{}", a.body);
 }
 
 /// `?marker=` naming nothing is the resource's 404 on every list, with a

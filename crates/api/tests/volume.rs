@@ -1619,3 +1619,26 @@ async fn sub_resources_cannot_leave_their_volume() {
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body["meta"]["k"], "v", "{}", a.body);
 }
+
+/// A path segment that does not decode to UTF-8 is refused in Cinder's
+/// format.
+#[tokio::test]
+async fn undecodable_path_segments_get_cinder_errors() {
+    let gw = start().await;
+    let hdrs = [("x-auth-token", gw.demo.as_str())];
+    for path in [
+        "/v3/volumes/%FF%FE",
+        "/v3/snapshots/%C0%AE%C0%AE",
+        "/v3/types/%FF",
+        "/v3/os-quota-sets/%FF",
+    ] {
+        let (s, b) = common::raw_request(&gw.base, &hdrs, "GET", path, None).await;
+        assert!((400..500).contains(&s), "{path}: {s} {b}");
+        let v: Value = serde_json::from_str(&b).unwrap_or(Value::Null);
+        let fault = v.as_object().and_then(|o| o.values().next());
+        assert!(
+            fault.is_some_and(|f| f["code"] == s && f["message"].is_string()),
+            "{path}: not Cinder's format: {b}"
+        );
+    }
+}

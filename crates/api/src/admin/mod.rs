@@ -65,6 +65,7 @@ pub fn admin_router(state: AdminState) -> Router {
         "admin",
         state.max_body_size,
     )
+    .layer(middleware::map_response(crate::error::json_error_bodies))
     .with_state(state)
 }
 

@@ -760,8 +760,11 @@ pub async fn access_list(
     c: Call,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    c.ctx.require_admin("os_compute_api:os-flavor-access")?;
-    let f = st.store.get_flavor(&id).await?;
+    // Nova's `os_compute_api:os-flavor-access` is admin-or-owner: anyone
+    // who can see the flavor; another project's private flavor is a 404.
+    let f = find_flavor(&st, &c.ctx, &id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
     if f.is_public {
         return Err(ApiError::not_found(
             "Access list not available for public flavors.",

@@ -151,7 +151,9 @@ pub fn compute_router(state: GatewayState) -> Router {
     let strip = middleware::from_fn(|req, next| {
         project_path::strip_project(&["/v2.1", "/v2"], COLLECTIONS, req, next)
     });
-    Router::new().fallback_service(strip.layer(inner))
+    Router::new()
+        .fallback_service(strip.layer(inner))
+        .layer(middleware::map_response(crate::error::json_error_bodies))
 }
 
 /// The newest microversion every pod and this gateway speak.

@@ -217,6 +217,7 @@ pub async fn call_as_service(
         project_id,
         roles: vec!["admin".to_string()],
         token: token.into(),
+        refused_write: None,
     };
     call(state, &ctx, rid, our_root, c).await
 }

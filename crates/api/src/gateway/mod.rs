@@ -55,12 +55,27 @@ use axum::response::{IntoResponse, Response};
 use self::project_path::UrlProject;
 use crate::error::ApiError;
 
-/// Authentication for the gateways: the token, then the project id of the
-/// URL (if any) must be the token's, as Nova and Cinder require.
+/// Authentication for the compute and volume gateways: the token, then
+/// the project id of the URL (if any) must be the token's, as Nova and
+/// Cinder require; a caller without the `member` role only reads.
 pub async fn authenticate(
     State(auth): State<Arc<Authenticator>>,
     req: Request,
     next: Next,
+) -> Response {
+    authenticate_with(&auth, req, next, |action| {
+        ApiError::forbidden(action).into_response()
+    })
+    .await
+}
+
+/// [`authenticate`], with the service's own 403 for a reader's write
+/// (`forbidden` gets the action refused, `METHOD /route/pattern`).
+pub async fn authenticate_with(
+    auth: &Authenticator,
+    req: Request,
+    next: Next,
+    forbidden: impl FnOnce(&str) -> Response,
 ) -> Response {
     let (mut parts, body) = req.into_parts();
     let ctx = match auth.authenticate(&parts).await {
@@ -76,8 +91,45 @@ pub async fn authenticate(
             .into_response();
         }
     }
+    let route = parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| parts.uri.path().to_string());
+    let mut ctx = ctx;
+    if writes_need_member(&parts.method, &route) && !ctx.can_write() {
+        let action = format!("{} {route}", parts.method);
+        if !looked_up_first(&route) {
+            return forbidden(&action);
+        }
+        ctx.refused_write = Some(action);
+    }
     parts.extensions.insert(ctx);
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// Whether the call changes something that OpenStack's default policies
+/// give to the project's `member` (Nova, Cinder and Neutron alike), not
+/// to a `reader`. Keypairs belong to their user, whatever the role.
+fn writes_need_member(method: &axum::http::Method, route: &str) -> bool {
+    use axum::http::Method;
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+        && !route.starts_with("/v2.1/os-keypairs")
+}
+
+/// Routes whose handler finds the resource before anything else (through
+/// [`routed_pod`], or the network's own lookup), and refuses a reader's
+/// write there: another project's resource must stay a 404.
+fn looked_up_first(route: &str) -> bool {
+    [
+        "/v2.1/servers/{id}",
+        "/v3/volumes/{id}",
+        "/v3/snapshots/{id}",
+        "/v3/backups/{id}",
+    ]
+    .iter()
+    .any(|p| route.starts_with(p))
+        || (route.starts_with("/v2.0/") && route.ends_with("/{id}"))
 }
 
 /// `http://<host>` of the request, for links in answers.
@@ -161,6 +213,9 @@ pub async fn routed_pod(
     let Some(pod) = state.store.find_pod(&routing.pod_id).await? else {
         return Ok(None);
     };
+    if let Some(action) = &ctx.refused_write {
+        return Err(ApiError::forbidden(action));
+    }
     Ok(Some((routing, pod)))
 }
 

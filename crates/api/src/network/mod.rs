@@ -31,6 +31,9 @@ pub struct NetworkState {
 /// The caller, as the domain sees it.
 pub(crate) struct Caller {
     pub scope: Scope,
+    /// A write the caller's roles do not allow, refused once the resource
+    /// is found (see [`crate::auth::Context::refused_write`]).
+    pub refused_write: Option<String>,
     /// `http://<host>` the client used, for links.
     pub root: String,
 }
@@ -52,6 +55,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
                 user_id: ctx.user_id.clone(),
                 is_admin: ctx.is_admin(),
             },
+            refused_write: ctx.refused_write.clone(),
             root: our_root(&parts.headers),
         })
     }
@@ -90,7 +94,7 @@ pub fn network_router(state: NetworkState) -> Router {
     }
     let protected = protected.route_layer(middleware::from_fn_with_state(
         state.gateway.auth.clone(),
-        crate::gateway::authenticate,
+        authenticate,
     ));
     let max_body = state.gateway.max_body_size;
     let inner = crate::shell::common_layers(
@@ -104,6 +108,43 @@ pub fn network_router(state: NetworkState) -> Router {
     let suffix = middleware::from_fn(strip_json_suffix);
     let faults = middleware::map_response(error::neutron_fault_body);
     Router::new().fallback_service(faults.layer(suffix.layer(inner)))
+}
+
+/// The gateways' authentication, with Neutron's `PolicyNotAuthorized` for
+/// a reader's write (`create_network`, `update_port`, ...).
+async fn authenticate(
+    axum::extract::State(auth): axum::extract::State<std::sync::Arc<crate::auth::Authenticator>>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
+    crate::gateway::authenticate_with(&auth, req, next, |action| {
+        NetError(tricircle_network::NeutronError::policy(&policy_rule(
+            action,
+        )))
+        .into_response()
+    })
+    .await
+}
+
+/// Neutron's rule name for `METHOD /v2.0/<collection>[/...]`.
+pub(crate) fn policy_rule(action: &str) -> String {
+    let (method, route) = action.split_once(' ').unwrap_or(("", action));
+    let verb = match method {
+        "POST" => "create",
+        "PUT" => "update",
+        "DELETE" => "delete",
+        _ => "change",
+    };
+    let collection = route
+        .trim_start_matches("/v2.0/")
+        .split('/')
+        .next()
+        .unwrap_or("");
+    let singular = collection
+        .strip_suffix('s')
+        .unwrap_or(collection)
+        .replace('-', "_");
+    format!("{verb}_{singular}")
 }
 
 /// Neutron accepts a `.json` suffix on every resource path.
@@ -178,6 +219,16 @@ async fn extension(_caller: Caller, Path(alias): Path<String>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policy_rules_are_neutron_names() {
+        assert_eq!(policy_rule("POST /v2.0/networks"), "create_network");
+        assert_eq!(
+            policy_rule("PUT /v2.0/security-group-rules/{id}"),
+            "update_security_group_rule"
+        );
+        assert_eq!(policy_rule("DELETE /v2.0/quotas/{project}"), "delete_quota");
+    }
 
     #[test]
     fn documents() {

@@ -234,6 +234,37 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(json!({ c.plural(): created }))).into_response())
 }
 
+async fn get_one(
+    st: &NetworkState,
+    s: &Scope,
+    c: Collection,
+    id: &str,
+) -> Result<Value, NeutronError> {
+    let n = &st.neutron;
+    match c {
+        Collection::Networks => n.get_network(s, id).await,
+        Collection::Subnets => n.get_subnet(s, id).await,
+        Collection::Ports => n.get_port(s, id).await,
+        Collection::SecurityGroups => n.get_security_group(s, id).await,
+        Collection::SecurityGroupRules => n.get_security_group_rule(s, id).await,
+    }
+}
+
+/// A write the caller's roles do not allow: 404 if the resource is not
+/// the caller's to see (as Neutron answers), else `PolicyNotAuthorized`.
+async fn refuse_write(
+    st: &NetworkState,
+    caller: &Caller,
+    c: Collection,
+    id: &str,
+) -> Result<(), NetError> {
+    let Some(action) = &caller.refused_write else {
+        return Ok(());
+    };
+    get_one(st, &caller.scope, c, id).await?;
+    Err(NetError(NeutronError::policy(&super::policy_rule(action))))
+}
+
 pub(crate) async fn show(
     State(st): State<NetworkState>,
     caller: Caller,
@@ -241,15 +272,7 @@ pub(crate) async fn show(
     RawQuery(raw): RawQuery,
     c: Collection,
 ) -> Result<Json<Value>, NetError> {
-    let n = &st.neutron;
-    let s = &caller.scope;
-    let item = match c {
-        Collection::Networks => n.get_network(s, &id).await?,
-        Collection::Subnets => n.get_subnet(s, &id).await?,
-        Collection::Ports => n.get_port(s, &id).await?,
-        Collection::SecurityGroups => n.get_security_group(s, &id).await?,
-        Collection::SecurityGroupRules => n.get_security_group_rule(s, &id).await?,
-    };
+    let item = get_one(&st, &caller.scope, c, &id).await?;
     let fields: Vec<String> = query_pairs(raw.as_deref())
         .into_iter()
         .filter(|(k, v)| k == "fields" && !v.is_empty())
@@ -265,6 +288,7 @@ pub(crate) async fn update(
     NeutronJson(body): NeutronJson,
     c: Collection,
 ) -> Result<Json<Value>, NetError> {
+    refuse_write(&st, &caller, c, &id).await?;
     let body = inner(c, body)?;
     let n = &st.neutron;
     let s = &caller.scope;
@@ -284,6 +308,7 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
     c: Collection,
 ) -> Result<StatusCode, NetError> {
+    refuse_write(&st, &caller, c, &id).await?;
     delete_one(&st, &caller.scope, c, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -167,7 +167,9 @@ pub fn volume_router(state: GatewayState) -> Router {
         project_path::strip_project(&["/v3", "/v2"], COLLECTIONS, req, next)
     });
     let alias = middleware::from_fn(legacy_alias);
-    Router::new().fallback_service(strip.layer(alias.layer(inner)))
+    Router::new()
+        .fallback_service(strip.layer(alias.layer(inner)))
+        .layer(middleware::map_response(crate::error::json_error_bodies))
 }
 
 /// `/v2/...` resources are served by the v3 routes (Cinder's v2 API is v3

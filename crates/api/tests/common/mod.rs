@@ -251,3 +251,54 @@ pub async fn raw_request(
         .unwrap_or_default();
     (status, body)
 }
+
+/// A new user with `role` on the existing project `project` (a name in the
+/// Default domain), made through Keystone's API as `admin`; its token.
+pub async fn user_with_role(identity: &Identity, admin: &str, project: &str, role: &str) -> String {
+    let http = reqwest::Client::new();
+    let ks = identity.auth_url();
+    let mut ids = Vec::new();
+    for path in [
+        format!("/projects?name={project}"),
+        format!("/roles?name={role}"),
+    ] {
+        let v: Value = http
+            .get(format!("{ks}{path}"))
+            .header("x-auth-token", admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let list = v
+            .as_object()
+            .and_then(|o| o.values().find(|v| v.is_array()))
+            .unwrap();
+        ids.push(list[0]["id"].as_str().unwrap().to_string());
+    }
+    let (pid, rid) = (&ids[0], &ids[1]);
+    let name = format!("{role}-{}", uuid::Uuid::new_v4().simple());
+    let u: Value = http
+        .post(format!("{}/users", identity.auth_url()))
+        .header("x-auth-token", admin)
+        .json(&json!({"user": {"name": name, "password": "pw", "domain_id": "default"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let uid = u["user"]["id"].as_str().unwrap();
+    let r = http
+        .put(format!(
+            "{}/projects/{pid}/users/{uid}/roles/{rid}",
+            identity.auth_url()
+        ))
+        .header("x-auth-token", admin)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    identity.issue_token(&name, project).unwrap()
+}
