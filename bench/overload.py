@@ -389,11 +389,12 @@ class Bench:
     def one_run(self, level, rep):
         a = self.args
         gw = self.start_gateway()
+        jobs = []
         try:
             token, _ = self.token()
             # Warm up: the token cache, the pod catalog, pooled connections.
             for _ in range(10):
-                status, headers, body = http("GET", f"{gw.compute}/servers/detail", token)
+                status, _, body = http("GET", f"{gw.compute}/servers/detail", token)
                 must("warm-up list", status, body)
                 status, _, body = http("GET", f"{gw.compute}/servers/{self.server_id}", token)
                 must("warm-up show", status, body)
@@ -406,7 +407,8 @@ class Bench:
             list_conns = level - show_conns
             cpu0 = (cpu_seconds(gw.pid), cpu_seconds(self.podsim.pid))
             t_load = time.monotonic()
-            jobs = [("list", *self.wrk(f"{gw.compute}/servers/detail", list_conns, token, "list"))]
+            jobs.append(("list", *self.wrk(f"{gw.compute}/servers/detail", list_conns, token,
+                                           "list")))
             if show_conns > 0:
                 jobs.append(("show", *self.wrk(f"{gw.compute}/servers/{self.server_id}",
                                                show_conns, token, "show")))
@@ -443,6 +445,10 @@ class Bench:
             if not during or idle is None or any(v is None for v in after.values()):
                 raise HarnessError("no /proc samples of the gateway")
         finally:
+            for _, _, p, _ in jobs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
             gw.stop()
         skipped = count_log(gw.err_path, "pod skipped in list")
         busy = count_log(gw.err_path, "too many requests in flight")
@@ -594,7 +600,8 @@ def render(runs, args, started, finished):
     lines += [f"| {k} | {v} |" for k, v in machine(args.bin_desc or args.bin) if v]
     lines += [
         "",
-        f"Each run: a fresh `tricircle serve` (SQLite, defaults but `[jobs] workers = 1` and quotas large enough for the seed"
+        "Each run: a fresh `tricircle serve` (SQLite, defaults but `[jobs] workers = 1` and quotas "
+        "large enough for the seed"
         + (f", {', '.join('`' + s + '`' for s in args.set)}" if args.set else "")
         + f"; log level {args.gateway_log}) over one `tricircle podsim` process (Keystone + Pod1 + Pod2) "
         f"holding {2 * args.servers} servers ({args.servers} per pod). {args.duration} s of load by two "
@@ -604,11 +611,12 @@ def render(runs, args, started, finished):
         "each. RSS and fds are the gateway's alone (from /proc/PID/status and /proc/PID/fd): idle = "
         f"after a warm-up and {args.settle} s of rest, peak = the highest VmRSS sampled every "
         f"{args.sample_interval} s during the load (VmHWM), then {' and '.join(str(s) for s in args.after)} s "
-        "after the load stopped.",
+        "after the load stopped. Latencies are over all answers, 200 and 503 alike (wrk does not "
+        "tell them apart); the log level keeps the per-request access log out of the measure.",
         "",
-        "### Requests",
+        "#### Requests",
         "",
-        "| conns | run | kind | conns | requests | req/s | 200 | 200/s | partial 200 | 503 | other | "
+        "| conns | run | kind | its conns | requests | req/s | 200 | 200/s | partial 200 | 503 | other | "
         "socket errors (conn/read/write/timeout) | p50 ms | p99 ms | max ms |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -627,7 +635,7 @@ def render(runs, args, started, finished):
     fd_cols = " | ".join(f"fds +{s} s" for s in args.after)
     lines += [
         "",
-        "### The gateway process",
+        "#### The gateway process",
         "",
         f"| conns | run | RSS idle MB | RSS peak MB | {after_cols} | fds idle | fds peak | {fd_cols} | "
         "threads peak | CPU s during the load: gateway / podsim / wrk (wall s) | "
@@ -643,7 +651,7 @@ def render(runs, args, started, finished):
             + " | ".join(fd_cell(r["after"][str(s)]) for s in args.after)
             + f" | {r['peak_threads']} | {r['cpu']['gateway']:.1f} / {r['cpu']['podsim']:.1f} / "
             f"{r['cpu']['wrk']:.1f} ({r['cpu']['wall']:.0f}) | {r['log']['skipped_pod_warnings']} |")
-    lines += ["", "### Goals", "", "| goal | rule | verdict |", "|---|---|---|"]
+    lines += ["", "#### Goals", "", "| goal | rule | verdict |", "|---|---|---|"]
     lines += [f"| {n} | {rule} | {v} |" for n, rule, v in goals(runs, args)]
     lines += ["", "wrk commands (one run):", "", "```"]
     for q in runs[-1]["requests"].values():
