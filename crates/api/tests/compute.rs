@@ -169,19 +169,20 @@ async fn env_tuned(
     }
 }
 
+/// Nova's and Cinder's default quotas.
+fn default_quota() -> Usage {
+    Usage {
+        instances: 10,
+        cores: 20,
+        ram_mb: 51200,
+        volumes: 10,
+        gigabytes: 1000,
+        snapshots: 10,
+    }
+}
+
 async fn env() -> Env {
-    env_with(
-        testing::sqlite().await,
-        Usage {
-            instances: 10,
-            cores: 20,
-            ram_mb: 51200,
-            volumes: 10,
-            gigabytes: 1000,
-            snapshots: 10,
-        },
-    )
-    .await
+    env_with(testing::sqlite().await, default_quota()).await
 }
 
 impl Env {
@@ -641,14 +642,7 @@ async fn a_list_that_finds_a_pod_busy_is_shed_not_partial() {
     };
     let e = env_tuned(
         testing::sqlite().await,
-        Usage {
-            instances: 10,
-            cores: 20,
-            ram_mb: 51200,
-            volumes: 10,
-            gigabytes: 1000,
-            snapshots: 10,
-        },
+        default_quota(),
         client,
         Duration::from_secs(30),
     )
