@@ -15,8 +15,8 @@ use tokio::net::TcpListener;
 use tricircle_api::{compute_router, install_metrics, Authenticator, GatewayState};
 use tricircle_pods::health::{BreakerConfig, ManualClock};
 use tricircle_pods::{
-    EndpointResolver, HealthState, Interface, KeystoneClient, PodClient, PodHealth,
-    ServiceCredentials, TokenValidator, ValidatorConfig,
+    EndpointResolver, HealthState, Interface, KeystoneClient, PodClient, PodClientOptions,
+    PodHealth, ServiceCredentials, TokenValidator, ValidatorConfig,
 };
 use tricircle_podsim::image::ImageService;
 use tricircle_podsim::{Credentials, Identity, IdentityConfig, Pod, PodConfig};
@@ -48,6 +48,20 @@ async fn serve(router: axum::Router) -> String {
 }
 
 async fn env_with(store: TestStore, quota: Usage) -> Env {
+    let client = PodClientOptions {
+        timeout: Duration::from_secs(10),
+        ..PodClientOptions::default()
+    };
+    env_tuned(store, quota, client, Duration::from_secs(2)).await
+}
+
+/// An environment whose pod client and list deadline the test chooses.
+async fn env_tuned(
+    store: TestStore,
+    quota: Usage,
+    client: PodClientOptions,
+    list_deadline: Duration,
+) -> Env {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let cfg = IdentityConfig {
         public_url: format!("http://{}", l.local_addr().unwrap()),
@@ -128,13 +142,13 @@ async fn env_with(store: TestStore, quota: Usage) -> Env {
             validator: TokenValidator::new(keystone.clone(), &ValidatorConfig::default()),
             www_authenticate_uri: cfg.public_url.clone(),
         }),
-        pods: PodClient::new(resolver, Duration::from_secs(10))
+        pods: PodClient::with_options(resolver, &client)
             .unwrap()
             .with_health(health.clone()),
         network: None,
         keystone,
         max_body_size: 256 * 1024,
-        list_deadline: Duration::from_secs(2),
+        list_deadline,
         quota_defaults: quota,
         top_region: "RegionOne".into(),
         versions: Default::default(),
@@ -155,19 +169,20 @@ async fn env_with(store: TestStore, quota: Usage) -> Env {
     }
 }
 
+/// Nova's and Cinder's default quotas.
+fn default_quota() -> Usage {
+    Usage {
+        instances: 10,
+        cores: 20,
+        ram_mb: 51200,
+        volumes: 10,
+        gigabytes: 1000,
+        snapshots: 10,
+    }
+}
+
 async fn env() -> Env {
-    env_with(
-        testing::sqlite().await,
-        Usage {
-            instances: 10,
-            cores: 20,
-            ram_mb: 51200,
-            volumes: 10,
-            gigabytes: 1000,
-            snapshots: 10,
-        },
-    )
-    .await
+    env_with(testing::sqlite().await, default_quota()).await
 }
 
 impl Env {
@@ -611,6 +626,85 @@ async fn huge_counts_are_bounded_by_the_quota() {
         .call(&e.demo, Method::GET, "/v2.1/limits", None, None)
         .await;
     assert_eq!(b["limits"]["absolute"]["totalInstancesUsed"], 3, "{b}");
+}
+
+/// Our own overload is not a pod failure: a list whose call to a pod finds
+/// the per-pod cap full past the queue timeout is a 503 to retry (as a shed
+/// request is), never a 200 with that pod silently left out; the list that
+/// holds the pod's slot is whole, and the pod's health is untouched.
+#[tokio::test]
+async fn a_list_that_finds_a_pod_busy_is_shed_not_partial() {
+    let client = PodClientOptions {
+        timeout: Duration::from_secs(10),
+        max_concurrent_per_pod: 1,
+        queue_timeout: Duration::from_millis(50),
+        ..PodClientOptions::default()
+    };
+    let e = env_tuned(
+        testing::sqlite().await,
+        default_quota(),
+        client,
+        Duration::from_secs(30),
+    )
+    .await;
+    e.flavor("f1", 1).await;
+    for az in ["az1", "az2"] {
+        let (s, b) = e.boot(&e.demo, az, az, "f1").await;
+        assert_eq!(s, 202, "{b}");
+    }
+    // The first list holds Pod2's only slot while its answer is held back.
+    e.pods[1].set_answer_delay("/compute/v2.1/servers", Duration::from_secs(3));
+    let seen = e.pods[1].requests_seen();
+    let holder = tokio::spawn({
+        let (http, url, token) = (
+            e.http.clone(),
+            format!("{}/v2.1/servers", e.base),
+            e.demo.clone(),
+        );
+        async move {
+            let r = http
+                .get(url)
+                .header("x-auth-token", token)
+                .send()
+                .await
+                .unwrap();
+            let skipped = r.headers().get("x-tricircle-skipped-pods").cloned();
+            (
+                r.status().as_u16(),
+                skipped,
+                r.json::<Value>().await.unwrap(),
+            )
+        }
+    });
+    while e.pods[1].requests_seen() == seen {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for strict in [false, true] {
+        let mut req = e
+            .http
+            .get(format!("{}/v2.1/servers/detail", e.base))
+            .header("x-auth-token", &e.demo);
+        if strict {
+            req = req.header("x-tricircle-strict-list", "true");
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 503, "strict {strict}");
+        assert_eq!(r.headers()["retry-after"], "1");
+        assert!(!r.headers().contains_key("x-tricircle-skipped-pods"));
+        let b: Value = r.json().await.unwrap();
+        assert!(
+            b["serviceUnavailable"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("busy"),
+            "{b}"
+        );
+    }
+    let (s, skipped, b) = holder.await.unwrap();
+    assert_eq!((s, skipped), (200, None), "{b}");
+    assert_eq!(b["servers"].as_array().unwrap().len(), 2, "{b}");
+    assert!(e.health.view("Pod2").is_none_or(|v| v.failures == 0));
 }
 
 #[tokio::test]

@@ -17,7 +17,9 @@ use tricircle_api::create_checks::{self, CheckDeps};
 use tricircle_api::gateway::{SKIPPED_PODS_HEADER, STRICT_LIST_HEADER};
 use tricircle_api::{volume_router, Authenticator, GatewayState};
 use tricircle_core::pod::ValidPod;
-use tricircle_pods::{EndpointResolver, Interface, PodClient, TokenValidator, ValidatorConfig};
+use tricircle_pods::{
+    EndpointResolver, Interface, PodClient, PodClientOptions, TokenValidator, ValidatorConfig,
+};
 use tricircle_podsim::{IdentityConfig, Pod, PodConfig};
 use tricircle_store::testing::TestStore;
 use tricircle_store::{RoutingFilter, Usage};
@@ -46,6 +48,15 @@ struct Answer {
 }
 
 async fn start() -> Gw {
+    let client = PodClientOptions {
+        timeout: Duration::from_secs(5),
+        ..PodClientOptions::default()
+    };
+    start_with(client, Duration::from_secs(3)).await
+}
+
+/// A gateway whose pod client and list deadline the test chooses.
+async fn start_with(client: PodClientOptions, list_deadline: Duration) -> Gw {
     let ks_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let cfg = IdentityConfig {
         public_url: format!("http://{}", ks_listener.local_addr().unwrap()),
@@ -95,7 +106,7 @@ async fn start() -> Gw {
         Interface::Public,
     )
     .with_min_refresh_interval(Duration::ZERO);
-    let pods_client = PodClient::new(Arc::new(resolver), Duration::from_secs(5)).unwrap();
+    let pods_client = PodClient::with_options(Arc::new(resolver), &client).unwrap();
     let checks = CheckDeps {
         store: store.store.clone(),
         pods: pods_client.clone(),
@@ -113,7 +124,7 @@ async fn start() -> Gw {
         network: None,
         keystone,
         max_body_size: 64 * 1024,
-        list_deadline: Duration::from_secs(3),
+        list_deadline,
         quota_defaults: Usage {
             instances: 10,
             cores: 20,
@@ -614,6 +625,73 @@ async fn a_down_pod_is_skipped_and_named_unless_strict() {
     let a = gw.demo(Method::GET, "/volumes/detail", None).await;
     assert_eq!(a.body["volumes"].as_array().unwrap().len(), 2);
     assert_eq!(header(&a, SKIPPED_PODS_HEADER), None);
+}
+
+/// A list whose call to a pod finds our per-pod cap full past the queue
+/// timeout is shed (503, Retry-After), never a 200 without that pod.
+#[tokio::test]
+async fn a_list_that_finds_a_pod_busy_is_shed_not_partial() {
+    let client = PodClientOptions {
+        timeout: Duration::from_secs(10),
+        max_concurrent_per_pod: 1,
+        queue_timeout: Duration::from_millis(50),
+        ..PodClientOptions::default()
+    };
+    let gw = start_with(client, Duration::from_secs(30)).await;
+    for az in ["az1", "az2"] {
+        gw.create_volume(json!({"size": 1, "availability_zone": az}))
+            .await;
+    }
+    // The first list holds Pod1's only slot while its answer is held back.
+    gw.pod1
+        .set_answer_delay("/volume/v3", Duration::from_secs(3));
+    let seen = gw.pod1.requests_seen();
+    let path = format!("{}/v3/{}/volumes/detail", gw.base, gw.demo_project);
+    let holder = tokio::spawn({
+        let (http, path, token) = (gw.http.clone(), path.clone(), gw.demo.clone());
+        async move {
+            let r = http
+                .get(path)
+                .header("x-auth-token", token)
+                .send()
+                .await
+                .unwrap();
+            let skipped = r.headers().get(SKIPPED_PODS_HEADER).cloned();
+            (
+                r.status().as_u16(),
+                skipped,
+                r.json::<Value>().await.unwrap(),
+            )
+        }
+    });
+    while gw.pod1.requests_seen() == seen {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for strict in ["false", "true"] {
+        let a = gw
+            .send(
+                &gw.demo,
+                Method::GET,
+                &path,
+                None,
+                &[(STRICT_LIST_HEADER, strict)],
+            )
+            .await;
+        assert_fault(&a, 503, "serviceUnavailable");
+        assert_eq!(header(&a, "retry-after"), Some("1"), "strict {strict}");
+        assert_eq!(header(&a, SKIPPED_PODS_HEADER), None);
+        assert!(
+            a.body["serviceUnavailable"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("busy"),
+            "{}",
+            a.body
+        );
+    }
+    let (status, skipped, body) = holder.await.unwrap();
+    assert_eq!((status, skipped), (200, None), "{body}");
+    assert_eq!(body["volumes"].as_array().unwrap().len(), 2, "{body}");
 }
 
 #[tokio::test]

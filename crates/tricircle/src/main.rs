@@ -14,6 +14,12 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, LogFormat};
 
+/// jemalloc, with its background threads purging freed memory a few seconds
+/// after a burst: glibc's malloc kept the peak of an overload (hundreds of
+/// MB in per-thread arenas) for the life of the process. See bench/REPORT.md.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tricircle",

@@ -20,7 +20,7 @@ use super::flavors::{ensure_flavor_in_pod, find_flavor};
 use super::keypairs::ensure_keypair_in_pod;
 use crate::body::parse_json;
 use crate::error::ApiError;
-use crate::gateway::forward::{call, PodAnswer, PodCall};
+use crate::gateway::forward::{call, try_call, PodAnswer, PodCall};
 use crate::gateway::listing::PageError;
 use crate::gateway::rewrite::az_to_top;
 use crate::gateway::{
@@ -675,10 +675,12 @@ async fn list_servers(
         Ok(o) => o,
         Err(f) if listing::token_refused(&f.failure) => return Ok(st.auth.unauthorized_response()),
         Err(f) => {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("Pod {} could not be listed: {}", f.pod, f.failure),
-            ))
+            return Err(listing::shed(&f.failure).unwrap_or_else(|| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("Pod {} could not be listed: {}", f.pod, f.failure),
+                )
+            }))
         }
     };
     if outcome
@@ -687,6 +689,9 @@ async fn list_servers(
         .any(|(_, f)| listing::token_refused(f))
     {
         return Ok(st.auth.unauthorized_response());
+    }
+    if let Some(e) = outcome.failed.iter().find_map(|(_, f)| listing::shed(f)) {
+        return Err(e);
     }
 
     let items: Vec<Value> = outcome
@@ -763,15 +768,14 @@ async fn fetch_page(
     let qs = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(q)
         .finish();
-    let answer = call(
+    let answer = try_call(
         st,
         &c.ctx,
         &c.rid,
         &c.root,
         get_call(pod, PodPath::fixed("/servers/detail"), Some(qs), &c.headers),
     )
-    .await
-    .map_err(|e| PageError::Failed(e.message))?;
+    .await?;
     if answer.status.is_client_error() {
         let message = answer
             .json()

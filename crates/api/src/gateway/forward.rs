@@ -91,14 +91,45 @@ impl PodAnswer {
     }
 }
 
+/// Why a call to a pod has no answer to use.
+#[derive(Debug)]
+pub enum CallError {
+    /// This instance's own cap on calls to the pod had no free slot in
+    /// time: we are overloaded, the pod is not at fault.
+    Busy(ApiError),
+    /// Anything else: the pod failed, is down or unreachable, or the
+    /// catalog has no endpoint for it.
+    Failed(ApiError),
+}
+
+impl From<CallError> for ApiError {
+    fn from(e: CallError) -> ApiError {
+        match e {
+            CallError::Busy(e) | CallError::Failed(e) => e,
+        }
+    }
+}
+
 /// Sends `call` to its pod with the caller's token and request id.
 pub async fn call(
     state: &GatewayState,
     ctx: &Context,
     rid: &RequestId,
     our_root: &str,
-    call: PodCall<'_>,
+    c: PodCall<'_>,
 ) -> Result<PodAnswer, ApiError> {
+    Ok(try_call(state, ctx, rid, our_root, c).await?)
+}
+
+/// Like [`call`], telling our own overload apart from the pod's failures
+/// (a list must not pass the one off as the other).
+pub async fn try_call(
+    state: &GatewayState,
+    ctx: &Context,
+    rid: &RequestId,
+    our_root: &str,
+    call: PodCall<'_>,
+) -> Result<PodAnswer, CallError> {
     let mut headers = HeaderMap::new();
     for name in PASS_REQUEST {
         if let Some(v) = call.headers.get(*name) {
@@ -110,7 +141,7 @@ pub async fn call(
         .resolver()
         .endpoint(&call.pod.pod_name, call.service_type)
         .await
-        .map_err(|e| pod_error(&call.pod.pod_name, PodError::Endpoint(e)))?;
+        .map_err(|e| CallError::Failed(pod_error(&call.pod.pod_name, PodError::Endpoint(e))))?;
     let links = LinkRewriter::new(&substitute(&template, &ctx.project_id), our_root);
     let req = PodRequest {
         pod: call.pod.pod_name.clone(),
@@ -124,17 +155,16 @@ pub async fn call(
         headers,
         body: call.body,
     };
-    let answer = state
-        .pods
-        .send(&req)
-        .await
-        .map_err(|e| pod_error(&call.pod.pod_name, e))?;
+    let answer = state.pods.send(&req).await.map_err(|e| match e {
+        PodError::Busy { .. } => CallError::Busy(pod_error(&call.pod.pod_name, e)),
+        e => CallError::Failed(pod_error(&call.pod.pod_name, e)),
+    })?;
     match answer.status {
         // The pods share our Keystone: a token one refuses was revoked
         // since we cached it. Its answer stands (the caller's 401).
         401 => state.auth.forget(&ctx.token).await,
         // The pod is failing, not the request: the service is unavailable.
-        500 | 502..=504 => return Err(pod_failing(&call.pod.pod_name, &answer)),
+        500 | 502..=504 => return Err(CallError::Failed(pod_failing(&call.pod.pod_name, &answer))),
         _ => {}
     }
     Ok(PodAnswer {

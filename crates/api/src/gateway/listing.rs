@@ -10,6 +10,7 @@ use axum::response::Response;
 use tricircle_pods::fanout::PodFailure;
 use tricircle_pods::PodHealth;
 
+use super::forward::CallError;
 use super::{SKIPPED_PODS_HEADER, STRICT_LIST_HEADER};
 use crate::error::ApiError;
 
@@ -21,6 +22,9 @@ pub enum PageError {
     Refused(ApiError),
     /// The pod failed or could not be reached.
     Failed(String),
+    /// Our own cap on calls to the pod had no free slot in time: this
+    /// instance is overloaded (the answer to give: a 503 to retry).
+    Shed(ApiError),
 }
 
 impl std::fmt::Display for PageError {
@@ -28,7 +32,27 @@ impl std::fmt::Display for PageError {
         match self {
             PageError::Refused(e) => write!(f, "HTTP {}: {}", e.status.as_u16(), e.message),
             PageError::Failed(why) => f.write_str(why),
+            PageError::Shed(e) => f.write_str(&e.message),
         }
+    }
+}
+
+impl From<CallError> for PageError {
+    fn from(e: CallError) -> PageError {
+        match e {
+            CallError::Busy(e) => PageError::Shed(e),
+            CallError::Failed(e) => PageError::Failed(e.message),
+        }
+    }
+}
+
+/// The answer to a list that lost a pod to our own overload: 503 as for a
+/// shed request, never a 200 with that pod skipped (skipping is for pods
+/// that fail, and the client could not tell the two apart).
+pub fn shed(failure: &PodFailure<PageError>) -> Option<ApiError> {
+    match failure {
+        PodFailure::Error(PageError::Shed(e)) => Some(e.clone()),
+        _ => None,
     }
 }
 

@@ -15,7 +15,7 @@ use tricircle_pods::fanout::{list_across, ListRequest, MarkerPosition, PageQuery
 use tricircle_store::Pod;
 
 use super::microversion::VolumeVersion;
-use super::resources::{fetch, forward, item_to_top, refusal, type_ids, Kind};
+use super::resources::{fetch, item_to_top, refusal, try_forward, type_ids, Kind};
 use super::ApiBase;
 use crate::error::ApiError;
 use crate::gateway::listing::{self, PageError, HINTS_PARAM};
@@ -237,9 +237,7 @@ pub(super) async fn list(
             let qs = url::form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(q)
                 .finish();
-            let answer = forward(st, c, &pod, Method::GET, path, Some(qs), None)
-                .await
-                .map_err(|e| PageError::Failed(e.message))?;
+            let answer = try_forward(st, c, &pod, Method::GET, path, Some(qs), None).await?;
             if answer.status.is_client_error() {
                 return Err(PageError::Refused(refusal(&answer)));
             }
@@ -269,7 +267,7 @@ pub(super) async fn list(
         Err(f) if listing::token_refused(&f.failure) => return Ok(st.auth.unauthorized_response()),
         Err(f) => {
             return Err(match f.failure {
-                PodFailure::Error(PageError::Refused(e)) => e,
+                PodFailure::Error(PageError::Refused(e) | PageError::Shed(e)) => e,
                 other => ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!("Pod {} could not be listed: {other}", f.pod),
@@ -283,6 +281,9 @@ pub(super) async fn list(
         .any(|(_, f)| listing::token_refused(f))
     {
         return Ok(st.auth.unauthorized_response());
+    }
+    if let Some(e) = outcome.failed.iter().find_map(|(_, f)| listing::shed(f)) {
+        return Err(e);
     }
     // A request every pod refused is the client's mistake: say so.
     if outcome.items.is_empty() && !pods.is_empty() && outcome.failed.len() == pods.len() {

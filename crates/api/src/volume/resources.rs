@@ -15,7 +15,7 @@ use tricircle_store::{NewRouting, Pod, QuotaExceeded, Routing, Usage};
 use super::microversion::VolumeVersion;
 use super::SERVICE_TYPE;
 use crate::error::ApiError;
-use crate::gateway::forward::{call, PodAnswer, PodCall};
+use crate::gateway::forward::{try_call, CallError, PodAnswer, PodCall};
 use crate::gateway::rewrite::az_to_top;
 use crate::gateway::{routed_pod, subresource, Call, GatewayState};
 
@@ -147,7 +147,20 @@ pub(super) async fn forward(
     query: Option<String>,
     body: Option<Bytes>,
 ) -> Result<PodAnswer, ApiError> {
-    call(
+    Ok(try_forward(st, c, pod, method, path, query, body).await?)
+}
+
+/// Like [`forward`], telling our own overload apart from the pod's failures.
+pub(super) async fn try_forward(
+    st: &GatewayState,
+    c: &Call,
+    pod: &Pod,
+    method: Method,
+    path: PodPath,
+    query: Option<String>,
+    body: Option<Bytes>,
+) -> Result<PodAnswer, CallError> {
+    try_call(
         st,
         &c.ctx,
         &c.rid,
