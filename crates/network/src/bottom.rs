@@ -903,7 +903,7 @@ impl Bottom {
                 }
                 let made = match self.create(pod, "ports", "port", body.clone()).await {
                     Err(refused @ BottomError::Refused { status: 409, .. }) => {
-                        if !self.free_stale_copies(pod, &bottom_net, &fixed_ips).await? {
+                        if !self.free_addresses(pod, &bottom_net, &fixed_ips).await? {
                             return Err(refused);
                         }
                         self.create(pod, "ports", "port", body).await?
@@ -917,20 +917,21 @@ impl Bottom {
     }
 
     /// The top frees a deleted port's addresses at once, but its copies go
-    /// later, through the port's delete job (or never, when the pod made
-    /// one whose answer was lost): meanwhile the top may give an address to
-    /// a new port whose copy the pod then refuses. Deletes the copies in
+    /// later, through the port's delete job (or never, when the pod made one
+    /// whose answer was lost): meanwhile the top may give an address to a
+    /// new port whose copy the pod then refuses. Deletes the copies in
     /// `pod`, on `bottom_net`, that hold one of `fixed_ips` and whose top
     /// port is deleted (a copy is named by its top port's id, which the
-    /// port's tombstone proves ours), with their routings. Whether any
-    /// went.
-    async fn free_stale_copies(
+    /// port's tombstone proves ours), with their routings. Whether the
+    /// addresses are free now: false if a port that is not such a copy
+    /// holds one.
+    async fn free_addresses(
         &self,
         pod: &Pod,
         bottom_net: &str,
         fixed_ips: &[Value],
     ) -> Result<bool> {
-        let mut freed = false;
+        let mut free = true;
         for ip in fixed_ips
             .iter()
             .filter_map(|f| f.get("ip_address").and_then(Value::as_str))
@@ -963,6 +964,7 @@ impl Bottom {
                 if uuid::Uuid::parse_str(top_id).is_err()
                     || !self.store().is_tombstoned(top_id, "port").await?
                 {
+                    free = false;
                     continue;
                 }
                 tracing::info!(pod = %pod.pod_name, port = %top_id, %ip,
@@ -971,10 +973,9 @@ impl Bottom {
                 self.store()
                     .delete_routing_of(top_id, &pod.pod_id, "port")
                     .await?;
-                freed = true;
             }
         }
-        Ok(freed)
+        Ok(free)
     }
 
     /// The bottom copies of a top resource: `(pod, bottom_id)` for each pod
