@@ -606,8 +606,8 @@ fn judge(
                     }
                 } else if a.skipped.iter().any(|p| !may_skip.contains(p.as_str())) {
                     wrong.push(format!(
-                        "list of {key} skipped {:?} with no fault there",
-                        a.skipped
+                        "list of {key} skipped {:?} with no fault there ({})",
+                        a.skipped, a.rid
                     ));
                 }
                 let got = a.ids(key);
