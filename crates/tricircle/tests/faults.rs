@@ -1315,7 +1315,7 @@ async fn pods_failing_under_traffic_fail_alone_visibly_and_leave_nothing_behind(
             .filter(|r| cleaned.contains(&r.answer.rid))
             .count();
         eprintln!(
-            "{:?} on {}: {} creates reached the pod and were not answered; their checks removed {removed}",
+            "{:?} on {}: {} failed creates had reached the pod; their checks deleted {removed} it had made",
             w.fault,
             PODS[w.pod].0,
             lost.len()
