@@ -1307,7 +1307,8 @@ async fn boots_avoid_a_down_pod_and_prefer_free_capacity() {
     // Equal pods: by name.
     assert_eq!(boot(e.demo.clone(), "a").await, "Pod2");
     for _ in 0..3 {
-        e.health.record_failure("Pod2", "HTTP 503 from compute");
+        e.health
+            .record_failure("Pod2", "HTTP 503 from compute", e.health.now());
     }
     let seen = e.pods[1].requests_seen();
     assert_eq!(boot(e.demo.clone(), "b").await, "Pod3");

@@ -992,3 +992,104 @@ async fn a_boot_from_an_unknown_image_makes_nothing() {
     );
     assert_eq!(before, after);
 }
+
+/// The top frees a deleted port's address at once while the port's copy
+/// waits for its delete job, or stays for good when the pod made it but its
+/// answer was lost: a new port given that address still gets its copy, the
+/// stale copy making way for it (a 409 from the pod before).
+#[tokio::test]
+async fn an_address_given_again_before_the_old_copy_went_still_boots() {
+    let env = env(testing::sqlite().await).await;
+    let flavor = env.flavor().await;
+    let net_id = env.network_with_subnet("reuse", "10.14.0.0/24").await;
+    let pod1 = env.store.find_pod_by_name("Pod1").await.unwrap().unwrap();
+    let port_of = |server: String| {
+        let env = &env;
+        async move {
+            env.net(Method::GET, &format!("/ports?device_id={server}"), None)
+                .await["ports"][0]
+                .clone()
+        }
+    };
+    let copies_named = |name: &str| -> Vec<Value> {
+        env.pods[0]
+            .network()
+            .ports()
+            .into_iter()
+            .filter(|p| p["name"] == name)
+            .collect()
+    };
+    // Two servers whose ports' copies outlive them: one still routed (its
+    // delete job has not run: no job engine runs here), one no longer
+    // known to the top (as when the pod's answer to its create was lost).
+    let mut servers = Vec::new();
+    for i in 0..2 {
+        let (s, v) = env
+            .boot(i, &flavor, json!([{"uuid": net_id}]), Some("az1"))
+            .await;
+        assert_eq!(s, 202, "{v}");
+        servers.push(v["server"]["id"].as_str().unwrap().to_string());
+    }
+    let mut old = Vec::new();
+    for server in servers {
+        let port = port_of(server.clone()).await;
+        let (s, v) = env
+            .call(
+                &env.demo,
+                Method::DELETE,
+                format!("{}/v2.1/servers/{server}", env.instances[0].compute),
+                None,
+            )
+            .await;
+        assert_eq!(s, 204, "{v}");
+        let id = port["id"].as_str().unwrap().to_string();
+        let (s, _) = env
+            .call(
+                &env.demo,
+                Method::GET,
+                format!("{}/v2.0/ports/{id}", env.instances[0].network),
+                None,
+            )
+            .await;
+        assert_eq!(s, 404);
+        assert_eq!(copies_named(&id).len(), 1);
+        old.push((id, port["fixed_ips"][0]["ip_address"].clone()));
+    }
+    env.store
+        .delete_routing_of(&old[1].0, &pod1.pod_id, "port")
+        .await
+        .unwrap();
+
+    for (i, (old_id, ip)) in old.iter().enumerate() {
+        let (s, v) = env
+            .boot(
+                i,
+                &flavor,
+                json!([{"uuid": net_id, "fixed_ip": ip}]),
+                Some("az1"),
+            )
+            .await;
+        assert_eq!(s, 202, "{v}");
+        let new = port_of(v["server"]["id"].as_str().unwrap().to_string()).await;
+        assert_eq!(new["fixed_ips"][0]["ip_address"], *ip);
+        let new_copies = copies_named(new["id"].as_str().unwrap());
+        assert_eq!(new_copies.len(), 1);
+        assert_eq!(new_copies[0]["fixed_ips"][0]["ip_address"], *ip);
+        assert!(copies_named(old_id).is_empty());
+        // The stale copy's routing went with it: its delete job finds
+        // nothing to do.
+        let routings = env
+            .store
+            .list_routings(
+                &tricircle_store::RoutingFilter {
+                    top_id: Some(old_id.clone()),
+                    ..Default::default()
+                },
+                None,
+                10,
+            )
+            .await
+            .unwrap();
+        assert!(routings.routings.is_empty(), "{:?}", routings.routings);
+    }
+}

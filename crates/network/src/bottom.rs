@@ -901,11 +901,81 @@ impl Bottom {
                         body[key] = v.clone();
                     }
                 }
-                let made = self.create(pod, "ports", "port", body).await?;
+                let made = match self.create(pod, "ports", "port", body.clone()).await {
+                    Err(refused @ BottomError::Refused { status: 409, .. }) => {
+                        if !self.free_addresses(pod, &bottom_net, &fixed_ips).await? {
+                            return Err(refused);
+                        }
+                        self.create(pod, "ports", "port", body).await?
+                    }
+                    other => other?,
+                };
                 Ok(str_of(&made, "id").to_string())
             },
         )
         .await
+    }
+
+    /// The top frees a deleted port's addresses at once, but its copies go
+    /// later, through the port's delete job (or never, when the pod made one
+    /// whose answer was lost): meanwhile the top may give an address to a
+    /// new port whose copy the pod then refuses. Deletes the copies in
+    /// `pod`, on `bottom_net`, that hold one of `fixed_ips` and whose top
+    /// port is deleted (a copy is named by its top port's id, which the
+    /// port's tombstone proves ours), with their routings. Whether the
+    /// addresses are free now: false if a port that is not such a copy
+    /// holds one.
+    async fn free_addresses(
+        &self,
+        pod: &Pod,
+        bottom_net: &str,
+        fixed_ips: &[Value],
+    ) -> Result<bool> {
+        let mut free = true;
+        for ip in fixed_ips
+            .iter()
+            .filter_map(|f| f.get("ip_address").and_then(Value::as_str))
+        {
+            let query = format!(
+                "network_id={}&fixed_ips={}",
+                percent_encoding::utf8_percent_encode(
+                    bottom_net,
+                    percent_encoding::NON_ALPHANUMERIC
+                ),
+                percent_encoding::utf8_percent_encode(
+                    &format!("ip_address={ip}"),
+                    percent_encoding::NON_ALPHANUMERIC
+                )
+            );
+            let a = self
+                .call(pod, Method::GET, PodPath::of(["ports"]), Some(query), None)
+                .await?;
+            if !a.ok() {
+                return Err(Self::refused(pod, "listing ports", &a));
+            }
+            for holder in a
+                .body
+                .get("ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let (top_id, bottom_id) = (str_of(holder, "name"), str_of(holder, "id"));
+                if uuid::Uuid::parse_str(top_id).is_err()
+                    || !self.store().is_tombstoned(top_id, "port").await?
+                {
+                    free = false;
+                    continue;
+                }
+                tracing::info!(pod = %pod.pod_name, port = %top_id, %ip,
+                    "deleting the copy of a deleted port: its address was given to a new port");
+                self.delete(pod, "ports", bottom_id).await?;
+                self.store()
+                    .delete_routing_of(top_id, &pod.pod_id, "port")
+                    .await?;
+            }
+        }
+        Ok(free)
     }
 
     /// The bottom copies of a top resource: `(pod, bottom_id)` for each pod

@@ -321,7 +321,7 @@ impl PodClient {
 
     /// The breaker and the cap around one call, and its outcome recorded.
     async fn send_judged(&self, req: &PodRequest, gate: Gate) -> Result<PodResponse, PodError> {
-        let result = match gate {
+        let (result, sent) = match gate {
             Gate::Breaker => {
                 if let Admission::Reject { retry_after } = self.health.admit(&req.pod) {
                     return Err(PodError::Down {
@@ -330,23 +330,31 @@ impl PodClient {
                     });
                 }
                 let _slot = self.slots.acquire(&req.pod).await?;
-                self.send_inner(req).await
+                let sent = self.health.now();
+                (self.send_inner(req).await, sent)
             }
-            Gate::Probe(timeout) => tokio::time::timeout(timeout, self.send_inner(req))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(PodError::Timeout {
-                        pod: req.pod.clone(),
-                    })
-                }),
+            Gate::Probe(timeout) => {
+                let sent = self.health.now();
+                let result = tokio::time::timeout(timeout, self.send_inner(req))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(PodError::Timeout {
+                            pod: req.pod.clone(),
+                        })
+                    });
+                (result, sent)
+            }
         };
         match &result {
             Ok(r) if matches!(r.status, 502..=504) => self.health.record_failure(
                 &req.pod,
                 format!("HTTP {} from {}", r.status, req.service_type),
+                sent,
             ),
             Ok(_) => self.health.record_success(&req.pod),
-            Err(e) if e.counts_against_pod() => self.health.record_failure(&req.pod, e.to_string()),
+            Err(e) if e.counts_against_pod() => {
+                self.health.record_failure(&req.pod, e.to_string(), sent)
+            }
             Err(_) => {}
         }
         result

@@ -298,9 +298,9 @@ async fn two_instances_converge_through_the_store() {
         b.record_success("Pod1");
         b.sync(&other_store).await.unwrap();
         for _ in 0..3 {
-            a.record_failure("Pod1", "pod Pod1 did not answer in time");
+            a.record_failure("Pod1", "pod Pod1 did not answer in time", a.now());
         }
-        a.record_failure("Pod7", "not a registered pod");
+        a.record_failure("Pod7", "not a registered pod", a.now());
         a.sync(&store).await.unwrap();
         assert_eq!(b.admit("Pod1"), Admission::Pass, "{}", store.label());
         b.sync(&other_store).await.unwrap();
@@ -344,4 +344,50 @@ async fn two_instances_converge_through_the_store() {
         store.delete_pod(&pod1.pod_id, false).await.unwrap();
         assert!(store.list_pod_health().await.unwrap().is_empty());
     }
+}
+
+/// Calls sent while a pod hung, that give up only after it answered again,
+/// are old news: they do not take it down again.
+#[tokio::test]
+async fn failures_of_calls_sent_before_the_pod_answered_again_do_not_count() {
+    let e = Arc::new(
+        env(PodClientOptions {
+            timeout: Duration::from_millis(800),
+            ..PodClientOptions::default()
+        })
+        .await,
+    );
+    assert_eq!(e.list_servers().await.unwrap(), 200);
+    let before = e.pod.requests_seen();
+    e.pod.set_latency(Duration::from_secs(5));
+    let stuck: Vec<_> = (0..3)
+        .map(|_| {
+            let e = e.clone();
+            tokio::spawn(async move { e.list_servers().await })
+        })
+        .collect();
+    // All three reached the hanging pod; then it answers again.
+    for _ in 0..100 {
+        if e.pod.requests_seen() >= before + 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(e.pod.requests_seen(), before + 3);
+    e.clock.advance(Duration::from_secs(1));
+    e.pod.set_latency(Duration::ZERO);
+    assert_eq!(e.list_servers().await.unwrap(), 200);
+    for call in stuck {
+        assert!(matches!(call.await.unwrap(), Err(PodError::Timeout { .. })));
+    }
+    assert_eq!(e.state(), HealthState::Up);
+    // Calls sent after the last answer still count.
+    e.pod.set_latency(Duration::from_secs(5));
+    for _ in 0..3 {
+        assert!(matches!(
+            e.list_servers().await,
+            Err(PodError::Timeout { .. })
+        ));
+    }
+    assert_eq!(e.state(), HealthState::Down);
 }

@@ -8,88 +8,19 @@
 //! answers never arrive), one SQLite database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod serving;
+
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use serving::{keystone_section, serve, start_gateway, wait_for};
 
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tricircle_podsim::{Credentials, Identity, IdentityConfig, Pod, PodConfig};
+use tricircle_podsim::{Identity, IdentityConfig, Pod, PodConfig};
 use tricircle_store::{ConnectOptions, JobFilter, JobStatus, Store};
-
-async fn serve(router: axum::Router) -> String {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(l, router).await });
-    url
-}
-
-/// A `serve` process and the addresses it listens on (read from its log).
-struct Gateway {
-    child: Child,
-    compute: String,
-    network: String,
-}
-
-fn start_gateway(config: &std::path::Path, log: &std::path::Path) -> Gateway {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tricircle"))
-        .args(["--config", config.to_str().unwrap(), "serve"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let mut copy = std::fs::File::create(log).unwrap();
-    let mut seen = String::new();
-    let serving = loop {
-        let Some(line) = lines.next().and_then(Result::ok) else {
-            panic!("serve exited before serving:\n{seen}");
-        };
-        use std::io::Write;
-        let _ = writeln!(copy, "{line}");
-        seen.push_str(&line);
-        seen.push('\n');
-        let Ok(v) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if v["fields"]["message"] == "tricircle is serving" {
-            break v["fields"].clone();
-        }
-    };
-    // Keep draining the log so the process never blocks on a full pipe.
-    std::thread::spawn(move || {
-        use std::io::Write;
-        for line in lines.map_while(Result::ok) {
-            let _ = writeln!(copy, "{line}");
-        }
-    });
-    let addr = |k: &str| format!("http://{}", serving[k].as_str().unwrap());
-    Gateway {
-        compute: addr("compute"),
-        network: addr("network"),
-        child,
-    }
-}
-
-async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 /// What one create request came back with.
 #[derive(Debug)]
@@ -147,25 +78,17 @@ async fn a_killed_gateway_loses_duplicates_and_leaks_nothing() {
         };
         store.create_pod(&spec.validate().unwrap()).await.unwrap();
     }
-    let s = Credentials::service(&id_cfg);
     let config = dir.path().join("tricircle.conf");
     std::fs::write(
         &config,
         format!(
             "[DEFAULT]\nauth_strategy = keystone\nlog_format = json\nbind_host = 127.0.0.1\n\
              admin_port = 0\ncompute_port = 0\nvolume_port = 0\nnetwork_port = 0\n\
-             [database]\nconnection = {url}\n\
-             [keystone_authtoken]\nauth_url = {}/v3\nusername = {}\npassword = {}\nproject_name = {}\n\
-             user_domain_name = {}\nproject_domain_name = {}\n\
+             [database]\nconnection = {url}\n{}\
              [client]\npod_timeout = 2\nlist_deadline = 2000\n\
              [quota]\ninstances = 1000\ncores = 1000\nram = 1000000\n\
              [jobs]\nworkers = 2\nlease_seconds = 5\npoll_interval_seconds = 1\n",
-            id_cfg.public_url,
-            s.username,
-            s.password,
-            s.project_name,
-            s.user_domain_name,
-            s.project_domain_name
+            keystone_section(&id_cfg)
         ),
     )
     .unwrap();
@@ -267,8 +190,7 @@ async fn a_killed_gateway_loses_duplicates_and_leaks_nothing() {
         async move { (n > acked).then_some(()) }
     })
     .await;
-    gw.child.kill().unwrap();
-    gw.child.wait().unwrap();
+    gw.kill();
     let mut outcomes = Vec::new();
     for s in streams {
         outcomes.extend(s.await.unwrap());
@@ -422,6 +344,5 @@ async fn a_killed_gateway_loses_duplicates_and_leaks_nothing() {
         "{limits}"
     );
     let mut gw = gw;
-    gw.child.kill().unwrap();
-    gw.child.wait().unwrap();
+    gw.kill();
 }

@@ -4,11 +4,14 @@
 //! pod made slow so the kill lands mid-job, one SQLite database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod serving;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use serving::{keystone_section, serve, wait_for};
 use tokio::net::TcpListener;
 use tricircle_network::bottom::Bottom;
 use tricircle_network::jobs_types::NETWORK_UPDATE;
@@ -16,13 +19,6 @@ use tricircle_network::{NetworkConfig, Neutron, Scope};
 use tricircle_pods::{EndpointResolver, Interface, KeystoneClient, PodClient, ServiceCredentials};
 use tricircle_podsim::{Credentials, Identity, IdentityConfig, Pod, PodConfig};
 use tricircle_store::{ConnectOptions, Job, JobFilter, JobStatus, Store};
-
-async fn serve(router: axum::Router) -> String {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(l, router).await });
-    url
-}
 
 fn worker(config: &std::path::Path, log: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_tricircle"))
@@ -53,21 +49,6 @@ async fn the_job(store: &Store) -> Option<Job> {
         .await
         .unwrap();
     page.jobs.into_iter().next()
-}
-
-async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,17 +144,10 @@ async fn a_killed_workers_job_is_finished_by_another_worker() {
         &config,
         format!(
             "[DEFAULT]\nauth_strategy = keystone\n\
-             [database]\nconnection = {url}\n\
-             [keystone_authtoken]\nauth_url = {}/v3\nusername = {}\npassword = {}\nproject_name = {}\n\
-             user_domain_name = {}\nproject_domain_name = {}\n\
+             [database]\nconnection = {url}\n{}\
              [client]\npod_timeout = 30\n\
              [jobs]\nworkers = 1\nlease_seconds = 2\npoll_interval_seconds = 1\n",
-            id_cfg.public_url,
-            s.username,
-            s.password,
-            s.project_name,
-            s.user_domain_name,
-            s.project_domain_name
+            keystone_section(&id_cfg)
         ),
     )
     .unwrap();

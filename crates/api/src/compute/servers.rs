@@ -671,6 +671,7 @@ async fn list_servers(
             fetch_page(&st, &c, &pod, &filters, az_filter.is_some(), &sort, page).await
         }
     };
+    let listed_at = st.pods.health().now();
     let outcome = match list_across(&pod_names, fetch, &req).await {
         Ok(o) => o,
         Err(f) if listing::token_refused(&f.failure) => return Ok(st.auth.unauthorized_response()),
@@ -722,7 +723,13 @@ async fn list_servers(
         }
     }
     let mut resp = Json(body).into_response();
-    listing::report_skipped(&mut resp, &outcome.failed, "servers", st.pods.health());
+    listing::report_skipped(
+        &mut resp,
+        &outcome.failed,
+        "servers",
+        st.pods.health(),
+        listed_at,
+    );
     Ok(resp)
 }
 

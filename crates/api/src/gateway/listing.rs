@@ -121,13 +121,15 @@ pub fn next_query(
 
 /// Logs the pods a list skipped and names them in the response header. A
 /// pod that did not answer before the list's deadline counts as a failure
-/// for its health: its call was given up before the pod timeout, so it was
-/// not counted when sent.
+/// for its health (of calls sent at `listed_at`, [`PodHealth::now`] when
+/// the list began): its call was given up before the pod timeout, so it
+/// was not counted when sent.
 pub fn report_skipped<E: Display>(
     resp: &mut Response,
     failed: &[(String, PodFailure<E>)],
     what: &str,
     health: &PodHealth,
+    listed_at: std::time::Instant,
 ) {
     if failed.is_empty() {
         return;
@@ -138,6 +140,7 @@ pub fn report_skipped<E: Display>(
             health.record_failure(
                 pod,
                 format!("no answer to a list of {what} within its deadline"),
+                listed_at,
             );
         }
     }
@@ -171,7 +174,7 @@ mod tests {
             ("Pod1".into(), PodFailure::Timeout),
             ("Pod2".into(), PodFailure::Error("pod Pod2 is down".into())),
         ];
-        report_skipped(&mut resp, &failed, "servers", &health);
+        report_skipped(&mut resp, &failed, "servers", &health, health.now());
         assert_eq!(resp.headers()[SKIPPED_PODS_HEADER], "Pod1,Pod2");
         let v = health.view("Pod1").map(|v| (v.failures, v.last_error));
         assert_eq!(

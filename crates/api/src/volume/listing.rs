@@ -262,6 +262,7 @@ pub(super) async fn list(
             Ok(items)
         }
     };
+    let listed_at = st.pods.health().now();
     let outcome = match list_across(&pod_names, fetch_page, &req).await {
         Ok(o) => o,
         Err(f) if listing::token_refused(&f.failure) => return Ok(st.auth.unauthorized_response()),
@@ -332,6 +333,7 @@ pub(super) async fn list(
         &outcome.failed,
         kind.collection,
         st.pods.health(),
+        listed_at,
     );
     Ok(resp)
 }

@@ -9,6 +9,9 @@
 //! - `down`: calls are refused at once, except one trial per
 //!   [`BreakerConfig::retry_interval`] (half-open). Any success, a trial's,
 //!   a probe's or a late answer to an earlier call, brings the pod back `up`.
+//! - A call that fails after the pod answered another one sent later is
+//!   older news than that answer: it is counted but moves nothing, so calls
+//!   stuck while a pod hung do not take it down again once it is back.
 
 use std::time::{Duration, Instant};
 
@@ -118,6 +121,8 @@ pub struct Breaker {
     last_error: Option<(String, DateTime<Utc>)>,
     /// While down: when the next trial may go.
     next_trial: Instant,
+    /// When the pod last answered.
+    last_answer: Option<Instant>,
 }
 
 impl Breaker {
@@ -132,6 +137,7 @@ impl Breaker {
             failures: 0,
             last_error: None,
             next_trial: now.mono,
+            last_answer: None,
         }
     }
 
@@ -177,12 +183,18 @@ impl Breaker {
     pub fn success(&mut self, now: Now) -> Option<Transition> {
         self.successes = self.successes.saturating_add(1);
         self.consecutive_failures = 0;
+        self.last_answer = Some(now.mono);
         self.move_to(HealthState::Up, now)
     }
 
-    /// The pod failed to answer (or answered 502/503/504).
-    pub fn failure(&mut self, error: String, now: Now) -> Option<Transition> {
+    /// The pod failed to answer a call sent at `sent` (or answered it
+    /// 502/503/504). Counted; ignored otherwise if the pod has answered
+    /// since `sent`.
+    pub fn failure(&mut self, error: String, now: Now, sent: Instant) -> Option<Transition> {
         self.failures = self.failures.saturating_add(1);
+        if self.last_answer.is_some_and(|answered| sent < answered) {
+            return None;
+        }
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
         self.last_error = Some((error, now.wall));
         let target = self.state_for(self.consecutive_failures);
@@ -265,7 +277,25 @@ mod tests {
     }
 
     fn fail(b: &mut Breaker, now: Now) -> Option<Transition> {
-        b.failure("HTTP 503".into(), now)
+        b.failure("HTTP 503".into(), now, now.mono)
+    }
+
+    #[test]
+    fn a_failure_of_a_call_sent_before_the_last_answer_moves_nothing() {
+        let t0 = Now::system();
+        let mut b = Breaker::new(cfg(), t0);
+        let t1 = t0.after(Duration::from_secs(1));
+        assert_eq!(b.success(t1), None);
+        let t2 = t1.after(Duration::from_secs(2));
+        for _ in 0..3 {
+            assert_eq!(b.failure("timeout".into(), t2, t0.mono), None);
+        }
+        assert_eq!(b.state(), HealthState::Up);
+        assert_eq!((b.consecutive_failures(), b.counts()), (0, (1, 3)));
+        assert!(b.last_error().is_none());
+        // Sent at or after the answer: counted as ever.
+        assert!(b.failure("timeout".into(), t2, t1.mono).is_some());
+        assert_eq!(b.state(), HealthState::Degraded);
     }
 
     #[test]
@@ -437,7 +467,7 @@ mod tests {
                         last_trial = None;
                     }
                     Op::Failure => {
-                        b.failure("x".into(), now);
+                        b.failure("x".into(), now, now.mono);
                     }
                     Op::Admit => match b.admit(now) {
                         Admission::Pass => prop_assert!(b.state() != HealthState::Down),

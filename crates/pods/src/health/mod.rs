@@ -227,6 +227,12 @@ impl PodHealth {
         }
     }
 
+    /// The time on this view's clock: when a call is sent, for
+    /// [`record_failure`](Self::record_failure).
+    pub fn now(&self) -> std::time::Instant {
+        self.clock.now().mono
+    }
+
     /// Whether a call to `pod` may go now.
     pub fn admit(&self, pod: &str) -> Admission {
         self.with_entry(pod, |e, now| e.breaker.admit(now))
@@ -241,13 +247,14 @@ impl PodHealth {
         });
     }
 
-    /// `pod` did not answer, or answered 502/503/504.
-    pub fn record_failure(&self, pod: &str, error: impl Into<String>) {
+    /// `pod` did not answer a call sent at `sent` ([`now`](Self::now)),
+    /// or answered it 502/503/504.
+    pub fn record_failure(&self, pod: &str, error: impl Into<String>, sent: std::time::Instant) {
         let error = error.into();
         self.with_entry(pod, |e, now| {
             e.new_failures += 1;
             e.unsent_error = true;
-            let t = e.breaker.failure(error, now);
+            let t = e.breaker.failure(error, now, sent);
             self.changed_state(pod, e, t, "call");
         });
     }
@@ -403,7 +410,7 @@ mod tests {
         let h = health(&clock);
         assert_eq!(h.admit("Pod9"), Admission::Pass);
         for _ in 0..3 {
-            h.record_failure("Pod1", "timeout");
+            h.record_failure("Pod1", "timeout", clock.now().mono);
         }
         assert!(matches!(h.admit("Pod1"), Admission::Reject { .. }));
         assert_eq!(h.admit("Pod2"), Admission::Pass);
