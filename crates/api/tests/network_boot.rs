@@ -1093,3 +1093,95 @@ async fn an_address_given_again_before_the_old_copy_went_still_boots() {
         assert!(routings.routings.is_empty(), "{:?}", routings.routings);
     }
 }
+
+/// The pod makes a port copy but its answer is lost: the boot fails (503)
+/// and undoes its top port; the copy left in the pod is found by name and
+/// deleted by the port's delete job once its creation lock is stale — no
+/// orphan port stays in the pod.
+#[tokio::test]
+async fn a_port_copy_whose_answer_was_lost_is_deleted_with_its_port() {
+    let env = env_with(testing::sqlite().await, Duration::from_secs(1)).await;
+    let flavor = env.flavor().await;
+    let net_id = env.network_with_subnet("lostcopy", "10.15.0.0/24").await;
+    // A first boot makes the network and subnet copies in Pod1.
+    let (s, v) = env
+        .boot(0, &flavor, json!([{"uuid": net_id}]), Some("az1"))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let top_ports = || async {
+        env.net(Method::GET, "/ports", None).await["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_string())
+            .collect::<HashSet<String>>()
+    };
+    // Pod ports named after a top port that no longer exists.
+    let orphans = |top: HashSet<String>| -> Vec<String> {
+        env.pods[0]
+            .network()
+            .ports()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .filter(|n| uuid_like(n) && !top.contains(*n))
+            .map(str::to_string)
+            .collect()
+    };
+    assert!(orphans(top_ports().await).is_empty());
+
+    env.pods[0].set_answer_delay_on(
+        Some(Method::POST),
+        "/network/v2.0/ports",
+        Duration::from_millis(1500),
+    );
+    let (s, v) = env
+        .boot(0, &flavor, json!([{"uuid": net_id}]), Some("az1"))
+        .await;
+    assert_eq!(s, 503, "{v}");
+    env.pods[0].set_answer_delay("/network/v2.0/ports", Duration::ZERO);
+    let left = orphans(top_ports().await);
+    assert_eq!(left.len(), 1, "the pod made the copy: {left:?}");
+
+    let jobs: Vec<tricircle_jobs::Job> = env
+        .store
+        .list_jobs(
+            &tricircle_store::JobFilter {
+                job_type: Some("port_delete".into()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap()
+        .jobs
+        .into_iter()
+        .filter(|j| j.resource_id == left[0])
+        .collect();
+    assert_eq!(jobs.len(), 1, "the undone port's delete job");
+    let registry = tricircle_network::handlers::register(
+        tricircle_jobs::Registry::new(),
+        env.instances[1].checks.network.clone().unwrap(),
+    );
+    let handler = registry.handler("port_delete").unwrap();
+    // While the creation lock is fresh someone may still be making the copy:
+    // try again later.
+    assert!(matches!(
+        handler.run(&jobs[0]).await,
+        Err(tricircle_jobs::JobError::Retry(_))
+    ));
+    assert_eq!(orphans(top_ports().await), left);
+    // Once it is stale (its time moved back rather than waited for), the
+    // copy goes, found by its name.
+    sqlx::query("UPDATE routings SET updated_at = '2000-01-01T00:00:00Z' WHERE top_id = $1")
+        .bind(&left[0])
+        .execute(env.store.store.pool())
+        .await
+        .unwrap();
+    handler.run(&jobs[0]).await.unwrap();
+    assert!(orphans(top_ports().await).is_empty());
+}
+
+fn uuid_like(s: &str) -> bool {
+    s.len() == 36 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}

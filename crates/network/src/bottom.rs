@@ -402,11 +402,14 @@ impl Bottom {
                         .await?;
                     Ok(bottom_id)
                 }
+                // The pod could not be reached or did not answer: it may have
+                // made the copy. The lock stays, so that the next owner (once
+                // it is stale) looks the copy up by name, and a delete of the
+                // top resource finds and removes it (`delete_copies`).
+                Err(e @ BottomError::Unavailable { .. }) => Err(e),
                 Err(e) => {
-                    // Nothing was made (or the pod refused): free the lock so
-                    // the next request tries again. If the pod made it after
-                    // all, the next owner's name lookup cannot know; the
-                    // create calls below look up by name first when retried.
+                    // Nothing was made (the pod refused, or we failed before
+                    // asking): free the lock so the next request tries again.
                     if let Err(re) = self.store().release_routing_lock(routing_id).await {
                         tracing::warn!(error = %re, "could not release a creation lock");
                     }
@@ -1025,7 +1028,54 @@ impl Bottom {
                 .delete_routing_of(top_id, &pod.pod_id, resource_type)
                 .await?;
         }
+        // Creates whose outcome is unknown left their lock without a bottom
+        // id: once stale (nobody is making it any more), whatever the pod
+        // made under the top id's name goes too. Networks are named
+        // `<top_id>#<name>` and looked up when recovered instead.
+        for r in self.unfinished(top_id, resource_type).await? {
+            let Some(pod) = self.store().find_pod(&r.pod_id).await? else {
+                continue;
+            };
+            if !stale(&r.updated_at, self.lock_timeout) {
+                return Err(BottomError::Unavailable {
+                    pod: pod.pod_name.clone(),
+                    detail: format!("the {resource_type} {top_id} is still being created"),
+                });
+            }
+            if resource_type != "network" {
+                if let Some(bottom) = self.find_by_name(&pod, collection, top_id).await? {
+                    self.delete(&pod, collection, &bottom).await?;
+                }
+            }
+            self.store()
+                .delete_routing_of(top_id, &pod.pod_id, resource_type)
+                .await?;
+        }
         Ok(())
+    }
+
+    /// Routing rows of a top resource whose bottom create never finished.
+    async fn unfinished(
+        &self,
+        top_id: &str,
+        resource_type: &str,
+    ) -> Result<Vec<tricircle_store::Routing>> {
+        Ok(self
+            .store()
+            .list_routings(
+                &tricircle_store::RoutingFilter {
+                    top_id: Some(top_id.to_string()),
+                    resource_type: Some(resource_type.to_string()),
+                    ..Default::default()
+                },
+                None,
+                1000,
+            )
+            .await?
+            .routings
+            .into_iter()
+            .filter(|r| r.bottom_id.as_deref().is_none_or(str::is_empty))
+            .collect())
     }
 
     /// Applies `body` to every bottom copy of a top resource (a copy gone

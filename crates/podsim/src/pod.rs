@@ -90,6 +90,14 @@ impl PodConfig {
     }
 }
 
+/// Answers held back: to requests of `method` (any when `None`) under
+/// `path_prefix`.
+struct AnswerDelay {
+    method: Option<axum::http::Method>,
+    path_prefix: String,
+    delay: std::time::Duration,
+}
+
 struct Inner {
     cfg: PodConfig,
     compute: crate::compute::ComputeService,
@@ -104,7 +112,7 @@ struct Inner {
     latency_us: std::sync::atomic::AtomicU64,
     /// Added to the answers to requests under a path, after the work is
     /// done.
-    answer_delay: std::sync::Mutex<Option<(String, std::time::Duration)>>,
+    answer_delay: std::sync::Mutex<Option<AnswerDelay>>,
 }
 
 /// One pod's service endpoints. Cheap to clone; clones share state.
@@ -199,12 +207,27 @@ impl Pod {
     /// `delay` (answers stuck on the way back), from now on. A zero delay
     /// ends it.
     pub fn set_answer_delay(&self, path_prefix: &str, delay: std::time::Duration) {
+        self.set_answer_delay_on(None, path_prefix, delay);
+    }
+
+    /// [`Pod::set_answer_delay`] for requests of one method only (e.g. the
+    /// creates under a path, not its lookups).
+    pub fn set_answer_delay_on(
+        &self,
+        method: Option<axum::http::Method>,
+        path_prefix: &str,
+        delay: std::time::Duration,
+    ) {
         let mut guard = self
             .inner
             .answer_delay
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *guard = (!delay.is_zero()).then(|| (path_prefix.to_string(), delay));
+        *guard = (!delay.is_zero()).then(|| AnswerDelay {
+            method,
+            path_prefix: path_prefix.to_string(),
+            delay,
+        });
     }
 
     /// How many requests reached this pod so far, whatever they were
@@ -290,8 +313,11 @@ async fn simulate_conditions(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .as_ref()
-        .filter(|(prefix, _)| req.uri().path().starts_with(prefix.as_str()))
-        .map(|(_, d)| *d);
+        .filter(|d| {
+            req.uri().path().starts_with(d.path_prefix.as_str())
+                && d.method.as_ref().is_none_or(|m| m == req.method())
+        })
+        .map(|d| d.delay);
     let answer = next.run(req).await;
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
