@@ -3732,4 +3732,20 @@ fn snapshots_name_what_changed() {
         r#"{"volumes": [{"id": "v", "status": "creating"}]}"#.into(),
     );
     assert!(after.transitional().is_some_and(|t| t.contains("creating")));
+    // Cinder's suffixed statuses are on their way too; errors and a volume
+    // awaiting its transfer are not.
+    for (status, busy) in [
+        ("restoring-backup", true),
+        ("backing-up", true),
+        ("error_deleting", false),
+        ("error_restoring", false),
+        ("awaiting-transfer", false),
+        ("in-use", false),
+    ] {
+        after.pods.insert(
+            "Pod2/volumes".into(),
+            format!(r#"{{"volumes": [{{"id": "v", "status": "{status}"}}]}}"#),
+        );
+        assert_eq!(after.transitional().is_some(), busy, "{status}");
+    }
 }

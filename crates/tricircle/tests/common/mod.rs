@@ -1535,7 +1535,7 @@ impl Snapshot {
                         | "migrating"
                         | "revert_resize"
                         | "password"
-                ) || status.ends_with("ing")
+                ) || transient_status(&status)
                     || (v.get("OS-EXT-STS:task_state").is_some()
                         && !v["OS-EXT-STS:task_state"].is_null());
                 if busy {
@@ -1545,6 +1545,16 @@ impl Snapshot {
         }
         None
     }
+}
+
+/// A status on its way to another one: `creating`, `deleting`, and the
+/// Cinder ones with a suffix (`restoring-backup`, `backing-up`); not the
+/// errors (`error_deleting`) and not a volume that waits for its transfer to
+/// be accepted (`awaiting-transfer`), which stays so until someone acts.
+fn transient_status(status: &str) -> bool {
+    !status.starts_with("error")
+        && status != "awaiting-transfer"
+        && status.split(['-', '_']).any(|word| word.ends_with("ing"))
 }
 
 pub fn cut(s: &str, max: usize) -> String {
