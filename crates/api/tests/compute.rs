@@ -477,7 +477,25 @@ async fn bad_boots_are_4xx_and_leave_nothing() {
             400,
         ),
         (json!({"servers": {}}), 400),
+        // Metadata as Nova's schema has it, refused before a pod is asked.
+        (
+            json!({"server": {"name": "x", "imageRef": IMAGE, "flavorRef": "f1", "metadata": {"k": [1, 2, 3]}}}),
+            400,
+        ),
+        (
+            json!({"server": {"name": "x", "imageRef": IMAGE, "flavorRef": "f1", "metadata": "k=v"}}),
+            400,
+        ),
+        (
+            json!({"server": {"name": "x", "imageRef": IMAGE, "flavorRef": "f1", "metadata": {"a/b": "v"}}}),
+            400,
+        ),
+        (
+            json!({"server": {"name": "x", "imageRef": IMAGE, "flavorRef": "f1", "metadata": {"k": "v".repeat(256)}}}),
+            400,
+        ),
     ] {
+        let seen: u64 = e.pods.iter().map(|p| p.requests_seen()).sum();
         let (s, b, _) = e
             .call(
                 &e.demo,
@@ -489,6 +507,12 @@ async fn bad_boots_are_4xx_and_leave_nothing() {
             .await;
         assert_eq!(s, want, "{body} -> {b}");
         assert_eq!(b["badRequest"]["code"], json!(400), "{b}");
+        // Bad metadata is refused before any pod is asked anything (the
+        // image check, earlier, asks one).
+        if body["server"].get("metadata").is_some() {
+            let after: u64 = e.pods.iter().map(|p| p.requests_seen()).sum();
+            assert_eq!(after, seen, "{body} reached a pod");
+        }
     }
     // A pod-side refusal (unknown image) passes through, and frees the quota.
     let (s, b, _) = e

@@ -103,6 +103,43 @@ fn security_group_names(server: &Map<String, Value>) -> Result<Vec<String>, ApiE
     }
 }
 
+/// A boot's `metadata` checked as Nova's schema checks it (an object of at
+/// most 255-character keys of `[A-Za-z0-9-_:. ]` and string values of at
+/// most 255 characters) before anything is made for the boot: a pod's own
+/// refusal would come after the network was prepared in it.
+fn check_metadata(server: &Map<String, Value>) -> Result<(), ApiError> {
+    let bad = |field: &str, v: &Value, why: String| {
+        ApiError::bad_request(format!(
+            "Invalid input for field/attribute {field}. Value: {v}. {why}"
+        ))
+    };
+    let Some(v) = server.get("metadata") else {
+        return Ok(());
+    };
+    let Some(items) = v.as_object() else {
+        return Err(bad("metadata", v, format!("{v} is not of type 'object'")));
+    };
+    for (k, val) in items {
+        let key_ok = !k.is_empty()
+            && k.chars().count() <= 255
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_:. ".contains(c));
+        if !key_ok {
+            return Err(bad(
+                "metadata",
+                v,
+                format!("Additional properties are not allowed ('{k}' was unexpected)"),
+            ));
+        }
+        match val {
+            Value::String(s) if s.chars().count() <= 255 => {}
+            Value::String(_) => return Err(bad(k, val, format!("{val} is too long"))),
+            _ => return Err(bad(k, val, format!("{val} is not of type 'string'"))),
+        }
+    }
+    Ok(())
+}
+
 /// `flavorRef` may be an id or a link ending in the id.
 fn ref_id(v: &str) -> &str {
     v.trim_end_matches('/').rsplit('/').next().unwrap_or(v)
@@ -133,6 +170,7 @@ pub async fn create(
             "Invalid input for field/attribute name. The name must be 1 to 255 characters.",
         ));
     }
+    check_metadata(server)?;
     let flavor_ref = server
         .get("flavorRef")
         .and_then(|v| match v {
