@@ -19,6 +19,7 @@ mod keypairs;
 mod locks;
 mod migrate;
 mod neutron;
+mod numeric_ids;
 mod pods;
 mod quotas;
 mod routings;

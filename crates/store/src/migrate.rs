@@ -33,6 +33,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "pod_health",
         include_str!("../migrations/0007_pod_health.sql"),
     ),
+    (
+        8,
+        "numeric_ids",
+        include_str!("../migrations/0008_numeric_ids.sql"),
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -7,6 +7,7 @@
 
 pub(crate) mod boot_networks;
 mod flavors;
+mod hypervisors;
 mod images;
 mod keypairs;
 mod limits;
@@ -130,6 +131,7 @@ pub fn compute_router(state: GatewayState) -> Router {
             "/v2.1/os-quota-sets/{project}/detail",
             get(limits::quota_detail),
         )
+        .merge(hypervisors::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), negotiate))
         .route_layer(middleware::from_fn_with_state(
             state.auth.clone(),

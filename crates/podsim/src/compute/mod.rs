@@ -329,6 +329,18 @@ fn api(pod: Pod, legacy: bool) -> Router<Pod> {
             mr(get(misc::hypervisor_statistics)),
         )
         .route("/os-hypervisors/{id}", mr(get(misc::hypervisor_show)))
+        .route(
+            "/os-hypervisors/{id}/search",
+            mr(get(misc::hypervisor_search)),
+        )
+        .route(
+            "/os-hypervisors/{id}/servers",
+            mr(get(misc::hypervisor_servers)),
+        )
+        .route(
+            "/os-hypervisors/{id}/uptime",
+            mr(get(misc::hypervisor_uptime)),
+        )
         .route("/os-services", mr(get(misc::services)))
         .route("/os-aggregates", mr(get(misc::aggregates)))
         .route("/images", mr(get(images::index)))

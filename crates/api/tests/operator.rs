@@ -1,0 +1,526 @@
+//! The read APIs an operator reaches for, across two podsim pods: the
+//! compute gateway's hypervisors, services, server groups and usage, the
+//! volume gateway's services and default volume type.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::Method;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tricircle_api::gateway::SKIPPED_PODS_HEADER;
+use tricircle_api::{compute_router, volume_router, Authenticator, GatewayState};
+use tricircle_pods::{
+    EndpointResolver, Interface, KeystoneClient, PodClient, PodClientOptions, ServiceCredentials,
+    TokenValidator, ValidatorConfig,
+};
+use tricircle_podsim::image::ImageService;
+use tricircle_podsim::{Credentials, Identity, IdentityConfig, Pod, PodConfig};
+use tricircle_store::testing;
+use tricircle_store::Usage;
+
+const IMAGE: &str = "6e1b0f9a-9a7c-4c55-b4bb-6f7a1a8a0001";
+
+struct Env {
+    compute: String,
+    volume: String,
+    http: reqwest::Client,
+    admin: String,
+    demo: String,
+    demo_project: String,
+    pods: Vec<Pod>,
+    /// Notify one to stop that pod's server.
+    pod_stops: Vec<Arc<tokio::sync::Notify>>,
+    _store: testing::TestStore,
+}
+
+async fn serve(router: axum::Router) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, router).await });
+    url
+}
+
+async fn env() -> Env {
+    let store = testing::sqlite().await;
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cfg = IdentityConfig {
+        public_url: format!("http://{}", l.local_addr().unwrap()),
+        ..Default::default()
+    };
+    let identity = Identity::new(cfg.clone());
+    let router = identity.router();
+    tokio::spawn(async move { tricircle_podsim::serve(l, router, std::future::pending()).await });
+    let images = ImageService::default();
+    images.add_image(IMAGE, "cirros");
+    let mut pods = Vec::new();
+    let mut pod_stops = Vec::new();
+    for (name, az) in [("Pod1", "nova"), ("Pod2", "nova2")] {
+        let mut pc = PodConfig::new(name)
+            .with_identity(identity.clone())
+            .with_images(images.clone());
+        pc.availability_zone = az.into();
+        let pod = Pod::new(pc);
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let (router, waiter) = (pod.router(), stop.clone());
+        tokio::spawn(async move {
+            tricircle_podsim::serve(l, router, async move { waiter.notified().await }).await
+        });
+        pod_stops.push(stop);
+        identity.register_pod(name, &url);
+        if pods.is_empty() {
+            for iface in ["public", "internal", "admin"] {
+                identity.add_endpoint("RegionOne", "image", iface, &format!("{url}/image"));
+            }
+        }
+        pods.push(pod);
+    }
+    for (name, az, paz) in [
+        ("RegionOne", "", ""),
+        ("Pod1", "az1", "nova"),
+        ("Pod2", "az2", "nova2"),
+    ] {
+        let spec = tricircle_core::PodSpec {
+            pod_name: name.into(),
+            az_name: Some(az.into()),
+            pod_az_name: Some(paz.into()),
+            dc_name: None,
+        };
+        store.create_pod(&spec.validate().unwrap()).await.unwrap();
+    }
+    let s = Credentials::service(&cfg);
+    let keystone = Arc::new(
+        KeystoneClient::new(
+            ServiceCredentials {
+                auth_url: format!("{}/v3", cfg.public_url),
+                username: s.username,
+                password: s.password,
+                project_name: s.project_name,
+                user_domain_name: s.user_domain_name,
+                project_domain_name: s.project_domain_name,
+            },
+            Duration::from_secs(5),
+        )
+        .unwrap(),
+    );
+    let resolver = Arc::new(EndpointResolver::new(
+        keystone.clone(),
+        Some(store.store.clone()),
+        Interface::Public,
+    ));
+    let client = PodClientOptions {
+        timeout: Duration::from_secs(5),
+        ..PodClientOptions::default()
+    };
+    let state = GatewayState {
+        store: store.store.clone(),
+        auth: Arc::new(Authenticator::Keystone {
+            validator: TokenValidator::new(keystone.clone(), &ValidatorConfig::default()),
+            www_authenticate_uri: cfg.public_url.clone(),
+        }),
+        pods: PodClient::with_options(resolver, &client).unwrap(),
+        network: None,
+        keystone,
+        max_body_size: 256 * 1024,
+        list_deadline: Duration::from_secs(3),
+        quota_defaults: Usage {
+            instances: 10,
+            cores: 20,
+            ram_mb: 51200,
+            volumes: 10,
+            gigabytes: 1000,
+            snapshots: 10,
+        },
+        top_region: "RegionOne".into(),
+        versions: Default::default(),
+    };
+    let compute = serve(compute_router(state.clone())).await;
+    let volume = serve(volume_router(state)).await;
+    let demo = identity.issue_token("demo", "demo").unwrap();
+    let demo_project = identity.validate(&demo).unwrap()["token"]["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Env {
+        compute,
+        volume,
+        http: reqwest::Client::new(),
+        admin: identity.issue_token("admin", "admin").unwrap(),
+        demo,
+        demo_project,
+        pods,
+        pod_stops,
+        _store: store,
+    }
+}
+
+struct Answer {
+    status: u16,
+    body: Value,
+    headers: HeaderMap,
+}
+
+impl Env {
+    async fn send(
+        &self,
+        base: &str,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        version: Option<&str>,
+    ) -> Answer {
+        let mut req = self
+            .http
+            .request(method, format!("{base}{path}"))
+            .header("x-auth-token", token);
+        if let Some(v) = version {
+            req = req.header("openstack-api-version", v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        Answer {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            headers,
+        }
+    }
+
+    /// A compute call at microversion `mv` (`None`: 2.1).
+    async fn nova(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        mv: Option<&str>,
+    ) -> Answer {
+        let v = mv.map(|m| format!("compute {m}"));
+        self.send(&self.compute, token, method, path, body, v.as_deref())
+            .await
+    }
+
+    async fn nova_get(&self, token: &str, path: &str, mv: &str) -> Answer {
+        self.nova(token, Method::GET, path, None, Some(mv)).await
+    }
+
+    async fn cinder_get(&self, token: &str, path: &str) -> Answer {
+        self.send(&self.volume, token, Method::GET, path, None, None)
+            .await
+    }
+
+    async fn flavor(&self, id: &str, vcpus: i64, ram: i64) {
+        let a = self
+            .nova(&self.admin, Method::POST, "/v2.1/flavors",
+                Some(json!({"flavor": {"id": id, "name": format!("f-{id}"), "vcpus": vcpus, "ram": ram, "disk": 1}})), None)
+            .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+
+    /// Boots a server in `az` and waits for it to be ACTIVE; its id.
+    async fn boot(&self, token: &str, name: &str, az: &str, flavor: &str, extra: Value) -> String {
+        let mut server = json!({"name": name, "imageRef": IMAGE, "flavorRef": flavor,
+            "availability_zone": az, "networks": "none"});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            server[k] = v.clone();
+        }
+        let a = self
+            .nova(
+                token,
+                Method::POST,
+                "/v2.1/servers",
+                Some(json!({ "server": server })),
+                Some("2.47"),
+            )
+            .await;
+        assert_eq!(a.status, 202, "{}", a.body);
+        let id = a.body["server"]["id"].as_str().unwrap().to_string();
+        self.wait_active(token, &id).await;
+        id
+    }
+
+    async fn wait_active(&self, token: &str, id: &str) {
+        for _ in 0..200 {
+            let a = self
+                .nova_get(token, &format!("/v2.1/servers/{id}"), "2.47")
+                .await;
+            assert_eq!(a.status, 200, "{}", a.body);
+            if a.body["server"]["status"] == "ACTIVE" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("server {id} never became ACTIVE");
+    }
+}
+
+fn forbidden(a: &Answer) {
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert_eq!(a.body["forbidden"]["code"], 403, "{}", a.body);
+}
+
+fn strings(list: &Value, field: &str) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i[field].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn hypervisors_across_pods_with_qualified_names_and_summed_statistics() {
+    let e = env().await;
+    e.flavor("f1", 2, 1024).await;
+    e.flavor("f2", 3, 2048).await;
+    let s1 = e.boot(&e.demo, "a", "az1", "f1", json!({})).await;
+    let s2 = e.boot(&e.demo, "b", "az2", "f2", json!({})).await;
+
+    // Members are refused, as Nova's policy refuses them.
+    for path in [
+        "/v2.1/os-hypervisors",
+        "/v2.1/os-hypervisors/detail",
+        "/v2.1/os-hypervisors/statistics",
+        "/v2.1/os-hypervisors/1",
+    ] {
+        forbidden(&e.nova_get(&e.demo, path, "2.1").await);
+    }
+
+    // Before 2.53: integer ids of our own, unique across pods and stable.
+    let a = e.nova_get(&e.admin, "/v2.1/os-hypervisors", "2.1").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let list = a.body["hypervisors"].as_array().unwrap().clone();
+    assert_eq!(list.len(), 2, "{}", a.body);
+    assert_eq!(
+        strings(&a.body["hypervisors"], "hypervisor_hostname"),
+        ["Pod1:pod1-compute1", "Pod2:pod2-compute1"]
+    );
+    for h in &list {
+        assert_eq!(h.as_object().unwrap().len(), 4, "{h}");
+        assert_eq!(
+            (h["state"].as_str(), h["status"].as_str()),
+            (Some("up"), Some("enabled"))
+        );
+    }
+    let ids: Vec<i64> = list.iter().map(|h| h["id"].as_i64().unwrap()).collect();
+    assert_ne!(ids[0], ids[1], "the pods both call theirs 1");
+    let again = e.nova_get(&e.admin, "/v2.1/os-hypervisors", "2.1").await;
+    assert_eq!(again.body["hypervisors"], a.body["hypervisors"]);
+
+    // Detail: each pod's figures, the service qualified too.
+    let d = e
+        .nova_get(&e.admin, "/v2.1/os-hypervisors/detail", "2.1")
+        .await;
+    assert_eq!(d.status, 200, "{}", d.body);
+    let d1 = &d.body["hypervisors"][0];
+    assert_eq!(d1["vcpus_used"], 2, "{d1}");
+    assert_eq!(d1["memory_mb_used"], 1024, "{d1}");
+    assert_eq!(d1["service"]["host"], "Pod1:pod1-compute1");
+    assert!(d1["cpu_info"].is_string(), "a string before 2.28: {d1}");
+    assert_eq!(d.body["hypervisors"][1]["vcpus_used"], 3);
+
+    // Show by our id reaches the right pod; unknown and non-integer ids
+    // are Nova's 404.
+    let sh = e
+        .nova_get(&e.admin, &format!("/v2.1/os-hypervisors/{}", ids[1]), "2.1")
+        .await;
+    assert_eq!(sh.status, 200, "{}", sh.body);
+    assert_eq!(sh.body["hypervisor"]["id"], ids[1]);
+    assert_eq!(
+        sh.body["hypervisor"]["hypervisor_hostname"],
+        "Pod2:pod2-compute1"
+    );
+    assert_eq!(sh.body["hypervisor"]["vcpus_used"], 3);
+    for bad in ["999999", "abc"] {
+        let nf = e
+            .nova_get(&e.admin, &format!("/v2.1/os-hypervisors/{bad}"), "2.1")
+            .await;
+        assert_eq!(nf.status, 404, "{}", nf.body);
+        assert_eq!(
+            nf.body["itemNotFound"]["message"],
+            format!("Hypervisor with ID '{bad}' could not be found.")
+        );
+    }
+    let up = e
+        .nova_get(
+            &e.admin,
+            &format!("/v2.1/os-hypervisors/{}/uptime", ids[0]),
+            "2.1",
+        )
+        .await;
+    assert_eq!(up.status, 200, "{}", up.body);
+    assert!(up.body["hypervisor"]["uptime"].is_string(), "{}", up.body);
+    assert_eq!(up.body["hypervisor"]["id"], ids[0]);
+
+    // Statistics: the pods' sums, summed.
+    let st = e
+        .nova_get(&e.admin, "/v2.1/os-hypervisors/statistics", "2.1")
+        .await;
+    assert_eq!(st.status, 200, "{}", st.body);
+    let s = &st.body["hypervisor_statistics"];
+    assert_eq!(s["count"], 2, "{s}");
+    assert_eq!(s["vcpus_used"], 5, "{s}");
+    assert_eq!(s["memory_mb_used"], 3072, "{s}");
+    assert_eq!(s["running_vms"], 2, "{s}");
+    assert_eq!(
+        s["vcpus"].as_i64().unwrap(),
+        2 * tricircle_podsim::compute::HYPERVISOR_VCPUS as i64
+    );
+    assert_eq!(
+        s["free_ram_mb"].as_i64().unwrap(),
+        2 * tricircle_podsim::compute::HYPERVISOR_MEMORY_MB as i64 - 3072
+    );
+    let gone = e
+        .nova_get(&e.admin, "/v2.1/os-hypervisors/statistics", "2.88")
+        .await;
+    assert_eq!(gone.status, 404, "{}", gone.body);
+
+    // Search and servers by a pattern of the qualified name (until 2.52).
+    let se = e
+        .nova_get(&e.admin, "/v2.1/os-hypervisors/Pod2:/search", "2.1")
+        .await;
+    assert_eq!(se.status, 200, "{}", se.body);
+    assert_eq!(
+        strings(&se.body["hypervisors"], "hypervisor_hostname"),
+        ["Pod2:pod2-compute1"]
+    );
+    let se = e
+        .nova_get(&e.admin, "/v2.1/os-hypervisors/compute1/servers", "2.1")
+        .await;
+    assert_eq!(se.status, 200, "{}", se.body);
+    let hs = se.body["hypervisors"].as_array().unwrap();
+    assert_eq!(hs.len(), 2, "{}", se.body);
+    assert_eq!(strings(&hs[0]["servers"], "uuid"), [s1.clone()]);
+    assert_eq!(strings(&hs[1]["servers"], "uuid"), [s2.clone()]);
+    let none = e
+        .nova_get(&e.admin, "/v2.1/os-hypervisors/nope/search", "2.1")
+        .await;
+    assert_eq!(none.status, 404, "{}", none.body);
+    assert_eq!(
+        none.body["itemNotFound"]["message"],
+        "No hypervisor matching 'nope' could be found."
+    );
+    let removed = e
+        .nova_get(&e.admin, "/v2.1/os-hypervisors/Pod1/search", "2.53")
+        .await;
+    assert_eq!(removed.status, 404, "{}", removed.body);
+
+    // Paging (2.33+) over both pods: one per page, then a next link.
+    let p1 = e
+        .nova_get(&e.admin, "/v2.1/os-hypervisors?limit=1", "2.33")
+        .await;
+    assert_eq!(p1.status, 200, "{}", p1.body);
+    assert_eq!(p1.body["hypervisors"][0]["id"], ids[0]);
+    let next = p1.body["hypervisors_links"][0]["href"].as_str().unwrap();
+    assert!(next.contains(&format!("marker={}", ids[0])), "{next}");
+    let p2 = e
+        .nova_get(
+            &e.admin,
+            &format!("/v2.1/os-hypervisors?limit=1&marker={}", ids[0]),
+            "2.33",
+        )
+        .await;
+    assert_eq!(p2.body["hypervisors"][0]["id"], ids[1], "{}", p2.body);
+    let bad = e
+        .nova_get(&e.admin, "/v2.1/os-hypervisors?marker=424242", "2.33")
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+
+    // 2.53: the pods' UUIDs, hostname pattern and servers as parameters.
+    let u = e
+        .nova_get(&e.admin, "/v2.1/os-hypervisors/detail", "2.53")
+        .await;
+    assert_eq!(u.status, 200, "{}", u.body);
+    let uuids = strings(&u.body["hypervisors"], "id");
+    assert!(
+        uuids.iter().all(|i| uuid::Uuid::try_parse(i).is_ok()),
+        "{uuids:?}"
+    );
+    assert!(u.body["hypervisors"][0]["service"]["id"].is_string());
+    assert!(u.body["hypervisors"][0]["cpu_info"].is_object());
+    let w = e
+        .nova_get(
+            &e.admin,
+            "/v2.1/os-hypervisors?hypervisor_hostname_pattern=Pod1:&with_servers=true",
+            "2.75",
+        )
+        .await;
+    assert_eq!(w.status, 200, "{}", w.body);
+    assert_eq!(
+        strings(&w.body["hypervisors"], "hypervisor_hostname"),
+        ["Pod1:pod1-compute1"]
+    );
+    assert_eq!(strings(&w.body["hypervisors"][0]["servers"], "uuid"), [s1]);
+    let paged = e
+        .nova_get(
+            &e.admin,
+            "/v2.1/os-hypervisors?hypervisor_hostname_pattern=Pod1&limit=1",
+            "2.53",
+        )
+        .await;
+    assert_eq!(paged.status, 400, "{}", paged.body);
+    let sh = e
+        .nova_get(
+            &e.admin,
+            &format!("/v2.1/os-hypervisors/{}?with_servers=true", uuids[1]),
+            "2.53",
+        )
+        .await;
+    assert_eq!(sh.status, 200, "{}", sh.body);
+    assert_eq!(
+        sh.body["hypervisor"]["hypervisor_hostname"],
+        "Pod2:pod2-compute1"
+    );
+    assert_eq!(strings(&sh.body["hypervisor"]["servers"], "uuid"), [s2]);
+    let bad = e
+        .nova_get(&e.admin, "/v2.1/os-hypervisors/17", "2.53")
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    let nf = e
+        .nova_get(
+            &e.admin,
+            &format!("/v2.1/os-hypervisors/{}", uuid::Uuid::new_v4()),
+            "2.53",
+        )
+        .await;
+    assert_eq!(nf.status, 404, "{}", nf.body);
+    let d88 = e
+        .nova_get(&e.admin, "/v2.1/os-hypervisors/detail", "2.88")
+        .await;
+    assert!(
+        d88.body["hypervisors"][0].get("vcpus").is_none(),
+        "{}",
+        d88.body
+    );
+    assert!(
+        d88.body["hypervisors"][0].get("uptime").is_some(),
+        "{}",
+        d88.body
+    );
+
+    // A pod that is down is skipped and named.
+    e.pod_stops[1].notify_one();
+    let a = e.nova_get(&e.admin, "/v2.1/os-hypervisors", "2.1").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        strings(&a.body["hypervisors"], "hypervisor_hostname"),
+        ["Pod1:pod1-compute1"]
+    );
+    assert_eq!(a.headers[SKIPPED_PODS_HEADER], "Pod2");
+    let st = e
+        .nova_get(&e.admin, "/v2.1/os-hypervisors/statistics", "2.1")
+        .await;
+    assert_eq!(st.body["hypervisor_statistics"]["count"], 1, "{}", st.body);
+    assert_eq!(st.headers[SKIPPED_PODS_HEADER], "Pod2");
+}
