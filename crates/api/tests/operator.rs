@@ -524,3 +524,131 @@ async fn hypervisors_across_pods_with_qualified_names_and_summed_statistics() {
     assert_eq!(st.body["hypervisor_statistics"]["count"], 1, "{}", st.body);
     assert_eq!(st.headers[SKIPPED_PODS_HEADER], "Pod2");
 }
+
+#[tokio::test]
+async fn compute_and_volume_services_across_pods() {
+    let e = env().await;
+    forbidden(&e.nova_get(&e.demo, "/v2.1/os-services", "2.1").await);
+    let a = e.nova_get(&e.admin, "/v2.1/os-services", "2.1").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let list = a.body["services"].as_array().unwrap();
+    assert_eq!(list.len(), 6, "{}", a.body);
+    let compute: Vec<&Value> = list
+        .iter()
+        .filter(|s| s["binary"] == "nova-compute")
+        .collect();
+    assert_eq!(compute[0]["host"], "Pod1:pod1-compute1");
+    assert_eq!(compute[1]["host"], "Pod2:pod2-compute1");
+    // Each pod's AZ as the top's; control services stay `internal`.
+    assert_eq!(
+        (compute[0]["zone"].as_str(), compute[1]["zone"].as_str()),
+        (Some("az1"), Some("az2"))
+    );
+    assert!(list
+        .iter()
+        .filter(|s| s["binary"] != "nova-compute")
+        .all(|s| s["zone"] == "internal"));
+    let ids: Vec<i64> = list.iter().map(|s| s["id"].as_i64().unwrap()).collect();
+    let mut unique = ids.clone();
+    unique.dedup();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 6, "ids unique across pods: {ids:?}");
+    // The hypervisor's service is the same service, same id.
+    let d = e
+        .nova_get(&e.admin, "/v2.1/os-hypervisors/detail", "2.1")
+        .await;
+    assert_eq!(d.body["hypervisors"][1]["service"]["id"], compute[1]["id"]);
+
+    // Filters: a qualified host reaches its pod only.
+    let f = e
+        .nova_get(
+            &e.admin,
+            "/v2.1/os-services?host=Pod2:pod2-compute1&binary=nova-compute",
+            "2.1",
+        )
+        .await;
+    assert_eq!(f.status, 200, "{}", f.body);
+    assert_eq!(strings(&f.body["services"], "host"), ["Pod2:pod2-compute1"]);
+    let f = e
+        .nova_get(&e.admin, "/v2.1/os-services?binary=nova-conductor", "2.11")
+        .await;
+    assert_eq!(
+        f.body["services"].as_array().unwrap().len(),
+        2,
+        "{}",
+        f.body
+    );
+    assert_eq!(f.body["services"][0]["forced_down"], false, "{}", f.body);
+    let f = e
+        .nova_get(&e.admin, "/v2.1/os-services?host=pod2-compute1", "2.1")
+        .await;
+    assert_eq!(
+        f.body["services"],
+        json!([]),
+        "an unqualified host is none of ours"
+    );
+    let bad = e
+        .nova_get(&e.admin, "/v2.1/os-services?nope=1", "2.75")
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    let u = e.nova_get(&e.admin, "/v2.1/os-services", "2.53").await;
+    assert!(u.body["services"][0]["id"].is_string(), "{}", u.body);
+
+    // Volume services: the same, Cinder's way.
+    let path = format!("/v3/{}/os-services", e.demo_project);
+    let a = e.cinder_get(&e.demo, &path).await;
+    forbidden(&a);
+    let a = e.cinder_get(&e.admin, "/v3/os-services").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let list = a.body["services"].as_array().unwrap();
+    assert_eq!(list.len(), 6, "{}", a.body);
+    let vol: Vec<&Value> = list
+        .iter()
+        .filter(|s| s["binary"] == "cinder-volume")
+        .collect();
+    assert_eq!(vol.len(), 2);
+    assert!(
+        vol[0]["host"].as_str().unwrap().starts_with("Pod1:"),
+        "{}",
+        vol[0]
+    );
+    assert!(
+        vol[1]["host"].as_str().unwrap().starts_with("Pod2:"),
+        "{}",
+        vol[1]
+    );
+    assert_eq!(vol[1]["zone"], "az2");
+    let host = vol[1]["host"].as_str().unwrap().to_string();
+    let f = e
+        .cinder_get(
+            &e.admin,
+            &format!("/v3/os-services?host={}", urlencode(&host)),
+        )
+        .await;
+    assert_eq!(f.status, 200, "{}", f.body);
+    assert_eq!(strings(&f.body["services"], "host"), [host]);
+    let f = e
+        .cinder_get(&e.admin, "/v3/os-services?binary=cinder-scheduler")
+        .await;
+    assert_eq!(
+        f.body["services"].as_array().unwrap().len(),
+        2,
+        "{}",
+        f.body
+    );
+
+    // A pod that is down is skipped and named.
+    e.pod_stops[0].notify_one();
+    let a = e.cinder_get(&e.admin, "/v3/os-services").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["services"].as_array().unwrap().len(), 3);
+    assert_eq!(a.headers[SKIPPED_PODS_HEADER], "Pod1");
+    let a = e.nova_get(&e.admin, "/v2.1/os-services", "2.1").await;
+    assert_eq!(a.body["services"].as_array().unwrap().len(), 3);
+    assert_eq!(a.headers[SKIPPED_PODS_HEADER], "Pod1");
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

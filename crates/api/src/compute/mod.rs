@@ -13,6 +13,7 @@ mod keypairs;
 mod limits;
 pub mod microversion;
 mod servers;
+mod services;
 mod zones;
 
 use axum::extract::{Request, State};
@@ -132,6 +133,7 @@ pub fn compute_router(state: GatewayState) -> Router {
             get(limits::quota_detail),
         )
         .merge(hypervisors::routes())
+        .merge(services::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), negotiate))
         .route_layer(middleware::from_fn_with_state(
             state.auth.clone(),
