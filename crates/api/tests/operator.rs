@@ -652,3 +652,109 @@ async fn compute_and_volume_services_across_pods() {
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn the_default_volume_type_is_listed_and_is_what_volumes_show() {
+    let e = env().await;
+    let path = |rest: &str| format!("/v3/{}{rest}", e.demo_project);
+    let a = e.cinder_get(&e.demo, &path("/types")).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(strings(&a.body["volume_types"], "name"), ["__DEFAULT__"]);
+    let default_id = a.body["volume_types"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        a.body["volume_types"][0]["description"],
+        "Default Volume Type"
+    );
+    let d = e.cinder_get(&e.demo, &path("/types/default")).await;
+    assert_eq!(d.status, 200, "{}", d.body);
+    assert_eq!(d.body["volume_type"]["id"], default_id.as_str());
+    assert_eq!(d.body["volume_type"]["name"], "__DEFAULT__");
+    let by_id = e
+        .cinder_get(&e.demo, &path(&format!("/types/{default_id}")))
+        .await;
+    assert_eq!(by_id.body["volume_type"]["name"], "__DEFAULT__");
+
+    // A volume made without a type has it, under the top's id.
+    for (az, token) in [("az1", &e.demo), ("az2", &e.demo)] {
+        let v = e
+            .send(
+                &e.volume,
+                token,
+                Method::POST,
+                &path("/volumes"),
+                Some(json!({"volume": {"size": 1, "availability_zone": az}})),
+                Some("volume 3.63"),
+            )
+            .await;
+        assert_eq!(v.status, 202, "{}", v.body);
+        assert_eq!(v.body["volume"]["volume_type"], "__DEFAULT__", "{}", v.body);
+        let id = v.body["volume"]["id"].as_str().unwrap();
+        let s = e
+            .send(
+                &e.volume,
+                token,
+                Method::GET,
+                &path(&format!("/volumes/{id}")),
+                None,
+                Some("volume 3.63"),
+            )
+            .await;
+        assert_eq!(s.body["volume"]["volume_type"], "__DEFAULT__");
+        assert_eq!(
+            s.body["volume"]["volume_type_id"],
+            default_id.as_str(),
+            "{}",
+            s.body
+        );
+    }
+    // Asked by name, it is the pods' own default.
+    let v = e
+        .send(&e.volume, &e.demo, Method::POST, &path("/volumes"),
+            Some(json!({"volume": {"size": 1, "availability_zone": "az2", "volume_type": "__DEFAULT__"}})), None)
+        .await;
+    assert_eq!(v.status, 202, "{}", v.body);
+    assert_eq!(v.body["volume"]["volume_type"], "__DEFAULT__");
+
+    // It cannot be deleted nor renamed.
+    let del = e
+        .send(
+            &e.volume,
+            &e.admin,
+            Method::DELETE,
+            &format!("/v3/types/{default_id}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(del.status, 400, "{}", del.body);
+    assert_eq!(
+        del.body["badRequest"]["message"],
+        format!("The volume type {default_id} is a default volume type and cannot be deleted.")
+    );
+    let ren = e
+        .send(
+            &e.volume,
+            &e.admin,
+            Method::PUT,
+            &format!("/v3/types/{default_id}"),
+            Some(json!({"volume_type": {"name": "other"}})),
+            None,
+        )
+        .await;
+    assert_eq!(ren.status, 400, "{}", ren.body);
+    let desc = e
+        .send(
+            &e.volume,
+            &e.admin,
+            Method::PUT,
+            &format!("/v3/types/{default_id}"),
+            Some(json!({"volume_type": {"description": "the usual"}})),
+            None,
+        )
+        .await;
+    assert_eq!(desc.status, 200, "{}", desc.body);
+    assert_eq!(desc.body["volume_type"]["name"], "__DEFAULT__");
+}

@@ -45,7 +45,7 @@ pub use neutron::{NeutronFilter, NeutronKind, NeutronTx};
 pub use pods::Pod;
 pub use quotas::{allowed_count, QuotaExceeded, Reservation, Usage, MAX_COUNT_PER_REQUEST};
 pub use routings::{NewRouting, Routing, RoutingFilter, RoutingPage, RoutingUpdate};
-pub use volume_types::VolumeType;
+pub use volume_types::{VolumeType, DEFAULT_VOLUME_TYPE};
 
 pub use sqlx::Error as SqlxError;
 

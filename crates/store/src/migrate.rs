@@ -38,6 +38,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "numeric_ids",
         include_str!("../migrations/0008_numeric_ids.sql"),
     ),
+    (
+        9,
+        "default_volume_type",
+        include_str!("../migrations/0009_default_volume_type.sql"),
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {
