@@ -758,3 +758,193 @@ async fn the_default_volume_type_is_listed_and_is_what_volumes_show() {
     assert_eq!(desc.status, 200, "{}", desc.body);
     assert_eq!(desc.body["volume_type"]["name"], "__DEFAULT__");
 }
+
+fn close(a: &Value, b: f64) -> bool {
+    (a.as_f64().unwrap() - b).abs() < 1e-6 * (1.0 + b.abs())
+}
+
+#[tokio::test]
+async fn usage_is_summed_over_pods() {
+    let e = env().await;
+    e.flavor("f1", 2, 1024).await;
+    e.flavor("f2", 3, 2048).await;
+    let s1 = e.boot(&e.demo, "a", "az1", "f1", json!({})).await;
+    let s2 = e.boot(&e.demo, "b", "az2", "f2", json!({})).await;
+    let s3 = e.boot(&e.admin, "c", "az2", "f1", json!({})).await;
+    let admin_project = {
+        let a = e
+            .nova_get(&e.admin, &format!("/v2.1/servers/{s3}"), "2.1")
+            .await;
+        a.body["server"]["tenant_id"].as_str().unwrap().to_string()
+    };
+
+    // Members see their own project's usage only; the index is admin's.
+    forbidden(
+        &e.nova_get(&e.demo, "/v2.1/os-simple-tenant-usage", "2.1")
+            .await,
+    );
+    forbidden(
+        &e.nova_get(
+            &e.demo,
+            &format!("/v2.1/os-simple-tenant-usage/{admin_project}"),
+            "2.1",
+        )
+        .await,
+    );
+    let a = e
+        .nova_get(
+            &e.demo,
+            &format!("/v2.1/os-simple-tenant-usage/{}", e.demo_project),
+            "2.1",
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let u = &a.body["tenant_usage"];
+    assert_eq!(u["tenant_id"], e.demo_project.as_str());
+    let servers = u["server_usages"].as_array().unwrap();
+    let mut ids = strings(&u["server_usages"], "instance_id");
+    ids.sort();
+    let mut want = vec![s1.clone(), s2.clone()];
+    want.sort();
+    assert_eq!(ids, want, "one server in each pod: {u}");
+    let by_id = |id: &str| {
+        servers
+            .iter()
+            .find(|s| s["instance_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let (u1, u2) = (by_id(&s1), by_id(&s2));
+    assert_eq!(
+        (
+            u1["vcpus"].as_i64(),
+            u1["memory_mb"].as_i64(),
+            u1["flavor"].as_str()
+        ),
+        (Some(2), Some(1024), Some("f-f1"))
+    );
+    assert_eq!(
+        (
+            u2["vcpus"].as_i64(),
+            u2["local_gb"].as_i64(),
+            u2["state"].as_str()
+        ),
+        (Some(3), Some(1), Some("active"))
+    );
+    for k in [
+        "started_at",
+        "ended_at",
+        "hours",
+        "uptime",
+        "name",
+        "tenant_id",
+    ] {
+        assert!(u1.get(k).is_some(), "{k} in {u1}");
+    }
+    let (h1, h2) = (u1["hours"].as_f64().unwrap(), u2["hours"].as_f64().unwrap());
+    assert!(close(&u["total_hours"], h1 + h2), "{u}");
+    assert!(close(&u["total_vcpus_usage"], 2.0 * h1 + 3.0 * h2), "{u}");
+    assert!(
+        close(&u["total_memory_mb_usage"], 1024.0 * h1 + 2048.0 * h2),
+        "{u}"
+    );
+    assert!(close(&u["total_local_gb_usage"], h1 + h2), "{u}");
+    assert!(u["start"].is_string() && u["stop"].is_string(), "{u}");
+
+    // The index: one entry per project, over both pods.
+    let a = e
+        .nova_get(&e.admin, "/v2.1/os-simple-tenant-usage?detailed=1", "2.1")
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let list = a.body["tenant_usages"].as_array().unwrap();
+    assert_eq!(list.len(), 2, "{}", a.body);
+    let demo = list
+        .iter()
+        .find(|t| t["tenant_id"] == e.demo_project.as_str())
+        .unwrap();
+    assert_eq!(demo["server_usages"].as_array().unwrap().len(), 2);
+    let admin = list
+        .iter()
+        .find(|t| t["tenant_id"] == admin_project.as_str())
+        .unwrap();
+    assert_eq!(
+        strings(&admin["server_usages"], "instance_id"),
+        [s3.clone()]
+    );
+    let a = e
+        .nova_get(&e.admin, "/v2.1/os-simple-tenant-usage", "2.1")
+        .await;
+    assert!(
+        a.body["tenant_usages"][0].get("server_usages").is_none(),
+        "{}",
+        a.body
+    );
+    assert_eq!(a.body["tenant_usages"].as_array().unwrap().len(), 2);
+
+    // A period without servers; a bad one.
+    let q = "start=2000-01-01T00:00:00&end=2000-01-02T00:00:00";
+    let a = e
+        .nova_get(
+            &e.admin,
+            &format!("/v2.1/os-simple-tenant-usage?{q}"),
+            "2.1",
+        )
+        .await;
+    assert_eq!(a.body, json!({"tenant_usages": []}));
+    let a = e
+        .nova_get(
+            &e.demo,
+            &format!("/v2.1/os-simple-tenant-usage/{}?{q}", e.demo_project),
+            "2.1",
+        )
+        .await;
+    assert_eq!(a.body, json!({"tenant_usage": {}}));
+    let a = e
+        .nova_get(
+            &e.admin,
+            "/v2.1/os-simple-tenant-usage?start=yesterday",
+            "2.1",
+        )
+        .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    let a = e
+        .nova_get(
+            &e.admin,
+            "/v2.1/os-simple-tenant-usage?start=2030-01-01T00:00:00&end=2029-01-01T00:00:00",
+            "2.1",
+        )
+        .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+
+    // 2.40: paged by server across pods, with next links.
+    let mut seen = Vec::new();
+    let mut path = format!("/v2.1/os-simple-tenant-usage/{}?limit=1", e.demo_project);
+    for _ in 0..3 {
+        let a = e.nova_get(&e.demo, &path, "2.40").await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        let page = a.body["tenant_usage"]["server_usages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if page.is_empty() {
+            break;
+        }
+        assert_eq!(page.len(), 1, "{}", a.body);
+        seen.push(page[0]["instance_id"].as_str().unwrap().to_string());
+        let href = a.body["tenant_usage_links"][0]["href"].as_str().unwrap();
+        path = href.trim_start_matches(&e.compute).to_string();
+    }
+    seen.sort();
+    assert_eq!(seen, want);
+
+    // A pod that is down is skipped and named.
+    e.pod_stops[1].notify_one();
+    let a = e
+        .nova_get(&e.admin, "/v2.1/os-simple-tenant-usage?detailed=1", "2.1")
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.headers[SKIPPED_PODS_HEADER], "Pod2");
+    let list = a.body["tenant_usages"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{}", a.body);
+    assert_eq!(strings(&list[0]["server_usages"], "instance_id"), [s1]);
+}

@@ -14,6 +14,7 @@ mod limits;
 pub mod microversion;
 mod servers;
 mod services;
+mod usage;
 mod zones;
 
 use axum::extract::{Request, State};
@@ -134,6 +135,7 @@ pub fn compute_router(state: GatewayState) -> Router {
         )
         .merge(hypervisors::routes())
         .merge(services::routes())
+        .merge(usage::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), negotiate))
         .route_layer(middleware::from_fn_with_state(
             state.auth.clone(),

@@ -28,6 +28,7 @@ mod model;
 pub(crate) mod query;
 mod servers;
 mod sub;
+mod usage;
 mod version;
 mod view;
 
@@ -342,6 +343,8 @@ fn api(pod: Pod, legacy: bool) -> Router<Pod> {
             mr(get(misc::hypervisor_uptime)),
         )
         .route("/os-services", mr(get(misc::services)))
+        .route("/os-simple-tenant-usage", mr(get(usage::index)))
+        .route("/os-simple-tenant-usage/{tenant_id}", mr(get(usage::show)))
         .route("/os-aggregates", mr(get(misc::aggregates)))
         .route("/images", mr(get(images::index)))
         .route("/images/detail", mr(get(images::detail)))
