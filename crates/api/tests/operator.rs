@@ -401,8 +401,8 @@ async fn hypervisors_across_pods_with_qualified_names_and_summed_statistics() {
     assert_eq!(se.status, 200, "{}", se.body);
     let hs = se.body["hypervisors"].as_array().unwrap();
     assert_eq!(hs.len(), 2, "{}", se.body);
-    assert_eq!(strings(&hs[0]["servers"], "uuid"), [s1.clone()]);
-    assert_eq!(strings(&hs[1]["servers"], "uuid"), [s2.clone()]);
+    assert_eq!(strings(&hs[0]["servers"], "uuid"), [s1.as_str()]);
+    assert_eq!(strings(&hs[1]["servers"], "uuid"), [s2.as_str()]);
     let none = e
         .nova_get(&e.admin, "/v2.1/os-hypervisors/nope/search", "2.1")
         .await;
@@ -869,7 +869,7 @@ async fn usage_is_summed_over_pods() {
         .unwrap();
     assert_eq!(
         strings(&admin["server_usages"], "instance_id"),
-        [s3.clone()]
+        [s3.as_str()]
     );
     let a = e
         .nova_get(&e.admin, "/v2.1/os-simple-tenant-usage", "2.1")
@@ -947,4 +947,341 @@ async fn usage_is_summed_over_pods() {
     let list = a.body["tenant_usages"].as_array().unwrap();
     assert_eq!(list.len(), 1, "{}", a.body);
     assert_eq!(strings(&list[0]["server_usages"], "instance_id"), [s1]);
+}
+
+#[tokio::test]
+async fn server_groups_at_the_top_with_affinity_across_pods() {
+    let e = env().await;
+    e.flavor("f1", 1, 512).await;
+    let create = |body: Value, mv: &'static str| {
+        let e = &e;
+        async move {
+            e.nova(
+                &e.demo,
+                Method::POST,
+                "/v2.1/os-server-groups",
+                Some(body),
+                Some(mv),
+            )
+            .await
+        }
+    };
+
+    // Shapes per microversion.
+    let a = create(
+        json!({"server_group": {"name": "g21", "policies": ["affinity"]}}),
+        "2.1",
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let g = &a.body["server_group"];
+    let mut keys: Vec<&String> = g.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["id", "members", "metadata", "name", "policies"],
+        "{g}"
+    );
+    assert_eq!(
+        (g["policies"].clone(), g["members"].clone()),
+        (json!(["affinity"]), json!([]))
+    );
+    let affinity = g["id"].as_str().unwrap().to_string();
+    let a = create(json!({"server_group": {"name": "g64", "policy": "anti-affinity", "rules": {"max_server_per_host": 1}}}), "2.64").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let g = &a.body["server_group"];
+    let mut keys: Vec<&String> = g.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "id",
+            "members",
+            "name",
+            "policy",
+            "project_id",
+            "rules",
+            "user_id"
+        ],
+        "{g}"
+    );
+    assert_eq!(g["rules"], json!({"max_server_per_host": 1}));
+    assert_eq!(g["project_id"], e.demo_project.as_str());
+    let anti = g["id"].as_str().unwrap().to_string();
+
+    // Nova's refusals.
+    for (body, mv) in [
+        (
+            json!({"server_group": {"name": "x", "policies": ["soft-affinity"]}}),
+            "2.1",
+        ),
+        (
+            json!({"server_group": {"name": "x", "policies": []}}),
+            "2.15",
+        ),
+        (
+            json!({"server_group": {"name": "x", "policy": "affinity"}}),
+            "2.1",
+        ),
+        (
+            json!({"server_group": {"name": "x", "policy": "affinity", "rules": {"max_server_per_host": 2}}}),
+            "2.64",
+        ),
+        (
+            json!({"server_group": {"name": "x", "policy": "anti-affinity", "rules": {"max_server_per_host": 0}}}),
+            "2.64",
+        ),
+        (json!({"server_group": {"policies": ["affinity"]}}), "2.1"),
+        (
+            json!({"server_group": {"name": " x", "policies": ["affinity"]}}),
+            "2.1",
+        ),
+        (json!({"group": {}}), "2.1"),
+    ] {
+        let a = create(body.clone(), mv).await;
+        assert_eq!(a.status, 400, "{body}: {}", a.body);
+        assert_eq!(a.body["badRequest"]["code"], 400, "{}", a.body);
+    }
+
+    // Affinity: the first member decides the pod; the next follow it.
+    let hint = |g: &str| json!({"os:scheduler_hints": {"group": g}});
+    let boot = |az: Option<&str>, g: &str, name: &str| {
+        let mut server =
+            json!({"name": name, "imageRef": IMAGE, "flavorRef": "f1", "networks": "none"});
+        if let Some(az) = az {
+            server["availability_zone"] = json!(az);
+        }
+        let mut body = hint(g);
+        body["server"] = server;
+        let e = &e;
+        async move {
+            e.nova(
+                &e.demo,
+                Method::POST,
+                "/v2.1/servers",
+                Some(body),
+                Some("2.47"),
+            )
+            .await
+        }
+    };
+    let a = boot(Some("az2"), &affinity, "a1").await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let a1 = a.body["server"]["id"].as_str().unwrap().to_string();
+    e.wait_active(&e.demo, &a1).await;
+    let a = boot(None, &affinity, "a2").await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let a2 = a.body["server"]["id"].as_str().unwrap().to_string();
+    e.wait_active(&e.demo, &a2).await;
+    let in_pod2: Vec<String> = e.pods[1]
+        .compute()
+        .servers()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        in_pod2.contains(&a1) && in_pod2.contains(&a2),
+        "both in Pod2"
+    );
+    // The group was copied into Pod2 (named by its top id), with both.
+    let copies = e.pods[1].compute().server_groups();
+    let copy = copies.iter().find(|(n, _, _)| *n == affinity).unwrap();
+    assert_eq!(
+        (copy.1.as_str(), copy.2.clone()),
+        ("affinity", vec![a1.clone(), a2.clone()])
+    );
+    assert!(e.pods[0].compute().server_groups().is_empty());
+    let a = boot(Some("az1"), &affinity, "a3").await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(
+        a.body["badRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("affinity"),
+        "{}",
+        a.body
+    );
+    let s = e
+        .nova_get(
+            &e.demo,
+            &format!("/v2.1/os-server-groups/{affinity}"),
+            "2.1",
+        )
+        .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+    assert_eq!(s.body["server_group"]["members"], json!([a1, a2]));
+    // A server names its group by the top id (2.71+).
+    let s = e
+        .nova_get(&e.demo, &format!("/v2.1/servers/{a1}"), "2.71")
+        .await;
+    assert_eq!(
+        s.body["server"]["server_groups"],
+        json!([affinity]),
+        "{}",
+        s.body
+    );
+
+    // Anti-affinity spreads over pods; unknown groups are Nova's 400.
+    let b1 = boot(Some("az1"), &anti, "b1").await;
+    let b2 = boot(Some("az2"), &anti, "b2").await;
+    assert_eq!(
+        (b1.status, b2.status),
+        (202, 202),
+        "{} {}",
+        b1.body,
+        b2.body
+    );
+    let (b1, b2) = (
+        b1.body["server"]["id"].as_str().unwrap().to_string(),
+        b2.body["server"]["id"].as_str().unwrap().to_string(),
+    );
+    e.wait_active(&e.demo, &b1).await;
+    e.wait_active(&e.demo, &b2).await;
+    let missing = uuid::Uuid::new_v4().to_string();
+    let a = boot(Some("az1"), &missing, "c").await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(
+        a.body["badRequest"]["message"],
+        format!("Instance group {missing} could not be found.")
+    );
+    let a = boot(Some("az1"), "not-a-uuid", "c").await;
+    assert_eq!(a.status, 400, "{}", a.body);
+
+    // Lists: the project's own; admins all with all_projects.
+    let l = e.nova_get(&e.demo, "/v2.1/os-server-groups", "2.13").await;
+    assert_eq!(strings(&l.body["server_groups"], "name"), ["g21", "g64"]);
+    let l = e.nova_get(&e.admin, "/v2.1/os-server-groups", "2.13").await;
+    assert_eq!(l.body["server_groups"], json!([]));
+    let l = e
+        .nova_get(&e.admin, "/v2.1/os-server-groups?all_projects=True", "2.13")
+        .await;
+    assert_eq!(l.body["server_groups"].as_array().unwrap().len(), 2);
+    let l = e
+        .nova_get(&e.demo, "/v2.1/os-server-groups?limit=1&offset=1", "2.1")
+        .await;
+    assert_eq!(strings(&l.body["server_groups"], "name"), ["g64"]);
+    let lim = e.nova_get(&e.demo, "/v2.1/limits", "2.1").await;
+    assert_eq!(
+        lim.body["limits"]["absolute"]["totalServerGroupsUsed"], 2,
+        "{}",
+        lim.body
+    );
+
+    // Other projects' members: Nova's policy refusal.
+    let other = e
+        .nova(
+            &e.admin,
+            Method::POST,
+            "/v2.1/os-server-groups",
+            Some(json!({"server_group": {"name": "adm", "policies": ["anti-affinity"]}})),
+            None,
+        )
+        .await;
+    let other_id = other.body["server_group"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    forbidden(
+        &e.nova_get(
+            &e.demo,
+            &format!("/v2.1/os-server-groups/{other_id}"),
+            "2.1",
+        )
+        .await,
+    );
+    forbidden(
+        &e.nova(
+            &e.demo,
+            Method::DELETE,
+            &format!("/v2.1/os-server-groups/{other_id}"),
+            None,
+            None,
+        )
+        .await,
+    );
+    let a = boot(Some("az1"), &other_id, "c").await;
+    assert_eq!(
+        a.status, 400,
+        "another project's group is not found: {}",
+        a.body
+    );
+
+    // Quotas: server_groups per project, server_group_members per group.
+    let q = e
+        .nova(
+            &e.admin,
+            Method::PUT,
+            &format!("/v2.1/os-quota-sets/{}", e.demo_project),
+            Some(json!({"quota_set": {"server_groups": 2, "server_group_members": 2}})),
+            None,
+        )
+        .await;
+    assert_eq!(q.status, 200, "{}", q.body);
+    let a = create(
+        json!({"server_group": {"name": "g3", "policies": ["affinity"]}}),
+        "2.1",
+    )
+    .await;
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert_eq!(
+        a.body["forbidden"]["message"],
+        "Quota exceeded, too many server groups."
+    );
+    let a = boot(None, &affinity, "a3").await;
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert_eq!(
+        a.body["forbidden"]["message"],
+        "Quota exceeded, too many servers in group"
+    );
+
+    // A deleted member leaves the group; deleting the group removes its
+    // copies in the pods, not its servers.
+    let d = e
+        .nova(
+            &e.demo,
+            Method::DELETE,
+            &format!("/v2.1/servers/{a2}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(d.status, 204, "{}", d.body);
+    let s = e
+        .nova_get(
+            &e.demo,
+            &format!("/v2.1/os-server-groups/{affinity}"),
+            "2.64",
+        )
+        .await;
+    assert_eq!(s.body["server_group"]["members"], json!([a1]));
+    assert_eq!(s.body["server_group"]["policy"], "affinity");
+    assert_eq!(s.body["server_group"]["rules"], json!({}));
+    let d = e
+        .nova(
+            &e.demo,
+            Method::DELETE,
+            &format!("/v2.1/os-server-groups/{affinity}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(d.status, 204, "{}", d.body);
+    let s = e
+        .nova_get(
+            &e.demo,
+            &format!("/v2.1/os-server-groups/{affinity}"),
+            "2.1",
+        )
+        .await;
+    assert_eq!(s.status, 404, "{}", s.body);
+    assert_eq!(
+        s.body["itemNotFound"]["message"],
+        format!("Instance group {affinity} could not be found.")
+    );
+    assert!(!e.pods[1]
+        .compute()
+        .server_groups()
+        .iter()
+        .any(|(n, _, _)| *n == affinity));
+    e.wait_active(&e.demo, &a1).await;
 }

@@ -43,6 +43,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "default_volume_type",
         include_str!("../migrations/0009_default_volume_type.sql"),
     ),
+    (
+        10,
+        "server_groups",
+        include_str!("../migrations/0010_server_groups.sql"),
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -12,6 +12,7 @@ mod images;
 mod keypairs;
 mod limits;
 pub mod microversion;
+mod server_groups;
 mod servers;
 mod services;
 mod usage;
@@ -135,6 +136,7 @@ pub fn compute_router(state: GatewayState) -> Router {
         )
         .merge(hypervisors::routes())
         .merge(services::routes())
+        .merge(server_groups::routes())
         .merge(usage::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), negotiate))
         .route_layer(middleware::from_fn_with_state(

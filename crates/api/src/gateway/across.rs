@@ -219,21 +219,6 @@ pub fn zone_to_top(item: &mut Value, field: &str, pod: &Pod) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn qualified_names_split_at_the_first_colon() {
-        assert_eq!(split_qualified("Pod1:host-a"), Some(("Pod1", "host-a")));
-        assert_eq!(
-            split_qualified("Pod1:h@lvm#pool"),
-            Some(("Pod1", "h@lvm#pool"))
-        );
-        assert_eq!(split_qualified("host-a"), None);
-        assert_eq!(split_qualified(":host-a"), None);
-    }
-}
 
 /// The pods to ask for their services and the query to send: a `host`
 /// filter names one pod's host (`Pod1:host`) and goes to that pod as the
@@ -259,4 +244,20 @@ pub fn services_query(mut pods: Vec<Pod>, raw: Option<&str>) -> (Vec<Pod>, Optio
             .finish()
     });
     (pods, query)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qualified_names_split_at_the_first_colon() {
+        assert_eq!(split_qualified("Pod1:host-a"), Some(("Pod1", "host-a")));
+        assert_eq!(
+            split_qualified("Pod1:h@lvm#pool"),
+            Some(("Pod1", "h@lvm#pool"))
+        );
+        assert_eq!(split_qualified("host-a"), None);
+        assert_eq!(split_qualified(":host-a"), None);
+    }
 }
