@@ -219,7 +219,6 @@ pub fn zone_to_top(item: &mut Value, field: &str, pod: &Pod) {
     }
 }
 
-
 /// The pods to ask for their services and the query to send: a `host`
 /// filter names one pod's host (`Pod1:host`) and goes to that pod as the
 /// pod's own name; a host without a pod part is no host of ours.
