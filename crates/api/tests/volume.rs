@@ -1243,8 +1243,11 @@ async fn volume_types_are_copied_to_pods_on_first_use() {
     // Users see it (without admin-only extra specs).
     let a = gw.demo(Method::GET, "/types", None).await;
     let listed = a.body["volume_types"].as_array().unwrap();
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0]["extra_specs"], json!({}));
+    // Cinder's default type, then gold.
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["name"], "__DEFAULT__");
+    assert_eq!(listed[1]["name"], "gold");
+    assert_eq!(listed[1]["extra_specs"], json!({}));
     let a = gw
         .demo(Method::GET, &format!("/types/{gold_id}"), None)
         .await;
@@ -1394,7 +1397,7 @@ async fn volume_types_are_copied_to_pods_on_first_use() {
     let a = gw
         .call(&gw.admin, Method::GET, "/v3/types?is_public=None", None)
         .await;
-    assert_eq!(a.body["volume_types"].as_array().unwrap().len(), 2);
+    assert_eq!(a.body["volume_types"].as_array().unwrap().len(), 3);
 
     // A type in use in a pod cannot be deleted; an unused one can.
     let a = gw

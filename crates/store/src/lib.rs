@@ -19,9 +19,11 @@ mod keypairs;
 mod locks;
 mod migrate;
 mod neutron;
+mod numeric_ids;
 mod pods;
 mod quotas;
 mod routings;
+mod server_groups;
 mod volume_types;
 
 use std::str::FromStr;
@@ -44,7 +46,8 @@ pub use neutron::{NeutronFilter, NeutronKind, NeutronTx};
 pub use pods::Pod;
 pub use quotas::{allowed_count, QuotaExceeded, Reservation, Usage, MAX_COUNT_PER_REQUEST};
 pub use routings::{NewRouting, Routing, RoutingFilter, RoutingPage, RoutingUpdate};
-pub use volume_types::VolumeType;
+pub use server_groups::{GroupMember, ServerGroup};
+pub use volume_types::{VolumeType, DEFAULT_VOLUME_TYPE};
 
 pub use sqlx::Error as SqlxError;
 

@@ -33,6 +33,21 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "pod_health",
         include_str!("../migrations/0007_pod_health.sql"),
     ),
+    (
+        8,
+        "numeric_ids",
+        include_str!("../migrations/0008_numeric_ids.sql"),
+    ),
+    (
+        9,
+        "default_volume_type",
+        include_str!("../migrations/0009_default_volume_type.sql"),
+    ),
+    (
+        10,
+        "server_groups",
+        include_str!("../migrations/0010_server_groups.sql"),
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

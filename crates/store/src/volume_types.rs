@@ -19,6 +19,10 @@ pub struct VolumeType {
     pub updated_at: String,
 }
 
+/// Cinder's default volume type (`default_volume_type`), made by a
+/// migration: what a pod gives volumes created without a type.
+pub const DEFAULT_VOLUME_TYPE: &str = "__DEFAULT__";
+
 const COLUMNS: &str = "id, name, description, is_public, created_at, updated_at";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<VolumeType> {

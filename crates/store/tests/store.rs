@@ -584,11 +584,11 @@ async fn keypairs_and_volume_types() {
             |v: Vec<tricircle_store::VolumeType>| v.into_iter().map(|t| t.name).collect::<Vec<_>>();
         assert_eq!(
             names(s.list_volume_types(Some("p2")).await.unwrap()),
-            ["gold"]
+            ["__DEFAULT__", "gold"]
         );
         assert_eq!(
             names(s.list_volume_types(Some("p1")).await.unwrap()),
-            ["gold", "hidden"]
+            ["__DEFAULT__", "gold", "hidden"]
         );
         let renamed = s
             .update_volume_type(&gold.id, Some("platinum"), None, None)

@@ -53,12 +53,18 @@ async fn quota_rows(
         ("cores".to_string(), limits.cores, usage.cores),
         ("ram".to_string(), limits.ram_mb, usage.ram_mb),
     ];
+    // Server groups are kept at the top: counted here.
+    let groups = if defaults_only {
+        0
+    } else {
+        st.store.list_server_groups(Some(project)).await?.len() as i64
+    };
     for (name, default, until) in STATIC_QUOTAS {
         if mv.0 <= *until {
             rows.push((
                 name.to_string(),
                 own.get(*name).copied().unwrap_or(*default),
-                0,
+                if *name == "server_groups" { groups } else { 0 },
             ));
         }
     }
@@ -196,7 +202,7 @@ pub async fn limits(
         "totalInstancesUsed": get("instances").1,
         "totalCoresUsed": get("cores").1,
         "totalRAMUsed": get("ram").1,
-        "totalServerGroupsUsed": 0,
+        "totalServerGroupsUsed": get("server_groups").1,
     });
     if !mv.at_least(39) {
         abs["maxImageMeta"] = json!(128);

@@ -7,11 +7,15 @@
 
 pub(crate) mod boot_networks;
 mod flavors;
+mod hypervisors;
 mod images;
 mod keypairs;
 mod limits;
 pub mod microversion;
+mod server_groups;
 mod servers;
+mod services;
+mod usage;
 mod zones;
 
 use axum::extract::{Request, State};
@@ -130,6 +134,10 @@ pub fn compute_router(state: GatewayState) -> Router {
             "/v2.1/os-quota-sets/{project}/detail",
             get(limits::quota_detail),
         )
+        .merge(hypervisors::routes())
+        .merge(services::routes())
+        .merge(server_groups::routes())
+        .merge(usage::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), negotiate))
         .route_layer(middleware::from_fn_with_state(
             state.auth.clone(),

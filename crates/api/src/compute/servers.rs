@@ -151,6 +151,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let mut body: Value = parse_json(&body)?;
+    let group_hint = super::server_groups::hinted(&body)?;
     let server = body
         .get_mut("server")
         .and_then(Value::as_object_mut)
@@ -256,13 +257,24 @@ pub async fn create(
         }
         (az, _, _) => az,
     };
-    let pod = scheduler::pick_pod(
-        &st.store,
-        st.pods.health(),
-        &c.ctx.project_id,
-        az.as_deref(),
-    )
-    .await?;
+    let group = match &group_hint {
+        Some(id) => {
+            Some(super::server_groups::for_boot(&st, &c, id, az.as_deref(), min_count).await?)
+        }
+        None => None,
+    };
+    let pod = match group.as_ref().and_then(|g| g.pinned.clone()) {
+        Some(pod) => pod,
+        None => {
+            scheduler::pick_pod(
+                &st.store,
+                st.pods.health(),
+                &c.ctx.project_id,
+                az.as_deref(),
+            )
+            .await?
+        }
+    };
     match (
         pod.pod_az_name.is_empty(),
         server.get("availability_zone").and_then(Value::as_str),
@@ -319,6 +331,18 @@ pub async fn create(
         }
     };
 
+    if let Some(g) = &group {
+        let bottom = match g.ensure_in_pod(&st, &c, &pod).await {
+            Ok(b) => b,
+            Err(e) => {
+                if let Err(re) = st.store.release_reservations(&reservations).await {
+                    tracing::warn!(error = %re, "quota reservations not released; they expire");
+                }
+                return Err(e);
+            }
+        };
+        super::server_groups::set_hint(&mut body, &bottom);
+    }
     let nets = nics.map(|n| (n, security_groups));
     let outcome = boot(
         &st,
@@ -342,7 +366,10 @@ pub async fn create(
     {
         tracing::warn!(error = %e, "quota reservations not released; they expire");
     }
-    let (answer, _) = outcome?;
+    let (answer, ids) = outcome?;
+    if let Some(g) = &group {
+        g.record(&st, &pod, &ids).await;
+    }
     Ok(answer.respond(|v| server_to_top(v, &pod)))
 }
 
@@ -914,7 +941,11 @@ pub async fn show(
         // The pod no longer has it: the routing is stale.
         forget(&st, routing.id, &id).await?;
     }
-    Ok(answer.respond(|v| server_to_top(v, &pod)))
+    let groups = super::server_groups::top_ids_of_groups(&st, &pod, &answer).await;
+    Ok(answer.respond(|v| {
+        server_to_top(v, &pod);
+        super::server_groups::groups_to_top(v, &groups);
+    }))
 }
 
 /// The server is gone from its pod: its routing, its quota and the ports

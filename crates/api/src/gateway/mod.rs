@@ -2,6 +2,7 @@
 //! pod and rewriting its answer, the optional project id in URLs, and
 //! choosing a pod.
 
+pub mod across;
 pub mod forward;
 pub mod listing;
 pub mod project_path;

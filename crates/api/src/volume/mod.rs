@@ -12,6 +12,7 @@ mod listing;
 pub mod microversion;
 mod quotas;
 mod resources;
+mod services;
 mod snapshots;
 mod types;
 mod volumes;
@@ -143,6 +144,7 @@ pub fn volume_router(state: GatewayState) -> Router {
             "/v3/os-quota-sets/{project}/defaults",
             get(quotas::defaults),
         )
+        .merge(services::routes())
         .route_layer(middleware::map_response(retry_after))
         .route_layer(middleware::from_fn_with_state(state.clone(), negotiate))
         .route_layer(middleware::from_fn_with_state(

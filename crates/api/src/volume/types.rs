@@ -12,7 +12,9 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
-use tricircle_store::{NewRouting, Pod, Routing, RoutingFilter, StoreError, VolumeType};
+use tricircle_store::{
+    NewRouting, Pod, Routing, RoutingFilter, StoreError, VolumeType, DEFAULT_VOLUME_TYPE,
+};
 
 use super::listing::query_pairs;
 use super::resources::{required_object, service_headers};
@@ -458,7 +460,14 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     if id == "default" {
-        return Err(ApiError::not_found("Default volume type can not be found."));
+        let t = match st.store.get_volume_type(DEFAULT_VOLUME_TYPE).await {
+            Ok(t) => t,
+            Err(StoreError::NotFound(_)) => {
+                return Err(ApiError::not_found("Default volume type can not be found."))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        return Ok(Json(json!({"volume_type": view(&t, c.ctx.is_admin())})));
     }
     let t = find_visible(&st, &c.ctx, &id)
         .await?
@@ -539,6 +548,12 @@ pub async fn update(
     if current.id != id {
         return Err(not_found(&id));
     }
+    if current.name == DEFAULT_VOLUME_TYPE && name.as_ref().is_some_and(|n| *n != current.name) {
+        // Cinder fails this with a 500; the pods' own copies keep the name.
+        return Err(ApiError::bad_request(format!(
+            "Cannot update volume_type {id}: the default volume type cannot be renamed."
+        )));
+    }
     let updated = st
         .store
         .update_volume_type(&id, name.as_deref(), description.as_deref(), is_public)
@@ -582,6 +597,11 @@ pub async fn delete(
         .map_err(|_| not_found(&id))?;
     if t.id != id {
         return Err(not_found(&id));
+    }
+    if t.name == DEFAULT_VOLUME_TYPE {
+        return Err(ApiError::bad_request(format!(
+            "The volume type {id} is a default volume type and cannot be deleted."
+        )));
     }
     let mut refused = None;
     for (routing, answer) in

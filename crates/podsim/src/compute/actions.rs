@@ -909,6 +909,7 @@ async fn rebuild(pod: &Pod, ctx: &Ctx, id: &str, arg: &Value) -> NResult<Respons
     let mut server = server;
     super::interfaces::refresh(pod, std::slice::from_mut(&mut server));
     let mut v = view::server(ctx, &server, ViewOpts::update(ctx, true));
+    super::groups::fill_groups(pod, &mut v);
     v["adminPass"] = json!(admin_pass.unwrap_or_else(|| crate::util::random_urlsafe(12)));
     if ctx.at_least(57) {
         v["user_data"] = json!(server.user_data);

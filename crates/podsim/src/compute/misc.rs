@@ -400,13 +400,65 @@ fn hypervisor(ctx: &Ctx, pod: &Pod, detail: bool) -> Value {
     h
 }
 
+/// The servers on the pod's one compute host, as the hypervisor views
+/// list them (`name` is the instance name).
+fn servers_on_host(pod: &Pod) -> Vec<Value> {
+    pod.compute().with(|st| {
+        st.servers
+            .iter()
+            .filter(|s| s.consumes())
+            .map(|s| json!({"name": s.instance_name, "uuid": s.id}))
+            .collect()
+    })
+}
+
+/// `with_servers` (2.53+, a strict boolean).
+fn with_servers(ctx: &Ctx) -> NResult<bool> {
+    if !ctx.at_least(53) {
+        return Ok(false);
+    }
+    match ctx.query.get("with_servers") {
+        None => Ok(false),
+        Some(v) => match v.to_ascii_lowercase().as_str() {
+            "1" | "t" | "true" | "on" | "y" | "yes" => Ok(true),
+            "0" | "f" | "false" | "off" | "n" | "no" => Ok(false),
+            _ => Err(NovaError::bad_request(format!(
+                "Invalid input for query parameters with_servers. Value: {v}. '{v}' is not a \
+                 valid boolean"
+            ))),
+        },
+    }
+}
+
+/// Adds `servers` to a hypervisor view when asked: the list when there are
+/// servers, `[]` from 2.75 when there are none.
+fn add_servers(ctx: &Ctx, pod: &Pod, h: &mut Value, asked: bool) {
+    if !asked {
+        return;
+    }
+    let servers = servers_on_host(pod);
+    if !servers.is_empty() || ctx.at_least(75) {
+        h["servers"] = json!(servers);
+    }
+}
+
 fn hypervisor_list(pod: &Pod, ctx: &Ctx, detail: bool) -> NResult<Value> {
     ctx.require_admin(if detail {
         "os_compute_api:os-hypervisors:list-detail"
     } else {
         "os_compute_api:os-hypervisors:list"
     })?;
-    let mut list = vec![hypervisor(ctx, pod, detail)];
+    if ctx.at_least(53) {
+        ctx.check_query_keys(&[
+            "limit",
+            "marker",
+            "hypervisor_hostname_pattern",
+            "with_servers",
+        ])?;
+    }
+    let mut one = hypervisor(ctx, pod, detail);
+    add_servers(ctx, pod, &mut one, with_servers(ctx)?);
+    let mut list = vec![one];
     if ctx.at_least(53) {
         if let Some(pattern) = ctx.query.get("hypervisor_hostname_pattern") {
             if !host_name(pod).contains(pattern) {
@@ -452,16 +504,92 @@ pub(crate) async fn hypervisor_show(
         other => id.parse::<i64>().ok().map(Value::from).as_ref() == Some(other),
     };
     if !matches {
-        if !ctx.at_least(53) && id.parse::<i64>().is_err() {
-            return Err(NovaError::bad_request(format!(
-                "Invalid input for query parameters id. Value: {id}."
-            )));
+        // Nova: a non-UUID is 400 from 2.53; before, a non-integer is 404.
+        if ctx.at_least(53) && !super::ctx::is_uuid_like(id) {
+            return Err(NovaError::bad_request(format!("Invalid uuid {id}")));
         }
         return Err(NovaError::not_found(format!(
-            "Hypervisor with ID {id} could not be found."
+            "Hypervisor with ID '{id}' could not be found."
         )));
     }
-    Ok(Json(json!({"hypervisor": hypervisor(&ctx, &pod, true)})))
+    if ctx.at_least(53) {
+        ctx.check_query_keys(&["with_servers"])?;
+    }
+    let mut h = hypervisor(&ctx, &pod, true);
+    add_servers(&ctx, &pod, &mut h, with_servers(&ctx)?);
+    Ok(Json(json!({ "hypervisor": h })))
+}
+
+/// The pod's hypervisor if its name contains `pattern`, else Nova's 404.
+fn search_hit(pod: &Pod, ctx: &Ctx, pattern: &str) -> NResult<Value> {
+    if !host_name(pod).contains(pattern) {
+        return Err(NovaError::not_found(format!(
+            "No hypervisor matching '{pattern}' could be found."
+        )));
+    }
+    Ok(hypervisor(ctx, pod, false))
+}
+
+/// `GET /os-hypervisors/{pattern}/search` (admin; until 2.52).
+pub(crate) async fn hypervisor_search(
+    State(pod): State<Pod>,
+    ctx: Ctx,
+    p: P,
+) -> NResult<Json<Value>> {
+    if ctx.at_least(53) {
+        return Err(NovaError::resource_not_found());
+    }
+    ctx.require_admin("os_compute_api:os-hypervisors:search")?;
+    let h = search_hit(&pod, &ctx, p.get("id"))?;
+    Ok(Json(json!({ "hypervisors": [h] })))
+}
+
+/// `GET /os-hypervisors/{pattern}/servers` (admin; until 2.52).
+pub(crate) async fn hypervisor_servers(
+    State(pod): State<Pod>,
+    ctx: Ctx,
+    p: P,
+) -> NResult<Json<Value>> {
+    if ctx.at_least(53) {
+        return Err(NovaError::resource_not_found());
+    }
+    ctx.require_admin("os_compute_api:os-hypervisors:servers")?;
+    let mut h = search_hit(&pod, &ctx, p.get("id"))?;
+    let servers = servers_on_host(&pod);
+    if !servers.is_empty() {
+        h["servers"] = json!(servers);
+    }
+    Ok(Json(json!({ "hypervisors": [h] })))
+}
+
+/// `GET /os-hypervisors/{id}/uptime` (admin; until 2.87).
+pub(crate) async fn hypervisor_uptime(
+    State(pod): State<Pod>,
+    ctx: Ctx,
+    p: P,
+) -> NResult<Json<Value>> {
+    if ctx.at_least(88) {
+        return Err(NovaError::resource_not_found());
+    }
+    ctx.require_admin("os_compute_api:os-hypervisors:uptime")?;
+    let id = p.get("id");
+    let known = match hypervisor_id(&ctx, &pod) {
+        Value::String(s) => {
+            if !super::ctx::is_uuid_like(id) {
+                return Err(NovaError::bad_request(format!("Invalid uuid {id}")));
+            }
+            s == id
+        }
+        other => id.parse::<i64>().ok().map(Value::from).as_ref() == Some(&other),
+    };
+    if !known {
+        return Err(NovaError::not_found(format!(
+            "Hypervisor with ID '{id}' could not be found."
+        )));
+    }
+    let mut h = hypervisor(&ctx, &pod, false);
+    h["uptime"] = json!(" 08:00:00 up 1 day,  1:00,  0 users,  load average: 0.10, 0.05, 0.01");
+    Ok(Json(json!({ "hypervisor": h })))
 }
 
 /// `GET /os-hypervisors/statistics` (admin; removed in 2.88).

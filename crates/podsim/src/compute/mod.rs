@@ -17,6 +17,7 @@ mod actions;
 mod ctx;
 mod error;
 mod flavors;
+mod groups;
 mod images;
 mod interfaces;
 mod keypairs;
@@ -28,6 +29,7 @@ mod model;
 pub(crate) mod query;
 mod servers;
 mod sub;
+mod usage;
 mod version;
 mod view;
 
@@ -108,6 +110,16 @@ impl ComputeService {
                         "tags": srv.tags,
                     })
                 })
+                .collect()
+        })
+    }
+
+    /// `(name, policy, member ids)` of every server group, oldest first.
+    pub fn server_groups(&self) -> Vec<(String, String, Vec<String>)> {
+        self.with(|s| {
+            s.server_groups
+                .iter()
+                .map(|g| (g.name.clone(), g.policy.clone(), g.members.clone()))
                 .collect()
         })
     }
@@ -329,7 +341,29 @@ fn api(pod: Pod, legacy: bool) -> Router<Pod> {
             mr(get(misc::hypervisor_statistics)),
         )
         .route("/os-hypervisors/{id}", mr(get(misc::hypervisor_show)))
+        .route(
+            "/os-hypervisors/{id}/search",
+            mr(get(misc::hypervisor_search)),
+        )
+        .route(
+            "/os-hypervisors/{id}/servers",
+            mr(get(misc::hypervisor_servers)),
+        )
+        .route(
+            "/os-hypervisors/{id}/uptime",
+            mr(get(misc::hypervisor_uptime)),
+        )
         .route("/os-services", mr(get(misc::services)))
+        .route(
+            "/os-server-groups",
+            mr(get(groups::index).post(groups::create)),
+        )
+        .route(
+            "/os-server-groups/{id}",
+            mr(get(groups::show).delete(groups::delete)),
+        )
+        .route("/os-simple-tenant-usage", mr(get(usage::index)))
+        .route("/os-simple-tenant-usage/{tenant_id}", mr(get(usage::show)))
         .route("/os-aggregates", mr(get(misc::aggregates)))
         .route("/images", mr(get(images::index)))
         .route("/images/detail", mr(get(images::detail)))

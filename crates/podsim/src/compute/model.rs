@@ -321,6 +321,7 @@ pub(crate) struct State {
     /// deleted server remain readable).
     pub deleted: Vec<Server>,
     pub keypairs: Vec<Keypair>,
+    pub server_groups: Vec<super::groups::ServerGroup>,
     /// Per-project quota overrides.
     pub quotas: HashMap<String, BTreeMap<String, i64>>,
     pub seq: u64,

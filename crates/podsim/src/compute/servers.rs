@@ -751,6 +751,7 @@ pub(crate) async fn create(
         .map_err(interfaces::boot_error)?
     };
 
+    let group = super::groups::hinted_group(&body)?;
     let ctx2 = ctx.clone();
     let pod2 = pod.clone();
     // Everything that needs the compute state.
@@ -815,6 +816,12 @@ pub(crate) async fn create(
             )));
         }
         let count = check_instances_quota(st, ctx2.project(), &flavor, min_count, max_count)?;
+        // The group's policy on this pod's one host: a boot it refuses
+        // is accepted and fails scheduling (ERROR), as Nova's does.
+        let group_fits = match &group {
+            Some(g) => super::groups::admit(st, ctx2.project(), g, count)?,
+            None => true,
+        };
         if count > 1 && !bdm_volumes.is_empty() {
             return Err(NovaError::bad_request(
                 "Cannot attach one or more volumes to multiple instances",
@@ -894,9 +901,24 @@ pub(crate) async fn create(
                 pending: None,
                 actions: Vec::new(),
             };
-            s.begin("spawning", BUILD_TIME, Step::Launch);
+            if group_fits {
+                s.begin("spawning", BUILD_TIME, Step::Launch);
+            } else {
+                s.begin(
+                    "scheduling",
+                    BUILD_TIME,
+                    Step::Set {
+                        vm: "error",
+                        power: NOSTATE,
+                    },
+                );
+            }
             s.record("create", ctx2.user(), ctx2.project());
             out.push(s);
+        }
+        if let Some(g) = &group {
+            let ids: Vec<String> = out.iter().map(|s| s.id.clone()).collect();
+            super::groups::join(st, g, &ids);
         }
         Ok(out)
     })?;
@@ -1772,9 +1794,9 @@ pub(crate) async fn detail(State(pod): State<Pod>, ctx: Ctx) -> NResult<Json<Val
 /// `GET /servers/{id}`.
 pub(crate) async fn show(State(pod): State<Pod>, ctx: Ctx, p: P) -> NResult<Json<Value>> {
     let s = interfaces::server_with_nics(&pod, &ctx, p.get("server_id"))?;
-    Ok(Json(
-        json!({"server": view::server(&ctx, &s, ViewOpts::show(&ctx))}),
-    ))
+    let mut v = view::server(&ctx, &s, ViewOpts::show(&ctx));
+    super::groups::fill_groups(&pod, &mut v);
+    Ok(Json(json!({ "server": v })))
 }
 
 /// `PUT /servers/{id}`.
@@ -1864,9 +1886,9 @@ pub(crate) async fn update(
     })?;
     let mut s = s;
     interfaces::refresh(&pod, std::slice::from_mut(&mut s));
-    Ok(Json(
-        json!({"server": view::server(&ctx, &s, ViewOpts::update(&ctx, false))}),
-    ))
+    let mut v = view::server(&ctx, &s, ViewOpts::update(&ctx, false));
+    super::groups::fill_groups(&pod, &mut v);
+    Ok(Json(json!({ "server": v })))
 }
 
 /// `DELETE /servers/{id}`: task state `deleting`, gone after
