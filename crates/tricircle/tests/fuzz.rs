@@ -85,6 +85,7 @@ enum Body {
     ExtraSpecItem,
     FlavorAccess,
     KeypairCreate,
+    ServerGroupCreate,
     ComputeQuota,
     VolumeCreate,
     VolumeUpdate,
@@ -512,6 +513,63 @@ const ROUTES: &[Route] = &[
         WA,
         B::FlavorAccess,
     ),
+    // Operator views across pods (admin only) and server groups.
+    r(C, "GET", "/v2.1/os-hypervisors", WA, B::None),
+    r(C, "GET", "/v2.1/os-hypervisors/detail", WA, B::None),
+    r(C, "GET", "/v2.1/os-hypervisors/statistics", WA, B::None),
+    r(C, "GET", "/v2.1/os-hypervisors/{hypervisor}", WA, B::None),
+    r(
+        C,
+        "GET",
+        "/v2.1/os-hypervisors/{hypervisor}/uptime",
+        WA,
+        B::None,
+    ),
+    r(
+        C,
+        "GET",
+        "/v2.1/os-hypervisors/{hypervisor_name}/search",
+        WA,
+        B::None,
+    ),
+    r(
+        C,
+        "GET",
+        "/v2.1/os-hypervisors/{hypervisor_name}/servers",
+        WA,
+        B::None,
+    ),
+    r(C, "GET", "/v2.1/os-services", WA, B::None),
+    r(C, "GET", "/v2.1/os-simple-tenant-usage", WA, B::None),
+    r(
+        C,
+        "GET",
+        "/v2.1/os-simple-tenant-usage/{project}",
+        WM,
+        B::None,
+    ),
+    list(C, "/v2.1/os-server-groups", WM),
+    r(
+        C,
+        "POST",
+        "/v2.1/os-server-groups",
+        WM,
+        B::ServerGroupCreate,
+    ),
+    r(
+        C,
+        "GET",
+        "/v2.1/os-server-groups/{server_group}",
+        WM,
+        B::None,
+    ),
+    r(
+        C,
+        "DELETE",
+        "/v2.1/os-server-groups/{victim_server_group}",
+        WM,
+        B::None,
+    ),
     list(C, "/v2.1/os-keypairs", WM),
     r(C, "POST", "/v2.1/os-keypairs", WM, B::KeypairCreate),
     r(C, "GET", "/v2.1/os-keypairs/{keypair}", WM, B::None),
@@ -570,6 +628,7 @@ const ROUTES: &[Route] = &[
     r(V, "POST", "/v3/volumes", WM, B::VolumeCreate),
     list(V, "/v3/volumes/detail", WM),
     rv(V, "GET", "/v3/volumes/summary", WM, B::None, "volume 3.12"),
+    r(V, "GET", "/v3/os-services", WA, B::None),
     r(V, "GET", "/v3/volumes/{volume}", WM, B::None),
     r(V, "PUT", "/v3/volumes/{volume}", WM, B::VolumeUpdate),
     r(V, "DELETE", "/v3/volumes/{victim_volume}", WM, B::None),
@@ -1087,6 +1146,7 @@ const VICTIMS: &[&str] = &[
     "victim_flavor",
     "victim_volume_type",
     "victim_keypair",
+    "victim_server_group",
     "victim_image",
     "victim_network",
     "victim_subnet",
@@ -1107,6 +1167,11 @@ struct Fixtures {
     quota_project: String,
     server_port: String,
     aggregate: String,
+    /// A hypervisor's id (an integer before 2.53) and its qualified name.
+    hypervisor: String,
+    hypervisor_name: String,
+    /// A server group of project A.
+    server_group: String,
     extension: String,
     binding: String,
     routing: String,
@@ -1209,6 +1274,23 @@ impl Fixtures {
         let a = cloud
             .call(
                 "GET",
+                &cloud.compute_url("/os-hypervisors"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        expect(&a, &[200], "hypervisors");
+        let hypervisor = a.body["hypervisors"][0]["id"].to_string();
+        let hypervisor_name = a.body["hypervisors"][0]["hypervisor_hostname"]
+            .as_str()
+            .expect("a hypervisor")
+            .to_string();
+        let server_group = cloud
+            .create_server_group(&world.a.member.token, "fz-group")
+            .await;
+        let a = cloud
+            .call(
+                "GET",
                 &cloud.network_url("/extensions"),
                 Some(&world.a.member.token),
                 None,
@@ -1289,6 +1371,9 @@ impl Fixtures {
             quota_project,
             server_port,
             aggregate,
+            hypervisor,
+            hypervisor_name,
+            server_group,
             extension,
             binding,
             routing,
@@ -1423,6 +1508,9 @@ impl Fixtures {
             "volume_type_spec" => self.world.volume_type_spec.clone(),
             "image" => self.world.image.clone(),
             "aggregate" => self.aggregate.clone(),
+            "hypervisor" => self.hypervisor.clone(),
+            "hypervisor_name" => self.hypervisor_name.clone(),
+            "server_group" => self.server_group.clone(),
             "project" => self.world.a.id.clone(),
             "quota_project" => self.quota_project.clone(),
             "extension" => self.extension.clone(),
@@ -1531,6 +1619,7 @@ impl Fixtures {
                 id
             }
             "victim_keypair" => cloud.create_keypair(&member, &tag).await,
+            "victim_server_group" => cloud.create_server_group(&member, &tag).await,
             "victim_image" => {
                 let a = cloud
                     .call(
@@ -1698,6 +1787,9 @@ impl Fixtures {
                 }
             }
             B::KeypairCreate => json!({"keypair": {"name": name}}),
+            B::ServerGroupCreate => {
+                json!({"server_group": {"name": name, "policies": [rng.pick(&["affinity", "anti-affinity"]).to_string()]}})
+            }
             B::ComputeQuota => json!({"quota_set": {"instances": 50, "cores": 60}}),
             B::VolumeCreate => {
                 let mut v = json!({"size": 1, "name": name,
@@ -2486,6 +2578,7 @@ fn sets_a_name(body: Body) -> bool {
             | B::ServerUpdate
             | B::FlavorCreate
             | B::KeypairCreate
+            | B::ServerGroupCreate
             | B::VolumeCreate
             | B::VolumeUpdate
             | B::SnapshotCreate
@@ -3615,23 +3708,26 @@ fn route_table_covers_every_route() {
     assert_eq!(collections.len(), 5, "{collections:?}");
 
     let mut wanted: Vec<(Api, String, String)> = Vec::new();
-    for (a, files) in [
-        (Api::Compute, vec!["compute/mod.rs"]),
-        (Api::Volume, vec!["volume/mod.rs"]),
-        (Api::Network, vec!["network/mod.rs"]),
-        (
-            Api::Admin,
-            vec![
-                "admin/mod.rs",
-                "admin/pods.rs",
-                "admin/bindings.rs",
-                "admin/routings.rs",
-                "admin/jobs.rs",
-            ],
-        ),
+    // Every file of each API's module: a new module with its own routes
+    // cannot be missed.
+    let files_of = |dir: &str| -> Vec<String> {
+        let mut files: Vec<String> = std::fs::read_dir(api.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|f| f.ends_with(".rs"))
+            .map(|f| format!("{dir}/{f}"))
+            .collect();
+        files.sort();
+        files
+    };
+    for (a, dir) in [
+        (Api::Compute, "compute"),
+        (Api::Volume, "volume"),
+        (Api::Network, "network"),
+        (Api::Admin, "admin"),
     ] {
-        for f in files {
-            for (m, p) in routes_in_source(&read(f), &collections) {
+        for f in files_of(dir) {
+            for (m, p) in routes_in_source(&read(&f), &collections) {
                 wanted.push((a, m, p));
             }
         }

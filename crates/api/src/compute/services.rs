@@ -55,5 +55,6 @@ pub async fn index(
 }
 
 pub(super) fn routes() -> axum::Router<GatewayState> {
-    axum::Router::new().route("/v2.1/os-services", axum::routing::get(index))
+    use axum::routing::get;
+    axum::Router::new().route("/v2.1/os-services", get(index))
 }

@@ -48,5 +48,6 @@ pub async fn index(
 }
 
 pub(super) fn routes() -> axum::Router<GatewayState> {
-    axum::Router::new().route("/v3/os-services", axum::routing::get(index))
+    use axum::routing::get;
+    axum::Router::new().route("/v3/os-services", get(index))
 }

@@ -1054,6 +1054,22 @@ impl Cloud {
         name.to_string()
     }
 
+    pub async fn create_server_group(&self, token: &str, name: &str) -> String {
+        let a = self
+            .call(
+                "POST",
+                &self.compute_url("/os-server-groups"),
+                Some(token),
+                Some(&json!({"server_group": {"name": name, "policies": ["anti-affinity"]}})),
+            )
+            .await;
+        expect(&a, &[200], "create server group");
+        a.body["server_group"]["id"]
+            .as_str()
+            .expect("a server group id")
+            .to_string()
+    }
+
     /// Boots a server and waits until it is ACTIVE.
     #[allow(clippy::too_many_arguments)]
     pub async fn boot(
