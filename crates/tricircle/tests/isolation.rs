@@ -187,6 +187,7 @@ fn reads(r: &Resources, project: &str) -> Vec<Call> {
         call(C, "GET", format!("/servers/{s}/os-interface")),
         call(C, "GET", format!("/servers/{s}/os-volume_attachments")),
         call(C, "GET", format!("/servers/{s}/os-instance-actions")),
+        call(C, "GET", format!("/os-server-groups/{}", r.server_group)),
         call(C, "GET", format!("/flavors/{}", r.flavor)),
         call(C, "GET", format!("/flavors/{}/os-extra_specs", r.flavor)),
         call(C, "GET", format!("/flavors/{}/os-flavor-access", r.flavor)),
@@ -248,6 +249,7 @@ fn deletes(r: &Resources) -> Vec<Call> {
     vec![
         call(C, "DELETE", format!("/servers/{}", r.server)),
         call(C, "DELETE", format!("/servers/{}/metadata/iso", r.server)),
+        call(C, "DELETE", format!("/os-server-groups/{}", r.server_group)),
         call(V, "DELETE", format!("/volumes/{}", r.volume)),
         call(V, "DELETE", format!("/snapshots/{}", r.snapshot)),
         call(V, "DELETE", format!("/backups/{}", r.backup)),
@@ -280,6 +282,13 @@ fn references(mine: &Resources, theirs: &Resources, image: &str, flavor: &str) -
         boot(json!({"networks": [{"port": theirs.port}]})),
         boot(json!({"flavorRef": theirs.flavor})),
         boot(json!({"key_name": theirs.keypair})),
+        call(C, "POST", "/servers")
+            .body(
+                json!({"server": {"name": "iso-boot", "flavorRef": flavor, "imageRef": image,
+                "networks": "none", "availability_zone": "az1"},
+                "os:scheduler_hints": {"group": theirs.server_group}}),
+            )
+            .version("compute 2.37"),
         boot(
             json!({"security_groups": [{"name": theirs.security_group}], "networks": [{"uuid": mine.network}]}),
         ),
@@ -425,6 +434,12 @@ fn admin_only(
         call(C, "GET", "/os-availability-zone/detail"),
         call(C, "GET", "/os-aggregates"),
         call(C, "GET", "/os-aggregates/1"),
+        call(C, "GET", "/os-hypervisors"),
+        call(C, "GET", "/os-hypervisors/detail"),
+        call(C, "GET", "/os-hypervisors/statistics"),
+        call(C, "GET", "/os-services"),
+        call(C, "GET", "/os-simple-tenant-usage"),
+        call(V, "GET", "/os-services"),
         call(C, "PUT", format!("/os-quota-sets/{project}"))
             .body(json!({"quota_set": {"instances": 99}})),
         call(C, "DELETE", format!("/os-quota-sets/{project}")),
@@ -697,6 +712,10 @@ async fn tenant_isolation_matrix() {
         for c in [
             call(A, "GET", "/pods"),
             call(C, "GET", "/os-aggregates"),
+            call(C, "GET", "/os-hypervisors/detail"),
+            call(C, "GET", "/os-services"),
+            call(C, "GET", "/os-simple-tenant-usage"),
+            call(V, "GET", "/os-services"),
             call(N, "GET", "/quotas"),
         ] {
             m.expect(&owner.admin, &c, Expect::Ok, "the admin role")

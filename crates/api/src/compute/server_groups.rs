@@ -342,16 +342,21 @@ pub async fn list(
     Ok(Json(json!({ "server_groups": out })))
 }
 
-/// The group `id` if the caller may act on it (`rule`): Nova finds any
-/// project's group, then its policy refuses other projects' members.
-async fn find(st: &GatewayState, c: &Call, id: &str, rule: &str) -> Result<ServerGroup, ApiError> {
+/// The group `id` if the caller may see it. Another project's group is a
+/// 404, as an unknown id is (Nova answers its policy's 403 there, which
+/// tells that the group exists: we do not); a reader's change to a group
+/// of its own project is the 403 the shell deferred until the lookup.
+async fn find(st: &GatewayState, c: &Call, id: &str) -> Result<ServerGroup, ApiError> {
     let g = match st.store.get_server_group(id).await {
         Ok(g) => g,
         Err(StoreError::NotFound(_)) => return Err(not_found(id)),
         Err(e) => return Err(e.into()),
     };
     if !c.ctx.is_admin() && g.project_id != c.ctx.project_id {
-        return Err(ApiError::forbidden(rule));
+        return Err(not_found(id));
+    }
+    if let Some(action) = &c.ctx.refused_write {
+        return Err(ApiError::forbidden(action));
     }
     Ok(g)
 }
@@ -362,7 +367,7 @@ pub async fn show(
     Extension(mv): Extension<Microversion>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let g = find(&st, &c, &id, "os_compute_api:os-server-groups:show").await?;
+    let g = find(&st, &c, &id).await?;
     Ok(Json(json!({ "server_group": view(&st, &g, mv).await? })))
 }
 
@@ -373,7 +378,7 @@ pub async fn delete(
     c: Call,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let g = find(&st, &c, &id, "os_compute_api:os-server-groups:delete").await?;
+    let g = find(&st, &c, &id).await?;
     // No boot may copy it again meanwhile.
     st.store.add_tombstone(&g.id, ROUTING_TYPE).await?;
     let copies = st

@@ -127,6 +127,7 @@ fn looked_up_first(route: &str) -> bool {
         "/v3/volumes/{id}",
         "/v3/snapshots/{id}",
         "/v3/backups/{id}",
+        "/v2.1/os-server-groups/{id}",
     ]
     .iter()
     .any(|p| route.starts_with(p))

@@ -827,6 +827,8 @@ pub struct Resources {
     pub security_group: String,
     pub rule: String,
     pub keypair: String,
+    /// A server group (kept at the top).
+    pub server_group: String,
     pub server: String,
     pub server_name: String,
     pub volume: String,
@@ -849,6 +851,7 @@ impl Resources {
             ("security group", self.security_group.clone()),
             ("security group rule", self.rule.clone()),
             ("keypair", self.keypair.clone()),
+            ("server group", self.server_group.clone()),
             ("server", self.server.clone()),
             ("server name", self.server_name.clone()),
             ("volume", self.volume.clone()),
@@ -1346,6 +1349,9 @@ impl World {
         let keypair = cloud
             .create_keypair(tok, &format!("kp-{label}-{tag}"))
             .await;
+        let server_group = cloud
+            .create_server_group(tok, &format!("sg-{label}-{tag}"))
+            .await;
         let server_name = format!("srv-{label}-{tag}");
         let server = cloud
             .boot(
@@ -1373,6 +1379,7 @@ impl World {
             security_group,
             rule,
             keypair,
+            server_group,
             server,
             server_name,
             volume,
