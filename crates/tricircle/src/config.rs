@@ -248,6 +248,17 @@ const KNOWN: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// `(section, option, value)`.
+pub type Setting<'a> = (&'a str, &'a str, String);
+
+/// The layers of [`Config::load_layers`].
+pub struct Layers<'a> {
+    pub defaults: &'a [Setting<'a>],
+    pub file: Option<&'a Path>,
+    pub flags: &'a [Setting<'a>],
+    pub fixed: &'a [Setting<'a>],
+}
+
 /// Raw `(section, option) → (value, where it came from)`.
 #[derive(Default)]
 struct Raw {
@@ -425,18 +436,46 @@ impl Config {
         Self::from_raw(&raw)
     }
 
-    /// A configuration from explicit settings only (no file, no
-    /// environment), as the demo builds it.
-    pub fn from_settings(settings: &[(&str, &str, String)]) -> Result<Config, ConfigError> {
-        let mut raw = Raw::default();
-        for (section, option, value) in settings {
-            raw.values.insert(
-                (section.to_string(), option.to_string()),
-                (value.clone(), "built-in settings".to_string()),
-            );
+    /// A configuration in layers, lowest first: `defaults`, the file (when
+    /// given: a missing, unreadable or invalid file is an error), the
+    /// environment, `flags`, then `fixed`. Also returns the options the file
+    /// or the environment set that `fixed` replaced (`[section] option`),
+    /// so that the caller can say they were not used. The demo builds its
+    /// configuration this way.
+    pub fn load_layers(
+        layers: &Layers<'_>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<(Config, Vec<String>), ConfigError> {
+        fn put(raw: &mut Raw, settings: &[Setting<'_>], origin: &str) {
+            for (section, option, value) in settings {
+                raw.values.insert(
+                    (section.to_string(), option.to_string()),
+                    (value.clone(), origin.to_string()),
+                );
+            }
         }
+        let mut raw = Raw::default();
+        put(&mut raw, layers.defaults, "built-in settings");
+        let before_file: HashMap<_, _> = raw.values.clone();
+        if let Some(p) = layers.file {
+            raw.load_file(p)?;
+        }
+        raw.apply_env(env);
+        let mut replaced: Vec<String> = layers
+            .fixed
+            .iter()
+            .filter(|(s, o, _)| {
+                let key = (s.to_string(), o.to_string());
+                raw.values.get(&key) != before_file.get(&key)
+            })
+            .map(|(s, o, _)| format!("[{s}] {o}"))
+            .collect();
+        replaced.sort();
+        replaced.dedup();
+        put(&mut raw, layers.flags, "command line");
+        put(&mut raw, layers.fixed, "built-in settings");
         raw.check_known()?;
-        Self::from_raw(&raw)
+        Ok((Self::from_raw(&raw)?, replaced))
     }
 
     fn from_raw(r: &Raw) -> Result<Config, ConfigError> {
