@@ -173,6 +173,38 @@ def _crate_data_dir():
     raise RuntimeError(f"{CRATE} is not in the workspace's dependencies (Cargo.lock)")
 
 
+_UUID_HEX = re.compile(r"^[0-9a-fA-F]{32}$")
+_FORMATS = None
+
+
+def _format_checker():
+    """jsonschema's checks, except `uuid`: OpenStack ids are uuids with or
+    without dashes (Keystone's user, project and service ids are 32 hex
+    digits, uuid4().hex), as oslo's is_uuid_like accepts them; the specs say
+    `format: uuid` for both."""
+    global _FORMATS
+    if _FORMATS is None:
+        import uuid
+
+        from jsonschema import Draft202012Validator, FormatChecker
+
+        checker = FormatChecker(list(Draft202012Validator.FORMAT_CHECKER.checkers))
+        for name, (func, raises) in Draft202012Validator.FORMAT_CHECKER.checkers.items():
+            checker.checkers[name] = (func, raises)
+
+        @checker.checks("uuid", raises=ValueError)
+        def _uuid(instance):
+            if not isinstance(instance, str):
+                return True
+            if _UUID_HEX.match(instance):
+                return True
+            uuid.UUID(instance)
+            return all(instance[i] == "-" for i in (8, 13, 18, 23))
+
+        _FORMATS = checker
+    return _FORMATS
+
+
 class Specs:
     def __init__(self, data_dir=None, cache_dir=None):
         self.data_dir = Path(data_dir) if data_dir else _crate_data_dir()
@@ -225,7 +257,7 @@ class Specs:
             root = {"allOf": [schema], "components": doc.get("components", {})}
             # Formats are asserted: the specs use them to tell alternatives
             # apart (accessIPv4: oneOf const "" | format ipv4).
-            self.validators[key] = Draft202012Validator(root, format_checker=Draft202012Validator.FORMAT_CHECKER)
+            self.validators[key] = Draft202012Validator(root, format_checker=_format_checker())
         return self.validators[key]
 
 
@@ -332,7 +364,10 @@ def _leaves(error):
 
 
 def _field_matches(pattern, field):
-    rx = "^" + re.escape(pattern).replace(r"\[\*\]", r"\[\d+\]").replace(r"\*", "[^.\\[]+") + "$"
+    """`**`: anything; `[*]`: any index; `*`: one key."""
+    rx = re.escape(pattern)
+    rx = rx.replace(r"\*\*", "\x00").replace(r"\[\*\]", r"\[\d+\]").replace(r"\*", r"[^.\[]+")
+    rx = "^" + rx.replace("\x00", ".*") + "$"
     return re.match(rx, field) is not None
 
 

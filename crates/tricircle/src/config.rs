@@ -921,6 +921,83 @@ mod tests {
     }
 
     #[test]
+    fn layers_defaults_file_env_flags_fixed() {
+        let f = file(
+            "[DEFAULT]\nadmin_port = 20000\ncompute_port = 20001\n\
+             [network]\nnetwork_vlan_ranges = extern:3001:3002\ntenant_network_types = vlan\n\
+             [database]\nconnection = sqlite:///elsewhere.db\n",
+        );
+        let defaults = [
+            ("network", "network_vlan_ranges", "bridge:1:2".to_string()),
+            ("DEFAULT", "volume_port", "20002".to_string()),
+        ];
+        let flags = [("DEFAULT", "compute_port", "0".to_string())];
+        let fixed = [
+            ("database", "connection", "sqlite:///demo.db".to_string()),
+            (
+                "keystone_authtoken",
+                "auth_url",
+                "http://127.0.0.1:1/v3".to_string(),
+            ),
+            ("keystone_authtoken", "password", "p".to_string()),
+        ];
+        let layers = Layers {
+            defaults: &defaults,
+            file: Some(f.path()),
+            flags: &flags,
+            fixed: &fixed,
+        };
+        let env = vec![(
+            "TRICIRCLE__DEFAULT__NETWORK_PORT".to_string(),
+            "20003".to_string(),
+        )];
+        let (c, replaced) = Config::load_layers(&layers, env.into_iter()).unwrap();
+        assert_eq!(c.admin_port, 20000); // file over the built-in default
+        assert_eq!(c.volume_port, 20002); // a default the file leaves alone
+        assert_eq!(c.network_port, 20003); // environment
+        assert_eq!(c.compute_port, 0); // a flag over the file
+        assert_eq!(c.database.connection, "sqlite:///demo.db"); // fixed over the file
+        assert_eq!(c.network.tenant_network_types, vec!["vlan".to_string()]);
+        assert_eq!(c.network.network_vlan_ranges.len(), 1);
+        assert_eq!(c.network.network_vlan_ranges[0].physical_network, "extern");
+        assert_eq!(replaced, vec!["[database] connection".to_string()]);
+
+        // No file: the defaults; a missing or invalid file is an error.
+        let none = Layers {
+            file: None,
+            ..layers
+        };
+        let (c, replaced) = Config::load_layers(&none, std::iter::empty()).unwrap();
+        assert_eq!(c.network.network_vlan_ranges[0].physical_network, "bridge");
+        assert!(replaced.is_empty());
+        let missing = std::path::Path::new("/nonexistent/tricircle-demo.conf");
+        let e = Config::load_layers(
+            &Layers {
+                file: Some(missing),
+                ..none
+            },
+            std::iter::empty(),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e.to_string().contains("/nonexistent/tricircle-demo.conf"),
+            "{e}"
+        );
+        let bad = file("[network]\nnetwork_vlan_ranges = extern:0:1\n");
+        let e = Config::load_layers(
+            &Layers {
+                file: Some(bad.path()),
+                ..none
+            },
+            std::iter::empty(),
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("network_vlan_ranges"), "{e}");
+    }
+
+    #[test]
     fn env_overrides_file() {
         let f = file(MINIMAL);
         let env = vec![
