@@ -33,6 +33,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import openapi_check
 import pytest
 import requests
 
@@ -40,6 +41,36 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 E2E_DIR = Path(__file__).resolve().parent
 REQUEST_ID_RE = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 HTTP_TIMEOUT = 15
+
+# OpenAPI conformance (openapi_check.py): every JSON answer this process and the `openstack`
+# CLIs it runs receive is recorded; after each test, the answers from Tricircle and podsim are
+# validated against the specs of the openstack_types crate.
+openapi_check.LOG_PATH = Path(tempfile.gettempdir()) / f"tricircle-e2e-openapi-{os.getpid()}.jsonl"
+openapi_check.install_requests_hook()
+
+
+@pytest.fixture(autouse=True)
+def openapi_conformance():
+    yield
+    bad = openapi_check.mismatches(openapi_check.take_records())
+    if bad:
+        pytest.fail(
+            f"{len(bad)} answer(s) do not conform to the OpenAPI specs of openstack_types "
+            "(a wrong spec goes into tests/e2e/openapi_allowlist.py with a reason):\n  " + "\n  ".join(bad),
+            pytrace=False,
+        )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    with contextlib.suppress(OSError):
+        openapi_check.LOG_PATH.unlink()
+    c = openapi_check._checker
+    if c is not None:
+        print(f"\nOpenAPI: {c.checked} answer(s) validated against openstack_types' specs")
+        if c.unmatched:
+            print("OpenAPI: answers on paths no spec has (not checked): "
+                  + ", ".join(f"{svc} {m} {p}" for svc, m, p in sorted(c.unmatched)[:20]))
+
 
 # Processes started by fixtures that are still running, for log tails on failures.
 _RUNNING = []
@@ -431,6 +462,9 @@ def start_serve(
                 env=dict(os.environ, RUST_BACKTRACE="1"),
             )
         server = Server(proc, port, config, log)
+        for p in (port, compute_port, volume_port, network_port):
+            if p:
+                openapi_check.check_origin(f"127.0.0.1:{p}")
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:

@@ -15,6 +15,8 @@ import time
 import uuid
 from pathlib import Path
 
+import openapi_check
+
 CLI_TIMEOUT = 240
 
 
@@ -32,7 +34,7 @@ class Bed:
         self.name = name
 
     def openstack(self, *args, region="RegionOne", check=True, timeout=CLI_TIMEOUT):
-        env = dict(self.env, OS_REGION_NAME=region)
+        env = dict(self.env, OS_REGION_NAME=region, **openapi_check.subprocess_env())
         exe = Path(sys.executable).parent / "openstack"
         r = subprocess.run(
             [str(exe), *args], env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL

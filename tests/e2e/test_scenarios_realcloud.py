@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import openapi_check
 import pytest
 from conftest import Creds, Keystone, _parse_exports, free_port, start_serve, stop_serve
 from helpers import call, describe
@@ -34,7 +35,8 @@ def _realcloud_env():
 
 def _openstack(env, *args, region="RegionOne", check=True):
     exe = Path(sys.executable).parent / "openstack"
-    r = subprocess.run([str(exe), *args], env=dict(env, OS_REGION_NAME=region), capture_output=True, text=True,
+    env = dict(env, OS_REGION_NAME=region, **openapi_check.subprocess_env())
+    r = subprocess.run([str(exe), *args], env=env, capture_output=True, text=True,
                        timeout=120, stdin=subprocess.DEVNULL)
     if check and r.returncode != 0:
         raise AssertionError(f"openstack {' '.join(args)} -> {r.returncode}: {r.stderr[-2000:]}")

@@ -66,6 +66,10 @@ pub struct PodConfig {
     /// An image service shared with other pods (one Glance serving every
     /// pod, as in the seed's deployment). `None`: the pod has its own.
     pub images: Option<crate::image::ImageService>,
+    /// The physical networks VLAN and flat networks may use, as ML2's
+    /// `network_vlan_ranges` and `flat_networks` give them; a network on
+    /// any other is refused as Neutron refuses it. Empty: any name.
+    pub physical_networks: Vec<String>,
 }
 
 impl PodConfig {
@@ -76,6 +80,7 @@ impl PodConfig {
             availability_zone: "nova".to_string(),
             latency: std::time::Duration::ZERO,
             images: None,
+            physical_networks: Vec::new(),
         }
     }
 

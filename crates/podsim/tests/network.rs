@@ -66,6 +66,11 @@ async fn login(client: &Client, identity: &Identity, creds: &Credentials) -> Use
 }
 
 async fn start() -> H {
+    start_with(Vec::new()).await
+}
+
+/// A pod whose ML2 has these physical networks (empty: any).
+async fn start_with(physical_networks: Vec<String>) -> H {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let cfg = IdentityConfig {
         public_url: format!("http://{}", listener.local_addr().unwrap()),
@@ -75,7 +80,9 @@ async fn start() -> H {
     let pod_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", pod_listener.local_addr().unwrap());
     identity.register_pod("Pod1", &base);
-    let pod = Pod::new(PodConfig::new("Pod1").with_identity(identity.clone()));
+    let mut pod_cfg = PodConfig::new("Pod1").with_identity(identity.clone());
+    pod_cfg.physical_networks = physical_networks;
+    let pod = Pod::new(pod_cfg);
     let stop = vec![
         spawn(listener, identity.router()).await,
         spawn(pod_listener, pod.router()).await,
@@ -1578,4 +1585,50 @@ async fn extensions_zones_quotas_tags_and_faults() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
+}
+
+#[tokio::test]
+async fn physical_networks_are_those_of_the_pod() {
+    let h = start_with(vec!["bridge".into(), "extern".into()]).await;
+    // On a physical network the pod has: as asked; without one, a VLAN
+    // lands on the first.
+    let ext = h
+        .network(
+            &h.admin,
+            json!({"name": "ext", "provider:network_type": "vlan",
+                   "provider:physical_network": "extern", "provider:segmentation_id": 3001}),
+        )
+        .await;
+    assert_eq!(ext["provider:physical_network"], "extern");
+    assert_eq!(ext["provider:segmentation_id"], 3001);
+    let any = h
+        .network(&h.admin, json!({"provider:network_type": "vlan"}))
+        .await;
+    assert_eq!(any["provider:physical_network"], "bridge");
+    let flat = h
+        .network(
+            &h.admin,
+            json!({"provider:network_type": "flat", "provider:physical_network": "bridge"}),
+        )
+        .await;
+    assert_eq!(flat["provider:network_type"], "flat");
+    // Any other is refused as ML2's type drivers refuse it.
+    for (kind, what) in [("vlan", "VLAN"), ("flat", "flat")] {
+        let r = h
+            .post(
+                &h.admin,
+                "/networks",
+                json!({"network": {"provider:network_type": kind,
+                       "provider:physical_network": "physnet1"}}),
+            )
+            .await;
+        let msg = r.fault(400, "InvalidInput");
+        assert_eq!(
+            msg,
+            format!(
+                "Invalid input for operation: physical_network 'physnet1' unknown for {what} provider network."
+            )
+        );
+    }
+    assert_eq!(h.pod.network().networks().len(), 3);
 }

@@ -248,6 +248,17 @@ const KNOWN: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// `(section, option, value)`.
+pub type Setting<'a> = (&'a str, &'a str, String);
+
+/// The layers of [`Config::load_layers`].
+pub struct Layers<'a> {
+    pub defaults: &'a [Setting<'a>],
+    pub file: Option<&'a Path>,
+    pub flags: &'a [Setting<'a>],
+    pub fixed: &'a [Setting<'a>],
+}
+
 /// Raw `(section, option) → (value, where it came from)`.
 #[derive(Default)]
 struct Raw {
@@ -425,18 +436,46 @@ impl Config {
         Self::from_raw(&raw)
     }
 
-    /// A configuration from explicit settings only (no file, no
-    /// environment), as the demo builds it.
-    pub fn from_settings(settings: &[(&str, &str, String)]) -> Result<Config, ConfigError> {
-        let mut raw = Raw::default();
-        for (section, option, value) in settings {
-            raw.values.insert(
-                (section.to_string(), option.to_string()),
-                (value.clone(), "built-in settings".to_string()),
-            );
+    /// A configuration in layers, lowest first: `defaults`, the file (when
+    /// given: a missing, unreadable or invalid file is an error), the
+    /// environment, `flags`, then `fixed`. Also returns the options the file
+    /// or the environment set that `fixed` replaced (`[section] option`),
+    /// so that the caller can say they were not used. The demo builds its
+    /// configuration this way.
+    pub fn load_layers(
+        layers: &Layers<'_>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<(Config, Vec<String>), ConfigError> {
+        fn put(raw: &mut Raw, settings: &[Setting<'_>], origin: &str) {
+            for (section, option, value) in settings {
+                raw.values.insert(
+                    (section.to_string(), option.to_string()),
+                    (value.clone(), origin.to_string()),
+                );
+            }
         }
+        let mut raw = Raw::default();
+        put(&mut raw, layers.defaults, "built-in settings");
+        let before_file: HashMap<_, _> = raw.values.clone();
+        if let Some(p) = layers.file {
+            raw.load_file(p)?;
+        }
+        raw.apply_env(env);
+        let mut replaced: Vec<String> = layers
+            .fixed
+            .iter()
+            .filter(|(s, o, _)| {
+                let key = (s.to_string(), o.to_string());
+                raw.values.get(&key) != before_file.get(&key)
+            })
+            .map(|(s, o, _)| format!("[{s}] {o}"))
+            .collect();
+        replaced.sort();
+        replaced.dedup();
+        put(&mut raw, layers.flags, "command line");
+        put(&mut raw, layers.fixed, "built-in settings");
         raw.check_known()?;
-        Self::from_raw(&raw)
+        Ok((Self::from_raw(&raw)?, replaced))
     }
 
     fn from_raw(r: &Raw) -> Result<Config, ConfigError> {
@@ -879,6 +918,83 @@ mod tests {
             tricircle_pods::Interface::Public
         );
         assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn layers_defaults_file_env_flags_fixed() {
+        let f = file(
+            "[DEFAULT]\nadmin_port = 20000\ncompute_port = 20001\n\
+             [network]\nnetwork_vlan_ranges = extern:3001:3002\ntenant_network_types = vlan\n\
+             [database]\nconnection = sqlite:///elsewhere.db\n",
+        );
+        let defaults = [
+            ("network", "network_vlan_ranges", "bridge:1:2".to_string()),
+            ("DEFAULT", "volume_port", "20002".to_string()),
+        ];
+        let flags = [("DEFAULT", "compute_port", "0".to_string())];
+        let fixed = [
+            ("database", "connection", "sqlite:///demo.db".to_string()),
+            (
+                "keystone_authtoken",
+                "auth_url",
+                "http://127.0.0.1:1/v3".to_string(),
+            ),
+            ("keystone_authtoken", "password", "p".to_string()),
+        ];
+        let layers = Layers {
+            defaults: &defaults,
+            file: Some(f.path()),
+            flags: &flags,
+            fixed: &fixed,
+        };
+        let env = vec![(
+            "TRICIRCLE__DEFAULT__NETWORK_PORT".to_string(),
+            "20003".to_string(),
+        )];
+        let (c, replaced) = Config::load_layers(&layers, env.into_iter()).unwrap();
+        assert_eq!(c.admin_port, 20000); // file over the built-in default
+        assert_eq!(c.volume_port, 20002); // a default the file leaves alone
+        assert_eq!(c.network_port, 20003); // environment
+        assert_eq!(c.compute_port, 0); // a flag over the file
+        assert_eq!(c.database.connection, "sqlite:///demo.db"); // fixed over the file
+        assert_eq!(c.network.tenant_network_types, vec!["vlan".to_string()]);
+        assert_eq!(c.network.network_vlan_ranges.len(), 1);
+        assert_eq!(c.network.network_vlan_ranges[0].physical_network, "extern");
+        assert_eq!(replaced, vec!["[database] connection".to_string()]);
+
+        // No file: the defaults; a missing or invalid file is an error.
+        let none = Layers {
+            file: None,
+            ..layers
+        };
+        let (c, replaced) = Config::load_layers(&none, std::iter::empty()).unwrap();
+        assert_eq!(c.network.network_vlan_ranges[0].physical_network, "bridge");
+        assert!(replaced.is_empty());
+        let missing = std::path::Path::new("/nonexistent/tricircle-demo.conf");
+        let e = Config::load_layers(
+            &Layers {
+                file: Some(missing),
+                ..none
+            },
+            std::iter::empty(),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e.to_string().contains("/nonexistent/tricircle-demo.conf"),
+            "{e}"
+        );
+        let bad = file("[network]\nnetwork_vlan_ranges = extern:0:1\n");
+        let e = Config::load_layers(
+            &Layers {
+                file: Some(bad.path()),
+                ..none
+            },
+            std::iter::empty(),
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("network_vlan_ranges"), "{e}");
     }
 
     #[test]

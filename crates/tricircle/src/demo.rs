@@ -1,7 +1,7 @@
 //! `tricircle demo` and `tricircle podsim`: Tricircle (or only the pod
 //! simulator) with a simulated Keystone and simulated pods, on loopback.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -11,32 +11,43 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tricircle_podsim::{Credentials, Identity, IdentityConfig, Pod, PodConfig};
 
-use crate::config::Config;
+use crate::config::{Config, Layers};
 use crate::serve;
 
 /// The public image the demo's pods can boot.
 pub const DEMO_IMAGE: &str = "cirros-0.6.2-x86_64-disk";
 
+/// The physical networks of the seed's walkthrough, with its VLAN ranges:
+/// `bridge` (cross-pod L3) and `extern` (external networks). The demo's
+/// gateway offers them unless `--config` sets `[network]
+/// network_vlan_ranges`, and its pods always have them.
+pub const DEMO_VLAN_RANGES: &str = "bridge:2001:3000,extern:3001:4000";
+
 #[derive(clap::Args)]
 pub struct DemoArgs {
-    /// Address every service listens on.
-    #[arg(long, default_value = "127.0.0.1")]
-    bind: String,
+    /// Address every service listens on [default: [DEFAULT] bind_host of
+    /// --config, else 127.0.0.1].
+    #[arg(long)]
+    bind: Option<String>,
     /// Port of the simulated Keystone (0: any free port).
     #[arg(long, default_value_t = 5000)]
     identity_port: u16,
-    /// Port of Tricircle's admin API (0: any free port).
-    #[arg(long, default_value_t = 19999)]
-    admin_port: u16,
-    /// Port of Tricircle's compute gateway (0: any free port).
-    #[arg(long, default_value_t = 19998)]
-    compute_port: u16,
-    /// Port of Tricircle's volume gateway (0: any free port).
-    #[arg(long, default_value_t = 19997)]
-    volume_port: u16,
-    /// Port of Tricircle's network API (0: any free port).
-    #[arg(long, default_value_t = 9696)]
-    network_port: u16,
+    /// Port of Tricircle's admin API (0: any free port) [default: [DEFAULT]
+    /// admin_port of --config, else 19999].
+    #[arg(long)]
+    admin_port: Option<u16>,
+    /// Port of Tricircle's compute gateway (0: any free port) [default:
+    /// compute_port of --config, else 19998].
+    #[arg(long)]
+    compute_port: Option<u16>,
+    /// Port of Tricircle's volume gateway (0: any free port) [default:
+    /// volume_port of --config, else 19997].
+    #[arg(long)]
+    volume_port: Option<u16>,
+    /// Port of Tricircle's network API (0: any free port) [default:
+    /// network_port of --config, else 9696].
+    #[arg(long)]
+    network_port: Option<u16>,
     /// Pod1 listens here, Pod2 on the next port (0: any free ports).
     #[arg(long, default_value_t = 20001)]
     pod_base_port: u16,
@@ -53,9 +64,20 @@ pub struct DemoArgs {
         hide_env_values = true
     )]
     admin_password: String,
+    /// Password of the non-admin `demo` user (role member on project demo).
+    #[arg(long, default_value = "demo-secret")]
+    demo_user_password: String,
     /// Added to every request a simulated pod serves (a distant data centre).
     #[arg(long, default_value_t = 0)]
     pod_latency_ms: u64,
+    /// Write the logs (a line per request) here instead of
+    /// DATA_DIR/tricircle-demo.log (or a file in the temporary directory
+    /// without --data-dir).
+    #[arg(long, conflicts_with = "verbose")]
+    log_file: Option<PathBuf>,
+    /// Write the logs to the terminal (stderr) instead of a file.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 #[derive(clap::Args)]
@@ -116,9 +138,11 @@ async fn start_simulation(
     identity_port: u16,
     pods: &[String],
     pod_base_port: u16,
-    admin_password: &str,
+    passwords: (&str, Option<&str>),
     pod_latency_ms: u64,
+    physical_networks: &[String],
 ) -> anyhow::Result<Simulation> {
+    let (admin_password, demo_password) = passwords;
     let (stop, rx) = watch::channel(false);
     let identity_listener = listen(bind, identity_port, "identity").await?;
     let identity_addr = identity_listener.local_addr()?;
@@ -126,7 +150,7 @@ async fn start_simulation(
         public_url: format!("http://{identity_addr}"),
         admin_password: admin_password.to_string(),
         service_password: random_secret(),
-        demo_password: random_secret(),
+        demo_password: demo_password.map_or_else(random_secret, str::to_string),
         ..Default::default()
     };
     let identity = Identity::new(identity_cfg.clone());
@@ -157,6 +181,7 @@ async fn start_simulation(
             .with_images(images.clone());
         pod_cfg.availability_zone = format!("az{}", i + 1);
         pod_cfg.latency = Duration::from_millis(pod_latency_ms);
+        pod_cfg.physical_networks = physical_networks.to_vec();
         let pod = Pod::new(pod_cfg);
         let shutdown = shutdown_future(&rx);
         let name = name.clone();
@@ -208,18 +233,139 @@ fn print_exports(identity_cfg: &IdentityConfig, admin_url: Option<&str>) {
     }
 }
 
-pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
-    let pods = ["Pod1".to_string(), "Pod2".to_string()];
-    let sim = start_simulation(
-        &args.bind,
-        args.identity_port,
-        &pods,
-        args.pod_base_port,
-        &args.admin_password,
-        args.pod_latency_ms,
-    )
-    .await?;
+/// The demo's configuration: its defaults (the seed's physical networks),
+/// then `--config` and `TRICIRCLE__*` as for `serve`, then the flags given;
+/// the database and `[keystone_authtoken]` are always the demo's own.
+fn demo_config(
+    args: &DemoArgs,
+    config_file: Option<&Path>,
+    database: &str,
+    keystone: &[(&str, String)],
+) -> anyhow::Result<(Config, Vec<String>)> {
+    let defaults = [(
+        "network",
+        "network_vlan_ranges",
+        DEMO_VLAN_RANGES.to_string(),
+    )];
+    let mut flags = Vec::new();
+    if let Some(b) = &args.bind {
+        flags.push(("DEFAULT", "bind_host", b.clone()));
+    }
+    for (option, port) in [
+        ("admin_port", args.admin_port),
+        ("compute_port", args.compute_port),
+        ("volume_port", args.volume_port),
+        ("network_port", args.network_port),
+    ] {
+        if let Some(p) = port {
+            flags.push(("DEFAULT", option, p.to_string()));
+        }
+    }
+    let mut fixed = vec![
+        ("database", "connection", database.to_string()),
+        ("database", "auto_migrate", "true".to_string()),
+    ];
+    fixed.extend(
+        keystone
+            .iter()
+            .map(|(option, value)| ("keystone_authtoken", *option, value.clone())),
+    );
+    let layers = Layers {
+        defaults: &defaults,
+        file: config_file,
+        flags: &flags,
+        fixed: &fixed,
+    };
+    let (cfg, replaced) = Config::load_layers(&layers, std::env::vars())?;
+    Ok((cfg, replaced))
+}
 
+/// `[keystone_authtoken]` for the simulated Keystone.
+fn keystone_settings(identity: &IdentityConfig) -> Vec<(&'static str, String)> {
+    let service = Credentials::service(identity);
+    let auth_url = format!("{}/v3", identity.public_url);
+    vec![
+        ("auth_url", auth_url.clone()),
+        ("www_authenticate_uri", auth_url),
+        ("username", service.username.clone()),
+        ("password", service.password.clone()),
+        ("project_name", service.project_name.clone()),
+        ("user_domain_name", service.user_domain_name.clone()),
+        ("project_domain_name", service.project_domain_name.clone()),
+    ]
+}
+
+/// The physical networks the demo's pods have: the seed's, and every one
+/// the gateway's `[network]` names (a pod refuses a network on a physical
+/// network it does not have, as Neutron does).
+fn pod_physical_networks(cfg: &tricircle_network::NetworkConfig) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let seed =
+        tricircle_network::NetworkConfig::parse_vlan_ranges(DEMO_VLAN_RANGES).unwrap_or_default();
+    let names = seed
+        .iter()
+        .chain(&cfg.network_vlan_ranges)
+        .map(|r| r.physical_network.clone())
+        .chain(cfg.flat_networks.iter().filter(|f| *f != "*").cloned());
+    for name in names {
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// Where the demo logs: the terminal with `-v`, else a file (whose path
+/// is returned).
+fn init_demo_logging(
+    args: &DemoArgs,
+    cfg: &Config,
+    data_dir: Option<&Path>,
+) -> anyhow::Result<Option<PathBuf>> {
+    if args.verbose {
+        crate::init_logging(cfg.log_format, cfg.debug, None);
+        return Ok(None);
+    }
+    let path = match (&args.log_file, data_dir) {
+        (Some(p), _) => p.clone(),
+        (None, Some(d)) => d.join("tricircle-demo.log"),
+        (None, None) => {
+            std::env::temp_dir().join(format!("tricircle-demo-{}.log", chrono_like_stamp()))
+        }
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the log file {}", path.display()))?;
+    crate::init_logging(cfg.log_format, cfg.debug, Some(file));
+    Ok(Some(path))
+}
+
+/// Seconds since the epoch and the pid: a log file name no other demo has.
+fn chrono_like_stamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    format!("{secs}-{}", std::process::id())
+}
+
+pub async fn demo(args: &DemoArgs, config_file: Option<&Path>) -> anyhow::Result<()> {
+    let pods = ["Pod1".to_string(), "Pod2".to_string()];
+    // The configuration is checked before anything is made or listens: a
+    // file that cannot be read or holds a wrong value stops the demo here.
+    let placeholder = [
+        ("auth_url", "http://127.0.0.1:5000/v3".to_string()),
+        ("password", "placeholder".to_string()),
+    ];
+    let database = |dir: &Path| format!("sqlite://{}", dir.join("tricircle.db").display());
+    let (checked, replaced) = demo_config(
+        args,
+        config_file,
+        &database(Path::new("/nonexistent")),
+        &placeholder,
+    )?;
     let temp;
     let data_dir = match &args.data_dir {
         Some(d) => {
@@ -231,32 +377,30 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
             temp.path().to_path_buf()
         }
     };
-    let service = Credentials::service(&sim.identity_cfg);
-    let cfg = Config::from_settings(&[
-        ("DEFAULT", "bind_host", args.bind.clone()),
-        ("DEFAULT", "admin_port", args.admin_port.to_string()),
-        ("DEFAULT", "compute_port", args.compute_port.to_string()),
-        ("DEFAULT", "volume_port", args.volume_port.to_string()),
-        ("DEFAULT", "network_port", args.network_port.to_string()),
-        (
-            "database",
-            "connection",
-            format!("sqlite://{}", data_dir.join("tricircle.db").display()),
-        ),
-        ("database", "auto_migrate", "true".into()),
-        (
-            "keystone_authtoken",
-            "auth_url",
-            format!("{}/v3", sim.identity_cfg.public_url),
-        ),
-        ("keystone_authtoken", "username", service.username.clone()),
-        ("keystone_authtoken", "password", service.password.clone()),
-        (
-            "keystone_authtoken",
-            "project_name",
-            service.project_name.clone(),
-        ),
-    ])?;
+    let log_path = init_demo_logging(args, &checked, args.data_dir.as_deref())?;
+    let physical_networks = pod_physical_networks(&checked.network);
+    let sim = start_simulation(
+        &checked.bind_host,
+        args.identity_port,
+        &pods,
+        args.pod_base_port,
+        (&args.admin_password, Some(&args.demo_user_password)),
+        args.pod_latency_ms,
+        &physical_networks,
+    )
+    .await?;
+    let (cfg, _) = match demo_config(
+        args,
+        config_file,
+        &database(&data_dir),
+        &keystone_settings(&sim.identity_cfg),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            sim.stop().await;
+            return Err(e);
+        }
+    };
     let store = serve::open_store(&cfg).await?;
     store.migrate().await.context("migration failed")?;
     if !store.list_pods().await?.is_empty() {
@@ -308,11 +452,29 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         return Err(e.context("setting up the demo pods through the admin API failed"));
     }
     let shutdown = serve::shutdown_signal();
+    if let Some(file) = config_file {
+        println!("# Configuration: {}", file.display());
+        if !replaced.is_empty() {
+            println!(
+                "#   not used (the demo has its own database and Keystone): {}",
+                replaced.join(", ")
+            );
+        }
+    }
     print_exports(&sim.identity_cfg, Some(&admin_url));
-    println!("# Try: openstack flavor create --vcpus 1 --ram 512 --disk 1 m1.tiny");
+    let demo_user = Credentials::demo(&sim.identity_cfg);
     println!(
-        "#      openstack server create --flavor m1.tiny --image {DEMO_IMAGE} --nic none --availability-zone az1 --wait vm1"
+        "# A non-admin user (role member on project demo): OS_USERNAME={} OS_PASSWORD={} OS_PROJECT_NAME={}",
+        demo_user.username, demo_user.password, demo_user.project_name
     );
+    print_try(&cfg.network);
+    match &log_path {
+        Some(p) => println!(
+            "# Logs (a line per request): {} (tricircle demo -v writes them here instead)",
+            p.display()
+        ),
+        None => println!("# Logs: below, on stderr"),
+    }
     println!(
         "# Tricircle demo is ready: pods RegionOne (top), Pod1 (az1), Pod2 (az2). Ctrl-C stops it."
     );
@@ -333,6 +495,33 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     let _ = stop_admin.send(true);
     sim.stop().await;
     Ok(())
+}
+
+/// What to try, with the physical networks the gateway offers.
+fn print_try(network: &tricircle_network::NetworkConfig) {
+    println!("# Try: openstack flavor create --vcpus 1 --ram 512 --disk 1 m1.tiny");
+    println!(
+        "#      openstack server create --flavor m1.tiny --image {DEMO_IMAGE} --nic none --availability-zone az1 --wait vm1"
+    );
+    println!(
+        "#      openstack network create --availability-zone-hint az2 net2; \
+         openstack subnet create --network net2 --subnet-range 10.0.2.0/24 subnet2"
+    );
+    let physnets: Vec<String> = network
+        .network_vlan_ranges
+        .iter()
+        .map(|r| match r.range {
+            Some((lo, hi)) => format!("{} (VLANs {lo}-{hi})", r.physical_network),
+            None => format!("{} (provider networks only)", r.physical_network),
+        })
+        .collect();
+    if let Some(first) = network.network_vlan_ranges.last() {
+        println!(
+            "#      openstack network create --provider-network-type vlan --provider-physical-network {} --external ext-net",
+            first.physical_network
+        );
+        println!("#    physical networks: {}", physnets.join(", "));
+    }
 }
 
 /// A restart on the data of an earlier run. The simulated Keystone and pods
@@ -473,8 +662,9 @@ pub async fn podsim(args: &PodsimArgs) -> anyhow::Result<()> {
         args.identity_port,
         &args.pods,
         args.pod_base_port,
-        &args.admin_password,
+        (&args.admin_password, None),
         args.pod_latency_ms,
+        &[],
     )
     .await?;
     let shutdown = serve::shutdown_signal();

@@ -27,7 +27,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
     about = "One big OpenStack region in front of many pods"
 )]
 struct Cli {
-    /// Configuration file (INI). Default: /etc/tricircle/tricircle.conf when it exists.
+    /// Configuration file (INI). serve and db: /etc/tricircle/tricircle.conf
+    /// when none is given and it exists; demo: read only when given.
     #[arg(long, global = true, env = "TRICIRCLE_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -66,18 +67,32 @@ enum DbCommand {
     Migrate,
 }
 
-fn init_logging(format: LogFormat, debug: bool) {
+/// Logs to stderr, or to `file` when given (without colours).
+pub(crate) fn init_logging(format: LogFormat, debug: bool, file: Option<std::fs::File>) {
     use tracing_subscriber::EnvFilter;
     let default = if debug { "debug" } else { "info" };
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{default},sqlx=warn,hyper=info,h2=info")));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match file {
+        Some(file) => {
+            let builder = builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file));
+            match format {
+                LogFormat::Json => builder.json().try_init(),
+                LogFormat::Text => builder.try_init(),
+            }
+        }
+        None => {
+            let builder = builder
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_writer(std::io::stderr);
+            match format {
+                LogFormat::Json => builder.json().try_init(),
+                LogFormat::Text => builder.try_init(),
+            }
+        }
     };
 }
 
@@ -102,22 +117,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Serve { role } => {
             let cfg = load_config(&cli)?;
-            init_logging(cfg.log_format, cfg.debug);
+            init_logging(cfg.log_format, cfg.debug, None);
             serve::serve(cfg, *role).await
         }
         Command::Db {
             command: DbCommand::Migrate,
         } => {
             let cfg = load_config(&cli)?;
-            init_logging(cfg.log_format, cfg.debug);
+            init_logging(cfg.log_format, cfg.debug, None);
             serve::migrate(&cfg).await
         }
-        Command::Demo(args) => {
-            init_logging(LogFormat::Text, false);
-            demo::demo(args).await
-        }
+        // The demo sets up its logging itself (a file by default).
+        Command::Demo(args) => demo::demo(args, cli.config.as_deref()).await,
         Command::Podsim(args) => {
-            init_logging(LogFormat::Text, false);
+            init_logging(LogFormat::Text, false, None);
             demo::podsim(args).await
         }
         Command::Pod(args) => admin_cli::pod(args).await,

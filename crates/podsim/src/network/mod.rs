@@ -141,6 +141,9 @@ pub(crate) struct Ctx {
     pub az: String,
     /// The host ports get bound to.
     pub host: String,
+    /// The physical networks of the pod's ML2 (`network_vlan_ranges`,
+    /// `flat_networks`); empty: any name is accepted.
+    pub physical_networks: Vec<String>,
 }
 
 impl Ctx {
@@ -152,6 +155,7 @@ impl Ctx {
             base: "http://localhost/network/v2.0".into(),
             az: "nova".into(),
             host: "podsim".into(),
+            physical_networks: Vec::new(),
         }
     }
 
@@ -263,6 +267,7 @@ async fn serve(
         base: format!("{}/network/v2.0", crate::pod::host_url(&headers)),
         az: pod.config().availability_zone.clone(),
         host: format!("{}-compute", pod.region().to_lowercase()),
+        physical_networks: pod.config().physical_networks.clone(),
     };
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let result = {

@@ -102,7 +102,7 @@ fn allocate_id(st: &State, seg: &Segment, max: i64) -> NResult<i64> {
 
 /// The segment a create asks for (ML2's `validate_provider_segment` and
 /// `reserve_provider_segment`).
-fn requested_segment(st: &State, res: &Record) -> NResult<Segment> {
+fn requested_segment(st: &State, ctx: &Ctx, res: &Record) -> NResult<Segment> {
     let get_str = |k: &str| res.get(k).and_then(Value::as_str).map(str::to_string);
     let network_type = get_str("provider:network_type");
     let physical_network = get_str("provider:physical_network").filter(|p| !p.is_empty());
@@ -124,6 +124,16 @@ fn requested_segment(st: &State, res: &Record) -> NResult<Segment> {
     };
     let prohibited = |key: &str, what: &str| {
         NeutronError::invalid_input(&format!("{key} prohibited for {what} provider network"))
+    };
+    // ML2's type drivers refuse a physical network they were not given.
+    let known = |physnet: &str, what: &str| {
+        if ctx.physical_networks.is_empty() || ctx.physical_networks.iter().any(|p| p == physnet) {
+            Ok(())
+        } else {
+            Err(NeutronError::invalid_input(&format!(
+                "physical_network '{physnet}' unknown for {what} provider network"
+            )))
+        }
     };
     let seg = match network_type.as_str() {
         "local" => {
@@ -148,6 +158,7 @@ fn requested_segment(st: &State, res: &Record) -> NResult<Segment> {
             if segmentation_id.is_some() {
                 return Err(prohibited("segmentation_id", "flat"));
             }
+            known(physical_network.as_deref().unwrap_or_default(), "flat")?;
             Segment {
                 network_type,
                 physical_network,
@@ -160,7 +171,13 @@ fn requested_segment(st: &State, res: &Record) -> NResult<Segment> {
                     "segmentation_id requires physical_network for VLAN provider network",
                 ));
             }
-            let physnet = physical_network.unwrap_or_else(|| "physnet1".to_string());
+            let physnet = physical_network.unwrap_or_else(|| {
+                ctx.physical_networks
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "physnet1".to_string())
+            });
+            known(&physnet, "VLAN")?;
             let mut seg = Segment {
                 network_type,
                 physical_network: Some(physnet),
@@ -249,7 +266,7 @@ pub(super) fn check_az_hints(ctx: &Ctx, hints: Option<&Value>) -> NResult<Value>
 }
 
 pub(super) fn create(st: &mut State, ctx: &Ctx, res: Record) -> NResult<String> {
-    let seg = requested_segment(st, &res)?;
+    let seg = requested_segment(st, ctx, &res)?;
     let mtu = match res.get("mtu").and_then(Value::as_i64) {
         Some(m) => {
             check_mtu(m, &seg.network_type)?;

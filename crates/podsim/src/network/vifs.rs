@@ -104,6 +104,7 @@ fn user_ctx(project: &str, is_admin: bool) -> Ctx {
         base: "http://localhost/network/v2.0".into(),
         az: String::new(),
         host: String::new(),
+        physical_networks: Vec::new(),
     }
 }
 

@@ -100,7 +100,8 @@ pub fn random_secret() -> String {
 // ------------------------------------------------------------------ demo
 
 /// `tricircle demo` on loopback, every port chosen by the system, its
-/// SQLite database in a temporary directory, its log in a file.
+/// SQLite database in a temporary directory, its log (`-v`: on stderr)
+/// in a file.
 pub struct Demo {
     child: Option<Child>,
     pub dir: tempfile::TempDir,
@@ -132,6 +133,8 @@ impl Demo {
         cmd.env("TRICIRCLE_DEMO_PASSWORD", &admin_password)
             .args([
                 "demo",
+                // Its logs on stderr, which goes to log_path.
+                "-v",
                 "--identity-port",
                 "0",
                 "--admin-port",
