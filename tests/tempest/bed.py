@@ -10,7 +10,7 @@
         compute/volume/network endpoints as the top region's (RegionOne) in Keystone.
         Prints the ids of the endpoints it made (for `unregister`).
     bed.py unregister --auth-url URL --user U --password P --project P ENDPOINT_ID ...
-    bed.py results --csv FILE --known FILE --label LABEL
+    bed.py results --csv FILE --known FILE --label LABEL --target demo|realpods
         Reads subunit2csv output and known-failures.txt; prints failures, known failures that
         now pass, and the counts line last. Exit 1 if a test outside known-failures failed.
 """
@@ -67,6 +67,16 @@ def endpoint(tok, stype, region):
     raise SystemExit(f"bed.py: no public {stype} endpoint in region {region}")
 
 
+def max_version(url, token):
+    """`version` of the version document at url ({"version": {...}} or {"versions": [...]})."""
+    _, _, doc = http("GET", url, token)
+    docs = [doc["version"]] if "version" in doc else doc.get("versions", [])
+    found = [d.get("version") for d in docs if d.get("version")]
+    if not found:
+        raise SystemExit(f"bed.py: no microversion in the version document at {url}")
+    return max(found, key=lambda v: tuple(int(x) for x in v.split(".")))
+
+
 def cmd_prepare(a):
     token, tok = authenticate(a)
     compute = endpoint(tok, "compute", a.region)
@@ -102,6 +112,10 @@ def cmd_prepare(a):
     # The network extensions the region offers (Tempest skips tests of the others).
     _, _, exts = http("GET", f"{network}/v2.0/extensions", token)
     out["NETWORK_EXTENSIONS"] = ",".join(sorted(e["alias"] for e in exts["extensions"]))
+    # The newest microversions the gateway serves (Tempest skips tests that need newer ones).
+    out["COMPUTE_MAX_MICROVERSION"] = max_version(compute + "/", token)
+    volume = endpoint(tok, "volumev3", a.region)
+    out["VOLUME_MAX_MICROVERSION"] = max_version(volume.split("/v3")[0] + "/v3/", token)
     out["FIXED_NETWORK_NAME"] = name
     out["FIXED_NETWORK_ID"] = net["id"]
     for k, v in out.items():
@@ -139,14 +153,21 @@ def cmd_unregister(a):
         http("DELETE", f"{a.auth_url.rstrip('/')}/endpoints/{eid}", token, ok=(204, 404))
 
 
-def load_known(path):
-    """known-failures.txt: `REGEX  # diagnosis` per line; blank lines and # comments skipped."""
+def load_known(path, target):
+    """known-failures.txt: `[@demo|@realpods] REGEX  # diagnosis` per line (an entry with a
+    target applies to that target only); blank lines and # comments skipped."""
     known = []
     with open(path) as f:
         for line in f:
             pattern = line.split("#", 1)[0].strip()
-            if pattern:
-                known.append((pattern, re.compile(pattern), line.split("#", 1)[1].strip() if "#" in line else ""))
+            if not pattern:
+                continue
+            if pattern.startswith("@"):
+                only, _, pattern = pattern.partition(" ")
+                if only[1:] != target:
+                    continue
+                pattern = pattern.strip()
+            known.append((pattern, re.compile(pattern), line.split("#", 1)[1].strip() if "#" in line else ""))
     return known
 
 
@@ -159,7 +180,7 @@ def base_id(test):
 
 
 def cmd_results(a):
-    known = load_known(a.known)
+    known = load_known(a.known, a.target)
     rows = []
     with open(a.csv) as f:
         for row in csv.DictReader(f):
@@ -223,6 +244,7 @@ def main():
     sp.add_argument("--csv", required=True)
     sp.add_argument("--known", required=True)
     sp.add_argument("--label", required=True)
+    sp.add_argument("--target", required=True, choices=("demo", "realpods"))
     a = p.parse_args()
     for attempt in range(3):
         try:
