@@ -33,6 +33,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "pod_health",
         include_str!("../migrations/0007_pod_health.sql"),
     ),
+    (
+        8,
+        "address_holds",
+        include_str!("../migrations/0008_address_holds.sql"),
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {
