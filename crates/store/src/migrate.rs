@@ -33,10 +33,12 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "pod_health",
         include_str!("../migrations/0007_pod_health.sql"),
     ),
+    // 8-10 are taken on main (numeric ids, default volume type, server
+    // groups): this branch's next migration is 11.
     (
-        8,
+        11,
         "address_holds",
-        include_str!("../migrations/0008_address_holds.sql"),
+        include_str!("../migrations/0011_address_holds.sql"),
     ),
 ];
 

@@ -407,7 +407,7 @@ impl NeutronTx {
     /// `(subnet_id, ip_address)`, and its MAC) for as long as a job of
     /// `job_type` for the port is pending or failed: the job that deletes
     /// its copies in the pods, recorded in this same transaction. See
-    /// migration 0008.
+    /// migration 0011.
     pub async fn hold_addresses(
         &mut self,
         port_id: &str,
