@@ -28,10 +28,13 @@ class Bed:
     """How scenarios reach the cloud. `env` holds the OS_* variables of an
     admin of the `admin` project; `image` is a bootable image id."""
 
-    def __init__(self, env, image, name):
+    def __init__(self, env, image, name, member_env=None):
         self.env = dict(env)
         self.image = image
         self.name = name
+        # OS_* variables of a non-admin member of another project, if the bed
+        # has one (else member_scenario makes one).
+        self.member_env = dict(member_env) if member_env else None
 
     def openstack(self, *args, region="RegionOne", check=True, timeout=CLI_TIMEOUT):
         env = dict(self.env, OS_REGION_NAME=region, **openapi_check.subprocess_env())
@@ -333,3 +336,86 @@ def network_scenario(bed):
         eventually(f"security group gone from {pod}", lambda pod=pod: bed.openstack(
             "security", "group", "show", sg["id"], region=pod, check=False).returncode != 0)
     bed.openstack("flavor", "delete", flavor)
+
+
+def _member(bed, uid):
+    """The bed's member, or a new project with a new user holding only the
+    `member` role on it (made by the admin, deleted by the caller)."""
+    if bed.member_env:
+        return bed.member_env, None
+    project = bed.json("project", "create", "--domain", "Default", f"tc-member-{uid}")
+    password = f"pw-{uid}"
+    user = bed.json("user", "create", "--domain", "Default", "--project", project["id"], "--password", password,
+                    f"tc-member-{uid}")
+    bed.openstack("role", "add", "--project", project["id"], "--user", user["id"], "member")
+    env = dict(bed.env, OS_USERNAME=user["name"], OS_PASSWORD=password, OS_PROJECT_NAME=project["name"],
+               OS_USER_DOMAIN_NAME="Default", OS_PROJECT_DOMAIN_NAME="Default")
+    return env, (project["id"], user["id"])
+
+
+def _server_ips(env, server_id):
+    """`GET /servers/{id}/ips` through Tricircle with `env`'s credentials."""
+    import openstack
+
+    conn = openstack.connect(
+        auth_url=env["OS_AUTH_URL"], username=env["OS_USERNAME"], password=env["OS_PASSWORD"],
+        project_name=env["OS_PROJECT_NAME"], user_domain_name=env.get("OS_USER_DOMAIN_NAME", "Default"),
+        project_domain_name=env.get("OS_PROJECT_DOMAIN_NAME", "Default"), region_name="RegionOne",
+        identity_api_version="3",
+    )
+    try:
+        r = conn.compute.get(f"/servers/{server_id}/ips")
+        assert r.status_code == 200, (r.status_code, r.text)
+        return r.json()["addresses"]
+    finally:
+        conn.close()
+
+
+def member_scenario(bed):
+    """A non-admin member of another project boots on a shared network an
+    admin made: the server has the network (addresses, `/ips`), and the
+    port's copy in the pod is bound to it — the pod's Nova looks the network
+    up with the member's token, so its copy must be shared as the top
+    network is."""
+    uid = _uid()
+    member_env, made = _member(bed, uid)
+    member = Bed(member_env, bed.image, f"{bed.name}/member")
+    flavor = f"tc-mem-{uid}"
+    bed.json("flavor", "create", "--vcpus", "1", "--ram", "512", "--disk", "1", flavor)
+    net = bed.json("network", "create", "--share", f"shared-{uid}")
+    assert net["shared"] is True, net
+    bed.json("subnet", "create", "--network", net["id"], "--subnet-range", "10.52.1.0/24", f"shsub-{uid}")
+    # The member sees the shared network and its subnet.
+    assert any(n["ID"] == net["id"] for n in member.json("network", "list")), f"[{bed.name}] shared net unseen"
+    assert [s["Subnet"] for s in member.json("subnet", "list", "--network", net["id"])] == ["10.52.1.0/24"]
+
+    server = member.json("server", "create", "--flavor", flavor, "--image", bed.image,
+                         "--nic", f"net-id={net['id']}", "--availability-zone", "az1", "--wait", f"m-{uid}")
+    assert server["status"] == "ACTIVE", server
+    try:
+        shown = member.json("server", "show", server["id"])
+        assert list(shown["addresses"]) == [f"shared-{uid}"], shown["addresses"]
+        ips = _server_ips(member_env, server["id"])
+        assert [a["addr"] for a in ips.get(f"shared-{uid}", [])], f"[{bed.name}] /ips: {ips}"
+        assert all(a["addr"].startswith("10.52.1.") for a in ips[f"shared-{uid}"]), ips
+
+        # The copy in Pod1 is shared; the port's copy is the member's and bound.
+        b = _bottom_network(bed, "Pod1", net)
+        assert b is not None, f"[{bed.name}] the shared network is not in Pod1"
+        assert bed.json("network", "show", b["ID"], region="Pod1")["shared"] is True
+        ports = member.json("port", "list", "--server", server["id"])
+        assert len(ports) == 1, ports
+        top_port = member.json("port", "show", ports[0]["ID"])
+        bp = bed.json("port", "list", "--name", ports[0]["ID"], region="Pod1")
+        assert len(bp) == 1, bp
+        full = bed.json("port", "show", bp[0]["ID"], region="Pod1")
+        assert full["project_id"] == top_port["project_id"], (full, top_port)
+        assert full["device_id"], full
+        assert full.get("binding_vif_type") not in (None, "unbound", "binding_failed"), full
+    finally:
+        member.openstack("server", "delete", "--wait", server["id"])
+    bed.openstack("network", "delete", net["id"])
+    bed.openstack("flavor", "delete", flavor)
+    if made:
+        bed.openstack("user", "delete", made[1])
+        bed.openstack("project", "delete", made[0])

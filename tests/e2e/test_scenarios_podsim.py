@@ -1,7 +1,7 @@
 """The user scenarios (scenarios.py) over simulated pods: `tricircle demo`."""
 
 import pytest
-from scenarios import Bed, compute_scenario, network_scenario, volume_scenario
+from scenarios import Bed, compute_scenario, member_scenario, network_scenario, volume_scenario
 from test_demo import start_demo, stop_demo
 
 pytestmark = pytest.mark.demo
@@ -27,3 +27,7 @@ def test_volume_scenario(bed):
 
 def test_network_scenario(bed):
     network_scenario(bed)
+
+
+def test_member_scenario(bed):
+    member_scenario(bed)

@@ -19,7 +19,7 @@ import openapi_check
 import pytest
 from conftest import Creds, Keystone, _parse_exports, free_port, start_serve, stop_serve
 from helpers import call, describe
-from scenarios import Bed, compute_scenario, network_scenario, volume_scenario
+from scenarios import Bed, compute_scenario, member_scenario, network_scenario, volume_scenario
 
 pytestmark = pytest.mark.realcloud
 
@@ -82,7 +82,9 @@ def bed(tricircle_bin, tmp_path_factory):
             eid = _openstack(admin_os, "endpoint", "create", "--region", "RegionOne", "-f", "value", "-c", "id",
                              stype, iface, endpoint).strip()
             added.append(eid)
-    yield Bed(admin_os, env["TRICIRCLE_REALCLOUD_IMAGE_ID"], "real")
+    member_os = dict(admin_os, OS_USERNAME=keystone.demo.user, OS_PASSWORD=keystone.demo.password,
+                     OS_PROJECT_NAME=keystone.demo.project)
+    yield Bed(admin_os, env["TRICIRCLE_REALCLOUD_IMAGE_ID"], "real", member_env=member_os)
     for eid in added:
         _openstack(admin_os, "endpoint", "delete", eid, check=False)
     stop_serve(server)
@@ -98,3 +100,7 @@ def test_volume_scenario(bed):
 
 def test_network_scenario(bed):
     network_scenario(bed)
+
+
+def test_member_scenario(bed):
+    member_scenario(bed)

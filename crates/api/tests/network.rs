@@ -1633,3 +1633,87 @@ async fn a_port_may_ask_for_its_subnets_gateway_ip_as_in_neutron() {
         .await;
     assert_eq!(updated["port"]["fixed_ips"], gw);
 }
+
+/// Neutron's `get_subnet` is "admin or owner, or shared": an external
+/// network is visible to every project (`rule:external`), its subnets are
+/// not, unless the network is shared as well (Tempest's
+/// `test_external_network_visibility`).
+#[tokio::test]
+async fn subnets_of_an_external_network_are_the_owners_unless_shared() {
+    let api = start().await;
+    let mut ids = Vec::new();
+    for (name, shared, cidr) in [
+        ("ext", false, "10.7.0.0/24"),
+        ("ext-shared", true, "10.8.0.0/24"),
+    ] {
+        let net = api
+            .create(
+                &api.admin,
+                "networks",
+                "network",
+                json!({"name": name, "router:external": true, "shared": shared}),
+            )
+            .await;
+        let sub = api
+            .create(
+                &api.admin,
+                "subnets",
+                "subnet",
+                json!({"network_id": net["id"], "ip_version": 4, "cidr": cidr}),
+            )
+            .await;
+        ids.push((
+            net["id"].as_str().unwrap().to_string(),
+            sub["id"].as_str().unwrap().to_string(),
+        ));
+    }
+    let (ext, ext_sub) = &ids[0];
+    let (shared, shared_sub) = &ids[1];
+    // The networks are seen, with their subnets' ids, as in Neutron.
+    let a = api
+        .ok(
+            &api.demo,
+            Method::GET,
+            &format!("/v2.0/networks/{ext}"),
+            None,
+        )
+        .await;
+    assert_eq!(a["network"]["subnets"], json!([ext_sub]));
+    let l = api
+        .ok(
+            &api.demo,
+            Method::GET,
+            &format!("/v2.0/subnets?network_id={ext}"),
+            None,
+        )
+        .await;
+    assert_eq!(l["subnets"], json!([]));
+    let a = api
+        .call(
+            &api.demo,
+            Method::GET,
+            &format!("/v2.0/subnets/{ext_sub}"),
+            None,
+        )
+        .await;
+    assert_neutron_error(&a, 404, "SubnetNotFound");
+    let l = api
+        .ok(
+            &api.demo,
+            Method::GET,
+            &format!("/v2.0/subnets?network_id={shared}"),
+            None,
+        )
+        .await;
+    assert_eq!(l["subnets"][0]["id"], json!(shared_sub));
+    api.ok(
+        &api.demo,
+        Method::GET,
+        &format!("/v2.0/subnets/{shared_sub}"),
+        None,
+    )
+    .await;
+    // The owner (admin) sees both.
+    let l = api.ok(&api.admin, Method::GET, "/v2.0/subnets", None).await;
+    assert_eq!(l["subnets"].as_array().unwrap().len(), 2);
+}

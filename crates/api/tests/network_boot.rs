@@ -41,6 +41,7 @@ struct Env {
     demo: String,
     demo_project: String,
     pods: Vec<Pod>,
+    pod_urls: Vec<String>,
     instances: Vec<Instance>,
     store: TestStore,
     _identity: Identity,
@@ -206,6 +207,7 @@ async fn env_with(store: TestStore, pod_timeout: Duration) -> Env {
         demo: identity.issue_token("demo", "demo").unwrap(),
         demo_project,
         pods,
+        pod_urls,
         instances: vec![first, second],
         store,
         _identity: identity,
@@ -1059,6 +1061,31 @@ async fn an_address_given_again_before_the_old_copy_went_still_boots() {
         .delete_routing_of(&old[1].0, &pod1.pod_id, "port")
         .await
         .unwrap();
+    // Until their delete jobs have run, the top holds the old addresses:
+    // asked for by name, they are in use.
+    for (i, (_, ip)) in old.iter().enumerate() {
+        let (s, v) = env
+            .boot(
+                i,
+                &flavor,
+                json!([{"uuid": net_id, "fixed_ip": ip}]),
+                Some("az1"),
+            )
+            .await;
+        assert_eq!(s, 409, "{v}");
+        assert!(
+            v["conflictingRequest"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("already allocated"),
+            "{v}"
+        );
+    }
+    // An operator gives up on the delete jobs (the pod never answered):
+    // deleting them ends the holds.
+    for job in check_jobs(&env.store, "port_delete").await {
+        env.store.delete_job(&job.id).await.unwrap();
+    }
 
     for (i, (old_id, ip)) in old.iter().enumerate() {
         let (s, v) = env
@@ -1180,6 +1207,323 @@ async fn a_port_copy_whose_answer_was_lost_is_deleted_with_its_port() {
         .unwrap();
     handler.run(&jobs[0]).await.unwrap();
     assert!(orphans(top_ports().await).is_empty());
+}
+
+/// Deleting a server and booting the next on the same network in the same
+/// pod at once, over and over on a small subnet, while the delete jobs run
+/// in the background: every boot succeeds and no address is ever held by two
+/// ports in the pod (the top holds a deleted port's addresses until its
+/// copy is gone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delete_then_boot_at_once_never_reuses_an_address_the_pod_still_holds() {
+    let env = env(testing::sqlite().await).await;
+    let flavor = env.flavor().await;
+    // Pools 10.17.0.2-14, less the pod's gateway and DHCP ports.
+    let net_id = env.network_with_subnet("tight", "10.17.0.0/28").await;
+    let registry = Arc::new(tricircle_network::handlers::register(
+        tricircle_jobs::Registry::new(),
+        env.instances[1].checks.network.clone().unwrap(),
+    ));
+    let engine = tricircle_jobs::Engine::new(
+        env.store.store.clone(),
+        registry,
+        tricircle_jobs::EngineConfig {
+            poll_interval: Duration::from_millis(50),
+            backoff_base: Duration::from_millis(50),
+            ..Default::default()
+        },
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = engine.spawn(async move {
+        let _ = stopped.await;
+    });
+    let pod_ips = || -> Vec<(String, String)> {
+        env.pods[0]
+            .network()
+            .ports()
+            .into_iter()
+            .flat_map(|p| {
+                let name = p["name"].as_str().unwrap_or("").to_string();
+                p["fixed_ips"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |f| {
+                        (
+                            name.clone(),
+                            f["ip_address"].as_str().unwrap_or("").to_string(),
+                        )
+                    })
+            })
+            .filter(|(_, ip)| ip.starts_with("10.17."))
+            .collect()
+    };
+    let (s, v) = env
+        .boot(0, &flavor, json!([{"uuid": net_id}]), Some("az1"))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let mut server = v["server"]["id"].as_str().unwrap().to_string();
+    active(&env, &server).await;
+    for round in 1..=15 {
+        let (s, v) = env
+            .call(
+                &env.demo,
+                Method::DELETE,
+                format!("{}/v2.1/servers/{server}", env.instances[0].compute),
+                None,
+            )
+            .await;
+        assert_eq!(s, 204, "round {round}: {v}");
+        let (s, v) = env
+            .boot(round, &flavor, json!([{"uuid": net_id}]), Some("az1"))
+            .await;
+        assert_eq!(s, 202, "round {round}: {v}");
+        server = v["server"]["id"].as_str().unwrap().to_string();
+        active(&env, &server).await;
+        let ips = pod_ips();
+        let distinct: HashSet<&String> = ips.iter().map(|(_, ip)| ip).collect();
+        assert_eq!(distinct.len(), ips.len(), "round {round}: {ips:?}");
+    }
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
+/// A member of another project boots on an admin's shared network: the
+/// pod's Nova looks the network up with the member's token, so the copy
+/// must be shared as the top network is (made shared, or shared later by
+/// the network's update job). The server has its address and its port's
+/// copy is the member's and bound.
+#[tokio::test]
+async fn a_member_boots_on_a_shared_network_of_another_project() {
+    let env = env(testing::sqlite().await).await;
+    let flavor = env.flavor().await;
+    let admin_net = |name: &str, shared: bool, cidr: &str| {
+        let (env, name, cidr) = (&env, name.to_string(), cidr.to_string());
+        async move {
+            let net_url = format!("{}/v2.0", env.instances[0].network);
+            let (s, n) = env
+                .call(
+                    &env.admin,
+                    Method::POST,
+                    format!("{net_url}/networks"),
+                    Some(json!({"network": {"name": name, "shared": shared}})),
+                )
+                .await;
+            assert_eq!(s, 201, "{n}");
+            let id = n["network"]["id"].as_str().unwrap().to_string();
+            let (s, v) = env
+                .call(
+                    &env.admin,
+                    Method::POST,
+                    format!("{net_url}/subnets"),
+                    Some(json!({"subnet": {"network_id": id, "cidr": cidr, "ip_version": 4}})),
+                )
+                .await;
+            assert_eq!(s, 201, "{v}");
+            id
+        }
+    };
+    let bottom_net = |top: &str| -> Value {
+        env.pods[0]
+            .network()
+            .networks()
+            .into_iter()
+            .find(|n| n["name"].as_str().unwrap_or("").starts_with(top))
+            .unwrap_or_else(|| panic!("no copy of {top} in Pod1"))
+    };
+    let shared = admin_net("shared", true, "10.18.0.0/24").await;
+    let (s, v) = env
+        .boot(0, &flavor, json!([{"uuid": shared}]), Some("az1"))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let server = v["server"]["id"].as_str().unwrap().to_string();
+    member_server_checks(&env, &server, "10.18.0.").await;
+    assert_eq!(bottom_net(&shared)["shared"], true);
+
+    // Shared later: the admin's own server made an unshared copy first; the
+    // update job makes the copy shared.
+    let later = admin_net("later", false, "10.19.0.0/24").await;
+    let (s, v) = env
+        .call(
+            &env.admin,
+            Method::POST,
+            format!("{}/v2.1/servers", env.instances[0].compute),
+            Some(
+                json!({"server": {"name": "adm", "flavorRef": flavor, "imageRef": IMAGE,
+                "networks": [{"uuid": later}], "availability_zone": "az1"}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(bottom_net(&later)["shared"], false);
+    let (s, v) = env
+        .call(
+            &env.admin,
+            Method::PUT,
+            format!("{}/v2.0/networks/{later}", env.instances[0].network),
+            Some(json!({"network": {"shared": true}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let jobs: Vec<tricircle_jobs::Job> = check_jobs(&env.store, "network_update")
+        .await
+        .into_iter()
+        .filter(|j| j.resource_id == later)
+        .collect();
+    assert_eq!(jobs.len(), 1);
+    let registry = tricircle_network::handlers::register(
+        tricircle_jobs::Registry::new(),
+        env.instances[1].checks.network.clone().unwrap(),
+    );
+    registry
+        .handler("network_update")
+        .unwrap()
+        .run(&jobs[0])
+        .await
+        .unwrap();
+    assert_eq!(bottom_net(&later)["shared"], true);
+    let (s, v) = env
+        .boot(1, &flavor, json!([{"uuid": later}]), Some("az1"))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let server = v["server"]["id"].as_str().unwrap().to_string();
+    member_server_checks(&env, &server, "10.19.0.").await;
+}
+
+/// The member's server has one address of `prefix` (`/ips`) and its port's
+/// copy in Pod1 is the member's and bound to the server.
+async fn member_server_checks(env: &Env, server: &str, prefix: &str) {
+    active(env, server).await;
+    let (s, v) = env
+        .call(
+            &env.demo,
+            Method::GET,
+            format!("{}/v2.1/servers/{server}/ips", env.instances[0].compute),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let addrs: Vec<String> = v["addresses"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|a| a.as_array().cloned().unwrap_or_default())
+        .map(|a| a["addr"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(addrs.len(), 1, "{v}");
+    assert!(addrs[0].starts_with(prefix), "{v}");
+    let top_port = env
+        .net(Method::GET, &format!("/ports?device_id={server}"), None)
+        .await["ports"][0]
+        .clone();
+    let copy = env.pods[0]
+        .network()
+        .ports()
+        .into_iter()
+        .find(|p| p["name"] == top_port["id"])
+        .expect("the port's copy in Pod1");
+    assert_eq!(copy["project_id"], json!(env.demo_project), "{copy}");
+    assert!(
+        !copy["device_id"].as_str().unwrap_or("").is_empty(),
+        "{copy}"
+    );
+    assert_ne!(copy["binding:vif_type"], "unbound", "{copy}");
+}
+
+/// The pod holds an address the top believes free (a port made in the pod
+/// behind the top's back): a boot whose address the top chose gets another
+/// one, the refused top port goes; asked for by the user, it is a 409.
+#[tokio::test]
+async fn an_address_the_pod_still_holds_is_chosen_again_unless_asked_for() {
+    let env = env(testing::sqlite().await).await;
+    let flavor = env.flavor().await;
+    let net_id = env.network_with_subnet("behind", "10.20.0.0/24").await;
+    let (s, v) = env
+        .boot(0, &flavor, json!([{"uuid": net_id}]), Some("az1"))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    // The address the top gives next: a port made and deleted at the top
+    // (no copy: nothing held).
+    let probe = env
+        .net(
+            Method::POST,
+            "/ports",
+            Some(json!({"port": {"network_id": net_id}})),
+        )
+        .await["port"]
+        .clone();
+    let next = probe["fixed_ips"][0]["ip_address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.net(
+        Method::DELETE,
+        &format!("/ports/{}", probe["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    // Taken in Pod1 behind the top's back.
+    let bottom_net = env.pods[0]
+        .network()
+        .networks()
+        .into_iter()
+        .find(|n| n["name"].as_str().unwrap_or("").starts_with(&net_id))
+        .unwrap();
+    let (s, v) = env
+        .call(
+            &env.admin,
+            Method::POST,
+            format!("{}/network/v2.0/ports", env.pod_urls[0]),
+            Some(
+                json!({"port": {"network_id": bottom_net["id"], "name": "squatter",
+                "fixed_ips": [{"ip_address": next}]}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = env
+        .boot(1, &flavor, json!([{"uuid": net_id}]), Some("az1"))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let server = v["server"]["id"].as_str().unwrap().to_string();
+    let ports = env
+        .net(Method::GET, &format!("/ports?device_id={server}"), None)
+        .await["ports"]
+        .clone();
+    assert_eq!(ports.as_array().unwrap().len(), 1, "{ports}");
+    assert_ne!(ports[0]["fixed_ips"][0]["ip_address"], json!(next));
+    // The refused top port is gone: two servers' ports, no more.
+    let all = env
+        .net(
+            Method::GET,
+            &format!("/ports?network_id={net_id}&device_owner=compute:az1"),
+            None,
+        )
+        .await["ports"]
+        .clone();
+    assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+    // Asked for by the user, the address is the user's conflict.
+    let (s, v) = env
+        .boot(
+            2,
+            &flavor,
+            json!([{"uuid": net_id, "fixed_ip": next}]),
+            Some("az1"),
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+    let all = env
+        .net(Method::GET, &format!("/ports?network_id={net_id}"), None)
+        .await["ports"]
+        .clone();
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["fixed_ips"][0]["ip_address"] != json!(next)),
+        "{all}"
+    );
 }
 
 fn uuid_like(s: &str) -> bool {

@@ -442,7 +442,9 @@ impl Bottom {
                         "tenant_id": project_id,
                         "admin_state_up": net.get("admin_state_up").cloned().unwrap_or(json!(true)),
                     });
-                    for key in ["port_security_enabled", "description"] {
+                    // `shared` decides who may use the network: the pod's
+                    // Nova looks it up with the caller's token.
+                    for key in ["port_security_enabled", "description", "shared"] {
                         if let Some(v) = net.get(key).filter(|v| !v.is_null()) {
                             body[key] = v.clone();
                         }

@@ -100,7 +100,14 @@ async fn network_update(b: Bottom, job: Job) -> Result<(), JobError> {
     };
     let mut body = pick(
         &top,
-        &["admin_state_up", "description", "port_security_enabled"],
+        // `shared` decides who may use the copy (the pod's Nova looks the
+        // network up with the caller's token).
+        &[
+            "admin_state_up",
+            "description",
+            "port_security_enabled",
+            "shared",
+        ],
     );
     body["name"] = json!(bottom_network_name(
         id,

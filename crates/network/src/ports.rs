@@ -435,6 +435,13 @@ impl Neutron {
             .iter()
             .filter_map(|(ip, _)| ipam::parse_ip(ip).map(ipam::to_u128))
             .collect();
+        // Addresses of deleted ports whose copies a pod may still hold.
+        taken.extend(
+            tx.held_ips(sid)
+                .await?
+                .iter()
+                .filter_map(|ip| ipam::parse_ip(ip).map(ipam::to_u128)),
+        );
         taken.extend(chosen.iter().filter(|(s, _)| s == sid).map(|(_, a)| *a));
         if let Some(g) = subnet
             .get("gateway_ip")
@@ -548,7 +555,8 @@ impl Neutron {
                             .subnet_allocations(&sid)
                             .await?
                             .into_iter()
-                            .any(|(other, p)| other == text && p != port_id);
+                            .any(|(other, p)| other == text && p != port_id)
+                            || tx.held_ips(&sid).await?.contains(&text);
                         if taken || chosen.contains(&(sid.clone(), a)) {
                             return Err(NeutronError::conflict(
                                 "IpAddressAlreadyAllocated",
@@ -1130,6 +1138,18 @@ impl Neutron {
             Some(&port),
         )
         .await?;
+        if !jobs.is_empty() {
+            // Its copies go later: until then no other port gets its
+            // addresses (a pod would refuse them).
+            tx.hold_addresses(
+                id,
+                str_of(&port, "network_id"),
+                str_of(&port, "mac_address"),
+                &fixed_ips_of(&port),
+                jobs_types::PORT_DELETE,
+            )
+            .await?;
+        }
         tx.delete(NeutronKind::Port, id, &jobs).await?;
         tx.commit().await?;
         Ok(())

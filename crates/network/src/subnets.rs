@@ -362,7 +362,7 @@ fn check_ipv6_modes(
 
 impl Neutron {
     /// A subnet's stored body, if the caller may see it (own, or on a
-    /// shared or external network).
+    /// shared network).
     pub(crate) async fn subnet_body(&self, scope: &Scope, id: &str) -> Result<Value, NeutronError> {
         let Some(s) = self.store.neutron_get(NeutronKind::Subnet, id).await? else {
             return Err(NeutronError::subnet_not_found(id));
@@ -375,7 +375,9 @@ impl Neutron {
             .neutron_get(NeutronKind::Network, str_of(&s, "network_id"))
             .await?
         {
-            Some(n) if networks::visible(scope, &n) => Ok(s),
+            // Neutron's `get_subnet`: owner or shared (an external
+            // network's subnets are not shown to other projects).
+            Some(n) if n.get("shared") == Some(&Value::Bool(true)) => Ok(s),
             _ => Err(NeutronError::subnet_not_found(id)),
         }
     }
@@ -670,7 +672,9 @@ impl Neutron {
             .get(NeutronKind::Network, str_of(&s, "network_id"))
             .await?
         {
-            Some(n) if networks::visible(scope, &n) => Ok(s),
+            // Neutron's `get_subnet`: owner or shared (an external
+            // network's subnets are not shown to other projects).
+            Some(n) if n.get("shared") == Some(&Value::Bool(true)) => Ok(s),
             _ => Err(NeutronError::subnet_not_found(id)),
         }
     }

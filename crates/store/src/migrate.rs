@@ -48,6 +48,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "server_groups",
         include_str!("../migrations/0010_server_groups.sql"),
     ),
+    (
+        11,
+        "address_holds",
+        include_str!("../migrations/0011_address_holds.sql"),
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

@@ -364,10 +364,9 @@ async fn prepare_inner(
                 (port_id, tag)
             }
         };
-        let bottom_port = bottom
-            .prepare_port(pod, &port_id)
-            .await
-            .map_err(bottom_error)?;
+        let automatic = matches!(nic, Nic::Network { fixed_ip: None, .. });
+        let (_, bottom_port) =
+            prepare_rechoosing(bottom, &sc, pod, port_id, automatic, prepared).await?;
         let mut nic = json!({"port": bottom_port});
         if let Some(t) = tag.as_ref().filter(|t| !t.is_null()) {
             nic["tag"] = t.clone();
@@ -375,6 +374,85 @@ async fn prepare_inner(
         prepared.nics.push(nic);
     }
     Ok(())
+}
+
+/// How many other addresses a boot tries when the pod refuses the ones the
+/// top chose for it.
+const RECHOICES: usize = 3;
+
+/// Whether the pod refused a port copy for an address (IP or MAC) it still
+/// gives to another port.
+fn address_refused(e: &BottomError) -> bool {
+    matches!(e, BottomError::Refused { status: 409, what, message, .. }
+        if what.contains("port")
+            && (message.contains("already allocated") || message.contains("mac address")))
+}
+
+/// Prepares the port's copy in the pod. The top holds a deleted port's
+/// addresses until the pod let them go, but a pod may still hold an address
+/// the top believes free (a port made in the pod behind the top's back, a
+/// hold an operator dropped): an address the caller asked for is then the
+/// caller's conflict (409, as Neutron answers it), one the top chose
+/// automatically is chosen again — a new top port (the refused one keeps
+/// its addresses meanwhile, so the top chooses others), the refused ports
+/// deleted. Returns the top port used and its bottom id.
+async fn prepare_rechoosing(
+    bottom: &Bottom,
+    sc: &Scope,
+    pod: &Pod,
+    port_id: String,
+    automatic: bool,
+    prepared: &mut Prepared,
+) -> Result<(String, String), ApiError> {
+    let mut port_id = port_id;
+    let mut refused: Vec<String> = Vec::new();
+    let mut tries = 0;
+    let outcome = loop {
+        match bottom.prepare_port(pod, &port_id).await {
+            Ok(b) => break Ok(b),
+            Err(e) if automatic && tries < RECHOICES && address_refused(&e) => {
+                tries += 1;
+                tracing::info!(pod = %pod.pod_name, port = %port_id, error = %e,
+                    "the pod holds an address the top chose: choosing again");
+                let old = bottom
+                    .neutron()
+                    .get_port(&admin(&sc.project_id), &port_id)
+                    .await
+                    .map_err(nova_error)?;
+                let mut body =
+                    json!({"network_id": old["network_id"], "project_id": old["project_id"]});
+                if let Some(g) = old
+                    .get("security_groups")
+                    .filter(|g| g.as_array().is_some_and(|a| !a.is_empty()))
+                {
+                    body["security_groups"] = g.clone();
+                }
+                let port = bottom
+                    .neutron()
+                    .create_port(sc, body)
+                    .await
+                    .map_err(nova_error)?;
+                refused.push(std::mem::replace(
+                    &mut port_id,
+                    port.get("id")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                ));
+                // The new port is this boot's from now on.
+                if let Some(p) = prepared.ports.last_mut() {
+                    p.0 = port_id.clone();
+                }
+            }
+            Err(e) => break Err(bottom_error(e)),
+        }
+    };
+    for id in refused {
+        if let Err(e) = delete_port_everywhere(bottom, &id).await {
+            tracing::warn!(port = %id, error = %e, "could not delete a port the pod refused");
+        }
+    }
+    outcome.map(|b| (port_id, b))
 }
 
 /// A security group named in a boot, by id or by name in the project.

@@ -417,7 +417,9 @@ impl State {
         let net_of = |r: &Record| self.get(Kind::Network, s(r, "network_id"));
         match kind {
             Kind::Network => b(r, "shared") || b(r, "router:external"),
-            Kind::Subnet => net_of(r).is_some_and(|n| b(n, "shared") || b(n, "router:external")),
+            // `get_subnet` is owner or shared: an external network's
+            // subnets are not shown to other projects.
+            Kind::Subnet => net_of(r).is_some_and(|n| b(n, "shared")),
             Kind::Port => net_of(r).is_some_and(|n| s(n, "project_id") == ctx.project_id),
             Kind::SecurityGroupRule => self
                 .get(Kind::SecurityGroup, s(r, "security_group_id"))

@@ -325,7 +325,23 @@ impl NetworkService {
                 ));
             }
         }
-        Ok(requested.to_vec())
+        // Nova validates a requested port's network only when it allocates
+        // the server's network (`_validate_requested_network_ids`, with the
+        // caller's token): a port on a network the caller cannot see gives
+        // the server no network at all, the port left unbound — what a real
+        // pod does when a shared network's copy is not shared.
+        let kept: Vec<NicRequest> = requested
+            .iter()
+            .filter(|req| match req {
+                NicRequest::Port { id, .. } => st.get(Kind::Port, id).is_some_and(|p| {
+                    st.get(Kind::Network, s(p, "network_id"))
+                        .is_some_and(|n| st.can_see(&ctx, Kind::Network, n))
+                }),
+                NicRequest::Network { .. } => true,
+            })
+            .cloned()
+            .collect();
+        Ok(kept)
     }
 
     /// The networks an interface attach naming neither port nor network
@@ -547,5 +563,48 @@ mod tests {
         svc.release("srv1", &vifs);
         assert!(svc.ports_of_device("srv1").is_empty());
         assert_eq!(svc.ports().len(), before);
+    }
+
+    /// A port the caller may use on a network it cannot see (another
+    /// project's, not shared) gives the server no network, as Nova does;
+    /// a network named by id that it cannot see is a `NetworkNotFound`.
+    #[test]
+    fn networks_the_caller_cannot_see_are_not_given() {
+        let mut st = State::default();
+        let hidden = net(&mut st, "p2", "hidden", Some("10.0.0.0/24"), false);
+        let shared = net(&mut st, "p2", "shared", Some("10.1.0.0/24"), true);
+        let admin = Ctx::for_tests("p2", true);
+        let mut ports = Vec::new();
+        for n in [&hidden, &shared] {
+            let body = json!({"port": {"network_id": n, "tenant_id": "p1"}});
+            let v = crate::network::create(&mut st, &admin, Kind::Port, &body).unwrap();
+            ports.push(v["port"]["id"].as_str().unwrap().to_string());
+        }
+        let svc = service(st);
+        let port = |id: &String| NicRequest::Port {
+            id: id.clone(),
+            tag: None,
+        };
+        assert_eq!(
+            svc.plan_nics("p1", false, Some(&[port(&ports[0])]), false),
+            Ok(vec![])
+        );
+        assert_eq!(
+            svc.plan_nics("p1", false, Some(&[port(&ports[1])]), false),
+            Ok(vec![port(&ports[1])])
+        );
+        assert_eq!(
+            svc.plan_nics("p1", true, Some(&[port(&ports[0])]), false),
+            Ok(vec![port(&ports[0])])
+        );
+        let by_net = NicRequest::Network {
+            id: hidden.clone(),
+            fixed_ip: None,
+            tag: None,
+        };
+        assert_eq!(
+            svc.plan_nics("p1", false, Some(&[by_net]), false),
+            Err(VifError::NetworkNotFound(hidden))
+        );
     }
 }

@@ -123,7 +123,7 @@ impl NeutronKind {
 #[derive(Debug, Clone, Default)]
 pub struct NeutronFilter {
     /// Only what this project may see: its own rows, plus shared and
-    /// external networks and their subnets, ports on its networks and
+    /// external networks, subnets of shared networks, ports on its networks and
     /// rules of its groups. `None`: every row (admin).
     pub visible_to: Option<String>,
     /// `(attribute, values)`: the row's attribute equals one of the values.
@@ -220,9 +220,11 @@ pub(crate) async fn list_in(
             NeutronKind::Network => {
                 format!("(project_id = ${n} OR shared = 1 OR external = 1)")
             }
+            // Neutron's `get_subnet`: owner or shared; an external
+            // network's subnets are not shown to other projects.
             NeutronKind::Subnet => format!(
                 "(project_id = ${n} OR network_id IN \
-                 (SELECT id FROM networks WHERE shared = 1 OR external = 1))"
+                 (SELECT id FROM networks WHERE shared = 1))"
             ),
             NeutronKind::Port => format!(
                 "(project_id = ${n} OR network_id IN (SELECT id FROM networks WHERE project_id = ${n}))"

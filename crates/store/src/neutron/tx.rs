@@ -34,6 +34,15 @@ pub(crate) async fn count_in(
     Ok(row.try_get::<i64, _>("n")?)
 }
 
+/// A hold (`h`, a row of `address_holds`) is live while its job is there.
+const HOLD_LIVE: &str = "EXISTS (SELECT 1 FROM jobs j WHERE j.job_type = h.job_type \
+     AND j.resource_id = h.port_id)";
+
+/// The same, for a DELETE on the table itself (no alias there).
+const HOLD_LIVE_UNALIASED: &str =
+    "EXISTS (SELECT 1 FROM jobs j WHERE j.job_type = address_holds.job_type \
+     AND j.resource_id = address_holds.port_id)";
+
 fn unique_conflict(e: sqlx::Error, message: String) -> StoreError {
     StoreError::conflict_on_unique(e, message)
 }
@@ -249,7 +258,10 @@ impl NeutronTx {
                 "DELETE FROM port_security_groups WHERE port_id = $1",
             ],
             NeutronKind::Network => &["DELETE FROM network_segments WHERE owner_id = $1"],
-            NeutronKind::Subnet => &["DELETE FROM ip_allocations WHERE subnet_id = $1"],
+            NeutronKind::Subnet => &[
+                "DELETE FROM ip_allocations WHERE subnet_id = $1",
+                "DELETE FROM address_holds WHERE subnet_id = $1",
+            ],
             NeutronKind::SecurityGroup => &[
                 "DELETE FROM security_group_rules WHERE security_group_id = $1",
                 "DELETE FROM default_security_groups WHERE security_group_id = $1",
@@ -368,7 +380,8 @@ impl NeutronTx {
         Ok(())
     }
 
-    /// Whether a MAC address is used by a port of a network.
+    /// Whether a MAC address is used by a port of a network, or held for
+    /// a deleted one whose copies may still be in a pod.
     pub async fn mac_in_use(&mut self, network_id: &str, mac: &str) -> Result<bool> {
         let row: Option<String> =
             sqlx::query_scalar("SELECT id FROM ports WHERE network_id = $1 AND mac_address = $2")
@@ -376,7 +389,78 @@ impl NeutronTx {
                 .bind(mac)
                 .fetch_optional(self.conn())
                 .await?;
-        Ok(row.is_some())
+        if row.is_some() {
+            return Ok(true);
+        }
+        let held: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT h.port_id FROM address_holds h WHERE h.network_id = $1 AND h.mac_address = $2 \
+             AND {HOLD_LIVE} LIMIT 1"
+        ))
+        .bind(network_id)
+        .bind(mac)
+        .fetch_optional(self.conn())
+        .await?;
+        Ok(held.is_some())
+    }
+
+    /// Holds the addresses of a port being deleted (`ips` as
+    /// `(subnet_id, ip_address)`, and its MAC) for as long as a job of
+    /// `job_type` for the port is pending or failed: the job that deletes
+    /// its copies in the pods, recorded in this same transaction. See
+    /// migration 0011.
+    pub async fn hold_addresses(
+        &mut self,
+        port_id: &str,
+        network_id: &str,
+        mac: &str,
+        ips: &[(String, String)],
+        job_type: &str,
+    ) -> Result<()> {
+        // The network's holds whose job is done go first.
+        sqlx::query(&format!(
+            "DELETE FROM address_holds WHERE network_id = $1 AND NOT {HOLD_LIVE_UNALIASED}"
+        ))
+        .bind(network_id)
+        .execute(self.conn())
+        .await?;
+        let now = now();
+        let rows = ips
+            .iter()
+            .map(|(s, ip)| (s.as_str(), ip.as_str()))
+            .chain(std::iter::once(("", "")));
+        for (subnet_id, ip) in rows {
+            sqlx::query(
+                "INSERT INTO address_holds (port_id, network_id, subnet_id, ip_address, mac_address, job_type, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            )
+            .bind(port_id)
+            .bind(network_id)
+            .bind(subnet_id)
+            .bind(ip)
+            .bind(mac)
+            .bind(job_type)
+            .bind(&now)
+            .execute(self.conn())
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The addresses of a subnet held for deleted ports (live holds only;
+    /// the subnet's dead ones are swept on the way).
+    pub async fn held_ips(&mut self, subnet_id: &str) -> Result<Vec<String>> {
+        sqlx::query(&format!(
+            "DELETE FROM address_holds WHERE subnet_id = $1 AND NOT {HOLD_LIVE_UNALIASED}"
+        ))
+        .bind(subnet_id)
+        .execute(self.conn())
+        .await?;
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT h.ip_address FROM address_holds h WHERE h.subnet_id = $1 AND {HOLD_LIVE}"
+        ))
+        .bind(subnet_id)
+        .fetch_all(self.conn())
+        .await?)
     }
 
     // ---- segments ----
