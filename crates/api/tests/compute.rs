@@ -1812,3 +1812,88 @@ async fn every_compute_answer_names_its_request_id_twice() {
         r.headers()["x-openstack-request-id"]
     );
 }
+
+#[tokio::test]
+async fn instance_actions_of_a_deleted_server_from_2_21() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    let (s, b) = e.boot(&e.demo, "gone", "az2", "f1").await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    e.wait_active(&e.demo, &id).await;
+    let (s, _, _) = e
+        .call(
+            &e.demo,
+            Method::DELETE,
+            &format!("/v2.1/servers/{id}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    let mut gone = false;
+    for _ in 0..100 {
+        let (s, _, _) = e
+            .call(
+                &e.demo,
+                Method::GET,
+                &format!("/v2.1/servers/{id}"),
+                None,
+                None,
+            )
+            .await;
+        if s == 404 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "server {id} never went");
+    let path = format!("/v2.1/servers/{id}/os-instance-actions");
+    let (s, b, _) = e
+        .call(&e.demo, Method::GET, &path, None, Some("2.21"))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let actions: Vec<&str> = b["instanceActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["delete", "create"], "{b}");
+    let rid = b["instanceActions"][1]["request_id"].as_str().unwrap();
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            &format!("{path}/{rid}"),
+            None,
+            Some("2.21"),
+        )
+        .await;
+    assert_eq!(
+        (s, &b["instanceAction"]["action"]),
+        (200, &json!("create")),
+        "{b}"
+    );
+    assert_eq!(b["instanceAction"]["instance_uuid"], json!(id));
+    // Before 2.21 a deleted server has no actions to show.
+    let (s, b, _) = e
+        .call(&e.demo, Method::GET, &path, None, Some("2.20"))
+        .await;
+    assert_eq!(
+        (s, &b["itemNotFound"]["message"]),
+        (404, &json!(format!("Instance {id} could not be found.")))
+    );
+    // Nor does anyone see the actions of a server that never was.
+    let (s, _, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            "/v2.1/servers/00000000-0000-4000-8000-00000000dead/os-instance-actions",
+            None,
+            Some("2.21"),
+        )
+        .await;
+    assert_eq!(s, 404);
+}

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
 use tricircle_core::listing::{
     parse_nova_sort, SortKey, NOVA_SERVER_ID_KEY, NOVA_SERVER_SORT_FIELDS,
@@ -18,6 +18,7 @@ use tricircle_store::{NewRouting, Pod, Reservation, Usage, MAX_COUNT_PER_REQUEST
 
 use super::flavors::{ensure_flavor_in_pod, find_flavor};
 use super::keypairs::ensure_keypair_in_pod;
+use super::microversion::Microversion;
 use crate::body::parse_json;
 use crate::error::ApiError;
 use crate::gateway::forward::{call, try_call, PodAnswer, PodCall};
@@ -1045,6 +1046,7 @@ pub async fn passthrough_root_sub(
 pub async fn passthrough(
     State(st): State<GatewayState>,
     c: Call,
+    Extension(mv): Extension<Microversion>,
     method: Method,
     Path((id, _)): Path<(String, String)>,
     uri: Uri,
@@ -1057,7 +1059,23 @@ pub async fn passthrough(
         &method,
         subresource::raw_tail(uri.path(), 3),
     )?;
-    let (_, pod) = routed(&st, &c, &id).await?;
+    let pod = match routed(&st, &c, &id).await {
+        Ok((_, pod)) => pod,
+        // From 2.21 Nova reads the actions of deleted servers too; the
+        // routing went with the server, so the pod that had it says.
+        Err(e)
+            if e.status == StatusCode::NOT_FOUND
+                && mv.at_least(21)
+                && subresource::valid_segment(&id)
+                && sub.segments().first().map(String::as_str) == Some("os-instance-actions") =>
+        {
+            let path = PodPath::of(["servers", &id]).join(&sub);
+            return deleted_server_actions(&st, &c, path, q)
+                .await
+                .map_or(Err(e), Ok);
+        }
+        Err(e) => return Err(e),
+    };
     // Addresses are keyed by network name: the pod knows `<top_id>#<name>`.
     let ips_of = match sub.segments() {
         [ips, label] if ips == "ips" => Some(label.clone()),
@@ -1087,4 +1105,35 @@ pub async fn passthrough(
         };
     }
     Ok(answer.into_response())
+}
+
+/// The instance actions of a server no routing knows any more (deleted):
+/// the first pod that does not answer 404 has it. `None` when none does.
+async fn deleted_server_actions(
+    st: &GatewayState,
+    c: &Call,
+    path: PodPath,
+    q: Option<String>,
+) -> Option<Response> {
+    let pods = st.store.list_pods().await.ok()?;
+    for pod in pods.iter().filter(|p| !p.is_top()) {
+        match forward(
+            st,
+            c,
+            pod,
+            Method::GET,
+            path.clone(),
+            q.clone(),
+            Bytes::new(),
+        )
+        .await
+        {
+            Ok(a) if a.status != StatusCode::NOT_FOUND => return Some(a.into_response()),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(pod = %pod.pod_name, error = ?e.message, "pod not asked about a deleted server's actions");
+            }
+        }
+    }
+    None
 }
