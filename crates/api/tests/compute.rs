@@ -1897,3 +1897,62 @@ async fn instance_actions_of_a_deleted_server_from_2_21() {
         .await;
     assert_eq!(s, 404);
 }
+
+#[tokio::test]
+async fn return_reservation_id_answers_the_reservation() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    for (name, count) in [("many", 2), ("one", 1)] {
+        let (s, b, _) = e
+            .call(
+                &e.demo,
+                Method::POST,
+                "/v2.1/servers",
+                Some(
+                    json!({"server": {"name": name, "imageRef": IMAGE, "flavorRef": "f1",
+                    "min_count": count, "max_count": count, "return_reservation_id": true,
+                    "networks": "none"}}),
+                ),
+                Some("2.47"),
+            )
+            .await;
+        assert_eq!(s, 202, "{b}");
+        let obj = b.as_object().unwrap();
+        assert_eq!(obj.len(), 1, "{b}");
+        let rid = b["reservation_id"].as_str().unwrap();
+        assert!(
+            rid.len() == 10
+                && rid.starts_with("r-")
+                && rid[2..]
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()),
+            "{rid}"
+        );
+    }
+    // The servers were made: Tempest finds them by name.
+    let (s, b, _) = e
+        .call(&e.demo, Method::GET, "/v2.1/servers", None, Some("2.47"))
+        .await;
+    assert_eq!(s, 200);
+    let mut names: Vec<&str> = b["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["many-1", "many-2", "one"]);
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::POST,
+            "/v2.1/servers",
+            Some(
+                json!({"server": {"name": "x", "imageRef": IMAGE, "flavorRef": "f1",
+                "return_reservation_id": [1], "networks": "none"}}),
+            ),
+            Some("2.47"),
+        )
+        .await;
+    assert_eq!((s, &b["badRequest"]["code"]), (400, &json!(400)), "{b}");
+}

@@ -195,11 +195,28 @@ pub async fn create(
              {MAX_COUNT_PER_REQUEST} servers per request."
         )));
     }
-    if server.get("return_reservation_id").and_then(Value::as_bool) == Some(true) && max_count > 1 {
-        return Err(ApiError::bad_request(
-            "return_reservation_id with several servers is not supported by Tricircle; boot them one request at a time.",
-        ));
-    }
+    // The pod boots each server on its own; the caller gets the
+    // reservation id instead of the first server when it asks for it.
+    let return_reservation_id = match server.remove("return_reservation_id") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        // Nova's boolean parameter type takes these strings too.
+        Some(Value::String(t))
+            if ["true", "1", "on", "yes"].contains(&t.to_lowercase().as_str()) =>
+        {
+            true
+        }
+        Some(Value::String(t))
+            if ["false", "0", "off", "no"].contains(&t.to_lowercase().as_str()) =>
+        {
+            false
+        }
+        Some(v) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute return_reservation_id. Value: {v}. {v} is not a boolean."
+            )))
+        }
+    };
 
     // Where: the AZ (`az`, `az:host` or `az::node`) names a top AZ.
     let az = match server.get("availability_zone") {
@@ -306,7 +323,25 @@ pub async fn create(
         tracing::warn!(error = %e, "quota reservations not released; they expire");
     }
     let (answer, _) = outcome?;
+    if return_reservation_id && answer.is_success() {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "reservation_id": reservation_id() })),
+        )
+            .into_response());
+    }
     Ok(answer.respond(|v| server_to_top(v, &pod)))
+}
+
+/// A reservation id as Nova makes them: `r-` and eight characters.
+fn reservation_id() -> String {
+    const CHARS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let random = uuid::Uuid::new_v4();
+    let tail: String = random.as_bytes()[..8]
+        .iter()
+        .map(|b| CHARS[usize::from(*b) % CHARS.len()] as char)
+        .collect();
+    format!("r-{tail}")
 }
 
 /// Prepares the pod (flavor, keypair), boots one server per reservation
