@@ -952,6 +952,35 @@ async fn images_nova_style_until_2_35() {
         .as_str()
         .unwrap()
         .starts_with(&e.base));
+    // Nova links to the image in Glance too: the top region's image
+    // endpoint, Pod1's image service (`<pod>/image`) here.
+    let alternate = img["links"][2].clone();
+    assert_eq!(
+        (&alternate["rel"], &alternate["type"]),
+        (
+            &json!("alternate"),
+            &json!("application/vnd.openstack.image")
+        ),
+        "{img}"
+    );
+    let href = alternate["href"].as_str().unwrap();
+    assert!(
+        href.starts_with("http://127.0.0.1:")
+            && !href.starts_with(&e.base)
+            && href.ends_with(&format!("/image/images/{IMAGE}")),
+        "{href}"
+    );
+    let (_, b, _) = e
+        .call(&e.demo, Method::GET, "/v2.1/images", None, None)
+        .await;
+    let listed = b["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == IMAGE)
+        .unwrap();
+    assert_eq!(listed["links"].as_array().unwrap().len(), 3);
+    assert_eq!(listed["links"][2], alternate);
     let (s, b, _) = e
         .call(
             &e.demo,
@@ -962,6 +991,7 @@ async fn images_nova_style_until_2_35() {
         )
         .await;
     assert_eq!((s, b["image"]["id"].clone()), (200, json!(IMAGE)));
+    assert_eq!(b["image"]["links"][2], alternate);
     let (s, b, _) = e
         .call(
             &e.demo,
