@@ -64,6 +64,86 @@ pub(crate) fn addresses_to_top(server: &mut Value) {
     }
 }
 
+/// A pod shows the groups of a server's ports by their bottom names; the
+/// gateway's copy of a top group is named by the top group's id. Returns
+/// each such id among `servers`' groups with the top group's name.
+async fn top_group_names<'a>(
+    st: &GatewayState,
+    servers: impl IntoIterator<Item = &'a Value>,
+) -> HashMap<String, String> {
+    let mut names = HashMap::new();
+    if st.network.is_none() {
+        return names;
+    }
+    let ids: Vec<String> = servers
+        .into_iter()
+        .filter_map(|s| s.get("security_groups").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|g| g.get("name").and_then(Value::as_str))
+        .filter(|n| uuid::Uuid::parse_str(n).is_ok())
+        .map(str::to_string)
+        .collect();
+    for id in ids {
+        if names.contains_key(&id) {
+            continue;
+        }
+        match st
+            .store
+            .neutron_get(tricircle_store::NeutronKind::SecurityGroup, &id)
+            .await
+        {
+            Ok(Some(g)) => {
+                if let Some(n) = g.get("name").and_then(Value::as_str) {
+                    names.insert(id, n.to_string());
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, group = %id, "security group name not read"),
+        }
+    }
+    names
+}
+
+/// Renames a server's groups from bottom to top names (each once).
+fn groups_to_top(server: &mut Value, names: &HashMap<String, String>) {
+    let Some(groups) = server
+        .get_mut("security_groups")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    let mut seen: Vec<Value> = Vec::new();
+    for g in groups.drain(..) {
+        let g = match g
+            .get("name")
+            .and_then(Value::as_str)
+            .and_then(|n| names.get(n))
+        {
+            Some(top) => json!({ "name": top }),
+            None => g,
+        };
+        if !seen.contains(&g) {
+            seen.push(g);
+        }
+    }
+    *groups = seen;
+}
+
+/// A pod's answer about one server, in top terms (AZ, network names,
+/// security group names).
+async fn respond_server(st: &GatewayState, answer: PodAnswer, pod: &Pod) -> Response {
+    let names = match answer.json() {
+        Some(v) if answer.is_success() => top_group_names(st, v.get("server")).await,
+        _ => HashMap::new(),
+    };
+    answer.respond(|v| {
+        server_to_top(v, pod);
+        if let Some(s) = v.get_mut("server") {
+            groups_to_top(s, &names);
+        }
+    })
+}
+
 // ------------------------------------------------------------------ create
 
 fn int_field(server: &Map<String, Value>, key: &str) -> Result<Option<i64>, ApiError> {
@@ -842,9 +922,11 @@ async fn fetch_page(
         Some(Value::Array(a)) => a,
         _ => return Err(PageError::Failed("no servers array".into())),
     };
+    let names = top_group_names(st, servers.iter()).await;
     for s in &mut servers {
         az_to_top(s, AZ_FIELD, &pod.pod_az_name, &pod.az_name);
         addresses_to_top(s);
+        groups_to_top(s, &names);
     }
     Ok(servers)
 }
@@ -912,7 +994,7 @@ pub async fn show(
         // The pod no longer has it: the routing is stale.
         forget(&st, routing.id, &id).await?;
     }
-    Ok(answer.respond(|v| server_to_top(v, &pod)))
+    Ok(respond_server(&st, answer, &pod).await)
 }
 
 /// The server is gone from its pod: its routing, its quota and the ports
@@ -988,7 +1070,7 @@ pub async fn action(
     if name == "forceDelete" && answer.is_success() {
         forget(&st, routing.id, &id).await?;
     }
-    Ok(answer.respond(|v| server_to_top(v, &pod)))
+    Ok(respond_server(&st, answer, &pod).await)
 }
 
 /// Attaching a volume: both must be in the same pod.
@@ -1050,7 +1132,7 @@ pub async fn passthrough_root(
         body,
     )
     .await?;
-    Ok(answer.respond(|v| server_to_top(v, &pod)))
+    Ok(respond_server(&st, answer, &pod).await)
 }
 
 pub async fn passthrough_root_sub(
