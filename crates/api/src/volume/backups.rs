@@ -146,8 +146,10 @@ pub async fn delete(
         None,
     )
     .await?;
-    if answer.is_success() || answer.status == StatusCode::NOT_FOUND {
+    if answer.status == StatusCode::NOT_FOUND {
         BACKUPS.forget(&st, &routing).await?;
+    } else if answer.is_success() {
+        BACKUPS.deleting(&st, &routing).await?;
     }
     Ok(answer.into_response())
 }
@@ -224,7 +226,7 @@ pub async fn action(
     )
     .await?;
     if force_delete && answer.is_success() {
-        BACKUPS.forget(&st, &routing).await?;
+        BACKUPS.deleting(&st, &routing).await?;
     }
     Ok(respond(&BACKUPS, answer, &pod, &HashMap::new()))
 }

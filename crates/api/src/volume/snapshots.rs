@@ -170,8 +170,10 @@ pub async fn delete(
         None,
     )
     .await?;
-    if answer.is_success() || answer.status == StatusCode::NOT_FOUND {
+    if answer.status == StatusCode::NOT_FOUND {
         SNAPSHOTS.forget(&st, &routing).await?;
+    } else if answer.is_success() {
+        SNAPSHOTS.deleting(&st, &routing).await?;
     }
     Ok(answer.into_response())
 }
@@ -198,7 +200,7 @@ pub async fn action(
     )
     .await?;
     if force_delete && answer.is_success() {
-        SNAPSHOTS.forget(&st, &routing).await?;
+        SNAPSHOTS.deleting(&st, &routing).await?;
     }
     Ok(respond(&SNAPSHOTS, answer, &pod, &HashMap::new()))
 }

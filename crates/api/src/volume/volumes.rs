@@ -540,15 +540,15 @@ pub async fn delete(
         None,
     )
     .await?;
-    if answer.is_success() || answer.status == StatusCode::NOT_FOUND {
+    if answer.status == StatusCode::NOT_FOUND {
         VOLUMES.forget(&st, &routing).await?;
-        if answer.is_success() {
-            for snap in snapshots {
-                if let Some((r, _)) =
-                    crate::gateway::routed_pod(&st, &c.ctx, SNAPSHOTS.singular, &snap).await?
-                {
-                    SNAPSHOTS.forget(&st, &r).await?;
-                }
+    } else if answer.is_success() {
+        VOLUMES.deleting(&st, &routing).await?;
+        for snap in snapshots {
+            if let Some((r, _)) =
+                crate::gateway::routed_pod(&st, &c.ctx, SNAPSHOTS.singular, &snap).await?
+            {
+                SNAPSHOTS.deleting(&st, &r).await?;
             }
         }
     }
@@ -646,7 +646,7 @@ pub async fn action(
             )
             .await?;
             if name == "os-force_delete" && answer.is_success() {
-                VOLUMES.forget(&st, &routing).await?;
+                VOLUMES.deleting(&st, &routing).await?;
             }
             Ok(respond(&VOLUMES, answer, &pod, &type_ids))
         }
