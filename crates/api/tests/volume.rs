@@ -1837,3 +1837,72 @@ async fn deleting_resources_stay_visible_until_their_pod_lets_them_go() {
     assert_fault(&a, 404, "itemNotFound");
     assert_eq!(gw.routing_pod(&vid, "volume").await, None);
 }
+
+/// Cinder takes its model's column names as sort keys: `display_name`
+/// (and `name`) on volumes and snapshots, across pods.
+#[tokio::test]
+async fn lists_sort_by_display_name_as_cinder_does() {
+    let gw = start().await;
+    let mut snaps = Vec::new();
+    for (name, az) in [("b-vol", "az1"), ("c-vol", "az2"), ("a-vol", "az2")] {
+        let v = gw
+            .create_volume(json!({"size": 1, "name": name, "availability_zone": az}))
+            .await;
+        let vid = v["id"].as_str().unwrap().to_string();
+        let a = gw
+            .demo(
+                Method::POST,
+                "/snapshots",
+                Some(json!({"snapshot": {"volume_id": vid, "name": name.replace("vol", "snap")}})),
+            )
+            .await;
+        assert_eq!(a.status, 202, "{}", a.body);
+        snaps.push(a.body["snapshot"]["id"].as_str().unwrap().to_string());
+    }
+    for id in &snaps {
+        gw.wait_for(&format!("/snapshots/{id}"), "snapshot", "available")
+            .await;
+    }
+    let names = |body: &Value, key: &str| -> Vec<String> {
+        body[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for (collection, stem) in [("volumes", "vol"), ("snapshots", "snap")] {
+        let asc: Vec<String> = ["a", "b", "c"]
+            .iter()
+            .map(|p| format!("{p}-{stem}"))
+            .collect();
+        let desc: Vec<String> = asc.iter().rev().cloned().collect();
+        for (query, want) in [
+            ("sort_key=display_name&sort_dir=asc", &asc),
+            ("sort_key=name&sort_dir=asc", &asc),
+            ("sort_key=display_name", &desc),
+            ("sort=display_name:asc", &asc),
+        ] {
+            for path in [
+                format!("/{collection}?{query}"),
+                format!("/{collection}/detail?{query}"),
+            ] {
+                let a = gw.demo(Method::GET, &path, None).await;
+                assert_eq!(a.status, 200, "{path}: {}", a.body);
+                assert_eq!(&names(&a.body, collection), want, "{path}");
+            }
+        }
+        let a = gw
+            .demo(
+                Method::GET,
+                &format!("/{collection}?sort_key=display_name&sort_dir=asc&limit=2"),
+                None,
+            )
+            .await;
+        assert_eq!(names(&a.body, collection), asc[..2].to_vec());
+        let a = gw
+            .demo(Method::GET, &format!("/{collection}?sort_key=color"), None)
+            .await;
+        assert_fault(&a, 400, "badRequest");
+    }
+}
