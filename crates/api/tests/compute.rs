@@ -1986,3 +1986,51 @@ async fn return_reservation_id_answers_the_reservation() {
         .await;
     assert_eq!((s, &b["badRequest"]["code"]), (400, &json!(400)), "{b}");
 }
+
+/// Nova keeps `accessIPv6` in its shortened form.
+#[tokio::test]
+async fn access_ipv6_is_shown_as_nova_stores_it() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::POST,
+            "/v2.1/servers",
+            Some(
+                json!({"server": {"name": "v6", "imageRef": IMAGE, "flavorRef": "f1",
+                "networks": "none", "accessIPv4": "10.0.0.1",
+                "accessIPv6": "2001:0DB8:0000:0000:0000:0000:0000:0001"}}),
+            ),
+            Some("2.47"),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    let shown = e.wait_active(&e.demo, &id).await;
+    assert_eq!(
+        (&shown["accessIPv4"], &shown["accessIPv6"]),
+        (&json!("10.0.0.1"), &json!("2001:db8::1"))
+    );
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::PUT,
+            &format!("/v2.1/servers/{id}"),
+            Some(json!({"server": {"accessIPv6": "::FFFF:192.0.2.1"}})),
+            Some("2.47"),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["server"]["accessIPv6"], "::ffff:192.0.2.1");
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::PUT,
+            &format!("/v2.1/servers/{id}"),
+            Some(json!({"server": {"accessIPv6": "not-an-address"}})),
+            Some("2.47"),
+        )
+        .await;
+    assert_eq!((s, &b["badRequest"]["code"]), (400, &json!(400)), "{b}");
+}
