@@ -1160,6 +1160,7 @@ pub async fn passthrough_root_sub(
 /// Sub-resources of a server (`ips`, `metadata`, `tags`, `remote-consoles`,
 /// `os-instance-actions`, ...): the ones Nova documents are forwarded to the
 /// server's pod.
+#[allow(clippy::too_many_arguments)]
 pub async fn passthrough(
     State(st): State<GatewayState>,
     c: Call,
@@ -1187,9 +1188,7 @@ pub async fn passthrough(
                 && sub.segments().first().map(String::as_str) == Some("os-instance-actions") =>
         {
             let path = PodPath::of(["servers", &id]).join(&sub);
-            return deleted_server_actions(&st, &c, path, q)
-                .await
-                .map_or(Err(e), Ok);
+            return deleted_server_actions(&st, &c, path, q).await.ok_or(e);
         }
         Err(e) => return Err(e),
     };
