@@ -221,20 +221,6 @@ impl Store {
         Ok(())
     }
 
-    /// A resource's delete was accepted: what it used no longer counts,
-    /// while its routing stays until its pod no longer has it (it is
-    /// still shown, `deleting`, meanwhile).
-    pub async fn release_allocation(&self, resource_type: &str, top_id: &str) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM allocations WHERE resource_type = $1 AND top_id = $2")
-            .bind(resource_type)
-            .bind(top_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// Usage back in line with what exists: reservations past their expiry
     /// go, and so do allocations of servers, volumes, snapshots and backups
     /// that no routing reaches any more. Safe to run at any time, from any

@@ -146,10 +146,8 @@ pub async fn delete(
         None,
     )
     .await?;
-    if answer.status == StatusCode::NOT_FOUND {
+    if answer.is_success() || answer.status == StatusCode::NOT_FOUND {
         BACKUPS.forget(&st, &routing).await?;
-    } else if answer.is_success() {
-        BACKUPS.deleting(&st, &routing).await?;
     }
     Ok(answer.into_response())
 }
@@ -226,7 +224,7 @@ pub async fn action(
     )
     .await?;
     if force_delete && answer.is_success() {
-        BACKUPS.deleting(&st, &routing).await?;
+        BACKUPS.forget(&st, &routing).await?;
     }
     Ok(respond(&BACKUPS, answer, &pod, &HashMap::new()))
 }

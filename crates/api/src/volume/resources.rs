@@ -114,16 +114,6 @@ impl Kind {
         Ok(())
     }
 
-    /// The pod accepted deleting the resource: its quota is free, while
-    /// its routing stays, so that it is shown (`deleting`) until its pod no
-    /// longer has it; a show answered 404 then forgets it.
-    pub async fn deleting(&self, st: &GatewayState, routing: &Routing) -> Result<(), ApiError> {
-        st.store
-            .release_allocation(self.singular, &routing.top_id)
-            .await?;
-        Ok(())
-    }
-
     /// Records a resource just created in `pod`: its routing, the
     /// reservation completed with what it uses, and its create check (if
     /// any) cancelled, together.

@@ -170,10 +170,8 @@ pub async fn delete(
         None,
     )
     .await?;
-    if answer.status == StatusCode::NOT_FOUND {
+    if answer.is_success() || answer.status == StatusCode::NOT_FOUND {
         SNAPSHOTS.forget(&st, &routing).await?;
-    } else if answer.is_success() {
-        SNAPSHOTS.deleting(&st, &routing).await?;
     }
     Ok(answer.into_response())
 }
@@ -200,7 +198,7 @@ pub async fn action(
     )
     .await?;
     if force_delete && answer.is_success() {
-        SNAPSHOTS.deleting(&st, &routing).await?;
+        SNAPSHOTS.forget(&st, &routing).await?;
     }
     Ok(respond(&SNAPSHOTS, answer, &pod, &HashMap::new()))
 }
