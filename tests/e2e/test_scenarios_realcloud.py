@@ -10,6 +10,7 @@ Without the env file these tests are skipped, unless
 TRICIRCLE_REQUIRE_REALCLOUD=1 (scripts/test --realcloud), where they fail.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -41,6 +42,51 @@ def _openstack(env, *args, region="RegionOne", check=True):
     if check and r.returncode != 0:
         raise AssertionError(f"openstack {' '.join(args)} -> {r.returncode}: {r.stderr[-2000:]}")
     return r.stdout
+
+
+def pick_service(services, endpoints, stype, name, region="RegionOne"):
+    """The catalog service of type `stype` to register an endpoint with (its
+    id), or None when there is none. Keystone may hold several services of
+    one type (two `volumev3` ones, say), and then the `openstack` CLI refuses
+    the type ("Multiple service matches found"): the one named `name` is
+    taken, else the one that already has endpoints in `region`, else the
+    first. `services` and `endpoints` are `service list` / `endpoint list`
+    as JSON."""
+    of_type = [s for s in services if s.get("Type") == stype]
+    if not of_type:
+        return None
+    for s in of_type:
+        if s.get("Name") == name:
+            return s["ID"]
+    in_region = {e.get("Service Name") for e in endpoints
+                 if e.get("Service Type") == stype and e.get("Region") == region}
+    for s in of_type:
+        if s.get("Name") in in_region:
+            return s["ID"]
+    return of_type[0]["ID"]
+
+
+def _service_id(env, stype, name):
+    """The id of the service to register Tricircle's `stype` endpoints with
+    (see pick_service); made when Keystone has none of that type."""
+    services = json.loads(_openstack(env, "service", "list", "--long", "-f", "json"))
+    endpoints = json.loads(_openstack(env, "endpoint", "list", "-f", "json"))
+    sid = pick_service(services, endpoints, stype, name)
+    if sid is None:
+        sid = _openstack(env, "service", "create", "--name", name, "-f", "value", "-c", "id", stype).strip()
+    return sid
+
+
+def test_pick_service_among_several_of_one_type():
+    services = [{"ID": "a", "Name": "cinder", "Type": "volumev3"},
+                {"ID": "b", "Name": "cinderv3", "Type": "volumev3"},
+                {"ID": "c", "Name": "nova", "Type": "compute"}]
+    assert pick_service(services, [], "volumev3", "cinderv3") == "b"
+    endpoints = [{"Service Name": "cinder", "Service Type": "volumev3", "Region": "RegionOne"}]
+    assert pick_service(services[:1] + [{"ID": "d", "Name": "other", "Type": "volumev3"}], endpoints,
+                        "volumev3", "cinderv3") == "a"
+    assert pick_service(services, [], "network", "neutron") is None
+    assert pick_service(services, [], "compute", "nova-legacy") == "c"
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +122,11 @@ def bed(tricircle_bin, tmp_path_factory):
         ("block-storage", "cinder", f"http://127.0.0.1:{volume_port}/v3/$(project_id)s"),
         ("network", "neutron", f"http://127.0.0.1:{network_port}"),
     ):
-        if not _openstack(admin_os, "service", "list", "-f", "value", "-c", "Type").split().count(stype):
-            _openstack(admin_os, "service", "create", "--name", name, stype)
+        # By id: the type may name several services.
+        service = _service_id(admin_os, stype, name)
         for iface in ("public", "internal", "admin"):
             eid = _openstack(admin_os, "endpoint", "create", "--region", "RegionOne", "-f", "value", "-c", "id",
-                             stype, iface, endpoint).strip()
+                             service, iface, endpoint).strip()
             added.append(eid)
     member_os = dict(admin_os, OS_USERNAME=keystone.demo.user, OS_PASSWORD=keystone.demo.password,
                      OS_PROJECT_NAME=keystone.demo.project)

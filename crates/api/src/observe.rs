@@ -68,6 +68,10 @@ pub async fn observe(service: &'static str, mut req: Request, next: Next) -> Res
     let elapsed = started.elapsed();
     let status = resp.status().as_u16();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
+        // Nova also names its request id in a header of its own.
+        if service == "compute" {
+            resp.headers_mut().insert("x-compute-request-id", v.clone());
+        }
         resp.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
     span.in_scope(|| {

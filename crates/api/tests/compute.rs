@@ -976,6 +976,35 @@ async fn images_nova_style_until_2_35() {
         .as_str()
         .unwrap()
         .starts_with(&e.base));
+    // Nova links to the image in Glance too: the top region's image
+    // endpoint, Pod1's image service (`<pod>/image`) here.
+    let alternate = img["links"][2].clone();
+    assert_eq!(
+        (&alternate["rel"], &alternate["type"]),
+        (
+            &json!("alternate"),
+            &json!("application/vnd.openstack.image")
+        ),
+        "{img}"
+    );
+    let href = alternate["href"].as_str().unwrap();
+    assert!(
+        href.starts_with("http://127.0.0.1:")
+            && !href.starts_with(&e.base)
+            && href.ends_with(&format!("/image/images/{IMAGE}")),
+        "{href}"
+    );
+    let (_, b, _) = e
+        .call(&e.demo, Method::GET, "/v2.1/images", None, None)
+        .await;
+    let listed = b["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == IMAGE)
+        .unwrap();
+    assert_eq!(listed["links"].as_array().unwrap().len(), 3);
+    assert_eq!(listed["links"][2], alternate);
     let (s, b, _) = e
         .call(
             &e.demo,
@@ -986,6 +1015,7 @@ async fn images_nova_style_until_2_35() {
         )
         .await;
     assert_eq!((s, b["image"]["id"].clone()), (200, json!(IMAGE)));
+    assert_eq!(b["image"]["links"][2], alternate);
     let (s, b, _) = e
         .call(
             &e.demo,
@@ -1658,4 +1688,373 @@ async fn flavor_access_list_for_projects_with_access() {
         )
         .await;
     common::assert_fault(s, &b, 404, "itemNotFound");
+}
+
+/// Keys made with `ssh-keygen -t ecdsa -b 384|256|521` and `-t ed25519`;
+/// the fingerprints are what `ssh-keygen -l -E md5` prints for them.
+const SSH_KEYS: [(&str, &str); 4] = [
+    ("ecdsa-sha2-nistp384 AAAAE2VjZHNhLXNoYTItbmlzdHAzODQAAAAIbmlzdHAzODQAAABhBLIow9ZbGMx+ZwyBv6IO4MlrM/O8jXfS8BFcrAHKB4Gu4d0HyC010KF1ow/mqFo8JpRQjInbGL0PbICR4uuD3GvEi7J2breSOGdIadYyF8er/Vh1wEvMUA+jemezoFvCwA== tempest",
+     "6e:38:d4:11:2d:0c:34:6a:a9:69:72:0f:cc:bd:96:ae"),
+    ("ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBIeASfYoWRCghRqAtqArPbuUi9hXglI1SF7yQlwZGEGnzqNYex8i9cjixBLjV9onHdQSLRLHx3LPUx21IwvfWzs= tempest",
+     "c2:ac:5c:a2:eb:81:87:fc:8e:73:c0:2e:82:67:21:3e"),
+    ("ecdsa-sha2-nistp521 AAAAE2VjZHNhLXNoYTItbmlzdHA1MjEAAAAIbmlzdHA1MjEAAACFBADNJv2EEk7q7NIIQkjDLWqswzcTjmSDA+v5QcWQx2/CLL4+b+XsucHaJFUKrY7G2a5N0gn9CF9dXKZRTHuudCQzZQH1diB3/EWEBussrZYq30E7kEfVX69XaBzFs+iDAoWCidnwmxPDiBoYKJhAlyHAlmju5W3SFhzbBxbQi8UMOzs54g== tempest",
+     "6d:b0:97:4b:4f:18:cb:49:3c:b7:4f:08:cc:ec:10:86"),
+    ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOBOWu0UoEgioEm/xlRClmuoa0VsyPBXoznOn6/j+2gD tempest",
+     "63:52:6a:56:6b:1b:ca:c4:fa:db:66:db:97:69:a5:5b"),
+];
+
+/// A self-signed certificate from `openssl req -x509`; its fingerprint is
+/// what `openssl x509 -fingerprint -sha1` prints, in lower case.
+const CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBejCCAR+gAwIBAgIUd5ZohBM8LJZFzW2bC5W6FYZtcP8wCgYIKoZIzj0EAwIw
+EjEQMA4GA1UEAwwHdGVtcGVzdDAeFw0yNjEyMDcxNjE2MzFaFw0zNjEyMDQxNjE2
+MzFaMBIxEDAOBgNVBAMMB3RlbXBlc3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNC
+AAQiU/opyy7A+Yd13mf8CcYzLeMz0ZkYPECnnN+p0sjDQKDdqrSLabvEkAInOJyK
+UD6OlaPZ8HIjgRVwsjiwYbcxo1MwUTAdBgNVHQ4EFgQUzKjOEFCADqRu9PsTCWFV
+HK38ngAwHwYDVR0jBBgwFoAUzKjOEFCADqRu9PsTCWFVHK38ngAwDwYDVR0TAQH/
+BAUwAwEB/zAKBggqhkjOPQQDAgNJADBGAiEAshOpndKmgSFD7S6IdnUNyqtiRe1l
+GPR3wqFnGUXxK6ICIQDGiHXoiRfP2QYQ1WeC+3qRtSWzNLfYsL0vpjB6bNTVLQ==
+-----END CERTIFICATE-----
+";
+
+#[tokio::test]
+async fn keypairs_of_every_type_nova_accepts_with_its_fingerprints() {
+    let e = env().await;
+    for (i, (key, fp)) in SSH_KEYS.iter().enumerate() {
+        let name = format!("k{i}");
+        let (s, b, _) = e
+            .call(
+                &e.demo,
+                Method::POST,
+                "/v2.1/os-keypairs",
+                Some(json!({"keypair": {"name": name, "public_key": key}})),
+                Some("2.2"),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+        assert_eq!(b["keypair"]["fingerprint"], *fp, "{key}");
+        assert_eq!(b["keypair"]["type"], "ssh");
+        let (s, b, _) = e
+            .call(
+                &e.demo,
+                Method::GET,
+                &format!("/v2.1/os-keypairs/{name}"),
+                None,
+                Some("2.2"),
+            )
+            .await;
+        assert_eq!((s, &b["keypair"]["fingerprint"]), (200, &json!(fp)));
+    }
+    // x509 from 2.2: imported, with the SHA-1 of the certificate.
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::POST,
+            "/v2.1/os-keypairs",
+            Some(json!({"keypair": {"name": "cert", "public_key": CERT, "type": "x509"}})),
+            Some("2.2"),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(
+        (&b["keypair"]["type"], &b["keypair"]["fingerprint"]),
+        (
+            &json!("x509"),
+            &json!("c9:68:4a:2c:ed:ad:89:7f:98:c1:f6:da:43:c5:68:9b:ac:e5:89:fd")
+        )
+    );
+    // ... and generated: a certificate whose fingerprint is reported.
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::POST,
+            "/v2.1/os-keypairs",
+            Some(json!({"keypair": {"name": "gen", "type": "x509"}})),
+            Some("2.2"),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let cert = b["keypair"]["public_key"].as_str().unwrap();
+    assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"), "{cert}");
+    assert!(b["keypair"]["private_key"]
+        .as_str()
+        .unwrap()
+        .contains("PRIVATE KEY-----"));
+    let fp = b["keypair"]["fingerprint"].as_str().unwrap();
+    assert_eq!((fp.len(), fp.matches(':').count()), (59, 19), "{fp}");
+    let (s, b, _) = e
+        .call(&e.demo, Method::GET, "/v2.1/os-keypairs", None, Some("2.2"))
+        .await;
+    assert_eq!(s, 200);
+    let types: Vec<(&str, &str)> = b["keypairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["keypair"]["name"].as_str().unwrap(),
+                k["keypair"]["type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(types.contains(&("cert", "x509")) && types.contains(&("gen", "x509")));
+    // Bad keys: Nova's messages.
+    for (body, msg) in [
+        (
+            json!({"name": "bad1", "public_key": "ecdsa-sha2-nistp384 AAAAbad tempest"}),
+            "Keypair data is invalid: failed to generate fingerprint",
+        ),
+        (
+            json!({"name": "bad2", "public_key": "not a certificate", "type": "x509"}),
+            "Keypair data is invalid: failed to generate X509 fingerprint. Error message: ",
+        ),
+        (
+            json!({"name": "bad3", "public_key": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "type": "x509"}),
+            "Keypair data is invalid: failed to generate X509 fingerprint. Error message: ",
+        ),
+    ] {
+        let (s, b, _) = e
+            .call(
+                &e.demo,
+                Method::POST,
+                "/v2.1/os-keypairs",
+                Some(json!({ "keypair": body })),
+                Some("2.2"),
+            )
+            .await;
+        assert_eq!((s, &b["badRequest"]["code"]), (400, &json!(400)), "{b}");
+        assert!(
+            b["badRequest"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(msg),
+            "{b}"
+        );
+    }
+    // x509 is a 2.2 type.
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::POST,
+            "/v2.1/os-keypairs",
+            Some(json!({"keypair": {"name": "old", "public_key": CERT, "type": "x509"}})),
+            Some("2.1"),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+}
+
+#[tokio::test]
+async fn every_compute_answer_names_its_request_id_twice() {
+    let e = env().await;
+    for (token, path) in [
+        (e.demo.as_str(), "/v2.1/flavors"),
+        (
+            e.demo.as_str(),
+            "/v2.1/servers/00000000-0000-4000-8000-00000000dead",
+        ),
+        ("bad-token", "/v2.1/servers"),
+    ] {
+        let (s, _, h) = e.call(token, Method::GET, path, None, None).await;
+        let rid = h["x-openstack-request-id"].to_str().unwrap();
+        assert!(rid.starts_with("req-"), "{s} {path}");
+        assert_eq!(h["x-compute-request-id"].to_str().unwrap(), rid, "{path}");
+    }
+    let r = e.http.get(format!("{}/", e.base)).send().await.unwrap();
+    assert_eq!(
+        r.headers()["x-compute-request-id"],
+        r.headers()["x-openstack-request-id"]
+    );
+}
+
+#[tokio::test]
+async fn instance_actions_of_a_deleted_server_from_2_21() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    let (s, b) = e.boot(&e.demo, "gone", "az2", "f1").await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    e.wait_active(&e.demo, &id).await;
+    let (s, _, _) = e
+        .call(
+            &e.demo,
+            Method::DELETE,
+            &format!("/v2.1/servers/{id}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    let mut gone = false;
+    for _ in 0..100 {
+        let (s, _, _) = e
+            .call(
+                &e.demo,
+                Method::GET,
+                &format!("/v2.1/servers/{id}"),
+                None,
+                None,
+            )
+            .await;
+        if s == 404 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "server {id} never went");
+    let path = format!("/v2.1/servers/{id}/os-instance-actions");
+    let (s, b, _) = e
+        .call(&e.demo, Method::GET, &path, None, Some("2.21"))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let actions: Vec<&str> = b["instanceActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["delete", "create"], "{b}");
+    let rid = b["instanceActions"][1]["request_id"].as_str().unwrap();
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            &format!("{path}/{rid}"),
+            None,
+            Some("2.21"),
+        )
+        .await;
+    assert_eq!(
+        (s, &b["instanceAction"]["action"]),
+        (200, &json!("create")),
+        "{b}"
+    );
+    assert_eq!(b["instanceAction"]["instance_uuid"], json!(id));
+    // Before 2.21 a deleted server has no actions to show.
+    let (s, b, _) = e
+        .call(&e.demo, Method::GET, &path, None, Some("2.20"))
+        .await;
+    assert_eq!(
+        (s, &b["itemNotFound"]["message"]),
+        (404, &json!(format!("Instance {id} could not be found.")))
+    );
+    // Nor does anyone see the actions of a server that never was.
+    let (s, _, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            "/v2.1/servers/00000000-0000-4000-8000-00000000dead/os-instance-actions",
+            None,
+            Some("2.21"),
+        )
+        .await;
+    assert_eq!(s, 404);
+}
+
+#[tokio::test]
+async fn return_reservation_id_answers_the_reservation() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    for (name, count) in [("many", 2), ("one", 1)] {
+        let (s, b, _) = e
+            .call(
+                &e.demo,
+                Method::POST,
+                "/v2.1/servers",
+                Some(
+                    json!({"server": {"name": name, "imageRef": IMAGE, "flavorRef": "f1",
+                    "min_count": count, "max_count": count, "return_reservation_id": true,
+                    "networks": "none"}}),
+                ),
+                Some("2.47"),
+            )
+            .await;
+        assert_eq!(s, 202, "{b}");
+        let obj = b.as_object().unwrap();
+        assert_eq!(obj.len(), 1, "{b}");
+        let rid = b["reservation_id"].as_str().unwrap();
+        assert!(
+            rid.len() == 10
+                && rid.starts_with("r-")
+                && rid[2..]
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()),
+            "{rid}"
+        );
+    }
+    // The servers were made: Tempest finds them by name.
+    let (s, b, _) = e
+        .call(&e.demo, Method::GET, "/v2.1/servers", None, Some("2.47"))
+        .await;
+    assert_eq!(s, 200);
+    let mut names: Vec<&str> = b["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["many-1", "many-2", "one"]);
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::POST,
+            "/v2.1/servers",
+            Some(
+                json!({"server": {"name": "x", "imageRef": IMAGE, "flavorRef": "f1",
+                "return_reservation_id": [1], "networks": "none"}}),
+            ),
+            Some("2.47"),
+        )
+        .await;
+    assert_eq!((s, &b["badRequest"]["code"]), (400, &json!(400)), "{b}");
+}
+
+/// Nova keeps `accessIPv6` in its shortened form.
+#[tokio::test]
+async fn access_ipv6_is_shown_as_nova_stores_it() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::POST,
+            "/v2.1/servers",
+            Some(
+                json!({"server": {"name": "v6", "imageRef": IMAGE, "flavorRef": "f1",
+                "networks": "none", "accessIPv4": "10.0.0.1",
+                "accessIPv6": "2001:0DB8:0000:0000:0000:0000:0000:0001"}}),
+            ),
+            Some("2.47"),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    let shown = e.wait_active(&e.demo, &id).await;
+    assert_eq!(
+        (&shown["accessIPv4"], &shown["accessIPv6"]),
+        (&json!("10.0.0.1"), &json!("2001:db8::1"))
+    );
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::PUT,
+            &format!("/v2.1/servers/{id}"),
+            Some(json!({"server": {"accessIPv6": "::FFFF:192.0.2.1"}})),
+            Some("2.47"),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["server"]["accessIPv6"], "::ffff:192.0.2.1");
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::PUT,
+            &format!("/v2.1/servers/{id}"),
+            Some(json!({"server": {"accessIPv6": "not-an-address"}})),
+            Some("2.47"),
+        )
+        .await;
+    assert_eq!((s, &b["badRequest"]["code"]), (400, &json!(400)), "{b}");
 }

@@ -1529,3 +1529,75 @@ async fn an_address_the_pod_still_holds_is_chosen_again_unless_asked_for() {
 fn uuid_like(s: &str) -> bool {
     s.len() == 36 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
 }
+
+/// `security_groups` in a server's view: the top names of the groups its
+/// ports have (the pod knows its copies by the top ids), as Nova shows the
+/// groups of the ports.
+#[tokio::test]
+async fn a_server_shows_the_top_names_of_its_ports_groups() {
+    let env = env(testing::sqlite().await).await;
+    let flavor = env.flavor().await;
+    let net_id = env.network_with_subnet("sgnet", "10.13.0.0/24").await;
+    let sg = env
+        .net(
+            Method::POST,
+            "/security-groups",
+            Some(json!({"security_group": {"name": "sg1"}})),
+        )
+        .await;
+    let sg_id = sg["security_group"]["id"].as_str().unwrap().to_string();
+    let server = json!({"name": "with-sg", "flavorRef": flavor, "imageRef": IMAGE,
+        "networks": [{"uuid": net_id}], "security_groups": [{"name": "sg1"}],
+        "availability_zone": "az1"});
+    let (s, v) = env
+        .call(
+            &env.demo,
+            Method::POST,
+            format!("{}/v2.1/servers", env.instances[0].compute),
+            Some(json!({ "server": server })),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["server"]["id"].as_str().unwrap().to_string();
+    let shown = active(&env, &id).await;
+    assert_eq!(
+        shown["server"]["security_groups"],
+        json!([{"name": "sg1"}]),
+        "{shown}"
+    );
+    // The pod's own view names the copy by the top id.
+    let pod_groups: Vec<String> = env.pods[0]
+        .network()
+        .security_groups()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(pod_groups.contains(&sg_id), "{pod_groups:?}");
+    let (s, v) = env
+        .call(
+            &env.demo,
+            Method::GET,
+            format!("{}/v2.1/servers/detail", env.instances[0].compute),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let listed = v["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == json!(id))
+        .unwrap();
+    assert_eq!(listed["security_groups"], json!([{"name": "sg1"}]));
+    // Without groups named, the port has the project's default group.
+    let (s, v) = env
+        .boot(0, &flavor, json!([{"uuid": net_id}]), Some("az1"))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let plain = active(&env, v["server"]["id"].as_str().unwrap()).await;
+    assert_eq!(
+        plain["server"]["security_groups"],
+        json!([{"name": "default"}]),
+        "{plain}"
+    );
+}

@@ -232,6 +232,22 @@ impl Gw {
         panic!("{rest} never became {status}");
     }
 
+    /// Polls `rest` after a delete: shown `deleting` while the pod has it,
+    /// then 404 (and the routing is gone).
+    async fn wait_gone(&self, rest: &str, key: &str) {
+        for _ in 0..200 {
+            let a = self.demo(Method::GET, rest, None).await;
+            if a.status == 404 {
+                assert_fault(&a, 404, "itemNotFound");
+                return;
+            }
+            assert_eq!(a.status, 200, "{}", a.body);
+            assert_eq!(a.body[key]["status"], "deleting", "{}", a.body);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{rest} never went");
+    }
+
     async fn routing_pod(&self, id: &str, resource_type: &str) -> Option<String> {
         let page = self
             .store
@@ -773,10 +789,9 @@ async fn show_extend_delete_and_stale_routings() {
         .demo(Method::DELETE, &format!("/volumes/{id}"), None)
         .await;
     assert_eq!(a.status, 202, "{}", a.body);
-    assert_eq!(gw.routing_pod(&id, "volume").await, None);
     assert_eq!(gw.absolute().await["totalVolumesUsed"], 0);
-    let a = gw.demo(Method::GET, &format!("/volumes/{id}"), None).await;
-    assert_fault(&a, 404, "itemNotFound");
+    gw.wait_gone(&format!("/volumes/{id}"), "volume").await;
+    assert_eq!(gw.routing_pod(&id, "volume").await, None);
 
     // A volume deleted behind Tricircle's back: the show finds out.
     let v = gw
@@ -1197,16 +1212,20 @@ async fn snapshots_follow_their_volume() {
         )
         .await;
     assert_eq!(a.status, 202, "{}", a.body);
+    assert_eq!(gw.absolute().await["totalSnapshotsUsed"], 1);
+    gw.wait_gone(&format!("/volumes/{clone}"), "volume").await;
+    gw.wait_gone(&format!("/snapshots/{clone_snap}"), "snapshot")
+        .await;
     assert_eq!(gw.routing_pod(&clone, "volume").await, None);
     assert_eq!(gw.routing_pod(&clone_snap, "snapshot").await, None);
-    assert_eq!(gw.absolute().await["totalSnapshotsUsed"], 1);
 
     let a = gw
         .demo(Method::DELETE, &format!("/snapshots/{sid}"), None)
         .await;
     assert_eq!(a.status, 202, "{}", a.body);
-    assert_eq!(gw.routing_pod(&sid, "snapshot").await, None);
     assert_eq!(gw.absolute().await["totalSnapshotsUsed"], 0);
+    gw.wait_gone(&format!("/snapshots/{sid}"), "snapshot").await;
+    assert_eq!(gw.routing_pod(&sid, "snapshot").await, None);
 }
 
 #[tokio::test]
@@ -1721,5 +1740,158 @@ async fn undecodable_path_segments_get_cinder_errors() {
             fault.is_some_and(|f| f["code"] == s && f["message"].is_string()),
             "{path}: not Cinder's format: {b}"
         );
+    }
+}
+
+/// A snapshot, volume or backup being deleted is shown `deleting` as long
+/// as its pod has it, and is 404 only once the pod no longer has it; its
+/// quota is free at once.
+#[tokio::test]
+async fn deleting_resources_stay_visible_until_their_pod_lets_them_go() {
+    let gw = start().await;
+    let v = gw
+        .create_volume(json!({"size": 1, "availability_zone": "az1"}))
+        .await;
+    let vid = v["id"].as_str().unwrap().to_string();
+    let a = gw
+        .demo(
+            Method::POST,
+            "/snapshots",
+            Some(json!({"snapshot": {"volume_id": vid, "name": "s"}})),
+        )
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let sid = a.body["snapshot"]["id"].as_str().unwrap().to_string();
+    gw.wait_for(&format!("/snapshots/{sid}"), "snapshot", "available")
+        .await;
+    let a = gw
+        .demo(
+            Method::POST,
+            "/backups",
+            Some(json!({"backup": {"volume_id": vid, "name": "b"}})),
+        )
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let bid = a.body["backup"]["id"].as_str().unwrap().to_string();
+    gw.wait_for(&format!("/backups/{bid}"), "backup", "available")
+        .await;
+    gw.wait_for(&format!("/volumes/{vid}"), "volume", "available")
+        .await;
+    // The pod takes its time from now on: deletes stay `deleting`.
+    gw.pod1
+        .volume()
+        .set_transition_delay(Duration::from_secs(3600));
+    for (collection, key, id) in [("snapshots", "snapshot", &sid), ("backups", "backup", &bid)] {
+        let a = gw
+            .demo(Method::DELETE, &format!("/{collection}/{id}"), None)
+            .await;
+        assert_eq!(a.status, 202, "{}", a.body);
+        let a = gw
+            .demo(Method::GET, &format!("/{collection}/{id}"), None)
+            .await;
+        assert_eq!(
+            (a.status, &a.body[key]["status"]),
+            (200, &json!("deleting")),
+            "{}",
+            a.body
+        );
+        // Its routing went with the accepted delete.
+        assert_eq!(gw.routing_pod(id, key).await, None);
+    }
+    let abs = gw.absolute().await;
+    assert_eq!(abs["totalSnapshotsUsed"], 0, "{abs}");
+    assert_eq!(abs["totalBackupsUsed"], 0, "{abs}");
+    gw.pod1.volume().finish_transitions();
+    for (collection, key, id) in [("snapshots", "snapshot", &sid), ("backups", "backup", &bid)] {
+        let a = gw
+            .demo(Method::GET, &format!("/{collection}/{id}"), None)
+            .await;
+        assert_fault(&a, 404, "itemNotFound");
+        assert_eq!(gw.routing_pod(id, key).await, None);
+    }
+    let a = gw
+        .demo(Method::DELETE, &format!("/volumes/{vid}"), None)
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let a = gw.demo(Method::GET, &format!("/volumes/{vid}"), None).await;
+    assert_eq!(
+        (a.status, &a.body["volume"]["status"]),
+        (200, &json!("deleting")),
+        "{}",
+        a.body
+    );
+    assert_eq!(gw.absolute().await["totalVolumesUsed"], 0);
+    gw.pod1.volume().finish_transitions();
+    let a = gw.demo(Method::GET, &format!("/volumes/{vid}"), None).await;
+    assert_fault(&a, 404, "itemNotFound");
+    assert_eq!(gw.routing_pod(&vid, "volume").await, None);
+}
+
+/// Cinder takes its model's column names as sort keys: `display_name`
+/// (and `name`) on volumes and snapshots, across pods.
+#[tokio::test]
+async fn lists_sort_by_display_name_as_cinder_does() {
+    let gw = start().await;
+    let mut snaps = Vec::new();
+    for (name, az) in [("b-vol", "az1"), ("c-vol", "az2"), ("a-vol", "az2")] {
+        let v = gw
+            .create_volume(json!({"size": 1, "name": name, "availability_zone": az}))
+            .await;
+        let vid = v["id"].as_str().unwrap().to_string();
+        let a = gw
+            .demo(
+                Method::POST,
+                "/snapshots",
+                Some(json!({"snapshot": {"volume_id": vid, "name": name.replace("vol", "snap")}})),
+            )
+            .await;
+        assert_eq!(a.status, 202, "{}", a.body);
+        snaps.push(a.body["snapshot"]["id"].as_str().unwrap().to_string());
+    }
+    for id in &snaps {
+        gw.wait_for(&format!("/snapshots/{id}"), "snapshot", "available")
+            .await;
+    }
+    let names = |body: &Value, key: &str| -> Vec<String> {
+        body[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for (collection, stem) in [("volumes", "vol"), ("snapshots", "snap")] {
+        let asc: Vec<String> = ["a", "b", "c"]
+            .iter()
+            .map(|p| format!("{p}-{stem}"))
+            .collect();
+        let desc: Vec<String> = asc.iter().rev().cloned().collect();
+        for (query, want) in [
+            ("sort_key=display_name&sort_dir=asc", &asc),
+            ("sort_key=name&sort_dir=asc", &asc),
+            ("sort_key=display_name", &desc),
+            ("sort=display_name:asc", &asc),
+        ] {
+            for path in [
+                format!("/{collection}?{query}"),
+                format!("/{collection}/detail?{query}"),
+            ] {
+                let a = gw.demo(Method::GET, &path, None).await;
+                assert_eq!(a.status, 200, "{path}: {}", a.body);
+                assert_eq!(&names(&a.body, collection), want, "{path}");
+            }
+        }
+        let a = gw
+            .demo(
+                Method::GET,
+                &format!("/{collection}?sort_key=display_name&sort_dir=asc&limit=2"),
+                None,
+            )
+            .await;
+        assert_eq!(names(&a.body, collection), asc[..2].to_vec());
+        let a = gw
+            .demo(Method::GET, &format!("/{collection}?sort_key=color"), None)
+            .await;
+        assert_fault(&a, 400, "badRequest");
     }
 }

@@ -118,14 +118,18 @@ pub const NOVA_SERVER_SORT_FIELDS: &[SortField<'static>] = &[
 pub const NOVA_SERVER_ID_KEY: SortField<'static> = sf("uuid", ID_FIELD);
 
 /// Cinder volume sort keys (Cinder maps `name` to `display_name` itself).
+/// The model's own column names are sort keys too (`display_name`...).
 pub const CINDER_VOLUME_SORT_FIELDS: &[SortField<'static>] = &[
     sf("created_at", "created_at"),
     sf("updated_at", "updated_at"),
     sf("id", "id"),
     sf("name", "name"),
+    sf("display_name", "name"),
+    sf("display_description", "description"),
     sf("size", "size"),
     sf("status", "status"),
     sf("bootable", "bootable"),
+    sf("availability_zone", "availability_zone"),
 ];
 
 /// Cinder snapshot sort keys.
@@ -134,7 +138,11 @@ pub const CINDER_SNAPSHOT_SORT_FIELDS: &[SortField<'static>] = &[
     sf("updated_at", "updated_at"),
     sf("id", "id"),
     sf("name", "name"),
+    sf("display_name", "name"),
+    sf("display_description", "description"),
     sf("status", "status"),
+    sf("volume_id", "volume_id"),
+    sf("volume_size", "size"),
 ];
 
 /// The key Cinder needs for the id tie-break.

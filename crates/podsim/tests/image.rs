@@ -685,3 +685,63 @@ async fn schemas_and_helpers() {
     assert!(other.images().get(CIRROS).is_some());
     assert_eq!(env.images.list().len(), 1);
 }
+
+#[tokio::test]
+async fn deactivate_and_reactivate_as_glance_does() {
+    let env = start().await;
+    let r = env
+        .create(
+            &env.admin,
+            json!({"name": "d", "disk_format": "raw", "container_format": "bare"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let action = |token: &str, id: &str, what: &str| {
+        send(env.req(
+            Method::POST,
+            &format!("/v2/images/{id}/actions/{what}"),
+            token,
+        ))
+    };
+    // Only an active image can be deactivated.
+    let r = action(&env.admin, &id, "deactivate").await;
+    glance_error(
+        &r,
+        403,
+        "Not allowed to deactivate image in status 'queued'",
+    );
+    let r = action(&env.admin, &id, "reactivate").await;
+    glance_error(
+        &r,
+        403,
+        "Not allowed to reactivate image in status 'queued'",
+    );
+    let r = env.upload(&env.admin, &id, b"data").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    // Non-admins may not (Glance's default policy).
+    let r = action(&env.demo, CIRROS, "deactivate").await;
+    glance_error(
+        &r,
+        403,
+        "You are not authorized to complete deactivate action.",
+    );
+    for _ in 0..2 {
+        let r = action(&env.admin, &id, "deactivate").await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+        assert!(r.text.is_empty());
+        let r = env.get(&format!("/v2/images/{id}"), &env.admin).await;
+        assert_eq!(r.body["status"], "deactivated");
+    }
+    let r = env.get(&format!("/v2/images/{id}/file"), &env.admin).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    for _ in 0..2 {
+        let r = action(&env.admin, &id, "reactivate").await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+        let r = env.get(&format!("/v2/images/{id}"), &env.admin).await;
+        assert_eq!(r.body["status"], "active");
+    }
+    let missing = "00000000-0000-4000-8000-000000000bad";
+    let r = action(&env.admin, missing, "deactivate").await;
+    glance_error(&r, 404, &format!("No image found with ID {missing}"));
+}

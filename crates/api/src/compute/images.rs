@@ -67,25 +67,50 @@ fn top_region(st: &GatewayState) -> Pod {
     }
 }
 
+/// Nova's status and progress for a Glance status.
 fn nova_status(glance: &str) -> (&'static str, u8) {
     match glance {
         "active" => ("ACTIVE", 100),
-        "queued" | "saving" | "uploading" | "importing" => ("SAVING", 25),
+        "queued" => ("SAVING", 25),
+        "saving" => ("SAVING", 50),
         "killed" => ("ERROR", 0),
         "deleted" | "pending_delete" => ("DELETED", 0),
         _ => ("UNKNOWN", 0),
     }
 }
 
-fn view(img: &Value, root: &str, detail: bool) -> Value {
+/// The image service's URL as Nova links to it (`alternate`): the top
+/// region's public image endpoint. `None` when the catalog has none.
+async fn glance_url(st: &GatewayState, c: &Call) -> Option<String> {
+    match st.pods.resolver().endpoint(&st.top_region, "image").await {
+        Ok(template) => Some(
+            tricircle_pods::endpoints::substitute(&template, &c.ctx.project_id)
+                .trim_end_matches('/')
+                .to_string(),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "no image endpoint for the images' alternate links");
+            None
+        }
+    }
+}
+
+fn view(img: &Value, root: &str, glance: Option<&str>, detail: bool) -> Value {
     let id = img["id"].as_str().unwrap_or_default();
+    let mut links = vec![
+        json!({"rel": "self", "href": format!("{root}/v2.1/images/{id}")}),
+        json!({"rel": "bookmark", "href": format!("{root}/images/{id}")}),
+    ];
+    if let Some(g) = glance {
+        links.push(
+            json!({"rel": "alternate", "type": "application/vnd.openstack.image",
+            "href": format!("{g}/images/{id}")}),
+        );
+    }
     let mut v = json!({
         "id": id,
         "name": img["name"],
-        "links": [
-            {"rel": "self", "href": format!("{root}/v2.1/images/{id}")},
-            {"rel": "bookmark", "href": format!("{root}/images/{id}")},
-        ],
+        "links": links,
     });
     if detail {
         let (status, progress) = nova_status(img["status"].as_str().unwrap_or(""));
@@ -189,11 +214,12 @@ async fn list_images(
         return Ok(answer.into_response());
     }
     let doc = answer.json().unwrap_or_default();
+    let glance = glance_url(&st, &c).await;
     let images: Vec<Value> = doc["images"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(|i| view(i, &c.root, detail))
+        .map(|i| view(i, &c.root, glance.as_deref(), detail))
         .collect();
     let mut body = json!({"images": images});
     if let Some(next) = doc["next"].as_str() {
@@ -245,7 +271,8 @@ pub async fn show(
         return Ok(answer.into_response());
     }
     let img = answer.json().unwrap_or_default();
-    Ok(Json(json!({"image": view(&img, &c.root, true)})).into_response())
+    let glance = glance_url(&st, &c).await;
+    Ok(Json(json!({"image": view(&img, &c.root, glance.as_deref(), true)})).into_response())
 }
 
 pub async fn delete(
@@ -280,11 +307,17 @@ mod tests {
     fn glance_to_nova() {
         let img = json!({"id": "i1", "name": "cirros", "status": "queued", "min_disk": 1, "min_ram": 64,
             "size": 10, "created_at": "c", "updated_at": "u", "hw_disk_bus": "virtio", "visibility": "public"});
-        let v = view(&img, "http://gw", true);
+        let v = view(&img, "http://gw", Some("http://glance:9292"), true);
         assert_eq!(v["status"], "SAVING");
         assert_eq!(v["minRam"], 64);
         assert_eq!(v["metadata"], json!({"hw_disk_bus": "virtio"}));
         assert_eq!(v["links"][0]["href"], "http://gw/v2.1/images/i1");
-        assert!(view(&img, "http://gw", false).get("status").is_none());
+        assert_eq!(v["progress"], 25);
+        assert_eq!(
+            v["links"][2],
+            json!({"rel": "alternate", "type": "application/vnd.openstack.image",
+                "href": "http://glance:9292/images/i1"})
+        );
+        assert!(view(&img, "http://gw", None, false).get("status").is_none());
     }
 }

@@ -17,19 +17,76 @@ use crate::error::ApiError;
 use crate::gateway::forward::{call, PodCall};
 use crate::gateway::{Call, GatewayState};
 
-/// Nova's fingerprint of an SSH public key: MD5 of the key blob, as
-/// colon-separated hex.
-pub fn ssh_fingerprint(public_key: &str) -> Result<String, ApiError> {
-    let invalid =
-        || ApiError::bad_request("Keypair data is invalid: failed to generate fingerprint");
-    let key = ssh_key::PublicKey::from_openssh(public_key.trim()).map_err(|_| invalid())?;
-    let blob = key.to_bytes().map_err(|_| invalid())?;
-    let digest = Md5::digest(&blob);
-    Ok(digest
+/// Colon-separated lowercase hex, as Nova prints fingerprints.
+fn colon_hex(bytes: &[u8]) -> String {
+    bytes
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
-        .join(":"))
+        .join(":")
+}
+
+/// Nova's fingerprint of an SSH public key (RSA, DSA, ECDSA, Ed25519):
+/// the key must parse, and the fingerprint is the MD5 of the key blob
+/// (the base64 field of the line), as colon-separated hex.
+pub fn ssh_fingerprint(public_key: &str) -> Result<String, ApiError> {
+    use base64::Engine;
+    let invalid =
+        || ApiError::bad_request("Keypair data is invalid: failed to generate fingerprint");
+    let line = public_key.trim();
+    ssh_key::PublicKey::from_openssh(line).map_err(|_| invalid())?;
+    let blob = line
+        .split(' ')
+        .nth(1)
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .ok_or_else(invalid)?;
+    Ok(colon_hex(&Md5::digest(&blob)))
+}
+
+/// Nova's fingerprint of an x509 keypair: the SHA-1 of the DER form of
+/// the PEM certificate, as colon-separated hex.
+pub fn x509_fingerprint(pem: &str) -> Result<String, ApiError> {
+    use x509_cert::der::{DecodePem, Encode};
+    let invalid = |why: &str| {
+        ApiError::bad_request(format!(
+            "Keypair data is invalid: failed to generate X509 fingerprint. Error message: {why}"
+        ))
+    };
+    let cert = x509_cert::Certificate::from_pem(pem.trim().as_bytes()).map_err(|e| match e.kind() {
+        x509_cert::der::ErrorKind::Pem(_) => invalid(
+            "Unable to load PEM file. See https://cryptography.io/en/latest/faq/#why-can-t-i-import-my-pem-file for more details. MalformedFraming",
+        ),
+        _ => invalid(&format!("error parsing asn1 value: {e}")),
+    })?;
+    let der = cert.to_der().map_err(|e| invalid(&e.to_string()))?;
+    Ok(colon_hex(&sha1::Sha1::digest(&der)))
+}
+
+/// A new x509 keypair as Nova makes one for WinRM: a self-signed
+/// certificate for the user (client authentication, UPN `user@localhost`),
+/// valid ten years: (private key PEM, certificate PEM).
+fn generate_x509(user_id: &str) -> Result<(String, String), ApiError> {
+    let failed = |e: rcgen::Error| {
+        tracing::error!(error = %e, "x509 keypair generation failed");
+        ApiError::internal()
+    };
+    let key = rcgen::KeyPair::generate().map_err(failed)?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(failed)?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, user_id);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    params.subject_alt_names = vec![rcgen::SanType::OtherName((
+        vec![1, 3, 6, 1, 4, 1, 311, 20, 2, 3],
+        rcgen::OtherNameValue::Utf8String(format!("{user_id}@localhost")),
+    ))];
+    let today = chrono::Utc::now().date_naive();
+    use chrono::Datelike;
+    let ymd = |y: i32| rcgen::date_time_ymd(y, today.month() as u8, today.day().min(28) as u8);
+    params.not_before = ymd(today.year());
+    params.not_after = ymd(today.year() + 10);
+    let cert = params.self_signed(&key).map_err(failed)?;
+    Ok((key.serialize_pem(), cert.pem()))
 }
 
 /// A new ed25519 keypair: (private key in OpenSSH form, public key line).
@@ -152,11 +209,7 @@ pub async fn create(
     let key_type = match kp.get("type").and_then(Value::as_str) {
         None => "ssh",
         Some("ssh") if mv.at_least(2) => "ssh",
-        Some("x509") if mv.at_least(2) => {
-            return Err(ApiError::bad_request(
-                "x509 keypairs are not supported by Tricircle.",
-            ))
-        }
+        Some("x509") if mv.at_least(2) => "x509",
         Some(_) => {
             return Err(ApiError::bad_request(
                 "Invalid input for field/attribute type.",
@@ -170,16 +223,25 @@ pub async fn create(
             None if mv.at_least(92) => return Err(ApiError::bad_request(
                 "Invalid input for field/attribute keypair. 'public_key' is a required property.",
             )),
+            None if key_type == "x509" => {
+                let (private, public) = generate_x509(&user)?;
+                (public, Some(private))
+            }
             None => {
                 let (private, public) = generate(name)?;
                 (public, Some(private))
             }
         };
+    let fingerprint = if key_type == "x509" {
+        x509_fingerprint(&public_key)?
+    } else {
+        ssh_fingerprint(&public_key)?
+    };
     let k = Keypair {
         user_id: user,
         name: name.to_string(),
         key_type: key_type.to_string(),
-        fingerprint: ssh_fingerprint(&public_key)?,
+        fingerprint,
         public_key,
         created_at: chrono_now(),
     };

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
 use tricircle_core::listing::{
     parse_nova_sort, SortKey, NOVA_SERVER_ID_KEY, NOVA_SERVER_SORT_FIELDS,
@@ -18,6 +18,7 @@ use tricircle_store::{NewRouting, Pod, Reservation, Usage, MAX_COUNT_PER_REQUEST
 
 use super::flavors::{ensure_flavor_in_pod, find_flavor};
 use super::keypairs::ensure_keypair_in_pod;
+use super::microversion::Microversion;
 use crate::body::parse_json;
 use crate::error::ApiError;
 use crate::gateway::forward::{call, try_call, PodAnswer, PodCall};
@@ -61,6 +62,89 @@ pub(crate) fn addresses_to_top(server: &mut Value) {
         };
         addrs.insert(key, v);
     }
+}
+
+/// A pod shows the groups of a server's ports by their bottom names; the
+/// gateway's copy of a top group is named by the top group's id. Returns
+/// each such id among `servers`' groups with the top group's name.
+async fn top_group_names<'a>(
+    st: &GatewayState,
+    servers: impl IntoIterator<Item = &'a Value>,
+) -> HashMap<String, String> {
+    let mut names = HashMap::new();
+    if st.network.is_none() {
+        return names;
+    }
+    let ids: Vec<String> = servers
+        .into_iter()
+        .filter_map(|s| s.get("security_groups").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|g| g.get("name").and_then(Value::as_str))
+        .filter(|n| uuid::Uuid::parse_str(n).is_ok())
+        .map(str::to_string)
+        .collect();
+    for id in ids {
+        if names.contains_key(&id) {
+            continue;
+        }
+        match st
+            .store
+            .neutron_get(tricircle_store::NeutronKind::SecurityGroup, &id)
+            .await
+        {
+            Ok(Some(g)) => {
+                if let Some(n) = g.get("name").and_then(Value::as_str) {
+                    names.insert(id, n.to_string());
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, group = %id, "security group name not read"),
+        }
+    }
+    names
+}
+
+/// Renames a server's groups from bottom to top names (each once).
+fn groups_to_top(server: &mut Value, names: &HashMap<String, String>) {
+    let Some(groups) = server
+        .get_mut("security_groups")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    let mut seen: Vec<Value> = Vec::new();
+    for g in groups.drain(..) {
+        let g = match g
+            .get("name")
+            .and_then(Value::as_str)
+            .and_then(|n| names.get(n))
+        {
+            Some(top) => json!({ "name": top }),
+            None => g,
+        };
+        if !seen.contains(&g) {
+            seen.push(g);
+        }
+    }
+    *groups = seen;
+}
+
+/// A pod's answer about one server, in top terms (AZ, network names,
+/// security group names).
+async fn respond_server(st: &GatewayState, answer: PodAnswer, pod: &Pod) -> Response {
+    let names = match answer.json() {
+        Some(v) if answer.is_success() => top_group_names(st, v.get("server")).await,
+        _ => HashMap::new(),
+    };
+    // The server groups it is in (2.71), by their top ids.
+    let server_groups = super::server_groups::top_ids_of_groups(st, pod, &answer).await;
+    answer.respond(|v| {
+        server_to_top(v, pod);
+        super::server_groups::groups_to_top(v, &server_groups);
+        if let Some(s) = v.get_mut("server") {
+            groups_to_top(s, &names);
+        }
+    })
 }
 
 // ------------------------------------------------------------------ create
@@ -233,11 +317,28 @@ pub async fn create(
              {MAX_COUNT_PER_REQUEST} servers per request."
         )));
     }
-    if server.get("return_reservation_id").and_then(Value::as_bool) == Some(true) && max_count > 1 {
-        return Err(ApiError::bad_request(
-            "return_reservation_id with several servers is not supported by Tricircle; boot them one request at a time.",
-        ));
-    }
+    // The pod boots each server on its own; the caller gets the
+    // reservation id instead of the first server when it asks for it.
+    let return_reservation_id = match server.remove("return_reservation_id") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        // Nova's boolean parameter type takes these strings too.
+        Some(Value::String(t))
+            if ["true", "1", "on", "yes"].contains(&t.to_lowercase().as_str()) =>
+        {
+            true
+        }
+        Some(Value::String(t))
+            if ["false", "0", "off", "no"].contains(&t.to_lowercase().as_str()) =>
+        {
+            false
+        }
+        Some(v) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute return_reservation_id. Value: {v}. {v} is not a boolean."
+            )))
+        }
+    };
 
     // Where: the AZ (`az`, `az:host` or `az::node`) names a top AZ.
     let az = match server.get("availability_zone") {
@@ -370,7 +471,25 @@ pub async fn create(
     if let Some(g) = &group {
         g.record(&st, &pod, &ids).await;
     }
+    if return_reservation_id && answer.is_success() {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "reservation_id": reservation_id() })),
+        )
+            .into_response());
+    }
     Ok(answer.respond(|v| server_to_top(v, &pod)))
+}
+
+/// A reservation id as Nova makes them: `r-` and eight characters.
+fn reservation_id() -> String {
+    const CHARS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let random = uuid::Uuid::new_v4();
+    let tail: String = random.as_bytes()[..8]
+        .iter()
+        .map(|b| CHARS[usize::from(*b) % CHARS.len()] as char)
+        .collect();
+    format!("r-{tail}")
 }
 
 /// Prepares the pod (flavor, keypair), boots one server per reservation
@@ -871,9 +990,11 @@ async fn fetch_page(
         Some(Value::Array(a)) => a,
         _ => return Err(PageError::Failed("no servers array".into())),
     };
+    let names = top_group_names(st, servers.iter()).await;
     for s in &mut servers {
         az_to_top(s, AZ_FIELD, &pod.pod_az_name, &pod.az_name);
         addresses_to_top(s);
+        groups_to_top(s, &names);
     }
     Ok(servers)
 }
@@ -941,11 +1062,7 @@ pub async fn show(
         // The pod no longer has it: the routing is stale.
         forget(&st, routing.id, &id).await?;
     }
-    let groups = super::server_groups::top_ids_of_groups(&st, &pod, &answer).await;
-    Ok(answer.respond(|v| {
-        server_to_top(v, &pod);
-        super::server_groups::groups_to_top(v, &groups);
-    }))
+    Ok(respond_server(&st, answer, &pod).await)
 }
 
 /// The server is gone from its pod: its routing, its quota and the ports
@@ -1021,7 +1138,7 @@ pub async fn action(
     if name == "forceDelete" && answer.is_success() {
         forget(&st, routing.id, &id).await?;
     }
-    Ok(answer.respond(|v| server_to_top(v, &pod)))
+    Ok(respond_server(&st, answer, &pod).await)
 }
 
 /// Attaching a volume: both must be in the same pod.
@@ -1083,7 +1200,7 @@ pub async fn passthrough_root(
         body,
     )
     .await?;
-    Ok(answer.respond(|v| server_to_top(v, &pod)))
+    Ok(respond_server(&st, answer, &pod).await)
 }
 
 pub async fn passthrough_root_sub(
@@ -1111,9 +1228,11 @@ pub async fn passthrough_root_sub(
 /// Sub-resources of a server (`ips`, `metadata`, `tags`, `remote-consoles`,
 /// `os-instance-actions`, ...): the ones Nova documents are forwarded to the
 /// server's pod.
+#[allow(clippy::too_many_arguments)]
 pub async fn passthrough(
     State(st): State<GatewayState>,
     c: Call,
+    Extension(mv): Extension<Microversion>,
     method: Method,
     Path((id, _)): Path<(String, String)>,
     uri: Uri,
@@ -1126,7 +1245,21 @@ pub async fn passthrough(
         &method,
         subresource::raw_tail(uri.path(), 3),
     )?;
-    let (_, pod) = routed(&st, &c, &id).await?;
+    let pod = match routed(&st, &c, &id).await {
+        Ok((_, pod)) => pod,
+        // From 2.21 Nova reads the actions of deleted servers too; the
+        // routing went with the server, so the pod that had it says.
+        Err(e)
+            if e.status == StatusCode::NOT_FOUND
+                && mv.at_least(21)
+                && subresource::valid_segment(&id)
+                && sub.segments().first().map(String::as_str) == Some("os-instance-actions") =>
+        {
+            let path = PodPath::of(["servers", &id]).join(&sub);
+            return deleted_server_actions(&st, &c, path, q).await.ok_or(e);
+        }
+        Err(e) => return Err(e),
+    };
     // Addresses are keyed by network name: the pod knows `<top_id>#<name>`.
     let ips_of = match sub.segments() {
         [ips, label] if ips == "ips" => Some(label.clone()),
@@ -1156,4 +1289,35 @@ pub async fn passthrough(
         };
     }
     Ok(answer.into_response())
+}
+
+/// The instance actions of a server no routing knows any more (deleted):
+/// the first pod that does not answer 404 has it. `None` when none does.
+async fn deleted_server_actions(
+    st: &GatewayState,
+    c: &Call,
+    path: PodPath,
+    q: Option<String>,
+) -> Option<Response> {
+    let pods = st.store.list_pods().await.ok()?;
+    for pod in pods.iter().filter(|p| !p.is_top()) {
+        match forward(
+            st,
+            c,
+            pod,
+            Method::GET,
+            path.clone(),
+            q.clone(),
+            Bytes::new(),
+        )
+        .await
+        {
+            Ok(a) if a.status != StatusCode::NOT_FOUND => return Some(a.into_response()),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(pod = %pod.pod_name, error = ?e.message, "pod not asked about a deleted server's actions");
+            }
+        }
+    }
+    None
 }

@@ -48,6 +48,7 @@ const CINDER_BACKUP_SORT_FIELDS: &[SortField<'static>] = &[
     sf("updated_at", "updated_at"),
     sf("id", "id"),
     sf("name", "name"),
+    sf("display_name", "name"),
     sf("status", "status"),
     sf("size", "size"),
     sf("container", "container"),

@@ -465,7 +465,19 @@ pub(super) async fn show_routed(
     id: &str,
     q: Option<String>,
 ) -> Result<Response, ApiError> {
-    let (routing, pod) = kind.routed(st, c, id).await?;
+    let (routing, pod) = match kind.routed(st, c, id).await {
+        Ok(found) => found,
+        // The routing goes when the pod accepts the delete; while the pod
+        // still has it, it is shown `deleting` as Cinder shows it, and 404
+        // only once the pod no longer has it.
+        Err(e) if e.status == StatusCode::NOT_FOUND => {
+            return match being_deleted(st, c, kind, id, q).await {
+                Some((answer, pod)) => Ok(respond(kind, answer, &pod, &type_ids(st, mv).await?)),
+                None => Err(e),
+            };
+        }
+        Err(e) => return Err(e),
+    };
     let answer = forward(
         st,
         c,
@@ -480,6 +492,49 @@ pub(super) async fn show_routed(
         kind.forget(st, &routing).await?;
     }
     Ok(respond(kind, answer, &pod, &type_ids(st, mv).await?))
+}
+
+/// A volume, snapshot or backup no routing knows any more that a pod
+/// still shows `deleting` (its delete was accepted, the pod is at it):
+/// the pod's answer. Anything else a pod may hold is not Tricircle's.
+async fn being_deleted(
+    st: &GatewayState,
+    c: &Call,
+    kind: &Kind,
+    id: &str,
+    q: Option<String>,
+) -> Option<(crate::gateway::forward::PodAnswer, Pod)> {
+    if !crate::gateway::subresource::valid_segment(id) {
+        return None;
+    }
+    let pods = st.store.list_pods().await.ok()?;
+    for pod in pods.into_iter().filter(|p| !p.is_top()) {
+        let answer = match forward(
+            st,
+            c,
+            &pod,
+            Method::GET,
+            PodPath::of([kind.collection, id]),
+            q.clone(),
+            None,
+        )
+        .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(pod = %pod.pod_name, error = ?e.message, "pod not asked about a deleted resource");
+                continue;
+            }
+        };
+        let deleting = answer.is_success()
+            && answer
+                .json()
+                .is_some_and(|v| v[kind.singular]["status"] == "deleting");
+        if deleting {
+            return Some((answer, pod));
+        }
+    }
+    None
 }
 
 pub async fn update(

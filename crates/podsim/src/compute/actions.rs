@@ -836,6 +836,7 @@ async fn rebuild(pod: &Pod, ctx: &Ctx, id: &str, arg: &Value) -> NResult<Respons
     } else {
         None
     };
+    let (access_ipv4, access_ipv6) = super::servers::access_ips(a, false)?;
     check_keys("rebuild", a, &allowed, &["imageRef"])?;
     let image_ref = match &a["imageRef"] {
         Value::String(s) if super::ctx::is_uuid_like(s) => s.clone(),
@@ -893,6 +894,12 @@ async fn rebuild(pod: &Pod, ctx: &Ctx, id: &str, arg: &Value) -> NResult<Respons
             }
             if let Some(u) = user_data {
                 s.user_data = u;
+            }
+            if let Some(ip) = access_ipv4 {
+                s.access_ipv4 = ip;
+            }
+            if let Some(ip) = access_ipv6 {
+                s.access_ipv6 = ip;
             }
             if !s.image_ref.is_empty() {
                 s.image_ref = image_ref.clone();

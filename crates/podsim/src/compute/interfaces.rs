@@ -104,6 +104,8 @@ pub(crate) fn device<'a>(ctx: &'a Ctx, s: &'a Server) -> Device<'a> {
 pub(crate) fn refresh(pod: &Pod, servers: &mut [Server]) {
     for s in servers.iter_mut().filter(|s| !s.nics.is_empty()) {
         s.nics = pod.network().refresh_vifs(&s.id, &s.nics);
+        // Nova shows the groups the ports have, whatever the boot asked.
+        s.security_groups = pod.network().security_group_names(&s.id, &s.nics);
     }
 }
 

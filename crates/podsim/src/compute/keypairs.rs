@@ -285,13 +285,21 @@ pub(crate) async fn create(
     let (private_key, public_key, fingerprint) = match public_key {
         Some(pk) => {
             let fp = if key_type == "x509" {
-                x509_fingerprint(&pk)
+                x509_fingerprint(&pk).ok_or_else(|| {
+                    NovaError::bad_request(
+                        "Keypair data is invalid: failed to generate X509 fingerprint. \
+                         Error message: Unable to load PEM file. See \
+                         https://cryptography.io/en/latest/faq/#why-can-t-i-import-my-pem-file \
+                         for more details. MalformedFraming",
+                    )
+                })
             } else {
-                ssh_fingerprint(&pk)
-            };
-            let fp = fp.ok_or_else(|| {
-                NovaError::bad_request("Keypair data is invalid: failed to generate fingerprint")
-            })?;
+                ssh_fingerprint(&pk).ok_or_else(|| {
+                    NovaError::bad_request(
+                        "Keypair data is invalid: failed to generate fingerprint",
+                    )
+                })
+            }?;
             (None, pk, fp)
         }
         None => {

@@ -102,6 +102,40 @@ fn is_ipv6(s: &str) -> bool {
     s.parse::<std::net::Ipv6Addr>().is_ok()
 }
 
+/// `accessIPv4` / `accessIPv6` of a create, update or rebuild body,
+/// checked by Nova's formats; an IPv6 address is kept in its shortened
+/// form, as Nova stores it (`2001:DB8:0:0::1` → `2001:db8::1`).
+pub(crate) fn access_ips(
+    req: &serde_json::Map<String, Value>,
+    allow_empty: bool,
+) -> NResult<(Option<String>, Option<String>)> {
+    let v4 = opt_string(req, "accessIPv4", usize::MAX, false)?;
+    if let Some(ip) = v4.as_deref().filter(|ip| !(allow_empty && ip.is_empty())) {
+        if !is_ipv4(ip) {
+            return Err(field_error(
+                "accessIPv4",
+                &json!(ip),
+                &format!("{} is not a 'ipv4'", py_str(ip)),
+            ));
+        }
+    }
+    let v6 = match opt_string(req, "accessIPv6", usize::MAX, false)? {
+        Some(ip) if allow_empty && ip.is_empty() => Some(ip),
+        Some(ip) => match ip.parse::<std::net::Ipv6Addr>() {
+            Ok(addr) => Some(addr.to_string()),
+            Err(_) => {
+                return Err(field_error(
+                    "accessIPv6",
+                    &json!(ip),
+                    &format!("{} is not a 'ipv6'", py_str(&ip)),
+                ))
+            }
+        },
+        None => None,
+    };
+    Ok((v4, v6))
+}
+
 /// The `networks` of a boot.
 #[derive(Debug, Clone)]
 enum Networks {
@@ -510,22 +544,11 @@ pub(crate) async fn create(
             ))
         }
     };
-    let access_ipv4 = opt_string(req, "accessIPv4", usize::MAX, false)?.unwrap_or_default();
-    if !access_ipv4.is_empty() && !is_ipv4(&access_ipv4) {
-        return Err(field_error(
-            "accessIPv4",
-            &json!(access_ipv4),
-            &format!("{} is not a 'ipv4'", py_str(&access_ipv4)),
-        ));
-    }
-    let access_ipv6 = opt_string(req, "accessIPv6", usize::MAX, false)?.unwrap_or_default();
-    if !access_ipv6.is_empty() && !is_ipv6(&access_ipv6) {
-        return Err(field_error(
-            "accessIPv6",
-            &json!(access_ipv6),
-            &format!("{} is not a 'ipv6'", py_str(&access_ipv6)),
-        ));
-    }
+    let (access_ipv4, access_ipv6) = access_ips(req, true)?;
+    let (access_ipv4, access_ipv6) = (
+        access_ipv4.unwrap_or_default(),
+        access_ipv6.unwrap_or_default(),
+    );
     let az = match req.get("availability_zone") {
         Some(v) => Some(check_name("availability_zone", v)?),
         None => None,
@@ -1835,26 +1858,7 @@ pub(crate) async fn update(
             ))
         }
     };
-    let v4 = opt_string(req, "accessIPv4", usize::MAX, false)?;
-    if let Some(ip) = &v4 {
-        if !is_ipv4(ip) {
-            return Err(field_error(
-                "accessIPv4",
-                &json!(ip),
-                &format!("{} is not a 'ipv4'", py_str(ip)),
-            ));
-        }
-    }
-    let v6 = opt_string(req, "accessIPv6", usize::MAX, false)?;
-    if let Some(ip) = &v6 {
-        if !is_ipv6(ip) {
-            return Err(field_error(
-                "accessIPv6",
-                &json!(ip),
-                &format!("{} is not a 'ipv6'", py_str(ip)),
-            ));
-        }
-    }
+    let (v4, v6) = access_ips(req, false)?;
     let hostname = if ctx.at_least(90) {
         opt_string(req, "hostname", 63, false)?
     } else {

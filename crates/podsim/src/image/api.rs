@@ -7,7 +7,7 @@ use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use chrono::Utc;
 use serde_json::{json, Map, Value};
@@ -94,6 +94,14 @@ pub(crate) fn routes(pod: Pod) -> Router {
         .route(
             "/image/v2/images/{image_id}/tags/{tag}",
             put(add_tag).delete(delete_tag),
+        )
+        .route(
+            "/image/v2/images/{image_id}/actions/deactivate",
+            post(deactivate),
+        )
+        .route(
+            "/image/v2/images/{image_id}/actions/reactivate",
+            post(reactivate),
         )
         .route("/image/v2/schemas/image", get(image_schema))
         .route("/image/v2/schemas/images", get(images_schema))
@@ -922,6 +930,57 @@ async fn download(
         h.insert("content-md5", c);
     }
     Ok(resp)
+}
+
+// ----------------------------------------------------------------- actions
+
+/// `POST /v2/images/{id}/actions/deactivate`: an active image becomes
+/// `deactivated` (its data can no longer be downloaded by non-admins);
+/// again is a no-op; from any other status 403. Admin only (Glance's
+/// default `deactivate` policy).
+async fn deactivate(
+    State(pod): State<Pod>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> GResult<StatusCode> {
+    change_activation(&pod, &caller, &id, "deactivate", "active", "deactivated")
+}
+
+/// `POST /v2/images/{id}/actions/reactivate`: the reverse.
+async fn reactivate(
+    State(pod): State<Pod>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> GResult<StatusCode> {
+    change_activation(&pod, &caller, &id, "reactivate", "deactivated", "active")
+}
+
+fn change_activation(
+    pod: &Pod,
+    caller: &Caller,
+    id: &str,
+    action: &str,
+    from: &str,
+    to: &str,
+) -> GResult<StatusCode> {
+    let img = visible_image(pod, caller, id)?;
+    if !caller.is_admin() {
+        return Err(GlanceError::forbidden_action(action));
+    }
+    if img.status == to {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    if img.status != from {
+        return Err(GlanceError::forbidden(format!(
+            "Not allowed to {action} image in status '{}'",
+            img.status
+        )));
+    }
+    pod.images().update(id, |i| {
+        i.status = to.to_string();
+        i.updated_at = Utc::now();
+    });
+    Ok(StatusCode::NO_CONTENT)
 }
 
 // -------------------------------------------------------------------- tags

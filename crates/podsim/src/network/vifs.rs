@@ -407,6 +407,40 @@ impl NetworkService {
             .collect()
     }
 
+    /// The names of the security groups of the server's ports, as Nova
+    /// shows them (`security_groups`): each group once, in port order; a
+    /// group without a name by its id.
+    pub(crate) fn security_group_names(&self, server_id: &str, vifs: &[Vif]) -> Vec<String> {
+        let st = self.lock();
+        let mut names: Vec<String> = Vec::new();
+        for v in vifs {
+            let Some(port) = st
+                .get(Kind::Port, &v.port_id)
+                .filter(|p| s(p, "device_id") == server_id)
+            else {
+                continue;
+            };
+            let ids = port
+                .get("security_groups")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for id in ids.iter().filter_map(Value::as_str) {
+                let Some(g) = st.get(Kind::SecurityGroup, id) else {
+                    continue;
+                };
+                let name = match s(g, "name") {
+                    "" => id.to_string(),
+                    n => n.to_string(),
+                };
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        names
+    }
+
     /// A port as the caller may see it (Nova's `show_port` with the
     /// user's token).
     pub(crate) fn visible_port(&self, project: &str, is_admin: bool, id: &str) -> Option<Record> {

@@ -243,6 +243,12 @@ impl VolumeService {
         self.lock().transition = delay;
     }
 
+    /// Completes every pending transition now (a `deleting` resource goes,
+    /// a `creating` one becomes available...), whatever the delay.
+    pub fn finish_transitions(&self) {
+        self.lock().finish_pending();
+    }
+
     /// Total capacity of the pod's pool, as reported by
     /// `/scheduler-stats/get_pools` (default 10000 GB).
     pub fn set_capacity_gb(&self, total_gb: u64) {

@@ -251,6 +251,26 @@ impl State {
         }
     }
 
+    /// Makes every pending transition due now, and applies them.
+    pub fn finish_pending(&mut self) {
+        let now = Instant::now();
+        let pendings = self
+            .volumes
+            .values_mut()
+            .filter_map(|v| v.pending.as_mut())
+            .chain(
+                self.snapshots
+                    .values_mut()
+                    .filter_map(|s| s.pending.as_mut()),
+            )
+            .chain(self.backups.values_mut().filter_map(|b| b.pending.as_mut()));
+        for p in pendings {
+            p.at = now;
+        }
+        self.next_due = Some(now);
+        self.tick();
+    }
+
     /// Applies every transition that is due.
     pub fn tick(&mut self) {
         let now = Instant::now();
