@@ -3146,6 +3146,7 @@ impl Runner {
         if route.body == Body::JobCreate {
             let v: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
             if let Some(id) = v["job"]["id"].as_str() {
+                self.reader.do_not_wait_for(id);
                 self.created_jobs
                     .push((id.to_string(), v["job"].to_string()));
             }

@@ -1753,6 +1753,14 @@ impl StateReader {
         }
     }
 
+    /// Not waited for by [`StateReader::settle`]: a job the test itself
+    /// posted through the admin API with made-up keys, which may retry for
+    /// as long as its handler's settle time (a create check waits minutes
+    /// before it looks).
+    pub fn do_not_wait_for(&mut self, id: &str) {
+        self.stuck.insert(id.to_string());
+    }
+
     /// Waits until nothing moves: no job to run, no resource in a pod on
     /// its way (BUILD, creating, a task), and two readings of the top
     /// store alike. Err names what kept moving.
