@@ -295,11 +295,7 @@ fn check_bdm(item: &Value, mv: Microversion) -> Result<(), ApiError> {
             "delete_on_termination" => bool_like(k, v)?,
             "connection_info" => string_of(k, v, 0, 16777215, None)?,
             "tag" => string_of(k, v, 0, 60, Some(|c| c != '/' && c != ','))?,
-            "volume_type" => {
-                if !v.is_null() {
-                    string_of(k, v, 0, 255, None)?
-                }
-            }
+            "volume_type" if !v.is_null() => string_of(k, v, 0, 255, None)?,
             _ => {}
         }
     }
