@@ -17,7 +17,7 @@ use crate::gateway::forward::{call, PodCall};
 use crate::gateway::{Call, GatewayState};
 
 /// Glance fields that are not Nova image metadata.
-const CORE_FIELDS: &[&str] = &[
+pub(super) const CORE_FIELDS: &[&str] = &[
     "id",
     "name",
     "status",
@@ -54,7 +54,7 @@ fn gone_after_2_35(mv: Microversion) -> Result<(), ApiError> {
 }
 
 /// The top region as a pseudo-pod: calls go to its catalog entries.
-fn top_region(st: &GatewayState) -> Pod {
+pub(super) fn top_region(st: &GatewayState) -> Pod {
     Pod {
         pod_id: String::new(),
         pod_name: st.top_region.clone(),

@@ -6,12 +6,15 @@
 //! bodies (`{"badRequest": {"message", "code"}}`).
 
 pub(crate) mod boot_networks;
+mod extensions;
 mod flavors;
 mod hypervisors;
+mod image_metadata;
 mod images;
 mod keypairs;
 mod limits;
 pub mod microversion;
+mod server_checks;
 mod server_groups;
 mod servers;
 mod services;
@@ -134,6 +137,8 @@ pub fn compute_router(state: GatewayState) -> Router {
             "/v2.1/os-quota-sets/{project}/detail",
             get(limits::quota_detail),
         )
+        .merge(extensions::routes())
+        .merge(image_metadata::routes())
         .merge(hypervisors::routes())
         .merge(services::routes())
         .merge(server_groups::routes())

@@ -296,6 +296,7 @@ pub async fn create(
             ))
         }
     }
+    super::server_checks::check_block_devices(&st, &c, server).await?;
     let nics = super::boot_networks::parse(server.get("networks"))?;
     if nics.is_some() && st.network.is_none() {
         return Err(ApiError::bad_request(
@@ -712,6 +713,7 @@ async fn boot(
 }
 
 pub async fn list(st: State<GatewayState>, c: Call, q: RawQuery) -> Result<Response, ApiError> {
+    super::server_checks::check_list_query(&c, q.0.as_deref())?;
     list_servers(st, c, q, false).await
 }
 
@@ -720,6 +722,7 @@ pub async fn list_detail(
     c: Call,
     q: RawQuery,
 ) -> Result<Response, ApiError> {
+    super::server_checks::check_list_query(&c, q.0.as_deref())?;
     list_servers(st, c, q, true).await
 }
 
