@@ -68,8 +68,10 @@ pub async fn observe(service: &'static str, mut req: Request, next: Next) -> Res
     let elapsed = started.elapsed();
     let status = resp.status().as_u16();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
-        // Nova also names its request id in a header of its own.
-        if service == "compute" {
+        // Nova also names its request id in a header of its own; an answer
+        // passed on from a pod keeps the pod's, under which the pod's Nova
+        // records the instance action.
+        if service == "compute" && !resp.headers().contains_key("x-compute-request-id") {
             resp.headers_mut().insert("x-compute-request-id", v.clone());
         }
         resp.headers_mut().insert(REQUEST_ID_HEADER, v);

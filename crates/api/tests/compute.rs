@@ -1868,6 +1868,42 @@ async fn every_compute_answer_names_its_request_id_twice() {
 }
 
 #[tokio::test]
+async fn an_action_is_found_by_the_request_id_its_answer_gave() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    let (s, b, h) = e
+        .call(
+            &e.demo,
+            Method::POST,
+            "/v2.1/servers",
+            Some(
+                json!({"server": {"name": "act", "imageRef": IMAGE, "flavorRef": "f1",
+                "availability_zone": "az1"}}),
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    // The pod's own id, under which its Nova records the action; our
+    // request id stays in x-openstack-request-id.
+    let rid = h["x-compute-request-id"].to_str().unwrap().to_string();
+    assert!(rid.starts_with("req-"), "{rid}");
+    let (s, b, _) = e
+        .call(
+            &e.demo,
+            Method::GET,
+            &format!("/v2.1/servers/{id}/os-instance-actions/{rid}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["instanceAction"]["action"], "create", "{b}");
+    assert_eq!(b["instanceAction"]["request_id"], json!(rid), "{b}");
+}
+
+#[tokio::test]
 async fn instance_actions_of_a_deleted_server_from_2_21() {
     let e = env().await;
     e.flavor("f1", 1).await;

@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::middleware::map_response;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -281,7 +280,7 @@ impl Pod {
                 self.clone(),
                 simulate_conditions,
             ))
-            .layer(map_response(crate::util::add_request_id))
+            .layer(axum::middleware::from_fn(crate::util::with_request_id))
     }
 }
 

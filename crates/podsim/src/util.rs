@@ -26,10 +26,36 @@ pub(crate) fn iso_micro(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-/// Adds an `x-openstack-request-id: req-<uuid>` header like oslo.middleware does.
-pub(crate) async fn add_request_id(mut res: Response) -> Response {
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being served (`req-<uuid>`), as a service's
+/// request context has it: what the answer's `x-openstack-request-id`
+/// (and, for compute, `x-compute-request-id`) says and what Nova's
+/// instance actions record, so that a client can look an action up by the
+/// id its answer gave. Outside a request: a new id.
+pub(crate) fn current_request_id() -> String {
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| format!("req-{}", uuid::Uuid::new_v4()))
+}
+
+/// Serves the request with a request id of its own and names it in the
+/// answer like oslo.middleware does (`x-openstack-request-id`), and as Nova
+/// does for compute (`x-compute-request-id`, the same id).
+pub(crate) async fn with_request_id(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let id = format!("req-{}", uuid::Uuid::new_v4());
+    let compute = req.uri().path().starts_with("/compute/");
+    let mut res = REQUEST_ID.scope(id.clone(), next.run(req)).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
+        if compute {
+            res.headers_mut()
+                .insert(HeaderName::from_static("x-compute-request-id"), v.clone());
+        }
         res.headers_mut()
             .insert(HeaderName::from_static("x-openstack-request-id"), v);
     }

@@ -23,9 +23,12 @@ const PASS_REQUEST: &[&str] = &[
     "openstack-api-version",
     "x-openstack-nova-api-version",
 ];
-/// Response headers the client should see as the pod sent them.
+/// Response headers the client should see as the pod sent them. A pod's
+/// `x-compute-request-id` is the id its Nova records instance actions
+/// under (`os-instance-actions/{request_id}`): the client needs that one.
 const PASS_RESPONSE: &[&str] = &[
     "content-type",
+    "x-compute-request-id",
     "openstack-api-version",
     "x-openstack-nova-api-version",
     "vary",

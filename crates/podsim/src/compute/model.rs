@@ -285,7 +285,7 @@ impl Server {
         let now = Utc::now();
         self.actions.push(InstanceAction {
             action: action.to_string(),
-            request_id: format!("req-{}", uuid::Uuid::new_v4()),
+            request_id: crate::util::current_request_id(),
             user_id: user_id.to_string(),
             project_id: project_id.to_string(),
             start_time: now,

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::{map_response, map_response_with_state};
+use axum::middleware::map_response_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -370,7 +370,7 @@ impl Identity {
             .fallback(no_route)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(map_response_with_state(www_authenticate, keystone_headers))
-            .layer(map_response(crate::util::add_request_id))
+            .layer(axum::middleware::from_fn(crate::util::with_request_id))
             .with_state(self.clone())
     }
 }
