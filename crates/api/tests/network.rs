@@ -1640,7 +1640,12 @@ async fn rule_ports_and_remote_groups_fail_in_neutrons_words() {
     let api = start().await;
     let t = &api.demo;
     let g = api
-        .create(t, "security-groups", "security_group", json!({"name": "neg"}))
+        .create(
+            t,
+            "security-groups",
+            "security_group",
+            json!({"name": "neg"}),
+        )
         .await;
     let gid = g["id"].as_str().unwrap();
     let api = &api;

@@ -1785,7 +1785,11 @@ async fn a_snapshot_of_a_null_volume_is_cinders_404() {
     );
     // No volume_id at all is still the schema's 400.
     let a = gw
-        .demo(Method::POST, "/snapshots", Some(json!({"snapshot": {"name": "s"}})))
+        .demo(
+            Method::POST,
+            "/snapshots",
+            Some(json!({"snapshot": {"name": "s"}})),
+        )
         .await;
     assert_fault(&a, 400, "badRequest");
     let a = gw.demo(Method::GET, "/snapshots", None).await;

@@ -289,8 +289,10 @@ fn parse_port(k: &str, v: &Value) -> Result<Option<i64>, NeutronError> {
     }
     let n = integer(k, v)?;
     if !(0..=65535).contains(&n) {
-        return Err(NeutronError::bad_request(format!("Invalid value for port {n}"))
-            .with_kind("SecurityGroupInvalidPortValue"));
+        return Err(
+            NeutronError::bad_request(format!("Invalid value for port {n}"))
+                .with_kind("SecurityGroupInvalidPortValue"),
+        );
     }
     Ok(Some(n))
 }

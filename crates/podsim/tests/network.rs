@@ -1636,7 +1636,10 @@ async fn physical_networks_are_those_of_the_pod() {
 #[tokio::test]
 async fn an_auto_address_subnet_is_deleted_under_its_ports() {
     let h = start().await;
-    for (mode, cidr) in [("slaac", "2001:db8:1::/64"), ("dhcpv6-stateless", "2001:db8:2::/64")] {
+    for (mode, cidr) in [
+        ("slaac", "2001:db8:1::/64"),
+        ("dhcpv6-stateless", "2001:db8:2::/64"),
+    ] {
         let net = h.network(&h.demo, json!({})).await;
         let v4 = h.subnet(&h.demo, &net, "10.3.0.0/24", json!({})).await;
         let v6 = h
