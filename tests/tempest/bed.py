@@ -116,6 +116,9 @@ def cmd_prepare(a):
     out["COMPUTE_MAX_MICROVERSION"] = max_version(compute + "/", token)
     volume = endpoint(tok, "volumev3", a.region)
     out["VOLUME_MAX_MICROVERSION"] = max_version(volume.split("/v3")[0] + "/v3/", token)
+    # The volume extensions it lists (Tempest's default `all` wants Cinder's `Hosts`).
+    _, _, exts = http("GET", f"{volume}/extensions", token)
+    out["VOLUME_EXTENSIONS"] = ",".join(sorted(e["alias"] for e in exts["extensions"]))
     out["FIXED_NETWORK_NAME"] = name
     out["FIXED_NETWORK_ID"] = net["id"]
     for k, v in out.items():

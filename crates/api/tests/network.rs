@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -1716,4 +1717,156 @@ async fn subnets_of_an_external_network_are_the_owners_unless_shared() {
     // The owner (admin) sees both.
     let l = api.ok(&api.admin, Method::GET, "/v2.0/subnets", None).await;
     assert_eq!(l["subnets"].as_array().unwrap().len(), 2);
+
+#[tokio::test]
+async fn rule_ports_and_remote_groups_fail_in_neutrons_words() {
+    let api = start().await;
+    let t = &api.demo;
+    let g = api
+        .create(
+            t,
+            "security-groups",
+            "security_group",
+            json!({"name": "neg"}),
+        )
+        .await;
+    let gid = g["id"].as_str().unwrap();
+    let api = &api;
+    let post = |rule: Value| async move {
+        api.call(
+            t,
+            Method::POST,
+            "/v2.0/security-group-rules",
+            Some(json!({ "security_group_rule": rule })),
+        )
+        .await
+    };
+    // Out-of-range ports: Neutron's converter, the minimum first.
+    for (min, max, msg) in [
+        (json!(-16), json!(80), "Invalid value for port -16"),
+        (json!(80), json!(65536), "Invalid value for port 65536"),
+        (json!(-16), json!(65536), "Invalid value for port -16"),
+    ] {
+        let a = post(json!({"security_group_id": gid, "direction": "ingress", "protocol": "tcp", "port_range_min": min, "port_range_max": max})).await;
+        assert_neutron_error(&a, 400, "SecurityGroupInvalidPortValue");
+        assert_eq!(a.body["NeutronError"]["message"], msg, "{}", a.body);
+    }
+    let a = post(json!({"security_group_id": gid, "direction": "ingress", "protocol": "tcp", "port_range_min": 80, "port_range_max": 79})).await;
+    assert_neutron_error(&a, 400, "SecurityGroupInvalidPortRange");
+    assert!(a.body["NeutronError"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("port_range_min must be <= port_range_max"));
+    // remote_group_id is not validated as a UUID: an unknown one is 404.
+    for remote in ["bad_group_id", "0b2f6a1e-3c34-4f57-9e0a-3a9b0e9e7c11"] {
+        let a = post(json!({"security_group_id": gid, "direction": "ingress", "protocol": "tcp", "remote_group_id": remote})).await;
+        assert_neutron_error(&a, 404, "SecurityGroupNotFound");
+        assert_eq!(
+            a.body["NeutronError"]["message"],
+            format!("Security group {remote} does not exist"),
+            "{}",
+            a.body
+        );
+    }
+    // Nothing was made.
+    let l = api
+        .ok(
+            t,
+            Method::GET,
+            &format!("/v2.0/security-group-rules?security_group_id={gid}"),
+            None,
+        )
+        .await;
+    assert_eq!(l["security_group_rules"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_auto_address_subnet_goes_with_its_ports_addresses() {
+    let api = start().await;
+    let t = &api.demo;
+    for (ra, mode) in [("slaac", "slaac"), ("dhcpv6-stateless", "dhcpv6-stateless")] {
+        let net = api
+            .create(t, "networks", "network", json!({"name": mode}))
+            .await;
+        let nid = net["id"].as_str().unwrap();
+        let v4 = api
+            .create(
+                t,
+                "subnets",
+                "subnet",
+                json!({"network_id": nid, "ip_version": 4, "cidr": "10.7.0.0/24"}),
+            )
+            .await;
+        let v6 = api
+            .create(
+                t,
+                "subnets",
+                "subnet",
+                json!({"network_id": nid, "ip_version": 6, "cidr": "2003::/64", "ipv6_ra_mode": ra, "ipv6_address_mode": mode}),
+            )
+            .await;
+        let port = api
+            .create(t, "ports", "port", json!({"network_id": nid}))
+            .await;
+        let pid = port["id"].as_str().unwrap();
+        let subnets: HashSet<&str> = port["fixed_ips"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f["subnet_id"].as_str())
+            .collect();
+        assert_eq!(subnets.len(), 2, "{port}");
+        let sid6 = v6["id"].as_str().unwrap();
+        let a = api
+            .call(t, Method::DELETE, &format!("/v2.0/subnets/{sid6}"), None)
+            .await;
+        assert_eq!(a.status, 204, "{mode}: {}", a.body);
+        let shown = api
+            .ok(t, Method::GET, &format!("/v2.0/ports/{pid}"), None)
+            .await;
+        let ips = shown["port"]["fixed_ips"].as_array().unwrap();
+        assert_eq!(ips.len(), 1, "{shown}");
+        assert_eq!(ips[0]["subnet_id"], v4["id"], "{shown}");
+        let a = api
+            .call(t, Method::GET, &format!("/v2.0/subnets/{sid6}"), None)
+            .await;
+        assert_neutron_error(&a, 404, "SubnetNotFound");
+        // The IPv4 subnet still refuses to go while the port holds an
+        // address on it.
+        let sid4 = v4["id"].as_str().unwrap();
+        let a = api
+            .call(t, Method::DELETE, &format!("/v2.0/subnets/{sid4}"), None)
+            .await;
+        assert_neutron_error(&a, 409, "SubnetInUse");
+        assert_eq!(
+            api.call(t, Method::DELETE, &format!("/v2.0/ports/{pid}"), None)
+                .await
+                .status,
+            204
+        );
+    }
+    // A DHCPv6-stateful subnet keeps Neutron's SubnetInUse.
+    let net = api
+        .create(t, "networks", "network", json!({"name": "stateful"}))
+        .await;
+    let nid = net["id"].as_str().unwrap();
+    let v6 = api
+        .create(
+            t,
+            "subnets",
+            "subnet",
+            json!({"network_id": nid, "ip_version": 6, "cidr": "2004::/64", "ipv6_ra_mode": "dhcpv6-stateful", "ipv6_address_mode": "dhcpv6-stateful"}),
+        )
+        .await;
+    api.create(t, "ports", "port", json!({"network_id": nid}))
+        .await;
+    let a = api
+        .call(
+            t,
+            Method::DELETE,
+            &format!("/v2.0/subnets/{}", v6["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_neutron_error(&a, 409, "SubnetInUse");
 }

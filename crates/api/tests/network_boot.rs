@@ -1590,6 +1590,26 @@ async fn a_server_shows_the_top_names_of_its_ports_groups() {
         .unwrap();
     assert_eq!(listed["security_groups"], json!([{"name": "sg1"}]));
     // Without groups named, the port has the project's default group.
+
+/// Deleting an IPv6 SLAAC subnet under a server's port: 204 at the top (the
+/// port keeps its IPv4 address), and the pod's copy goes the same way
+/// through the subnet's delete job.
+#[tokio::test]
+async fn an_auto_address_subnet_goes_from_under_a_server_in_its_pod_too() {
+    let env = env(testing::sqlite().await).await;
+    let flavor = env.flavor().await;
+    let net_id = env.network_with_subnet("dual", "10.16.0.0/24").await;
+    let v6 = env
+        .net(
+            Method::POST,
+            "/subnets",
+            Some(
+                json!({"subnet": {"network_id": net_id, "cidr": "2001:db8:16::/64", "ip_version": 6,
+                "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}}),
+            ),
+        )
+        .await;
+    let v6_id = v6["subnet"]["id"].as_str().unwrap().to_string();
     let (s, v) = env
         .boot(0, &flavor, json!([{"uuid": net_id}]), Some("az1"))
         .await;
@@ -1599,5 +1619,57 @@ async fn a_server_shows_the_top_names_of_its_ports_groups() {
         plain["server"]["security_groups"],
         json!([{"name": "default"}]),
         "{plain}"
+
+    let id = v["server"]["id"].as_str().unwrap().to_string();
+    active(&env, &id).await;
+    let bottom_ips = || {
+        env.pods[0]
+            .network()
+            .ports()
+            .iter()
+            .filter(|p| p["device_id"] == id.as_str())
+            .map(|p| p["fixed_ips"].as_array().unwrap().len())
+            .collect::<Vec<usize>>()
+    };
+    assert_eq!(bottom_ips(), vec![2]);
+    let (s, v) = env
+        .call(
+            &env.demo,
+            Method::DELETE,
+            format!("{}/v2.0/subnets/{v6_id}", env.instances[0].network),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204, "{v}");
+    let ports = env
+        .net(Method::GET, &format!("/ports?device_id={id}"), None)
+        .await;
+    let ips = ports["ports"][0]["fixed_ips"].as_array().unwrap();
+    assert_eq!(ips.len(), 1, "{ports}");
+    assert!(ips[0]["ip_address"].as_str().unwrap().starts_with("10.16."));
+    let jobs: Vec<tricircle_jobs::Job> = check_jobs(&env.store.store, "subnet_delete")
+        .await
+        .into_iter()
+        .filter(|j| j.resource_id == v6_id)
+        .collect();
+    assert_eq!(jobs.len(), 1, "the subnet's delete job");
+    let registry = tricircle_network::handlers::register(
+        tricircle_jobs::Registry::new(),
+        env.instances[1].checks.network.clone().unwrap(),
+    );
+    registry
+        .handler("subnet_delete")
+        .unwrap()
+        .run(&jobs[0])
+        .await
+        .unwrap();
+    assert_eq!(bottom_ips(), vec![1]);
+    assert!(
+        !env.pods[0]
+            .network()
+            .subnets()
+            .iter()
+            .any(|s| s["cidr"] == "2001:db8:16::/64"),
+        "the pod's copy is gone"
     );
 }

@@ -289,10 +289,10 @@ fn parse_port(k: &str, v: &Value) -> Result<Option<i64>, NeutronError> {
     }
     let n = integer(k, v)?;
     if !(0..=65535).contains(&n) {
-        return Err(NeutronError::invalid_attr(
-            k,
-            format!("Invalid port value: {n}; a port is 0 to 65535"),
-        ));
+        return Err(
+            NeutronError::bad_request(format!("Invalid value for port {n}"))
+                .with_kind("SecurityGroupInvalidPortValue"),
+        );
     }
     Ok(Some(n))
 }
@@ -761,7 +761,9 @@ impl Neutron {
         )?;
         let remote_group_id = match map.get("remote_group_id") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(attrs::uuid("remote_group_id", v)?),
+            // Neutron does not validate it: an id that names no group is
+            // its 404 SecurityGroupNotFound, below.
+            Some(v) => Some(shown(v)),
         };
         if map
             .get("remote_address_group_id")

@@ -690,13 +690,19 @@ impl Neutron {
         let mut port_ids: Vec<String> = allocations.into_iter().map(|(_, p)| p).collect();
         port_ids.sort();
         port_ids.dedup();
+        // Neutron drops the addresses of an IPv6 SLAAC or DHCPv6-stateless
+        // subnet from every port (there are no router ports here).
+        let auto_address = is_auto_address(&subnet);
         let mut auto = Vec::new();
         for pid in port_ids {
             let Some(port) = tx.lock(NeutronKind::Port, &pid).await? else {
                 continue;
             };
             let reserved = tx.is_reserved_port(&pid).await?;
-            if !reserved && !AUTO_DELETE_OWNERS.contains(&str_of(&port, "device_owner")) {
+            if !reserved
+                && !auto_address
+                && !AUTO_DELETE_OWNERS.contains(&str_of(&port, "device_owner"))
+            {
                 return Err(NeutronError::conflict(
                     "SubnetInUse",
                     format!(
@@ -742,6 +748,17 @@ impl Neutron {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// An IPv6 subnet whose addresses the hosts make themselves (SLAAC or
+/// DHCPv6-stateless, by address or RA mode): Neutron's auto-address subnet.
+fn is_auto_address(subnet: &Value) -> bool {
+    ["ipv6_address_mode", "ipv6_ra_mode"].iter().any(|k| {
+        matches!(
+            subnet.get(*k).and_then(Value::as_str),
+            Some("slaac" | "dhcpv6-stateless")
+        )
+    })
 }
 
 #[cfg(test)]

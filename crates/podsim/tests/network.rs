@@ -1632,3 +1632,35 @@ async fn physical_networks_are_those_of_the_pod() {
     }
     assert_eq!(h.pod.network().networks().len(), 3);
 }
+
+#[tokio::test]
+async fn an_auto_address_subnet_is_deleted_under_its_ports() {
+    let h = start().await;
+    for (mode, cidr) in [
+        ("slaac", "2001:db8:1::/64"),
+        ("dhcpv6-stateless", "2001:db8:2::/64"),
+    ] {
+        let net = h.network(&h.demo, json!({})).await;
+        let v4 = h.subnet(&h.demo, &net, "10.3.0.0/24", json!({})).await;
+        let v6 = h
+            .subnet(
+                &h.demo,
+                &net,
+                cidr,
+                json!({"ip_version": 6, "ipv6_ra_mode": mode, "ipv6_address_mode": mode}),
+            )
+            .await;
+        let port = h.port(&h.demo, json!({"network_id": net["id"]})).await;
+        assert_eq!(port["fixed_ips"].as_array().unwrap().len(), 2, "{port}");
+        let r = h.delete(&h.demo, &format!("/subnets/{}", id(&v6))).await;
+        assert_eq!(r.status, 204, "{mode}: {}", r.body);
+        let r = h.get(&h.demo, &format!("/ports/{}", id(&port))).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let ips = r.body["port"]["fixed_ips"].as_array().unwrap();
+        assert_eq!(ips.len(), 1, "{}", r.body);
+        assert_eq!(ips[0]["subnet_id"], v4["id"]);
+        // The IPv4 subnet is still in use by the port.
+        let r = h.delete(&h.demo, &format!("/subnets/{}", id(&v4))).await;
+        r.fault(409, "SubnetInUse");
+    }
+}

@@ -8,6 +8,7 @@
 //! (`{"badRequest": {"message", "code"}}`).
 
 mod backups;
+mod extensions;
 mod listing;
 pub mod microversion;
 mod quotas;
@@ -135,6 +136,7 @@ pub fn volume_router(state: GatewayState) -> Router {
         )
         .route("/v3/types/{id}/action", post(types::access_action))
         .route("/v3/os-availability-zone", get(zones::zones))
+        .route("/v3/extensions", get(extensions::list))
         .route("/v3/limits", get(quotas::limits))
         .route(
             "/v3/os-quota-sets/{project}",

@@ -32,11 +32,16 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let mut parsed: Value = parse_json(&body)?;
     let snap = required_object(&mut parsed, "snapshot")?;
-    let volume_id = opt_string(snap, "volume_id")?.ok_or_else(|| {
-        ApiError::bad_request(
+    if !snap.contains_key("volume_id") {
+        return Err(ApiError::bad_request(
             "Invalid input for field/attribute snapshot. 'volume_id' is a required property",
-        )
-    })?;
+        ));
+    }
+    // Cinder's schema lets `"volume_id": null` through, and the lookup of
+    // the volume `None` is its 404.
+    let Some(volume_id) = opt_string(snap, "volume_id")? else {
+        return Err(VOLUMES.not_found("None"));
+    };
     let (_, pod) = VOLUMES.routed(&st, &c, &volume_id).await?;
     let volume = fetch(&st, &c, &VOLUMES, &pod, &volume_id).await?;
     let size = size_of(volume.get("size")).unwrap_or(0);

@@ -63,6 +63,20 @@ fn view(t: &VolumeType, admin: bool) -> Value {
     v
 }
 
+/// The answer of a create (`access`: with the type-access extension's
+/// `os-volume-type-access:is_public`) or an update: Cinder's older view,
+/// without `qos_specs_id`.
+fn manage_view(t: &VolumeType, access: bool) -> Value {
+    let mut v = view(t, true);
+    if let Some(obj) = v.as_object_mut() {
+        obj.remove("qos_specs_id");
+        if !access {
+            obj.remove("os-volume-type-access:is_public");
+        }
+    }
+    v
+}
+
 /// The type named or identified by `ident` if `ctx` may see it (public,
 /// shared with its project, or admin).
 pub(super) async fn find_visible(
@@ -510,7 +524,7 @@ pub async fn create(
         .store
         .create_volume_type(&name, description.as_deref(), is_public, &specs)
         .await?;
-    Ok(Json(json!({"volume_type": view(&created, true)})))
+    Ok(Json(json!({"volume_type": manage_view(&created, true)})))
 }
 
 pub async fn update(
@@ -578,7 +592,7 @@ pub async fn update(
         Some(json!({"volume_type": change})),
     )
     .await;
-    Ok(Json(json!({"volume_type": view(&updated, true)})))
+    Ok(Json(json!({"volume_type": manage_view(&updated, false)})))
 }
 
 /// Deletes the type in every pod holding a copy, then at the top. A pod

@@ -447,10 +447,19 @@ pub(super) fn update(st: &mut State, ctx: &Ctx, id: &str, res: Record) -> NResul
 
 /// Deletes the subnet unless a port other than DHCP holds an address on
 /// it; DHCP ports lose their address there (and go when none is left).
+///
+/// The addresses of an IPv6 auto-address subnet (SLAAC, DHCPv6-stateless)
+/// are dropped from every port, as Neutron does (no router ports here).
 pub(super) fn delete(st: &mut State, id: &str) -> NResult<()> {
-    let busy = st
-        .ports_on_subnet(id)
-        .any(|p| s(p, "device_owner") != ports::OWNER_DHCP);
+    let auto_address = st.get(Kind::Subnet, id).is_some_and(|sub| {
+        ["ipv6_address_mode", "ipv6_ra_mode"]
+            .iter()
+            .any(|k| matches!(s(sub, k), "slaac" | "dhcpv6-stateless"))
+    });
+    let busy = !auto_address
+        && st
+            .ports_on_subnet(id)
+            .any(|p| s(p, "device_owner") != ports::OWNER_DHCP);
     if busy {
         return Err(NeutronError::conflict(
             "SubnetInUse",
@@ -461,7 +470,7 @@ pub(super) fn delete(st: &mut State, id: &str) -> NResult<()> {
         ));
     }
     for p in st.ports.iter_mut() {
-        if s(p, "device_owner") != ports::OWNER_DHCP {
+        if !auto_address && s(p, "device_owner") != ports::OWNER_DHCP {
             continue;
         }
         let before = fixed_ips(p);
