@@ -1717,6 +1717,7 @@ async fn subnets_of_an_external_network_are_the_owners_unless_shared() {
     // The owner (admin) sees both.
     let l = api.ok(&api.admin, Method::GET, "/v2.0/subnets", None).await;
     assert_eq!(l["subnets"].as_array().unwrap().len(), 2);
+}
 
 #[tokio::test]
 async fn rule_ports_and_remote_groups_fail_in_neutrons_words() {

@@ -1590,6 +1590,17 @@ async fn a_server_shows_the_top_names_of_its_ports_groups() {
         .unwrap();
     assert_eq!(listed["security_groups"], json!([{"name": "sg1"}]));
     // Without groups named, the port has the project's default group.
+    let (s, v) = env
+        .boot(0, &flavor, json!([{"uuid": net_id}]), Some("az1"))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let plain = active(&env, v["server"]["id"].as_str().unwrap()).await;
+    assert_eq!(
+        plain["server"]["security_groups"],
+        json!([{"name": "default"}]),
+        "{plain}"
+    );
+}
 
 /// Deleting an IPv6 SLAAC subnet under a server's port: 204 at the top (the
 /// port keeps its IPv4 address), and the pod's copy goes the same way
@@ -1614,12 +1625,6 @@ async fn an_auto_address_subnet_goes_from_under_a_server_in_its_pod_too() {
         .boot(0, &flavor, json!([{"uuid": net_id}]), Some("az1"))
         .await;
     assert_eq!(s, 202, "{v}");
-    let plain = active(&env, v["server"]["id"].as_str().unwrap()).await;
-    assert_eq!(
-        plain["server"]["security_groups"],
-        json!([{"name": "default"}]),
-        "{plain}"
-
     let id = v["server"]["id"].as_str().unwrap().to_string();
     active(&env, &id).await;
     let bottom_ips = || {

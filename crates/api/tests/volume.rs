@@ -1753,54 +1753,6 @@ async fn deleting_resources_stay_visible_until_their_pod_lets_them_go() {
         .create_volume(json!({"size": 1, "availability_zone": "az1"}))
         .await;
     let vid = v["id"].as_str().unwrap().to_string();
-
-#[tokio::test]
-async fn extensions_list_what_the_gateway_serves() {
-    let gw = start().await;
-    let a = gw.demo(Method::GET, "/extensions", None).await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let exts = a.body["extensions"].as_array().unwrap();
-    for e in exts {
-        let keys: HashSet<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(
-            keys,
-            HashSet::from(["name", "alias", "description", "updated", "links"]),
-            "{e}"
-        );
-        assert_eq!(e["links"], json!([]));
-    }
-    let aliases: HashSet<&str> = exts.iter().filter_map(|e| e["alias"].as_str()).collect();
-    for served in [
-        "os-availability-zone",
-        "os-quota-sets",
-        "os-volume-actions",
-        "os-types-manage",
-        "os-volume-type-access",
-        "backups",
-    ] {
-        assert!(aliases.contains(served), "{served}: {aliases:?}");
-    }
-    // What the gateway does not serve is not listed.
-    for absent in ["os-hosts", "os-volume-transfer", "qos-specs"] {
-        assert!(!aliases.contains(absent), "{absent}");
-    }
-    let quotas = exts.iter().find(|e| e["alias"] == "os-quota-sets").unwrap();
-    assert_eq!(quotas["name"], "Quotas");
-    assert_eq!(quotas["description"], "Quota management support.");
-    assert_eq!(quotas["updated"], "2011-08-08T00:00:00+00:00");
-    // The same without the project in the path, and under /v2.
-    let a = gw.call(&gw.demo, Method::GET, "/v3/extensions", None).await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let a = gw.call(&gw.demo, Method::GET, "/v2/extensions", None).await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    // A token is needed.
-    let a = gw.call("bogus", Method::GET, "/v3/extensions", None).await;
-    assert_eq!(a.status, 401, "{}", a.body);
-}
-
-#[tokio::test]
-async fn a_snapshot_of_a_null_volume_is_cinders_404() {
-    let gw = start().await;
     let a = gw
         .demo(
             Method::POST,
@@ -1942,7 +1894,59 @@ async fn lists_sort_by_display_name_as_cinder_does() {
             .await;
         assert_fault(&a, 400, "badRequest");
     }
+}
 
+#[tokio::test]
+async fn extensions_list_what_the_gateway_serves() {
+    let gw = start().await;
+    let a = gw.demo(Method::GET, "/extensions", None).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let exts = a.body["extensions"].as_array().unwrap();
+    for e in exts {
+        let keys: HashSet<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            HashSet::from(["name", "alias", "description", "updated", "links"]),
+            "{e}"
+        );
+        assert_eq!(e["links"], json!([]));
+    }
+    let aliases: HashSet<&str> = exts.iter().filter_map(|e| e["alias"].as_str()).collect();
+    for served in [
+        "os-availability-zone",
+        "os-quota-sets",
+        "os-volume-actions",
+        "os-types-manage",
+        "os-volume-type-access",
+        "backups",
+    ] {
+        assert!(aliases.contains(served), "{served}: {aliases:?}");
+    }
+    // What the gateway does not serve is not listed.
+    for absent in ["os-hosts", "os-volume-transfer", "qos-specs"] {
+        assert!(!aliases.contains(absent), "{absent}");
+    }
+    let quotas = exts.iter().find(|e| e["alias"] == "os-quota-sets").unwrap();
+    assert_eq!(quotas["name"], "Quotas");
+    assert_eq!(quotas["description"], "Quota management support.");
+    assert_eq!(quotas["updated"], "2011-08-08T00:00:00+00:00");
+    // The same without the project in the path, and under /v2.
+    let a = gw.call(&gw.demo, Method::GET, "/v3/extensions", None).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = gw.call(&gw.demo, Method::GET, "/v2/extensions", None).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    // A token is needed.
+    let a = gw.call("bogus", Method::GET, "/v3/extensions", None).await;
+    assert_eq!(a.status, 401, "{}", a.body);
+}
+
+#[tokio::test]
+async fn a_snapshot_of_a_null_volume_is_cinders_404() {
+    let gw = start().await;
+    let a = gw
+        .demo(
+            Method::POST,
+            "/snapshots",
             Some(json!({"snapshot": {"volume_id": null, "name": "s"}})),
         )
         .await;

@@ -655,6 +655,7 @@ const ROUTES: &[Route] = &[
     list(V, "/v3/volumes/detail", WM),
     rv(V, "GET", "/v3/volumes/summary", WM, B::None, "volume 3.12"),
     r(V, "GET", "/v3/os-services", WA, B::None),
+    r(V, "GET", "/v3/extensions", WM, B::None),
     r(V, "GET", "/v3/volumes/{volume}", WM, B::None),
     r(V, "PUT", "/v3/volumes/{volume}", WM, B::VolumeUpdate),
     r(V, "DELETE", "/v3/volumes/{victim_volume}", WM, B::None),
