@@ -14,7 +14,9 @@ use axum::response::Response;
 pub struct UrlProject(pub String);
 
 /// Removes `/{project_id}` after the version segment when the segment is
-/// not one of the API's own collection names.
+/// not one of the API's own collection names and can be a Keystone id
+/// (letters, digits, `-` and `_`): `/v3/volumes.xml` is an unknown path,
+/// not the version document of project `volumes.xml`.
 pub fn split_project(
     path: &str,
     version_prefixes: &[&str],
@@ -31,7 +33,10 @@ pub fn split_project(
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
-        if seg.is_empty() || collections.contains(&seg) {
+        let id_like = seg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if seg.is_empty() || !id_like || collections.contains(&seg) {
             return None;
         }
         return Some((seg.to_string(), format!("{prefix}{tail}")));
@@ -78,6 +83,10 @@ mod tests {
             Some(("abc123".into(), "/v2.1".into()))
         );
         assert_eq!(split_project("/v3/p/volumes", &["/v2.1"], C), None);
+        // Not a Keystone id: left for the router (404).
+        assert_eq!(split_project("/v3/volumes.xml", &["/v3"], C), None);
+        assert_eq!(split_project("/v2.1/servers.json/x", &["/v2.1"], C), None);
+        assert_eq!(split_project("/v2.1/%2E%2E/servers", &["/v2.1"], C), None);
         assert_eq!(
             split_project("/v3/p/volumes", &["/v2", "/v3"], &["volumes"]),
             Some(("p".into(), "/v3/volumes".into()))
