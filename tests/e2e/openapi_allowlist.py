@@ -35,7 +35,7 @@ ALLOWED = [
     # as the volume row holds them: null until set.
     *[_nullable("block-storage", f"$**.{key}", f"null until set in Cinder's volume view; the spec says string")
       for key in ("snapshot_id", "source_volid", "migration_status", "group_id", "consistencygroup_id",
-                  "cluster_name", "updated_at")],
+                  "cluster_name", "updated_at", "service_uuid")],
     # Cinder's volume type view (cinder/api/v2/views/types.py): a type without
     # QoS specs or description shows null (the __DEFAULT__ type has no description).
     _nullable("block-storage", "$**.qos_specs_id", "null without QoS specs in Cinder; the spec says string"),
