@@ -43,10 +43,18 @@ where
 }
 
 async fn job_in(store: &Store, id: &str, status: JobStatus) -> Job {
-    until(20, &format!("job {id} to be {status:?}"), || async {
-        store.get_job(id).await.ok().filter(|j| j.status == status)
-    })
-    .await
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = store.get_job(id).await;
+        match &seen {
+            Ok(j) if j.status == status => return j.clone(),
+            _ => assert!(
+                Instant::now() < deadline,
+                "timed out waiting for job {id} to be {status:?}; last seen: {seen:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
 
 /// Runs of a handler: (job id, resource payload, start time), and the most

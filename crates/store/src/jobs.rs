@@ -642,8 +642,15 @@ impl Store {
                 format!("Job {id} cannot be redone: a newer job for the same resource is already pending"),
             )
         })?;
+        // Read inside the transaction: once committed, a worker may claim
+        // the job at once, and the answer is what the redo did.
+        let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = $1"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let job = Job::from_row(&row)?;
         tx.commit().await?;
-        self.get_job(id).await
+        Ok(job)
     }
 
     /// Deletes a job that is not running (live or logged).

@@ -147,11 +147,32 @@ impl Store {
     /// once (`BEGIN IMMEDIATE`): a deferred transaction that reads first
     /// and writes later fails with SQLITE_BUSY_SNAPSHOT when another writer
     /// committed in between, which no busy timeout can cure.
+    ///
+    /// Opening a transaction is not cancel-safe in sqlx 0.8: a future
+    /// dropped after the database ran `BEGIN` but before sqlx built its
+    /// `Transaction` guard (for a custom `BEGIN IMMEDIATE`, sqlx awaits the
+    /// connection's lock in between) gives the connection back to the pool
+    /// inside a transaction that nothing ever ends. On SQLite that
+    /// transaction holds the write lock: every later write of every tenant
+    /// waits out the busy timeout and fails. A client that hangs up or an
+    /// aborted task is enough. So the transaction is opened in a task of
+    /// its own, which runs to the end even when our caller is dropped; the
+    /// guard it hands back (or drops, rolling back) always exists.
     pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        })
+        let pool = self.pool.clone();
+        let backend = self.backend;
+        let open = tokio::spawn(async move {
+            match backend {
+                Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+                Backend::Postgres => pool.begin().await,
+            }
+        });
+        match open.await {
+            Ok(tx) => Ok(tx?),
+            Err(e) => Err(StoreError::Database(sqlx::Error::Io(
+                std::io::Error::other(format!("opening a transaction: {e}")),
+            ))),
+        }
     }
 
     /// A cheap round trip, for health checks.
