@@ -1602,6 +1602,127 @@ async fn a_server_shows_the_top_names_of_its_ports_groups() {
     );
 }
 
+/// `addSecurityGroup` / `removeSecurityGroup` change the groups of the
+/// server's top ports, and the pod's copies at once: the next view shows
+/// them (by their top names), and with the last one removed it shows none,
+/// as Nova does. Errors are Nova's.
+#[tokio::test]
+async fn security_groups_are_added_to_and_removed_from_a_servers_ports() {
+    let env = env(testing::sqlite().await).await;
+    let flavor = env.flavor().await;
+    let net_id = env.network_with_subnet("sgnet2", "10.14.0.0/24").await;
+    let sg = env
+        .net(
+            Method::POST,
+            "/security-groups",
+            Some(json!({"security_group": {"name": "web"}})),
+        )
+        .await;
+    let web = sg["security_group"]["id"].as_str().unwrap().to_string();
+    let (s, v) = env
+        .boot(0, &flavor, json!([{"uuid": net_id}]), Some("az1"))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["server"]["id"].as_str().unwrap().to_string();
+    active(&env, &id).await;
+    let url = format!("{}/v2.1/servers/{id}/action", env.instances[0].compute);
+    let act = |body: Value| env.call(&env.demo, Method::POST, url.clone(), Some(body));
+    let groups = || async {
+        let (s, v) = env
+            .call(
+                &env.demo,
+                Method::GET,
+                format!("{}/v2.1/servers/{id}", env.instances[0].compute),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v["server"].get("security_groups").cloned()
+    };
+
+    let (s, v) = act(json!({"addSecurityGroup": {"name": "web"}})).await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(
+        groups().await,
+        Some(json!([{"name": "default"}, {"name": "web"}]))
+    );
+    // The pod's port carries the copy of the group (named by the top id).
+    let pod_port_groups: Vec<String> = {
+        let net = env.pods[0].network();
+        let copy = net
+            .security_groups()
+            .into_iter()
+            .find(|g| g["name"] == json!(web))
+            .expect("the pod has a copy of the group");
+        net.ports_of_device(&id)
+            .iter()
+            .flat_map(|p| p["security_groups"].as_array().cloned().unwrap_or_default())
+            .filter(|g| *g == copy["id"])
+            .map(|g| g.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(pod_port_groups.len(), 1, "{pod_port_groups:?}");
+    // Adding it again changes nothing (Neutron keeps each group once).
+    let (s, v) = act(json!({"addSecurityGroup": {"name": web}})).await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(
+        groups().await,
+        Some(json!([{"name": "default"}, {"name": "web"}]))
+    );
+
+    let (s, v) = act(json!({"removeSecurityGroup": {"name": "default"}})).await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(groups().await, Some(json!([{"name": "web"}])));
+    let (s, v) = act(json!({"removeSecurityGroup": {"name": "web"}})).await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(
+        groups().await,
+        None,
+        "no groups left: no security_groups key"
+    );
+
+    let (s, v) = act(json!({"removeSecurityGroup": {"name": "web"}})).await;
+    assert_eq!(s, 404, "{v}");
+    assert!(
+        v["itemNotFound"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not associated with the instance"),
+        "{v}"
+    );
+    let (s, v) = act(json!({"addSecurityGroup": {"name": "no-such-group"}})).await;
+    assert_eq!(s, 404, "{v}");
+    for (body, message) in [
+        (
+            json!({"addSecurityGroup": {"name": "  "}}),
+            "Security group name cannot be empty",
+        ),
+        (
+            json!({"addSecurityGroup": {}}),
+            "Security group not specified",
+        ),
+        (
+            json!({"removeSecurityGroup": "web"}),
+            "Missing parameter dict",
+        ),
+    ] {
+        let (s, v) = act(body).await;
+        assert_eq!(s, 400, "{v}");
+        assert_eq!(v["badRequest"]["message"], json!(message));
+    }
+    // Two groups of one name: an id is needed (Nova's 409).
+    for _ in 0..2 {
+        env.net(
+            Method::POST,
+            "/security-groups",
+            Some(json!({"security_group": {"name": "twin"}})),
+        )
+        .await;
+    }
+    let (s, v) = act(json!({"addSecurityGroup": {"name": "twin"}})).await;
+    assert_eq!(s, 409, "{v}");
+}
+
 /// Deleting an IPv6 SLAAC subnet under a server's port: 204 at the top (the
 /// port keeps its IPv4 address), and the pod's copy goes the same way
 /// through the subnet's delete job.

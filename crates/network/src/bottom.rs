@@ -1080,6 +1080,38 @@ impl Bottom {
             .collect())
     }
 
+    /// Makes every pod copy of a top port match it: admin state,
+    /// description, port security, address pairs and security groups (the
+    /// groups' own copies made first). A port gone from the top is its
+    /// delete job's business.
+    pub async fn sync_port(&self, id: &str) -> Result<()> {
+        let top = match self.neutron.get_port(&admin_scope(""), id).await {
+            Ok(t) => t,
+            Err(e) if e.status == 404 => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut body = json!({});
+        for k in [
+            "admin_state_up",
+            "description",
+            "port_security_enabled",
+            "allowed_address_pairs",
+            "security_groups",
+            "project_id",
+        ] {
+            if let Some(v) = top.get(k) {
+                body[k] = v.clone();
+            }
+        }
+        if top.get("port_security_enabled").and_then(Value::as_bool) == Some(false) {
+            body["security_groups"] = json!([]);
+            if let Some(o) = body.as_object_mut() {
+                o.remove("allowed_address_pairs");
+            }
+        }
+        self.update_copies(id, "port", body).await
+    }
+
     /// Applies `body` to every bottom copy of a top resource (a copy gone
     /// from its pod is forgotten).
     pub async fn update_copies(

@@ -155,31 +155,12 @@ async fn subnet_delete(b: Bottom, job: Job) -> Result<(), JobError> {
 }
 
 async fn port_update(b: Bottom, job: Job) -> Result<(), JobError> {
-    let (b, job) = (&b, &job);
-    let id = resource_str(job, "port_id")?;
-    let top = match b.neutron().get_port(&admin(), id).await {
-        Ok(t) => t,
-        Err(e) if e.status == 404 => return Ok(()),
-        Err(e) => return Err(JobError::Retry(e.message)),
-    };
-    let mut body = pick(
-        &top,
-        &[
-            "admin_state_up",
-            "description",
-            "port_security_enabled",
-            "allowed_address_pairs",
-            "security_groups",
-            "project_id",
-        ],
-    );
-    if top.get("port_security_enabled").and_then(Value::as_bool) == Some(false) {
-        body["security_groups"] = json!([]);
-        if let Some(o) = body.as_object_mut() {
-            o.remove("allowed_address_pairs");
-        }
+    let id = resource_str(&job, "port_id")?;
+    match b.sync_port(id).await {
+        Ok(()) => Ok(()),
+        Err(BottomError::Top(e)) => Err(JobError::Retry(e.message)),
+        Err(e) => Err(failed(e)),
     }
-    b.update_copies(id, "port", body).await.map_err(failed)
 }
 
 async fn port_delete(b: Bottom, job: Job) -> Result<(), JobError> {

@@ -779,3 +779,88 @@ async fn os_interface_attaches_and_detaches() {
         first.as_str()
     );
 }
+
+/// `addSecurityGroup` / `removeSecurityGroup` change the groups of the
+/// server's ports in Neutron, as Nova does; the view shows what the ports
+/// have.
+#[tokio::test]
+async fn security_group_actions_change_the_servers_ports() {
+    let env = start().await;
+    let net = env
+        .network(&env.demo, "sgnet", Some("10.7.0.0/24"), json!({}))
+        .await;
+    let r = env
+        .neutron(
+            Method::POST,
+            "/security-groups",
+            &env.demo,
+            Some(json!({"security_group": {"name": "web"}})),
+        )
+        .await;
+    let web = r.body["security_group"]["id"].as_str().unwrap().to_string();
+    let id = env.boot_ok(&env.demo, json!([{"uuid": net}]), "2.37").await;
+    let path = format!("/servers/{id}/action");
+    let action = |body: Value| env.nova(Method::POST, &path, &env.demo, Some(body), "2.1");
+    let port_groups = || {
+        let ports = env.pod.network().ports_of_device(&id);
+        assert_eq!(ports.len(), 1);
+        ports[0]["security_groups"].clone()
+    };
+    let default = port_groups()[0].clone();
+
+    let r = action(json!({"addSecurityGroup": {"name": "web"}})).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(port_groups(), json!([default, web]));
+    let s = env.show(&env.demo, &id).await;
+    assert_eq!(
+        s["security_groups"],
+        json!([{"name": "default"}, {"name": "web"}])
+    );
+
+    let r = action(json!({"removeSecurityGroup": {"name": "default"}})).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let r = action(json!({"removeSecurityGroup": {"name": web}})).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(port_groups(), json!([]));
+    let s = env.show(&env.demo, &id).await;
+    assert!(s.get("security_groups").is_none(), "{s}");
+
+    let r = action(json!({"removeSecurityGroup": {"name": "web"}})).await;
+    assert_eq!(
+        fault(&r, "itemNotFound", 404),
+        format!("Security group web not associated with the instance {id}")
+    );
+    let r = action(json!({"addSecurityGroup": {"name": "nope"}})).await;
+    assert_eq!(
+        fault(&r, "itemNotFound", 404),
+        format!(
+            "Security group nope is not found for project {}",
+            env.demo_project
+        )
+    );
+    let r = action(json!({"addSecurityGroup": {"name": ""}})).await;
+    assert_eq!(
+        fault(&r, "badRequest", 400),
+        "Security group name cannot be empty"
+    );
+
+    // A port without port security cannot take a group.
+    let port = env.pod.network().ports_of_device(&id)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = env
+        .neutron(
+            Method::PUT,
+            &format!("/ports/{port}"),
+            &env.demo,
+            Some(json!({"port": {"port_security_enabled": false}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = action(json!({"addSecurityGroup": {"name": "web"}})).await;
+    assert_eq!(
+        fault(&r, "badRequest", 400),
+        "Network requires port_security_enabled and subnet associated in order to apply security groups."
+    );
+}

@@ -494,6 +494,114 @@ async fn security_group_id(bottom: &Bottom, sc: &Scope, name: &str) -> Result<St
     }
 }
 
+/// `addSecurityGroup` / `removeSecurityGroup` on a server with top ports,
+/// as Nova does it against Neutron: the caller's project's group `name` (a
+/// name or an id) added to, or removed from, every top port of the server;
+/// the pod's copies follow at once (and by the ports' update jobs, should a
+/// pod be away). `Ok(false)`: the server has no top ports (booted without
+/// networks, or with `auto`), so the pod's Nova is the one to ask.
+pub async fn change_group(
+    bottom: &Bottom,
+    ctx: &crate::auth::Context,
+    server_id: &str,
+    name: &str,
+    add: bool,
+) -> Result<bool, ApiError> {
+    let ports = bottom
+        .neutron()
+        .store()
+        .server_ports(server_id)
+        .await
+        .map_err(|e| bottom_error(e.into()))?;
+    if ports.is_empty() {
+        return Ok(false);
+    }
+    let sc = scope(ctx);
+    let not_found = || {
+        ApiError::not_found(format!(
+            "Security group {name} is not found for project {}",
+            sc.project_id
+        ))
+    };
+    let group = match bottom.neutron().get_security_group(&sc, name).await {
+        Ok(g) => g,
+        Err(_) if name == "default" => bottom
+            .neutron()
+            .default_security_group(&sc.project_id)
+            .await
+            .map_err(nova_error)?,
+        Err(_) => match bottom
+            .neutron()
+            .find_security_group_by_name(&sc, name)
+            .await
+        {
+            Ok(Some(g)) => g,
+            Ok(None) => return Err(not_found()),
+            Err(e) if e.status == 409 => return Err(ApiError::conflict(e.message)),
+            Err(e) => return Err(nova_error(e)),
+        },
+    };
+    let group_id = group.get("id").and_then(Value::as_str).unwrap_or("");
+    let mut changes = Vec::new();
+    for p in &ports {
+        let sc = admin(&p.project_id);
+        let port = match bottom.neutron().get_port(&sc, &p.port_id).await {
+            Ok(port) => port,
+            Err(e) if e.status == 404 => continue,
+            Err(e) => return Err(nova_error(e)),
+        };
+        let mut groups: Vec<String> = port
+            .get("security_groups")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect();
+        let has = groups.iter().any(|g| g == group_id);
+        if add {
+            let secured = port
+                .get("port_security_enabled")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
+            let addressed = port
+                .get("fixed_ips")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty());
+            if !secured || !addressed {
+                return Err(bad(
+                    "Network requires port_security_enabled and subnet associated in order to apply security groups.",
+                ));
+            }
+            if !has {
+                groups.push(group_id.to_string());
+                changes.push((sc, p.port_id.clone(), groups));
+            }
+        } else if has {
+            groups.retain(|g| g != group_id);
+            changes.push((sc, p.port_id.clone(), groups));
+        }
+    }
+    if !add && changes.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "Security group {name} not associated with the instance {server_id}"
+        )));
+    }
+    for (sc, port_id, groups) in changes {
+        bottom
+            .neutron()
+            .update_port(&sc, &port_id, json!({ "security_groups": groups }))
+            .await
+            .map_err(nova_error)?;
+        // The view the caller reads next comes from the pod's ports.
+        if let Err(e) = bottom.sync_port(&port_id).await {
+            tracing::warn!(port_id = %port_id, error = %e,
+                "the pod's copy of the port keeps its old groups until the port's update job runs");
+        }
+    }
+    Ok(true)
+}
+
 /// The boot succeeded: the top ports now belong to the server.
 pub async fn bind(
     bottom: &Bottom,

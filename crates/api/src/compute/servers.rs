@@ -1112,6 +1112,15 @@ pub async fn action(
         .as_object()
         .and_then(|o| o.keys().next().cloned())
         .unwrap_or_default();
+    if name == "addSecurityGroup" || name == "removeSecurityGroup" {
+        let group = security_group_action_name(&parsed[&name])?;
+        if let Some(bottom) = &st.network {
+            let add = name == "addSecurityGroup";
+            if super::boot_networks::change_group(bottom, &c.ctx, &id, &group, add).await? {
+                return Ok(StatusCode::ACCEPTED.into_response());
+            }
+        }
+    }
     if name == "resize" {
         // The new flavor must exist in the pod first.
         let fref = parsed["resize"]["flavorRef"]
@@ -1142,6 +1151,19 @@ pub async fn action(
         forget(&st, routing.id, &id).await?;
     }
     Ok(respond_server(&st, answer, &pod).await)
+}
+
+/// The group of an `addSecurityGroup` / `removeSecurityGroup` body, checked
+/// as Nova's `_parse` checks it.
+fn security_group_action_name(arg: &Value) -> Result<String, ApiError> {
+    let Some(obj) = arg.as_object() else {
+        return Err(ApiError::bad_request("Missing parameter dict"));
+    };
+    match obj.get("name") {
+        None => Err(ApiError::bad_request("Security group not specified")),
+        Some(Value::String(n)) if !n.trim().is_empty() => Ok(n.clone()),
+        Some(_) => Err(ApiError::bad_request("Security group name cannot be empty")),
+    }
 }
 
 /// Attaching a volume: both must be in the same pod.

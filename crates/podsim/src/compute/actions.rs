@@ -13,11 +13,13 @@ use super::ctx::{
     check_keys, check_name, field_error, metadata_field, opt_bool, opt_string, Ctx, NBody, P,
 };
 use super::error::{NResult, NovaError};
+use super::interfaces;
 use super::model::{Server, Step, PAUSED, RUNNING, SHUTDOWN, SUSPENDED};
 use super::servers::{delete_server, find_mut};
 use super::view::{self, ViewOpts};
 use super::TASK_TIME;
 use crate::image::schema::py_repr;
+use crate::network::GroupChangeError;
 use crate::pod::Pod;
 
 fn accepted() -> Response {
@@ -650,30 +652,39 @@ pub(crate) async fn action(
             )
         }
         "addSecurityGroup" | "removeSecurityGroup" => {
-            let a = args(name, arg, &empty)?;
-            check_keys(name, a, &["name"], &["name"])?;
-            let sg = check_name("name", &a["name"])?;
-            let add = name == "addSecurityGroup";
-            act(&pod, &ctx, &id, name, None, false, |s| {
-                let present = s.security_groups.contains(&sg);
-                if add {
-                    if present {
-                        return Err(NovaError::bad_request(format!(
-                            "Security group {sg} is already associated with the instance {id}"
-                        )));
-                    }
-                    s.security_groups.push(sg.clone());
-                } else {
-                    if !present {
-                        return Err(NovaError::bad_request(format!(
-                            "Security group {sg} not associated with the instance {id}"
-                        )));
-                    }
-                    s.security_groups.retain(|x| x != &sg);
+            // Nova's `_parse`: a dict with a non-blank `name`.
+            let a = match arg {
+                Value::Object(m) => m,
+                _ => return Err(NovaError::bad_request("Missing parameter dict")),
+            };
+            let sg = match a.get("name") {
+                None => return Err(NovaError::bad_request("Security group not specified")),
+                Some(Value::String(n)) if !n.trim().is_empty() => n.clone(),
+                Some(_) => {
+                    return Err(NovaError::bad_request(
+                        "Security group name cannot be empty",
+                    ))
                 }
-                s.updated_at = Utc::now();
-                Ok(accepted())
-            })
+            };
+            let add = name == "addSecurityGroup";
+            // Nova changes the groups of the server's ports in Neutron; its
+            // view shows what the ports have.
+            let s = interfaces::server_with_nics(&pod, &ctx, &id)?;
+            pod.network()
+                .change_server_group(&s.project_id, &id, &s.nics, &sg, add)
+                .map_err(|e| match e {
+                    GroupChangeError::NotFound(m) => NovaError::not_found(m),
+                    GroupChangeError::NotUnique(m) => NovaError::conflict(m),
+                    GroupChangeError::CannotBeApplied => NovaError::bad_request(
+                        "Network requires port_security_enabled and subnet associated in order to apply security groups.",
+                    ),
+                })?;
+            pod.compute().with(|st| {
+                if let Ok(s) = find_mut(st, &ctx, &id) {
+                    s.updated_at = Utc::now();
+                }
+            });
+            Ok(accepted())
         }
         other => Err(NovaError::bad_request(format!(
             "There is no such action: {other}"

@@ -40,7 +40,7 @@ use serde_json::{json, Value};
 
 use self::error::{NResult, NeutronError};
 use self::model::{s, view, Kind, Record, State};
-pub(crate) use self::vifs::{Device, NicRequest, Vif, VifError};
+pub(crate) use self::vifs::{Device, GroupChangeError, NicRequest, Vif, VifError};
 use crate::compute::query::Query;
 use crate::pod::Pod;
 

@@ -95,6 +95,16 @@ pub(crate) enum VifError {
     Neutron(String),
 }
 
+/// Why a server's security group could not be changed (Nova's
+/// `SecurityGroupNotFound` 404, `NoUniqueMatch` 409,
+/// `SecurityGroupCannotBeApplied` 400).
+#[derive(Debug)]
+pub(crate) enum GroupChangeError {
+    NotFound(String),
+    NotUnique(String),
+    CannotBeApplied,
+}
+
 /// The caller as Neutron sees it (Nova passes the user's token on).
 fn user_ctx(project: &str, is_admin: bool) -> Ctx {
     Ctx {
@@ -439,6 +449,93 @@ impl NetworkService {
             }
         }
         names
+    }
+
+    /// Nova's `add_to_instance` / `remove_from_instance`: the project's
+    /// group `name` (a name or an id) added to, or removed from, every port
+    /// of the server.
+    pub(crate) fn change_server_group(
+        &self,
+        project: &str,
+        server_id: &str,
+        vifs: &[Vif],
+        name: &str,
+        add: bool,
+    ) -> Result<(), GroupChangeError> {
+        let id = match self.security_group_ids(project, &[name.to_string()]) {
+            Ok(ids) => ids.into_iter().next().unwrap_or_default(),
+            Err(VifError::SecurityGroupNotUnique(_)) => {
+                return Err(GroupChangeError::NotUnique(format!(
+                    "Multiple security_group matches found for name '{name}', use an ID to be more specific."
+                )))
+            }
+            Err(_) => {
+                return Err(GroupChangeError::NotFound(format!(
+                    "Security group {name} is not found for project {project}"
+                )))
+            }
+        };
+        let mut st = self.lock();
+        let ports: Vec<String> = vifs
+            .iter()
+            .filter(|v| {
+                st.get(Kind::Port, &v.port_id)
+                    .is_some_and(|p| s(p, "device_id") == server_id)
+            })
+            .map(|v| v.port_id.clone())
+            .collect();
+        if ports.is_empty() {
+            return Err(GroupChangeError::NotFound(format!(
+                "instance_id {server_id} could not be found as device id on any ports"
+            )));
+        }
+        if add {
+            // Every port must take it before any changes.
+            for pid in &ports {
+                let Some(p) = st.get(Kind::Port, pid) else {
+                    continue;
+                };
+                let secured = p
+                    .get("port_security_enabled")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true);
+                if !secured || fixed_ips(p).is_empty() {
+                    return Err(GroupChangeError::CannotBeApplied);
+                }
+            }
+        }
+        let mut found = false;
+        for pid in &ports {
+            let Some(p) = st.get_mut(Kind::Port, pid) else {
+                continue;
+            };
+            let mut groups: Vec<Value> = p
+                .get("security_groups")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let has = groups.iter().any(|g| g == id.as_str());
+            if add {
+                if has {
+                    continue;
+                }
+                groups.push(json!(id));
+            } else {
+                if !has {
+                    continue;
+                }
+                groups.retain(|g| g != id.as_str());
+                found = true;
+            }
+            p.insert("security_groups".into(), Value::Array(groups));
+            touch(p);
+        }
+        if !add && !found {
+            return Err(GroupChangeError::NotFound(format!(
+                "Security group {name} not associated with the instance {server_id}"
+            )));
+        }
+        Ok(())
     }
 
     /// A port as the caller may see it (Nova's `show_port` with the
