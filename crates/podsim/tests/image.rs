@@ -719,7 +719,7 @@ async fn deactivate_and_reactivate_as_glance_does() {
     );
     let r = env.upload(&env.admin, &id, b"data").await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
-    // Non-admins may not (Glance's default policy).
+    // Members of other projects may not (Glance's default policy).
     let r = action(&env.demo, CIRROS, "deactivate").await;
     glance_error(
         &r,
@@ -741,6 +741,26 @@ async fn deactivate_and_reactivate_as_glance_does() {
         let r = env.get(&format!("/v2/images/{id}"), &env.admin).await;
         assert_eq!(r.body["status"], "active");
     }
+    // The owner's members may (Glance's default policy), and then cannot
+    // download the data.
+    let r = env
+        .create(
+            &env.demo,
+            json!({"name": "own", "disk_format": "raw", "container_format": "bare"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let own = r.body["id"].as_str().unwrap().to_string();
+    let r = env.upload(&env.demo, &own, b"data").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = action(&env.demo, &own, "deactivate").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = env.get(&format!("/v2/images/{own}/file"), &env.demo).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let r = action(&env.demo, &own, "reactivate").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = env.get(&format!("/v2/images/{own}/file"), &env.demo).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let missing = "00000000-0000-4000-8000-000000000bad";
     let r = action(&env.admin, missing, "deactivate").await;
     glance_error(&r, 404, &format!("No image found with ID {missing}"));

@@ -936,8 +936,8 @@ async fn download(
 
 /// `POST /v2/images/{id}/actions/deactivate`: an active image becomes
 /// `deactivated` (its data can no longer be downloaded by non-admins);
-/// again is a no-op; from any other status 403. Admin only (Glance's
-/// default `deactivate` policy).
+/// again is a no-op; from any other status 403. Admin or the owner
+/// (Glance's default `deactivate` policy).
 async fn deactivate(
     State(pod): State<Pod>,
     Extension(caller): Extension<Caller>,
@@ -964,7 +964,9 @@ fn change_activation(
     to: &str,
 ) -> GResult<StatusCode> {
     let img = visible_image(pod, caller, id)?;
-    if !caller.is_admin() {
+    // Glance's default `deactivate` / `reactivate` policy: admin, or a
+    // member of the owning project.
+    if !can_modify(caller, &img) {
         return Err(GlanceError::forbidden_action(action));
     }
     if img.status == to {
