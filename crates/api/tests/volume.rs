@@ -2029,3 +2029,105 @@ async fn volume_type_create_and_update_answer_cinders_manage_view() {
         a.body
     );
 }
+
+/// Volume type encryption, as Cinder serves it: admin only, one spec per
+/// type, shown whole (or `{}`), by key, updated and deleted by the spec's
+/// id; Cinder's 400/404s.
+#[tokio::test]
+async fn volume_type_encryption_is_kept_with_the_type() {
+    let gw = start().await;
+    let a = gw
+        .call(
+            &gw.admin,
+            Method::POST,
+            "/v3/types",
+            Some(json!({"volume_type": {"name": "luks"}})),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let id = a.body["volume_type"]["id"].as_str().unwrap().to_string();
+    let path = format!("/v3/types/{id}/encryption");
+    let a = gw.call(&gw.admin, Method::GET, &path, None).await;
+    assert_eq!((a.status, a.body.clone()), (200, json!({})));
+
+    let spec = json!({"encryption": {"provider": "luks", "control_location": "front-end"}});
+    let a = gw
+        .demo(
+            Method::POST,
+            &format!("/types/{id}/encryption"),
+            Some(spec.clone()),
+        )
+        .await;
+    assert_fault(&a, 403, "forbidden");
+    for bad in [
+        json!({"encryption": {"control_location": "front-end"}}),
+        json!({"encryption": {"provider": "luks", "control_location": "middle"}}),
+        json!({"encryption": {"provider": "luks", "control_location": "front-end", "key_size": -1}}),
+        json!({"encryption": {"provider": "luks", "control_location": "front-end", "colour": 1}}),
+        json!({"encrypt": {}}),
+    ] {
+        let a = gw.call(&gw.admin, Method::POST, &path, Some(bad)).await;
+        assert_fault(&a, 400, "badRequest");
+    }
+    let a = gw
+        .call(&gw.admin, Method::POST, &path, Some(spec.clone()))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let made = a.body["encryption"].clone();
+    assert_eq!(made["provider"], "luks");
+    assert_eq!(made["volume_type_id"], json!(id));
+    let eid = made["encryption_id"].as_str().unwrap().to_string();
+    let a = gw.call(&gw.admin, Method::POST, &path, Some(spec)).await;
+    assert_fault(&a, 400, "badRequest");
+
+    let a = gw.call(&gw.admin, Method::GET, &path, None).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["provider"], "luks");
+    assert_eq!(a.body["control_location"], "front-end");
+    assert_eq!(a.body["encryption_id"], json!(eid));
+    assert_eq!(a.body["cipher"], Value::Null);
+    let a = gw
+        .call(&gw.admin, Method::GET, &format!("{path}/provider"), None)
+        .await;
+    assert_eq!(a.body, json!({"provider": "luks"}));
+    let a = gw
+        .call(&gw.admin, Method::GET, &format!("{path}/colour"), None)
+        .await;
+    assert_fault(&a, 404, "itemNotFound");
+
+    let change = json!({"encryption": {"key_size": 128, "cipher": "aes-xts-plain64", "control_location": "back-end"}});
+    let a = gw
+        .call(
+            &gw.admin,
+            Method::PUT,
+            &format!("{path}/{eid}"),
+            Some(change.clone()),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body, change);
+    let a = gw.call(&gw.admin, Method::GET, &path, None).await;
+    assert_eq!(a.body["key_size"], 128);
+    assert_eq!(a.body["control_location"], "back-end");
+    assert_eq!(a.body["provider"], "luks");
+
+    let a = gw
+        .call(&gw.admin, Method::DELETE, &format!("{path}/{eid}"), None)
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let a = gw.call(&gw.admin, Method::GET, &path, None).await;
+    assert_eq!(a.body, json!({}));
+    let a = gw
+        .call(&gw.admin, Method::DELETE, &format!("{path}/{eid}"), None)
+        .await;
+    assert_fault(&a, 404, "itemNotFound");
+    let a = gw
+        .call(
+            &gw.admin,
+            Method::GET,
+            "/v3/types/00000000-0000-4000-8000-000000000000/encryption",
+            None,
+        )
+        .await;
+    assert_fault(&a, 404, "itemNotFound");
+}

@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "address_holds",
         include_str!("../migrations/0011_address_holds.sql"),
     ),
+    (
+        12,
+        "volume_type_encryption",
+        include_str!("../migrations/0012_volume_type_encryption.sql"),
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

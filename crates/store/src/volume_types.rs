@@ -15,6 +15,8 @@ pub struct VolumeType {
     pub description: Option<String>,
     pub is_public: bool,
     pub extra_specs: BTreeMap<String, String>,
+    /// Cinder's encryption specs of the type (`None`: not encrypted).
+    pub encryption: Option<serde_json::Value>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -24,6 +26,9 @@ pub struct VolumeType {
 pub const DEFAULT_VOLUME_TYPE: &str = "__DEFAULT__";
 
 const COLUMNS: &str = "id, name, description, is_public, created_at, updated_at";
+/// What a read selects: the columns written at creation, and the
+/// encryption specs.
+const READ_COLUMNS: &str = "id, name, description, is_public, created_at, updated_at, encryption";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<VolumeType> {
     Ok(VolumeType {
@@ -32,6 +37,9 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<VolumeType> {
         description: r.try_get("description")?,
         is_public: r.try_get::<i64, _>("is_public")? != 0,
         extra_specs: BTreeMap::new(),
+        encryption: r
+            .try_get::<Option<String>, _>("encryption")?
+            .and_then(|s| serde_json::from_str(&s).ok()),
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -73,7 +81,7 @@ impl Store {
     /// By id, or by name as Cinder also accepts.
     pub async fn get_volume_type(&self, id_or_name: &str) -> Result<VolumeType> {
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM volume_types WHERE id = $1 OR name = $1"
+            "SELECT {READ_COLUMNS} FROM volume_types WHERE id = $1 OR name = $1"
         ))
         .bind(id_or_name)
         .fetch_optional(&self.pool)
@@ -97,13 +105,15 @@ impl Store {
     pub async fn list_volume_types(&self, project: Option<&str>) -> Result<Vec<VolumeType>> {
         let rows = match project {
             None => {
-                sqlx::query(&format!("SELECT {COLUMNS} FROM volume_types ORDER BY name"))
-                    .fetch_all(&self.pool)
-                    .await?
+                sqlx::query(&format!(
+                    "SELECT {READ_COLUMNS} FROM volume_types ORDER BY name"
+                ))
+                .fetch_all(&self.pool)
+                .await?
             }
             Some(p) => {
                 sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM volume_types WHERE is_public = 1 OR id IN \
+                    "SELECT {READ_COLUMNS} FROM volume_types WHERE is_public = 1 OR id IN \
                  (SELECT type_id FROM volume_type_projects WHERE project_id = $1) ORDER BY name"
                 ))
                 .bind(p)
@@ -185,6 +195,44 @@ impl Store {
             )));
         }
         Ok(())
+    }
+
+    /// Sets the type's encryption specs: `create` only if it has none
+    /// (else a conflict), otherwise only if it has some (else not found);
+    /// `spec` `None` removes them.
+    pub async fn set_volume_type_encryption(
+        &self,
+        id: &str,
+        spec: Option<&serde_json::Value>,
+        create: bool,
+    ) -> Result<()> {
+        let guard = if create {
+            "encryption IS NULL"
+        } else {
+            "encryption IS NOT NULL"
+        };
+        let n = sqlx::query(&format!(
+            "UPDATE volume_types SET encryption = $1, updated_at = $2 WHERE id = $3 AND {guard}"
+        ))
+        .bind(spec.map(serde_json::Value::to_string))
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            return Ok(());
+        }
+        self.get_volume_type(id).await?;
+        Err(if create {
+            StoreError::Conflict(format!(
+                "Volume type encryption for type {id} already exists."
+            ))
+        } else {
+            StoreError::NotFound(format!(
+                "Volume type encryption for type {id} does not exist."
+            ))
+        })
     }
 
     pub async fn volume_type_projects(&self, id: &str) -> Result<Vec<String>> {

@@ -83,6 +83,7 @@ enum Body {
     FlavorUpdate,
     ExtraSpecs,
     ExtraSpecItem,
+    Encryption,
     FlavorAccess,
     KeypairCreate,
     ServerGroupCreate,
@@ -806,6 +807,35 @@ const ROUTES: &[Route] = &[
         V,
         "DELETE",
         "/v3/types/{victim_volume_type}/extra_specs/{volume_type_spec}",
+        WA,
+        B::None,
+    ),
+    r(V, "GET", "/v3/types/{volume_type}/encryption", WA, B::None),
+    r(
+        V,
+        "POST",
+        "/v3/types/{volume_type}/encryption",
+        WA,
+        B::Encryption,
+    ),
+    r(
+        V,
+        "GET",
+        "/v3/types/{volume_type}/encryption/{volume_type_spec}",
+        WA,
+        B::None,
+    ),
+    r(
+        V,
+        "PUT",
+        "/v3/types/{volume_type}/encryption/{volume_type_spec}",
+        WA,
+        B::Encryption,
+    ),
+    r(
+        V,
+        "DELETE",
+        "/v3/types/{victim_volume_type}/encryption/{volume_type_spec}",
         WA,
         B::None,
     ),
@@ -1854,6 +1884,9 @@ impl Fixtures {
             B::TypeCreate => json!({"volume_type": {"name": name,
                 "os-volume-type-access:is_public": rng.chance(50)}}),
             B::TypeUpdate => json!({"volume_type": {"description": name}}),
+            B::Encryption => {
+                json!({"encryption": {"provider": "luks", "control_location": "front-end"}})
+            }
             B::TypeAccess => {
                 if rng.chance(50) {
                     json!({"addProjectAccess": {"project": other}})

@@ -8,6 +8,7 @@
 //! (`{"badRequest": {"message", "code"}}`).
 
 mod backups;
+mod encryption;
 mod extensions;
 mod listing;
 pub mod microversion;
@@ -135,6 +136,16 @@ pub fn volume_router(state: GatewayState) -> Router {
             get(types::access_list),
         )
         .route("/v3/types/{id}/action", post(types::access_action))
+        .route(
+            "/v3/types/{id}/encryption",
+            get(encryption::index).post(encryption::create),
+        )
+        .route(
+            "/v3/types/{id}/encryption/{key}",
+            get(encryption::show)
+                .put(encryption::update)
+                .delete(encryption::delete),
+        )
         .route("/v3/os-availability-zone", get(zones::zones))
         .route("/v3/extensions", get(extensions::list))
         .route("/v3/limits", get(quotas::limits))

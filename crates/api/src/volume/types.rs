@@ -237,10 +237,40 @@ pub(super) async fn ensure_in_pod(
                     )
                     .await?;
                     if created.is_success() {
-                        created
+                        let id = created
                             .json()
                             .and_then(|v| v["volume_type"]["id"].as_str().map(str::to_string))
-                            .ok_or_else(|| not_prepared(pod, &t.name, &created))?
+                            .ok_or_else(|| not_prepared(pod, &t.name, &created))?;
+                        if let Some(spec) = &t.encryption {
+                            let made = svc(
+                                st,
+                                c,
+                                pod,
+                                Method::POST,
+                                PodPath::of(["types", &id, "encryption"]),
+                                None,
+                                Some(super::encryption::copy_body(spec)),
+                            )
+                            .await?;
+                            if !made.is_success() {
+                                // No copy without its encryption: the next
+                                // use makes both again.
+                                let _gone = svc(
+                                    st,
+                                    c,
+                                    pod,
+                                    Method::DELETE,
+                                    PodPath::of(["types", &id]),
+                                    None,
+                                    None,
+                                )
+                                .await
+                                .map_err(|e| tracing::warn!(pod = %pod.pod_name, error = %e.message,
+                                    "an unencrypted copy of an encrypted volume type stays in the pod"));
+                                return Err(not_prepared(pod, &t.name, &made));
+                            }
+                        }
+                        id
                     } else if created.status == StatusCode::CONFLICT {
                         // Created meanwhile by a concurrent request.
                         pod_type_id(st, c, pod, &t.name)
@@ -290,7 +320,7 @@ pub(super) async fn ensure_in_pod(
 /// Repeats a change in every pod holding a copy of the type (best effort:
 /// the top is the reference, a failed pod is logged). `path` gets the
 /// pod's type id appended after `/types/`. Returns the copies' answers.
-async fn propagate(
+pub(super) async fn propagate(
     st: &GatewayState,
     c: &Call,
     type_id: &str,
@@ -635,7 +665,11 @@ pub async fn delete(
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
-async fn visible_type(st: &GatewayState, c: &Call, id: &str) -> Result<VolumeType, ApiError> {
+pub(super) async fn visible_type(
+    st: &GatewayState,
+    c: &Call,
+    id: &str,
+) -> Result<VolumeType, ApiError> {
     find_visible(st, &c.ctx, id)
         .await?
         .filter(|t| t.id == id)
@@ -859,6 +893,7 @@ mod tests {
                 ("secret".to_string(), "x".to_string()),
             ]
             .into(),
+            encryption: None,
             created_at: String::new(),
             updated_at: String::new(),
         }
