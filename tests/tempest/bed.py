@@ -10,8 +10,9 @@
         compute/volume/network endpoints as the top region's (RegionOne) in Keystone.
         Prints the ids of the endpoints it made (for `unregister`).
     bed.py unregister --auth-url URL --user U --password P --project P ENDPOINT_ID ...
-    bed.py results --csv FILE --known FILE --label LABEL --target demo|realpods
-        Reads subunit2csv output and known-failures.txt; prints failures, known failures that
+    bed.py results --csv FILE --known FILE --label LABEL --target demo|realpods [--output FILE]
+        Reads subunit2csv output and known-failures.txt (and, for entries that name the error,
+        the failures' errors in `tempest run`'s output); prints failures, known failures that
         now pass, and the counts line last. Exit 1 if a test outside known-failures failed.
 """
 
@@ -157,8 +158,10 @@ def cmd_unregister(a):
 
 
 def load_known(path, target):
-    """known-failures.txt: `[@demo|@realpods] REGEX  # diagnosis` per line (an entry with a
-    target applies to that target only); blank lines and # comments skipped."""
+    """known-failures.txt: `[@demo|@realpods] REGEX [~ DETAIL_REGEX]  # diagnosis` per line (an
+    entry with a target applies to that target only; with a DETAIL_REGEX, a failure is known
+    only if its captured error also matches it); blank lines and # comments skipped.
+    Entries are (pattern, regex, detail regex or None, diagnosis)."""
     known = []
     with open(path) as f:
         for line in f:
@@ -170,8 +173,44 @@ def load_known(path, target):
                 if only[1:] != target:
                     continue
                 pattern = pattern.strip()
-            known.append((pattern, re.compile(pattern), line.split("#", 1)[1].strip() if "#" in line else ""))
+            detail = None
+            if " ~ " in pattern:
+                pattern, _, d = pattern.partition(" ~ ")
+                pattern, detail = pattern.strip(), re.compile(d.strip())
+            diagnosis = line.split("#", 1)[1].strip() if "#" in line else ""
+            known.append((pattern, re.compile(pattern), detail, diagnosis))
     return known
+
+
+def failure_texts(path):
+    """The captured error of each failed test in `tempest run`'s output: a section starts with
+    the test's id underlined by dashes."""
+    texts = {}
+    if not path:
+        return texts
+    try:
+        with open(path, errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return texts
+    current = None
+    for i, line in enumerate(lines):
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if line and nxt and set(nxt) == {"-"} and len(nxt) == len(line):
+            current = line.strip()
+            texts[current] = []
+        elif current is not None:
+            texts[current].append(line)
+    return {k: "\n".join(v) for k, v in texts.items()}
+
+
+def known_entry(known, test, texts):
+    """The known-failures entry covering a failed `test`, if any."""
+    bid = base_id(test)
+    for k in known:
+        if k[1].search(bid) and (k[2] is None or k[2].search(texts.get(test, ""))):
+            return k
+    return None
 
 
 def base_id(test):
@@ -184,6 +223,7 @@ def base_id(test):
 
 def cmd_results(a):
     known = load_known(a.known, a.target)
+    texts = failure_texts(a.output)
     rows = []
     with open(a.csv) as f:
         for row in csv.DictReader(f):
@@ -192,17 +232,17 @@ def cmd_results(a):
     now_pass = set()
     for test, status in rows:
         bid = base_id(test)
-        hit = next((k for k in known if k[1].search(bid)), None)
         if status in ("success", "xfail"):
             passed.append(test)
+            hit = next((k for k in known if k[1].search(bid)), None)
             if hit:
                 now_pass.add(hit[0])
         elif status == "skip":
             skipped.append(test)
         elif status in ("fail", "failure", "error", "uxsuccess"):
-            (known_failed if hit else failed).append(test)
+            (known_failed if known_entry(known, test, texts) else failed).append(test)
     # A known-failure entry counts as fixed only if nothing it covers failed.
-    still = {k[0] for t in known_failed for k in known if k[1].search(base_id(t))}
+    still = {known_entry(known, t, texts)[0] for t in known_failed}
     fixed = sorted(now_pass - still)
     if known_failed:
         print(f"known failures ({len(known_failed)}), see tests/tempest/known-failures.txt:")
@@ -248,6 +288,7 @@ def main():
     sp.add_argument("--known", required=True)
     sp.add_argument("--label", required=True)
     sp.add_argument("--target", required=True, choices=("demo", "realpods"))
+    sp.add_argument("--output", default="", help="tempest run's output (failures' errors)")
     a = p.parse_args()
     for attempt in range(3):
         try:
