@@ -16,6 +16,7 @@ struct Env {
     pod: Pod,
     images: ImageService,
     pod_url: String,
+    identity_url: String,
     client: Client,
     admin: String,
     demo: String,
@@ -79,6 +80,7 @@ async fn start() -> Env {
         pod,
         images,
         pod_url,
+        identity_url: base,
         client,
         admin,
         demo,
@@ -764,4 +766,520 @@ async fn deactivate_and_reactivate_as_glance_does() {
     let missing = "00000000-0000-4000-8000-000000000bad";
     let r = action(&env.admin, missing, "deactivate").await;
     glance_error(&r, 404, &format!("No image found with ID {missing}"));
+}
+
+/// A second project `alt` with a user holding `member` there, made through
+/// Keystone's API as the admin: (token, project id).
+async fn alt_project(env: &Env) -> (String, String) {
+    let keystone = |method: Method, path: &str| {
+        env.client
+            .request(method, format!("{}/v3{path}", env.identity_url))
+            .header("X-Auth-Token", &env.admin)
+    };
+    let r =
+        send(keystone(Method::POST, "/projects").json(&json!({"project": {"name": "alt"}}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let project = r.body["project"]["id"].as_str().unwrap().to_string();
+    let r = send(keystone(Method::POST, "/users").json(
+        &json!({"user": {"name": "alt", "password": "alt-secret", "default_project_id": project}}),
+    ))
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let user = r.body["user"]["id"].as_str().unwrap().to_string();
+    let r = send(keystone(Method::GET, "/roles?name=member")).await;
+    let role = r.body["roles"][0]["id"].as_str().unwrap().to_string();
+    let grant = format!("/projects/{project}/users/{user}/roles/{role}");
+    let r = send(keystone(Method::PUT, &grant)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let creds = Credentials {
+        username: "alt".into(),
+        password: "alt-secret".into(),
+        project_name: "alt".into(),
+        user_domain_name: "Default".into(),
+        project_domain_name: "Default".into(),
+    };
+    let (token, id) = login(&env.client, &env.identity_url, &creds).await;
+    assert_eq!(id, project);
+    (token, project)
+}
+
+impl Env {
+    async fn members(&self, method: Method, token: &str, path: &str, body: Option<Value>) -> Resp {
+        let req = self.req(method, &format!("/v2/images/{path}"), token);
+        send(match body {
+            Some(b) => req.json(&b),
+            None => req,
+        })
+        .await
+    }
+
+    /// Ids of the images `GET /v2/images?{query}` lists to `token`.
+    async fn listed(&self, token: &str, query: &str) -> Vec<String> {
+        let r = self.get(&format!("/v2/images?{query}"), token).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        r.body["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+/// Tempest's member tests (share, accept, reject, remove) and
+/// `ListSharedImagesTest.test_list_images_param_member_status`, with the
+/// answers real Glance gives along the way.
+#[tokio::test]
+async fn image_members_share_accept_reject_and_remove() {
+    let env = start().await;
+    let (alt, alt_project) = alt_project(&env).await;
+    // Created with the default visibility (`shared`), with data.
+    let r = env
+        .create(
+            &env.demo,
+            json!({"name": "to-share", "disk_format": "raw", "container_format": "bare"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let created_at = r.body["created_at"].as_str().unwrap().to_string();
+    assert_eq!(
+        env.upload(&env.demo, &id, b"data").await.status,
+        StatusCode::NO_CONTENT
+    );
+    // Not a member yet: the image is not there for alt.
+    let r = env.get(&format!("/v2/images/{id}"), &alt).await;
+    glance_error(&r, 404, &format!("No image found with ID {id}"));
+    let r = env
+        .members(Method::GET, &alt, &format!("{id}/members"), None)
+        .await;
+    glance_error(&r, 404, &format!("Image {id} not found."));
+
+    let member = json!({"member": alt_project});
+    let r = env
+        .members(
+            Method::POST,
+            &env.demo,
+            &format!("{id}/members"),
+            Some(member),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let keys: Vec<&String> = r.body.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "created_at",
+            "image_id",
+            "member_id",
+            "schema",
+            "status",
+            "updated_at"
+        ]
+    );
+    assert_eq!(r.body["image_id"], id.as_str());
+    assert_eq!(r.body["member_id"], alt_project.as_str());
+    assert_eq!(r.body["status"], "pending");
+    assert_eq!(r.body["schema"], "/v2/schemas/member");
+    let at = r.body["created_at"].as_str().unwrap();
+    assert_eq!(at.len(), created_at.len(), "{at}");
+    assert!(at.ends_with('Z'));
+    assert_eq!(r.body["updated_at"], r.body["created_at"]);
+
+    // Pending: alt sees and downloads the image, but lists it only with
+    // member_status=pending (or all).
+    let r = env.get(&format!("/v2/images/{id}"), &alt).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = env.get(&format!("/v2/images/{id}/file"), &alt).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.text, "data");
+    assert!(!env.listed(&alt, "").await.contains(&id));
+    assert_eq!(
+        env.listed(&alt, "member_status=pending&visibility=shared")
+            .await,
+        [id.as_str()]
+    );
+    assert!(env
+        .listed(&alt, "member_status=pending")
+        .await
+        .contains(&id));
+    assert!(env.listed(&alt, "member_status=all").await.contains(&id));
+    assert!(env
+        .listed(&alt, "member_status=accepted&visibility=shared")
+        .await
+        .is_empty());
+    // The owner lists its shared images whatever member_status says.
+    assert_eq!(
+        env.listed(&env.demo, "visibility=shared&member_status=rejected")
+            .await,
+        [id.as_str()]
+    );
+
+    // The owner may not answer for the member.
+    let path = format!("{id}/members/{alt_project}");
+    let accepted = Some(json!({"status": "accepted"}));
+    let r = env
+        .members(Method::PUT, &env.demo, &path, accepted.clone())
+        .await;
+    glance_error(
+        &r,
+        403,
+        "You are not authorized to complete modify_member action.",
+    );
+    let r = env
+        .members(
+            Method::PUT,
+            &alt,
+            &path,
+            Some(json!({"status": "notavalidstatus"})),
+        )
+        .await;
+    glance_error(
+        &r,
+        400,
+        r#"Incorrect request: Status must be "pending", "accepted" or "rejected"."#,
+    );
+    let r = env.members(Method::PUT, &alt, &path, accepted).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["status"], "accepted");
+    assert_eq!(r.body["member_id"], alt_project.as_str());
+    assert!(env.listed(&alt, "").await.contains(&id));
+    assert_eq!(env.listed(&alt, "visibility=shared").await, [id.as_str()]);
+
+    // Lists and shows: the owner's and the member's.
+    for token in [&env.demo, &alt, &env.admin] {
+        let r = env
+            .members(Method::GET, token, &format!("{id}/members"), None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["schema"], "/v2/schemas/members");
+        let members = r.body["members"].as_array().unwrap();
+        assert_eq!(members.len(), 1, "{}", r.text);
+        assert_eq!(members[0]["status"], "accepted");
+        let r = env.members(Method::GET, token, &path, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["status"], "accepted");
+        assert_eq!(r.body["image_id"], id.as_str());
+    }
+
+    // Rejected: no longer listed, still visible.
+    let r = env
+        .members(
+            Method::PUT,
+            &alt,
+            &path,
+            Some(json!({"status": "rejected"})),
+        )
+        .await;
+    assert_eq!(r.body["status"], "rejected", "{}", r.text);
+    assert!(!env.listed(&alt, "").await.contains(&id));
+    assert!(env
+        .listed(&alt, "member_status=rejected")
+        .await
+        .contains(&id));
+    assert_eq!(
+        env.get(&format!("/v2/images/{id}"), &alt).await.status,
+        StatusCode::OK
+    );
+
+    // Only the owner (or an admin) removes a member.
+    let r = env.members(Method::DELETE, &alt, &path, None).await;
+    glance_error(
+        &r,
+        403,
+        "You are not authorized to complete delete_member action.",
+    );
+    let r = env.members(Method::DELETE, &env.demo, &path, None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert!(r.text.is_empty());
+    let r = env.members(Method::DELETE, &env.demo, &path, None).await;
+    glance_error(
+        &r,
+        404,
+        &format!("{alt_project} not found in the member list of the image {id}."),
+    );
+    let r = env.get(&format!("/v2/images/{id}"), &alt).await;
+    glance_error(&r, 404, &format!("No image found with ID {id}"));
+    assert!(!env.listed(&alt, "member_status=all").await.contains(&id));
+    let r = env
+        .members(Method::GET, &env.demo, &format!("{id}/members"), None)
+        .await;
+    assert_eq!(r.body["members"], json!([]), "{}", r.text);
+
+    // Shared again, then the image goes and its members with it.
+    let member = json!({"member": alt_project});
+    let r = env
+        .members(
+            Method::POST,
+            &env.demo,
+            &format!("{id}/members"),
+            Some(member),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        env.delete(&env.demo, &id).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let r = env
+        .members(Method::GET, &env.admin, &format!("{id}/members"), None)
+        .await;
+    glance_error(&r, 404, &format!("Image {id} not found."));
+    assert!(env.images.get(&id).is_none());
+
+    // The member schemas Tempest reads.
+    let r = env.get("/v2/schemas/member", &alt).await;
+    assert_eq!(r.body["name"], "member");
+    assert_eq!(
+        r.body["properties"]["status"]["enum"],
+        json!(["pending", "accepted", "rejected"])
+    );
+    let r = env.get("/v2/schemas/members", &alt).await;
+    assert_eq!(r.body["name"], "members");
+    assert_eq!(r.body["properties"]["members"]["items"]["name"], "member");
+}
+
+/// What Glance refuses, with its messages and in its order.
+#[tokio::test]
+async fn image_member_errors_as_glance() {
+    let env = start().await;
+    let (alt, alt_project) = alt_project(&env).await;
+    let r = env.create(&env.demo, json!({"name": "s"})).await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let members = format!("{id}/members");
+    // Bodies are read first.
+    let cases = [
+        (json!({}), "Member to be added not specified"),
+        (json!({"member": ""}), "Member can't be empty"),
+        (json!({"member": null}), "Member can't be empty"),
+        (
+            json!(["x"]),
+            r#"Expected a member in the form: {"member": "image_id"}"#,
+        ),
+        (
+            json!({"member": ["x"]}),
+            r#"Expected a member in the form: {"member": "image_id"}"#,
+        ),
+    ];
+    for (body, message) in cases {
+        let r = env
+            .members(Method::POST, &env.demo, &members, Some(body))
+            .await;
+        glance_error(&r, 400, message);
+    }
+    let r = send(env.req(Method::POST, &format!("/v2/images/{members}"), &env.demo)).await;
+    glance_error(&r, 400, "Body expected in request.");
+    let r = send(
+        env.req(Method::POST, &format!("/v2/images/{members}"), &env.demo)
+            .body("{nope"),
+    )
+    .await;
+    glance_error(&r, 400, "Malformed JSON in request body.");
+    // An image the caller does not see.
+    let add = |p: &str| Some(json!({"member": p}));
+    let r = env.members(Method::POST, &alt, &members, add("x")).await;
+    glance_error(&r, 404, &format!("Image {id} not found."));
+    let missing = "00000000-0000-4000-8000-000000000bad";
+    let r = env
+        .members(
+            Method::GET,
+            &env.demo,
+            &format!("{missing}/members/x"),
+            None,
+        )
+        .await;
+    glance_error(&r, 404, &format!("Image {missing} not found."));
+
+    // Adding: once; by the owner or an admin.
+    let r = env
+        .members(Method::POST, &env.demo, &members, add(&alt_project))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = env
+        .members(Method::POST, &env.demo, &members, add(&alt_project))
+        .await;
+    glance_error(
+        &r,
+        409,
+        &format!("Member {alt_project} is duplicated for image {id}"),
+    );
+    let r = env
+        .members(Method::POST, &alt, &members, add("someone"))
+        .await;
+    glance_error(
+        &r,
+        403,
+        "You are not authorized to complete add_member action.",
+    );
+    let r = env
+        .members(Method::POST, &env.admin, &members, add("third"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // A member sees only its own membership; the owner every one.
+    let r = env.members(Method::GET, &alt, &members, None).await;
+    let listed = r.body["members"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{}", r.text);
+    assert_eq!(listed[0]["member_id"], alt_project.as_str());
+    let r = env.members(Method::GET, &env.demo, &members, None).await;
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 2, "{}", r.text);
+    let r = env
+        .members(Method::GET, &alt, &format!("{members}/third"), None)
+        .await;
+    glance_error(
+        &r,
+        404,
+        &format!("third not found in the member list of the image {id}."),
+    );
+    let r = env
+        .members(Method::GET, &env.demo, &format!("{members}/third"), None)
+        .await;
+    assert_eq!(r.body["status"], "pending", "{}", r.text);
+    // Status bodies; the admin may answer for a member.
+    let third = format!("{members}/third");
+    let r = env
+        .members(Method::PUT, &env.admin, &third, Some(json!({})))
+        .await;
+    glance_error(&r, 400, "Status not specified");
+    let r = env
+        .members(Method::PUT, &env.admin, &third, Some(json!("accepted")))
+        .await;
+    glance_error(
+        &r,
+        400,
+        r#"Expected a status in the form: {"status": "status"}"#,
+    );
+    let r = env
+        .members(
+            Method::PUT,
+            &env.admin,
+            &third,
+            Some(json!({"status": "accepted"})),
+        )
+        .await;
+    assert_eq!(r.body["status"], "accepted", "{}", r.text);
+    let r = env
+        .members(
+            Method::PUT,
+            &alt,
+            &third,
+            Some(json!({"status": "accepted"})),
+        )
+        .await;
+    glance_error(
+        &r,
+        404,
+        &format!("third not found in the member list of the image {id}."),
+    );
+    let r = env.members(Method::DELETE, &env.admin, &third, None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+
+    // Only shared images have members.
+    let r = env
+        .create(&env.demo, json!({"name": "p", "visibility": "private"}))
+        .await;
+    let private = r.body["id"].as_str().unwrap().to_string();
+    let r = env
+        .members(
+            Method::POST,
+            &env.demo,
+            &format!("{private}/members"),
+            add("x"),
+        )
+        .await;
+    glance_error(
+        &r,
+        403,
+        &format!("Not allowed to create members for image {private}."),
+    );
+    let r = env
+        .members(Method::GET, &env.demo, &format!("{private}/members"), None)
+        .await;
+    glance_error(
+        &r,
+        403,
+        &format!(
+            "Not allowed to list members for image {private}: Only shared images have members."
+        ),
+    );
+    let r = env
+        .members(
+            Method::GET,
+            &env.demo,
+            &format!("{private}/members/x"),
+            None,
+        )
+        .await;
+    glance_error(&r, 404, "Only shared images have members.");
+    let r = env
+        .members(
+            Method::DELETE,
+            &env.demo,
+            &format!("{private}/members/x"),
+            None,
+        )
+        .await;
+    glance_error(
+        &r,
+        403,
+        &format!("Not allowed to delete members for image {private}."),
+    );
+    let r = env
+        .members(
+            Method::PUT,
+            &env.demo,
+            &format!("{private}/members/x"),
+            Some(json!({"status": "accepted"})),
+        )
+        .await;
+    glance_error(
+        &r,
+        403,
+        &format!("Not allowed to update members for image {private}."),
+    );
+    // Made private, the image hides from its members (who stay members).
+    let r = env
+        .patch(
+            &env.demo,
+            &id,
+            json!([{"op": "replace", "path": "/visibility", "value": "private"}]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        env.get(&format!("/v2/images/{id}"), &alt).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = env
+        .patch(
+            &env.demo,
+            &id,
+            json!([{"op": "replace", "path": "/visibility", "value": "shared"}]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        env.get(&format!("/v2/images/{id}"), &alt).await.status,
+        StatusCode::OK
+    );
+
+    // Glance's image_member_quota (128).
+    for n in 1..128 {
+        let r = env
+            .members(Method::POST, &env.demo, &members, add(&format!("p{n}")))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{n}: {}", r.text);
+    }
+    let r = env
+        .members(Method::POST, &env.demo, &members, add("one-too-many"))
+        .await;
+    assert_eq!(r.status.as_u16(), 413, "{}", r.text);
+    assert_eq!(r.body["code"], "413 Request Entity Too Large");
+    assert_eq!(
+        r.body["message"],
+        format!(
+            "Image member limit exceeded for image {id}: The limit has been exceeded on the \
+             number of allowed image members for this image. Attempted: 129, Maximum: 128:\
+             <br /><br />\n\n\n"
+        )
+    );
 }

@@ -77,7 +77,10 @@ fn list(pod: &Pod, ctx: &Ctx, detail: bool) -> NResult<Value> {
         .list()
         .into_iter()
         .filter(|i| {
-            ctx.is_admin() || i.visibility == "public" || i.owner.as_deref() == Some(ctx.project())
+            ctx.is_admin()
+                || i.visibility == "public"
+                || i.owner.as_deref() == Some(ctx.project())
+                || i.is_listed_member(ctx.project(), "accepted")
         })
         .filter(|i| q.get("name").is_none_or(|n| i.name.as_deref() == Some(n)))
         .filter(|i| {

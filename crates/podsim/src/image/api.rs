@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::{GResult, GlanceError, PendingGlanceError};
 use super::schema::{self, VISIBILITIES};
-use super::Image;
+use super::{members, Image};
 use crate::auth::{authenticate, Caller};
 use crate::compute::query::{py_dict, urlencode, Query};
 use crate::pod::Pod;
@@ -103,8 +103,20 @@ pub(crate) fn routes(pod: Pod) -> Router {
             "/image/v2/images/{image_id}/actions/reactivate",
             post(reactivate),
         )
+        .route(
+            "/image/v2/images/{image_id}/members",
+            get(members::index).post(members::create),
+        )
+        .route(
+            "/image/v2/images/{image_id}/members/{member_id}",
+            get(members::show)
+                .put(members::update)
+                .delete(members::delete),
+        )
         .route("/image/v2/schemas/image", get(image_schema))
         .route("/image/v2/schemas/images", get(images_schema))
+        .route("/image/v2/schemas/member", get(member_schema))
+        .route("/image/v2/schemas/members", get(members_schema))
         .route_layer(from_fn_with_state(pod.clone(), glance_layer))
         .layer(DefaultBodyLimit::disable())
         .with_state(pod)
@@ -134,7 +146,7 @@ fn json_response(status: StatusCode, body: Value) -> Response {
 }
 
 /// Glance's JSON body deserializer.
-fn parse_body(bytes: &Bytes) -> GResult<Value> {
+pub(super) fn parse_body(bytes: &Bytes) -> GResult<Value> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(GlanceError::bad_request("Body expected in request."));
     }
@@ -156,7 +168,7 @@ fn visible_image(pod: &Pod, caller: &Caller, id: &str) -> GResult<Image> {
 }
 
 /// Glance's `modify_image` rule: admin or owner.
-fn can_modify(caller: &Caller, img: &Image) -> bool {
+pub(super) fn can_modify(caller: &Caller, img: &Image) -> bool {
     caller.is_admin() || img.owner.as_deref() == Some(caller.project_id.as_str())
 }
 
@@ -478,10 +490,13 @@ async fn list(
     let project = caller.project_id.as_str();
     let admin = caller.is_admin();
     let all = pod.images().list();
+    // Glance's union: public and community images, the caller's own, and
+    // the shared ones it is a member of with `member_status`.
     let visible_to_caller = |i: &Image| {
         admin
             || matches!(i.visibility.as_str(), "public" | "community")
             || i.owner.as_deref() == Some(project)
+            || i.is_listed_member(project, member_status)
     };
     let matches = |i: &Image| -> bool {
         if !visible_to_caller(i) {
@@ -836,7 +851,12 @@ async fn update(
     img.updated_at = Utc::now();
     let saved = img.clone();
     pod.images()
-        .update(&id, move |i| *i = saved)
+        .update(&id, move |i| {
+            // Memberships are not the patch's: keep any changed meanwhile.
+            let members = std::mem::take(&mut i.members);
+            *i = saved;
+            i.members = members;
+        })
         .ok_or_else(|| GlanceError::no_image(&id))?;
     Ok(Json(img.to_json()))
 }
@@ -1038,6 +1058,14 @@ async fn image_schema() -> Json<Value> {
 
 async fn images_schema() -> Json<Value> {
     Json(schema::images_schema())
+}
+
+async fn member_schema() -> Json<Value> {
+    Json(schema::member_schema())
+}
+
+async fn members_schema() -> Json<Value> {
+    Json(schema::members_schema())
 }
 
 #[cfg(test)]

@@ -54,6 +54,11 @@ impl GlanceError {
         Self::new(StatusCode::CONFLICT, explanation)
     }
 
+    /// webob's `HTTPRequestEntityTooLarge`, e.g. over a per-image limit.
+    pub fn too_large(explanation: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, explanation)
+    }
+
     /// 415 for a PATCH or upload with the wrong `Content-Type`.
     pub fn unsupported_media_type(content_type: &str, detail: impl Into<String>) -> Self {
         Self {
@@ -72,11 +77,7 @@ impl GlanceError {
     }
 
     fn status_line(&self) -> String {
-        format!(
-            "{} {}",
-            self.status.as_u16(),
-            self.status.canonical_reason().unwrap_or("Error")
-        )
+        format!("{} {}", self.status.as_u16(), webob_title(self.status))
     }
 
     /// Renders the error for a request with these headers.
@@ -85,7 +86,7 @@ impl GlanceError {
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok());
         let status = self.status_line();
-        let title = self.status.canonical_reason().unwrap_or("Error");
+        let title = webob_title(self.status);
         let (content_type, body) = match best_offer(accept) {
             Offer::Html => {
                 let inner = match &self.detail {
@@ -149,6 +150,15 @@ impl IntoResponse for GlanceError {
 }
 
 pub(crate) type GResult<T> = Result<T, GlanceError>;
+
+/// webob's title of a status: the reason phrase, but webob keeps the older
+/// name of 413.
+fn webob_title(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "Request Entity Too Large",
+        s => s.canonical_reason().unwrap_or("Error"),
+    }
+}
 
 #[derive(Debug, PartialEq, Eq)]
 enum Offer {

@@ -1,6 +1,7 @@
 //! Glance v2 subset under `/image` (catalog URL `{base}/image`): images
 //! (create, list with filters, sorting and paging, show, JSON-patch update,
-//! delete), image data upload and download, image tags, and the image
+//! delete), image data upload and download, image tags, image members
+//! (sharing a `shared` image with other projects), and the image and member
 //! schemas. Errors are rendered as webob renders them (see [`error`]).
 //!
 //! An [`ImageService`] can be shared by several pods (one Glance for every
@@ -8,6 +9,7 @@
 
 mod api;
 pub(crate) mod error;
+mod members;
 pub(crate) mod schema;
 
 use std::collections::{BTreeMap, HashMap};
@@ -37,6 +39,35 @@ pub const CONTAINER_FORMATS: [&str; 8] = [
     "docker",
     "compressed",
 ];
+
+/// Statuses of an image membership.
+pub const MEMBER_STATUSES: [&str; 3] = ["pending", "accepted", "rejected"];
+
+/// One image membership: a `shared` image is shared with project
+/// `member_id`, which accepts or rejects it (Glance's `image_members`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageMember {
+    /// The project the image is shared with.
+    pub member_id: String,
+    /// `pending`, `accepted` or `rejected`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ImageMember {
+    /// The API representation (`GET /v2/images/{id}/members/{member_id}`).
+    pub fn to_json(&self, image_id: &str) -> Value {
+        json!({
+            "created_at": glance_time(self.created_at),
+            "image_id": image_id,
+            "member_id": self.member_id,
+            "schema": "/v2/schemas/member",
+            "status": self.status,
+            "updated_at": glance_time(self.updated_at),
+        })
+    }
+}
 
 /// One image record.
 #[derive(Debug, Clone)]
@@ -70,6 +101,9 @@ pub struct Image {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     data: Option<Bytes>,
+    /// The projects a `shared` image is shared with (kept whatever the
+    /// visibility, as Glance keeps them; they count only while `shared`).
+    members: Vec<ImageMember>,
     seq: u64,
 }
 
@@ -99,6 +133,7 @@ impl Image {
             created_at: now,
             updated_at: now,
             data: None,
+            members: Vec::new(),
             seq: 0,
         }
     }
@@ -121,15 +156,76 @@ impl Image {
         self.data.as_ref()
     }
 
-    /// Glance's `get_image` rule: may `project` (admin or not) see this image?
+    /// Glance's `get_image` rule: may `project` (admin or not) see this
+    /// image? A `shared` image is visible to its members whatever their
+    /// membership status.
     pub fn is_visible_to(&self, project_id: &str, is_admin: bool) -> bool {
         if is_admin {
             return true;
         }
         match self.visibility.as_str() {
             "public" | "community" => true,
+            "shared" => {
+                self.owner.as_deref() == Some(project_id) || self.member(project_id).is_some()
+            }
             _ => self.owner.as_deref() == Some(project_id),
         }
+    }
+
+    /// Does `GET /v2/images` list this image to `project` because it is a
+    /// member of it? Only `shared` images, and only memberships of
+    /// `member_status` (`all`: any).
+    pub fn is_listed_member(&self, project_id: &str, member_status: &str) -> bool {
+        self.visibility == "shared"
+            && self
+                .member(project_id)
+                .is_some_and(|m| member_status == "all" || m.status == member_status)
+    }
+
+    /// The image's memberships, oldest first.
+    pub fn members(&self) -> &[ImageMember] {
+        &self.members
+    }
+
+    /// The membership of `project_id`, if any.
+    pub fn member(&self, project_id: &str) -> Option<&ImageMember> {
+        self.members.iter().find(|m| m.member_id == project_id)
+    }
+
+    /// Shares the image with `member_id` (status `pending`); None if that
+    /// project already is a member.
+    pub fn add_member(&mut self, member_id: &str) -> Option<ImageMember> {
+        if self.member(member_id).is_some() {
+            return None;
+        }
+        let now = Utc::now();
+        let member = ImageMember {
+            member_id: member_id.to_string(),
+            status: "pending".into(),
+            created_at: now,
+            updated_at: now,
+        };
+        self.members.push(member.clone());
+        Some(member)
+    }
+
+    /// Sets a membership's status (its `updated_at` moves only when the
+    /// status changes, as an SQL UPDATE of nothing leaves it); None if
+    /// `member_id` is no member.
+    pub fn set_member_status(&mut self, member_id: &str, status: &str) -> Option<ImageMember> {
+        let member = self.members.iter_mut().find(|m| m.member_id == member_id)?;
+        if member.status != status {
+            member.status = status.to_string();
+            member.updated_at = Utc::now();
+        }
+        Some(member.clone())
+    }
+
+    /// Ends a membership; true if there was one.
+    pub fn remove_member(&mut self, member_id: &str) -> bool {
+        let before = self.members.len();
+        self.members.retain(|m| m.member_id != member_id);
+        self.members.len() != before
     }
 
     /// The API representation (`GET /v2/images/{id}`).
@@ -323,5 +419,34 @@ mod tests {
         assert!(img.is_visible_to("p2", true));
         img.visibility = "community".into();
         assert!(img.is_visible_to("p2", false));
+    }
+
+    #[test]
+    fn members_see_shared_images() {
+        let mut img = Image::new("x");
+        img.owner = Some("p1".into());
+        img.visibility = "shared".into();
+        assert!(!img.is_visible_to("p2", false));
+        let added = img.add_member("p2");
+        assert_eq!(added.as_ref().map(|m| m.status.as_str()), Some("pending"));
+        assert!(img.add_member("p2").is_none());
+        assert!(img.is_visible_to("p2", false));
+        assert!(!img.is_visible_to("p3", false));
+        assert!(img.is_listed_member("p2", "pending"));
+        assert!(img.is_listed_member("p2", "all"));
+        assert!(!img.is_listed_member("p2", "accepted"));
+        let m = img.set_member_status("p2", "accepted");
+        assert_eq!(m.map(|m| m.status), Some("accepted".to_string()));
+        assert!(img.is_listed_member("p2", "accepted"));
+        assert!(img.set_member_status("p3", "accepted").is_none());
+        // Members count only while the image is shared.
+        img.visibility = "private".into();
+        assert!(!img.is_visible_to("p2", false));
+        assert!(!img.is_listed_member("p2", "all"));
+        img.visibility = "shared".into();
+        assert!(img.remove_member("p2"));
+        assert!(!img.remove_member("p2"));
+        assert!(!img.is_visible_to("p2", false));
+        assert!(img.members().is_empty());
     }
 }

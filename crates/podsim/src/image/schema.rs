@@ -1,6 +1,8 @@
 //! `GET /v2/schemas/image` and `/v2/schemas/images`: Glance's image schema
 //! (base properties, string-typed additional properties, links), and the
-//! checks `POST /v2/images` and JSON-patch make against it.
+//! checks `POST /v2/images` and JSON-patch make against it; `GET
+//! /v2/schemas/member` and `/v2/schemas/members` (served minimal, as Glance
+//! serves them).
 
 use serde_json::{json, Map, Value};
 
@@ -107,6 +109,39 @@ pub(crate) fn images_schema() -> Value {
             {"rel": "next", "href": "{next}"},
             {"rel": "describedby", "href": "{schema}"},
         ],
+    })
+}
+
+/// `GET /v2/schemas/member`: Glance serves the minimal member schema (no
+/// `additionalProperties`, no links).
+pub(crate) fn member_schema() -> Value {
+    json!({
+        "name": "member",
+        "properties": {
+            "member_id": {"type": "string",
+                          "description": "An identifier for the image member (tenantId)"},
+            "image_id": {"type": "string", "description": "An identifier for the image",
+                         "pattern": UUID_PATTERN},
+            "created_at": {"type": "string",
+                           "description": "Date and time of image member creation"},
+            "updated_at": {"type": "string",
+                           "description": "Date and time of last modification of image member"},
+            "status": {"type": "string", "description": "The status of this image member",
+                       "enum": ["pending", "accepted", "rejected"]},
+            "schema": {"readOnly": true, "type": "string"},
+        },
+    })
+}
+
+/// `GET /v2/schemas/members`: the minimal collection schema.
+pub(crate) fn members_schema() -> Value {
+    json!({
+        "name": "members",
+        "properties": {
+            "members": {"type": "array", "items": member_schema()},
+            "schema": {"type": "string"},
+        },
+        "links": [{"rel": "describedby", "href": "{schema}"}],
     })
 }
 
