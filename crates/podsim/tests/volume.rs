@@ -1682,6 +1682,387 @@ async fn volume_types_crud_access_and_extra_specs() {
     assert_eq!(names, vec!["__DEFAULT__".to_string(), "gold".to_string()]);
 }
 
+/// Creates a public volume type as admin; returns its id.
+async fn new_type(h: &H, name: &str, extra_specs: Value) -> String {
+    let body = json!({"volume_type": {"name": name, "extra_specs": extra_specs}});
+    let r = h.post(&h.admin, "/types", body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["volume_type"]["id"].as_str().unwrap().to_string()
+}
+
+/// Gives type `id` a LUKS encryption spec; returns its encryption id.
+async fn encrypt_type(h: &H, id: &str) -> String {
+    let body = json!({"encryption": {"provider": "luks", "control_location": "front-end", "cipher": "aes-xts-plain64", "key_size": 256}});
+    let r = h
+        .post(&h.admin, &format!("/types/{id}/encryption"), body)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["encryption"]["encryption_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn volume_type_encryption_create_and_show() {
+    let h = start().await;
+    let luks = new_type(&h, "luks", json!({})).await;
+    let enc = format!("/types/{luks}/encryption");
+    // Admin only; `{}` (not wrapped) while the type has none.
+    let r = h.get(&h.demo, &enc).await;
+    assert_fault(
+        &r,
+        403,
+        "forbidden",
+        "Policy doesn't allow volume_extension:volume_type_encryption:get to be performed.",
+    );
+    let r = h.get(&h.admin, &enc).await;
+    assert_eq!((r.status, &r.body), (200, &json!({})));
+    let r = h.get(&h.admin, "/types/nope/encryption").await;
+    assert_fault(
+        &r,
+        404,
+        "itemNotFound",
+        "Volume type nope could not be found.",
+    );
+    let none = format!("Volume type encryption for type {luks} does not exist.");
+    let r = h.get(&h.admin, &format!("{enc}/provider")).await;
+    assert_fault(&r, 404, "itemNotFound", &none);
+
+    let body = json!({"encryption": {"provider": "luks", "control_location": "front-end", "key_size": "256"}});
+    // The answer is the body, key_size made an int, with both ids added.
+    let r = h.post(&h.admin, &enc, body.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let eid = r.body["encryption"]["encryption_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(eid.len(), 36);
+    assert_eq!(
+        r.body,
+        json!({"encryption": {"provider": "luks", "control_location": "front-end", "key_size": 256, "volume_type_id": luks, "encryption_id": eid}})
+    );
+    let r = h.post(&h.admin, &enc, body.clone()).await;
+    assert_fault(
+        &r,
+        400,
+        "badRequest",
+        &format!("Volume type encryption for type {luks} already exists."),
+    );
+    let r = h.get(&h.admin, &enc).await;
+    assert_eq!(r.status, 200);
+    let created_at = r.body["created_at"].as_str().unwrap().to_string();
+    assert_eq!(
+        r.body,
+        json!({"volume_type_id": luks, "encryption_id": eid, "provider": "luks",
+               "control_location": "front-end", "cipher": null, "key_size": 256,
+               "created_at": created_at, "updated_at": null, "deleted": false, "deleted_at": null})
+    );
+    let r = h.get(&h.admin, &format!("{enc}/provider")).await;
+    assert_eq!((r.status, &r.body), (200, &json!({"provider": "luks"})));
+    let r = h.get(&h.admin, &format!("{enc}/key_size")).await;
+    assert_eq!(r.body, json!({"key_size": 256}));
+    let r = h.get(&h.admin, &format!("{enc}/nope")).await;
+    assert_fault(&r, 404, "itemNotFound", &none);
+}
+
+#[tokio::test]
+async fn volume_type_encryption_schema_and_policy() {
+    let h = start().await;
+    let luks = new_type(&h, "luks", json!({})).await;
+    let enc = format!("/types/{luks}/encryption");
+    // Create: the schema first (control_location is required), then policy.
+    let r = h
+        .post(&h.demo, &enc, json!({"encryption": {"provider": "luks"}}))
+        .await;
+    assert_fault(
+        &r,
+        400,
+        "badRequest",
+        "Invalid input for field/attribute encryption. Value: {'provider': 'luks'}. \
+         'control_location' is a required property",
+    );
+    let body = json!({"encryption": {"provider": "luks", "control_location": "front-end", "key_size": "256"}});
+    let r = h.post(&h.demo, &enc, body.clone()).await;
+    assert_fault(
+        &r,
+        403,
+        "forbidden",
+        "Policy doesn't allow volume_extension:volume_type_encryption:create to be performed.",
+    );
+    let r = h
+        .post(&h.admin, &enc, json!({"encryption": {"provider": "luks", "control_location": "front-end", "key_size": "abc"}}))
+        .await;
+    assert_fault(
+        &r,
+        400,
+        "badRequest",
+        "Invalid input received: key_size must be an integer.",
+    );
+    let r = h
+        .post(
+            &h.admin,
+            &enc,
+            json!({"encryption": {"provider": "luks", "control_location": "middle"}}),
+        )
+        .await;
+    assert_fault(
+        &r,
+        400,
+        "badRequest",
+        "Invalid input for field/attribute control_location. Value: middle. \
+         'middle' is not one of ['front-end', 'back-end']",
+    );
+    let r = h
+        .post(
+            &h.admin,
+            &enc,
+            json!({"encryption": {"provider": "luks", "control_location": "front-end"}, "x": 1}),
+        )
+        .await;
+    assert_fault(
+        &r,
+        400,
+        "badRequest",
+        "Additional properties are not allowed ('x' was unexpected)",
+    );
+    let r = h
+        .post(&h.admin, "/types/nope/encryption", body.clone())
+        .await;
+    assert_fault(
+        &r,
+        404,
+        "itemNotFound",
+        "Volume type nope could not be found.",
+    );
+    let r = h.get(&h.admin, &enc).await;
+    assert_eq!(r.body, json!({}));
+}
+
+#[tokio::test]
+async fn volume_type_encryption_update_delete_and_in_use() {
+    let h = start().await;
+    let luks = new_type(&h, "luks", json!({})).await;
+    let enc = format!("/types/{luks}/encryption");
+    let eid = encrypt_type(&h, &luks).await;
+    let none = format!("Volume type encryption for type {luks} does not exist.");
+    let body = json!({"encryption": {"provider": "luks", "control_location": "front-end"}});
+    // Update answers the body as given; the spec keeps what it did not name.
+    let upd = json!({"encryption": {"key_size": 512, "control_location": "back-end", "cipher": "aes-xts-plain64"}});
+    let r = h.put(&h.demo, &format!("{enc}/{eid}"), upd.clone()).await;
+    assert_eq!(r.status, 403);
+    let r = h
+        .put(&h.admin, &format!("{enc}/{eid}"), json!({"key_size": 1}))
+        .await;
+    assert_fault(&r, 400, "badRequest", "'encryption' is a required property");
+    let r = h.put(&h.admin, &format!("{enc}/{eid}"), upd.clone()).await;
+    assert_eq!((r.status, &r.body), (200, &upd));
+    let r = h.get(&h.admin, &enc).await;
+    assert_eq!(r.body["provider"], "luks");
+    assert_eq!(r.body["key_size"], 512);
+    assert_eq!(r.body["control_location"], "back-end");
+    assert_eq!(r.body["cipher"], "aes-xts-plain64");
+    assert!(r.body["updated_at"].is_string());
+
+    // A volume of the type (any project) blocks every change, even a
+    // create on a type that has one already (in use is checked first).
+    let vid = h
+        .volume(&h.demo, json!({"size": 1, "volume_type": "luks"}))
+        .await;
+    let r = h.post(&h.admin, &enc, body.clone()).await;
+    assert_fault(
+        &r,
+        400,
+        "badRequest",
+        "Cannot create encryption specs. Volume type in use.",
+    );
+    let r = h.put(&h.admin, &format!("{enc}/{eid}"), upd.clone()).await;
+    assert_fault(
+        &r,
+        400,
+        "badRequest",
+        "Cannot update encryption specs. Volume type in use.",
+    );
+    let r = h.delete(&h.admin, &format!("{enc}/{eid}")).await;
+    assert_fault(
+        &r,
+        400,
+        "badRequest",
+        "Cannot delete encryption specs. Volume type in use.",
+    );
+    let r = h.delete(&h.demo, &format!("/volumes/{vid}")).await;
+    assert_eq!(r.status, 202);
+    h.wait_gone(&h.demo, &format!("/volumes/{vid}")).await;
+
+    let r = h.delete(&h.demo, &format!("{enc}/{eid}")).await;
+    assert_eq!(r.status, 403);
+    let r = h.delete(&h.admin, &format!("{enc}/{eid}")).await;
+    assert_eq!((r.status, &r.body), (202, &Value::Null));
+    let r = h.get(&h.admin, &enc).await;
+    assert_eq!(r.body, json!({}));
+    let r = h.delete(&h.admin, &format!("{enc}/{eid}")).await;
+    assert_fault(&r, 404, "itemNotFound", &none);
+    let r = h.put(&h.admin, &format!("{enc}/{eid}"), upd).await;
+    assert_fault(&r, 404, "itemNotFound", &none);
+    // Delete does not look the type up.
+    let r = h.delete(&h.admin, "/types/nope/encryption/x").await;
+    assert_fault(
+        &r,
+        404,
+        "itemNotFound",
+        "Volume type encryption for type nope does not exist.",
+    );
+
+    // Deleting the type drops its encryption; a new type of the same name
+    // starts without one.
+    encrypt_type(&h, &luks).await;
+    let r = h.delete(&h.admin, &format!("/types/{luks}")).await;
+    assert_eq!(r.status, 202);
+    let r = h.get(&h.admin, &enc).await;
+    assert_fault(
+        &r,
+        404,
+        "itemNotFound",
+        &format!("Volume type {luks} could not be found."),
+    );
+    let again = new_type(&h, "luks", json!({})).await;
+    let r = h.get(&h.admin, &format!("/types/{again}/encryption")).await;
+    assert_eq!(r.body, json!({}));
+    let r = h.get(&h.admin, "/extensions").await;
+    assert!(r.body["extensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["alias"] == "encryption" && e["name"] == "VolumeTypeEncryption"));
+}
+
+#[tokio::test]
+async fn encrypted_types_make_encrypted_volumes() {
+    let h = start().await;
+    new_type(&h, "plain", json!({})).await;
+    let luks = new_type(&h, "luks", json!({})).await;
+    encrypt_type(&h, &luks).await;
+    let multi = new_type(&h, "multi", json!({"multiattach": "<is> True"})).await;
+    encrypt_type(&h, &multi).await;
+
+    let r = h
+        .post(
+            &h.demo,
+            "/volumes",
+            json!({"volume": {"size": 1, "volume_type": "luks"}}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.body["volume"]["encrypted"], true);
+    let enc_id = r.body["volume"]["id"].as_str().unwrap().to_string();
+    let v = h.wait_volume(&h.demo, &enc_id, "available").await;
+    assert_eq!(v["encrypted"], true);
+    let clear = h
+        .volume(&h.demo, json!({"size": 1, "volume_type": "plain"}))
+        .await;
+    let r = h.get(&h.demo, "/volumes/detail").await;
+    for v in r.body["volumes"].as_array().unwrap() {
+        assert_eq!(v["encrypted"], v["id"] == enc_id.as_str(), "{v}");
+    }
+    let r = h.get(&h.demo, &format!("/volumes/{clear}")).await;
+    assert_eq!(r.body["volume"]["encrypted"], false);
+    let r = h
+        .post(
+            &h.demo,
+            &format!("/volumes/{enc_id}/action"),
+            json!({"os-initialize_connection": {"connector": {"host": "h", "initiator": "iqn.x"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["connection_info"]["data"]["encrypted"], true);
+
+    let r = h
+        .post(
+            &h.demo,
+            "/volumes",
+            json!({"volume": {"size": 1, "volume_type": "multi"}}),
+        )
+        .await;
+    assert_fault(
+        &r,
+        400,
+        "badRequest",
+        "Invalid volume: Multiattach cannot be used with encrypted volumes.",
+    );
+}
+
+#[tokio::test]
+async fn encrypted_clones_keep_their_encryption() {
+    let h = start().await;
+    let plain = new_type(&h, "plain", json!({})).await;
+    let luks = new_type(&h, "luks", json!({})).await;
+    encrypt_type(&h, &luks).await;
+    let enc_id = h
+        .volume(&h.demo, json!({"size": 1, "volume_type": "luks"}))
+        .await;
+    // Clones keep their source's encryption; another type must encrypt alike.
+    let r = h
+        .post(
+            &h.demo,
+            "/volumes",
+            json!({"volume": {"source_volid": enc_id, "volume_type": "plain"}}),
+        )
+        .await;
+    assert_fault(
+        &r,
+        400,
+        "badRequest",
+        &format!(
+            "Invalid input received: Invalid volume_type provided: {plain} (requested type is \
+             not compatible; either match source volume, or omit type argument)."
+        ),
+    );
+    let clone = h.volume(&h.demo, json!({"source_volid": enc_id})).await;
+    let r = h.get(&h.demo, &format!("/volumes/{clone}")).await;
+    assert_eq!(r.body["volume"]["encrypted"], true);
+    let r = h
+        .post(
+            &h.demo,
+            "/snapshots",
+            json!({"snapshot": {"volume_id": enc_id}}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let snap = r.body["snapshot"]["id"].as_str().unwrap().to_string();
+    h.wait_snapshot(&h.demo, &snap, "available").await;
+    let r = h
+        .post(
+            &h.demo,
+            "/volumes",
+            json!({"volume": {"snapshot_id": snap, "volume_type": plain}}),
+        )
+        .await;
+    assert_fault(
+        &r,
+        400,
+        "badRequest",
+        &format!(
+            "Invalid input received: Invalid volume_type provided: {plain} (requested type is \
+             not compatible; recommend omitting the type argument)."
+        ),
+    );
+    let from_snap = h.volume(&h.demo, json!({"snapshot_id": snap})).await;
+    let r = h.get(&h.demo, &format!("/volumes/{from_snap}")).await;
+    assert_eq!(r.body["volume"]["encrypted"], true);
+    // A type encrypting alike is accepted.
+    let twin = new_type(&h, "twin", json!({})).await;
+    encrypt_type(&h, &twin).await;
+    let r = h
+        .post(
+            &h.demo,
+            "/volumes",
+            json!({"volume": {"source_volid": enc_id, "volume_type": "twin"}}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.body["volume"]["encrypted"], true);
+}
+
 #[tokio::test]
 async fn quotas_are_enforced_with_413() {
     let h = start().await;

@@ -134,11 +134,15 @@ impl ApiError {
         Self::bad_request("Malformed request body")
     }
 
-    /// A JSON-schema failure on one attribute, as Cinder's validator words it.
+    /// A JSON-schema failure on one attribute, as Cinder's validator words
+    /// it (the value as `%s` shows it: a string without quotes).
     pub fn validation(attribute: &str, value: &Value, detail: &str) -> Self {
+        let shown = match value {
+            Value::String(s) => s.clone(),
+            other => py_repr(other),
+        };
         Self::bad_request(format!(
-            "Invalid input for field/attribute {attribute}. Value: {}. {detail}",
-            py_repr(value)
+            "Invalid input for field/attribute {attribute}. Value: {shown}. {detail}"
         ))
     }
 

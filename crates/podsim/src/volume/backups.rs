@@ -355,6 +355,10 @@ pub(crate) fn restore(st: &mut State, ctx: &Ctx, req: &Req) -> ApiResult<Reply> 
         None => {
             let type_id = st.default_type_id(ctx.project_id()).unwrap_or_default();
             let type_name = st.type_name(&type_id).unwrap_or_default();
+            let encryption_key_id = match st.types.get(&type_id) {
+                Some(t) => super::encryption::new_key(t)?,
+                None => None,
+            };
             let size_i = i64::try_from(b.size).unwrap_or(i64::MAX);
             let deltas = vec![
                 ("volumes".to_string(), 1),
@@ -393,6 +397,7 @@ pub(crate) fn restore(st: &mut State, ctx: &Ctx, req: &Req) -> ApiResult<Reply> 
                 metadata: BTreeMap::new(),
                 admin_metadata: BTreeMap::new(),
                 image_metadata: BTreeMap::new(),
+                encryption_key_id,
                 attachments: Vec::new(),
                 host: volume_host(ctx),
                 created_at,

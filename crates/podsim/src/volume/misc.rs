@@ -122,5 +122,12 @@ pub(crate) fn extensions(_st: &mut State, _ctx: &Ctx, _req: &Req) -> ApiResult<R
         ext("os-volume-actions", "VolumeActions", "Enable volume actions."),
         ext("os-volume-type-access", "VolumeTypeAccess", "Volume type access support."),
         ext("backups", "Backups", "Backups support."),
+        json!({
+            "alias": "encryption",
+            "name": "VolumeTypeEncryption",
+            "description": "Encryption support for volume types.",
+            "links": [],
+            "updated": "2013-07-01T00:00:00+00:00",
+        }),
     ]})))
 }

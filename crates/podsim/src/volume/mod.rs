@@ -4,8 +4,8 @@
 //! microversions).
 //!
 //! Resources: volumes (+ metadata, actions), the attachments API (3.27+),
-//! volume types (+ extra specs, access), snapshots (+ metadata, actions),
-//! backups, availability zones, limits, quota sets, services and
+//! volume types (+ extra specs, access, encryption), snapshots (+ metadata,
+//! actions), backups, availability zones, limits, quota sets, services and
 //! scheduler pools. Responses follow Cinder's view builders: same JSON
 //! shapes, status codes, fault bodies (`{"badRequest": {"code", "message"}}`)
 //! and `OpenStack-API-Version` / `Vary` headers.
@@ -18,6 +18,7 @@ mod actions;
 mod api;
 mod attachments;
 mod backups;
+mod encryption;
 mod glance;
 mod listing;
 mod misc;
@@ -460,6 +461,11 @@ fn route(method: &Method, segs: &[&str]) -> Option<(Handler, Vec<String>)> {
         ("PUT", ["types", _, "extra_specs", _]) => types::specs_update,
         ("DELETE", ["types", _, "extra_specs", _]) => types::specs_delete,
         ("GET", ["types", _, "os-volume-type-access"]) => types::access_index,
+        ("GET", ["types", _, "encryption"]) => encryption::index,
+        ("POST", ["types", _, "encryption"]) => encryption::create,
+        ("GET", ["types", _, "encryption", _]) => encryption::show,
+        ("PUT", ["types", _, "encryption", _]) => encryption::update,
+        ("DELETE", ["types", _, "encryption", _]) => encryption::delete,
         ("GET", ["default-types"]) => types::default_types_index,
         ("GET", ["default-types", _]) => types::default_types_show,
         ("PUT", ["default-types", _]) => types::default_types_set,

@@ -79,6 +79,9 @@ pub(crate) struct Volume {
     pub admin_metadata: BTreeMap<String, String>,
     /// `volume_image_metadata`.
     pub image_metadata: BTreeMap<String, String>,
+    /// Set when the volume was created with an encrypted type (Cinder's
+    /// `encryption_key_id`, a key manager's id); `encrypted` in its views.
+    pub encryption_key_id: Option<String>,
     pub attachments: Vec<Attachment>,
     pub host: String,
     pub created_at: DateTime<Utc>,
@@ -153,8 +156,40 @@ pub(crate) struct VolumeType {
     pub extra_specs: BTreeMap<String, String>,
     /// Projects with access (private types).
     pub projects: BTreeSet<String>,
+    /// `/types/{id}/encryption`: at most one spec per type.
+    pub encryption: Option<Encryption>,
     pub created_at: DateTime<Utc>,
     pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A volume type's encryption spec (a row of Cinder's `encryption` table).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Encryption {
+    pub encryption_id: String,
+    pub provider: String,
+    /// `front-end` or `back-end`.
+    pub control_location: String,
+    pub cipher: Option<String>,
+    pub key_size: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl Encryption {
+    /// Whether two specs encrypt alike (Cinder's
+    /// `volume_types_encryption_changed`, which ignores ids and times).
+    pub fn same_spec(a: Option<&Encryption>, b: Option<&Encryption>) -> bool {
+        match (a, b) {
+            (None, None) => true,
+            (Some(a), Some(b)) => {
+                a.provider == b.provider
+                    && a.control_location == b.control_location
+                    && a.cipher == b.cipher
+                    && a.key_size == b.key_size
+            }
+            _ => false,
+        }
+    }
 }
 
 impl VolumeType {
@@ -208,6 +243,7 @@ impl Default for State {
             is_public: true,
             extra_specs: BTreeMap::new(),
             projects: BTreeSet::new(),
+            encryption: None,
             created_at: now,
             updated_at: None,
         };

@@ -218,6 +218,7 @@ pub(crate) fn create(st: &mut State, ctx: &Ctx, req: &Req) -> ApiResult<Reply> {
         is_public,
         extra_specs,
         projects: BTreeSet::new(),
+        encryption: None,
         created_at: st.next_created_at(),
         updated_at: None,
     };

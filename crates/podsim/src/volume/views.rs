@@ -69,7 +69,7 @@ pub(crate) fn volume_detail(st: &State, ctx: &Ctx, v: &Volume, extended: bool) -
     o.insert("links".into(), ctx.links("volumes", &v.id));
     o.insert("user_id".into(), json!(v.user_id));
     o.insert("bootable".into(), json!(v.bootable.to_string()));
-    o.insert("encrypted".into(), json!(false));
+    o.insert("encrypted".into(), json!(v.encryption_key_id.is_some()));
     o.insert("replication_status".into(), json!("disabled"));
     o.insert("consistencygroup_id".into(), Value::Null);
     o.insert("multiattach".into(), json!(v.multiattach));
@@ -263,7 +263,7 @@ pub(crate) fn connection_info(v: &Volume, mode: &str) -> Value {
             "auth_method": "CHAP",
             "auth_username": "podsim",
             "auth_password": "podsim-chap-secret",
-            "encrypted": false,
+            "encrypted": v.encryption_key_id.is_some(),
             "qos_specs": null,
             "access_mode": mode,
             "cacheable": false,

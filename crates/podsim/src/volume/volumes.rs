@@ -14,7 +14,7 @@ use super::listing::{Key, Paging, PAGING_PARAMS};
 use super::model::{new_uuid, State, Volume};
 use super::quotas::reserve;
 use super::views::{volume_detail, volume_summary};
-use super::{glance, Req};
+use super::{encryption, glance, Req};
 
 /// Statuses a volume may be deleted from without `force`.
 const DELETABLE: [&str; 5] = [
@@ -550,6 +550,7 @@ pub(crate) fn create(st: &mut State, ctx: &Ctx, req: &Req) -> ApiResult<Reply> {
              volume type and use it to create multiattach volumes.",
         ));
     }
+    encryption::check_clone_type(st, type_id.as_deref(), source.as_ref(), snapshot.as_ref())?;
 
     // Flow: source states, size, availability zone, type.
     if let Some(s) = &snapshot {
@@ -658,6 +659,7 @@ pub(crate) fn create(st: &mut State, ctx: &Ctx, req: &Req) -> ApiResult<Reply> {
         .get(&type_id)
         .cloned()
         .ok_or_else(|| ApiError::type_not_found(&type_id))?;
+    let encryption_key_id = encryption::new_key(&vtype)?;
 
     // Quotas.
     let per_volume = st.quota_limit(ctx.project_id(), "per_volume_gigabytes");
@@ -736,6 +738,7 @@ pub(crate) fn create(st: &mut State, ctx: &Ctx, req: &Req) -> ApiResult<Reply> {
         metadata,
         admin_metadata: BTreeMap::new(),
         image_metadata,
+        encryption_key_id,
         attachments: Vec::new(),
         host: volume_host(ctx),
         created_at,
@@ -1047,6 +1050,7 @@ pub(crate) fn new_volume_for_tests(st: &mut State, project_id: &str, size: u64) 
         metadata: BTreeMap::new(),
         admin_metadata: BTreeMap::new(),
         image_metadata: BTreeMap::new(),
+        encryption_key_id: None,
         attachments: Vec::new(),
         host: "podsim@lvmdriver-1#lvmdriver-1".into(),
         created_at,
