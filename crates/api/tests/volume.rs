@@ -219,9 +219,10 @@ impl Gw {
             .await
     }
 
-    /// Polls a resource until its status is `status`.
+    /// Polls a resource until its status is `status` (podsim's transitions
+    /// take 200 ms; the bound only stops a test that would hang).
     async fn wait_for(&self, rest: &str, key: &str, status: &str) -> Value {
-        for _ in 0..100 {
+        for _ in 0..1500 {
             let a = self.demo(Method::GET, rest, None).await;
             assert_eq!(a.status, 200, "{}", a.body);
             if a.body[key]["status"] == status {
@@ -2094,6 +2095,35 @@ async fn volume_type_encryption_is_kept_with_the_type() {
         .call(&gw.admin, Method::GET, &format!("{path}/colour"), None)
         .await;
     assert_fault(&a, 404, "itemNotFound");
+
+    // A volume of the type in Pod2: the pod's copy of the type is made
+    // with the encryption, so the volume is encrypted; while it exists,
+    // the pod refuses changes, and so does the top.
+    let v = gw
+        .create_volume(json!({"size": 1, "volume_type": "luks", "availability_zone": "az2"}))
+        .await;
+    let vid = v["id"].as_str().unwrap().to_string();
+    assert_eq!(v["encrypted"], true, "{v}");
+    assert_eq!(gw.pod2.volume().volume(&vid).unwrap()["encrypted"], true);
+    let a = gw
+        .call(&gw.admin, Method::DELETE, &format!("{path}/{eid}"), None)
+        .await;
+    assert_fault(&a, 400, "badRequest");
+    assert!(
+        a.body["badRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("in use"),
+        "{}",
+        a.body
+    );
+    let a = gw.call(&gw.admin, Method::GET, &path, None).await;
+    assert_eq!(a.body["provider"], "luks", "the top keeps it too");
+    let a = gw
+        .demo(Method::DELETE, &format!("/volumes/{vid}"), None)
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    gw.wait_gone(&format!("/volumes/{vid}"), "volume").await;
 
     let change = json!({"encryption": {"key_size": 128, "cipher": "aes-xts-plain64", "control_location": "back-end"}});
     let a = gw
