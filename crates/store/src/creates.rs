@@ -199,6 +199,34 @@ impl Store {
         Ok(())
     }
 
+    /// Resources now belong to another project (a volume transfer was
+    /// accepted in their pod): their routings and what they use move to
+    /// `to_project` together, and the reservations `release` (what the
+    /// new owner reserved for them meanwhile) go in the same transaction.
+    pub async fn move_resources(
+        &self,
+        resources: &[(&str, &str)],
+        to_project: &str,
+        release: &[i64],
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        for (resource_type, top_id) in resources {
+            for table in ["routings", "allocations"] {
+                sqlx::query(&format!(
+                    "UPDATE {table} SET project_id = $1 WHERE resource_type = $2 AND top_id = $3"
+                ))
+                .bind(to_project)
+                .bind(*resource_type)
+                .bind(*top_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        delete_reservations(&mut tx, release).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// A resource is gone from its pod: its routing and what it used go
     /// together.
     pub async fn forget_resource(

@@ -16,6 +16,7 @@ mod quotas;
 mod resources;
 mod services;
 mod snapshots;
+mod transfers;
 mod types;
 mod volumes;
 mod zones;
@@ -136,6 +137,32 @@ pub fn volume_router(state: GatewayState) -> Router {
             get(types::access_list),
         )
         .route("/v3/types/{id}/action", post(types::access_action))
+        .route(
+            "/v3/os-volume-transfer",
+            get(transfers::list_os).post(transfers::create_os),
+        )
+        .route("/v3/os-volume-transfer/detail", get(transfers::detail_os))
+        .route(
+            "/v3/os-volume-transfer/{id}",
+            get(transfers::show_os).delete(transfers::delete_os),
+        )
+        .route(
+            "/v3/os-volume-transfer/{id}/accept",
+            post(transfers::accept_os),
+        )
+        .route(
+            "/v3/volume-transfers",
+            get(transfers::list_new).post(transfers::create_new),
+        )
+        .route("/v3/volume-transfers/detail", get(transfers::detail_new))
+        .route(
+            "/v3/volume-transfers/{id}",
+            get(transfers::show_new).delete(transfers::delete_new),
+        )
+        .route(
+            "/v3/volume-transfers/{id}/accept",
+            post(transfers::accept_new),
+        )
         .route(
             "/v3/types/{id}/encryption",
             get(encryption::index).post(encryption::create),
