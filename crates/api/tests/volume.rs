@@ -38,6 +38,9 @@ struct Gw {
     admin: String,
     /// What check jobs use (judging at once).
     checks: CheckDeps,
+    /// The pods' Keystone, to make more users.
+    identity: tricircle_podsim::Identity,
+    ks_url: String,
     _tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -163,6 +166,8 @@ async fn start_with(client: PodClientOptions, list_deadline: Duration) -> Gw {
         demo_project,
         admin,
         checks,
+        identity: identity.clone(),
+        ks_url: cfg.public_url.clone(),
         _tasks: tasks,
     }
 }
@@ -201,6 +206,76 @@ impl Gw {
 
     async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Answer {
         self.send(token, method, path, body, &[]).await
+    }
+
+    /// A second project with a member user: (token, project id).
+    async fn alt(&self) -> (String, String) {
+        let ks = |method: Method, path: &str, body: Option<Value>| {
+            let mut req = self
+                .http
+                .request(method, format!("{}/v3{path}", self.ks_url))
+                .header("x-auth-token", &self.admin);
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            req.send()
+        };
+        let v: Value = ks(
+            Method::POST,
+            "/projects",
+            Some(json!({"project": {"name": "alt"}})),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let project = v["project"]["id"].as_str().unwrap().to_string();
+        let v: Value = ks(
+            Method::POST,
+            "/users",
+            Some(json!({"user": {"name": "alt", "password": "alt-secret", "default_project_id": project}})),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let user = v["user"]["id"].as_str().unwrap().to_string();
+        let v: Value = ks(Method::GET, "/roles?name=member", None)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let role = v["roles"][0]["id"].as_str().unwrap().to_string();
+        let r = ks(
+            Method::PUT,
+            &format!("/projects/{project}/users/{user}/roles/{role}"),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+        (self.identity.issue_token("alt", "alt").unwrap(), project)
+    }
+
+    /// `in_use` of a project's volume quotas: (volumes, gigabytes).
+    async fn in_use(&self, project: &str) -> (i64, i64) {
+        let a = self
+            .call(
+                &self.admin,
+                Method::GET,
+                &format!("/v3/os-quota-sets/{project}?usage=True"),
+                None,
+            )
+            .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        let q = &a.body["quota_set"];
+        (
+            q["volumes"]["in_use"].as_i64().unwrap(),
+            q["gigabytes"]["in_use"].as_i64().unwrap(),
+        )
     }
 
     /// `/v3/{demo project}{rest}` as demo.
@@ -2160,4 +2235,162 @@ async fn volume_type_encryption_is_kept_with_the_type() {
         )
         .await;
     assert_fault(&a, 404, "itemNotFound");
+}
+
+/// Volume transfers: made in the volume's pod, seen only by their project,
+/// accepted by another project with the auth key; the volume (its routing
+/// and its quota) then belongs to that project at the top as in the pod.
+#[tokio::test]
+async fn a_volume_transfer_moves_the_volume_and_its_quota() {
+    let gw = start().await;
+    let (alt, alt_project) = gw.alt().await;
+    let v = gw
+        .create_volume(json!({"size": 2, "availability_zone": "az2"}))
+        .await;
+    let vid = v["id"].as_str().unwrap().to_string();
+    assert_eq!(gw.in_use(&gw.demo_project).await, (1, 2));
+    assert_eq!(gw.in_use(&alt_project).await, (0, 0));
+
+    let a = gw
+        .demo(
+            Method::POST,
+            "/os-volume-transfer",
+            Some(json!({"transfer": {"volume_id": vid, "name": "gift"}})),
+        )
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let t = a.body["transfer"].clone();
+    let tid = t["id"].as_str().unwrap().to_string();
+    let key = t["auth_key"].as_str().unwrap().to_string();
+    assert_eq!(t["volume_id"], json!(vid));
+    assert!(
+        t["links"][0]["href"]
+            .as_str()
+            .unwrap()
+            .starts_with(&gw.base),
+        "links name the gateway: {t}"
+    );
+    gw.wait_for(&format!("/volumes/{vid}"), "volume", "awaiting-transfer")
+        .await;
+    let a = gw.demo(Method::GET, "/os-volume-transfer", None).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let ids: Vec<&str> = a.body["transfers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![tid.as_str()]);
+    let a = gw
+        .demo(Method::GET, &format!("/os-volume-transfer/{tid}"), None)
+        .await;
+    assert_eq!(a.body["transfer"]["name"], "gift", "{}", a.body);
+    assert!(a.body["transfer"].get("auth_key").is_none());
+
+    // Another project does not see it, and needs the key.
+    let alt_path = |rest: &str| format!("/v3/{alt_project}{rest}");
+    let a = gw
+        .call(
+            &alt,
+            Method::GET,
+            &alt_path(&format!("/os-volume-transfer/{tid}")),
+            None,
+        )
+        .await;
+    assert_fault(&a, 404, "itemNotFound");
+    let accept = alt_path(&format!("/os-volume-transfer/{tid}/accept"));
+    let a = gw
+        .call(
+            &alt,
+            Method::POST,
+            &accept,
+            Some(json!({"accept": {"auth_key": "0000000000000000"}})),
+        )
+        .await;
+    assert_fault(&a, 400, "badRequest");
+    assert_eq!(
+        gw.in_use(&alt_project).await,
+        (0, 0),
+        "a refused accept reserves nothing"
+    );
+    let a = gw
+        .call(
+            &alt,
+            Method::POST,
+            &accept,
+            Some(json!({"accept": {"auth_key": key}})),
+        )
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    assert_eq!(a.body["transfer"]["volume_id"], json!(vid));
+
+    // The volume is alt's now, at the top as in the pod.
+    let a = gw
+        .call(
+            &alt,
+            Method::GET,
+            &alt_path(&format!("/volumes/{vid}")),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["volume"]["status"], "available");
+    let a = gw.demo(Method::GET, &format!("/volumes/{vid}"), None).await;
+    assert_fault(&a, 404, "itemNotFound");
+    assert_eq!(gw.in_use(&gw.demo_project).await, (0, 0));
+    assert_eq!(gw.in_use(&alt_project).await, (1, 2));
+    let a = gw
+        .demo(Method::GET, &format!("/os-volume-transfer/{tid}"), None)
+        .await;
+    assert_fault(&a, 404, "itemNotFound");
+
+    // A transfer deleted gives the volume back to its owner as it was.
+    let v = gw
+        .create_volume(json!({"size": 1, "availability_zone": "az1"}))
+        .await;
+    let vid = v["id"].as_str().unwrap().to_string();
+    let a = gw
+        .demo(
+            Method::POST,
+            "/os-volume-transfer",
+            Some(json!({"transfer": {"volume_id": vid}})),
+        )
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let tid = a.body["transfer"]["id"].as_str().unwrap().to_string();
+    let a = gw
+        .demo(Method::DELETE, &format!("/os-volume-transfer/{tid}"), None)
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    gw.wait_for(&format!("/volumes/{vid}"), "volume", "available")
+        .await;
+    let a = gw
+        .demo(Method::GET, "/os-volume-transfer/detail", None)
+        .await;
+    assert_eq!(a.body["transfers"], json!([]), "{}", a.body);
+    assert_eq!(gw.in_use(&gw.demo_project).await, (1, 1));
+
+    // Bad requests.
+    for (body, status) in [
+        (json!({"transfer": {}}), 400),
+        (
+            json!({"transfer": {"volume_id": "00000000-0000-4000-8000-000000000000"}}),
+            404,
+        ),
+        (json!({"gift": {"volume_id": vid}}), 400),
+    ] {
+        let a = gw
+            .demo(Method::POST, "/os-volume-transfer", Some(body))
+            .await;
+        assert_eq!(a.status, status, "{}", a.body);
+    }
+    let a = gw
+        .call(
+            &alt,
+            Method::POST,
+            &alt_path(&format!("/os-volume-transfer/{tid}/accept")),
+            Some(json!({"accept": {}})),
+        )
+        .await;
+    assert_fault(&a, 400, "badRequest");
 }
