@@ -20,6 +20,7 @@ struct H {
     pod: Pod,
     base: String,
     client: Client,
+    identity: Identity,
     admin: User,
     demo: User,
     _stop: Vec<oneshot::Sender<()>>,
@@ -82,6 +83,7 @@ async fn start() -> H {
         pod,
         base,
         client,
+        identity,
         admin,
         demo,
         _stop: stop,
@@ -159,6 +161,54 @@ impl H {
 
     async fn delete(&self, user: &User, path: &str) -> Resp {
         self.call(user, Method::DELETE, path, None, None).await
+    }
+
+    /// A `member` of a new project `alt` (made through Keystone's API),
+    /// logged in; answers its user id too.
+    async fn alt_user(&self) -> (User, String) {
+        let keystone = |method: Method, path: &str, body: Option<Value>| {
+            let req = self
+                .client
+                .request(method, format!("{}{path}", self.identity.auth_url()))
+                .header("X-Auth-Token", &self.admin.token);
+            let req = match body {
+                Some(b) => req.json(&b),
+                None => req,
+            };
+            async move {
+                let res = req.send().await.unwrap();
+                let status = res.status().as_u16();
+                let text = res.text().await.unwrap();
+                (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+            }
+        };
+        let (status, body) = keystone(
+            Method::POST,
+            "/projects",
+            Some(json!({"project": {"name": "alt"}})),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        let project = body["project"]["id"].as_str().unwrap().to_string();
+        let user = json!({"user": {"name": "alt", "password": "alt-secret", "default_project_id": project}});
+        let (status, body) = keystone(Method::POST, "/users", Some(user)).await;
+        assert_eq!(status, 201, "{body}");
+        let user_id = body["user"]["id"].as_str().unwrap().to_string();
+        let (_, body) = keystone(Method::GET, "/roles?name=member", None).await;
+        let role = body["roles"][0]["id"].as_str().unwrap().to_string();
+        let grant = format!("/projects/{project}/users/{user_id}/roles/{role}");
+        let (status, _) = keystone(Method::PUT, &grant, None).await;
+        assert_eq!(status, 204);
+        let creds = Credentials {
+            username: "alt".into(),
+            password: "alt-secret".into(),
+            project_name: "alt".into(),
+            user_domain_name: "Default".into(),
+            project_domain_name: "Default".into(),
+        };
+        let alt = login(&self.client, &self.identity, &creds).await;
+        assert_eq!(alt.project, project);
+        (alt, user_id)
     }
 
     /// Creates a volume and waits until it is available; returns its id.
@@ -2464,4 +2514,622 @@ async fn pod_without_identity_serves_project_admin() {
         pod.volume().volumes()[0]["os-vol-tenant-attr:tenant_id"],
         "admin"
     );
+}
+
+/// The keys of a JSON object, sorted.
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    k.sort_unstable();
+    k
+}
+
+/// `?usage=True` quota usage of `resource` in `project` (read as admin).
+async fn in_use(h: &H, project: &str, resource: &str) -> Value {
+    let r = h
+        .get(&h.admin, &format!("/os-quota-sets/{project}?usage=True"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["quota_set"][resource]["in_use"].clone()
+}
+
+#[tokio::test]
+async fn transfer_create_list_and_show() {
+    let h = start().await;
+    let vol = h.volume(&h.demo, json!({"size": 1, "name": "v"})).await;
+    let r = h
+        .post(
+            &h.demo,
+            "/os-volume-transfer",
+            json!({"transfer": {"volume_id": vol, "name": " gift "}}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let t = &r.body["transfer"];
+    assert_eq!(
+        keys(t),
+        ["auth_key", "created_at", "id", "links", "name", "volume_id"]
+    );
+    assert_eq!(t["name"], "gift");
+    assert_eq!(t["volume_id"], vol.as_str());
+    let key = t["auth_key"].as_str().unwrap();
+    assert_eq!(key.len(), 16);
+    assert!(key
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    let id = t["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        t["links"][0]["href"],
+        format!(
+            "{}/volume/v3/{}/os-volume-transfer/{id}",
+            h.base, h.demo.project
+        )
+    );
+    assert_eq!(
+        t["links"][1]["href"],
+        format!(
+            "{}/volume/{}/os-volume-transfer/{id}",
+            h.base, h.demo.project
+        )
+    );
+    assert_eq!(
+        h.wait_volume(&h.demo, &vol, "awaiting-transfer").await["id"],
+        vol.as_str()
+    );
+
+    // Lists, detail, show; the key is never shown again.
+    let r = h.get(&h.demo, "/os-volume-transfer").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(keys(&r.body), ["transfers"]);
+    assert_eq!(
+        keys(&r.body["transfers"][0]),
+        ["id", "links", "name", "volume_id"]
+    );
+    let r = h.get(&h.demo, "/os-volume-transfer/detail").await;
+    assert_eq!(
+        keys(&r.body["transfers"][0]),
+        ["created_at", "id", "links", "name", "volume_id"]
+    );
+    let r = h.get(&h.demo, &format!("/os-volume-transfer/{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        keys(&r.body["transfer"]),
+        ["created_at", "id", "links", "name", "volume_id"]
+    );
+    assert_eq!(r.body["transfer"]["created_at"], t["created_at"]);
+    // `name` filters; a key that is not a column lists nothing (before
+    // 3.59, `limit` is one).
+    let r = h.get(&h.demo, "/os-volume-transfer?name=gift").await;
+    assert_eq!(ids(&r.body, "transfers"), [id.as_str()]);
+    let r = h.get(&h.demo, "/os-volume-transfer?name=other").await;
+    assert_eq!(r.body["transfers"], json!([]));
+    let r = h.get(&h.demo, "/os-volume-transfer?limit=5").await;
+    assert_eq!(r.body["transfers"], json!([]));
+}
+
+/// Offers a volume with `body`, POSTed to `path` as `user`; answers the
+/// transfer's id and auth key.
+async fn offer(h: &H, user: &User, path: &str, body: Value, version: &str) -> (String, String) {
+    let r = h.post_v(user, path, body, version).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let t = &r.body["transfer"];
+    let text = |k: &str| t[k].as_str().unwrap().to_string();
+    (text("id"), text("auth_key"))
+}
+
+#[tokio::test]
+async fn transfer_visibility_and_delete() {
+    let h = start().await;
+    let vol = h.volume(&h.demo, json!({"size": 1})).await;
+    let again = json!({"transfer": {"volume_id": vol}});
+    let (id, _) = offer(&h, &h.demo, "/os-volume-transfer", again.clone(), "3.0").await;
+    // Another project sees nothing; admins see it with all_tenants, and by id.
+    let (alt, _) = h.alt_user().await;
+    let r = h.get(&alt, "/os-volume-transfer/detail").await;
+    assert_eq!(r.body["transfers"], json!([]));
+    let r = h.get(&alt, &format!("/os-volume-transfer/{id}")).await;
+    assert_fault(
+        &r,
+        404,
+        "itemNotFound",
+        &format!("Transfer {id} could not be found."),
+    );
+    let r = h.delete(&alt, &format!("/os-volume-transfer/{id}")).await;
+    assert_eq!(r.status, 404);
+    let r = h.get(&h.admin, "/os-volume-transfer").await;
+    assert_eq!(r.body["transfers"], json!([]));
+    let r = h.get(&h.admin, "/os-volume-transfer?all_tenants=1").await;
+    assert_eq!(ids(&r.body, "transfers"), [id.as_str()]);
+    let r = h.get(&h.admin, &format!("/os-volume-transfer/{id}")).await;
+    assert_eq!(r.status, 200);
+
+    // The volume is not available while it awaits its transfer.
+    let r = h.delete(&h.demo, &format!("/volumes/{vol}")).await;
+    assert_fault(
+        &r,
+        400,
+        "badRequest",
+        "Invalid volume: Volume status must be available or error or error_restoring or \
+         error_extending or error_managing and must not be migrating, attached, belong to a \
+         group, have snapshots, awaiting a transfer, or be disassociated from snapshots after \
+         volume transfer.",
+    );
+    let r = h.post(&h.demo, "/os-volume-transfer", again.clone()).await;
+    assert_fault(
+        &r,
+        400,
+        "badRequest",
+        "Invalid volume: status must be available",
+    );
+
+    // Deleting the transfer gives the volume back.
+    let r = h
+        .delete(&h.demo, &format!("/os-volume-transfer/{id}"))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.body, Value::Null);
+    h.wait_volume(&h.demo, &vol, "available").await;
+    let r = h.get(&h.demo, &format!("/os-volume-transfer/{id}")).await;
+    assert_eq!(r.status, 404);
+    // Deleting the volume deletes its transfers.
+    let r = h.post(&h.demo, "/os-volume-transfer", again).await;
+    let id = r.body["transfer"]["id"].as_str().unwrap().to_string();
+    let r = h
+        .raw(
+            &h.admin,
+            Method::DELETE,
+            &format!(
+                "{}/volume/v3/{}/volumes/{vol}?force=true",
+                h.base, h.admin.project
+            ),
+            None,
+            Some("3.23"),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    h.pod.volume().finish_transitions();
+    let r = h.get(&h.admin, &format!("/os-volume-transfer/{id}")).await;
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn transfer_create_validation() {
+    let h = start().await;
+    let vol = h.volume(&h.demo, json!({"size": 1})).await;
+    let cases = [
+        (Value::Null, "None is not of type 'object'".to_string()),
+        (json!({}), "'transfer' is a required property".to_string()),
+        (
+            json!({"transfer": "x"}),
+            "Invalid input for field/attribute transfer. Value: x. 'x' is not of type 'object'"
+                .to_string(),
+        ),
+        (
+            json!({"transfer": {"volume_id": "nope"}}),
+            "Invalid input for field/attribute volume_id. Value: nope. 'nope' is not a 'uuid'"
+                .to_string(),
+        ),
+        (
+            json!({"transfer": {"volume_id": vol, "name": ""}}),
+            "Invalid input for field/attribute name. Value: . \
+             '' is not valid under any of the given schemas"
+                .to_string(),
+        ),
+    ];
+    for (body, message) in cases {
+        let r = h.post(&h.demo, "/os-volume-transfer", body.clone()).await;
+        assert_fault(&r, 400, "badRequest", &message);
+    }
+    // The extension's schema has no `no_snapshots` (the object's keys
+    // are shown in serde's order, not the request's).
+    let body = json!({"transfer": {"volume_id": vol, "no_snapshots": true}});
+    let r = h.post(&h.demo, "/os-volume-transfer", body).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let message = r.body["badRequest"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Invalid input for field/attribute transfer. Value: {")
+            && message.ends_with(
+                "}. Additional properties are not allowed ('no_snapshots' was unexpected)"
+            ),
+        "{message}"
+    );
+    // Another project's volume, or none: 404.
+    let theirs = h.volume(&h.admin, json!({"size": 1})).await;
+    for missing in [theirs.as_str(), "0c8d1a9e-1b4b-4a1e-9c3e-1234567890ab"] {
+        let body = json!({"transfer": {"volume_id": missing}});
+        let r = h.post(&h.demo, "/os-volume-transfer", body).await;
+        assert_fault(
+            &r,
+            404,
+            "itemNotFound",
+            &format!("Volume {missing} could not be found."),
+        );
+    }
+    // Accept bodies.
+    let body = json!({"transfer": {"volume_id": vol}});
+    let r = h.post(&h.demo, "/os-volume-transfer", body).await;
+    let id = r.body["transfer"]["id"].as_str().unwrap().to_string();
+    let accept = format!("/os-volume-transfer/{id}/accept");
+    let r = h.post(&h.demo, &accept, json!({"accept": {}})).await;
+    assert_fault(
+        &r,
+        400,
+        "badRequest",
+        "Invalid input for field/attribute accept. Value: {}. 'auth_key' is a required property",
+    );
+    let r = h
+        .post(&h.demo, &accept, json!({"accept": {"auth_key": true}}))
+        .await;
+    assert_fault(
+        &r,
+        400,
+        "badRequest",
+        "Invalid input for field/attribute auth_key. Value: True. \
+         True is not of type 'string', 'integer'",
+    );
+    let nope = "0c8d1a9e-1b4b-4a1e-9c3e-1234567890ab";
+    let r = h
+        .post(
+            &h.demo,
+            &format!("/os-volume-transfer/{nope}/accept"),
+            json!({"accept": {"auth_key": "k"}}),
+        )
+        .await;
+    assert_fault(
+        &r,
+        404,
+        "itemNotFound",
+        &format!("Transfer {nope} could not be found."),
+    );
+}
+
+#[tokio::test]
+async fn transfer_accept_moves_volume_snapshots_and_quota() {
+    let h = start().await;
+    let (alt, alt_user) = h.alt_user().await;
+    let vol = h.volume(&h.demo, json!({"size": 2})).await;
+    let r = h
+        .post(
+            &h.demo,
+            "/snapshots",
+            json!({"snapshot": {"volume_id": vol}}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let snap = r.body["snapshot"]["id"].as_str().unwrap().to_string();
+    h.wait_snapshot(&h.demo, &snap, "available").await;
+    assert_eq!(in_use(&h, &h.demo.project, "gigabytes").await, 4);
+    let r = h
+        .post(
+            &h.demo,
+            "/os-volume-transfer",
+            json!({"transfer": {"volume_id": vol}}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.body["transfer"]["id"].as_str().unwrap().to_string();
+    let key = r.body["transfer"]["auth_key"].as_str().unwrap().to_string();
+
+    let accept = format!("/os-volume-transfer/{id}/accept");
+    let r = h
+        .post(
+            &alt,
+            &accept,
+            json!({"accept": {"auth_key": "0123456789abcdef"}}),
+        )
+        .await;
+    assert_fault(
+        &r,
+        400,
+        "badRequest",
+        &format!("Invalid auth key: Attempt to transfer {id} with invalid auth key."),
+    );
+    let r = h
+        .post(&alt, &accept, json!({"accept": {"auth_key": key}}))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let t = &r.body["transfer"];
+    assert_eq!(keys(t), ["id", "links", "name", "volume_id"]);
+    assert_eq!(t["id"], id.as_str());
+    assert_eq!(t["volume_id"], vol.as_str());
+    assert_eq!(
+        t["links"][0]["href"],
+        format!(
+            "{}/volume/v3/{}/os-volume-transfer/{id}",
+            h.base, alt.project
+        )
+    );
+
+    // The volume and its snapshot are alt's now; the transfer is gone.
+    let v = h.wait_volume(&alt, &vol, "available").await;
+    assert_eq!(v["user_id"], alt_user.as_str());
+    let r = h.get(&h.admin, &format!("/volumes/{vol}")).await;
+    assert_eq!(
+        r.body["volume"]["os-vol-tenant-attr:tenant_id"],
+        alt.project
+    );
+    let r = h.get(&h.demo, &format!("/volumes/{vol}")).await;
+    assert_eq!(r.status, 404);
+    let r = h.get(&alt, &format!("/snapshots/{snap}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["snapshot"]["os-extended-snapshot-attributes:project_id"],
+        alt.project
+    );
+    let r = h.get(&alt, &format!("/os-volume-transfer/{id}")).await;
+    assert_eq!(r.status, 404);
+    let r = h.get(&h.admin, &format!("/os-volume-transfer/{id}")).await;
+    assert_eq!(r.status, 404);
+    for (resource, demo, theirs) in [("volumes", 0, 1), ("snapshots", 0, 1), ("gigabytes", 0, 4)] {
+        assert_eq!(
+            in_use(&h, &h.demo.project, resource).await,
+            demo,
+            "{resource}"
+        );
+        assert_eq!(
+            in_use(&h, &alt.project, resource).await,
+            theirs,
+            "{resource}"
+        );
+    }
+    // A second accept finds nothing.
+    let r = h
+        .post(&alt, &accept, json!({"accept": {"auth_key": key}}))
+        .await;
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn transfer_accept_is_refused_over_quota() {
+    let h = start().await;
+    let (alt, _) = h.alt_user().await;
+    let vol = h.volume(&h.demo, json!({"size": 3})).await;
+    let r = h
+        .post(
+            &h.demo,
+            "/snapshots",
+            json!({"snapshot": {"volume_id": vol}}),
+        )
+        .await;
+    let snap = r.body["snapshot"]["id"].as_str().unwrap().to_string();
+    h.wait_snapshot(&h.demo, &snap, "available").await;
+    let r = h
+        .post(
+            &h.demo,
+            "/os-volume-transfer",
+            json!({"transfer": {"volume_id": vol}}),
+        )
+        .await;
+    let id = r.body["transfer"]["id"].as_str().unwrap().to_string();
+    let key = json!({"accept": {"auth_key": r.body["transfer"]["auth_key"]}});
+    let accept = format!("/os-volume-transfer/{id}/accept");
+    let quota = format!("/os-quota-sets/{}", alt.project);
+    let cases = [
+        (
+            json!({"per_volume_gigabytes": 2}),
+            "VolumeSizeExceedsLimit: Requested volume size 3G is larger than maximum allowed \
+             limit 2G.",
+        ),
+        (
+            json!({"per_volume_gigabytes": -1, "volumes": 0}),
+            "VolumeLimitExceeded: Maximum number of volumes allowed (0) exceeded for quota \
+             'volumes'.",
+        ),
+        // Caught by the controller: no class name.
+        (
+            json!({"volumes": 10, "gigabytes": 2}),
+            "Requested volume or snapshot exceeds allowed gigabytes quota. Requested 3G, quota \
+             is 2G and 0G has been consumed.",
+        ),
+        (
+            json!({"gigabytes": 5}),
+            "Requested volume or snapshot exceeds allowed gigabytes quota. Requested 3G, quota \
+             is 5G and 3G has been consumed.",
+        ),
+        (
+            json!({"gigabytes": 1000, "snapshots": 0}),
+            "SnapshotLimitExceeded: Maximum number of snapshots allowed (0) exceeded",
+        ),
+    ];
+    for (limits, message) in cases {
+        let r = h.put(&h.admin, &quota, json!({"quota_set": limits})).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = h.post(&alt, &accept, key.clone()).await;
+        assert_fault(&r, 413, "overLimit", message);
+        assert_eq!(r.body["overLimit"]["retryAfter"], "0");
+        assert_eq!(r.headers["retry-after"], "0");
+    }
+    // Nothing moved.
+    let r = h.get(&h.demo, &format!("/volumes/{vol}")).await;
+    assert_eq!(r.body["volume"]["status"], "awaiting-transfer");
+    assert_eq!(in_use(&h, &alt.project, "volumes").await, 0);
+    let r = h
+        .put(&h.admin, &quota, json!({"quota_set": {"snapshots": 1}}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = h.post(&alt, &accept, key).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(in_use(&h, &alt.project, "gigabytes").await, 6);
+}
+
+#[tokio::test]
+async fn volume_transfers_3_55_and_3_57() {
+    let h = start().await;
+    let (alt, _) = h.alt_user().await;
+    let vol = h.volume(&h.demo, json!({"size": 1})).await;
+    let r = h
+        .post(
+            &h.demo,
+            "/snapshots",
+            json!({"snapshot": {"volume_id": vol}}),
+        )
+        .await;
+    let snap = r.body["snapshot"]["id"].as_str().unwrap().to_string();
+    h.wait_snapshot(&h.demo, &snap, "available").await;
+
+    // 3.55: no_snapshots, shown in create and detail views.
+    let body = json!({"transfer": {"volume_id": vol, "no_snapshots": true}});
+    let r = h
+        .post_v(&h.demo, "/volume-transfers", body.clone(), "3.54")
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = h
+        .post_v(&h.demo, "/os-volume-transfer", body.clone(), "3.55")
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = h.post_v(&h.demo, "/volume-transfers", body, "3.55").await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let t = &r.body["transfer"];
+    assert_eq!(t["no_snapshots"], true);
+    assert!(t.get("source_project_id").is_none());
+    let id = t["id"].as_str().unwrap().to_string();
+    let self_link = t["links"][0]["href"].as_str().unwrap();
+    assert!(self_link.ends_with(&format!("/os-volume-transfer/{id}")));
+    let key = t["auth_key"].as_str().unwrap().to_string();
+    // 3.57: the transfer's history.
+    let r = h
+        .get_v(&h.demo, &format!("/volume-transfers/{id}"), "3.57")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let history = [
+        "accepted",
+        "created_at",
+        "destination_project_id",
+        "id",
+        "links",
+        "name",
+        "no_snapshots",
+        "source_project_id",
+        "volume_id",
+    ];
+    assert_eq!(keys(&r.body["transfer"]), history);
+    assert_eq!(r.body["transfer"]["source_project_id"], h.demo.project);
+    assert_eq!(r.body["transfer"]["accepted"], false);
+    assert_eq!(r.body["transfer"]["destination_project_id"], Value::Null);
+    let r = h.get_v(&h.demo, "/volume-transfers/detail", "3.57").await;
+    assert_eq!(r.body["transfers"][0]["source_project_id"], h.demo.project);
+    let r = h.get_v(&h.demo, "/os-volume-transfer", "3.57").await;
+    assert_eq!(
+        keys(&r.body["transfers"][0]),
+        ["id", "links", "name", "volume_id"]
+    );
+
+    // Accepted without its snapshots: they stay with the donor, whose
+    // cascade cannot take them, nor can the new owner's.
+    let r = h
+        .post(
+            &alt,
+            &format!("/volume-transfers/{id}/accept"),
+            json!({"accept": {"auth_key": key}}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert!(r.body["transfer"].get("no_snapshots").is_none());
+    h.wait_volume(&alt, &vol, "available").await;
+    let r = h.get(&h.demo, &format!("/snapshots/{snap}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(in_use(&h, &h.demo.project, "snapshots").await, 1);
+    assert_eq!(in_use(&h, &alt.project, "snapshots").await, 0);
+    let r = h
+        .delete(&alt, &format!("/volumes/{vol}?cascade=true"))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+}
+
+#[tokio::test]
+async fn volume_transfers_paging_from_3_59() {
+    let h = start().await;
+    let mut offered = Vec::new();
+    for _ in 0..2 {
+        let vol = h.volume(&h.demo, json!({"size": 1})).await;
+        let body = json!({"transfer": {"volume_id": vol}});
+        offered.push(offer(&h, &h.demo, "/volume-transfers", body, "3.0").await.0);
+    }
+    let (id, id2) = (offered[0].as_str(), offered[1].as_str());
+    // Before 3.59: oldest first, and no paging parameters.
+    let r = h.get_v(&h.demo, "/volume-transfers", "3.58").await;
+    assert_eq!(ids(&r.body, "transfers"), [id, id2]);
+    let r = h.get_v(&h.demo, "/volume-transfers?limit=1", "3.58").await;
+    assert_eq!(r.body["transfers"], json!([]));
+    // 3.59: newest first, limit, marker and sort.
+    let r = h.get_v(&h.demo, "/volume-transfers", "3.59").await;
+    assert_eq!(ids(&r.body, "transfers"), [id2, id]);
+    let r = h.get_v(&h.demo, "/volume-transfers?limit=1", "3.59").await;
+    assert_eq!(ids(&r.body, "transfers"), [id2]);
+    let next = r.body["transfers_links"][0]["href"].as_str().unwrap();
+    let expected = format!("/os-volume-transfer?limit=1&marker={id2}");
+    assert!(next.contains(&expected), "{next}");
+    let r = h
+        .get_v(&h.demo, &format!("/volume-transfers?marker={id2}"), "3.59")
+        .await;
+    assert_eq!(ids(&r.body, "transfers"), [id]);
+    let r = h
+        .get_v(&h.demo, "/volume-transfers?sort=created_at:asc", "3.59")
+        .await;
+    assert_eq!(ids(&r.body, "transfers"), [id, id2]);
+    let nope = "0c8d1a9e-1b4b-4a1e-9c3e-1234567890ab";
+    let r = h
+        .get_v(&h.demo, &format!("/volume-transfers?marker={nope}"), "3.59")
+        .await;
+    assert_fault(
+        &r,
+        404,
+        "itemNotFound",
+        &format!("Transfer {nope} could not be found."),
+    );
+    // The extension's URL has no paging.
+    let r = h
+        .get_v(&h.demo, "/os-volume-transfer?limit=1", "3.59")
+        .await;
+    assert_eq!(r.body["transfers"], json!([]));
+}
+
+#[tokio::test]
+async fn encrypted_volumes_transfer_from_3_70() {
+    let h = start().await;
+    let luks = new_type(&h, "luks", json!({})).await;
+    encrypt_type(&h, &luks).await;
+    let enc = h
+        .volume(&h.demo, json!({"size": 1, "volume_type": "luks"}))
+        .await;
+    let body = json!({"transfer": {"volume_id": enc}});
+    let r = h
+        .post_v(&h.demo, "/volume-transfers", body.clone(), "3.69")
+        .await;
+    assert_fault(
+        &r,
+        400,
+        "badRequest",
+        "Invalid volume: transferring encrypted volume is not supported",
+    );
+    let r = h
+        .post_v(&h.demo, "/os-volume-transfer", body.clone(), "3.70")
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let no_snaps = json!({"transfer": {"volume_id": enc, "no_snapshots": "yes"}});
+    let r = h
+        .post_v(&h.demo, "/volume-transfers", no_snaps, "3.70")
+        .await;
+    assert_fault(
+        &r,
+        400,
+        "badRequest",
+        "Invalid volume: transferring an encrypted volume without its snapshots is not supported",
+    );
+    offer(&h, &h.demo, "/volume-transfers", body, "3.70").await;
+}
+
+#[tokio::test]
+async fn extensions_list_volume_transfer() {
+    let h = start().await;
+    let r = h.get(&h.demo, "/extensions").await;
+    let ext = r.body["extensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["alias"] == "os-volume-transfer")
+        .cloned()
+        .unwrap();
+    assert_eq!(ext["name"], "VolumeTransfer");
+    assert_eq!(ext["description"], "Volume transfer management support.");
+    assert_eq!(ext["updated"], "2013-05-29T00:00:00+00:00");
 }

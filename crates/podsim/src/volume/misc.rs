@@ -123,6 +123,13 @@ pub(crate) fn extensions(_st: &mut State, _ctx: &Ctx, _req: &Req) -> ApiResult<R
         ext("os-volume-type-access", "VolumeTypeAccess", "Volume type access support."),
         ext("backups", "Backups", "Backups support."),
         json!({
+            "alias": "os-volume-transfer",
+            "name": "VolumeTransfer",
+            "description": "Volume transfer management support.",
+            "links": [],
+            "updated": "2013-05-29T00:00:00+00:00",
+        }),
+        json!({
             "alias": "encryption",
             "name": "VolumeTypeEncryption",
             "description": "Encryption support for volume types.",

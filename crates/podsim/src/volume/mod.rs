@@ -5,10 +5,11 @@
 //!
 //! Resources: volumes (+ metadata, actions), the attachments API (3.27+),
 //! volume types (+ extra specs, access, encryption), snapshots (+ metadata,
-//! actions), backups, availability zones, limits, quota sets, services and
-//! scheduler pools. Responses follow Cinder's view builders: same JSON
-//! shapes, status codes, fault bodies (`{"badRequest": {"code", "message"}}`)
-//! and `OpenStack-API-Version` / `Vary` headers.
+//! actions), backups, volume transfers, availability zones, limits, quota
+//! sets, services and scheduler pools. Responses follow Cinder's view
+//! builders: same JSON shapes, status codes, fault bodies
+//! (`{"badRequest": {"code", "message"}}`) and `OpenStack-API-Version` /
+//! `Vary` headers.
 //!
 //! Time-driven transitions (`creating` → `available`, `deleting` → gone,
 //! `extending` → `available`...) complete after
@@ -25,6 +26,7 @@ mod misc;
 mod model;
 mod quotas;
 mod snapshots;
+mod transfers;
 mod types;
 mod views;
 mod volumes;
@@ -493,6 +495,16 @@ fn route(method: &Method, segs: &[&str]) -> Option<(Handler, Vec<String>)> {
         ("DELETE", ["backups", _]) => backups::delete,
         ("POST", ["backups", _, "restore"]) => backups::restore,
         ("POST", ["backups", _, "action"]) => backups::action,
+        // transfers
+        ("GET", ["os-volume-transfer"]) => transfers::index,
+        ("GET", ["os-volume-transfer", "detail"]) => transfers::detail_list,
+        ("POST", ["os-volume-transfer"]) => transfers::create,
+        ("GET", ["volume-transfers"]) => transfers::index_v3,
+        ("GET", ["volume-transfers", "detail"]) => transfers::detail_list_v3,
+        ("POST", ["volume-transfers"]) => transfers::create_v3,
+        ("GET", ["os-volume-transfer" | "volume-transfers", _]) => transfers::show,
+        ("DELETE", ["os-volume-transfer" | "volume-transfers", _]) => transfers::delete,
+        ("POST", ["os-volume-transfer" | "volume-transfers", _, "accept"]) => transfers::accept,
         // the rest
         ("GET", ["os-availability-zone"]) => misc::availability_zones,
         ("GET", ["limits"]) => quotas::limits,

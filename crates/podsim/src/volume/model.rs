@@ -201,6 +201,24 @@ impl VolumeType {
     }
 }
 
+/// A volume offered to another project (`/os-volume-transfer`). Accepted
+/// or deleted transfers are gone (Cinder soft-deletes them, and no API
+/// shows deleted ones).
+#[derive(Debug, Clone)]
+pub(crate) struct Transfer {
+    pub id: String,
+    pub volume_id: String,
+    pub name: Option<String>,
+    /// The key the accepting project must give (Cinder keeps a salted
+    /// hash of it; it is shown once, in the create answer).
+    pub auth_key: String,
+    /// 3.55: the volume's snapshots stay with the donor.
+    pub no_snapshots: bool,
+    /// The volume's project when the transfer was created.
+    pub source_project_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
 /// Quota resources that are not per volume type, with their defaults.
 pub(crate) const GLOBAL_QUOTAS: [(&str, i64); 7] = [
     ("volumes", 10),
@@ -218,6 +236,7 @@ pub(crate) struct State {
     pub snapshots: BTreeMap<String, Snapshot>,
     pub backups: BTreeMap<String, Backup>,
     pub types: BTreeMap<String, VolumeType>,
+    pub transfers: BTreeMap<String, Transfer>,
     /// Per-project quota overrides.
     pub quotas: HashMap<String, BTreeMap<String, i64>>,
     /// Per-project default volume type (3.62 default-types).
@@ -254,6 +273,7 @@ impl Default for State {
             snapshots: BTreeMap::new(),
             backups: BTreeMap::new(),
             types,
+            transfers: BTreeMap::new(),
             quotas: HashMap::new(),
             default_types: HashMap::new(),
             transition: DEFAULT_TRANSITION,
@@ -337,6 +357,8 @@ impl State {
         for id in gone_volumes {
             self.volumes.remove(&id);
             self.snapshots.retain(|_, s| s.volume_id != id);
+            // `volume_destroy` deletes the volume's transfers too.
+            self.transfers.retain(|_, t| t.volume_id != id);
         }
 
         let mut gone = Vec::new();

@@ -896,7 +896,17 @@ pub(crate) fn delete(st: &mut State, ctx: &Ctx, req: &Req) -> ApiResult<Reply> {
     } else {
         snaps.is_empty()
     };
+    // A non-admin's cascade may not take snapshots that stayed with
+    // another project (a transfer with `no_snapshots`).
+    let others_snaps = cascade
+        && !force
+        && !ctx.is_admin
+        && st
+            .snapshots
+            .values()
+            .any(|s| s.volume_id == id && s.project_id != v.project_id);
     if !status_ok
+        || others_snaps
         || v.attach_status == "attached"
         || !migration_ok
         || v.group_id.is_some()
