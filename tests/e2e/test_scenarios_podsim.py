@@ -31,3 +31,34 @@ def test_network_scenario(bed):
 
 def test_member_scenario(bed):
     member_scenario(bed)
+
+
+# What a user (or Tricircle) reads of a pod directly: podsim is held to the OpenAPI specs as the
+# gateway is (the pods' ports are checked origins, see test_demo.start_demo), over whatever the
+# scenarios above left in the pods.
+POD_READS = [
+    ["server", "list", "--long"],
+    ["flavor", "list", "--long", "--all"],
+    ["keypair", "list"],
+    ["volume", "list", "--long"],
+    ["volume", "snapshot", "list", "--long"],
+    ["volume", "type", "list", "--long"],
+    ["network", "list", "--long"],
+    ["subnet", "list", "--long"],
+    ["port", "list", "--long"],
+    ["security", "group", "list"],
+    ["availability", "zone", "list", "--long"],
+    ["image", "list", "--long"],
+]
+
+
+def test_pods_answer_as_the_specs_say(bed):
+    for region in ("Pod1", "Pod2"):
+        for args in POD_READS:
+            bed.json(*args, region=region)
+        for server in bed.json("server", "list", region=region)[:2]:
+            bed.json("server", "show", server["ID"], region=region)
+        for volume in bed.json("volume", "list", region=region)[:2]:
+            bed.json("volume", "show", volume["ID"], region=region)
+        for port in bed.json("port", "list", region=region)[:2]:
+            bed.json("port", "show", port["ID"], region=region)
