@@ -1,6 +1,6 @@
 //! `GET /extensions`: Cinder's list of API extensions, limited to the ones
-//! this gateway serves (no hosts, QoS specs, transfers, manage/unmanage,
-//! consistency groups, encryption or scheduler stats).
+//! this gateway serves (no hosts, QoS specs, manage/unmanage, consistency
+//! groups or scheduler stats).
 
 use axum::Json;
 use serde_json::{json, Value};
@@ -101,10 +101,22 @@ const SERVED: &[(&str, &str, &str, &str)] = &[
         "2011-11-03T00:00:00+00:00",
     ),
     (
+        "VolumeTransfer",
+        "os-volume-transfer",
+        "Volume transfer management support.",
+        "2013-05-29T00:00:00+00:00",
+    ),
+    (
         "VolumeTypeAccess",
         "os-volume-type-access",
         "Volume type access support.",
         "2014-06-26T00:00:00Z",
+    ),
+    (
+        "VolumeTypeEncryption",
+        "encryption",
+        "Encryption support for volume types.",
+        "2013-07-01T00:00:00+00:00",
     ),
 ];
 

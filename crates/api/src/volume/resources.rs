@@ -15,7 +15,7 @@ use tricircle_store::{NewRouting, Pod, QuotaExceeded, Routing, Usage};
 use super::microversion::VolumeVersion;
 use super::SERVICE_TYPE;
 use crate::error::ApiError;
-use crate::gateway::forward::{try_call, CallError, PodAnswer, PodCall};
+use crate::gateway::forward::{call_as_service, try_call, CallError, PodAnswer, PodCall};
 use crate::gateway::rewrite::az_to_top;
 use crate::gateway::{routed_pod, subresource, Call, GatewayState};
 
@@ -335,6 +335,35 @@ pub(super) fn respond(
     type_ids: &HashMap<String, String>,
 ) -> Response {
     answer.respond(|v| body_to_top(kind, v, pod, type_ids))
+}
+
+/// A call Tricircle makes to a pod's Cinder on its own account (its
+/// service user): copies of types, what a transfer moves.
+pub(super) async fn as_service(
+    st: &GatewayState,
+    c: &Call,
+    pod: &Pod,
+    method: Method,
+    path: PodPath,
+    query: Option<&str>,
+    body: Option<Value>,
+) -> Result<PodAnswer, ApiError> {
+    let headers = service_headers();
+    call_as_service(
+        st,
+        &c.rid,
+        &c.root,
+        PodCall {
+            pod,
+            service_type: SERVICE_TYPE,
+            method,
+            path,
+            query: query.map(str::to_string),
+            headers: &headers,
+            body: body.map(|b| Bytes::from(b.to_string())),
+        },
+    )
+    .await
 }
 
 /// JSON headers for calls Tricircle makes on its own account.

@@ -19,13 +19,11 @@ use tricircle_store::{NewRouting, Pod, Routing, RoutingFilter};
 
 use super::listing::{query_pairs, truthy};
 use super::resources::{
-    forward, opt_string, refusal, required_object, resource_of, service_headers, VOLUMES,
+    as_service, forward, opt_string, refusal, required_object, resource_of, VOLUMES,
 };
 use super::volumes::{release, reserve_volume};
-use super::SERVICE_TYPE;
 use crate::body::parse_json;
 use crate::error::ApiError;
-use crate::gateway::forward::{call_as_service, PodAnswer, PodCall};
 use crate::gateway::{routed_pod, Call, GatewayState};
 
 /// Routing resource type of a transfer.
@@ -36,33 +34,6 @@ const V355: &str = "volume-transfers";
 
 fn not_found(id: &str) -> ApiError {
     ApiError::not_found(format!("Transfer {id} could not be found."))
-}
-
-/// A call Tricircle makes on its own account (reading what a transfer
-/// moves, which the accepting project cannot see yet).
-async fn as_service(
-    st: &GatewayState,
-    c: &Call,
-    pod: &Pod,
-    path: PodPath,
-    query: Option<&str>,
-) -> Result<PodAnswer, ApiError> {
-    let headers = service_headers();
-    call_as_service(
-        st,
-        &c.rid,
-        &c.root,
-        PodCall {
-            pod,
-            service_type: SERVICE_TYPE,
-            method: Method::GET,
-            path,
-            query: query.map(str::to_string),
-            headers: &headers,
-            body: None,
-        },
-    )
-    .await
 }
 
 async fn create(
@@ -285,7 +256,16 @@ async fn accept(
         .await?
         .ok_or_else(|| not_found(&id))?;
     // What it moves: the volume, its size for the new owner's quota.
-    let shown = as_service(&st, &c, &pod, PodPath::of([OS, &id]), None).await?;
+    let shown = as_service(
+        &st,
+        &c,
+        &pod,
+        Method::GET,
+        PodPath::of([OS, &id]),
+        None,
+        None,
+    )
+    .await?;
     if shown.status == StatusCode::NOT_FOUND {
         st.store.delete_routing(routing.id).await?;
         return Err(not_found(&id));
@@ -293,7 +273,16 @@ async fn accept(
     let volume_id = resource_of(&shown, "transfer")
         .and_then(|t| t["volume_id"].as_str().map(str::to_string))
         .ok_or_else(|| refusal(&shown))?;
-    let volume = as_service(&st, &c, &pod, PodPath::of(["volumes", &volume_id]), None).await?;
+    let volume = as_service(
+        &st,
+        &c,
+        &pod,
+        Method::GET,
+        PodPath::of(["volumes", &volume_id]),
+        None,
+        None,
+    )
+    .await?;
     let size = resource_of(&volume, "volume")
         .and_then(|v| v["size"].as_i64())
         .ok_or_else(|| refusal(&volume))?;
@@ -349,8 +338,10 @@ async fn moved_snapshots(st: &GatewayState, c: &Call, pod: &Pod, volume_id: &str
         st,
         c,
         pod,
+        Method::GET,
         PodPath::of(["snapshots", "detail"]),
         Some(&query),
+        None,
     )
     .await
     {

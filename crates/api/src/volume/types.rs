@@ -17,12 +17,11 @@ use tricircle_store::{
 };
 
 use super::listing::query_pairs;
-use super::resources::{required_object, service_headers};
-use super::SERVICE_TYPE;
+use super::resources::{as_service, required_object};
 use crate::auth::Context;
 use crate::body::parse_json;
 use crate::error::ApiError;
-use crate::gateway::forward::{call_as_service, PodAnswer, PodCall};
+use crate::gateway::forward::PodAnswer;
 use crate::gateway::{Call, GatewayState};
 
 /// Routing resource type of a type's copy in a pod (`top_id` the top type
@@ -112,33 +111,6 @@ pub(super) fn not_found_by_ref(ident: &str) -> ApiError {
     }
 }
 
-async fn svc(
-    st: &GatewayState,
-    c: &Call,
-    pod: &Pod,
-    method: Method,
-    path: PodPath,
-    query: Option<&str>,
-    body: Option<Value>,
-) -> Result<PodAnswer, ApiError> {
-    let headers = service_headers();
-    call_as_service(
-        st,
-        &c.rid,
-        &c.root,
-        PodCall {
-            pod,
-            service_type: SERVICE_TYPE,
-            method,
-            path,
-            query: query.map(str::to_string),
-            headers: &headers,
-            body: body.map(|b| Bytes::from(b.to_string())),
-        },
-    )
-    .await
-}
-
 /// The pod's id of its type named `name`, if it has one.
 async fn pod_type_id(
     st: &GatewayState,
@@ -146,7 +118,7 @@ async fn pod_type_id(
     pod: &Pod,
     name: &str,
 ) -> Result<Option<String>, ApiError> {
-    let listed = svc(
+    let listed = as_service(
         st,
         c,
         pod,
@@ -226,7 +198,7 @@ pub(super) async fn ensure_in_pod(
                         "os-volume-type-access:is_public": t.is_public,
                         "extra_specs": t.extra_specs,
                     }});
-                    let created = svc(
+                    let created = as_service(
                         st,
                         c,
                         pod,
@@ -242,7 +214,7 @@ pub(super) async fn ensure_in_pod(
                             .and_then(|v| v["volume_type"]["id"].as_str().map(str::to_string))
                             .ok_or_else(|| not_prepared(pod, &t.name, &created))?;
                         if let Some(spec) = &t.encryption {
-                            let made = svc(
+                            let made = as_service(
                                 st,
                                 c,
                                 pod,
@@ -255,7 +227,7 @@ pub(super) async fn ensure_in_pod(
                             if !made.is_success() {
                                 // No copy without its encryption: the next
                                 // use makes both again.
-                                let _gone = svc(
+                                let _gone = as_service(
                                     st,
                                     c,
                                     pod,
@@ -300,7 +272,7 @@ pub(super) async fn ensure_in_pod(
     };
     if !t.is_public {
         let body = json!({"addProjectAccess": {"project": c.ctx.project_id}});
-        let r = svc(
+        let r = as_service(
             st,
             c,
             pod,
@@ -343,7 +315,7 @@ pub(super) async fn propagate(
         let Ok(Some(pod)) = st.store.find_pod(&r.pod_id).await else {
             continue;
         };
-        let answer = svc(
+        let answer = as_service(
             st,
             c,
             &pod,
