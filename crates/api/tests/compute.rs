@@ -426,6 +426,10 @@ async fn boot_in_each_az_with_flavor_and_keypair_copied_on_first_use() {
             .await;
         assert_eq!(s, 204);
     }
+    // Shown `deleting` while the pods are at it, then gone.
+    for pod in &e.pods {
+        pod.compute().finish_deletes();
+    }
     let (s, b, _) = e
         .call(
             &e.demo,
@@ -2093,4 +2097,64 @@ async fn access_ipv6_is_shown_as_nova_stores_it() {
         )
         .await;
     assert_eq!((s, &b["badRequest"]["code"]), (400, &json!(400)), "{b}");
+}
+
+/// A server whose delete its pod accepted is shown `deleting` until the pod
+/// lets it go (as Nova shows it, and as the server list still lists it),
+/// then 404; its routing and quota went with the accepted delete. (The
+/// pods are asked with the caller's token: another project's deleting
+/// server is the pod's 404.)
+#[tokio::test]
+async fn a_deleting_server_is_shown_until_its_pod_lets_it_go() {
+    let e = env().await;
+    e.flavor("f1", 1).await;
+    let (s, b) = e.boot(&e.demo, "going", "az2", "f1").await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["server"]["id"].as_str().unwrap().to_string();
+    e.wait_active(&e.demo, &id).await;
+    // Another server keeps the project in that pod: its lists ask it.
+    let (s, b) = e.boot(&e.demo, "staying", "az2", "f1").await;
+    assert_eq!(s, 202, "{b}");
+    e.pods[1]
+        .compute()
+        .set_delete_time(Duration::from_secs(3600));
+    let path = format!("/v2.1/servers/{id}");
+    let (s, _, _) = e.call(&e.demo, Method::DELETE, &path, None, None).await;
+    assert_eq!(s, 204);
+    let (s, b, _) = e.call(&e.demo, Method::GET, &path, None, None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["server"]["OS-EXT-STS:task_state"], "deleting", "{b}");
+    assert_eq!(
+        b["server"]["OS-EXT-AZ:availability_zone"], "az2",
+        "top terms: {b}"
+    );
+    let (s, listed, _) = e
+        .call(&e.demo, Method::GET, "/v2.1/servers", None, None)
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        listed["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["id"] == json!(id)),
+        "the list still has it: {listed}"
+    );
+    let (s, b, _) = e
+        .call(&e.demo, Method::GET, "/v2.1/limits", None, None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(b["limits"]["absolute"]["totalInstancesUsed"], 1, "{b}");
+
+    e.pods[1].compute().finish_deletes();
+    let (s, b, _) = e.call(&e.demo, Method::GET, &path, None, None).await;
+    assert_eq!(s, 404, "{b}");
+    let (_, listed, _) = e
+        .call(&e.demo, Method::GET, "/v2.1/servers", None, None)
+        .await;
+    assert!(!listed["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["id"] == json!(id)));
 }

@@ -890,6 +890,8 @@ async fn force_delete_releases_the_ports_of_the_boot() {
         .await;
     assert_eq!(s, 202, "{v}");
     assert_eq!(ports_of(id.clone()).await, 0);
+    // Shown `deleting` while the pod is at it, then gone.
+    env.pods[0].compute().finish_deletes();
     let (s, _) = env
         .call(
             &env.demo,

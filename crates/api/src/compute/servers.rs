@@ -1050,7 +1050,19 @@ pub async fn show(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (routing, pod) = routed(&st, &c, &id).await?;
+    let (routing, pod) = match routed(&st, &c, &id).await {
+        Ok(found) => found,
+        // The routing goes when the pod accepts the delete; while the pod
+        // is still at it, Nova shows the server (task state `deleting`),
+        // and 404 only once it is gone — as the server lists do.
+        Err(e) if e.status == StatusCode::NOT_FOUND => {
+            return match being_deleted(&st, &c, &id, q).await {
+                Some((answer, pod)) => Ok(respond_server(&st, answer, &pod).await),
+                None => Err(e),
+            };
+        }
+        Err(e) => return Err(e),
+    };
     let answer = forward(
         &st,
         &c,
@@ -1066,6 +1078,48 @@ pub async fn show(
         forget(&st, routing.id, &id).await?;
     }
     Ok(respond_server(&st, answer, &pod).await)
+}
+
+/// A server no routing knows any more that a pod still shows `deleting`
+/// (its delete was accepted, the pod is at it): the pod's answer. The pod
+/// answers with the caller's token, so only what the caller may see.
+async fn being_deleted(
+    st: &GatewayState,
+    c: &Call,
+    id: &str,
+    q: Option<String>,
+) -> Option<(PodAnswer, Pod)> {
+    if !subresource::valid_segment(id) {
+        return None;
+    }
+    let pods = st.store.list_pods().await.ok()?;
+    for pod in pods.into_iter().filter(|p| !p.is_top()) {
+        let answer = match forward(
+            st,
+            c,
+            &pod,
+            Method::GET,
+            PodPath::of(["servers", id]),
+            q.clone(),
+            Bytes::new(),
+        )
+        .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(pod = %pod.pod_name, error = ?e.message, "pod not asked about a deleted server");
+                continue;
+            }
+        };
+        let deleting = answer.is_success()
+            && answer
+                .json()
+                .is_some_and(|v| v["server"]["OS-EXT-STS:task_state"] == "deleting");
+        if deleting {
+            return Some((answer, pod));
+        }
+    }
+    None
 }
 
 /// The server is gone from its pod: its routing, its quota and the ports

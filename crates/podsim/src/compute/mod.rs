@@ -80,6 +80,25 @@ impl ComputeService {
         f(&mut guard)
     }
 
+    /// How long server deletes take from now on (default [`DELETE_TIME`]):
+    /// tests hold a server `deleting` as long as they need.
+    pub fn set_delete_time(&self, d: Duration) {
+        self.with(|st| st.delete_time = Some(d));
+    }
+
+    /// Ends every delete in progress now (and any other due transition).
+    pub fn finish_deletes(&self) {
+        self.with(|st| {
+            st.delete_time = None;
+            for s in &mut st.servers {
+                if s.task_state == Some("deleting") {
+                    s.finish_now();
+                }
+            }
+            st.settle();
+        });
+    }
+
     /// Ids of every flavor, in creation order.
     pub fn flavor_ids(&self) -> Vec<String> {
         self.with(|s| s.flavors.iter().map(|f| f.id.clone()).collect())

@@ -243,6 +243,14 @@ impl Server {
         });
     }
 
+    /// Makes the pending transition due now.
+    pub fn finish_now(&mut self) {
+        if let Some(p) = &mut self.pending {
+            p.due = Instant::now();
+            p.wall = Utc::now();
+        }
+    }
+
     /// Applies a due transition; true if the server is now deleted.
     pub fn settle(&mut self, now: Instant) -> bool {
         let Some(p) = &self.pending else {
@@ -325,6 +333,9 @@ pub(crate) struct State {
     /// Per-project quota overrides.
     pub quotas: HashMap<String, BTreeMap<String, i64>>,
     pub seq: u64,
+    /// How long a delete takes, when a test sets it (else
+    /// [`super::DELETE_TIME`]).
+    pub delete_time: Option<std::time::Duration>,
 }
 
 impl State {

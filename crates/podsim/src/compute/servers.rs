@@ -1911,6 +1911,7 @@ pub(crate) fn delete_server(pod: &Pod, ctx: &Ctx, id: &str, action: &str) -> NRe
     let (volumes, vifs) = pod
         .compute()
         .with(|st| -> NResult<(Vec<VolumeToDetach>, Vec<Vif>)> {
+            let delete_time = st.delete_time.unwrap_or(DELETE_TIME);
             let s = find_mut(st, ctx, id)?;
             if s.is_locked() && !ctx.is_admin() {
                 return Err(NovaError::locked(id));
@@ -1923,7 +1924,7 @@ pub(crate) fn delete_server(pod: &Pod, ctx: &Ctx, id: &str, action: &str) -> NRe
             s.volumes.clear();
             let vifs = std::mem::take(&mut s.nics);
             if s.task_state != Some("deleting") {
-                s.begin("deleting", DELETE_TIME, Step::Delete);
+                s.begin("deleting", delete_time, Step::Delete);
                 s.record(action, ctx.user(), ctx.project());
             }
             Ok((vols, vifs))
