@@ -1092,34 +1092,19 @@ async fn being_deleted(
     if !subresource::valid_segment(id) {
         return None;
     }
-    let pods = st.store.list_pods().await.ok()?;
-    for pod in pods.into_iter().filter(|p| !p.is_top()) {
-        let answer = match forward(
-            st,
-            c,
-            &pod,
-            Method::GET,
-            PodPath::of(["servers", id]),
-            q.clone(),
-            Bytes::new(),
-        )
-        .await
-        {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(pod = %pod.pod_name, error = ?e.message, "pod not asked about a deleted server");
-                continue;
-            }
-        };
-        let deleting = answer.is_success()
-            && answer
-                .json()
-                .is_some_and(|v| v["server"]["OS-EXT-STS:task_state"] == "deleting");
-        if deleting {
-            return Some((answer, pod));
+    let ask = |pod: Pod| {
+        let q = q.clone();
+        async move {
+            let path = PodPath::of(["servers", id]);
+            forward(st, c, &pod, Method::GET, path, q, Bytes::new()).await
         }
-    }
-    None
+    };
+    crate::gateway::first_pod_answer(st, "a deleted server", ask, |a| {
+        a.is_success()
+            && a.json()
+                .is_some_and(|v| v["server"]["OS-EXT-STS:task_state"] == "deleting")
+    })
+    .await
 }
 
 /// The server is gone from its pod: its routing, its quota and the ports
@@ -1378,25 +1363,13 @@ async fn deleted_server_actions(
     path: PodPath,
     q: Option<String>,
 ) -> Option<Response> {
-    let pods = st.store.list_pods().await.ok()?;
-    for pod in pods.iter().filter(|p| !p.is_top()) {
-        match forward(
-            st,
-            c,
-            pod,
-            Method::GET,
-            path.clone(),
-            q.clone(),
-            Bytes::new(),
-        )
-        .await
-        {
-            Ok(a) if a.status != StatusCode::NOT_FOUND => return Some(a.into_response()),
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(pod = %pod.pod_name, error = ?e.message, "pod not asked about a deleted server's actions");
-            }
-        }
-    }
-    None
+    let ask = |pod: Pod| {
+        let (path, q) = (path.clone(), q.clone());
+        async move { forward(st, c, &pod, Method::GET, path, q, Bytes::new()).await }
+    };
+    crate::gateway::first_pod_answer(st, "a deleted server's actions", ask, |a| {
+        a.status != StatusCode::NOT_FOUND
+    })
+    .await
+    .map(|(a, _)| a.into_response())
 }

@@ -186,6 +186,42 @@ pub async fn project_limits(state: &GatewayState, project_id: &str) -> Result<Us
     })
 }
 
+/// Where a resource no routing knows any more may still be (a delete the
+/// pod is still at, the actions of a deleted server): every bottom pod is
+/// asked at once with `ask`, and the first answer in pod order that
+/// `wanted` accepts is returned with its pod. A pod that cannot be asked is
+/// logged (`what`) and passed over.
+pub async fn first_pod_answer<F, Fut>(
+    state: &GatewayState,
+    what: &str,
+    ask: F,
+    wanted: impl Fn(&forward::PodAnswer) -> bool,
+) -> Option<(forward::PodAnswer, tricircle_store::Pod)>
+where
+    F: Fn(tricircle_store::Pod) -> Fut,
+    Fut: std::future::Future<Output = Result<forward::PodAnswer, ApiError>>,
+{
+    let pods: Vec<tricircle_store::Pod> = state
+        .store
+        .list_pods()
+        .await
+        .ok()?
+        .into_iter()
+        .filter(|p| !p.is_top())
+        .collect();
+    let answers = futures::future::join_all(pods.iter().cloned().map(&ask)).await;
+    for (pod, answer) in pods.into_iter().zip(answers) {
+        match answer {
+            Ok(a) if wanted(&a) => return Some((a, pod)),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(pod = %pod.pod_name, error = ?e.message, "pod not asked about {what}");
+            }
+        }
+    }
+    None
+}
+
 /// The pod a resource lives in, from its routing. Another project's
 /// resource is not found for non-admins.
 pub async fn routed_pod(

@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 use tricircle_pods::PodPath;
-use tricircle_store::Routing;
 
 use super::resources::refusal;
 use super::types::{propagate, visible_type};
@@ -87,8 +86,8 @@ fn checked(body: &Bytes, create: bool) -> Result<Map<String, Value>, ApiError> {
 }
 
 /// Repeats `method` on `.../encryption[/{spec_id}]` in every pod copy of the
-/// type; the first refusal (a client error other than 404) is returned
-/// with the routings of the pods that accepted.
+/// type: whether any pod accepted, and the first refusal (a client error
+/// other than 404).
 async fn in_pods(
     st: &GatewayState,
     c: &Call,
@@ -96,23 +95,23 @@ async fn in_pods(
     method: Method,
     spec_id: Option<&str>,
     body: Option<Value>,
-) -> (Vec<Routing>, Option<ApiError>) {
+) -> (bool, Option<ApiError>) {
     let mut path = PodPath::of(["encryption"]);
     if let Some(id) = spec_id {
         path = path.push(id);
     }
-    let mut done = Vec::new();
+    let mut accepted = false;
     let mut refused = None;
-    for (routing, answer) in propagate(st, c, type_id, method, &path, body).await {
+    for (_, answer) in propagate(st, c, type_id, method, &path, body).await {
         match answer {
             Ok(a) if a.status.is_client_error() && a.status != StatusCode::NOT_FOUND => {
                 refused.get_or_insert(refusal(&a));
             }
-            Ok(a) if a.is_success() => done.push(routing),
+            Ok(a) if a.is_success() => accepted = true,
             _ => {}
         }
     }
-    (done, refused)
+    (accepted, refused)
 }
 
 pub async fn index(
@@ -170,7 +169,7 @@ pub async fn create(
     for (k, v) in &fields {
         spec[k] = v.clone();
     }
-    let (done, refused) = in_pods(
+    let (accepted, refused) = in_pods(
         &st,
         &c,
         &t.id,
@@ -180,7 +179,9 @@ pub async fn create(
     )
     .await;
     if let Some(e) = refused {
-        undo_created(&st, &c, &t.id, &done).await;
+        if accepted {
+            undo_created(&st, &c, &t.id).await;
+        }
         return Err(e);
     }
     match st
@@ -202,10 +203,7 @@ pub async fn create(
 /// Takes back the encryption just created in some pods (those without it
 /// answer 404, which is ignored). A pod's Cinder ignores the encryption id
 /// of the path: the type's spec is the one addressed.
-async fn undo_created(st: &GatewayState, c: &Call, type_id: &str, done: &[Routing]) {
-    if done.is_empty() {
-        return;
-    }
+async fn undo_created(st: &GatewayState, c: &Call, type_id: &str) {
     let (_, refused) = in_pods(st, c, type_id, Method::DELETE, Some("undo"), None).await;
     if let Some(e) = refused {
         tracing::warn!(%type_id, error = %e.message, "a pod keeps an encryption spec the top refused");

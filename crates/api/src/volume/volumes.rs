@@ -507,34 +507,19 @@ async fn being_deleted(
     if !crate::gateway::subresource::valid_segment(id) {
         return None;
     }
-    let pods = st.store.list_pods().await.ok()?;
-    for pod in pods.into_iter().filter(|p| !p.is_top()) {
-        let answer = match forward(
-            st,
-            c,
-            &pod,
-            Method::GET,
-            PodPath::of([kind.collection, id]),
-            q.clone(),
-            None,
-        )
-        .await
-        {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(pod = %pod.pod_name, error = ?e.message, "pod not asked about a deleted resource");
-                continue;
-            }
-        };
-        let deleting = answer.is_success()
-            && answer
-                .json()
-                .is_some_and(|v| v[kind.singular]["status"] == "deleting");
-        if deleting {
-            return Some((answer, pod));
+    let ask = |pod: Pod| {
+        let q = q.clone();
+        async move {
+            let path = PodPath::of([kind.collection, id]);
+            forward(st, c, &pod, Method::GET, path, q, None).await
         }
-    }
-    None
+    };
+    crate::gateway::first_pod_answer(st, "a deleted resource", ask, |a| {
+        a.is_success()
+            && a.json()
+                .is_some_and(|v| v[kind.singular]["status"] == "deleting")
+    })
+    .await
 }
 
 pub async fn update(
