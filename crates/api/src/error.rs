@@ -111,6 +111,56 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<tricircle_gateway::GatewayError> for ApiError {
+    /// The one place the compute and volume domains' errors become answers.
+    fn from(e: tricircle_gateway::GatewayError) -> ApiError {
+        use tricircle_gateway::GatewayError as E;
+        match e {
+            E::BadRequest(m) => ApiError::bad_request(m),
+            E::NotFound(m) => ApiError::not_found(m),
+            E::Conflict(m) => ApiError::conflict(m),
+            E::Forbidden(action) => ApiError::forbidden(&action),
+            E::OverQuota(m) => ApiError::forbidden_message(m),
+            E::Unavailable {
+                message,
+                retry_after,
+            } if retry_after.is_zero() => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message),
+            E::Unavailable {
+                message,
+                retry_after,
+            } => ApiError::unavailable(message, retry_after),
+            E::Unauthorized(m) => ApiError::new(StatusCode::UNAUTHORIZED, m),
+            E::PodRefused { status, message } => ApiError::new(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                message,
+            ),
+            E::Store(e) => ApiError::from(e),
+            E::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<tricircle_compute::ComputeError> for ApiError {
+    fn from(e: tricircle_compute::ComputeError) -> ApiError {
+        use tricircle_compute::ComputeError as E;
+        match e {
+            E::Gateway(e) => e.into(),
+        }
+    }
+}
+
+impl From<tricircle_volume::VolumeError> for ApiError {
+    fn from(e: tricircle_volume::VolumeError) -> ApiError {
+        use tricircle_volume::VolumeError as E;
+        match e {
+            E::Gateway(e) => e.into(),
+        }
+    }
+}
+
 fn is_unavailable(e: &tricircle_store::SqlxError) -> bool {
     matches!(
         e,

@@ -12,6 +12,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
+use tricircle_api::gateway::Gateway;
 use tricircle_api::{compute_router, install_metrics, Authenticator, GatewayState};
 use tricircle_pods::health::{BreakerConfig, ManualClock};
 use tricircle_pods::{
@@ -136,23 +137,26 @@ async fn env_tuned(
         BreakerConfig::default(),
         clock.clone(),
     ));
-    let state = GatewayState {
-        store: store.store.clone(),
-        auth: Arc::new(Authenticator::Keystone {
+    let state = GatewayState::new(
+        Gateway {
+            store: store.store.clone(),
+            pods: PodClient::with_options(resolver, &client)
+                .unwrap()
+                .with_health(health.clone()),
+            tokens: None,
+            network: None,
+            keystone: keystone.clone(),
+            list_deadline,
+            quota_defaults: quota,
+            top_region: "RegionOne".into(),
+            versions: Default::default(),
+        },
+        Arc::new(Authenticator::Keystone {
             validator: TokenValidator::new(keystone.clone(), &ValidatorConfig::default()),
             www_authenticate_uri: cfg.public_url.clone(),
         }),
-        pods: PodClient::with_options(resolver, &client)
-            .unwrap()
-            .with_health(health.clone()),
-        network: None,
-        keystone,
-        max_body_size: 256 * 1024,
-        list_deadline,
-        quota_defaults: quota,
-        top_region: "RegionOne".into(),
-        versions: Default::default(),
-    };
+        256 * 1024,
+    );
     let _ = install_metrics();
     let base = serve(compute_router(state)).await;
     Env {

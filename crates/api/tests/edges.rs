@@ -16,6 +16,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tricircle_api::gateway::Gateway;
 use tricircle_api::{
     admin_router, compute_router, install_metrics, network_router, volume_router, AdminState,
     Authenticator, ConnectionLimits, GatewayState, InflightLimit, NetworkState, RequestBounds,
@@ -98,25 +99,28 @@ async fn start(max_inflight: usize, body_timeout: Duration) -> Process {
         validator: TokenValidator::new(keystone.clone(), &ValidatorConfig::default()),
         www_authenticate_uri: format!("{}/v3", cfg.public_url),
     });
-    let gateway = GatewayState {
-        store: store.store.clone(),
-        auth: auth.clone(),
-        pods: PodClient::new(resolver.clone(), Duration::from_secs(5)).unwrap(),
-        network: None,
-        keystone,
-        max_body_size: MAX_BODY,
-        list_deadline: Duration::from_secs(5),
-        quota_defaults: Usage {
-            instances: 10,
-            cores: 20,
-            ram_mb: 51_200,
-            volumes: 10,
-            gigabytes: 1000,
-            snapshots: 10,
+    let gateway = GatewayState::new(
+        Gateway {
+            store: store.store.clone(),
+            pods: PodClient::new(resolver.clone(), Duration::from_secs(5)).unwrap(),
+            tokens: None,
+            network: None,
+            keystone: keystone.clone(),
+            list_deadline: Duration::from_secs(5),
+            quota_defaults: Usage {
+                instances: 10,
+                cores: 20,
+                ram_mb: 51_200,
+                volumes: 10,
+                gigabytes: 1000,
+                snapshots: 10,
+            },
+            top_region: "RegionOne".into(),
+            versions: Default::default(),
         },
-        top_region: "RegionOne".into(),
-        versions: Default::default(),
-    };
+        auth.clone(),
+        MAX_BODY,
+    );
     let admin = admin_router(AdminState {
         store: store.store.clone(),
         auth,

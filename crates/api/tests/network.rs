@@ -13,6 +13,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
+use tricircle_api::gateway::Gateway;
 use tricircle_api::{network_router, Authenticator, GatewayState, NetworkState};
 use tricircle_core::pod::ValidPod;
 use tricircle_network::{NetworkConfig, Neutron, NeutronQuotas};
@@ -141,21 +142,24 @@ async fn start_with(cfg: NetworkConfig) -> Api {
         Interface::Public,
     )
     .with_min_refresh_interval(Duration::ZERO);
-    let gateway = GatewayState {
-        store: store.store.clone(),
-        auth: Arc::new(Authenticator::Keystone {
+    let gateway = GatewayState::new(
+        Gateway {
+            store: store.store.clone(),
+            pods: PodClient::new(Arc::new(resolver), Duration::from_secs(5)).unwrap(),
+            tokens: None,
+            network: None,
+            keystone: keystone.clone(),
+            list_deadline: Duration::from_secs(3),
+            quota_defaults: Usage::default(),
+            top_region: "RegionOne".into(),
+            versions: Default::default(),
+        },
+        Arc::new(Authenticator::Keystone {
             validator: TokenValidator::new(keystone.clone(), &ValidatorConfig::default()),
             www_authenticate_uri: format!("{}/v3", id_cfg.public_url),
         }),
-        pods: PodClient::new(Arc::new(resolver), Duration::from_secs(5)).unwrap(),
-        network: None,
-        keystone,
-        max_body_size: 16 * 1024,
-        list_deadline: Duration::from_secs(3),
-        quota_defaults: Usage::default(),
-        top_region: "RegionOne".into(),
-        versions: Default::default(),
-    };
+        16 * 1024,
+    );
     let neutron = Neutron::new(store.store.clone(), cfg);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

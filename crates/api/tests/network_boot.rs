@@ -14,6 +14,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tricircle_api::create_checks::{self, CheckDeps};
+use tricircle_api::gateway::Gateway;
 use tricircle_api::{compute_router, network_router, Authenticator, GatewayState, NetworkState};
 use tricircle_network::bottom::Bottom;
 use tricircle_network::{NetworkConfig, Neutron, VlanRange};
@@ -105,28 +106,31 @@ async fn instance(store: Store, cfg: &IdentityConfig, pod_timeout: Duration) -> 
         network: Some(bottom.clone()),
         settle: Duration::ZERO,
     };
-    let gateway = GatewayState {
-        store,
-        auth: Arc::new(Authenticator::Keystone {
+    let gateway = GatewayState::new(
+        Gateway {
+            store,
+            pods,
+            tokens: None,
+            network: Some(bottom),
+            keystone: keystone.clone(),
+            list_deadline: Duration::from_secs(5),
+            quota_defaults: Usage {
+                instances: 100,
+                cores: 100,
+                ram_mb: 1_000_000,
+                volumes: 10,
+                gigabytes: 100,
+                snapshots: 10,
+            },
+            top_region: "RegionOne".into(),
+            versions: Default::default(),
+        },
+        Arc::new(Authenticator::Keystone {
             validator: TokenValidator::new(keystone.clone(), &ValidatorConfig::default()),
             www_authenticate_uri: cfg.public_url.clone(),
         }),
-        pods,
-        network: Some(bottom),
-        keystone,
-        max_body_size: 256 * 1024,
-        list_deadline: Duration::from_secs(5),
-        quota_defaults: Usage {
-            instances: 100,
-            cores: 100,
-            ram_mb: 1_000_000,
-            volumes: 10,
-            gigabytes: 100,
-            snapshots: 10,
-        },
-        top_region: "RegionOne".into(),
-        versions: Default::default(),
-    };
+        256 * 1024,
+    );
     Instance {
         compute: serve(compute_router(gateway.clone())).await,
         network: serve(network_router(NetworkState { gateway, neutron })).await,

@@ -15,6 +15,7 @@ use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
+use tricircle_api::gateway::Gateway;
 use tricircle_api::gateway::SKIPPED_PODS_HEADER;
 use tricircle_api::{compute_router, volume_router, Authenticator, GatewayState};
 use tricircle_pods::{
@@ -121,28 +122,31 @@ async fn env() -> Env {
         timeout: Duration::from_secs(5),
         ..PodClientOptions::default()
     };
-    let state = GatewayState {
-        store: store.store.clone(),
-        auth: Arc::new(Authenticator::Keystone {
+    let state = GatewayState::new(
+        Gateway {
+            store: store.store.clone(),
+            pods: PodClient::with_options(resolver, &client).unwrap(),
+            tokens: None,
+            network: None,
+            keystone: keystone.clone(),
+            list_deadline: Duration::from_secs(3),
+            quota_defaults: Usage {
+                instances: 10,
+                cores: 20,
+                ram_mb: 51200,
+                volumes: 10,
+                gigabytes: 1000,
+                snapshots: 10,
+            },
+            top_region: "RegionOne".into(),
+            versions: Default::default(),
+        },
+        Arc::new(Authenticator::Keystone {
             validator: TokenValidator::new(keystone.clone(), &ValidatorConfig::default()),
             www_authenticate_uri: cfg.public_url.clone(),
         }),
-        pods: PodClient::with_options(resolver, &client).unwrap(),
-        network: None,
-        keystone,
-        max_body_size: 256 * 1024,
-        list_deadline: Duration::from_secs(3),
-        quota_defaults: Usage {
-            instances: 10,
-            cores: 20,
-            ram_mb: 51200,
-            volumes: 10,
-            gigabytes: 1000,
-            snapshots: 10,
-        },
-        top_region: "RegionOne".into(),
-        versions: Default::default(),
-    };
+        256 * 1024,
+    );
     let compute = serve(compute_router(state.clone())).await;
     let volume = serve(volume_router(state)).await;
     let demo = identity.issue_token("demo", "demo").unwrap();

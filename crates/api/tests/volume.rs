@@ -14,6 +14,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tricircle_api::create_checks::{self, CheckDeps};
+use tricircle_api::gateway::Gateway;
 use tricircle_api::gateway::{SKIPPED_PODS_HEADER, STRICT_LIST_HEADER};
 use tricircle_api::{volume_router, Authenticator, GatewayState};
 use tricircle_core::pod::ValidPod;
@@ -117,28 +118,31 @@ async fn start_with(client: PodClientOptions, list_deadline: Duration) -> Gw {
         network: None,
         settle: Duration::ZERO,
     };
-    let state = GatewayState {
-        store: store.store.clone(),
-        auth: Arc::new(Authenticator::Keystone {
+    let state = GatewayState::new(
+        Gateway {
+            store: store.store.clone(),
+            pods: pods_client.clone(),
+            tokens: None,
+            network: None,
+            keystone: keystone.clone(),
+            list_deadline,
+            quota_defaults: Usage {
+                instances: 10,
+                cores: 20,
+                ram_mb: 51_200,
+                volumes: 10,
+                gigabytes: 1000,
+                snapshots: 10,
+            },
+            top_region: "RegionOne".into(),
+            versions: Default::default(),
+        },
+        Arc::new(Authenticator::Keystone {
             validator: TokenValidator::new(keystone.clone(), &ValidatorConfig::default()),
             www_authenticate_uri: format!("{}/v3", cfg.public_url),
         }),
-        pods: pods_client.clone(),
-        network: None,
-        keystone,
-        max_body_size: 64 * 1024,
-        list_deadline,
-        quota_defaults: Usage {
-            instances: 10,
-            cores: 20,
-            ram_mb: 51_200,
-            volumes: 10,
-            gigabytes: 1000,
-            snapshots: 10,
-        },
-        top_region: "RegionOne".into(),
-        versions: Default::default(),
-    };
+        64 * 1024,
+    );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = volume_router(state);

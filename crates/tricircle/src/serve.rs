@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tricircle_api::admin::AdminJobs;
 use tricircle_api::create_checks::CheckDeps;
+use tricircle_api::gateway::Gateway;
 use tricircle_api::{
     admin_router, compute_router, install_metrics, volume_router, AdminState, Authenticator,
     ConnectionLimits, GatewayState, InflightLimit, RequestBounds,
@@ -335,18 +336,21 @@ pub async fn prepare_role(cfg: &Config, store: Store, role: Role) -> anyhow::Res
             keystone.clone(),
             lock_timeout(cfg),
         );
-        let gateway = GatewayState {
-            store,
-            auth: id.auth,
-            pods,
-            network: Some(bottom),
-            keystone,
-            max_body_size: cfg.max_request_body_size,
-            list_deadline: cfg.client.list_deadline,
-            quota_defaults: cfg.quota,
-            top_region: cfg.client.top_region_name.clone(),
-            versions: Default::default(),
-        };
+        let gateway = GatewayState::new(
+            Gateway {
+                store,
+                pods,
+                tokens: None,
+                network: Some(bottom),
+                keystone,
+                list_deadline: cfg.client.list_deadline,
+                quota_defaults: cfg.quota,
+                top_region: cfg.client.top_region_name.clone(),
+                versions: Default::default(),
+            },
+            id.auth,
+            cfg.max_request_body_size,
+        );
         let listener = listen(cfg, cfg.compute_port, "compute_port").await?;
         compute_addr = Some(listener.local_addr()?);
         servers.push((listener, compute_router(gateway.clone())));

@@ -18,6 +18,7 @@ use tricircle_store::Pod;
 use super::microversion::Microversion;
 use crate::error::ApiError;
 use crate::gateway::across::{ask_pods, bottom_pods, qualify_field, split_qualified, Across};
+use crate::gateway::forward::Respond as _;
 use crate::gateway::forward::{call, PodCall};
 use crate::gateway::{Call, GatewayState};
 

@@ -14,6 +14,7 @@ use tricircle_pods::PodPath;
 use super::microversion::Microversion;
 use crate::body::parse_json;
 use crate::error::ApiError;
+use crate::gateway::forward::Respond as _;
 use crate::gateway::forward::{call, PodAnswer, PodCall};
 use crate::gateway::{Call, GatewayState};
 

@@ -13,6 +13,7 @@ use tricircle_store::Pod;
 
 use super::microversion::Microversion;
 use crate::error::ApiError;
+use crate::gateway::forward::Respond as _;
 use crate::gateway::forward::{call, PodCall};
 use crate::gateway::{Call, GatewayState};
 

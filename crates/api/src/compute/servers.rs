@@ -21,6 +21,7 @@ use super::keypairs::ensure_keypair_in_pod;
 use super::microversion::Microversion;
 use crate::body::parse_json;
 use crate::error::ApiError;
+use crate::gateway::forward::Respond as _;
 use crate::gateway::forward::{call, try_call, PodAnswer, PodCall};
 use crate::gateway::listing::PageError;
 use crate::gateway::rewrite::az_to_top;
@@ -1099,12 +1100,13 @@ async fn being_deleted(
             forward(st, c, &pod, Method::GET, path, q, Bytes::new()).await
         }
     };
-    crate::gateway::first_pod_answer(st, "a deleted server", ask, |a| {
-        a.is_success()
-            && a.json()
-                .is_some_and(|v| v["server"]["OS-EXT-STS:task_state"] == "deleting")
-    })
-    .await
+    st.gateway
+        .first_pod_answer("a deleted server", ask, |a| {
+            a.is_success()
+                && a.json()
+                    .is_some_and(|v| v["server"]["OS-EXT-STS:task_state"] == "deleting")
+        })
+        .await
 }
 
 /// The server is gone from its pod: its routing, its quota and the ports
@@ -1367,9 +1369,10 @@ async fn deleted_server_actions(
         let (path, q) = (path.clone(), q.clone());
         async move { forward(st, c, &pod, Method::GET, path, q, Bytes::new()).await }
     };
-    crate::gateway::first_pod_answer(st, "a deleted server's actions", ask, |a| {
-        a.status != StatusCode::NOT_FOUND
-    })
-    .await
-    .map(|(a, _)| a.into_response())
+    st.gateway
+        .first_pod_answer("a deleted server's actions", ask, |a| {
+            a.status != StatusCode::NOT_FOUND
+        })
+        .await
+        .map(|(a, _)| a.into_response())
 }

@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::gateway::{Call, GatewayState};
 
 pub async fn zones(State(st): State<GatewayState>, _c: Call) -> Result<Json<Value>, ApiError> {
-    let azs = crate::gateway::availability_zones(&st.store).await?;
+    let azs = st.gateway.availability_zones().await?;
     let info: Vec<Value> = azs
         .into_iter()
         .map(|(az, available)| json!({"zoneName": az, "zoneState": {"available": available}, "hosts": null}))

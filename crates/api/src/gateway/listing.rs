@@ -40,8 +40,8 @@ impl std::fmt::Display for PageError {
 impl From<CallError> for PageError {
     fn from(e: CallError) -> PageError {
         match e {
-            CallError::Busy(e) => PageError::Shed(e),
-            CallError::Failed(e) => PageError::Failed(e.message),
+            CallError::Busy(e) => PageError::Shed(e.into()),
+            CallError::Failed(e) => PageError::Failed(ApiError::from(e).message),
         }
     }
 }

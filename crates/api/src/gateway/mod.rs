@@ -6,48 +6,52 @@ pub mod across;
 pub mod forward;
 pub mod listing;
 pub mod project_path;
-pub mod rewrite;
-pub mod scheduler;
 pub mod subresource;
-pub mod versions;
+
+pub use tricircle_gateway::{rewrite, scheduler, versions};
+pub use tricircle_gateway::{Gateway, SKIPPED_PODS_HEADER, STRICT_LIST_HEADER};
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use tricircle_pods::PodClient;
-use tricircle_store::{Store, Usage};
+use tricircle_store::Usage;
 
 use crate::auth::Authenticator;
 
+/// What the compute and volume APIs hold: the domain below them, and what
+/// only HTTP needs (authentication, the body limit).
 #[derive(Clone)]
 pub struct GatewayState {
-    pub store: Store,
+    pub gateway: Gateway,
     pub auth: Arc<Authenticator>,
-    pub pods: PodClient,
-    /// The top network service and the pods' copies of its resources
-    /// (absent: booting on networks is refused).
-    pub network: Option<tricircle_network::bottom::Bottom>,
-    /// Tricircle's own Keystone session, for admin-only work in pods
-    /// (copying flavors and volume types).
-    pub keystone: Arc<tricircle_pods::KeystoneClient>,
     /// Largest accepted request body, bytes.
     pub max_body_size: usize,
-    /// How long a list waits for any one pod before reporting it skipped.
-    pub list_deadline: Duration,
-    /// Quotas of projects without their own (negative: unlimited).
-    pub quota_defaults: Usage,
-    /// The region users see; its catalog holds the image service shared by
-    /// the pods.
-    pub top_region: String,
-    /// The newest API versions the pods speak.
-    pub versions: versions::PodVersions,
 }
 
-/// The response header naming the pods a cross-pod list had to skip
-/// because they failed or did not answer within the deadline.
-pub const SKIPPED_PODS_HEADER: &str = "x-tricircle-skipped-pods";
-/// A request header: `true` makes a list fail instead of skipping pods.
-pub const STRICT_LIST_HEADER: &str = "x-tricircle-strict-list";
+impl GatewayState {
+    /// The state of the compute and volume APIs over `gateway`; a pod that
+    /// refuses a token makes `auth`'s token cache forget it.
+    pub fn new(
+        mut gateway: Gateway,
+        auth: Arc<Authenticator>,
+        max_body_size: usize,
+    ) -> GatewayState {
+        if let Authenticator::Keystone { validator, .. } = auth.as_ref() {
+            gateway.tokens = Some(validator.clone());
+        }
+        GatewayState {
+            gateway,
+            auth,
+            max_body_size,
+        }
+    }
+}
+
+impl std::ops::Deref for GatewayState {
+    type Target = Gateway;
+    fn deref(&self) -> &Gateway {
+        &self.gateway
+    }
+}
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -173,53 +177,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Call {
 
 /// Quota limits of a project: its own, else the defaults.
 pub async fn project_limits(state: &GatewayState, project_id: &str) -> Result<Usage, ApiError> {
-    let set = state.store.quota_limits(project_id).await?;
-    let d = state.quota_defaults;
-    let get = |k: &str, default: i64| set.get(k).copied().unwrap_or(default);
-    Ok(Usage {
-        instances: get("instances", d.instances),
-        cores: get("cores", d.cores),
-        ram_mb: get("ram", d.ram_mb),
-        volumes: get("volumes", d.volumes),
-        gigabytes: get("gigabytes", d.gigabytes),
-        snapshots: get("snapshots", d.snapshots),
-    })
-}
-
-/// Where a resource no routing knows any more may still be (a delete the
-/// pod is still at, the actions of a deleted server): every bottom pod is
-/// asked at once with `ask`, and the first answer in pod order that
-/// `wanted` accepts is returned with its pod. A pod that cannot be asked is
-/// logged (`what`) and passed over.
-pub async fn first_pod_answer<F, Fut>(
-    state: &GatewayState,
-    what: &str,
-    ask: F,
-    wanted: impl Fn(&forward::PodAnswer) -> bool,
-) -> Option<(forward::PodAnswer, tricircle_store::Pod)>
-where
-    F: Fn(tricircle_store::Pod) -> Fut,
-    Fut: std::future::Future<Output = Result<forward::PodAnswer, ApiError>>,
-{
-    let pods: Vec<tricircle_store::Pod> = state
-        .store
-        .list_pods()
-        .await
-        .ok()?
-        .into_iter()
-        .filter(|p| !p.is_top())
-        .collect();
-    let answers = futures::future::join_all(pods.iter().cloned().map(&ask)).await;
-    for (pod, answer) in pods.into_iter().zip(answers) {
-        match answer {
-            Ok(a) if wanted(&a) => return Some((a, pod)),
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(pod = %pod.pod_name, error = ?e.message, "pod not asked about {what}");
-            }
-        }
-    }
-    None
+    Ok(state.gateway.project_limits(project_id).await?)
 }
 
 /// The pod a resource lives in, from its routing. Another project's
@@ -230,47 +188,11 @@ pub async fn routed_pod(
     resource_type: &str,
     top_id: &str,
 ) -> Result<Option<(tricircle_store::Routing, tricircle_store::Pod)>, ApiError> {
-    let page = state
-        .store
-        .list_routings(
-            &tricircle_store::RoutingFilter {
-                top_id: Some(top_id.to_string()),
-                resource_type: Some(resource_type.to_string()),
-                ..Default::default()
-            },
-            None,
-            1,
-        )
-        .await?;
-    let Some(routing) = page.routings.into_iter().next() else {
-        return Ok(None);
-    };
-    if !ctx.is_admin() && routing.project_id != ctx.project_id {
-        return Ok(None);
-    }
-    let Some(pod) = state.store.find_pod(&routing.pod_id).await? else {
-        return Ok(None);
-    };
-    if let Some(action) = &ctx.refused_write {
-        return Err(ApiError::forbidden(action));
-    }
-    Ok(Some((routing, pod)))
-}
-
-/// The AZs of the bottom pods, sorted, each available while one of its pods
-/// is not in maintenance.
-pub async fn availability_zones(
-    store: &tricircle_store::Store,
-) -> Result<Vec<(String, bool)>, ApiError> {
-    let mut azs: Vec<(String, bool)> = Vec::new();
-    for p in store.list_pods().await?.iter().filter(|p| !p.is_top()) {
-        match azs.iter_mut().find(|(az, _)| *az == p.az_name) {
-            Some((_, available)) => *available |= !p.maintenance,
-            None => azs.push((p.az_name.clone(), !p.maintenance)),
-        }
-    }
-    azs.sort();
-    Ok(azs)
+    let caller = forward::caller(ctx, &crate::observe::RequestId(String::new()), "");
+    Ok(state
+        .gateway
+        .routed_pod(&caller, resource_type, top_id)
+        .await?)
 }
 
 /// The version a request asks of `service` in `OpenStack-API-Version`

@@ -15,6 +15,7 @@ use tricircle_store::{NewRouting, Pod, QuotaExceeded, Routing, Usage};
 use super::microversion::VolumeVersion;
 use super::SERVICE_TYPE;
 use crate::error::ApiError;
+use crate::gateway::forward::Respond as _;
 use crate::gateway::forward::{call_as_service, try_call, CallError, PodAnswer, PodCall};
 use crate::gateway::rewrite::az_to_top;
 use crate::gateway::{routed_pod, subresource, Call, GatewayState};
@@ -148,7 +149,9 @@ pub(super) async fn forward(
     query: Option<String>,
     body: Option<Bytes>,
 ) -> Result<PodAnswer, ApiError> {
-    Ok(try_forward(st, c, pod, method, path, query, body).await?)
+    Ok(try_forward(st, c, pod, method, path, query, body)
+        .await
+        .map_err(tricircle_gateway::GatewayError::from)?)
 }
 
 /// Like [`forward`], telling our own overload apart from the pod's failures.

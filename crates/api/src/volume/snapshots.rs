@@ -8,7 +8,7 @@ use tricircle_pods::PodPath;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Extension;
 use serde_json::Value;
 use tricircle_store::{Reservation, Usage};
@@ -22,6 +22,7 @@ use super::volumes::{passthrough_routed, release, show_routed, update_routed};
 use super::{listing, ApiBase};
 use crate::body::parse_json;
 use crate::error::ApiError;
+use crate::gateway::forward::Respond as _;
 use crate::gateway::{project_limits, Call, GatewayState};
 
 /// `POST /snapshots`.

@@ -24,6 +24,7 @@ use super::resources::{
 use super::volumes::{release, reserve_volume};
 use crate::body::parse_json;
 use crate::error::ApiError;
+use crate::gateway::forward::Respond as _;
 use crate::gateway::{routed_pod, Call, GatewayState};
 
 /// Routing resource type of a transfer.

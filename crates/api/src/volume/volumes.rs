@@ -23,6 +23,7 @@ use super::{listing, types, ApiBase};
 use crate::body::parse_json;
 use crate::error::ApiError;
 use crate::gateway::forward::PodAnswer;
+use crate::gateway::forward::Respond as _;
 use crate::gateway::{
     project_limits, scheduler, subresource, Call, GatewayState, SKIPPED_PODS_HEADER,
 };
@@ -514,12 +515,13 @@ async fn being_deleted(
             forward(st, c, &pod, Method::GET, path, q, None).await
         }
     };
-    crate::gateway::first_pod_answer(st, "a deleted resource", ask, |a| {
-        a.is_success()
-            && a.json()
-                .is_some_and(|v| v[kind.singular]["status"] == "deleting")
-    })
-    .await
+    st.gateway
+        .first_pod_answer("a deleted resource", ask, |a| {
+            a.is_success()
+                && a.json()
+                    .is_some_and(|v| v[kind.singular]["status"] == "deleting")
+        })
+        .await
 }
 
 pub async fn update(

@@ -10,7 +10,7 @@ use crate::gateway::{Call, GatewayState};
 /// `GET /os-availability-zone`: an AZ is available while one of its pods
 /// is not in maintenance.
 pub async fn zones(State(st): State<GatewayState>, _c: Call) -> Result<Json<Value>, ApiError> {
-    let azs = crate::gateway::availability_zones(&st.store).await?;
+    let azs = st.gateway.availability_zones().await?;
     let info: Vec<Value> = azs
         .into_iter()
         .map(|(az, available)| json!({"zoneName": az, "zoneState": {"available": available}}))

@@ -4,7 +4,7 @@ use tricircle_core::scheduling::{NoPodReason, ScheduleError};
 use tricircle_pods::{HealthState, PodHealth};
 use tricircle_store::{BindingFilter, NewBinding, Pod, Store};
 
-use crate::error::ApiError;
+use crate::error::GatewayError;
 
 /// The pod for a new resource of `project_id` in `az` (any AZ when
 /// `None`): the project's active binding in that AZ when its pod is usable,
@@ -16,7 +16,7 @@ pub async fn pick_pod(
     health: &PodHealth,
     project_id: &str,
     az: Option<&str>,
-) -> Result<Pod, ApiError> {
+) -> Result<Pod, GatewayError> {
     let pods: Vec<Pod> = store
         .list_pods()
         .await?
@@ -68,11 +68,11 @@ pub async fn pick_pod(
                 ScheduleError::NoPod {
                     reason: NoPodReason::AllUnavailable,
                     ..
-                } => ApiError::unavailable(
+                } => GatewayError::unavailable(
                     e.to_string(),
                     health_retry_after(&pods_info, retry_interval),
                 ),
-                ScheduleError::NoPod { .. } => ApiError::bad_request(e.to_string()),
+                ScheduleError::NoPod { .. } => GatewayError::BadRequest(e.to_string()),
             }
         })?;
     let chosen = match decision {
@@ -120,7 +120,7 @@ pub async fn pick_pod(
     };
     pods.into_iter()
         .find(|p| p.pod_id == chosen)
-        .ok_or_else(ApiError::internal)
+        .ok_or_else(|| GatewayError::internal("the chosen pod is not among the pods read"))
 }
 
 /// `Retry-After` when no pod is usable: the breakers' retry interval if one

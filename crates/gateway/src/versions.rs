@@ -91,7 +91,7 @@ async fn fetch(client: &PodClient, pod: &str, service_type: &str) -> Option<(u16
     let req = PodRequest {
         pod: pod.to_string(),
         service_type: service_type.to_string(),
-        method: reqwest::Method::GET,
+        method: http::Method::GET,
         path: tricircle_pods::PodPath::fixed("/"),
         query: None,
         token: String::new(),
@@ -110,5 +110,11 @@ async fn fetch(client: &PodClient, pod: &str, service_type: &str) -> Option<(u16
     let v = doc["version"]["version"]
         .as_str()
         .or_else(|| doc["versions"][0]["version"].as_str())?;
-    crate::compute::microversion::parse(v)
+    parse_version(v)
+}
+
+/// `X.Y` as numbers; `None` for anything else.
+pub fn parse_version(s: &str) -> Option<(u16, u16)> {
+    let (a, b) = s.trim().split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
 }

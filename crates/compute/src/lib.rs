@@ -1,0 +1,12 @@
+//! The compute domain below Nova's API: servers across pods (choosing the
+//! pod, booting with the network's ports, deleting, the create checks that
+//! settle a boot whose answer was lost), and what a server needs copied
+//! into its pod (flavors, keypairs, server groups). The API crate parses a
+//! request into a call here and renders the answer; [`ComputeError`] says
+//! what went wrong by meaning.
+#![forbid(unsafe_code)]
+
+pub mod error;
+
+pub use error::ComputeError;
+pub use tricircle_gateway::{Caller, Gateway};
