@@ -96,7 +96,15 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(m) => ApiError::not_found(m),
             StoreError::Conflict(m) => ApiError::conflict(m),
-            StoreError::Unprocessable(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m),
+            // The request named a pod that cannot be used.
+            StoreError::UnknownPod(id) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("Pod {id} could not be found."),
+            ),
+            StoreError::TopPod(id) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("Pod {id} is the top pod; a binding needs a bottom pod"),
+            ),
             other => {
                 tracing::error!(error = %other, "store error");
                 if matches!(other, StoreError::Database(sqlx_err) if is_unavailable(&sqlx_err)) {

@@ -55,12 +55,8 @@ impl Store {
     /// never point at the top pod.
     async fn require_bottom_pod(&self, pod_id: &str) -> Result<()> {
         match self.find_pod(pod_id).await? {
-            None => Err(StoreError::Unprocessable(format!(
-                "Pod {pod_id} could not be found."
-            ))),
-            Some(p) if p.is_top() => Err(StoreError::Unprocessable(format!(
-                "Pod {pod_id} is the top pod; a binding needs a bottom pod"
-            ))),
+            None => Err(StoreError::UnknownPod(pod_id.to_string())),
+            Some(p) if p.is_top() => Err(StoreError::TopPod(pod_id.to_string())),
             Some(_) => Ok(()),
         }
     }
@@ -92,7 +88,7 @@ impl Store {
                 .is_some_and(|d| d.is_foreign_key_violation())
             {
                 // The pod was deleted between the check and the insert.
-                StoreError::Unprocessable(format!("Pod {} could not be found.", new.pod_id))
+                StoreError::UnknownPod(new.pod_id.clone())
             } else {
                 StoreError::conflict_on_unique(
                     e,

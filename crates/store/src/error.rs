@@ -8,10 +8,19 @@ pub enum StoreError {
     /// The change collides with existing rows (unique keys, references).
     #[error("{0}")]
     Conflict(String),
-    /// The request names something that cannot be used (an unknown pod in a
-    /// body, the top pod where a bottom pod is needed).
-    #[error("{0}")]
-    Unprocessable(String),
+    /// A row names a pod that does not exist (the pod id).
+    #[error("pod {0} does not exist")]
+    UnknownPod(String),
+    /// A row names the top pod where only a bottom pod may be (the pod id).
+    #[error("pod {0} is the top pod; a bottom pod is needed")]
+    TopPod(String),
+    /// What is stored cannot be read back (a bug or a hand-edited row).
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    /// A query the store cannot make (a bug in the caller).
+    #[error("unsupported query: {0}")]
+    Unsupported(String),
+    /// The database URL of the configuration cannot be used.
     #[error("{0}")]
     BadUrl(String),
     #[error("database error: {0}")]

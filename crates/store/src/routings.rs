@@ -73,10 +73,7 @@ pub(crate) const ROUTING_COLUMNS: &str =
 impl Store {
     pub async fn create_routing(&self, new: &NewRouting) -> Result<Routing> {
         if self.find_pod(&new.pod_id).await?.is_none() {
-            return Err(StoreError::Unprocessable(format!(
-                "Pod {} could not be found.",
-                new.pod_id
-            )));
+            return Err(StoreError::UnknownPod(new.pod_id.clone()));
         }
         let now = now();
         let row = sqlx::query(&format!(
@@ -192,9 +189,7 @@ impl Store {
         let current = self.get_routing(id).await?;
         if let Some(p) = &update.pod_id {
             if self.find_pod(p).await?.is_none() {
-                return Err(StoreError::Unprocessable(format!(
-                    "Pod {p} could not be found."
-                )));
+                return Err(StoreError::UnknownPod(p.clone()));
             }
         }
         let next = Routing {
@@ -256,7 +251,7 @@ pub(crate) fn routing_write_error(
     if e.as_database_error()
         .is_some_and(|d| d.is_foreign_key_violation())
     {
-        return StoreError::Unprocessable(format!("Pod {pod_id} could not be found."));
+        return StoreError::UnknownPod(pod_id.to_string());
     }
     StoreError::conflict_on_unique(
         e,

@@ -86,7 +86,7 @@ async fn resources_round_trip_with_visibility() {
                 },
             )
             .await;
-        assert!(matches!(bad, Err(StoreError::Unprocessable(_))));
+        assert!(matches!(bad, Err(StoreError::Unsupported(_))));
 
         // Ports on my network are visible to me whoever owns them.
         let mut tx = s.neutron_tx().await.unwrap();

@@ -224,7 +224,7 @@ async fn bindings() {
         };
         assert!(matches!(
             s.create_binding(&to_top).await,
-            Err(StoreError::Unprocessable(_))
+            Err(StoreError::TopPod(_))
         ));
         let unknown = NewBinding {
             pod_id: "no-such-pod".into(),
@@ -232,7 +232,7 @@ async fn bindings() {
         };
         assert!(matches!(
             s.create_binding(&unknown).await,
-            Err(StoreError::Unprocessable(_))
+            Err(StoreError::UnknownPod(_))
         ));
 
         let b2 = s
@@ -319,7 +319,7 @@ async fn routings_unique_filters_and_paging() {
         };
         assert!(matches!(
             s.create_routing(&unknown_pod).await,
-            Err(StoreError::Unprocessable(_))
+            Err(StoreError::UnknownPod(_))
         ));
 
         // Pages of 7 concatenate to the whole filtered list, in id order.

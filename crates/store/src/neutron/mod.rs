@@ -156,14 +156,14 @@ fn body_id(body: &Value) -> Result<(String, String)> {
         body.get(k)
             .and_then(Value::as_str)
             .map(str::to_string)
-            .ok_or_else(|| StoreError::Unprocessable(format!("resource body without '{k}'")))
+            .ok_or_else(|| StoreError::Corrupt(format!("resource body without '{k}'")))
     };
     Ok((get("id")?, get("project_id")?))
 }
 
 fn parse_body(text: &str) -> Result<Value> {
     serde_json::from_str(text)
-        .map_err(|e| StoreError::Unprocessable(format!("stored resource is not JSON: {e}")))
+        .map_err(|e| StoreError::Corrupt(format!("stored resource is not JSON: {e}")))
 }
 
 fn bind_all<'q>(
@@ -241,7 +241,7 @@ pub(crate) async fn list_in(
     let allowed = kind.sql_filters();
     for (column, values) in &filter.eq {
         let Some(column) = allowed.iter().find(|c| **c == column.as_str()) else {
-            return Err(StoreError::Unprocessable(format!(
+            return Err(StoreError::Unsupported(format!(
                 "{} cannot be filtered on {column} in SQL",
                 kind.table()
             )));
