@@ -10,6 +10,8 @@ pub mod forward;
 pub mod health;
 pub mod keystone;
 pub mod path;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tokens;
 pub mod transport;
 
