@@ -6,6 +6,12 @@
 //! `InMemoryTransport` (feature `testing`) hands requests to in-process
 //! axum routers, such as podsim's, so the same policy can be tested
 //! without sockets and with injected faults.
+//!
+//! Keystone goes through the transport too (catalog, service token, token
+//! validation), rather than tests handing the resolver a fixed catalog:
+//! one path for every request means no test-only branch in the resolver,
+//! and in-memory tests exercise the catalog re-read after a refused
+//! connection exactly as the gateway runs it.
 
 mod http;
 #[cfg(feature = "testing")]
