@@ -12,6 +12,9 @@ use crate::endpoints::{substitute, EndpointError, EndpointResolver};
 use crate::health::{Admission, BreakerConfig, PodHealth};
 use crate::keystone::{KeystoneClient, KeystoneError};
 use crate::path::PodPath;
+use crate::transport::{
+    HttpTransport, PodTransport, TransportError, TransportRequest, TransportResponse,
+};
 use crate::REQUEST_ID_HEADER;
 
 #[derive(Debug, thiserror::Error)]
@@ -71,12 +74,8 @@ pub struct PodRequest {
     pub body: Option<bytes::Bytes>,
 }
 
-#[derive(Debug, Clone)]
-pub struct PodResponse {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: bytes::Bytes,
-}
+/// A pod's answer, as the transport brought it.
+pub type PodResponse = TransportResponse;
 
 /// Why a call as Tricircle's service user failed.
 #[derive(Debug, thiserror::Error)]
@@ -170,9 +169,12 @@ enum Gate {
     Probe(Duration),
 }
 
+/// Calls to pods with the policy around them: endpoint resolution, the
+/// per-pod cap, the breaker, retries, token and request-id headers. The
+/// wire is a [`PodTransport`]: HTTP in the gateway, memory in tests.
 #[derive(Clone)]
 pub struct PodClient {
-    http: reqwest::Client,
+    transport: Arc<dyn PodTransport>,
     resolver: Arc<EndpointResolver>,
     timeout: Duration,
     health: Arc<PodHealth>,
@@ -194,13 +196,24 @@ impl PodClient {
         )
     }
 
+    /// A client over HTTP ([`HttpTransport`]).
     pub fn with_options(
         resolver: Arc<EndpointResolver>,
         o: &PodClientOptions,
     ) -> Result<PodClient, reqwest::Error> {
-        let http = crate::pooled_client(o.timeout, o.idle_timeout, o.max_idle_per_pod)?;
-        Ok(PodClient {
-            http,
+        let http = HttpTransport::new(o.timeout, o.idle_timeout, o.max_idle_per_pod)?;
+        Ok(Self::with_transport(resolver, o, Arc::new(http)))
+    }
+
+    /// A client that reaches pods through `transport` (the connection
+    /// options of `o` are the transport's business and unused here).
+    pub fn with_transport(
+        resolver: Arc<EndpointResolver>,
+        o: &PodClientOptions,
+        transport: Arc<dyn PodTransport>,
+    ) -> PodClient {
+        PodClient {
+            transport,
             resolver,
             timeout: o.timeout,
             health: Arc::new(PodHealth::new(o.breaker)),
@@ -209,7 +222,7 @@ impl PodClient {
                 queue_timeout: o.queue_timeout,
                 slots: Mutex::new(HashMap::new()),
             }),
-        })
+        }
     }
 
     /// The same client judging pods with `health` (tests share or drive
@@ -363,7 +376,7 @@ impl PodClient {
     async fn send_inner(&self, req: &PodRequest) -> Result<PodResponse, PodError> {
         let template = self.resolver.endpoint(&req.pod, &req.service_type).await?;
         match self.send_to(url_of(&template, req)?, req).await {
-            Err(e) if e.is_connect() => {
+            Err(TransportError::Connect { .. }) => {
                 tracing::warn!(pod = %req.pod, service = %req.service_type, "pod unreachable; refreshing its endpoints");
                 let fresh = self
                     .resolver
@@ -373,7 +386,7 @@ impl PodClient {
                     .await
                     .map_err(|e| to_pod_error(&req.pod, e))
             }
-            Err(e) if is_idempotent(&req.method) && crate::failed_to_send(&e) => {
+            Err(e) if is_idempotent(&req.method) && e.failed_to_send() => {
                 tracing::debug!(pod = %req.pod, service = %req.service_type, error = %e, "sending failed; trying once more");
                 self.send_to(url_of(&template, req)?, req)
                     .await
@@ -387,7 +400,7 @@ impl PodClient {
         &self,
         url: url::Url,
         req: &PodRequest,
-    ) -> Result<PodResponse, reqwest::Error> {
+    ) -> Result<PodResponse, TransportError> {
         let mut headers = req.headers.clone();
         if let Ok(v) = HeaderValue::from_str(&req.token) {
             headers.insert(HeaderName::from_static("x-auth-token"), v);
@@ -399,19 +412,15 @@ impl PodClient {
         {
             headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), rid);
         }
-        let mut builder = self.http.request(req.method.clone(), url).headers(headers);
-        if let Some(body) = &req.body {
-            builder = builder.body(body.clone());
-        }
-        let resp = builder.send().await?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await?;
-        Ok(PodResponse {
-            status,
-            headers,
-            body,
-        })
+        self.transport
+            .send(TransportRequest {
+                method: req.method.clone(),
+                url,
+                headers,
+                body: req.body.clone(),
+                timeout: self.timeout,
+            })
+            .await
     }
 }
 
@@ -435,7 +444,7 @@ fn url_of(template: &str, req: &PodRequest) -> Result<url::Url, PodError> {
     })
 }
 
-fn to_pod_error(pod: &str, e: reqwest::Error) -> PodError {
+fn to_pod_error(pod: &str, e: TransportError) -> PodError {
     if e.is_timeout() {
         PodError::Timeout {
             pod: pod.to_string(),

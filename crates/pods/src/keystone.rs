@@ -1,13 +1,20 @@
 //! A Keystone v3 client for Tricircle's own service user: it keeps a service
 //! token fresh, validates users' tokens, and reads the endpoint catalog.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
+
+use crate::transport::{
+    send_retrying, HttpTransport, PodTransport, TransportError, TransportRequest, TransportResponse,
+};
 
 /// Credentials of Tricircle's service user (`[keystone_authtoken]`).
 #[derive(Clone)]
@@ -40,8 +47,10 @@ pub enum KeystoneError {
     Unreachable {
         url: String,
         #[source]
-        source: reqwest::Error,
+        source: TransportError,
     },
+    #[error("the identity URL '{url}' is not a URL: {detail}")]
+    BadUrl { url: String, detail: String },
     #[error("the service user could not authenticate to Keystone (HTTP {0}); check [keystone_authtoken]")]
     ServiceAuth(u16),
     #[error("unexpected answer from Keystone: HTTP {status} on {what}")]
@@ -92,7 +101,9 @@ struct ServiceToken {
 }
 
 pub struct KeystoneClient {
-    http: reqwest::Client,
+    transport: Arc<dyn PodTransport>,
+    /// Of every request to Keystone.
+    timeout: Duration,
     /// Always ends in `/v3`, no trailing slash.
     base: String,
     creds: ServiceCredentials,
@@ -120,13 +131,24 @@ impl KeystoneClient {
         timeout: Duration,
         idle_timeout: Duration,
     ) -> Result<KeystoneClient, reqwest::Error> {
-        let http = crate::pooled_client(timeout, idle_timeout, 32)?;
-        Ok(KeystoneClient {
-            http,
+        let http = HttpTransport::new(timeout, idle_timeout, 32)?;
+        Ok(Self::with_transport(creds, timeout, Arc::new(http)))
+    }
+
+    /// A client that reaches Keystone through `transport`, each request
+    /// given `timeout`.
+    pub fn with_transport(
+        creds: ServiceCredentials,
+        timeout: Duration,
+        transport: Arc<dyn PodTransport>,
+    ) -> KeystoneClient {
+        KeystoneClient {
+            transport,
+            timeout,
             base: v3_base(&creds.auth_url),
             creds,
             service_token: Mutex::new(None),
-        })
+        }
     }
 
     /// The identity v3 root, e.g. `http://127.0.0.1:5000/v3`.
@@ -134,11 +156,32 @@ impl KeystoneClient {
         &self.base
     }
 
-    fn unreachable(&self, source: reqwest::Error) -> KeystoneError {
+    fn unreachable(&self, source: TransportError) -> KeystoneError {
         KeystoneError::Unreachable {
             url: self.base.clone(),
             source,
         }
+    }
+
+    /// A request to `url` (under the identity root) with `headers`.
+    fn request(
+        &self,
+        method: Method,
+        url: &str,
+        headers: HeaderMap,
+        body: Option<bytes::Bytes>,
+    ) -> Result<TransportRequest, KeystoneError> {
+        let url = url::Url::parse(url).map_err(|e| KeystoneError::BadUrl {
+            url: url.to_string(),
+            detail: e.to_string(),
+        })?;
+        Ok(TransportRequest {
+            method,
+            url,
+            headers,
+            body,
+            timeout: self.timeout,
+        })
     }
 
     /// Password authentication, scoped to a project by name and domain.
@@ -155,26 +198,30 @@ impl KeystoneClient {
                 "name": username, "domain": {"name": user_domain}, "password": password}}},
             "scope": {"project": {"name": project, "domain": {"name": project_domain}}}
         }});
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let req = self.request(
+            Method::POST,
+            &format!("{}/auth/tokens?nocatalog", self.base),
+            headers,
+            Some(body.to_string().into()),
+        )?;
         // Issuing a token twice is harmless: retried like a read.
-        let resp = send_retrying(
-            self.http
-                .post(format!("{}/auth/tokens?nocatalog", self.base))
-                .json(&body),
-        )
-        .await
-        .map_err(|e| self.unreachable(e))?;
-        let status = resp.status();
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(KeystoneError::ServiceAuth(status.as_u16()));
+        let resp = send_retrying(self.transport.as_ref(), req)
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let status = resp.status;
+        if status == 401 || status == 403 {
+            return Err(KeystoneError::ServiceAuth(status));
         }
-        if status != StatusCode::CREATED && status != StatusCode::OK {
+        if status != 201 && status != 200 {
             return Err(KeystoneError::Unexpected {
                 what: "POST /auth/tokens",
-                status: status.as_u16(),
+                status,
             });
         }
         let token = resp
-            .headers()
+            .headers
             .get("x-subject-token")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
@@ -182,13 +229,7 @@ impl KeystoneClient {
                 what: "POST /auth/tokens",
                 detail: "no X-Subject-Token header".into(),
             })?;
-        let body = resp
-            .json::<TokenBody>()
-            .await
-            .map_err(|e| KeystoneError::Malformed {
-                what: "POST /auth/tokens",
-                detail: e.to_string(),
-            })?;
+        let body = json_of::<TokenBody>(&resp, "POST /auth/tokens")?;
         Ok((token, body))
     }
 
@@ -238,16 +279,20 @@ impl KeystoneClient {
     async fn service_get(
         &self,
         url: &str,
-        extra: &[(&str, &str)],
-    ) -> Result<reqwest::Response, KeystoneError> {
+        extra: &HeaderMap,
+    ) -> Result<TransportResponse, KeystoneError> {
         for attempt in 0..2 {
             let token = self.service_token().await?;
-            let mut req = self.http.get(url).header("x-auth-token", &token);
-            for (k, v) in extra {
-                req = req.header(*k, *v);
+            let mut headers = extra.clone();
+            // A token is a header value (Keystone issued it as one).
+            if let Ok(v) = HeaderValue::from_str(&token) {
+                headers.insert(HeaderName::from_static("x-auth-token"), v);
             }
-            let resp = send_retrying(req).await.map_err(|e| self.unreachable(e))?;
-            if resp.status() == StatusCode::UNAUTHORIZED && attempt == 0 {
+            let req = self.request(Method::GET, url, headers, None)?;
+            let resp = send_retrying(self.transport.as_ref(), req)
+                .await
+                .map_err(|e| self.unreachable(e))?;
+            if resp.status == 401 && attempt == 0 {
                 self.forget_service_token(&token).await;
                 continue;
             }
@@ -259,26 +304,21 @@ impl KeystoneClient {
     /// Validates a user's token. `Ok(None)`: Keystone says the token is not
     /// valid (unknown, expired or revoked).
     pub async fn validate(&self, subject: &str) -> Result<Option<TokenBody>, KeystoneError> {
+        // What cannot travel in a header is no token Keystone issued.
+        let Ok(subject) = HeaderValue::from_str(subject) else {
+            return Ok(None);
+        };
+        let mut extra = HeaderMap::new();
+        extra.insert(HeaderName::from_static("x-subject-token"), subject);
         let resp = self
-            .service_get(
-                &format!("{}/auth/tokens?nocatalog", self.base),
-                &[("x-subject-token", subject)],
-            )
+            .service_get(&format!("{}/auth/tokens?nocatalog", self.base), &extra)
             .await?;
-        match resp.status() {
-            StatusCode::OK => {
-                resp.json::<TokenBody>()
-                    .await
-                    .map(Some)
-                    .map_err(|e| KeystoneError::Malformed {
-                        what: "GET /auth/tokens",
-                        detail: e.to_string(),
-                    })
-            }
-            StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED => Ok(None),
-            s => Err(KeystoneError::Unexpected {
+        match resp.status {
+            200 => json_of::<TokenBody>(&resp, "GET /auth/tokens").map(Some),
+            404 | 401 => Ok(None),
+            status => Err(KeystoneError::Unexpected {
                 what: "GET /auth/tokens",
-                status: s.as_u16(),
+                status,
             }),
         }
     }
@@ -292,14 +332,14 @@ impl KeystoneClient {
                 what: "GET /projects/{id}",
                 detail: e.to_string(),
             })?;
-        let resp = self.service_get(url.as_str(), &[]).await?;
-        match resp.status() {
-            s if s.is_success() => Ok(Some(true)),
-            StatusCode::NOT_FOUND => Ok(Some(false)),
-            StatusCode::FORBIDDEN => Ok(None),
-            s => Err(KeystoneError::Unexpected {
+        let resp = self.service_get(url.as_str(), &HeaderMap::new()).await?;
+        match resp.status {
+            200..=299 => Ok(Some(true)),
+            404 => Ok(Some(false)),
+            403 => Ok(None),
+            status => Err(KeystoneError::Unexpected {
                 what: "GET /projects/{id}",
-                status: s.as_u16(),
+                status,
             }),
         }
     }
@@ -342,37 +382,27 @@ impl KeystoneClient {
 
     async fn get_json(&self, path: &str, what: &'static str) -> Result<Value, KeystoneError> {
         let resp = self
-            .service_get(&format!("{}{path}", self.base), &[])
+            .service_get(&format!("{}{path}", self.base), &HeaderMap::new())
             .await?;
-        if !resp.status().is_success() {
+        if !(200..300).contains(&resp.status) {
             return Err(KeystoneError::Unexpected {
                 what,
-                status: resp.status().as_u16(),
+                status: resp.status,
             });
         }
-        resp.json().await.map_err(|e| KeystoneError::Malformed {
-            what,
-            detail: e.to_string(),
-        })
+        json_of(&resp, what)
     }
 }
 
-/// Sends `req`; when sending fails before an answer and not for lack of
-/// time (a refused connection, or a pooled one the server had just closed),
-/// tries once more, so that only a Keystone that really is down makes
-/// identity unavailable.
-async fn send_retrying(req: reqwest::RequestBuilder) -> Result<reqwest::Response, reqwest::Error> {
-    let again = req.try_clone();
-    match req.send().await {
-        Err(e) if crate::failed_to_send(&e) => match again {
-            Some(again) => {
-                tracing::debug!(error = %e, "sending to Keystone failed; trying once more");
-                again.send().await
-            }
-            None => Err(e),
-        },
-        other => other,
-    }
+/// The answer's body as `T`.
+fn json_of<T: DeserializeOwned>(
+    resp: &TransportResponse,
+    what: &'static str,
+) -> Result<T, KeystoneError> {
+    serde_json::from_slice(&resp.body).map_err(|e| KeystoneError::Malformed {
+        what,
+        detail: e.to_string(),
+    })
 }
 
 /// `http://h:5000`, `http://h:5000/`, `http://h:5000/v3/` → `http://h:5000/v3`.
