@@ -12,6 +12,7 @@ pub mod encryption;
 pub mod error;
 pub mod kind;
 pub mod quota;
+pub mod quota_sets;
 pub mod routed;
 pub mod snapshots;
 pub mod summary;
