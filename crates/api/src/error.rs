@@ -165,6 +165,18 @@ impl From<tricircle_volume::VolumeError> for ApiError {
         use tricircle_volume::VolumeError as E;
         match e {
             E::Gateway(e) => e.into(),
+            E::Invalid(m) => ApiError::bad_request(m),
+            E::NotFound(m) => ApiError::not_found(m),
+            // Cinder's QuotaError: 413 (the volume API adds `Retry-After: 0`).
+            E::OverQuota(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, m),
+            E::PodRefused { status, message } => ApiError::new(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                message,
+            ),
+            E::BadPodAnswer(m) => ApiError::new(StatusCode::BAD_GATEWAY, m),
+            e @ E::TypeNotPrepared { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
         }
     }
 }

@@ -1,25 +1,19 @@
-//! Volume type encryption (`/types/{id}/encryption`), admin only: kept with
-//! the type at the top and repeated in every pod holding a copy of it (a
-//! copy made later gets it too, see `types::ensure_in_pod`). A pod's Cinder
-//! refuses a change while volumes of the type exist there ("Volume type in
-//! use"): such a refusal is the caller's answer, and the pods already
-//! changed are changed back.
+//! `/types/{id}/encryption`, admin only: the request checked as Cinder's
+//! schema checks it, then the volume domain (`tricircle_volume::encryption`)
+//! keeps it with the type and repeats it in the pods holding a copy.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
-use tricircle_pods::PodPath;
+use tricircle_volume::encryption as domain;
 
-use super::resources::refusal;
-use super::types::{propagate, visible_type};
+use super::resources::caller;
 use crate::body::parse_json;
 use crate::error::ApiError;
 use crate::gateway::{Call, GatewayState};
-
-const FIELDS: &[&str] = &["provider", "control_location", "cipher", "key_size"];
 
 fn invalid(field: &str, why: &str) -> ApiError {
     ApiError::bad_request(format!("Invalid input for field/attribute {field}. {why}"))
@@ -43,7 +37,10 @@ fn checked(body: &Bytes, create: bool) -> Result<Map<String, Value>, ApiError> {
             "'encryption' is a required property of type 'object'",
         ));
     };
-    if let Some(k) = enc.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+    if let Some(k) = enc
+        .keys()
+        .find(|k| !tricircle_volume::encryption::FIELDS.contains(&k.as_str()))
+    {
         return Err(ApiError::bad_request(format!(
             "Additional properties are not allowed ('{k}' was unexpected)"
         )));
@@ -85,44 +82,16 @@ fn checked(body: &Bytes, create: bool) -> Result<Map<String, Value>, ApiError> {
     Ok(out)
 }
 
-/// Repeats `method` on `.../encryption[/{spec_id}]` in every pod copy of the
-/// type: whether any pod accepted, and the first refusal (a client error
-/// other than 404).
-async fn in_pods(
-    st: &GatewayState,
-    c: &Call,
-    type_id: &str,
-    method: Method,
-    spec_id: Option<&str>,
-    body: Option<Value>,
-) -> (bool, Option<ApiError>) {
-    let mut path = PodPath::of(["encryption"]);
-    if let Some(id) = spec_id {
-        path = path.push(id);
-    }
-    let mut accepted = false;
-    let mut refused = None;
-    for (_, answer) in propagate(st, c, type_id, method, &path, body).await {
-        match answer {
-            Ok(a) if a.status.is_client_error() && a.status != StatusCode::NOT_FOUND => {
-                refused.get_or_insert(refusal(&a));
-            }
-            Ok(a) if a.is_success() => accepted = true,
-            _ => {}
-        }
-    }
-    (accepted, refused)
-}
+const POLICY: &str = "volume_extension:volume_type_encryption";
 
 pub async fn index(
     State(st): State<GatewayState>,
     c: Call,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    c.ctx
-        .require_admin("volume_extension:volume_type_encryption")?;
-    let t = visible_type(&st, &c, &id).await?;
-    Ok(Json(t.encryption.unwrap_or_else(|| json!({}))))
+    c.ctx.require_admin(POLICY)?;
+    let spec = domain::show(&st, &caller(&c), &id).await?;
+    Ok(Json(spec.unwrap_or_else(|| json!({}))))
 }
 
 pub async fn show(
@@ -130,11 +99,9 @@ pub async fn show(
     c: Call,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    c.ctx
-        .require_admin("volume_extension:volume_type_encryption")?;
-    let t = visible_type(&st, &c, &id).await?;
-    let v = t
-        .encryption
+    c.ctx.require_admin(POLICY)?;
+    let v = domain::show(&st, &caller(&c), &id)
+        .await?
         .as_ref()
         .and_then(|e| e.get(&key))
         .cloned()
@@ -148,66 +115,13 @@ pub async fn create(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    c.ctx
-        .require_admin("volume_extension:volume_type_encryption")?;
+    c.ctx.require_admin(POLICY)?;
     let fields = checked(&body, true)?;
-    let t = visible_type(&st, &c, &id).await?;
-    if t.encryption.is_some() {
-        return Err(ApiError::bad_request(format!(
-            "Volume type encryption for type {id} already exists."
-        )));
-    }
-    let now = chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.6f")
-        .to_string();
-    let mut spec = json!({
-        "volume_type_id": t.id,
-        "encryption_id": uuid::Uuid::new_v4().to_string(),
-        "provider": null, "control_location": "front-end", "cipher": null, "key_size": null,
-        "created_at": now, "updated_at": null, "deleted": false, "deleted_at": null,
-    });
-    for (k, v) in &fields {
-        spec[k] = v.clone();
-    }
-    let (accepted, refused) = in_pods(
-        &st,
-        &c,
-        &t.id,
-        Method::POST,
-        None,
-        Some(json!({ "encryption": fields })),
-    )
-    .await;
-    if let Some(e) = refused {
-        if accepted {
-            undo_created(&st, &c, &t.id).await;
-        }
-        return Err(e);
-    }
-    match st
-        .store
-        .set_volume_type_encryption(&t.id, Some(&spec), true)
-        .await
-    {
-        Ok(()) => {}
-        // Cinder's VolumeTypeEncryptionExists is a 400.
-        Err(tricircle_store::StoreError::Conflict(m)) => return Err(ApiError::bad_request(m)),
-        Err(e) => return Err(e.into()),
-    }
+    let spec_id = domain::create(&st, &caller(&c), &id, &fields).await?;
     let mut answer = fields;
-    answer.insert("volume_type_id".into(), json!(t.id));
-    answer.insert("encryption_id".into(), spec["encryption_id"].clone());
+    answer.insert("volume_type_id".into(), json!(id));
+    answer.insert("encryption_id".into(), json!(spec_id));
     Ok(Json(json!({ "encryption": answer })))
-}
-
-/// Takes back the encryption just created in some pods (those without it
-/// answer 404, which is ignored). A pod's Cinder ignores the encryption id
-/// of the path: the type's spec is the one addressed.
-async fn undo_created(st: &GatewayState, c: &Call, type_id: &str) {
-    let (_, refused) = in_pods(st, c, type_id, Method::DELETE, Some("undo"), None).await;
-    if let Some(e) = refused {
-        tracing::warn!(%type_id, error = %e.message, "a pod keeps an encryption spec the top refused");
-    }
 }
 
 pub async fn update(
@@ -216,38 +130,9 @@ pub async fn update(
     Path((id, _encryption_id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    c.ctx
-        .require_admin("volume_extension:volume_type_encryption")?;
+    c.ctx.require_admin(POLICY)?;
     let fields = checked(&body, false)?;
-    let t = visible_type(&st, &c, &id).await?;
-    let Some(mut spec) = t.encryption.clone() else {
-        return Err(no_encryption(&id));
-    };
-    let spec_id = spec["encryption_id"]
-        .as_str()
-        .unwrap_or("encryption")
-        .to_string();
-    let (_, refused) = in_pods(
-        &st,
-        &c,
-        &t.id,
-        Method::PUT,
-        Some(&spec_id),
-        Some(json!({ "encryption": fields })),
-    )
-    .await;
-    if let Some(e) = refused {
-        return Err(e);
-    }
-    for (k, v) in &fields {
-        spec[k] = v.clone();
-    }
-    spec["updated_at"] = json!(chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.6f")
-        .to_string());
-    st.store
-        .set_volume_type_encryption(&t.id, Some(&spec), false)
-        .await?;
+    domain::update(&st, &caller(&c), &id, &fields).await?;
     Ok(Json(json!({ "encryption": fields })))
 }
 
@@ -256,36 +141,7 @@ pub async fn delete(
     c: Call,
     Path((id, _encryption_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    c.ctx
-        .require_admin("volume_extension:volume_type_encryption")?;
-    let t = visible_type(&st, &c, &id).await?;
-    let Some(spec) = &t.encryption else {
-        return Err(no_encryption(&id));
-    };
-    let spec_id = spec["encryption_id"].as_str().unwrap_or("encryption");
-    let (_, refused) = in_pods(&st, &c, &t.id, Method::DELETE, Some(spec_id), None).await;
-    if let Some(e) = refused {
-        return Err(e);
-    }
-    st.store
-        .set_volume_type_encryption(&t.id, None, false)
-        .await?;
+    c.ctx.require_admin(POLICY)?;
+    domain::delete(&st, &caller(&c), &id).await?;
     Ok(StatusCode::ACCEPTED.into_response())
-}
-
-fn no_encryption(id: &str) -> ApiError {
-    ApiError::not_found(format!(
-        "Volume type encryption for type {id} does not exist."
-    ))
-}
-
-/// The body that gives a pod's copy of a type the top's encryption specs.
-pub(super) fn copy_body(spec: &Value) -> Value {
-    let mut enc = Map::new();
-    for k in FIELDS {
-        if let Some(v) = spec.get(*k) {
-            enc.insert((*k).to_string(), v.clone());
-        }
-    }
-    json!({ "encryption": enc })
 }

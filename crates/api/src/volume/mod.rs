@@ -73,7 +73,7 @@ const COLLECTIONS: &[&str] = &[
 ];
 
 /// The catalog service type of Cinder v3 in the pods.
-pub(crate) const SERVICE_TYPE: &str = "volumev3";
+pub(crate) use tricircle_volume::SERVICE_TYPE;
 
 /// Marks a request that came in under `/v2` (served as v3 at 3.0, without
 /// microversion headers).

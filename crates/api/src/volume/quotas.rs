@@ -1,8 +1,5 @@
-//! Limits and quota sets. Quotas are Tricircle's, enforced across pods:
-//! volumes, gigabytes (volumes and snapshots) and snapshots are counted
-//! over every pod (see the store's allocations), and `per_volume_gigabytes`
-//! bounds each volume; the other Cinder quotas are stored and reported
-//! (with Cinder's defaults) but left to the pods to enforce.
+//! Limits and quota sets: requests parsed and answers rendered here; the
+//! quotas themselves are the volume domain's (`tricircle_volume::quota_sets`).
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -16,50 +13,27 @@ use super::microversion::VolumeVersion;
 use super::resources::required_object;
 use crate::body::parse_json;
 use crate::error::ApiError;
-use crate::gateway::{project_limits, Call, GatewayState};
-
-/// Cinder quotas Tricircle reports but does not count, with Cinder's
-/// defaults.
-const UNCOUNTED: &[(&str, i64)] = &[
-    ("per_volume_gigabytes", -1),
-    ("backups", 10),
-    ("backup_gigabytes", 1000),
-    ("groups", 10),
-];
+use crate::gateway::{Call, GatewayState};
+use tricircle_volume::quota_sets::{self, QuotaRow};
 
 /// The largest limit Cinder accepts (its `db.MAX_INT`).
 const MAX_LIMIT: i64 = 0x7FFF_FFFF;
 
-/// The quota set of a project: `(resource, limit, in_use)`.
+/// A quota set as `(resource, limit, in_use)`.
 async fn quota_rows(
     st: &GatewayState,
     project: &str,
     defaults_only: bool,
 ) -> Result<Vec<(String, i64, i64)>, ApiError> {
-    let limits = if defaults_only {
-        st.quota_defaults
-    } else {
-        project_limits(st, project).await?
-    };
-    let usage = st.store.usage(project).await?;
-    let own = if defaults_only {
-        Default::default()
-    } else {
-        st.store.quota_limits(project).await?
-    };
-    let mut rows = vec![
-        ("volumes".to_string(), limits.volumes, usage.volumes),
-        ("gigabytes".to_string(), limits.gigabytes, usage.gigabytes),
-        ("snapshots".to_string(), limits.snapshots, usage.snapshots),
-    ];
-    for (name, default) in UNCOUNTED {
-        rows.push((
-            name.to_string(),
-            own.get(*name).copied().unwrap_or(*default),
-            0,
-        ));
-    }
-    Ok(rows)
+    Ok(rows(
+        quota_sets::quota_set(st, project, defaults_only).await?,
+    ))
+}
+
+fn rows(set: Vec<QuotaRow>) -> Vec<(String, i64, i64)> {
+    set.into_iter()
+        .map(|r| (r.resource, r.limit, r.in_use))
+        .collect()
 }
 
 fn may_see(c: &Call, project: &str) -> Result<(), ApiError> {
@@ -165,27 +139,14 @@ pub async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let mut body: Value = parse_json(&body)?;
     let set = required_object(&mut body, "quota_set")?;
-    let rows = quota_rows(&st, &project, false).await?;
-    let known: Vec<String> = rows.iter().map(|(k, _, _)| k.clone()).collect();
+    let known: Vec<String> = quota_sets::RESOURCES
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
     let updates = parse_update(set, &known)?;
     c.ctx.require_admin("volume_extension:quotas:update")?;
-    for (k, n) in &updates {
-        let used = rows
-            .iter()
-            .find(|(name, _, _)| name == k)
-            .map_or(0, |(_, _, u)| *u);
-        if *n >= 0 && *n < used {
-            return Err(ApiError::bad_request(format!(
-                "Quota {k} limit must be equal or greater than existing resources. Current usage is {used} and the requested limit is {n}."
-            )));
-        }
-    }
-    for (k, n) in updates {
-        st.store.set_quota(&project, &k, n).await?;
-    }
-    Ok(Json(
-        json!({"quota_set": limits_only(quota_rows(&st, &project, false).await?)}),
-    ))
+    let set = quota_sets::update(&st, &project, &updates).await?;
+    Ok(Json(json!({"quota_set": limits_only(rows(set))})))
 }
 
 pub async fn delete(
@@ -194,7 +155,7 @@ pub async fn delete(
     Path(project): Path<String>,
 ) -> Result<Response, ApiError> {
     c.ctx.require_admin("volume_extension:quotas:delete")?;
-    st.store.delete_quotas(&project).await?;
+    quota_sets::delete(&st, &project).await?;
     Ok(StatusCode::OK.into_response())
 }
 

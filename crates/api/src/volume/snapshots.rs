@@ -1,29 +1,21 @@
-//! Snapshots: made in their volume's pod, reached through their routing,
-//! listed across pods, counted against the project's quota (`snapshots`
-//! and the volume's `gigabytes`, as Cinder counts them).
-
-use std::collections::HashMap;
-use tricircle_pods::PodPath;
+//! `/snapshots`: each request parsed into a call of the volume domain
+//! (`tricircle_volume`), whose answer is rendered.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{Method, Uri};
 use axum::response::Response;
 use axum::Extension;
 use serde_json::Value;
-use tricircle_store::{Reservation, Usage};
+use tricircle_volume::{routed, snapshots};
 
 use super::microversion::VolumeVersion;
-use super::resources::{
-    fetch, forward, opt_string, over_quota, required_object, resource_of, respond, size_of,
-    SNAPSHOTS, VOLUMES,
-};
-use super::volumes::{passthrough_routed, release, show_routed, update_routed};
+use super::resources::{caller, opt_string, render, required_object, SNAPSHOTS, VOLUMES};
+use super::volumes::{passthrough_routed, show_routed, update_routed};
 use super::{listing, ApiBase};
 use crate::body::parse_json;
 use crate::error::ApiError;
-use crate::gateway::forward::Respond as _;
-use crate::gateway::{project_limits, Call, GatewayState};
+use crate::gateway::{Call, GatewayState};
 
 /// `POST /snapshots`.
 pub async fn create(
@@ -41,83 +33,12 @@ pub async fn create(
     // Cinder's schema lets `"volume_id": null` through, and the lookup of
     // the volume `None` is its 404.
     let Some(volume_id) = opt_string(snap, "volume_id")? else {
-        return Err(VOLUMES.not_found("None"));
+        return Err(VOLUMES.not_found("None").into());
     };
-    let (_, pod) = VOLUMES.routed(&st, &c, &volume_id).await?;
-    let volume = fetch(&st, &c, &VOLUMES, &pod, &volume_id).await?;
-    let size = size_of(volume.get("size")).unwrap_or(0);
-    let limits = project_limits(&st, &c.ctx.project_id).await?;
-    let each = Usage {
-        snapshots: 1,
-        gigabytes: size,
-        ..Default::default()
-    };
-    let reservation = match st
-        .store
-        .reserve(&Reservation {
-            project_id: &c.ctx.project_id,
-            pod_id: &pod.pod_id,
-            resource_type: SNAPSHOTS.singular,
-            each,
-            min_count: 1,
-            max_count: 1,
-            limits: &limits,
-            ttl: crate::create_checks::reservation_ttl(st.pods.timeout()),
-        })
-        .await?
-    {
-        Ok(ids) => ids.into_iter().next().ok_or_else(ApiError::internal)?,
-        Err(q) => return Err(over_quota(&q, &SNAPSHOTS)),
-    };
-    let answer = match forward(
-        &st,
-        &c,
-        &pod,
-        Method::POST,
-        PodPath::fixed("/snapshots"),
-        None,
-        Some(body),
-    )
-    .await
-    {
-        Ok(a) if a.is_success() => a,
-        Ok(a) => {
-            st.store.release_reservations(&[reservation]).await?;
-            return Ok(respond(&SNAPSHOTS, a, &pod, &HashMap::new()));
-        }
-        Err(e) => {
-            release(&st, reservation).await;
-            return Err(e);
-        }
-    };
-    let Some(id) =
-        resource_of(&answer, SNAPSHOTS.singular).and_then(|s| s["id"].as_str().map(str::to_string))
-    else {
-        release(&st, reservation).await;
-        return Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            format!("Pod {} answered without a snapshot id.", pod.pod_name),
-        ));
-    };
-    if let Err(e) = SNAPSHOTS
-        .record(&st, &c, &pod, &id, Some((reservation, each)), None)
-        .await
-    {
-        tracing::error!(error = %e.message, snapshot = %id, "routing write failed; deleting the snapshot in its pod");
-        let _ = forward(
-            &st,
-            &c,
-            &pod,
-            Method::DELETE,
-            PodPath::of(["snapshots", &id]),
-            None,
-            None,
-        )
-        .await;
-        release(&st, reservation).await;
-        return Err(e);
-    }
-    Ok(respond(&SNAPSHOTS, answer, &pod, &HashMap::new()))
+    let volume_id = VOLUMES.path_id(&volume_id)?;
+    Ok(render(
+        snapshots::create(&st, &caller(&c), volume_id, body).await?,
+    ))
 }
 
 pub async fn list(
@@ -165,21 +86,10 @@ pub async fn delete(
     c: Call,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (routing, pod) = SNAPSHOTS.routed(&st, &c, &id).await?;
-    let answer = forward(
-        &st,
-        &c,
-        &pod,
-        Method::DELETE,
-        PodPath::of(["snapshots", &id]),
-        None,
-        None,
-    )
-    .await?;
-    if answer.is_success() || answer.status == StatusCode::NOT_FOUND {
-        SNAPSHOTS.forget(&st, &routing).await?;
-    }
-    Ok(answer.into_response())
+    let id = SNAPSHOTS.path_id(&id)?;
+    Ok(render(
+        routed::delete(&st, &caller(&c), SNAPSHOTS.base, id, None).await?,
+    ))
 }
 
 /// `POST /snapshots/{id}/action` (`os-reset_status`, `os-force_delete`,
@@ -192,21 +102,9 @@ pub async fn action(
 ) -> Result<Response, ApiError> {
     let parsed: Value = parse_json(&body)?;
     let force_delete = parsed.get("os-force_delete").is_some();
-    let (routing, pod) = SNAPSHOTS.routed(&st, &c, &id).await?;
-    let answer = forward(
-        &st,
-        &c,
-        &pod,
-        Method::POST,
-        PodPath::of(["snapshots", &id, "action"]),
-        None,
-        Some(body),
-    )
-    .await?;
-    if force_delete && answer.is_success() {
-        SNAPSHOTS.forget(&st, &routing).await?;
-    }
-    Ok(respond(&SNAPSHOTS, answer, &pod, &HashMap::new()))
+    let id = SNAPSHOTS.path_id(&id)?;
+    let answer = routed::action(&st, &caller(&c), SNAPSHOTS.base, id, force_delete, body).await?;
+    Ok(render(answer))
 }
 
 /// `metadata`, the one sub-resource Cinder documents besides actions.

@@ -1,32 +1,23 @@
-//! Volume types: kept at the top, copied into a pod the first time a volume
-//! there needs one (Tricircle's service user creates it with the same name,
-//! extra specs and, for private types, access for the project). Pods are
-//! then asked for the type by name.
+//! `/types`: volume types, kept at the top by the volume domain
+//! (`tricircle_volume::types`) and copied into pods on use. Requests are
+//! parsed and checked here as Cinder checks them; views are rendered here.
 
 use std::collections::BTreeMap;
-use tricircle_pods::PodPath;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
-use tricircle_store::{
-    NewRouting, Pod, Routing, RoutingFilter, StoreError, VolumeType, DEFAULT_VOLUME_TYPE,
-};
+use tricircle_store::VolumeType;
+use tricircle_volume::types::{self as domain, TypeCreate, TypeUpdate};
 
 use super::listing::query_pairs;
-use super::resources::{as_service, required_object};
-use crate::auth::Context;
+use super::resources::{caller, required_object};
 use crate::body::parse_json;
 use crate::error::ApiError;
-use crate::gateway::forward::PodAnswer;
 use crate::gateway::{Call, GatewayState};
-
-/// Routing resource type of a type's copy in a pod (`top_id` the top type
-/// id, `bottom_id` the pod's).
-const ROUTING_TYPE: &str = "volume_type";
 
 /// Extra specs every user may see (Cinder's `USER_VISIBLE_EXTRA_SPECS`).
 const USER_VISIBLE_EXTRA_SPECS: &[&str] = &[
@@ -34,10 +25,6 @@ const USER_VISIBLE_EXTRA_SPECS: &[&str] = &[
     "multiattach",
     "replication_enabled",
 ];
-
-fn not_found(id: &str) -> ApiError {
-    ApiError::not_found(format!("Volume type {id} could not be found."))
-}
 
 fn visible_specs(t: &VolumeType, admin: bool) -> BTreeMap<String, String> {
     t.extra_specs
@@ -74,269 +61,6 @@ fn manage_view(t: &VolumeType, access: bool) -> Value {
         }
     }
     v
-}
-
-/// The type named or identified by `ident` if `ctx` may see it (public,
-/// shared with its project, or admin).
-pub(super) async fn find_visible(
-    st: &GatewayState,
-    ctx: &Context,
-    ident: &str,
-) -> Result<Option<VolumeType>, ApiError> {
-    let t = match st.store.get_volume_type(ident).await {
-        Ok(t) => t,
-        Err(StoreError::NotFound(_)) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    if t.is_public
-        || ctx.is_admin()
-        || st
-            .store
-            .volume_type_projects(&t.id)
-            .await?
-            .contains(&ctx.project_id)
-    {
-        Ok(Some(t))
-    } else {
-        Ok(None)
-    }
-}
-
-/// Cinder's 404 for a volume type given by name or id in a request.
-pub(super) fn not_found_by_ref(ident: &str) -> ApiError {
-    if uuid::Uuid::try_parse(ident).is_ok() {
-        not_found(ident)
-    } else {
-        ApiError::not_found(format!("Volume type with name {ident} could not be found."))
-    }
-}
-
-/// The pod's id of its type named `name`, if it has one.
-async fn pod_type_id(
-    st: &GatewayState,
-    c: &Call,
-    pod: &Pod,
-    name: &str,
-) -> Result<Option<String>, ApiError> {
-    let listed = as_service(
-        st,
-        c,
-        pod,
-        Method::GET,
-        PodPath::fixed("/types"),
-        Some("is_public=None"),
-        None,
-    )
-    .await?;
-    if !listed.is_success() {
-        return Err(not_prepared(pod, name, &listed));
-    }
-    Ok(listed.json().and_then(|v| {
-        v["volume_types"].as_array().and_then(|types| {
-            types
-                .iter()
-                .find(|t| t["name"].as_str() == Some(name))
-                .and_then(|t| t["id"].as_str().map(str::to_string))
-        })
-    }))
-}
-
-fn not_prepared(pod: &Pod, name: &str, answer: &PodAnswer) -> ApiError {
-    tracing::error!(pod = %pod.pod_name, status = %answer.status, body = %String::from_utf8_lossy(&answer.body), "volume type copy failed");
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!(
-            "Volume type {name} could not be prepared in pod {}.",
-            pod.pod_name
-        ),
-    )
-}
-
-async fn copies(
-    st: &GatewayState,
-    type_id: &str,
-    pod_id: Option<&str>,
-) -> Result<Vec<Routing>, ApiError> {
-    Ok(st
-        .store
-        .list_routings(
-            &RoutingFilter {
-                top_id: Some(type_id.to_string()),
-                pod_id: pod_id.map(str::to_string),
-                resource_type: Some(ROUTING_TYPE.into()),
-                ..Default::default()
-            },
-            None,
-            10_000,
-        )
-        .await?
-        .routings)
-}
-
-/// Makes sure `t` exists in `pod` under its name, with its extra specs and,
-/// if private, access for the caller's project. Idempotent: a copy found
-/// by name (an earlier attempt, or a concurrent one) is used as it is.
-pub(super) async fn ensure_in_pod(
-    st: &GatewayState,
-    c: &Call,
-    pod: &Pod,
-    t: &VolumeType,
-) -> Result<(), ApiError> {
-    let known = copies(st, &t.id, Some(&pod.pod_id))
-        .await?
-        .into_iter()
-        .find_map(|r| r.bottom_id);
-    let bottom_id = match known {
-        Some(id) => id,
-        None => {
-            let id = match pod_type_id(st, c, pod, &t.name).await? {
-                Some(id) => id,
-                None => {
-                    let body = json!({"volume_type": {
-                        "name": t.name,
-                        "description": t.description,
-                        "os-volume-type-access:is_public": t.is_public,
-                        "extra_specs": t.extra_specs,
-                    }});
-                    let created = as_service(
-                        st,
-                        c,
-                        pod,
-                        Method::POST,
-                        PodPath::fixed("/types"),
-                        None,
-                        Some(body),
-                    )
-                    .await?;
-                    if created.is_success() {
-                        let id = created
-                            .json()
-                            .and_then(|v| v["volume_type"]["id"].as_str().map(str::to_string))
-                            .ok_or_else(|| not_prepared(pod, &t.name, &created))?;
-                        if let Some(spec) = &t.encryption {
-                            let made = as_service(
-                                st,
-                                c,
-                                pod,
-                                Method::POST,
-                                PodPath::of(["types", &id, "encryption"]),
-                                None,
-                                Some(super::encryption::copy_body(spec)),
-                            )
-                            .await?;
-                            if !made.is_success() {
-                                // No copy without its encryption: the next
-                                // use makes both again.
-                                let _gone = as_service(
-                                    st,
-                                    c,
-                                    pod,
-                                    Method::DELETE,
-                                    PodPath::of(["types", &id]),
-                                    None,
-                                    None,
-                                )
-                                .await
-                                .map_err(|e| tracing::warn!(pod = %pod.pod_name, error = %e.message,
-                                    "an unencrypted copy of an encrypted volume type stays in the pod"));
-                                return Err(not_prepared(pod, &t.name, &made));
-                            }
-                        }
-                        id
-                    } else if created.status == StatusCode::CONFLICT {
-                        // Created meanwhile by a concurrent request.
-                        pod_type_id(st, c, pod, &t.name)
-                            .await?
-                            .ok_or_else(|| not_prepared(pod, &t.name, &created))?
-                    } else {
-                        return Err(not_prepared(pod, &t.name, &created));
-                    }
-                }
-            };
-            match st
-                .store
-                .create_routing(&NewRouting {
-                    top_id: t.id.clone(),
-                    bottom_id: Some(id.clone()),
-                    pod_id: pod.pod_id.clone(),
-                    project_id: String::new(),
-                    resource_type: ROUTING_TYPE.into(),
-                })
-                .await
-            {
-                Ok(_) | Err(StoreError::Conflict(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-            id
-        }
-    };
-    if !t.is_public {
-        let body = json!({"addProjectAccess": {"project": c.ctx.project_id}});
-        let r = as_service(
-            st,
-            c,
-            pod,
-            Method::POST,
-            PodPath::of(["types", &bottom_id, "action"]),
-            None,
-            Some(body),
-        )
-        .await?;
-        if !r.is_success() && r.status != StatusCode::CONFLICT {
-            return Err(not_prepared(pod, &t.name, &r));
-        }
-    }
-    Ok(())
-}
-
-/// Repeats a change in every pod holding a copy of the type (best effort:
-/// the top is the reference, a failed pod is logged). `path` gets the
-/// pod's type id appended after `/types/`. Returns the copies' answers.
-pub(super) async fn propagate(
-    st: &GatewayState,
-    c: &Call,
-    type_id: &str,
-    method: Method,
-    rest: &PodPath,
-    body: Option<Value>,
-) -> Vec<(Routing, Result<PodAnswer, ApiError>)> {
-    let routings = match copies(st, type_id, None).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(error = %e.message, %type_id, "volume type copies unknown; change not propagated");
-            return Vec::new();
-        }
-    };
-    let mut out = Vec::new();
-    for r in routings {
-        let Some(bottom) = r.bottom_id.clone() else {
-            continue;
-        };
-        let Ok(Some(pod)) = st.store.find_pod(&r.pod_id).await else {
-            continue;
-        };
-        let answer = as_service(
-            st,
-            c,
-            &pod,
-            method.clone(),
-            PodPath::of(["types", &bottom]).join(rest),
-            None,
-            body.clone(),
-        )
-        .await;
-        match &answer {
-            Ok(a) if a.is_success() || a.status == StatusCode::NOT_FOUND => {}
-            Ok(a) => {
-                tracing::warn!(pod = %pod.pod_name, status = %a.status, %type_id, "volume type change not applied in pod")
-            }
-            Err(e) => {
-                tracing::warn!(pod = %pod.pod_name, error = %e.message, %type_id, "volume type change not applied in pod")
-            }
-        }
-        out.push((r, answer));
-    }
-    out
 }
 
 // --------------------------------------------------------------- validation
@@ -455,17 +179,7 @@ pub async fn list(
             }
         },
     };
-    let types = match is_public {
-        Some(true) => st.store.list_volume_types(Some(&c.ctx.project_id)).await?,
-        Some(false) => st
-            .store
-            .list_volume_types(None)
-            .await?
-            .into_iter()
-            .filter(|t| !t.is_public)
-            .collect(),
-        None => st.store.list_volume_types(None).await?,
-    };
+    let types = domain::list(&st, &caller(&c), is_public).await?;
     let items: Vec<Value> = types.iter().map(|t| view(t, admin)).collect();
     Ok(Json(json!({"volume_types": items})).into_response())
 }
@@ -475,28 +189,13 @@ pub async fn show(
     c: Call,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if id == "default" {
-        let t = match st.store.get_volume_type(DEFAULT_VOLUME_TYPE).await {
-            Ok(t) => t,
-            Err(StoreError::NotFound(_)) => {
-                return Err(ApiError::not_found("Default volume type can not be found."))
-            }
-            Err(e) => return Err(e.into()),
-        };
-        return Ok(Json(json!({"volume_type": view(&t, c.ctx.is_admin())})));
-    }
-    let t = find_visible(&st, &c.ctx, &id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
+    let t = domain::show(&st, &caller(&c), &id).await?;
     Ok(Json(json!({"volume_type": view(&t, c.ctx.is_admin())})))
 }
 
-pub async fn create(
-    State(st): State<GatewayState>,
-    c: Call,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let mut body: Value = parse_json(&body)?;
+/// `POST /types`, parsed.
+fn parse_create(body: &Bytes) -> Result<TypeCreate, ApiError> {
+    let mut body: Value = parse_json(body)?;
     if let Some(obj) = body.as_object() {
         extra_keys(obj, &["volume_type"])?;
     }
@@ -516,26 +215,33 @@ pub async fn create(
         )
     })?)?;
     let description = description_field(t)?;
-    let specs = match t.get("extra_specs") {
+    let extra_specs = match t.get("extra_specs") {
         None | Some(Value::Null) => BTreeMap::new(),
         Some(v) => specs_field(v)?,
     };
     let is_public = bool_field(t, "os-volume-type-access:is_public")?.unwrap_or(true);
+    Ok(TypeCreate {
+        name,
+        description,
+        is_public,
+        extra_specs,
+    })
+}
+
+pub async fn create(
+    State(st): State<GatewayState>,
+    c: Call,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let req = parse_create(&body)?;
     c.ctx.require_admin("volume_extension:type_create")?;
-    let created = st
-        .store
-        .create_volume_type(&name, description.as_deref(), is_public, &specs)
-        .await?;
+    let created = domain::create(&st, req).await?;
     Ok(Json(json!({"volume_type": manage_view(&created, true)})))
 }
 
-pub async fn update(
-    State(st): State<GatewayState>,
-    c: Call,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let mut body: Value = parse_json(&body)?;
+/// `PUT /types/{id}`, parsed (before policy, as Cinder checks it).
+fn parse_update(body: &Bytes) -> Result<TypeUpdate, ApiError> {
+    let mut body: Value = parse_json(body)?;
     if let Some(obj) = body.as_object() {
         extra_keys(obj, &["volume_type"])?;
     }
@@ -550,102 +256,39 @@ pub async fn update(
     };
     let description = description_field(t)?;
     let is_public = bool_field(t, "is_public")?;
+    Ok(TypeUpdate {
+        name,
+        description,
+        is_public,
+    })
+}
+
+pub async fn update(
+    State(st): State<GatewayState>,
+    c: Call,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let req = parse_update(&body)?;
     c.ctx.require_admin("volume_extension:type_update")?;
-    if name.is_none() && description.is_none() && is_public.is_none() {
+    if req.name.is_none() && req.description.is_none() && req.is_public.is_none() {
         return Err(ApiError::bad_request(
             "Specify volume type name, description, is_public or a combination thereof.",
         ));
     }
-    let current = st
-        .store
-        .get_volume_type(&id)
-        .await
-        .map_err(|_| not_found(&id))?;
-    if current.id != id {
-        return Err(not_found(&id));
-    }
-    if current.name == DEFAULT_VOLUME_TYPE && name.as_ref().is_some_and(|n| *n != current.name) {
-        // Cinder fails this with a 500; the pods' own copies keep the name.
-        return Err(ApiError::bad_request(format!(
-            "Cannot update volume_type {id}: the default volume type cannot be renamed."
-        )));
-    }
-    let updated = st
-        .store
-        .update_volume_type(&id, name.as_deref(), description.as_deref(), is_public)
-        .await?;
-    // Pods are asked for the type by name: copies must follow a rename.
-    let mut change = Map::new();
-    if let Some(n) = &name {
-        change.insert("name".into(), json!(n));
-    }
-    if let Some(d) = &description {
-        change.insert("description".into(), json!(d));
-    }
-    if let Some(p) = is_public {
-        change.insert("is_public".into(), json!(p));
-    }
-    propagate(
-        &st,
-        &c,
-        &id,
-        Method::PUT,
-        &PodPath::default(),
-        Some(json!({"volume_type": change})),
-    )
-    .await;
+    let updated = domain::update(&st, &caller(&c), &id, req).await?;
     Ok(Json(json!({"volume_type": manage_view(&updated, false)})))
 }
 
-/// Deletes the type in every pod holding a copy, then at the top. A pod
-/// that refuses (the type is in use there) stops the delete with its
-/// answer; copies already deleted are forgotten and re-created on use.
+/// Deletes the type in every pod holding a copy, then at the top.
 pub async fn delete(
     State(st): State<GatewayState>,
     c: Call,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     c.ctx.require_admin("volume_extension:type_delete")?;
-    let t = st
-        .store
-        .get_volume_type(&id)
-        .await
-        .map_err(|_| not_found(&id))?;
-    if t.id != id {
-        return Err(not_found(&id));
-    }
-    if t.name == DEFAULT_VOLUME_TYPE {
-        return Err(ApiError::bad_request(format!(
-            "The volume type {id} is a default volume type and cannot be deleted."
-        )));
-    }
-    let mut refused = None;
-    for (routing, answer) in
-        propagate(&st, &c, &id, Method::DELETE, &PodPath::default(), None).await
-    {
-        match answer {
-            Ok(a) if a.status.is_client_error() && a.status != StatusCode::NOT_FOUND => {
-                refused.get_or_insert(super::resources::refusal(&a));
-            }
-            _ => st.store.delete_routing(routing.id).await?,
-        }
-    }
-    if let Some(e) = refused {
-        return Err(e);
-    }
-    st.store.delete_volume_type(&id).await?;
+    domain::delete(&st, &caller(&c), &id).await?;
     Ok(StatusCode::ACCEPTED.into_response())
-}
-
-pub(super) async fn visible_type(
-    st: &GatewayState,
-    c: &Call,
-    id: &str,
-) -> Result<VolumeType, ApiError> {
-    find_visible(st, &c.ctx, id)
-        .await?
-        .filter(|t| t.id == id)
-        .ok_or_else(|| not_found(id))
 }
 
 pub async fn specs_list(
@@ -653,7 +296,7 @@ pub async fn specs_list(
     c: Call,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let t = visible_type(&st, &c, &id).await?;
+    let t = domain::visible_type(&st, &caller(&c), &id).await?;
     Ok(Json(
         json!({"extra_specs": visible_specs(&t, c.ctx.is_admin())}),
     ))
@@ -671,24 +314,8 @@ pub async fn specs_create(
     let specs = specs_field(&Value::Object(
         required_object(&mut body, "extra_specs")?.clone(),
     ))?;
-    let t = visible_type(&st, &c, &id).await?;
-    st.store.set_volume_type_extra_specs(&t.id, &specs).await?;
-    propagate(
-        &st,
-        &c,
-        &id,
-        Method::POST,
-        &PodPath::fixed("/extra_specs"),
-        Some(json!({"extra_specs": specs})),
-    )
-    .await;
+    domain::set_specs(&st, &caller(&c), &id, &specs, None).await?;
     Ok(Json(json!({"extra_specs": specs})))
-}
-
-fn no_spec(id: &str, key: &str) -> ApiError {
-    ApiError::not_found(format!(
-        "Volume Type {id} has no extra specs with key {key}."
-    ))
 }
 
 pub async fn spec_show(
@@ -696,9 +323,11 @@ pub async fn spec_show(
     c: Call,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let t = visible_type(&st, &c, &id).await?;
+    let t = domain::visible_type(&st, &caller(&c), &id).await?;
     let specs = visible_specs(&t, c.ctx.is_admin());
-    let v = specs.get(&key).ok_or_else(|| no_spec(&id, &key))?;
+    let v = specs
+        .get(&key)
+        .ok_or_else(|| ApiError::from(domain::no_spec(&id, &key)))?;
     Ok(Json(json!({ key: v })))
 }
 
@@ -720,17 +349,7 @@ pub async fn spec_update(
     if !specs.contains_key(&key) {
         return Err(ApiError::bad_request("Request body and URI mismatch"));
     }
-    let t = visible_type(&st, &c, &id).await?;
-    st.store.set_volume_type_extra_specs(&t.id, &specs).await?;
-    propagate(
-        &st,
-        &c,
-        &id,
-        Method::PUT,
-        &PodPath::of(["extra_specs", &key]),
-        Some(json!(specs)),
-    )
-    .await;
+    domain::set_specs(&st, &caller(&c), &id, &specs, Some(&key)).await?;
     Ok(Json(json!(specs)))
 }
 
@@ -741,20 +360,7 @@ pub async fn spec_delete(
 ) -> Result<Response, ApiError> {
     c.ctx
         .require_admin("volume_extension:types_extra_specs:delete")?;
-    let t = visible_type(&st, &c, &id).await?;
-    if !t.extra_specs.contains_key(&key) {
-        return Err(no_spec(&id, &key));
-    }
-    st.store.delete_volume_type_extra_spec(&t.id, &key).await?;
-    propagate(
-        &st,
-        &c,
-        &id,
-        Method::DELETE,
-        &PodPath::of(["extra_specs", &key]),
-        None,
-    )
-    .await;
+    domain::delete_spec(&st, &caller(&c), &id, &key).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -764,20 +370,8 @@ pub async fn access_list(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     c.ctx.require_admin("volume_extension:volume_type_access")?;
-    let t = st
-        .store
-        .get_volume_type(&id)
-        .await
-        .map_err(|_| not_found(&id))?;
-    if t.is_public {
-        return Err(ApiError::not_found(
-            "Access list not available for public volume types.",
-        ));
-    }
-    let list: Vec<Value> = st
-        .store
-        .volume_type_projects(&t.id)
-        .await?
+    let (t, projects) = domain::access_list(&st, &id).await?;
+    let list: Vec<Value> = projects
         .into_iter()
         .map(|p| json!({"volume_type_id": t.id, "project_id": p}))
         .collect();
@@ -819,34 +413,7 @@ pub async fn access_action(
         .ok_or_else(|| {
             ApiError::bad_request("Missing required element 'project' in request body.")
         })?;
-    let t = st
-        .store
-        .get_volume_type(&id)
-        .await
-        .map_err(|_| not_found(&id))?;
-    if t.id != id {
-        return Err(not_found(&id));
-    }
-    if t.is_public {
-        return Err(ApiError::bad_request(
-            "Invalid volume type: Type access modification is not applicable to public volume type.",
-        ));
-    }
-    if add {
-        // Copies get the access when the project first uses them there.
-        st.store.add_volume_type_project(&t.id, project).await?;
-    } else {
-        st.store.remove_volume_type_project(&t.id, project).await?;
-        propagate(
-            &st,
-            &c,
-            &id,
-            Method::POST,
-            &PodPath::fixed("/action"),
-            Some(json!({"removeProjectAccess": {"project": project}})),
-        )
-        .await;
-    }
+    domain::change_access(&st, &caller(&c), &id, project, add).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -899,13 +466,5 @@ mod tests {
         assert!(bool_field(&m, "q").is_err());
         assert_eq!(bool_field(&m, "r").ok(), Some(Some(false)));
         assert_eq!(bool_field(&m, "absent").ok(), Some(None));
-        assert_eq!(
-            not_found_by_ref("gold").message,
-            "Volume type with name gold could not be found."
-        );
-        assert_eq!(
-            not_found_by_ref("0a6b3f5e-1111-4d4b-9a43-3f7c1a2b3c4d").message,
-            "Volume type 0a6b3f5e-1111-4d4b-9a43-3f7c1a2b3c4d could not be found."
-        );
     }
 }
