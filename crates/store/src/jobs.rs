@@ -226,15 +226,15 @@ pub(crate) async fn enqueue_at(
 /// goes. Returns false when `owner` no longer holds the job.
 async fn requeue_in(
     tx: &mut Transaction<'_, Any>,
-    backend: Backend,
+    store: &Store,
     id: &str,
     owner: &str,
     failed: bool,
     error: Option<&str>,
     run_after: &str,
-    now: &str,
 ) -> Result<bool> {
-    let lock = if backend == Backend::Postgres {
+    let now = &store.jobs_now();
+    let lock = if store.backend == Backend::Postgres {
         " FOR UPDATE"
     } else {
         ""
@@ -486,19 +486,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let done =
             match retry_at {
-                Some(at) => {
-                    requeue_in(
-                        &mut tx,
-                        self.backend,
-                        id,
-                        owner,
-                        true,
-                        Some(error),
-                        at,
-                        &now,
-                    )
-                    .await?
-                }
+                Some(at) => requeue_in(&mut tx, self, id, owner, true, Some(error), at).await?,
                 None => sqlx::query(
                     "UPDATE jobs SET status = 'FAIL', attempts = attempts + 1, last_error = $1, \
                      lease_owner = NULL, lease_expires_at = NULL, updated_at = $2 \
@@ -522,7 +510,7 @@ impl Store {
     pub async fn release_job(&self, id: &str, owner: &str) -> Result<bool> {
         let now = self.jobs_now();
         let mut tx = self.begin_write().await?;
-        let done = requeue_in(&mut tx, self.backend, id, owner, false, None, &now, &now).await?;
+        let done = requeue_in(&mut tx, self, id, owner, false, None, &now).await?;
         tx.commit().await?;
         Ok(done)
     }
