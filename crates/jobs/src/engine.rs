@@ -11,7 +11,7 @@ use rand::Rng;
 use tokio::sync::{watch, Notify};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
-use tricircle_store::{stamp_after, Job, Store};
+use tricircle_store::{Job, Store};
 
 use crate::registry::{JobError, Registry};
 
@@ -23,7 +23,9 @@ pub struct EngineConfig {
     pub workers: usize,
     /// How long a claimed job stays this engine's without a renewal; the
     /// lease is renewed every `lease / 3` while the handler runs. A worker
-    /// that dies loses its jobs to other workers after this long.
+    /// that dies loses its jobs to other workers after this long. Expiry
+    /// and back-off times are by the store's clock ([`Store::with_clock`]);
+    /// the renewal and polling intervals are the runtime's timers.
     pub lease: Duration,
     /// How often an idle worker looks for jobs enqueued by other processes.
     pub poll_interval: Duration,
@@ -301,7 +303,7 @@ async fn record(sh: &Shared, owner: &str, job: &Job, outcome: Outcome) -> Outcom
         Outcome::Success => store.finish_job_success(&job.id, owner).await,
         Outcome::Retry(e) => {
             let attempts = u32::try_from(job.attempts + 1).unwrap_or(u32::MAX);
-            let at = stamp_after(backoff(attempts, c.backoff_base, c.backoff_cap));
+            let at = store.stamp_after(backoff(attempts, c.backoff_base, c.backoff_cap));
             store.finish_job_failure(&job.id, owner, e, Some(&at)).await
         }
         Outcome::Fail(e) => store.finish_job_failure(&job.id, owner, e, None).await,

@@ -2,12 +2,15 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use serde::Serialize;
 use serde_json::Value;
 use tricircle_store::Job;
+
+use crate::payload::{parse_resource, JobPayload};
 
 /// Why a run did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,6 +104,33 @@ pub struct JobSchema {
     /// How many of `resource`'s keys name the resource.
     #[serde(skip)]
     id_keys: usize,
+    /// For a typed job type: its payload parser.
+    #[serde(skip)]
+    typed: Option<TypedParse>,
+}
+
+/// Parses a `resource` as a job type's payload and answers its resource id.
+#[derive(Clone, Copy)]
+struct TypedParse(fn(&Value) -> Result<String, String>);
+
+impl std::fmt::Debug for TypedParse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TypedParse")
+    }
+}
+
+/// A job type has one payload type: schemas of one type are equal whatever
+/// the parser's address.
+impl PartialEq for TypedParse {
+    fn eq(&self, _: &TypedParse) -> bool {
+        true
+    }
+}
+
+impl Eq for TypedParse {}
+
+fn typed_resource_id<P: JobPayload>(resource: &Value) -> Result<String, String> {
+    parse_resource::<P>(resource).map(|p| p.resource_id())
 }
 
 impl JobSchema {
@@ -113,13 +143,25 @@ impl JobSchema {
             resource,
             optional: owned(keys.optional),
             id_keys: keys.id.len(),
+            typed: None,
         }
     }
 
-    /// The resource id of a job of this type: the values of the keys
-    /// naming the resource, in schema order, joined by `#` (as the original
-    /// did).
+    /// The schema of `P`'s job type: its keys, and `P` parses what passes.
+    pub fn of<P: JobPayload>() -> JobSchema {
+        JobSchema {
+            typed: Some(TypedParse(typed_resource_id::<P>)),
+            ..JobSchema::new(P::JOB_TYPE, P::KEYS)
+        }
+    }
+
+    /// The resource id of a job of this type: for a typed job type, the
+    /// payload's; otherwise the values of the keys naming the resource, in
+    /// schema order, joined by `#` (as the original did).
     pub fn resource_id(&self, resource: &Value) -> String {
+        if let Some(Ok(id)) = self.typed.map(|t| (t.0)(resource)) {
+            return id;
+        }
         self.resource[..self.id_keys]
             .iter()
             .map(|k| match resource.get(k) {
@@ -132,9 +174,18 @@ impl JobSchema {
     }
 
     /// Checks an operator-given `resource`: an object with every required
-    /// key, each a non-empty string, and no key the type does not know.
-    /// The message names what is wrong (all the missing keys at once).
+    /// key, each a non-empty string, and no key the type does not know;
+    /// for a typed job type, one that parses as its payload. The message
+    /// names what is wrong (all the missing keys at once).
     pub fn check(&self, resource: &Value) -> Result<(), String> {
+        self.check_keys(resource)?;
+        match self.typed {
+            Some(t) => (t.0)(resource).map(drop),
+            None => Ok(()),
+        }
+    }
+
+    fn check_keys(&self, resource: &Value) -> Result<(), String> {
         let needs = self.resource.join(", ");
         let Some(obj) = resource.as_object() else {
             return Err(format!(
@@ -190,6 +241,26 @@ struct Entry {
     handler: Arc<dyn Handler>,
 }
 
+/// Runs jobs of `P`'s type: parses the payload, then calls the handler.
+struct TypedHandler<P, F> {
+    f: F,
+    payload: PhantomData<fn() -> P>,
+}
+
+impl<P, F, Fut> Handler for TypedHandler<P, F>
+where
+    P: JobPayload,
+    F: Fn(P, Job) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), JobError>> + Send + 'static,
+{
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), JobError>> {
+        match P::from_job(job) {
+            Ok(payload) => Box::pin((self.f)(payload, job.clone())),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+}
+
 /// Job type → handler and schema. Built once at start-up.
 #[derive(Clone, Default)]
 pub struct Registry {
@@ -226,19 +297,37 @@ impl Registry {
         keys: ResourceKeys<'_>,
         handler: impl Handler,
     ) -> &mut Registry {
+        self.insert(JobSchema::new(job_type, keys), Arc::new(handler))
+    }
+
+    fn insert(&mut self, schema: JobSchema, handler: Arc<dyn Handler>) -> &mut Registry {
+        let job_type = schema.job_type.as_str();
         if self.types.contains_key(job_type) {
             tracing::warn!(
                 job_type,
                 "job type registered twice: the later handler wins"
             );
         }
-        self.types.insert(
-            job_type.to_string(),
-            Entry {
-                schema: JobSchema::new(job_type, keys),
-                handler: Arc::new(handler),
-            },
-        );
+        self.types
+            .insert(job_type.to_string(), Entry { schema, handler });
+        self
+    }
+
+    /// Registers (or replaces) the handler of `P`'s job type: it gets each
+    /// job's payload parsed as a `P` (a job whose payload does not parse
+    /// FAILs without running it), and the job. The type's schema, and the
+    /// check of operator-given jobs, come from `P`.
+    pub fn on<P, F, Fut>(mut self, handler: F) -> Self
+    where
+        P: JobPayload,
+        F: Fn(P, Job) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), JobError>> + Send + 'static,
+    {
+        let handler = TypedHandler {
+            f: handler,
+            payload: PhantomData::<fn() -> P>,
+        };
+        self.insert(JobSchema::of::<P>(), Arc::new(handler));
         self
     }
 
@@ -352,6 +441,73 @@ mod tests {
         assert_eq!(
             serde_json::to_value(plain.schema("router_setup").unwrap()).unwrap(),
             json!({"type": "router_setup", "resource": ["pod_id", "router_id", "network_id"]})
+        );
+    }
+
+    #[derive(Debug, serde::Serialize, serde::Deserialize)]
+    struct PortDelete {
+        port_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        snapshot: Option<serde_json::Map<String, Value>>,
+    }
+
+    impl JobPayload for PortDelete {
+        const JOB_TYPE: &'static str = "port_delete";
+        const KEYS: ResourceKeys<'static> = ResourceKeys {
+            id: &["port_id"],
+            required: &[],
+            optional: &["snapshot"],
+        };
+        fn resource_id(&self) -> String {
+            self.port_id.clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn typed_types_take_schema_checks_and_parsing_from_their_payload() {
+        let r = Registry::new().on(|p: PortDelete, job: Job| async move {
+            if p.port_id == job.resource_id {
+                Ok(())
+            } else {
+                Err(JobError::Fatal(format!(
+                    "{} != {}",
+                    p.port_id, job.resource_id
+                )))
+            }
+        });
+        let s = r.schema("port_delete").unwrap();
+        assert_eq!(
+            serde_json::to_value(s).unwrap(),
+            json!({"type": "port_delete", "resource": ["port_id"], "optional": ["snapshot"]})
+        );
+        assert_eq!(s, &JobSchema::of::<PortDelete>());
+        // The keys are checked as for untyped types, with the same messages.
+        let good = json!({"port_id": "x", "snapshot": {"name": "n"}});
+        assert_eq!(s.check(&good), Ok(()));
+        assert_eq!(s.resource_id(&good), "x");
+        for (bad, needle) in [
+            (json!({}), "lacks key 'port_id'"),
+            (json!({"port_id": 5}), "must be a non-empty string"),
+            (json!({"port_id": "x", "extra": 1}), "unknown key 'extra'"),
+            (json!("x"), "must be an object"),
+            // What only the payload type knows.
+            (
+                json!({"port_id": "x", "snapshot": 1}),
+                "resource of a port_delete job is not valid",
+            ),
+        ] {
+            let e = s.check(&bad).unwrap_err();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
+        // The handler gets the parsed payload; an unparsable one FAILs.
+        let mut job = crate::payload::tests_support::job("port_delete", good);
+        job.resource_id = "x".into();
+        let h = r.handler("port_delete").unwrap();
+        assert_eq!(h.run(&job).await, Ok(()));
+        job.resource = json!({"snapshot": {}});
+        assert_eq!(
+            h.run(&job).await,
+            Err(JobError::Fatal("the job's resource lacks 'port_id'".into()))
         );
     }
 }

@@ -4,12 +4,12 @@
 //! coalesced into it is harmless.
 
 use serde_json::{json, Value};
-use tricircle_jobs::{handler_fn, resource_str, Job, JobError, Registry, ResourceKeys};
+use tricircle_jobs::{Job, JobError, JobPayload, Registry};
 
 use crate::bottom::{bottom_network_name, Bottom, BottomError};
 use crate::jobs_types::{
-    NETWORK_DELETE, NETWORK_UPDATE, PORT_DELETE, PORT_UPDATE, SECURITY_GROUP_SYNC, SUBNET_DELETE,
-    SUBNET_UPDATE,
+    NetworkDelete, NetworkUpdate, PortDelete, PortUpdate, SecurityGroupSync, SubnetDelete,
+    SubnetUpdate,
 };
 use crate::Scope;
 
@@ -31,51 +31,24 @@ fn failed(e: BottomError) -> JobError {
 
 /// The network job types with their handlers, added to `registry`.
 pub fn register(registry: Registry, bottom: Bottom) -> Registry {
-    // Jobs name their resource by its id; the top change records its
-    // project and, for updates and deletes, the resource as it was.
-    let keys = |id| ResourceKeys {
-        id,
-        required: &[],
-        optional: &["project_id", "snapshot"],
-    };
-    registry
-        .with_keys(
-            NETWORK_UPDATE,
-            keys(&["network_id"]),
-            run(&bottom, network_update),
-        )
-        .with_keys(
-            NETWORK_DELETE,
-            keys(&["network_id"]),
-            run(&bottom, network_delete),
-        )
-        .with_keys(
-            SUBNET_UPDATE,
-            keys(&["subnet_id"]),
-            run(&bottom, subnet_update),
-        )
-        .with_keys(
-            SUBNET_DELETE,
-            keys(&["subnet_id"]),
-            run(&bottom, subnet_delete),
-        )
-        .with_keys(PORT_UPDATE, keys(&["port_id"]), run(&bottom, port_update))
-        .with_keys(PORT_DELETE, keys(&["port_id"]), run(&bottom, port_delete))
-        .with_keys(
-            SECURITY_GROUP_SYNC,
-            keys(&["security_group_id"]),
-            run(&bottom, security_group_sync),
-        )
+    let registry = on(registry, &bottom, network_update);
+    let registry = on(registry, &bottom, network_delete);
+    let registry = on(registry, &bottom, subnet_update);
+    let registry = on(registry, &bottom, subnet_delete);
+    let registry = on(registry, &bottom, port_update);
+    let registry = on(registry, &bottom, port_delete);
+    on(registry, &bottom, security_group_sync)
 }
 
-/// A handler running `f` with its own handle on the pods.
-fn run<F, Fut>(bottom: &Bottom, f: F) -> impl tricircle_jobs::Handler
+/// Registers `f` for its payload's job type, with its own handle on the pods.
+fn on<P, F, Fut>(registry: Registry, bottom: &Bottom, f: F) -> Registry
 where
-    F: Fn(Bottom, Job) -> Fut + Send + Sync + 'static,
+    P: JobPayload,
+    F: Fn(Bottom, P, Job) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<(), JobError>> + Send + 'static,
 {
     let b = bottom.clone();
-    handler_fn(move |job| f(b.clone(), job))
+    registry.on(move |payload: P, job| f(b.clone(), payload, job))
 }
 
 /// Copies the attributes a pod's copy shares with the top.
@@ -89,9 +62,8 @@ fn pick(top: &Value, keys: &[&str]) -> Value {
     out
 }
 
-async fn network_update(b: Bottom, job: Job) -> Result<(), JobError> {
-    let (b, job) = (&b, &job);
-    let id = resource_str(job, "network_id")?;
+async fn network_update(b: Bottom, p: NetworkUpdate, _: Job) -> Result<(), JobError> {
+    let (b, id) = (&b, p.network_id.as_str());
     let top = match b.neutron().get_network(&admin(), id).await {
         Ok(t) => t,
         // Deleted since: the delete job takes over.
@@ -116,13 +88,13 @@ async fn network_update(b: Bottom, job: Job) -> Result<(), JobError> {
     b.update_copies(id, "network", body).await.map_err(failed)
 }
 
-async fn network_delete(b: Bottom, job: Job) -> Result<(), JobError> {
-    let (b, job) = (&b, &job);
-    let id = resource_str(job, "network_id")?;
+async fn network_delete(b: Bottom, p: NetworkDelete, _: Job) -> Result<(), JobError> {
+    let (b, id) = (&b, p.network_id.as_str());
     // The subnets went with the network at the top; their copies go first.
-    let subnets: Vec<String> = job
-        .resource
-        .pointer("/snapshot/subnets")
+    let subnets: Vec<String> = p
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.get("subnets"))
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -136,9 +108,8 @@ async fn network_delete(b: Bottom, job: Job) -> Result<(), JobError> {
     Ok(())
 }
 
-async fn subnet_update(b: Bottom, job: Job) -> Result<(), JobError> {
-    let (b, job) = (&b, &job);
-    let id = resource_str(job, "subnet_id")?;
+async fn subnet_update(b: Bottom, p: SubnetUpdate, _: Job) -> Result<(), JobError> {
+    let (b, id) = (&b, p.subnet_id.as_str());
     let top = match b.neutron().get_subnet(&admin(), id).await {
         Ok(t) => t,
         Err(e) if e.status == 404 => return Ok(()),
@@ -148,31 +119,26 @@ async fn subnet_update(b: Bottom, job: Job) -> Result<(), JobError> {
     b.update_copies(id, "subnet", body).await.map_err(failed)
 }
 
-async fn subnet_delete(b: Bottom, job: Job) -> Result<(), JobError> {
-    let (b, job) = (&b, &job);
-    let id = resource_str(job, "subnet_id")?;
-    b.delete_copies(id, "subnet").await.map_err(failed)
+async fn subnet_delete(b: Bottom, p: SubnetDelete, _: Job) -> Result<(), JobError> {
+    b.delete_copies(&p.subnet_id, "subnet")
+        .await
+        .map_err(failed)
 }
 
-async fn port_update(b: Bottom, job: Job) -> Result<(), JobError> {
-    let id = resource_str(&job, "port_id")?;
-    match b.sync_port(id).await {
+async fn port_update(b: Bottom, p: PortUpdate, _: Job) -> Result<(), JobError> {
+    match b.sync_port(&p.port_id).await {
         Ok(()) => Ok(()),
         Err(BottomError::Top(e)) => Err(JobError::Retry(e.message)),
         Err(e) => Err(failed(e)),
     }
 }
 
-async fn port_delete(b: Bottom, job: Job) -> Result<(), JobError> {
-    let (b, job) = (&b, &job);
-    let id = resource_str(job, "port_id")?;
-    b.delete_copies(id, "port").await.map_err(failed)
+async fn port_delete(b: Bottom, p: PortDelete, _: Job) -> Result<(), JobError> {
+    b.delete_copies(&p.port_id, "port").await.map_err(failed)
 }
 
-async fn security_group_sync(b: Bottom, job: Job) -> Result<(), JobError> {
-    let (b, job) = (&b, &job);
-    let id = resource_str(job, "security_group_id")?;
-    b.sync_security_group(&job.project_id, id)
+async fn security_group_sync(b: Bottom, p: SecurityGroupSync, job: Job) -> Result<(), JobError> {
+    b.sync_security_group(&job.project_id, &p.security_group_id)
         .await
         .map_err(failed)
 }

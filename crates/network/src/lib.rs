@@ -25,7 +25,7 @@ mod zones;
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use tricircle_store::{NeutronKind, NeutronTx, NewJob, Store};
 
 pub use config::{NetworkConfig, NeutronQuotas, VlanRange};
@@ -79,8 +79,8 @@ fn str_of<'a>(body: &'a Value, key: &str) -> &'a str {
     body.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-/// The job for a change of a resource that has copies in pods, if any:
-/// `resource` is `{"<kind>_id": id, "project_id": ..}` (+ `snapshot`).
+/// The job for a change of a resource that has copies in pods, if any: the
+/// payload of `job_type` (one of [`jobs_types::ALL`]) for resource `id`.
 async fn jobs_for(
     tx: &mut NeutronTx,
     kind: NeutronKind,
@@ -92,19 +92,17 @@ async fn jobs_for(
     if tx.copy_pods(id, kind.resource_type()).await?.is_empty() {
         return Ok(Vec::new());
     }
-    let mut resource = json!({
-        format!("{}_id", kind.resource_type()): id,
-        "project_id": project_id,
-    });
-    if let Some(s) = snapshot {
-        resource["snapshot"] = s.clone();
+    match jobs_types::change_job(job_type, id, project_id, snapshot) {
+        Some(Ok(job)) => Ok(vec![job]),
+        Some(Err(e)) => {
+            tracing::error!(job_type, error = %e, "cannot encode a job payload");
+            Err(NeutronError::internal())
+        }
+        None => {
+            tracing::error!(job_type, "not a network job type");
+            Err(NeutronError::internal())
+        }
     }
-    Ok(vec![NewJob {
-        job_type: job_type.to_string(),
-        project_id: project_id.to_string(),
-        resource_id: id.to_string(),
-        resource,
-    }])
 }
 
 /// How many times a transaction that lost a race is tried again.

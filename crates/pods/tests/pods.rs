@@ -92,18 +92,22 @@ async fn memory_then_table_then_keystone() {
 async fn a_missing_entry_rereads_the_catalog() {
     let (id, cfg) = identity().await;
     id.register_pod("Pod1", "http://127.0.0.1:7001");
+    // Two resolvers, so that neither check races the wall clock: one whose
+    // interval never passes in this test, one with no interval at all.
+    let patient = EndpointResolver::new(keystone(&cfg, &cfg.public_url), None, Interface::Public)
+        .with_min_refresh_interval(Duration::from_secs(3600));
     let resolver = EndpointResolver::new(keystone(&cfg, &cfg.public_url), None, Interface::Public)
-        .with_min_refresh_interval(Duration::from_millis(300));
+        .with_min_refresh_interval(Duration::ZERO);
+    patient.endpoint("Pod1", "compute").await.unwrap();
     resolver.endpoint("Pod1", "compute").await.unwrap();
     id.register_pod("Pod2", "http://127.0.0.1:7002");
     // Too soon after the last read: not re-read yet.
-    assert!(resolver.endpoint("Pod2", "image").await.is_err());
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(patient.endpoint("Pod2", "image").await.is_err());
+    // Once the interval has passed, a missing entry re-reads the catalog.
     assert_eq!(
         resolver.endpoint("Pod2", "image").await.unwrap(),
         "http://127.0.0.1:7002/image"
     );
-    tokio::time::sleep(Duration::from_millis(400)).await;
     let err = resolver.endpoint("Pod2", "object-store").await.unwrap_err();
     assert!(err.to_string().contains("object-store"), "{err}");
 }

@@ -57,7 +57,7 @@ impl Store {
         ttl: Duration,
     ) -> Result<String> {
         let mut tx = self.begin_write().await?;
-        let id = enqueue_at(&mut tx, job, &stamp_after(delay)).await?;
+        let id = enqueue_at(&mut tx, job, &self.stamp_after(delay), &self.jobs_now()).await?;
         if !reservations.is_empty() {
             // Ids are integers we made: safe to inline.
             sqlx::query(&format!(

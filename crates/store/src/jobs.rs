@@ -13,18 +13,18 @@
 //! - **Log:** a job that succeeded moves to `job_log`; a job that failed for
 //!   good stays in `jobs` as FAIL until an operator redoes or deletes it.
 //!
-//! Times are stored as `crate::now()` strings (RFC 3339, whole seconds, UTC),
-//! so string comparison is time comparison.
+//! Times are stored as RFC 3339 strings (whole seconds, UTC), so string
+//! comparison is time comparison; they come from the store's [`crate::Clock`].
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::{Any, Row, Transaction};
 use tricircle_core::ids::new_uuid;
 
-use crate::{now, Backend, Result, Store, StoreError};
+use crate::{Backend, Result, Store, StoreError};
 
 /// A job to record: what to do (`job_type`), to which resource, with the
 /// handler's input (`resource`, a JSON object of the keys its schema names).
@@ -173,34 +173,23 @@ pub struct JobPage {
     pub has_more: bool,
 }
 
-/// A stored time `d` from now, rounded up to the next whole second so that
-/// a lease or a back-off is never shorter than asked.
+/// A stored time `d` from now by the system clock, rounded up to the next
+/// whole second so that a lease or a back-off is never shorter than asked.
+/// The job queue itself uses its store's clock ([`Store::stamp_after`]).
 pub fn stamp_after(d: Duration) -> String {
-    let t = chrono::Duration::from_std(d)
-        .ok()
-        .and_then(|d| Utc::now().checked_add_signed(d))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC);
-    stamp_ceil(t)
+    crate::clock::stamp_ceil_after(Utc::now(), d)
 }
 
-fn stamp_ceil(t: DateTime<Utc>) -> String {
-    let nanos = t.timestamp_subsec_nanos();
-    let t = if nanos > 0 {
-        t.checked_add_signed(chrono::Duration::nanoseconds(
-            1_000_000_000 - i64::from(nanos),
-        ))
-        .unwrap_or(t)
-    } else {
-        t
-    };
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-/// Records `job` inside `tx` and returns its id. While a NEW job for the
-/// same `(job_type, resource_id)` exists, that one takes the newer payload
-/// (and runs no later than now) instead: the id returned is then its id.
-pub(crate) async fn enqueue_in(tx: &mut Transaction<'_, Any>, job: &NewJob) -> Result<String> {
-    enqueue_at(tx, job, &now()).await
+/// Records `job` inside `tx` and returns its id; `now` is the job queue's
+/// time, as stored. While a NEW job for the same `(job_type, resource_id)`
+/// exists, that one takes the newer payload (and runs no later than now)
+/// instead: the id returned is then its id.
+pub(crate) async fn enqueue_in(
+    tx: &mut Transaction<'_, Any>,
+    job: &NewJob,
+    now: &str,
+) -> Result<String> {
+    enqueue_at(tx, job, now, now).await
 }
 
 /// [`enqueue_in`], not to run before `run_after` (a stored timestamp).
@@ -208,8 +197,8 @@ pub(crate) async fn enqueue_at(
     tx: &mut Transaction<'_, Any>,
     job: &NewJob,
     run_after: &str,
+    now: &str,
 ) -> Result<String> {
-    let now = now();
     let id: String = sqlx::query_scalar(
         "INSERT INTO jobs (id, job_type, status, project_id, resource_id, resource, attempts, run_after, created_at, updated_at) \
          VALUES ($1, $2, 'NEW', $3, $4, $5, 0, $6, $7, $7) \
@@ -224,7 +213,7 @@ pub(crate) async fn enqueue_at(
     .bind(&job.resource_id)
     .bind(job.resource.to_string())
     .bind(run_after)
-    .bind(&now)
+    .bind(now)
     .fetch_one(&mut **tx)
     .await?;
     Ok(id)
@@ -237,14 +226,15 @@ pub(crate) async fn enqueue_at(
 /// goes. Returns false when `owner` no longer holds the job.
 async fn requeue_in(
     tx: &mut Transaction<'_, Any>,
-    backend: Backend,
+    store: &Store,
     id: &str,
     owner: &str,
     failed: bool,
     error: Option<&str>,
     run_after: &str,
 ) -> Result<bool> {
-    let lock = if backend == Backend::Postgres {
+    let now = &store.jobs_now();
+    let lock = if store.backend == Backend::Postgres {
         " FOR UPDATE"
     } else {
         ""
@@ -263,7 +253,6 @@ async fn requeue_in(
     let job_type: String = row.try_get("job_type")?;
     let resource_id: String = row.try_get("resource_id")?;
     let attempts: i64 = row.try_get::<i64, _>("attempts")? + i64::from(failed);
-    let now = now();
     let newer: Option<String> = sqlx::query_scalar(&format!(
         "SELECT id FROM jobs WHERE job_type = $1 AND resource_id = $2 AND status = 'NEW'{lock}"
     ))
@@ -282,7 +271,7 @@ async fn requeue_in(
             .bind(attempts)
             .bind(error)
             .bind(run_after)
-            .bind(&now)
+            .bind(now)
             .bind(&newer)
             .execute(&mut **tx)
             .await?;
@@ -300,7 +289,7 @@ async fn requeue_in(
             .bind(attempts)
             .bind(error)
             .bind(run_after)
-            .bind(&now)
+            .bind(now)
             .bind(id)
             .execute(&mut **tx)
             .await?;
@@ -333,18 +322,18 @@ impl Store {
             resource_id: resource_id.to_string(),
             resource: resource.clone(),
         };
-        self.enqueue_job_at(&job, &now()).await
+        self.enqueue_job_at(&job, &self.jobs_now()).await
     }
 
     /// Records a NEW job that no worker runs before `delay` has passed (as
     /// [`Store::enqueue_job`] otherwise).
     pub async fn enqueue_job_after(&self, job: &NewJob, delay: Duration) -> Result<String> {
-        self.enqueue_job_at(job, &stamp_after(delay)).await
+        self.enqueue_job_at(job, &self.stamp_after(delay)).await
     }
 
     async fn enqueue_job_at(&self, job: &NewJob, run_after: &str) -> Result<String> {
         let mut tx = self.begin_write().await?;
-        let id = enqueue_at(&mut tx, job, run_after).await?;
+        let id = enqueue_at(&mut tx, job, run_after, &self.jobs_now()).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -367,7 +356,7 @@ impl Store {
         // A cheap read first: an idle queue costs no write lock.
         let any: Option<String> =
             sqlx::query_scalar(&format!("SELECT j.id FROM jobs j WHERE {READY} LIMIT 1"))
-                .bind(now())
+                .bind(self.jobs_now())
                 .fetch_optional(&self.pool)
                 .await?;
         if any.is_none() {
@@ -398,7 +387,7 @@ impl Store {
     }
 
     async fn claim_one(&self, owner: &str, lease: Duration, lock: &str) -> Result<Option<Job>> {
-        let now = now();
+        let now = self.jobs_now();
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs j WHERE {READY} ORDER BY j.run_after, j.id LIMIT 1{lock}"
@@ -420,7 +409,7 @@ impl Store {
                 job.lease_owner.as_deref().unwrap_or("?")
             ));
         }
-        let expires = stamp_after(lease);
+        let expires = self.stamp_after(lease);
         sqlx::query(
             "UPDATE jobs SET status = 'RUNNING', lease_owner = $1, lease_expires_at = $2, \
              attempts = $3, last_error = $4, updated_at = $5 WHERE id = $6",
@@ -447,7 +436,7 @@ impl Store {
         let n = sqlx::query(
             "UPDATE jobs SET lease_expires_at = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'RUNNING'",
         )
-        .bind(stamp_after(lease))
+        .bind(self.stamp_after(lease))
         .bind(id)
         .bind(owner)
         .execute(&self.pool)
@@ -459,7 +448,7 @@ impl Store {
     /// Moves a job `owner` holds to the log as SUCCESS, in one transaction.
     /// False (and nothing changes) when `owner` no longer holds it.
     pub async fn finish_job_success(&self, id: &str, owner: &str) -> Result<bool> {
-        let now = now();
+        let now = self.jobs_now();
         let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "INSERT INTO job_log (id, job_type, status, project_id, resource_id, resource, attempts, last_error, created_at, finished_at) \
@@ -484,7 +473,7 @@ impl Store {
     }
 
     /// Records a failed attempt of a job `owner` holds: back to NEW, due at
-    /// `retry_at` (a stored time, see [`stamp_after`]), or FAIL for good when
+    /// `retry_at` (a stored time, see [`Store::stamp_after`]), or FAIL for good when
     /// `retry_at` is `None`. False when `owner` no longer holds it.
     pub async fn finish_job_failure(
         &self,
@@ -493,25 +482,25 @@ impl Store {
         error: &str,
         retry_at: Option<&str>,
     ) -> Result<bool> {
+        let now = self.jobs_now();
         let mut tx = self.begin_write().await?;
-        let done = match retry_at {
-            Some(at) => requeue_in(&mut tx, self.backend, id, owner, true, Some(error), at).await?,
-            None => {
-                sqlx::query(
+        let done =
+            match retry_at {
+                Some(at) => requeue_in(&mut tx, self, id, owner, true, Some(error), at).await?,
+                None => sqlx::query(
                     "UPDATE jobs SET status = 'FAIL', attempts = attempts + 1, last_error = $1, \
                      lease_owner = NULL, lease_expires_at = NULL, updated_at = $2 \
                      WHERE id = $3 AND lease_owner = $4 AND status = 'RUNNING'",
                 )
                 .bind(error)
-                .bind(now())
+                .bind(&now)
                 .bind(id)
                 .bind(owner)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected()
-                    == 1
-            }
-        };
+                    == 1,
+            };
         tx.commit().await?;
         Ok(done)
     }
@@ -519,8 +508,9 @@ impl Store {
     /// Gives a job `owner` holds back, unfinished and without counting an
     /// attempt (a worker shutting down): it is due again at once.
     pub async fn release_job(&self, id: &str, owner: &str) -> Result<bool> {
+        let now = self.jobs_now();
         let mut tx = self.begin_write().await?;
-        let done = requeue_in(&mut tx, self.backend, id, owner, false, None, &now()).await?;
+        let done = requeue_in(&mut tx, self, id, owner, false, None, &now).await?;
         tx.commit().await?;
         Ok(done)
     }
@@ -627,7 +617,7 @@ impl Store {
                 };
             }
         }
-        let now = now();
+        let now = self.jobs_now();
         sqlx::query(
             "UPDATE jobs SET status = 'NEW', attempts = 0, run_after = $1, lease_owner = NULL, \
              lease_expires_at = NULL, updated_at = $1 WHERE id = $2",
@@ -686,18 +676,6 @@ fn not_found(id: &str) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stamps_round_up_to_whole_seconds() {
-        let t = DateTime::parse_from_rfc3339("2026-01-02T03:04:05.100Z")
-            .map(|t| t.with_timezone(&Utc))
-            .ok();
-        assert_eq!(t.map(stamp_ceil).as_deref(), Some("2026-01-02T03:04:06Z"));
-        let t = DateTime::parse_from_rfc3339("2026-01-02T03:04:59Z")
-            .map(|t| t.with_timezone(&Utc))
-            .ok();
-        assert_eq!(t.map(stamp_ceil).as_deref(), Some("2026-01-02T03:04:59Z"));
-    }
 
     #[test]
     fn statuses_parse() {

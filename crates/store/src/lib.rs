@@ -8,6 +8,7 @@
 
 mod aggregates;
 mod bindings;
+mod clock;
 mod creates;
 mod endpoints;
 mod error;
@@ -27,6 +28,7 @@ mod server_groups;
 mod volume_types;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -34,6 +36,7 @@ use sqlx::AnyPool;
 
 pub use aggregates::{Aggregate, AggregateMetadata};
 pub use bindings::{Binding, BindingFilter, BindingUpdate, NewBinding};
+pub use clock::{Clock, SystemClock};
 pub use creates::Reconciled;
 pub use endpoints::CachedEndpoint;
 pub use error::StoreError;
@@ -79,6 +82,8 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The job queue's time (see [`Clock`]).
+    clock: Arc<dyn Clock>,
 }
 
 /// Connection settings beyond the URL.
@@ -125,7 +130,31 @@ impl Store {
             })
             .connect_with(connect)
             .await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// This store (same pool) with the job queue taking its time from
+    /// `clock`: enqueues, claims, lease renewals and back-offs.
+    pub fn with_clock(self, clock: impl Clock) -> Store {
+        Store {
+            clock: Arc::new(clock),
+            ..self
+        }
+    }
+
+    /// Now by the job queue's clock, as stored.
+    pub(crate) fn jobs_now(&self) -> String {
+        clock::stamp(self.clock.now())
+    }
+
+    /// `d` from now by the job queue's clock, as stored, rounded up to a
+    /// whole second: a lease or back-off is never shorter than asked.
+    pub fn stamp_after(&self, d: Duration) -> String {
+        clock::stamp_ceil_after(self.clock.now(), d)
     }
 
     pub fn backend(&self) -> Backend {
@@ -214,7 +243,7 @@ pub fn redact_url(url: &str) -> String {
 
 /// Now, as stored: RFC 3339 UTC with seconds, e.g. `2026-11-25T07:40:48Z`.
 pub(crate) fn now() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    clock::stamp(chrono::Utc::now())
 }
 
 #[cfg(test)]

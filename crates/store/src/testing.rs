@@ -4,7 +4,43 @@
 //! PostgreSQL fails the test instead of skipping that backend.
 #![allow(clippy::expect_used)]
 
-use crate::{Backend, ConnectOptions, Store};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+use crate::{Backend, Clock, ConnectOptions, Store};
+
+/// A clock that moves only when told to ([`ManualClock::advance`]): give it
+/// to a store ([`Store::with_clock`]) to expire leases and end back-offs at
+/// a test's command instead of racing the wall clock. Clones share the time.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    /// Stopped at the current wall-clock time, on a whole second (as
+    /// times are stored).
+    pub fn new() -> ManualClock {
+        ManualClock(Arc::new(Mutex::new(Utc::now().trunc_subsecs(0))))
+    }
+
+    pub fn advance(&self, d: Duration) {
+        let mut t = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *t += chrono::Duration::from_std(d).expect("a test's duration fits");
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        ManualClock::new()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 pub struct TestStore {
     pub store: Store,

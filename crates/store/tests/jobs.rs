@@ -177,20 +177,20 @@ async fn a_retry_merges_into_a_newer_pending_request() {
 
 #[tokio::test]
 async fn expired_leases_are_taken_over() {
-    for s in testing::all().await {
+    for t in testing::all().await {
+        let clock = testing::ManualClock::new();
+        let s = t.store.clone().with_clock(clock.clone());
         let id = s
             .enqueue_job("sync", "p1", "net1", &json!({}))
             .await
             .unwrap();
-        assert_eq!(
-            s.claim_jobs("dead", Duration::ZERO, 1).await.unwrap().len(),
-            1
-        );
-        // Stored times have whole seconds and leases round up: a zero lease
-        // has expired for sure two seconds later.
-        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert_eq!(s.claim_jobs("dead", LEASE, 1).await.unwrap().len(), 1);
+        // Not before the lease has run out.
+        clock.advance(LEASE);
+        assert!(s.claim_jobs("alive", LEASE, 1).await.unwrap().is_empty());
+        clock.advance(Duration::from_secs(1));
         let taken = s.claim_jobs("alive", LEASE, 1).await.unwrap();
-        assert_eq!(taken.len(), 1, "{}", s.label());
+        assert_eq!(taken.len(), 1, "{}", t.label());
         assert_eq!(taken[0].id, id);
         assert_eq!(taken[0].attempts, 1);
         assert!(taken[0].last_error.as_deref().unwrap().contains("dead"));

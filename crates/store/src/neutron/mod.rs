@@ -373,6 +373,10 @@ impl Store {
 
     /// A transaction for changes to the top Neutron (see [`NeutronTx`]).
     pub async fn neutron_tx(&self) -> Result<NeutronTx> {
-        Ok(NeutronTx::new(self.begin_write().await?, self.backend))
+        Ok(NeutronTx::new(
+            self.begin_write().await?,
+            self.backend,
+            self.clock.clone(),
+        ))
     }
 }

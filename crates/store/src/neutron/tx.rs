@@ -6,16 +6,20 @@
 //! the subnet whose addresses are allocated, the project whose quota is
 //! counted. Unique keys are the last word either way.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use super::{bind_all, body_id, column_value, get_in, list_in, Bind, NeutronFilter, NeutronKind};
 use crate::jobs::{enqueue_in, NewJob};
-use crate::{now, Backend, Result, StoreError};
+use crate::{now, Backend, Clock, Result, StoreError};
 
 pub struct NeutronTx {
     tx: Transaction<'static, Any>,
     backend: Backend,
+    /// The job queue's clock, for the jobs this change records.
+    clock: Arc<dyn Clock>,
 }
 
 pub(crate) async fn count_in(
@@ -48,8 +52,16 @@ fn unique_conflict(e: sqlx::Error, message: String) -> StoreError {
 }
 
 impl NeutronTx {
-    pub(crate) fn new(tx: Transaction<'static, Any>, backend: Backend) -> NeutronTx {
-        NeutronTx { tx, backend }
+    pub(crate) fn new(
+        tx: Transaction<'static, Any>,
+        backend: Backend,
+        clock: Arc<dyn Clock>,
+    ) -> NeutronTx {
+        NeutronTx { tx, backend, clock }
+    }
+
+    fn jobs_now(&self) -> String {
+        crate::clock::stamp(self.clock.now())
     }
 
     fn conn(&mut self) -> &mut AnyConnection {
@@ -240,8 +252,9 @@ impl NeutronTx {
                 kind.resource_type()
             )));
         }
+        let now = self.jobs_now();
         for job in jobs {
-            enqueue_in(&mut self.tx, job).await?;
+            enqueue_in(&mut self.tx, job, &now).await?;
         }
         Ok(())
     }
@@ -287,15 +300,17 @@ impl NeutronTx {
         if kind != NeutronKind::SecurityGroupRule {
             crate::locks::tombstone_in(&mut self.tx, id, kind.resource_type()).await?;
         }
+        let now = self.jobs_now();
         for job in jobs {
-            enqueue_in(&mut self.tx, job).await?;
+            enqueue_in(&mut self.tx, job, &now).await?;
         }
         Ok(())
     }
 
     /// Records a job in this transaction.
     pub async fn enqueue(&mut self, job: &NewJob) -> Result<String> {
-        enqueue_in(&mut self.tx, job).await
+        let now = self.jobs_now();
+        enqueue_in(&mut self.tx, job, &now).await
     }
 
     /// The pods holding a copy of a top resource (its routings).
