@@ -4,6 +4,7 @@
 
 mod ips;
 mod parse;
+mod server;
 mod update;
 
 use std::collections::HashSet;
@@ -538,23 +539,25 @@ impl Neutron {
         let port = self.locked_port(&mut tx, scope, id).await?;
         let owner = str_of(&port, "device_owner");
         let reserved = tx.is_reserved_port(id).await?;
-        if (reserved && !scope.is_admin)
-            || owner == "network:router_interface"
-            || owner == "network:router_gateway"
-            || owner == "network:floatingip"
-        {
-            return Err(NeutronError::conflict(
-                "L3PortInUse",
-                format!("Port {id} cannot be deleted directly via the port API: has device owner {owner}."),
-            ));
+        if (reserved && !scope.is_admin) || l3_owned(owner) {
+            return Err(l3_port_in_use(id, owner));
         }
+        self.delete_port_in(&mut tx, &port).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes a port locked in `tx`, recording its delete job (when it
+    /// has copies in pods) in the same transaction.
+    async fn delete_port_in(&self, tx: &mut NeutronTx, port: &Value) -> Result<(), NeutronError> {
+        let id = str_of(port, "id");
         let jobs = jobs_for(
-            &mut tx,
+            tx,
             NeutronKind::Port,
             jobs_types::PORT_DELETE,
             id,
-            project_of(&port),
-            Some(&port),
+            project_of(port),
+            Some(port),
         )
         .await?;
         if !jobs.is_empty() {
@@ -562,17 +565,32 @@ impl Neutron {
             // addresses (a pod would refuse them).
             tx.hold_addresses(
                 id,
-                str_of(&port, "network_id"),
-                str_of(&port, "mac_address"),
-                &fixed_ips_of(&port),
+                str_of(port, "network_id"),
+                str_of(port, "mac_address"),
+                &fixed_ips_of(port),
                 jobs_types::PORT_DELETE,
             )
             .await?;
         }
         tx.delete(NeutronKind::Port, id, &jobs).await?;
-        tx.commit().await?;
         Ok(())
     }
+}
+
+/// Ports of routers and floating IPs: deleted through their L3 resource
+/// only.
+fn l3_owned(device_owner: &str) -> bool {
+    matches!(
+        device_owner,
+        "network:router_interface" | "network:router_gateway" | "network:floatingip"
+    )
+}
+
+fn l3_port_in_use(id: &str, owner: &str) -> NeutronError {
+    NeutronError::conflict(
+        "L3PortInUse",
+        format!("Port {id} cannot be deleted directly via the port API: has device owner {owner}."),
+    )
 }
 
 fn dedup(mut v: Vec<String>) -> Vec<String> {
