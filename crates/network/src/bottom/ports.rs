@@ -176,7 +176,7 @@ impl Bottom {
     pub async fn sync_port(&self, id: &str) -> Result<()> {
         let top = match self.neutron.get_port(&admin_scope(""), id).await {
             Ok(t) => t,
-            Err(e) if e.status == 404 => return Ok(()),
+            Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => return Err(e.into()),
         };
         let mut body = json!({});

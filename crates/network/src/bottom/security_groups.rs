@@ -180,7 +180,7 @@ impl Bottom {
                 }
                 Ok(())
             }
-            Err(e) if e.status == 404 => self.delete_copies(sg_id, "security_group").await,
+            Err(e) if e.is_not_found() => self.delete_copies(sg_id, "security_group").await,
             Err(e) => Err(e.into()),
         }
     }
