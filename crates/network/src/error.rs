@@ -57,6 +57,12 @@ impl NeutronError {
         self
     }
 
+    /// Whether the resource asked for does not exist (or is not the
+    /// caller's to see).
+    pub fn is_not_found(&self) -> bool {
+        self.status == 404
+    }
+
     pub fn not_found(kind: &str, message: impl Into<String>) -> NeutronError {
         Self::new(404, kind, message)
     }

@@ -1284,3 +1284,93 @@ async fn addresses_of_a_deleted_copy_are_held_until_its_delete_job_succeeds() {
         );
     }
 }
+
+#[tokio::test]
+async fn binding_and_releasing_server_ports_change_ports_rows_and_jobs_together() {
+    for s in testing::all().await {
+        let n = neutron(&s, cfg());
+        let pod = |name: &str, az: &str| {
+            PodSpec {
+                pod_name: name.into(),
+                az_name: Some(az.into()),
+                pod_az_name: None,
+                dc_name: None,
+            }
+            .validate()
+            .unwrap()
+        };
+        s.create_pod(&pod("RegionOne", "")).await.unwrap();
+        let p1 = s.create_pod(&pod("Pod1", "az1")).await.unwrap();
+        let u = user("p1");
+        let (net, _) = net_and_subnet(&n, &u, "10.0.0.0/24").await;
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let port = n.create_port(&u, json!({"network_id": net})).await.unwrap();
+            let id = port["id"].as_str().unwrap().to_string();
+            s.create_routing(&NewRouting {
+                top_id: id.clone(),
+                bottom_id: Some(format!("b-{id}")),
+                pod_id: p1.pod_id.clone(),
+                project_id: "p1".into(),
+                resource_type: "port".into(),
+            })
+            .await
+            .unwrap();
+            ids.push(id);
+        }
+        let (made, given) = (ids[0].clone(), ids[1].clone());
+        let gone = "0e5f9c3e-6d0c-4a59-9e44-1b2a6f3c9d10".to_string();
+        n.bind_server_ports(
+            "srv1",
+            "p1",
+            "compute:az1",
+            &[(made.clone(), true), (given.clone(), false), (gone, true)],
+        )
+        .await
+        .unwrap();
+        for id in [&made, &given] {
+            let p = n.get_port(&u, id).await.unwrap();
+            assert_eq!(
+                (p["device_id"].as_str(), p["device_owner"].as_str()),
+                (Some("srv1"), Some("compute:az1"))
+            );
+        }
+        // A port gone meanwhile is not the server's.
+        let rows: Vec<(String, bool)> = s
+            .server_ports("srv1")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.port_id, r.created_by_boot))
+            .collect();
+        assert_eq!(rows, [(made.clone(), true), (given.clone(), false)]);
+        let jobs = |s: &TestStore| {
+            let store = s.store.clone();
+            async move {
+                store
+                    .pending_jobs("p1")
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|(t, _, r)| (t, r))
+                    .collect::<HashSet<(String, String)>>()
+            }
+        };
+        let bound = jobs(&s).await;
+        assert!(bound.contains(&("port_update".to_string(), made.clone())));
+        assert!(bound.contains(&("port_update".to_string(), given.clone())));
+
+        let kept = n.release_server_ports("srv1").await.unwrap();
+        assert!(kept.is_empty());
+        assert_eq!(n.get_port(&u, &made).await.unwrap_err().status, 404);
+        let p = n.get_port(&u, &given).await.unwrap();
+        assert_eq!(
+            (p["device_id"].as_str(), p["device_owner"].as_str()),
+            (Some(""), Some(""))
+        );
+        assert!(s.server_ports("srv1").await.unwrap().is_empty());
+        let released = jobs(&s).await;
+        assert!(released.contains(&("port_delete".to_string(), made.clone())));
+        assert!(released.contains(&("port_update".to_string(), given.clone())));
+    }
+}

@@ -10,7 +10,7 @@
 //! ([`Store::take_over_routing_lock`]) and recovers by looking the bottom
 //! resource up by name.
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use crate::{now, Result, Store};
 
@@ -213,52 +213,80 @@ impl Store {
     /// Records the top ports of a new server.
     pub async fn add_server_ports(&self, ports: &[ServerPort]) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let now = now();
-        for p in ports {
-            sqlx::query(
-                "INSERT INTO server_ports (server_id, port_id, project_id, created_by_boot, created_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (server_id, port_id) DO NOTHING",
-            )
-            .bind(&p.server_id)
-            .bind(&p.port_id)
-            .bind(&p.project_id)
-            .bind(i64::from(p.created_by_boot))
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
-        }
+        add_server_ports_in(&mut tx, ports).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// The top ports of a server.
     pub async fn server_ports(&self, server_id: &str) -> Result<Vec<ServerPort>> {
-        let rows = sqlx::query(
-            "SELECT server_id, port_id, project_id, created_by_boot FROM server_ports \
-             WHERE server_id = $1 ORDER BY created_at, port_id",
-        )
-        .bind(server_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ServerPort {
-                    server_id: r.try_get("server_id")?,
-                    port_id: r.try_get("port_id")?,
-                    project_id: r.try_get("project_id")?,
-                    created_by_boot: r.try_get::<i64, _>("created_by_boot")? != 0,
-                })
-            })
-            .collect()
+        let mut conn = self.pool.acquire().await?;
+        server_ports_in(&mut conn, server_id).await
     }
 
     /// Forgets one server port (the port was deleted or detached).
     pub async fn remove_server_port(&self, server_id: &str, port_id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM server_ports WHERE server_id = $1 AND port_id = $2")
-            .bind(server_id)
-            .bind(port_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        remove_server_port_in(&mut conn, server_id, port_id).await
     }
+}
+
+/// Records server ports on `conn` (a transaction's, for callers that
+/// change the ports in the same one); a row already there stays.
+pub(crate) async fn add_server_ports_in(
+    conn: &mut AnyConnection,
+    ports: &[ServerPort],
+) -> Result<()> {
+    let now = now();
+    for p in ports {
+        sqlx::query(
+            "INSERT INTO server_ports (server_id, port_id, project_id, created_by_boot, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (server_id, port_id) DO NOTHING",
+        )
+        .bind(&p.server_id)
+        .bind(&p.port_id)
+        .bind(&p.project_id)
+        .bind(i64::from(p.created_by_boot))
+        .bind(&now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The top ports of a server, oldest first.
+pub(crate) async fn server_ports_in(
+    conn: &mut AnyConnection,
+    server_id: &str,
+) -> Result<Vec<ServerPort>> {
+    let rows = sqlx::query(
+        "SELECT server_id, port_id, project_id, created_by_boot FROM server_ports \
+         WHERE server_id = $1 ORDER BY created_at, port_id",
+    )
+    .bind(server_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ServerPort {
+                server_id: r.try_get("server_id")?,
+                port_id: r.try_get("port_id")?,
+                project_id: r.try_get("project_id")?,
+                created_by_boot: r.try_get::<i64, _>("created_by_boot")? != 0,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn remove_server_port_in(
+    conn: &mut AnyConnection,
+    server_id: &str,
+    port_id: &str,
+) -> Result<()> {
+    sqlx::query("DELETE FROM server_ports WHERE server_id = $1 AND port_id = $2")
+        .bind(server_id)
+        .bind(port_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

@@ -313,6 +313,23 @@ impl NeutronTx {
         enqueue_in(&mut self.tx, job, &now).await
     }
 
+    // ---- a server's ports ----
+
+    /// Records the top ports of a server, with the ports' own changes.
+    pub async fn add_server_ports(&mut self, ports: &[crate::ServerPort]) -> Result<()> {
+        crate::locks::add_server_ports_in(self.conn(), ports).await
+    }
+
+    /// The top ports of a server.
+    pub async fn server_ports(&mut self, server_id: &str) -> Result<Vec<crate::ServerPort>> {
+        crate::locks::server_ports_in(self.conn(), server_id).await
+    }
+
+    /// Forgets one server port.
+    pub async fn remove_server_port(&mut self, server_id: &str, port_id: &str) -> Result<()> {
+        crate::locks::remove_server_port_in(self.conn(), server_id, port_id).await
+    }
+
     /// The pods holding a copy of a top resource (its routings).
     pub async fn copy_pods(&mut self, top_id: &str, resource_type: &str) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(

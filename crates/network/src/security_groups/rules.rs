@@ -1,31 +1,15 @@
-//! Security groups and rules: a default group per project (created on
-//! first use, once, whatever the number of instances), Neutron's rule
-//! validation, duplicates refused by a unique key.
+//! Security group rules: validated as Neutron validates them, compared by
+//! content (a rule exists once per group), and their CRUD.
 
 use serde_json::{json, Value};
 use tricircle_core::ids::new_uuid;
-use tricircle_store::{NeutronFilter, NeutronKind, NeutronTx, NewJob, StoreError};
+use tricircle_store::{NeutronFilter, NeutronKind, StoreError};
 
-use crate::attrs::{self, attr, boolean, check, integer, owner, shown, string, touch, Attr, Op};
+use crate::attrs::{self, attr, check, integer, owner, shown, string, touch, Attr, Op};
 use crate::ipam;
 use crate::listing::{ListQuery, Listing, Page};
 use crate::networks::sql_filter;
-use crate::{jobs_for, jobs_types, project_of, str_of, Neutron, NeutronError, Scope};
-
-const GROUP_ATTRS: &[Attr] = &[
-    attr("id", false, false),
-    attr("name", true, true),
-    attr("description", true, true),
-    attr("tenant_id", true, false),
-    attr("project_id", true, false),
-    attr("security_group_rules", false, false),
-    attr("stateful", true, true),
-    attr("shared", false, false),
-    attr("created_at", false, false),
-    attr("updated_at", false, false),
-    attr("revision_number", false, false),
-    attr("tags", false, false),
-];
+use crate::{project_of, str_of, Neutron, NeutronError, Scope};
 
 const RULE_ATTRS: &[Attr] = &[
     attr("id", false, false),
@@ -46,34 +30,6 @@ const RULE_ATTRS: &[Attr] = &[
     attr("updated_at", false, false),
     attr("revision_number", false, false),
 ];
-
-const GROUP_LISTING: Listing<'static> = Listing {
-    filterable: &[
-        "id",
-        "name",
-        "description",
-        "tenant_id",
-        "project_id",
-        "stateful",
-        "shared",
-        "created_at",
-        "updated_at",
-        "revision_number",
-        "tags",
-    ],
-    sortable: &[
-        "id",
-        "name",
-        "description",
-        "tenant_id",
-        "project_id",
-        "stateful",
-        "created_at",
-        "updated_at",
-        "revision_number",
-    ],
-    not_found: NeutronError::security_group_not_found,
-};
 
 const RULE_LISTING: Listing<'static> = Listing {
     filterable: &[
@@ -151,7 +107,7 @@ const ICMP_PROTOCOLS: &[u8] = &[1, 58];
 
 /// A validated rule.
 #[derive(Debug, Clone)]
-struct Rule {
+pub(super) struct Rule {
     direction: String,
     ethertype: String,
     protocol: Option<String>,
@@ -165,7 +121,11 @@ struct Rule {
 }
 
 impl Rule {
-    fn simple(direction: &str, ethertype: &str, remote_group_id: Option<String>) -> Rule {
+    pub(super) fn simple(
+        direction: &str,
+        ethertype: &str,
+        remote_group_id: Option<String>,
+    ) -> Rule {
         Rule {
             direction: direction.into(),
             ethertype: ethertype.into(),
@@ -181,7 +141,7 @@ impl Rule {
     }
 
     /// What makes two rules the same rule (a /0 prefix is no prefix).
-    fn key(&self) -> String {
+    pub(super) fn key(&self) -> String {
         let remote = self
             .normalized_cidr
             .as_deref()
@@ -205,7 +165,7 @@ impl Rule {
         )
     }
 
-    fn body(&self, id: &str, group_id: &str, project_id: &str) -> Value {
+    pub(super) fn body(&self, id: &str, group_id: &str, project_id: &str) -> Value {
         let now = attrs::now();
         json!({
             "id": id,
@@ -229,7 +189,7 @@ impl Rule {
     }
 }
 
-fn rule_key_of(body: &Value) -> Option<String> {
+pub(super) fn rule_key_of(body: &Value) -> Option<String> {
     let get_i = |k: &str| body.get(k).and_then(Value::as_i64);
     let protocol = body.get("protocol").and_then(Value::as_str);
     Some(
@@ -255,7 +215,7 @@ fn rule_key_of(body: &Value) -> Option<String> {
     )
 }
 
-fn protocol_number(p: &str) -> Option<u8> {
+pub(super) fn protocol_number(p: &str) -> Option<u8> {
     PROTOCOLS
         .iter()
         .find(|(n, _)| *n == p)
@@ -263,7 +223,7 @@ fn protocol_number(p: &str) -> Option<u8> {
         .or_else(|| p.parse::<u8>().ok())
 }
 
-fn parse_protocol(v: &Value) -> Result<(Option<String>, Option<u8>), NeutronError> {
+pub(super) fn parse_protocol(v: &Value) -> Result<(Option<String>, Option<u8>), NeutronError> {
     let raw = match v {
         Value::Null => return Ok((None, None)),
         Value::Number(n) => n.to_string(),
@@ -283,7 +243,7 @@ fn parse_protocol(v: &Value) -> Result<(Option<String>, Option<u8>), NeutronErro
     }
 }
 
-fn parse_port(k: &str, v: &Value) -> Result<Option<i64>, NeutronError> {
+pub(super) fn parse_port(k: &str, v: &Value) -> Result<Option<i64>, NeutronError> {
     if v.is_null() {
         return Ok(None);
     }
@@ -297,7 +257,7 @@ fn parse_port(k: &str, v: &Value) -> Result<Option<i64>, NeutronError> {
     Ok(Some(n))
 }
 
-fn check_ports(rule: &Rule) -> Result<(), NeutronError> {
+pub(super) fn check_ports(rule: &Rule) -> Result<(), NeutronError> {
     let (min, max) = (rule.port_range_min, rule.port_range_max);
     if min.is_none() && max.is_none() {
         return Ok(());
@@ -351,377 +311,7 @@ fn check_ports(rule: &Rule) -> Result<(), NeutronError> {
     }
 }
 
-fn sync_job(group_id: &str, project_id: &str, snapshot: Option<&Value>) -> NewJob {
-    let mut resource = json!({"security_group_id": group_id, "project_id": project_id});
-    if let Some(s) = snapshot {
-        resource["snapshot"] = s.clone();
-    }
-    NewJob {
-        job_type: jobs_types::SECURITY_GROUP_SYNC.to_string(),
-        project_id: project_id.to_string(),
-        resource_id: group_id.to_string(),
-        resource,
-    }
-}
-
 impl Neutron {
-    /// The project's default security group, created (with Neutron's four
-    /// rules) inside `tx` if it has none: the unique project key makes one
-    /// request the creator, the others read its id.
-    pub(crate) async fn ensure_default_group_in(
-        &self,
-        tx: &mut NeutronTx,
-        project_id: &str,
-    ) -> Result<String, NeutronError> {
-        if let Some(id) = tx.default_security_group(project_id).await? {
-            return Ok(id);
-        }
-        let id = new_uuid();
-        if !tx.claim_default_security_group(project_id, &id).await? {
-            return tx
-                .default_security_group(project_id)
-                .await?
-                .ok_or_else(NeutronError::internal);
-        }
-        let now = attrs::now();
-        let group = json!({
-            "id": id,
-            "name": "default",
-            "description": "Default security group",
-            "tenant_id": project_id,
-            "project_id": project_id,
-            "stateful": true,
-            "shared": false,
-            "created_at": now,
-            "updated_at": now,
-            "revision_number": 1,
-            "tags": [],
-        });
-        tx.insert(NeutronKind::SecurityGroup, &group).await?;
-        for rule in [
-            Rule::simple("egress", "IPv4", None),
-            Rule::simple("egress", "IPv6", None),
-            Rule::simple("ingress", "IPv4", Some(id.clone())),
-            Rule::simple("ingress", "IPv6", Some(id.clone())),
-        ] {
-            tx.insert_rule(&rule.body(&new_uuid(), &id, project_id), &rule.key())
-                .await?;
-        }
-        Ok(id)
-    }
-
-    /// The project's default security group (created if missing), with
-    /// its rules.
-    pub async fn default_security_group(&self, project_id: &str) -> Result<Value, NeutronError> {
-        let id = match self
-            .store
-            .neutron_default_security_group(project_id)
-            .await?
-        {
-            Some(id) => id,
-            None => {
-                let mut tx = self.store.neutron_tx().await?;
-                let id = self.ensure_default_group_in(&mut tx, project_id).await?;
-                tx.commit().await?;
-                id
-            }
-        };
-        let body = self
-            .store
-            .neutron_get(NeutronKind::SecurityGroup, &id)
-            .await?
-            .ok_or_else(|| NeutronError::security_group_not_found(&id))?;
-        self.group_views(vec![body])
-            .await?
-            .pop()
-            .ok_or_else(NeutronError::internal)
-    }
-
-    async fn group_views(&self, groups: Vec<Value>) -> Result<Vec<Value>, NeutronError> {
-        let ids: Vec<String> = groups.iter().map(|g| str_of(g, "id").to_string()).collect();
-        let rules = self.store.neutron_rules_of(&ids).await?;
-        Ok(groups
-            .into_iter()
-            .map(|mut g| {
-                let id = str_of(&g, "id").to_string();
-                g["security_group_rules"] = json!(rules
-                    .iter()
-                    .filter(|r| str_of(r, "security_group_id") == id)
-                    .collect::<Vec<_>>());
-                g
-            })
-            .collect())
-    }
-
-    async fn ensure_default_for(&self, scope: &Scope) -> Result<(), NeutronError> {
-        if self
-            .store
-            .neutron_default_security_group(&scope.project_id)
-            .await?
-            .is_none()
-            && !scope.project_id.is_empty()
-        {
-            self.default_security_group(&scope.project_id).await?;
-        }
-        Ok(())
-    }
-
-    pub async fn get_security_group(&self, scope: &Scope, id: &str) -> Result<Value, NeutronError> {
-        match self
-            .store
-            .neutron_get(NeutronKind::SecurityGroup, id)
-            .await?
-        {
-            Some(g) if scope.owns(project_of(&g)) => self
-                .group_views(vec![g])
-                .await?
-                .pop()
-                .ok_or_else(NeutronError::internal),
-            _ => Err(NeutronError::security_group_not_found(id)),
-        }
-    }
-
-    /// The scope's project's group called `name`, if exactly one; several
-    /// → 409 (an id is needed), as Nova reports it.
-    pub async fn find_security_group_by_name(
-        &self,
-        scope: &Scope,
-        name: &str,
-    ) -> Result<Option<Value>, NeutronError> {
-        let q = ListQuery::from_pairs(&[
-            ("name".to_string(), name.to_string()),
-            ("project_id".to_string(), scope.project_id.clone()),
-        ])?;
-        let mut found = self.list_security_groups(scope, &q).await?.items;
-        match found.len() {
-            0 => Ok(None),
-            1 => Ok(found.pop()),
-            _ => Err(NeutronError::conflict(
-                "NoUniqueMatch",
-                format!("Multiple security groups found matching '{name}'. Use an ID to be more specific."),
-            )),
-        }
-    }
-
-    pub async fn list_security_groups(
-        &self,
-        scope: &Scope,
-        q: &ListQuery,
-    ) -> Result<Page, NeutronError> {
-        GROUP_LISTING.check(q)?;
-        self.ensure_default_for(scope).await?;
-        let filter = sql_filter(scope, NeutronKind::SecurityGroup, q);
-        let groups = self
-            .store
-            .neutron_list(NeutronKind::SecurityGroup, &filter)
-            .await?;
-        let views = self.group_views(groups).await?;
-        GROUP_LISTING.apply(views, q)
-    }
-
-    pub async fn create_security_group(
-        &self,
-        scope: &Scope,
-        body: Value,
-    ) -> Result<Value, NeutronError> {
-        let map = check("security_group", body, GROUP_ATTRS, Op::Create)?;
-        let project_id = owner(scope, &map)?;
-        let name = map
-            .get("name")
-            .map_or(Ok(String::new()), |v| string("name", v, 255))?;
-        if name == "default" {
-            return Err(NeutronError::conflict(
-                "SecurityGroupDefaultAlreadyExists",
-                "Default security group already exists.",
-            ));
-        }
-        let description = map
-            .get("description")
-            .map_or(Ok(String::new()), |v| string("description", v, 255))?;
-        let stateful = map
-            .get("stateful")
-            .map_or(Ok(true), |v| boolean("stateful", v))?;
-        let mut tx = self.store.neutron_tx().await?;
-        self.ensure_default_group_in(&mut tx, &project_id).await?;
-        self.check_quota(&mut tx, NeutronKind::SecurityGroup, &project_id, 1)
-            .await?;
-        let id = new_uuid();
-        let now = attrs::now();
-        let group = json!({
-            "id": id,
-            "name": name,
-            "description": description,
-            "tenant_id": project_id,
-            "project_id": project_id,
-            "stateful": stateful,
-            "shared": false,
-            "created_at": now,
-            "updated_at": now,
-            "revision_number": 1,
-            "tags": [],
-        });
-        tx.insert(NeutronKind::SecurityGroup, &group).await?;
-        for rule in [
-            Rule::simple("egress", "IPv4", None),
-            Rule::simple("egress", "IPv6", None),
-        ] {
-            tx.insert_rule(&rule.body(&new_uuid(), &id, &project_id), &rule.key())
-                .await?;
-        }
-        tx.commit().await?;
-        self.group_views(vec![group])
-            .await?
-            .pop()
-            .ok_or_else(NeutronError::internal)
-    }
-
-    async fn locked_group(
-        &self,
-        tx: &mut NeutronTx,
-        scope: &Scope,
-        id: &str,
-    ) -> Result<Value, NeutronError> {
-        match tx.lock(NeutronKind::SecurityGroup, id).await? {
-            Some(g) if scope.owns(project_of(&g)) => Ok(g),
-            _ => Err(NeutronError::security_group_not_found(id)),
-        }
-    }
-
-    pub async fn update_security_group(
-        &self,
-        scope: &Scope,
-        id: &str,
-        body: Value,
-    ) -> Result<Value, NeutronError> {
-        let map = check("security_group", body, GROUP_ATTRS, Op::Update)?;
-        let mut tx = self.store.neutron_tx().await?;
-        let mut group = self.locked_group(&mut tx, scope, id).await?;
-        let is_default = tx
-            .default_security_group(project_of(&group))
-            .await?
-            .as_deref()
-            == Some(id);
-        for (k, v) in &map {
-            let value = match k.as_str() {
-                "name" => {
-                    let n = string(k, v, 255)?;
-                    if is_default && n != "default" {
-                        return Err(NeutronError::conflict(
-                            "SecurityGroupCannotUpdateDefault",
-                            "Updating default security group not allowed.",
-                        ));
-                    }
-                    if !is_default && n == "default" {
-                        return Err(NeutronError::conflict(
-                            "SecurityGroupDefaultAlreadyExists",
-                            "Default security group already exists.",
-                        ));
-                    }
-                    json!(n)
-                }
-                "description" => json!(string(k, v, 255)?),
-                "stateful" => {
-                    let s = boolean(k, v)?;
-                    if Some(&json!(s)) != group.get("stateful")
-                        && tx.ports_using_group(id).await? > 0
-                    {
-                        return Err(NeutronError::conflict(
-                            "SecurityGroupInUse",
-                            format!("Security Group {id} in use."),
-                        ));
-                    }
-                    json!(s)
-                }
-                _ => continue,
-            };
-            group[k.as_str()] = value;
-        }
-        touch(&mut group);
-        let jobs = self
-            .group_jobs(&mut tx, id, project_of(&group), None)
-            .await?;
-        tx.update(NeutronKind::SecurityGroup, &group, &jobs).await?;
-        tx.commit().await?;
-        self.group_views(vec![group])
-            .await?
-            .pop()
-            .ok_or_else(NeutronError::internal)
-    }
-
-    /// The sync job for a group's change, if the group has copies in pods.
-    async fn group_jobs(
-        &self,
-        tx: &mut NeutronTx,
-        group_id: &str,
-        project_id: &str,
-        snapshot: Option<&Value>,
-    ) -> Result<Vec<NewJob>, NeutronError> {
-        let jobs = jobs_for(
-            tx,
-            NeutronKind::SecurityGroup,
-            jobs_types::SECURITY_GROUP_SYNC,
-            group_id,
-            project_id,
-            None,
-        )
-        .await?;
-        Ok(if jobs.is_empty() {
-            jobs
-        } else {
-            vec![sync_job(group_id, project_id, snapshot)]
-        })
-    }
-
-    pub async fn delete_security_group(&self, scope: &Scope, id: &str) -> Result<(), NeutronError> {
-        let mut tx = self.store.neutron_tx().await?;
-        let group = self.locked_group(&mut tx, scope, id).await?;
-        let project_id = project_of(&group).to_string();
-        let is_default = tx.default_security_group(&project_id).await?.as_deref() == Some(id);
-        if is_default && !scope.is_admin {
-            return Err(NeutronError::conflict(
-                "SecurityGroupCannotRemoveDefault",
-                "Insufficient rights for removing default security group.",
-            ));
-        }
-        if tx.ports_using_group(id).await? > 0 {
-            return Err(NeutronError::conflict(
-                "SecurityGroupInUse",
-                format!("Security Group {id} in use."),
-            ));
-        }
-        // Rules of other groups that point at this one go with it.
-        for rule in tx.rules_with_remote_group(id).await? {
-            let gid = str_of(&rule, "security_group_id").to_string();
-            let jobs = self
-                .group_jobs(&mut tx, &gid, project_of(&rule), None)
-                .await?;
-            tx.delete(NeutronKind::SecurityGroupRule, str_of(&rule, "id"), &jobs)
-                .await?;
-        }
-        let snapshot = {
-            let rules = tx
-                .list(
-                    NeutronKind::SecurityGroupRule,
-                    &NeutronFilter {
-                        eq: vec![("security_group_id".into(), vec![id.to_string()])],
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            let mut g = group.clone();
-            g["security_group_rules"] = json!(rules);
-            g
-        };
-        let jobs = self
-            .group_jobs(&mut tx, id, &project_id, Some(&snapshot))
-            .await?;
-        tx.delete(NeutronKind::SecurityGroup, id, &jobs).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    // ---- rules ----
-
     fn parse_rule(map: &serde_json::Map<String, Value>) -> Result<Rule, NeutronError> {
         let direction = match map.get("direction") {
             None => return Err(attrs::required("direction")),
@@ -977,7 +567,7 @@ impl Neutron {
     }
 }
 
-fn rule_exists(id: &str) -> NeutronError {
+pub(super) fn rule_exists(id: &str) -> NeutronError {
     NeutronError::conflict(
         "SecurityGroupRuleExists",
         format!("Security group rule already exists. Rule id is {id}."),

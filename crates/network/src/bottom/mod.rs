@@ -1,0 +1,390 @@
+//! Lazy bottom creation (BEHAVIOUR §6.2): the copies of top networks,
+//! subnets, security groups and ports that a pod needs before a server there
+//! can use them, each made exactly once per pod whatever the number of
+//! concurrent requests and gateway instances.
+//!
+//! Every copy goes through [`Bottom::get_or_create`]: the routing row is the
+//! lock (see `tricircle_store::RoutingLock`), the bottom resource's name is
+//! its recovery key (a network is named `<top_id>#<top_name>`, everything
+//! else by its top id), and a tombstoned top resource is never re-created.
+//! The pods are called as Tricircle's service user; copies belong to the
+//! top resource's project.
+//!
+//! This module holds [`Bottom`] and what every kind shares (the creation
+//! lock, finding, updating and deleting copies); `calls` speaks to a pod's
+//! Neutron; each bottom resource kind has its own module (`networks`,
+//! `subnets`, `security_groups`, `ports`), and `server_ports` is the
+//! server–port lifecycle of a boot. Cross-pod L3 (bottom routers, their
+//! interfaces and the bridge network, next issue) goes in a `routers`
+//! module beside them.
+
+mod calls;
+mod networks;
+mod ports;
+mod security_groups;
+pub mod server_ports;
+mod subnets;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tricircle_pods::{KeystoneClient, PodClient};
+use tricircle_store::{Pod, RoutingLock, Store, StoreError};
+
+use crate::{Neutron, NeutronError, Scope};
+
+pub use networks::{bottom_network_name, split_bottom_network_name};
+pub use subnets::{
+    dhcp_port_name, interface_port_name, remove_ip_from_pools, DHCP_OWNER, INTERFACE_OWNER,
+    RESERVED_DHCP_DEVICE_ID,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BottomError {
+    /// The pod could not be reached or did not answer in time.
+    #[error("Pod {pod} is unavailable: {detail}")]
+    Unavailable { pod: String, detail: String },
+    /// The pod refused a request: its status and NeutronError message.
+    #[error("Pod {pod} refused {what}: {message}")]
+    Refused {
+        pod: String,
+        what: String,
+        status: u16,
+        message: String,
+    },
+    /// The top resource is gone or being deleted.
+    #[error("{0}")]
+    Gone(String),
+    /// The request cannot be served as asked (e.g. a local network already
+    /// living in another pod).
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Top(#[from] NeutronError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl BottomError {
+    /// Worth retrying later (a pod down, a lock still held).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            BottomError::Unavailable { .. } | BottomError::Store(_) => true,
+            BottomError::Refused { status, .. } => *status >= 500 || *status == 409,
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = BottomError> = std::result::Result<T, E>;
+
+/// Makes and finds the copies of top network resources in pods.
+#[derive(Clone)]
+pub struct Bottom {
+    neutron: Neutron,
+    pods: PodClient,
+    keystone: Arc<KeystoneClient>,
+    /// How long a creation lock may stay untouched before another caller
+    /// takes it over.
+    lock_timeout: Duration,
+}
+
+fn admin_scope(project_id: &str) -> Scope {
+    Scope {
+        project_id: project_id.to_string(),
+        user_id: String::new(),
+        is_admin: true,
+    }
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+impl Bottom {
+    pub fn new(
+        neutron: Neutron,
+        pods: PodClient,
+        keystone: Arc<KeystoneClient>,
+        lock_timeout: Duration,
+    ) -> Bottom {
+        Bottom {
+            neutron,
+            pods,
+            keystone,
+            lock_timeout,
+        }
+    }
+
+    pub fn neutron(&self) -> &Neutron {
+        &self.neutron
+    }
+
+    fn store(&self) -> &Store {
+        self.neutron.store()
+    }
+
+    /// The bottom id of `top_id` in `pod`, creating the copy if needed.
+    /// `recover` finds a copy made by a caller that died before recording
+    /// it (by its name); `create` makes one.
+    pub async fn get_or_create<R, RF, C, CF>(
+        &self,
+        pod: &Pod,
+        project_id: &str,
+        resource_type: &str,
+        top_id: &str,
+        recover: R,
+        create: C,
+    ) -> Result<String>
+    where
+        R: Fn() -> RF,
+        RF: Future<Output = Result<Option<String>>>,
+        C: Fn() -> CF,
+        CF: Future<Output = Result<String>>,
+    {
+        let started = tokio::time::Instant::now();
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let lock = self
+                .store()
+                .lock_routing(top_id, &pod.pod_id, project_id, resource_type)
+                .await?;
+            let (routing_id, recovering) = match lock {
+                RoutingLock::Done { bottom_id, .. } => return Ok(bottom_id),
+                RoutingLock::Tombstoned => {
+                    return Err(BottomError::Gone(format!(
+                        "The {resource_type} {top_id} is being deleted."
+                    )))
+                }
+                RoutingLock::Owner { routing_id } => (routing_id, false),
+                RoutingLock::Busy { routing_id, since } => {
+                    if stale(&since, self.lock_timeout)
+                        && self
+                            .store()
+                            .take_over_routing_lock(routing_id, &since)
+                            .await?
+                    {
+                        tracing::warn!(%top_id, pod = %pod.pod_name, resource_type, "taking over a stale creation lock");
+                        (routing_id, true)
+                    } else {
+                        if started.elapsed() > self.lock_timeout * 3 {
+                            return Err(BottomError::Unavailable {
+                                pod: pod.pod_name.clone(),
+                                detail: format!(
+                                    "the {resource_type} {top_id} is still being created"
+                                ),
+                            });
+                        }
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_millis(500));
+                        continue;
+                    }
+                }
+            };
+            let made = async {
+                if recovering {
+                    if let Some(id) = recover().await? {
+                        return Ok(id);
+                    }
+                }
+                create().await
+            }
+            .await;
+            return match made {
+                Ok(bottom_id) => {
+                    self.store()
+                        .fill_routing_lock(routing_id, &bottom_id)
+                        .await?;
+                    Ok(bottom_id)
+                }
+                // The pod could not be reached or did not answer: it may have
+                // made the copy. The lock stays, so that the next owner (once
+                // it is stale) looks the copy up by name, and a delete of the
+                // top resource finds and removes it (`delete_copies`).
+                Err(e @ BottomError::Unavailable { .. }) => Err(e),
+                Err(e) => {
+                    // Nothing was made (the pod refused, or we failed before
+                    // asking): free the lock so the next request tries again.
+                    if let Err(re) = self.store().release_routing_lock(routing_id).await {
+                        tracing::warn!(error = %re, "could not release a creation lock");
+                    }
+                    Err(e)
+                }
+            };
+        }
+    }
+
+    /// The bottom copies of a top resource: `(pod, bottom_id)` for each pod
+    /// that holds a finished one.
+    pub async fn copies(&self, top_id: &str, resource_type: &str) -> Result<Vec<(Pod, String)>> {
+        let routings = self
+            .store()
+            .list_routings(
+                &tricircle_store::RoutingFilter {
+                    top_id: Some(top_id.to_string()),
+                    resource_type: Some(resource_type.to_string()),
+                    ..Default::default()
+                },
+                None,
+                1000,
+            )
+            .await?
+            .routings;
+        let mut out = Vec::new();
+        for r in routings {
+            let Some(b) = r.bottom_id.filter(|b| !b.is_empty()) else {
+                continue;
+            };
+            if let Some(pod) = self.store().find_pod(&r.pod_id).await? {
+                out.push((pod, b));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes every bottom copy of a top resource and its routings.
+    pub async fn delete_copies(&self, top_id: &str, resource_type: &str) -> Result<()> {
+        let collection = match resource_type {
+            "network" => "networks",
+            "subnet" => "subnets",
+            "port" => "ports",
+            "security_group" => "security-groups",
+            other => {
+                return Err(BottomError::Conflict(format!(
+                    "cannot delete bottom copies of a {other}"
+                )))
+            }
+        };
+        for (pod, bottom) in self.copies(top_id, resource_type).await? {
+            self.delete(&pod, collection, &bottom).await?;
+            self.store()
+                .delete_routing_of(top_id, &pod.pod_id, resource_type)
+                .await?;
+        }
+        // Creates whose outcome is unknown left their lock without a bottom
+        // id: once stale (nobody is making it any more), whatever the pod
+        // made under the top id's name goes too. Networks are named
+        // `<top_id>#<name>` and looked up when recovered instead.
+        for r in self.unfinished(top_id, resource_type).await? {
+            let Some(pod) = self.store().find_pod(&r.pod_id).await? else {
+                continue;
+            };
+            if !stale(&r.updated_at, self.lock_timeout) {
+                return Err(BottomError::Unavailable {
+                    pod: pod.pod_name.clone(),
+                    detail: format!("the {resource_type} {top_id} is still being created"),
+                });
+            }
+            if resource_type != "network" {
+                if let Some(bottom) = self.find_by_name(&pod, collection, top_id).await? {
+                    self.delete(&pod, collection, &bottom).await?;
+                }
+            }
+            self.store()
+                .delete_routing_of(top_id, &pod.pod_id, resource_type)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Routing rows of a top resource whose bottom create never finished.
+    async fn unfinished(
+        &self,
+        top_id: &str,
+        resource_type: &str,
+    ) -> Result<Vec<tricircle_store::Routing>> {
+        Ok(self
+            .store()
+            .list_routings(
+                &tricircle_store::RoutingFilter {
+                    top_id: Some(top_id.to_string()),
+                    resource_type: Some(resource_type.to_string()),
+                    ..Default::default()
+                },
+                None,
+                1000,
+            )
+            .await?
+            .routings
+            .into_iter()
+            .filter(|r| r.bottom_id.as_deref().is_none_or(str::is_empty))
+            .collect())
+    }
+
+    /// Applies `body` to every bottom copy of a top resource (a copy gone
+    /// from its pod is forgotten).
+    pub async fn update_copies(
+        &self,
+        top_id: &str,
+        resource_type: &str,
+        body: Value,
+    ) -> Result<()> {
+        let (collection, kind) = match resource_type {
+            "network" => ("networks", "network"),
+            "subnet" => ("subnets", "subnet"),
+            "port" => ("ports", "port"),
+            other => {
+                return Err(BottomError::Conflict(format!(
+                    "cannot update bottom copies of a {other}"
+                )))
+            }
+        };
+        for (pod, bottom) in self.copies(top_id, resource_type).await? {
+            let mut pod_body = body.clone();
+            if resource_type == "port" {
+                // Security groups are per pod: their bottom copies.
+                if let Some(groups) = body.get("security_groups").and_then(Value::as_array) {
+                    let project = body
+                        .get("project_id")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    let mut bottom_groups = Vec::new();
+                    for g in groups.iter().filter_map(Value::as_str) {
+                        bottom_groups.push(self.ensure_security_group(&pod, &project, g).await?);
+                    }
+                    pod_body["security_groups"] = json!(bottom_groups);
+                }
+                if let Some(o) = pod_body.as_object_mut() {
+                    o.remove("project_id");
+                }
+            }
+            if self
+                .update(&pod, collection, kind, &bottom, pod_body)
+                .await?
+                .is_none()
+            {
+                self.store()
+                    .delete_routing_of(top_id, &pod.pod_id, resource_type)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a lock last touched at `since` (RFC 3339) is older than `timeout`.
+fn stale(since: &str, timeout: Duration) -> bool {
+    match chrono::DateTime::parse_from_rfc3339(since) {
+        Ok(t) => {
+            let age = chrono::Utc::now().signed_duration_since(t);
+            age.to_std().map(|a| a > timeout).unwrap_or(false)
+        }
+        Err(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locks_go_stale_after_the_timeout() {
+        let old = (chrono::Utc::now() - chrono::Duration::seconds(120)).to_rfc3339();
+        let fresh = chrono::Utc::now().to_rfc3339();
+        assert!(stale(&old, Duration::from_secs(60)));
+        assert!(!stale(&fresh, Duration::from_secs(60)));
+    }
+}

@@ -1,0 +1,100 @@
+//! The top half of the server–port lifecycle: a server's top ports bound
+//! to it, or released, together with their `server_ports` rows and the
+//! jobs that bring the pods' copies in line, in one transaction (outbox):
+//! either the ports, the rows and the jobs all change, or none does.
+
+use serde_json::{json, Value};
+use tricircle_store::{NeutronKind, NeutronTx, ServerPort};
+
+use super::{l3_owned, l3_port_in_use};
+use crate::attrs::touch;
+use crate::{jobs_for, jobs_types, project_of, str_of, Neutron, NeutronError};
+
+impl Neutron {
+    /// Binds top ports to a server (`device_id`, `device_owner`) and
+    /// records them as the server's, with each port's update job. `ports`
+    /// are `(port_id, created_by_boot)`. A port deleted meanwhile is left
+    /// out (there is nothing to bind, nor to release later).
+    pub async fn bind_server_ports(
+        &self,
+        server_id: &str,
+        project_id: &str,
+        device_owner: &str,
+        ports: &[(String, bool)],
+    ) -> Result<(), NeutronError> {
+        let mut tx = self.store.neutron_tx().await?;
+        let mut rows = Vec::new();
+        for (port_id, created) in ports {
+            let Some(mut port) = tx.lock(NeutronKind::Port, port_id).await? else {
+                tracing::warn!(%server_id, %port_id, "a port of a new server is gone: not bound");
+                continue;
+            };
+            self.set_device_in(&mut tx, &mut port, server_id, device_owner)
+                .await?;
+            rows.push(ServerPort {
+                server_id: server_id.to_string(),
+                port_id: port_id.clone(),
+                project_id: project_id.to_string(),
+                created_by_boot: *created,
+            });
+        }
+        tx.add_server_ports(&rows).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The server is gone: the ports its boot created are deleted (their
+    /// copies by the ports' delete jobs), the ports the user gave are
+    /// unbound and kept (their copies follow by the update jobs), and the
+    /// server forgets them. Returns the ports kept bound: those whose
+    /// owner became a router's or a floating IP's, which only their L3
+    /// resource may delete (as Neutron refuses it).
+    pub async fn release_server_ports(&self, server_id: &str) -> Result<Vec<String>, NeutronError> {
+        let mut tx = self.store.neutron_tx().await?;
+        let mut kept = Vec::new();
+        for row in tx.server_ports(server_id).await? {
+            if let Some(mut port) = tx.lock(NeutronKind::Port, &row.port_id).await? {
+                let owner = str_of(&port, "device_owner").to_string();
+                if row.created_by_boot && l3_owned(&owner) {
+                    let e = l3_port_in_use(&row.port_id, &owner);
+                    tracing::warn!(port_id = %row.port_id, error = %e, "a server port stays");
+                    kept.push(row.port_id);
+                    continue;
+                }
+                if row.created_by_boot {
+                    self.delete_port_in(&mut tx, &port).await?;
+                } else {
+                    self.set_device_in(&mut tx, &mut port, "", "").await?;
+                }
+            }
+            tx.remove_server_port(server_id, &row.port_id).await?;
+        }
+        tx.commit().await?;
+        Ok(kept)
+    }
+
+    /// Sets the device of a port locked in `tx`, with its update job.
+    async fn set_device_in(
+        &self,
+        tx: &mut NeutronTx,
+        port: &mut Value,
+        device_id: &str,
+        device_owner: &str,
+    ) -> Result<(), NeutronError> {
+        port["device_id"] = json!(device_id);
+        port["device_owner"] = json!(device_owner);
+        touch(port);
+        let id = str_of(port, "id").to_string();
+        let jobs = jobs_for(
+            tx,
+            NeutronKind::Port,
+            jobs_types::PORT_UPDATE,
+            &id,
+            project_of(port),
+            None,
+        )
+        .await?;
+        tx.update(NeutronKind::Port, port, &jobs).await?;
+        Ok(())
+    }
+}
