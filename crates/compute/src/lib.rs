@@ -7,6 +7,11 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod flavors;
+pub mod keypairs;
+pub mod server_groups;
+mod service;
 
 pub use error::ComputeError;
+pub use service::Compute;
 pub use tricircle_gateway::{Caller, Gateway};

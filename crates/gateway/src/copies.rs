@@ -46,6 +46,35 @@ pub enum Attempt {
     TakeOver,
 }
 
+/// Why the create closure made no copy, and whether the pod may have
+/// made one all the same.
+#[derive(Debug)]
+pub enum CreateError {
+    /// Nothing was made (the pod refused, or we failed before asking):
+    /// the lock is freed and the next request tries again.
+    NotMade(GatewayError),
+    /// The pod may have made the copy (it did not answer): the lock stays
+    /// until it is stale, and the caller that takes it over looks for it.
+    Unknown(GatewayError),
+}
+
+impl From<GatewayError> for CreateError {
+    /// An unavailable pod may have made the copy; any other failure came
+    /// before the pod made anything.
+    fn from(e: GatewayError) -> CreateError {
+        match e {
+            e @ GatewayError::Unavailable { .. } => CreateError::Unknown(e),
+            e => CreateError::NotMade(e),
+        }
+    }
+}
+
+impl From<tricircle_store::StoreError> for CreateError {
+    fn from(e: tricircle_store::StoreError) -> CreateError {
+        CreateError::NotMade(e.into())
+    }
+}
+
 /// Why no copy id could be had.
 #[derive(Debug, Error)]
 pub enum CopyError {
@@ -55,10 +84,7 @@ pub enum CopyError {
         resource_type: String,
         top_id: String,
     },
-    /// The store, the pod, or the create closure failed. When the closure
-    /// failed with [`GatewayError::Unavailable`] (the pod may have made the
-    /// copy without our knowing), the lock stays for a later take-over;
-    /// after any other failure it is freed.
+    /// The store, the pod, or the create closure failed.
     #[error(transparent)]
     Failed(#[from] GatewayError),
 }
@@ -89,7 +115,7 @@ impl Gateway {
     ) -> Result<String, CopyError>
     where
         C: Fn(Attempt) -> F,
-        F: Future<Output = Result<String, GatewayError>>,
+        F: Future<Output = Result<String, CreateError>>,
     {
         copy_in_pod(&self.store, copy, COPY_LOCK_TIMEOUT, create).await
     }
@@ -97,7 +123,9 @@ impl Gateway {
 
 /// The one get-or-create of copies in pods: takes the routing lock of
 /// `copy`; returns the recorded bottom id if there is one; otherwise (as
-/// the lock's owner) calls `create` and records what it returns. Callers
+/// the lock's owner) calls `create` and records what it returns. A failed
+/// `create` frees the lock, or keeps it when the pod may have made the
+/// copy ([`CreateError`]). Callers
 /// that find the lock held wait (backing off up to half a second) for the
 /// owner, take the lock over once it is older than `lock_timeout`, and
 /// give up as unavailable after twice that.
@@ -109,7 +137,7 @@ pub async fn copy_in_pod<C, F>(
 ) -> Result<String, CopyError>
 where
     C: Fn(Attempt) -> F,
-    F: Future<Output = Result<String, GatewayError>>,
+    F: Future<Output = Result<String, CreateError>>,
 {
     let CopyOf {
         resource_type,
@@ -161,8 +189,8 @@ where
         }
         // The pod may have made the copy: the lock stays, so that the next
         // owner (once it is stale) looks for it.
-        Err(e @ GatewayError::Unavailable { .. }) => Err(e.into()),
-        Err(e) => {
+        Err(CreateError::Unknown(e)) => Err(e.into()),
+        Err(CreateError::NotMade(e)) => {
             // Nothing was made: free the lock so that the next request
             // tries again. A lock that stays only delays that until it is
             // stale: logged, not fatal.
@@ -245,7 +273,7 @@ mod tests {
         let db = tricircle_store::testing::sqlite().await;
         let pod = pod(&db).await;
         let refused = copy_in_pod(&db, copy(&pod), COPY_LOCK_TIMEOUT, |_| async {
-            Err(GatewayError::BadRequest("no".into()))
+            Err(CreateError::NotMade(GatewayError::BadRequest("no".into())))
         })
         .await;
         assert!(matches!(
@@ -255,7 +283,7 @@ mod tests {
         // Freed: the next caller owns the lock and creates.
         let unavailable = copy_in_pod(&db, copy(&pod), COPY_LOCK_TIMEOUT, |a| async move {
             assert_eq!(a, Attempt::First);
-            Err(GatewayError::unavailable("down", Duration::ZERO))
+            Err(GatewayError::unavailable("down", Duration::ZERO).into())
         })
         .await;
         assert!(matches!(
@@ -277,7 +305,7 @@ mod tests {
         let pod = pod(&db).await;
         db.add_tombstone("f1", "flavor").await.unwrap();
         let r = copy_in_pod(&db, copy(&pod), COPY_LOCK_TIMEOUT, |_| async {
-            Ok::<_, GatewayError>("never".to_string())
+            Ok::<_, CreateError>("never".to_string())
         })
         .await;
         assert!(matches!(r, Err(CopyError::Tombstoned { .. })));
