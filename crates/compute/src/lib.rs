@@ -9,8 +9,10 @@
 pub mod error;
 pub mod flavors;
 pub mod keypairs;
+pub mod limits;
 pub mod server_groups;
 mod service;
+pub mod zones;
 
 pub use error::ComputeError;
 pub use service::Compute;
