@@ -53,7 +53,7 @@ fn target_user(c: &Call, mv: Microversion, asked: Option<&str>) -> Result<String
     }
 }
 
-fn query_user<'a>(q: &'a [(String, String)]) -> Option<&'a str> {
+fn query_user(q: &[(String, String)]) -> Option<&str> {
     q.iter()
         .find(|(k, _)| k == "user_id")
         .map(|(_, v)| v.as_str())

@@ -75,7 +75,7 @@ impl Compute {
         } else {
             self.store.list_flavors(Some(&caller.project_id)).await?
         };
-        Ok(page(visible, q, admin)?)
+        page(visible, q, admin)
     }
 }
 
