@@ -155,6 +155,10 @@ impl From<tricircle_compute::ComputeError> for ApiError {
     fn from(e: tricircle_compute::ComputeError) -> ApiError {
         use tricircle_compute::ComputeError as E;
         match e {
+            E::BadRequest(m) => ApiError::bad_request(m),
+            E::NotFound(m) => ApiError::not_found(m),
+            E::Conflict(m) => ApiError::conflict(m),
+            E::OverQuota(m) => ApiError::forbidden_message(m),
             E::Gateway(e) => e.into(),
         }
     }

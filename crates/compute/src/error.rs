@@ -2,10 +2,23 @@
 //! variant to a status and Nova's error body once.
 
 use thiserror::Error;
+use tricircle_gateway::copies::CopyError;
 use tricircle_gateway::GatewayError;
 
 #[derive(Debug, Error)]
 pub enum ComputeError {
+    /// The request names something unusable (Nova's 400 and its message).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The resource does not exist, or is not the caller's to see.
+    #[error("{0}")]
+    NotFound(String),
+    /// The change collides with the resource's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// A quota refuses the change (Nova answers 403 with its message).
+    #[error("{0}")]
+    OverQuota(String),
     /// Reaching the store or a pod, finding or choosing a pod.
     #[error(transparent)]
     Gateway(#[from] GatewayError),
@@ -16,3 +29,11 @@ impl From<tricircle_store::StoreError> for ComputeError {
         ComputeError::Gateway(e.into())
     }
 }
+
+impl From<CopyError> for ComputeError {
+    fn from(e: CopyError) -> ComputeError {
+        ComputeError::Gateway(e.into())
+    }
+}
+
+pub type Result<T, E = ComputeError> = std::result::Result<T, E>;

@@ -7,6 +7,13 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod flavors;
+pub mod keypairs;
+pub mod limits;
+pub mod server_groups;
+mod service;
+pub mod zones;
 
 pub use error::ComputeError;
+pub use service::Compute;
 pub use tricircle_gateway::{Caller, Gateway};

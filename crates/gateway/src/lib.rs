@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod caller;
+pub mod copies;
 pub mod error;
 pub mod lookup;
 pub mod pod_call;

@@ -1,28 +1,25 @@
-//! Flavors: kept at the top, copied into a pod the first time a server
-//! there needs one (Tricircle's service user creates it with the same id,
-//! extra specs and, for private flavors, project access).
+//! Flavors (Nova's `flavors`, `os-extra_specs`, `os-flavor-access`): the
+//! requests parsed and checked, the domain asked
+//! (`tricircle_compute::flavors`), the answers rendered per microversion.
 
 use std::collections::BTreeMap;
-use tricircle_pods::PodPath;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
-use tricircle_store::{Flavor, NewFlavor, NewRouting, Pod, StoreError};
+use tricircle_compute::flavors::{AccessChange, FlavorList, FlavorListQuery};
+use tricircle_store::{Flavor, NewFlavor, Pod};
 
+use super::domain::domain;
 use super::microversion::Microversion;
 use crate::auth::Context;
 use crate::body::parse_json;
 use crate::error::ApiError;
-use crate::gateway::forward::{call_as_service, PodCall};
 use crate::gateway::{Call, GatewayState};
-
-fn not_found(id: &str) -> ApiError {
-    ApiError::not_found(format!("Flavor {id} could not be found."))
-}
+use crate::observe::RequestId;
 
 fn links(root: &str, id: &str) -> Value {
     json!([
@@ -62,213 +59,21 @@ pub(super) async fn find_flavor(
     ctx: &Context,
     id: &str,
 ) -> Result<Option<Flavor>, ApiError> {
-    let f = match st.store.get_flavor(id).await {
-        Ok(f) => f,
-        Err(StoreError::NotFound(_)) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    if f.is_public
-        || ctx.is_admin()
-        || st
-            .store
-            .flavor_projects(id)
-            .await?
-            .contains(&ctx.project_id)
-    {
-        Ok(Some(f))
-    } else {
-        Ok(None)
-    }
+    // Only who the caller is matters to the lookup.
+    let caller = crate::gateway::forward::caller(ctx, &RequestId(String::new()), "");
+    let compute = tricircle_compute::Compute::new(st.gateway.clone());
+    Ok(compute.find_flavor(&caller, id).await?)
 }
 
-fn service_headers() -> HeaderMap {
-    let mut h = HeaderMap::new();
-    h.insert(
-        "content-type",
-        axum::http::HeaderValue::from_static("application/json"),
-    );
-    h
-}
-
-/// Makes sure `flavor` exists in `pod` (same id), with its extra specs and,
-/// if private, access for the caller's project. Idempotent; concurrent
-/// callers may both try, and the pod's 409 tells the loser it is there.
+/// Makes sure `flavor` exists in `pod` (see `Compute::ensure_flavor`).
 pub(super) async fn ensure_flavor_in_pod(
     st: &GatewayState,
     c: &Call,
     pod: &Pod,
     flavor: &Flavor,
 ) -> Result<(), ApiError> {
-    let headers = service_headers();
-    let svc = |method: Method, path: PodPath, body: Option<Value>| PodCall {
-        pod,
-        service_type: "compute",
-        method,
-        path,
-        query: None,
-        headers: &headers,
-        body: body.map(|b| Bytes::from(b.to_string())),
-    };
-    let known = st
-        .store
-        .list_routings(
-            &tricircle_store::RoutingFilter {
-                top_id: Some(flavor.flavorid.clone()),
-                pod_id: Some(pod.pod_id.clone()),
-                resource_type: Some("flavor".into()),
-                ..Default::default()
-            },
-            None,
-            1,
-        )
-        .await?
-        .routings
-        .into_iter()
-        .next()
-        .is_some();
-    if !known {
-        let existing = call_as_service(
-            st,
-            &c.rid,
-            &c.root,
-            svc(
-                Method::GET,
-                PodPath::of(["flavors", &flavor.flavorid]),
-                None,
-            ),
-        )
-        .await?;
-        if existing.status == StatusCode::NOT_FOUND {
-            let body = json!({"flavor": {
-                "id": flavor.flavorid, "name": flavor.name, "ram": flavor.ram_mb, "vcpus": flavor.vcpus,
-                "disk": flavor.root_gb, "OS-FLV-EXT-DATA:ephemeral": flavor.ephemeral_gb, "swap": flavor.swap_mb,
-                "rxtx_factor": flavor.rxtx_factor, "os-flavor-access:is_public": flavor.is_public}});
-            let created = call_as_service(
-                st,
-                &c.rid,
-                &c.root,
-                svc(Method::POST, PodPath::fixed("/flavors"), Some(body)),
-            )
-            .await?;
-            if !created.is_success() && created.status != StatusCode::CONFLICT {
-                tracing::error!(pod = %pod.pod_name, status = %created.status, body = %String::from_utf8_lossy(&created.body), "flavor copy failed");
-                return Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!(
-                        "Flavor {} could not be prepared in pod {}.",
-                        flavor.flavorid, pod.pod_name
-                    ),
-                ));
-            }
-        } else if !existing.is_success() {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "Pod {} could not be asked for flavor {}.",
-                    pod.pod_name, flavor.flavorid
-                ),
-            ));
-        }
-        if !flavor.extra_specs.is_empty() {
-            let specs = json!({"extra_specs": flavor.extra_specs});
-            call_as_service(
-                st,
-                &c.rid,
-                &c.root,
-                svc(
-                    Method::POST,
-                    PodPath::of(["flavors", &flavor.flavorid, "os-extra_specs"]),
-                    Some(specs),
-                ),
-            )
-            .await?;
-        }
-        match st
-            .store
-            .create_routing(&NewRouting {
-                top_id: flavor.flavorid.clone(),
-                bottom_id: Some(flavor.flavorid.clone()),
-                pod_id: pod.pod_id.clone(),
-                project_id: String::new(),
-                resource_type: "flavor".into(),
-            })
-            .await
-        {
-            Ok(_) | Err(StoreError::Conflict(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    if !flavor.is_public {
-        let body = json!({"addTenantAccess": {"tenant": c.ctx.project_id}});
-        let r = call_as_service(
-            st,
-            &c.rid,
-            &c.root,
-            svc(
-                Method::POST,
-                PodPath::of(["flavors", &flavor.flavorid, "action"]),
-                Some(body),
-            ),
-        )
-        .await?;
-        if !r.is_success() && r.status != StatusCode::CONFLICT {
-            tracing::warn!(pod = %pod.pod_name, status = %r.status, "flavor access copy failed");
-        }
-    }
-    Ok(())
-}
-
-/// Best effort: repeats a flavor change in every pod holding a copy.
-async fn propagate(
-    st: &GatewayState,
-    c: &Call,
-    flavorid: &str,
-    method: Method,
-    path: PodPath,
-    body: Option<Value>,
-) {
-    let Ok(page) = st
-        .store
-        .list_routings(
-            &tricircle_store::RoutingFilter {
-                top_id: Some(flavorid.to_string()),
-                resource_type: Some("flavor".into()),
-                ..Default::default()
-            },
-            None,
-            1000,
-        )
-        .await
-    else {
-        return;
-    };
-    let headers = service_headers();
-    for r in page.routings {
-        let Ok(Some(pod)) = st.store.find_pod(&r.pod_id).await else {
-            continue;
-        };
-        let call = PodCall {
-            pod: &pod,
-            service_type: "compute",
-            method: method.clone(),
-            path: path.clone(),
-            query: None,
-            headers: &headers,
-            body: body.as_ref().map(|b| Bytes::from(b.to_string())),
-        };
-        match call_as_service(st, &c.rid, &c.root, call).await {
-            Ok(a) if a.is_success() || a.status == StatusCode::NOT_FOUND => {}
-            Ok(a) => {
-                tracing::warn!(pod = %pod.pod_name, status = %a.status, %flavorid, "flavor change not applied in pod")
-            }
-            Err(e) => {
-                tracing::warn!(pod = %pod.pod_name, error = %e.message, %flavorid, "flavor change not applied in pod")
-            }
-        }
-        if method == Method::DELETE && path == PodPath::of(["flavors", flavorid]) {
-            let _ = st.store.delete_routing(r.id).await;
-        }
-    }
+    let (compute, caller) = domain(st, c);
+    Ok(compute.ensure_flavor(&caller, pod, flavor).await?)
 }
 
 // --------------------------------------------------------------- handlers
@@ -291,35 +96,12 @@ pub async fn list_detail(
     list_flavors(st, c, mv, q, true).await
 }
 
-fn flavor_sort_value(f: &Flavor, key: &str) -> Value {
-    match key {
-        "name" => json!(f.name),
-        "memory_mb" => json!(f.ram_mb),
-        "vcpus" => json!(f.vcpus),
-        "root_gb" => json!(f.root_gb),
-        "ephemeral_gb" => json!(f.ephemeral_gb),
-        "swap" => json!(f.swap_mb),
-        "rxtx_factor" => json!(f.rxtx_factor),
-        "created_at" => json!(f.created_at),
-        "updated_at" => json!(f.updated_at),
-        "is_public" => json!(f.is_public),
-        "disabled" => json!(f.disabled),
-        "description" => json!(f.description),
-        _ => json!(f.flavorid),
-    }
-}
-
-async fn list_flavors(
-    State(st): State<GatewayState>,
-    c: Call,
-    Extension(mv): Extension<Microversion>,
-    Query(params): Query<Vec<(String, String)>>,
-    detail: bool,
-) -> Result<Response, ApiError> {
+/// A list request's query, checked as Nova checks it.
+fn list_query(params: &[(String, String)], admin: bool) -> Result<FlavorListQuery, ApiError> {
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let is_public: Option<bool> = match get("is_public").map(str::to_ascii_lowercase).as_deref() {
         None => Some(true),
-        Some("none") if c.ctx.is_admin() => None,
+        Some("none") if admin => None,
         Some("none") => Some(true),
         Some("true" | "t" | "1" | "yes" | "y" | "on") => Some(true),
         Some("false" | "f" | "0" | "no" | "n" | "off") => Some(false),
@@ -339,29 +121,12 @@ async fn list_flavors(
     };
     let (min_ram, min_disk) = (num("minRam")?, num("minDisk")?);
     let sort_key = get("sort_key").unwrap_or("flavorid").to_string();
-    const KEYS: &[&str] = &[
-        "created_at",
-        "description",
-        "disabled",
-        "ephemeral_gb",
-        "flavorid",
-        "id",
-        "is_public",
-        "memory_mb",
-        "name",
-        "root_gb",
-        "rxtx_factor",
-        "swap",
-        "updated_at",
-        "vcpu_weight",
-        "vcpus",
-    ];
-    if !KEYS.contains(&sort_key.as_str()) {
+    if !FlavorListQuery::SORT_KEYS.contains(&sort_key.as_str()) {
         return Err(ApiError::bad_request(format!(
             "Invalid input for query parameters sort_key. Value: {sort_key}."
         )));
     }
-    let desc = match get("sort_dir") {
+    let descending = match get("sort_dir") {
         None | Some("asc") => false,
         Some("desc") => true,
         Some(d) => {
@@ -371,43 +136,27 @@ async fn list_flavors(
         }
     };
     let limit = num("limit")?;
-    let visible = if c.ctx.is_admin() {
-        st.store.list_flavors(None).await?
-    } else {
-        st.store.list_flavors(Some(&c.ctx.project_id)).await?
-    };
-    let mut flavors: Vec<Flavor> = visible
-        .into_iter()
-        .filter(|f| is_public.is_none_or(|p| !c.ctx.is_admin() && p || f.is_public == p))
-        .filter(|f| {
-            min_ram.is_none_or(|m| f.ram_mb >= m) && min_disk.is_none_or(|m| f.root_gb >= m)
-        })
-        .collect();
-    flavors.sort_by(|a, b| {
-        let o = tricircle_core::listing::compare_values(
-            &flavor_sort_value(a, &sort_key),
-            &flavor_sort_value(b, &sort_key),
-        )
-        .then_with(|| a.flavorid.cmp(&b.flavorid));
-        if desc {
-            o.reverse()
-        } else {
-            o
-        }
-    });
-    if let Some(m) = get("marker") {
-        let pos = flavors
-            .iter()
-            .position(|f| f.flavorid == m)
-            .ok_or_else(|| ApiError::bad_request(format!("marker [{m}] not found")))?;
-        flavors.drain(..=pos);
-    }
-    let mut more = false;
-    if let Some(l) = limit {
-        let l = usize::try_from(l.max(0)).unwrap_or(0);
-        more = flavors.len() > l;
-        flavors.truncate(l);
-    }
+    Ok(FlavorListQuery {
+        is_public,
+        min_ram,
+        min_disk,
+        sort_key,
+        descending,
+        marker: get("marker").map(str::to_string),
+        limit,
+    })
+}
+
+async fn list_flavors(
+    State(st): State<GatewayState>,
+    c: Call,
+    Extension(mv): Extension<Microversion>,
+    Query(params): Query<Vec<(String, String)>>,
+    detail: bool,
+) -> Result<Response, ApiError> {
+    let query = list_query(&params, c.ctx.is_admin())?;
+    let (compute, caller) = domain(&st, &c);
+    let FlavorList { flavors, more } = compute.list_flavors(&caller, &query).await?;
     let items: Vec<Value> = flavors
         .iter()
         .map(|f| view(f, mv, &c.root, detail))
@@ -438,9 +187,8 @@ pub async fn show(
     Extension(mv): Extension<Microversion>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let f = find_flavor(&st, &c.ctx, &id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
+    let (compute, caller) = domain(&st, &c);
+    let f = compute.flavor(&caller, &id).await?;
     Ok(Json(json!({"flavor": view(&f, mv, &c.root, true)})))
 }
 
@@ -580,7 +328,8 @@ pub async fn create(
         is_public,
         description,
     };
-    let created = st.store.create_flavor(&new).await?;
+    let (compute, _) = domain(&st, &c);
+    let created = compute.create_flavor(&new).await?;
     Ok(Json(json!({"flavor": view(&created, mv, &c.root, true)})))
 }
 
@@ -608,7 +357,8 @@ pub async fn update(
                 "Invalid input for field/attribute flavor. 'description' is a required property.",
             )),
         };
-    let f = st.store.update_flavor_description(&id, desc).await?;
+    let (compute, _) = domain(&st, &c);
+    let f = compute.update_flavor_description(&id, desc).await?;
     Ok(Json(json!({"flavor": view(&f, mv, &c.root, true)})))
 }
 
@@ -619,16 +369,8 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     c.ctx
         .require_admin("os_compute_api:os-flavor-manage:delete")?;
-    st.store.delete_flavor(&id).await?;
-    propagate(
-        &st,
-        &c,
-        &id,
-        Method::DELETE,
-        PodPath::of(["flavors", &id]),
-        None,
-    )
-    .await;
+    let (compute, caller) = domain(&st, &c);
+    compute.delete_flavor(&caller, &id).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -637,9 +379,8 @@ pub async fn specs_list(
     c: Call,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let f = find_flavor(&st, &c.ctx, &id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
+    let (compute, caller) = domain(&st, &c);
+    let f = compute.flavor(&caller, &id).await?;
     Ok(Json(json!({"extra_specs": f.extra_specs})))
 }
 
@@ -673,16 +414,8 @@ pub async fn specs_create(
         .require_admin("os_compute_api:os-flavor-extra-specs:create")?;
     let body: Value = parse_json(&body)?;
     let specs = parse_specs(body.get("extra_specs").unwrap_or(&Value::Null))?;
-    st.store.set_flavor_extra_specs(&id, &specs).await?;
-    propagate(
-        &st,
-        &c,
-        &id,
-        Method::POST,
-        PodPath::of(["flavors", &id, "os-extra_specs"]),
-        Some(json!({"extra_specs": specs})),
-    )
-    .await;
+    let (compute, caller) = domain(&st, &c);
+    compute.set_flavor_specs(&caller, &id, &specs).await?;
     Ok(Json(json!({"extra_specs": specs})))
 }
 
@@ -691,9 +424,8 @@ pub async fn spec_show(
     c: Call,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let f = find_flavor(&st, &c.ctx, &id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
+    let (compute, caller) = domain(&st, &c);
+    let f = compute.flavor(&caller, &id).await?;
     let v = f.extra_specs.get(&key).ok_or_else(|| {
         ApiError::not_found(format!("Flavor {id} has no extra specs with key {key}."))
     })?;
@@ -713,16 +445,8 @@ pub async fn spec_update(
     if specs.len() != 1 || !specs.contains_key(&key) {
         return Err(ApiError::bad_request("Request body and URI mismatch"));
     }
-    st.store.set_flavor_extra_specs(&id, &specs).await?;
-    propagate(
-        &st,
-        &c,
-        &id,
-        Method::PUT,
-        PodPath::of(["flavors", &id, "os-extra_specs", &key]),
-        Some(json!(specs)),
-    )
-    .await;
+    let (compute, caller) = domain(&st, &c);
+    compute.set_flavor_spec(&caller, &id, &key, &specs).await?;
     Ok(Json(json!(specs)))
 }
 
@@ -733,26 +457,17 @@ pub async fn spec_delete(
 ) -> Result<Response, ApiError> {
     c.ctx
         .require_admin("os_compute_api:os-flavor-extra-specs:delete")?;
-    st.store.delete_flavor_extra_spec(&id, &key).await?;
-    propagate(
-        &st,
-        &c,
-        &id,
-        Method::DELETE,
-        PodPath::of(["flavors", &id, "os-extra_specs", &key]),
-        None,
-    )
-    .await;
+    let (compute, caller) = domain(&st, &c);
+    compute.delete_flavor_spec(&caller, &id, &key).await?;
     Ok(StatusCode::OK.into_response())
 }
 
-async fn access_body(st: &GatewayState, id: &str) -> Result<Json<Value>, ApiError> {
-    let projects = st.store.flavor_projects(id).await?;
+fn access_body(id: &str, projects: &[String]) -> Json<Value> {
     let list: Vec<Value> = projects
         .iter()
         .map(|p| json!({"flavor_id": id, "tenant_id": p}))
         .collect();
-    Ok(Json(json!({"flavor_access": list})))
+    Json(json!({"flavor_access": list}))
 }
 
 pub async fn access_list(
@@ -762,15 +477,9 @@ pub async fn access_list(
 ) -> Result<Json<Value>, ApiError> {
     // Nova's `os_compute_api:os-flavor-access` is admin-or-owner: anyone
     // who can see the flavor; another project's private flavor is a 404.
-    let f = find_flavor(&st, &c.ctx, &id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
-    if f.is_public {
-        return Err(ApiError::not_found(
-            "Access list not available for public flavors.",
-        ));
-    }
-    access_body(&st, &id).await
+    let (compute, caller) = domain(&st, &c);
+    let projects = compute.flavor_access(&caller, &id).await?;
+    Ok(access_body(&id, &projects))
 }
 
 pub async fn access_action(
@@ -782,7 +491,9 @@ pub async fn access_action(
     c.ctx
         .require_admin("os_compute_api:os-flavor-access:add_tenant_access")?;
     let body: Value = parse_json(&body)?;
-    let f = st.store.get_flavor(&id).await?;
+    let (compute, caller) = domain(&st, &c);
+    // An unknown flavor is a 404 before the body is looked at, as in Nova.
+    let flavor = compute.flavor_for_access(&id).await?;
     let (add, tenant) = match (body.get("addTenantAccess"), body.get("removeTenantAccess")) {
         (Some(a), None) => (true, a.get("tenant")),
         (None, Some(r)) => (false, r.get("tenant")),
@@ -795,23 +506,15 @@ pub async fn access_action(
     let tenant = tenant
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty() && t.len() <= 255)
-        .ok_or_else(|| ApiError::bad_request("Invalid input for field/attribute tenant."))?;
-    if f.is_public {
-        return Err(ApiError::conflict("Can not add access to a public flavor."));
-    }
-    if add {
-        st.store.add_flavor_project(&id, tenant).await?;
+        .ok_or_else(|| ApiError::bad_request("Invalid input for field/attribute tenant."))?
+        .to_string();
+    let change = if add {
+        AccessChange::Add(tenant)
     } else {
-        st.store.remove_flavor_project(&id, tenant).await?;
-        propagate(
-            &st,
-            &c,
-            &id,
-            Method::POST,
-            PodPath::of(["flavors", &id, "action"]),
-            Some(json!({"removeTenantAccess": {"tenant": tenant}})),
-        )
-        .await;
-    }
-    access_body(&st, &id).await
+        AccessChange::Remove(tenant)
+    };
+    let projects = compute
+        .change_flavor_access(&caller, &flavor, &change)
+        .await?;
+    Ok(access_body(&id, &projects))
 }

@@ -1,6 +1,5 @@
-//! Limits and quota sets. Quotas are Tricircle's, enforced across pods:
-//! instances, cores and RAM are counted over every pod (see the store's
-//! allocations); the other Nova quotas are reported with Nova's defaults.
+//! Limits and quota sets (see `tricircle_compute::limits`), shown per
+//! microversion.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -9,66 +8,30 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
 
+use tricircle_compute::limits::quota_resources;
+
+use super::domain::domain;
 use super::microversion::Microversion;
 use crate::body::parse_json;
 use crate::error::ApiError;
-use crate::gateway::{project_limits, Call, GatewayState};
+use crate::gateway::{Call, GatewayState};
 
-/// Nova quotas Tricircle reports but does not count, with Nova's defaults,
-/// and the newest microversion that still shows them.
-const STATIC_QUOTAS: &[(&str, i64, u16)] = &[
-    ("metadata_items", 128, u16::MAX),
-    ("key_pairs", 100, u16::MAX),
-    ("server_groups", 10, u16::MAX),
-    ("server_group_members", 10, u16::MAX),
-    ("injected_files", 5, 56),
-    ("injected_file_content_bytes", 10240, 56),
-    ("injected_file_path_bytes", 255, 56),
-    ("fixed_ips", -1, 35),
-    ("floating_ips", 10, 35),
-    ("security_groups", 10, 35),
-    ("security_group_rules", 20, 35),
-];
-
-/// The quota set of a project: `(resource, limit, in_use)`.
+/// The quota set of a project as `mv` shows it: `(resource, limit, in_use)`.
 async fn quota_rows(
     st: &GatewayState,
+    c: &Call,
     project: &str,
     mv: Microversion,
     defaults_only: bool,
 ) -> Result<Vec<(String, i64, i64)>, ApiError> {
-    let limits = if defaults_only {
-        st.quota_defaults
-    } else {
-        project_limits(st, project).await?
-    };
-    let usage = st.store.usage(project).await?;
-    let own = if defaults_only {
-        Default::default()
-    } else {
-        st.store.quota_limits(project).await?
-    };
-    let mut rows = vec![
-        ("instances".to_string(), limits.instances, usage.instances),
-        ("cores".to_string(), limits.cores, usage.cores),
-        ("ram".to_string(), limits.ram_mb, usage.ram_mb),
-    ];
-    // Server groups are kept at the top: counted here.
-    let groups = if defaults_only {
-        0
-    } else {
-        st.store.list_server_groups(Some(project)).await?.len() as i64
-    };
-    for (name, default, until) in STATIC_QUOTAS {
-        if mv.0 <= *until {
-            rows.push((
-                name.to_string(),
-                own.get(*name).copied().unwrap_or(*default),
-                if *name == "server_groups" { groups } else { 0 },
-            ));
-        }
-    }
-    Ok(rows)
+    let (compute, _) = domain(st, c);
+    Ok(compute
+        .quota_set(project, defaults_only)
+        .await?
+        .into_iter()
+        .filter(|r| mv.0 <= r.shown_until)
+        .map(|r| (r.resource.to_string(), r.limit, r.in_use))
+        .collect())
 }
 
 fn may_see(c: &Call, project: &str) -> Result<(), ApiError> {
@@ -88,7 +51,7 @@ pub async fn quota_show(
     may_see(&c, &project)?;
     let mut set = Map::new();
     set.insert("id".into(), json!(project));
-    for (k, limit, _) in quota_rows(&st, &project, mv, false).await? {
+    for (k, limit, _) in quota_rows(&st, &c, &project, mv, false).await? {
         set.insert(k, json!(limit));
     }
     Ok(Json(json!({"quota_set": set})))
@@ -103,7 +66,7 @@ pub async fn quota_detail(
     may_see(&c, &project)?;
     let mut set = Map::new();
     set.insert("id".into(), json!(project));
-    for (k, limit, used) in quota_rows(&st, &project, mv, false).await? {
+    for (k, limit, used) in quota_rows(&st, &c, &project, mv, false).await? {
         set.insert(k, json!({"limit": limit, "in_use": used, "reserved": 0}));
     }
     Ok(Json(json!({"quota_set": set})))
@@ -111,13 +74,13 @@ pub async fn quota_detail(
 
 pub async fn quota_defaults(
     State(st): State<GatewayState>,
-    _c: Call,
+    c: Call,
     Extension(mv): Extension<Microversion>,
     Path(project): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let mut set = Map::new();
     set.insert("id".into(), json!(project));
-    for (k, limit, _) in quota_rows(&st, &project, mv, true).await? {
+    for (k, limit, _) in quota_rows(&st, &c, &project, mv, true).await? {
         set.insert(k, json!(limit));
     }
     Ok(Json(json!({"quota_set": set})))
@@ -132,22 +95,27 @@ pub async fn quota_update(
 ) -> Result<Json<Value>, ApiError> {
     c.ctx.require_admin("os_compute_api:os-quota-sets:update")?;
     let body: Value = parse_json(&body)?;
-    verify_project(&st, &project).await?;
+    let (compute, _) = domain(&st, &c);
+    if !crate::gateway::subresource::valid_segment(&project) || project.len() > 64 {
+        return Err(ApiError::bad_request(format!(
+            "Project ID {project} is not a valid project."
+        )));
+    }
+    compute.verify_project(&project).await?;
     let set = body
         .get("quota_set")
         .and_then(Value::as_object)
         .ok_or_else(|| ApiError::bad_request("Invalid input for field/attribute quota_set."))?;
-    let known: Vec<String> = quota_rows(&st, &project, mv, true)
-        .await?
-        .into_iter()
-        .map(|(k, _, _)| k)
+    let known: Vec<&str> = quota_resources()
+        .filter(|(_, until)| mv.0 <= *until)
+        .map(|(k, _)| k)
         .collect();
     let mut updates = Vec::new();
     for (k, v) in set {
         if k == "force" {
             continue;
         }
-        if !known.contains(k) {
+        if !known.contains(&k.as_str()) {
             return Err(ApiError::bad_request(format!(
                 "Invalid input for field/attribute quota_set. Additional properties are not allowed ('{k}' was unexpected)"
             )));
@@ -159,11 +127,9 @@ pub async fn quota_update(
             .ok_or_else(|| ApiError::bad_request(format!("Invalid input for field/attribute {k}. Value must be an integer of at least -1.")))?;
         updates.push((k.clone(), n));
     }
-    for (k, n) in updates {
-        st.store.set_quota(&project, &k, n).await?;
-    }
+    compute.set_quotas(&project, &updates).await?;
     let mut out = Map::new();
-    for (k, limit, _) in quota_rows(&st, &project, mv, false).await? {
+    for (k, limit, _) in quota_rows(&st, &c, &project, mv, false).await? {
         out.insert(k, json!(limit));
     }
     Ok(Json(json!({"quota_set": out})))
@@ -175,7 +141,8 @@ pub async fn quota_delete(
     Path(project): Path<String>,
 ) -> Result<Response, ApiError> {
     c.ctx.require_admin("os_compute_api:os-quota-sets:delete")?;
-    st.store.delete_quotas(&project).await?;
+    let (compute, _) = domain(&st, &c);
+    compute.delete_quotas(&project).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -184,7 +151,7 @@ pub async fn limits(
     c: Call,
     Extension(mv): Extension<Microversion>,
 ) -> Result<Json<Value>, ApiError> {
-    let rows = quota_rows(&st, &c.ctx.project_id, mv, false).await?;
+    let rows = quota_rows(&st, &c, &c.ctx.project_id, mv, false).await?;
     let get = |k: &str| {
         rows.iter()
             .find(|(n, _, _)| n == k)
@@ -219,24 +186,4 @@ pub async fn limits(
         abs["totalFloatingIpsUsed"] = json!(0);
     }
     Ok(Json(json!({"limits": {"rate": [], "absolute": abs}})))
-}
-
-/// Nova checks with Keystone that a project whose quotas are set exists
-/// (400 if Keystone says it does not; allowed when Keystone will not say).
-async fn verify_project(st: &GatewayState, project: &str) -> Result<(), ApiError> {
-    let invalid = || ApiError::bad_request(format!("Project ID {project} is not a valid project."));
-    if !crate::gateway::subresource::valid_segment(project) || project.len() > 64 {
-        return Err(invalid());
-    }
-    match st.keystone.project_exists(project).await {
-        Ok(Some(false)) => Err(invalid()),
-        Ok(_) => Ok(()),
-        Err(e) => {
-            tracing::warn!(error = %e, "could not verify a project with Keystone");
-            Err(ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "The identity service is unavailable; try again later.",
-            ))
-        }
-    }
 }

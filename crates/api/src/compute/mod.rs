@@ -6,6 +6,7 @@
 //! bodies (`{"badRequest": {"message", "code"}}`).
 
 pub(crate) mod boot_networks;
+mod domain;
 mod extensions;
 mod flavors;
 mod hypervisors;

@@ -1,17 +1,19 @@
 //! Availability zones (the AZs of bottom pods) and host aggregates (one per
-//! bottom pod, `ag_<pod>`), answered from the top store.
+//! bottom pod, `ag_<pod>`): see `tricircle_compute::zones`.
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
 use tricircle_store::Aggregate;
 
+use super::domain::domain;
 use super::microversion::Microversion;
 use crate::error::ApiError;
 use crate::gateway::{Call, GatewayState};
 
-pub async fn zones(State(st): State<GatewayState>, _c: Call) -> Result<Json<Value>, ApiError> {
-    let azs = st.gateway.availability_zones().await?;
+pub async fn zones(State(st): State<GatewayState>, c: Call) -> Result<Json<Value>, ApiError> {
+    let (compute, _) = domain(&st, &c);
+    let azs = compute.availability_zones().await?;
     let info: Vec<Value> = azs
         .into_iter()
         .map(|(az, available)| json!({"zoneName": az, "zoneState": {"available": available}, "hosts": null}))
@@ -26,20 +28,15 @@ pub async fn zones_detail(
 ) -> Result<Json<Value>, ApiError> {
     c.ctx
         .require_admin("os_compute_api:os-availability-zone:detail")?;
-    let pods = st.store.list_pods().await?;
-    let mut names: Vec<String> = pods
-        .iter()
-        .filter(|p| !p.is_top())
-        .map(|p| p.az_name.clone())
-        .collect();
-    names.sort();
-    names.dedup();
-    let info: Vec<Value> = names
+    let (compute, _) = domain(&st, &c);
+    let info: Vec<Value> = compute
+        .zone_hosts()
+        .await?
         .into_iter()
-        .map(|az| {
-            let hosts: serde_json::Map<String, Value> = pods
+        .map(|z| {
+            let hosts: serde_json::Map<String, Value> = z
+                .pods
                 .iter()
-                .filter(|p| p.az_name == az)
                 .map(|p| {
                     (
                         p.pod_name.clone(),
@@ -47,8 +44,7 @@ pub async fn zones_detail(
                     )
                 })
                 .collect();
-            let available = pods.iter().any(|p| p.az_name == az && !p.maintenance);
-            json!({"zoneName": az, "zoneState": {"available": available}, "hosts": hosts})
+            json!({"zoneName": z.zone, "zoneState": {"available": z.available}, "hosts": hosts})
         })
         .collect();
     Ok(Json(json!({"availabilityZoneInfo": info})))
@@ -78,9 +74,9 @@ pub async fn aggregates(
     Extension(mv): Extension<Microversion>,
 ) -> Result<Json<Value>, ApiError> {
     c.ctx.require_admin("os_compute_api:os-aggregates:index")?;
-    let list: Vec<Value> = st
-        .store
-        .list_aggregates()
+    let (compute, _) = domain(&st, &c);
+    let list: Vec<Value> = compute
+        .aggregates()
         .await?
         .iter()
         .map(|a| view(a, mv))
@@ -95,12 +91,7 @@ pub async fn aggregate(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     c.ctx.require_admin("os_compute_api:os-aggregates:show")?;
-    let a = st
-        .store
-        .list_aggregates()
-        .await?
-        .into_iter()
-        .find(|a| a.id.to_string() == id || a.uuid == id)
-        .ok_or_else(|| ApiError::not_found(format!("Aggregate {id} could not be found.")))?;
+    let (compute, _) = domain(&st, &c);
+    let a = compute.aggregate(&id).await?;
     Ok(Json(json!({"aggregate": view(&a, mv)})))
 }
