@@ -148,6 +148,11 @@ impl From<tricircle_compute::ComputeError> for ApiError {
         use tricircle_compute::ComputeError as E;
         match e {
             E::Gateway(e) => e.into(),
+            E::BadPodAnswer(m) => ApiError::new(StatusCode::BAD_GATEWAY, m),
+            E::TokenRefused => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "The request you have made requires authentication.",
+            ),
         }
     }
 }

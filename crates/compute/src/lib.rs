@@ -6,7 +6,9 @@
 //! what went wrong by meaning.
 #![forbid(unsafe_code)]
 
+pub mod create_check;
 pub mod error;
+pub mod servers;
 
 pub use error::ComputeError;
 pub use tricircle_gateway::{Caller, Gateway};

@@ -6,6 +6,7 @@
 //! [`VolumeError`] says what went wrong by meaning.
 #![forbid(unsafe_code)]
 
+pub mod create_check;
 pub mod error;
 
 pub use error::VolumeError;
