@@ -160,6 +160,11 @@ impl From<tricircle_compute::ComputeError> for ApiError {
             E::Conflict(m) => ApiError::conflict(m),
             E::OverQuota(m) => ApiError::forbidden_message(m),
             E::Gateway(e) => e.into(),
+            E::BadPodAnswer(m) => ApiError::new(StatusCode::BAD_GATEWAY, m),
+            E::TokenRefused => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "The request you have made requires authentication.",
+            ),
         }
     }
 }

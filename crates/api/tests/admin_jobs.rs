@@ -433,7 +433,20 @@ async fn jobs_need_the_admin_role() {
 /// "lacks 'pod_name'").
 #[tokio::test]
 async fn create_checks_need_what_their_handler_reads() {
-    use tricircle_api::create_checks::{self, CheckDeps};
+    use tricircle_gateway::create_check::CheckDeps;
+    /// The create checks as the binary registers them (each domain its own).
+    mod create_checks {
+        pub use tricircle_compute::create_check::SERVER_CREATE_CHECK;
+        pub use tricircle_volume::create_check::VOLUME_CREATE_CHECK;
+
+        pub fn register(
+            registry: tricircle_jobs::Registry,
+            deps: tricircle_gateway::create_check::CheckDeps,
+        ) -> tricircle_jobs::Registry {
+            let registry = tricircle_compute::create_check::register(registry, deps.clone());
+            tricircle_volume::create_check::register(registry, deps)
+        }
+    }
     use tricircle_pods::{
         EndpointResolver, Interface, KeystoneClient, PodClient, ServiceCredentials,
     };

@@ -13,9 +13,9 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tricircle_api::create_checks::{self, CheckDeps};
 use tricircle_api::gateway::Gateway;
 use tricircle_api::{compute_router, network_router, Authenticator, GatewayState, NetworkState};
+use tricircle_gateway::create_check::CheckDeps;
 use tricircle_network::bottom::Bottom;
 use tricircle_network::{NetworkConfig, Neutron, VlanRange};
 use tricircle_pods::{
@@ -1804,4 +1804,17 @@ async fn an_auto_address_subnet_goes_from_under_a_server_in_its_pod_too() {
             .any(|s| s["cidr"] == "2001:db8:16::/64"),
         "the pod's copy is gone"
     );
+}
+
+/// The create checks as the binary registers them (each domain its own).
+mod create_checks {
+    pub use tricircle_compute::create_check::SERVER_CREATE_CHECK;
+
+    pub fn register(
+        registry: tricircle_jobs::Registry,
+        deps: tricircle_gateway::create_check::CheckDeps,
+    ) -> tricircle_jobs::Registry {
+        let registry = tricircle_compute::create_check::register(registry, deps.clone());
+        tricircle_volume::create_check::register(registry, deps)
+    }
 }

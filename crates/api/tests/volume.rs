@@ -13,11 +13,11 @@ use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tricircle_api::create_checks::{self, CheckDeps};
 use tricircle_api::gateway::Gateway;
 use tricircle_api::gateway::{SKIPPED_PODS_HEADER, STRICT_LIST_HEADER};
 use tricircle_api::{volume_router, Authenticator, GatewayState};
 use tricircle_core::pod::ValidPod;
+use tricircle_gateway::create_check::CheckDeps;
 use tricircle_pods::{
     EndpointResolver, Interface, PodClient, PodClientOptions, TokenValidator, ValidatorConfig,
 };
@@ -2399,4 +2399,17 @@ async fn a_volume_transfer_moves_the_volume_and_its_quota() {
         )
         .await;
     assert_fault(&a, 400, "badRequest");
+}
+
+/// The create checks as the binary registers them (each domain its own).
+mod create_checks {
+    pub use tricircle_volume::create_check::VOLUME_CREATE_CHECK;
+
+    pub fn register(
+        registry: tricircle_jobs::Registry,
+        deps: tricircle_gateway::create_check::CheckDeps,
+    ) -> tricircle_jobs::Registry {
+        let registry = tricircle_compute::create_check::register(registry, deps.clone());
+        tricircle_volume::create_check::register(registry, deps)
+    }
 }

@@ -22,6 +22,13 @@ pub enum ComputeError {
     /// Reaching the store or a pod, finding or choosing a pod.
     #[error(transparent)]
     Gateway(#[from] GatewayError),
+    /// A pod's answer the gateway cannot use (a boot without a server id).
+    #[error("{0}")]
+    BadPodAnswer(String),
+    /// A pod refused the caller's token (revoked since we cached it): the
+    /// caller's 401.
+    #[error("the caller's token was refused")]
+    TokenRefused,
 }
 
 impl From<tricircle_store::StoreError> for ComputeError {
@@ -33,6 +40,16 @@ impl From<tricircle_store::StoreError> for ComputeError {
 impl From<CopyError> for ComputeError {
     fn from(e: CopyError) -> ComputeError {
         ComputeError::Gateway(e.into())
+    }
+}
+
+impl From<tricircle_gateway::list_fetch::ListError> for ComputeError {
+    fn from(e: tricircle_gateway::list_fetch::ListError) -> ComputeError {
+        use tricircle_gateway::list_fetch::ListError;
+        match e {
+            ListError::TokenRefused => ComputeError::TokenRefused,
+            ListError::Gateway(e) => ComputeError::Gateway(e),
+        }
     }
 }
 

@@ -6,11 +6,13 @@
 //! what went wrong by meaning.
 #![forbid(unsafe_code)]
 
+pub mod create_check;
 pub mod error;
 pub mod flavors;
 pub mod keypairs;
 pub mod limits;
 pub mod server_groups;
+pub mod servers;
 mod service;
 pub mod zones;
 

@@ -9,11 +9,14 @@
 
 pub mod caller;
 pub mod copies;
+pub mod create_check;
 pub mod error;
+pub mod list_fetch;
 pub mod lookup;
 pub mod pod_call;
 pub mod rewrite;
 pub mod scheduler;
+pub mod segment;
 pub mod versions;
 
 use std::sync::Arc;

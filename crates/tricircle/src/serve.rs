@@ -6,12 +6,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tricircle_api::admin::AdminJobs;
-use tricircle_api::create_checks::CheckDeps;
 use tricircle_api::gateway::Gateway;
 use tricircle_api::{
     admin_router, compute_router, install_metrics, volume_router, AdminState, Authenticator,
     ConnectionLimits, GatewayState, InflightLimit, RequestBounds,
 };
+use tricircle_gateway::create_check::CheckDeps;
 use tricircle_jobs::{Engine, EngineConfig, Registry};
 use tricircle_network::bottom::Bottom;
 use tricircle_pods::health::monitor::{HealthMonitor, MonitorConfig};
@@ -58,16 +58,15 @@ pub fn jobs_registry(deps: &HandlerDeps) -> Registry {
         (Some(pods), Some(keystone)) => {
             let neutron = tricircle_network::Neutron::new(deps.store.clone(), deps.network.clone());
             let bottom = Bottom::new(neutron, pods.clone(), keystone.clone(), deps.lock_timeout);
-            let registry = tricircle_api::create_checks::register(
-                registry,
-                CheckDeps {
-                    store: deps.store.clone(),
-                    pods: pods.clone(),
-                    keystone: keystone.clone(),
-                    network: Some(bottom.clone()),
-                    settle: deps.settle,
-                },
-            );
+            let checks = CheckDeps {
+                store: deps.store.clone(),
+                pods: pods.clone(),
+                keystone: keystone.clone(),
+                network: Some(bottom.clone()),
+                settle: deps.settle,
+            };
+            let registry = tricircle_compute::create_check::register(registry, checks.clone());
+            let registry = tricircle_volume::create_check::register(registry, checks);
             tricircle_network::handlers::register(registry, bottom)
         }
         _ => registry,
@@ -99,7 +98,7 @@ fn jobs(cfg: &Config, store: &Store, id: &Identity) -> anyhow::Result<(Arc<Regis
         keystone: id.keystone.clone(),
         network: cfg.network.clone(),
         lock_timeout: lock_timeout(cfg),
-        settle: tricircle_api::create_checks::settle_for(cfg.client.pod_timeout),
+        settle: tricircle_gateway::create_check::settle_for(cfg.client.pod_timeout),
     }));
     let engine = Engine::new(store.clone(), registry.clone(), engine_config(&cfg.jobs));
     Ok((registry, engine))

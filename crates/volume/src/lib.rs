@@ -8,6 +8,7 @@
 
 pub mod backups;
 pub mod cinder;
+pub mod create_check;
 pub mod encryption;
 pub mod error;
 pub mod kind;

@@ -248,23 +248,6 @@ pub async fn bind(
         .map_err(server_port_error)
 }
 
-/// Undoes a boot's network preparation. A copy that cannot go now is left
-/// to its port's delete job; a port for which even that failed is logged.
-pub async fn undo(bottom: &Bottom, prepared: &Prepared) {
-    for (port_id, e) in bottom.undo_server_ports(prepared).await {
-        tracing::error!(%port_id, error = %e,
-            "a port of a failed boot stays: could not delete it nor record its delete job");
-    }
-}
-
-/// Deletes a port a boot made, its copies first; the first failure.
-pub async fn delete_port_everywhere(bottom: &Bottom, port_id: &str) -> Result<(), String> {
-    bottom
-        .delete_port_everywhere(port_id)
-        .await
-        .map_err(|e| e.to_string())
-}
-
 /// The server is gone: its ports are released (see
 /// `Bottom::release_server_ports`); a failure is logged, nothing changed.
 pub async fn release(bottom: &Bottom, server_id: &str) {

@@ -3,15 +3,12 @@
 //! no servers anywhere) or because a pod's refusal would come after the
 //! gateway's side effects (quota, network copies).
 
-use axum::http::{HeaderMap, Method, StatusCode};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
-use tricircle_pods::PodPath;
 
 use super::microversion::Microversion;
 use crate::error::ApiError;
-use crate::gateway::forward::{call, PodCall};
-use crate::gateway::{Call, GatewayState};
+use crate::gateway::Call;
 
 /// Python's `repr` of a string, as Nova's schema errors quote values.
 fn py_str(s: &str) -> String {
@@ -320,18 +317,17 @@ fn boot_volume(items: &[Value]) -> Option<String> {
     })
 }
 
-/// `block_device_mapping_v2` of a `POST /servers`: Nova's schema, then
-/// Nova's refusal of a boot volume that is not bootable, both before
-/// anything is made. A volume the gateway cannot ask about is left to the
-/// pod.
-pub(super) async fn check_block_devices(
-    st: &GatewayState,
+/// `block_device_mapping_v2` of a `POST /servers`, checked by Nova's
+/// schema before anything is made; the volume a boot-from-volume starts
+/// from, when it can be asked about (the domain refuses one that is not
+/// bootable).
+pub(super) fn block_devices(
     c: &Call,
     server: &Map<String, Value>,
-) -> Result<(), ApiError> {
+) -> Result<Option<String>, ApiError> {
     let mv = request_version(c);
     let items = match server.get("block_device_mapping_v2") {
-        None => return Ok(()),
+        None => return Ok(None),
         Some(Value::Array(items)) => items,
         Some(other) => {
             return Err(invalid(
@@ -344,57 +340,7 @@ pub(super) async fn check_block_devices(
     for item in items {
         check_bdm(item, mv)?;
     }
-    let Some(volume_id) = boot_volume(items) else {
-        return Ok(());
-    };
-    if !crate::gateway::subresource::valid_segment(&volume_id) {
-        return Ok(());
-    }
-    // Volumes are routed as `volume` (see the volume gateway).
-    let Some((_, pod)) = crate::gateway::routed_pod(st, &c.ctx, "volume", &volume_id).await? else {
-        return Ok(());
-    };
-    let answer = match call(
-        st,
-        &c.ctx,
-        &c.rid,
-        &c.root,
-        PodCall {
-            pod: &pod,
-            service_type: crate::volume::SERVICE_TYPE,
-            method: Method::GET,
-            path: PodPath::of(["volumes", &volume_id]),
-            query: None,
-            headers: &HeaderMap::new(),
-            body: None,
-        },
-    )
-    .await
-    {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::warn!(error = %e.message, "volume not asked before a boot");
-            return Ok(());
-        }
-    };
-    if answer.status != StatusCode::OK {
-        return Ok(());
-    }
-    let doc = answer.json().unwrap_or_default();
-    let bootable = match &doc["volume"]["bootable"] {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) => Some(matches!(
-            s.to_ascii_lowercase().as_str(),
-            "true" | "1" | "t" | "yes" | "y" | "on"
-        )),
-        _ => None,
-    };
-    if bootable == Some(false) {
-        return Err(ApiError::bad_request(format!(
-            "Block Device {volume_id} is not bootable."
-        )));
-    }
-    Ok(())
+    Ok(boot_volume(items).filter(|v| crate::gateway::subresource::valid_segment(v)))
 }
 
 #[cfg(test)]

@@ -88,9 +88,7 @@ pub const SNAPSHOT: &[SubResource] = &[
 /// Cinder's backup sub-resources other than `action` and `restore`.
 pub const BACKUP: &[SubResource] = &[sub(&[Lit("export_record")], GET)];
 
-/// Longest segment passed on (Nova's and Cinder's keys and ids are at most
-/// 255 characters).
-const MAX_SEGMENT: usize = 255;
+pub use tricircle_gateway::segment::valid_segment;
 
 /// One segment of a client's path, decoded, if it is safe to pass on.
 pub fn decode_segment(raw: &str) -> Option<String> {
@@ -99,17 +97,6 @@ pub fn decode_segment(raw: &str) -> Option<String> {
         .ok()?
         .into_owned();
     valid_segment(&decoded).then_some(decoded)
-}
-
-/// Whether a decoded segment names one thing and nothing else.
-pub fn valid_segment(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_SEGMENT
-        && !s.starts_with("..")
-        && s != "."
-        && !s
-            .chars()
-            .any(|c| matches!(c, '/' | '\\' | '%' | ';') || c.is_control())
 }
 
 /// `raw_path` (the request's path as the client encoded it) without its
