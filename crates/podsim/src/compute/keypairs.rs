@@ -187,27 +187,24 @@ pub(crate) async fn index(State(pod): State<Pod>, ctx: Ctx) -> NResult<Json<Valu
     Ok(Json(body))
 }
 
-/// `POST /os-keypairs`: import `public_key`, or generate (before 2.92).
-pub(crate) async fn create(
-    State(pod): State<Pod>,
-    ctx: Ctx,
-    NBody(body): NBody,
-) -> NResult<Response> {
-    let req = wrapper(&body, "keypair", &[])?;
-    let mut allowed = vec!["name", "public_key"];
-    if ctx.at_least(2) {
-        allowed.push("type");
-    }
-    if ctx.at_least(10) {
-        allowed.push("user_id");
-    }
+/// A checked `POST /os-keypairs` body; `user` is whom the key is for
+/// (another user's only for admins).
+struct KeypairRequest {
+    name: String,
+    public_key: Option<String>,
+    key_type: String,
+    user: String,
+}
+
+/// `name`, by the pattern of the request's microversion.
+fn parse_name(ctx: &Ctx, name: Option<&Value>) -> NResult<Option<String>> {
     let (pattern, pattern_repr) = if ctx.at_least(92) {
         ("_-@. ", "'^[_\\\\-\\\\@\\\\. a-zA-Z0-9]+$'")
     } else {
         ("_- ", "'^[_\\\\- a-zA-Z0-9]+$'")
     };
-    let name = match req.get("name") {
-        None => None,
+    match name {
+        None => Ok(None),
         Some(Value::String(s)) => {
             if s.is_empty() {
                 return Err(field_error("name", &json!(s), "'' should be non-empty"));
@@ -235,54 +232,82 @@ pub(crate) async fn create(
                     &format!("{} does not match {pattern_repr}", py_str(s)),
                 ));
             }
-            Some(s.clone())
+            Ok(Some(s.clone()))
         }
-        Some(other) => {
-            return Err(field_error(
-                "name",
-                other,
-                &format!("{} is not of type 'string'", py_repr(other)),
-            ))
-        }
-    };
-    let public_key = match req.get("public_key") {
-        None => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(other) => {
-            return Err(field_error(
-                "public_key",
-                other,
-                &format!("{} is not of type 'string'", py_repr(other)),
-            ))
-        }
-    };
-    let key_type = match req.get("type") {
-        None => "ssh".to_string(),
-        Some(Value::String(t)) if t == "ssh" || t == "x509" => t.clone(),
-        Some(other) => {
-            return Err(field_error(
-                "type",
-                other,
-                &format!("{} is not one of ['ssh', 'x509']", py_repr(other)),
-            ))
-        }
-    };
-    let mut required = vec!["name"];
-    if ctx.at_least(92) {
-        required.push("public_key");
+        Some(other) => Err(field_error(
+            "name",
+            other,
+            &format!("{} is not of type 'string'", py_repr(other)),
+        )),
     }
-    check_keys("keypair", req, &allowed, &required)?;
-    let Some(name) = name else {
-        return Err(NovaError::bad_request("'name' is a required property"));
-    };
-    let user = match req.get("user_id") {
-        Some(Value::String(u)) if u != ctx.user() => {
-            ctx.require_admin("os_compute_api:os-keypairs:create")?;
-            u.clone()
+}
+
+impl KeypairRequest {
+    /// The body's fields in the order Nova's schema reports them, then
+    /// the keys, then the target user.
+    fn parse(ctx: &Ctx, body: &Value) -> NResult<Self> {
+        let req = wrapper(body, "keypair", &[])?;
+        let mut allowed = vec!["name", "public_key"];
+        if ctx.at_least(2) {
+            allowed.push("type");
         }
-        _ => ctx.user().to_string(),
-    };
-    let (private_key, public_key, fingerprint) = match public_key {
+        if ctx.at_least(10) {
+            allowed.push("user_id");
+        }
+        let name = parse_name(ctx, req.get("name"))?;
+        let public_key = match req.get("public_key") {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                return Err(field_error(
+                    "public_key",
+                    other,
+                    &format!("{} is not of type 'string'", py_repr(other)),
+                ))
+            }
+        };
+        let key_type = match req.get("type") {
+            None => "ssh".to_string(),
+            Some(Value::String(t)) if t == "ssh" || t == "x509" => t.clone(),
+            Some(other) => {
+                return Err(field_error(
+                    "type",
+                    other,
+                    &format!("{} is not one of ['ssh', 'x509']", py_repr(other)),
+                ))
+            }
+        };
+        let mut required = vec!["name"];
+        if ctx.at_least(92) {
+            required.push("public_key");
+        }
+        check_keys("keypair", req, &allowed, &required)?;
+        let Some(name) = name else {
+            return Err(NovaError::bad_request("'name' is a required property"));
+        };
+        let user = match req.get("user_id") {
+            Some(Value::String(u)) if u != ctx.user() => {
+                ctx.require_admin("os_compute_api:os-keypairs:create")?;
+                u.clone()
+            }
+            _ => ctx.user().to_string(),
+        };
+        Ok(KeypairRequest {
+            name,
+            public_key,
+            key_type,
+            user,
+        })
+    }
+}
+
+/// `(private key, public key, fingerprint)`: an imported key's
+/// fingerprint (no private key), or a generated pair.
+fn key_material(
+    key_type: &str,
+    public_key: Option<String>,
+) -> NResult<(Option<String>, String, String)> {
+    match public_key {
         Some(pk) => {
             let fp = if key_type == "x509" {
                 x509_fingerprint(&pk).ok_or_else(|| {
@@ -300,14 +325,25 @@ pub(crate) async fn create(
                     )
                 })
             }?;
-            (None, pk, fp)
+            Ok((None, pk, fp))
         }
         None => {
-            let (private, public, fp) = generate(&key_type);
-            (Some(private), public, fp)
+            let (private, public, fp) = generate(key_type);
+            Ok((Some(private), public, fp))
         }
-    };
-    let kp = pod.compute().with(|st| -> NResult<Keypair> {
+    }
+}
+
+/// Stores the key pair: unique by name per user, within `key_pairs` quota.
+fn save(
+    pod: &Pod,
+    ctx: &Ctx,
+    req: &KeypairRequest,
+    public_key: String,
+    fingerprint: String,
+) -> NResult<Keypair> {
+    let (name, user) = (&req.name, &req.user);
+    pod.compute().with(|st| -> NResult<Keypair> {
         let limit = st
             .quota_limits(ctx.project())
             .get("key_pairs")
@@ -316,13 +352,13 @@ pub(crate) async fn create(
         if st
             .keypairs
             .iter()
-            .any(|k| k.user_id == user && k.name == name)
+            .any(|k| &k.user_id == user && &k.name == name)
         {
             return Err(NovaError::conflict(format!(
                 "Key pair '{name}' already exists."
             )));
         }
-        let count = st.keypairs.iter().filter(|k| k.user_id == user).count() as i64;
+        let count = st.keypairs.iter().filter(|k| &k.user_id == user).count() as i64;
         if limit >= 0 && count + 1 > limit {
             return Err(NovaError::forbidden("Quota exceeded, too many key pairs."));
         }
@@ -333,12 +369,24 @@ pub(crate) async fn create(
             user_id: user.clone(),
             public_key,
             fingerprint,
-            key_type: key_type.clone(),
+            key_type: req.key_type.clone(),
             created_at: Utc::now(),
         };
         st.keypairs.push(kp.clone());
         Ok(kp)
-    })?;
+    })
+}
+
+/// `POST /os-keypairs`: import `public_key`, or generate (before 2.92).
+pub(crate) async fn create(
+    State(pod): State<Pod>,
+    ctx: Ctx,
+    NBody(body): NBody,
+) -> NResult<Response> {
+    let req = KeypairRequest::parse(&ctx, &body)?;
+    let (private_key, public_key, fingerprint) =
+        key_material(&req.key_type, req.public_key.clone())?;
+    let kp = save(&pod, &ctx, &req, public_key, fingerprint)?;
     let mut v = json!({
         "name": kp.name,
         "public_key": kp.public_key,

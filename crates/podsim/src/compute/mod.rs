@@ -40,7 +40,7 @@ use axum::extract::{OriginalUri, Request, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use serde_json::{json, Value};
 
@@ -232,164 +232,263 @@ async fn method_not_allowed(headers: HeaderMap) -> Response {
     crate::image::error::GlanceError::not_found("The resource could not be found.").render(&headers)
 }
 
-/// The API below `/compute/v2.1` (or `/compute/v2.1/{project_id}`).
-fn api(pod: Pod, legacy: bool) -> Router<Pod> {
-    use axum::routing::MethodRouter;
-    fn mr(r: MethodRouter<Pod>) -> MethodRouter<Pod> {
-        r.fallback(method_not_allowed)
-    }
+/// A known path's method router: a method it has no route for gets the
+/// Routes mapper's bare 404.
+fn or_not_found(r: MethodRouter<Pod>) -> MethodRouter<Pod> {
+    r.fallback(method_not_allowed)
+}
+
+/// `/servers`: create, list, show, update, delete and actions.
+fn servers_routes() -> Router<Pod> {
     Router::new()
-        .route("/servers", mr(get(servers::index).post(servers::create)))
-        .route("/servers/detail", mr(get(servers::detail)))
+        .route(
+            "/servers",
+            or_not_found(get(servers::index).post(servers::create)),
+        )
+        .route("/servers/detail", or_not_found(get(servers::detail)))
         .route(
             "/servers/{server_id}",
-            mr(get(servers::show)
-                .put(servers::update)
-                .delete(servers::delete)),
+            or_not_found(
+                get(servers::show)
+                    .put(servers::update)
+                    .delete(servers::delete),
+            ),
         )
-        .route("/servers/{server_id}/action", mr(post(actions::action)))
-        .route("/servers/{server_id}/ips", mr(get(sub::ips)))
+        .route(
+            "/servers/{server_id}/action",
+            or_not_found(post(actions::action)),
+        )
+}
+
+/// Server sub-resources: ips, interfaces, metadata, volume attachments,
+/// tags, instance actions and remote consoles.
+fn server_sub_resources_routes() -> Router<Pod> {
+    Router::new()
+        .route("/servers/{server_id}/ips", or_not_found(get(sub::ips)))
         .route(
             "/servers/{server_id}/ips/{network}",
-            mr(get(sub::ips_network)),
+            or_not_found(get(sub::ips_network)),
         )
         .route(
             "/servers/{server_id}/os-interface",
-            mr(get(interfaces::index).post(interfaces::create)),
+            or_not_found(get(interfaces::index).post(interfaces::create)),
         )
         .route(
             "/servers/{server_id}/os-interface/{port_id}",
-            mr(get(interfaces::show).delete(interfaces::delete)),
+            or_not_found(get(interfaces::show).delete(interfaces::delete)),
         )
         .route(
             "/servers/{server_id}/metadata",
-            mr(get(sub::metadata_index)
-                .post(sub::metadata_merge)
-                .put(sub::metadata_replace)),
+            or_not_found(
+                get(sub::metadata_index)
+                    .post(sub::metadata_merge)
+                    .put(sub::metadata_replace),
+            ),
         )
         .route(
             "/servers/{server_id}/metadata/{key}",
-            mr(get(sub::metadata_show)
-                .put(sub::metadata_put)
-                .delete(sub::metadata_delete)),
+            or_not_found(
+                get(sub::metadata_show)
+                    .put(sub::metadata_put)
+                    .delete(sub::metadata_delete),
+            ),
         )
         .route(
             "/servers/{server_id}/os-volume_attachments",
-            mr(get(sub::attachments).post(sub::attach)),
+            or_not_found(get(sub::attachments).post(sub::attach)),
         )
         .route(
             "/servers/{server_id}/os-volume_attachments/{volume_id}",
-            mr(get(sub::attachment).delete(sub::detach)),
+            or_not_found(get(sub::attachment).delete(sub::detach)),
         )
         .route(
             "/servers/{server_id}/tags",
-            mr(get(sub::tags)
-                .put(sub::tags_replace)
-                .delete(sub::tags_delete_all)),
+            or_not_found(
+                get(sub::tags)
+                    .put(sub::tags_replace)
+                    .delete(sub::tags_delete_all),
+            ),
         )
         .route(
             "/servers/{server_id}/tags/{tag}",
-            mr(get(sub::tag_check)
-                .put(sub::tag_add)
-                .delete(sub::tag_delete)),
+            or_not_found(
+                get(sub::tag_check)
+                    .put(sub::tag_add)
+                    .delete(sub::tag_delete),
+            ),
         )
         .route(
             "/servers/{server_id}/os-instance-actions",
-            mr(get(sub::instance_actions)),
+            or_not_found(get(sub::instance_actions)),
         )
         .route(
             "/servers/{server_id}/os-instance-actions/{request_id}",
-            mr(get(sub::instance_action)),
+            or_not_found(get(sub::instance_action)),
         )
         .route(
             "/servers/{server_id}/remote-consoles",
-            mr(post(sub::remote_console)),
+            or_not_found(post(sub::remote_console)),
         )
-        .route("/flavors", mr(get(flavors::index).post(flavors::create)))
-        .route("/flavors/detail", mr(get(flavors::detail)))
+}
+
+/// `/flavors`, their extra specs and access.
+fn flavors_routes() -> Router<Pod> {
+    Router::new()
+        .route(
+            "/flavors",
+            or_not_found(get(flavors::index).post(flavors::create)),
+        )
+        .route("/flavors/detail", or_not_found(get(flavors::detail)))
         .route(
             "/flavors/{flavor_id}",
-            mr(get(flavors::show)
-                .put(flavors::update)
-                .delete(flavors::delete)),
+            or_not_found(
+                get(flavors::show)
+                    .put(flavors::update)
+                    .delete(flavors::delete),
+            ),
         )
-        .route("/flavors/{flavor_id}/action", mr(post(flavors::action)))
+        .route(
+            "/flavors/{flavor_id}/action",
+            or_not_found(post(flavors::action)),
+        )
         .route(
             "/flavors/{flavor_id}/os-extra_specs",
-            mr(get(flavors::extra_specs).post(flavors::extra_specs_create)),
+            or_not_found(get(flavors::extra_specs).post(flavors::extra_specs_create)),
         )
         .route(
             "/flavors/{flavor_id}/os-extra_specs/{key}",
-            mr(get(flavors::extra_spec)
-                .put(flavors::extra_spec_put)
-                .delete(flavors::extra_spec_delete)),
+            or_not_found(
+                get(flavors::extra_spec)
+                    .put(flavors::extra_spec_put)
+                    .delete(flavors::extra_spec_delete),
+            ),
         )
         .route(
             "/flavors/{flavor_id}/os-flavor-access",
-            mr(get(flavors::access)),
+            or_not_found(get(flavors::access)),
         )
+}
+
+/// `/os-keypairs`.
+fn keypairs_routes() -> Router<Pod> {
+    Router::new()
         .route(
             "/os-keypairs",
-            mr(get(keypairs::index).post(keypairs::create)),
+            or_not_found(get(keypairs::index).post(keypairs::create)),
         )
         .route(
             "/os-keypairs/{name}",
-            mr(get(keypairs::show).delete(keypairs::delete)),
+            or_not_found(get(keypairs::show).delete(keypairs::delete)),
         )
-        .route("/os-availability-zone", mr(get(misc::az)))
-        .route("/os-availability-zone/detail", mr(get(misc::az_detail)))
-        .route("/limits", mr(get(misc::limits)))
+}
+
+/// `/os-quota-sets` and `/limits`.
+fn quotas_routes() -> Router<Pod> {
+    Router::new()
+        .route("/limits", or_not_found(get(misc::limits)))
         .route(
             "/os-quota-sets/{tenant_id}",
-            mr(get(misc::quota_show)
-                .put(misc::quota_update)
-                .delete(misc::quota_delete)),
+            or_not_found(
+                get(misc::quota_show)
+                    .put(misc::quota_update)
+                    .delete(misc::quota_delete),
+            ),
         )
         .route(
             "/os-quota-sets/{tenant_id}/defaults",
-            mr(get(misc::quota_defaults)),
+            or_not_found(get(misc::quota_defaults)),
         )
         .route(
             "/os-quota-sets/{tenant_id}/detail",
-            mr(get(misc::quota_detail)),
+            or_not_found(get(misc::quota_detail)),
         )
-        .route("/os-hypervisors", mr(get(misc::hypervisors)))
-        .route("/os-hypervisors/detail", mr(get(misc::hypervisors_detail)))
+}
+
+/// What the pod's hosts are: availability zones, hypervisors, services
+/// and aggregates.
+fn hosts_routes() -> Router<Pod> {
+    Router::new()
+        .route("/os-availability-zone", or_not_found(get(misc::az)))
+        .route(
+            "/os-availability-zone/detail",
+            or_not_found(get(misc::az_detail)),
+        )
+        .route("/os-hypervisors", or_not_found(get(misc::hypervisors)))
+        .route(
+            "/os-hypervisors/detail",
+            or_not_found(get(misc::hypervisors_detail)),
+        )
         .route(
             "/os-hypervisors/statistics",
-            mr(get(misc::hypervisor_statistics)),
+            or_not_found(get(misc::hypervisor_statistics)),
         )
-        .route("/os-hypervisors/{id}", mr(get(misc::hypervisor_show)))
+        .route(
+            "/os-hypervisors/{id}",
+            or_not_found(get(misc::hypervisor_show)),
+        )
         .route(
             "/os-hypervisors/{id}/search",
-            mr(get(misc::hypervisor_search)),
+            or_not_found(get(misc::hypervisor_search)),
         )
         .route(
             "/os-hypervisors/{id}/servers",
-            mr(get(misc::hypervisor_servers)),
+            or_not_found(get(misc::hypervisor_servers)),
         )
         .route(
             "/os-hypervisors/{id}/uptime",
-            mr(get(misc::hypervisor_uptime)),
+            or_not_found(get(misc::hypervisor_uptime)),
         )
-        .route("/os-services", mr(get(misc::services)))
+        .route("/os-services", or_not_found(get(misc::services)))
+        .route("/os-aggregates", or_not_found(get(misc::aggregates)))
+}
+
+/// `/os-server-groups`.
+fn server_groups_routes() -> Router<Pod> {
+    Router::new()
         .route(
             "/os-server-groups",
-            mr(get(groups::index).post(groups::create)),
+            or_not_found(get(groups::index).post(groups::create)),
         )
         .route(
             "/os-server-groups/{id}",
-            mr(get(groups::show).delete(groups::delete)),
+            or_not_found(get(groups::show).delete(groups::delete)),
         )
-        .route("/os-simple-tenant-usage", mr(get(usage::index)))
-        .route("/os-simple-tenant-usage/{tenant_id}", mr(get(usage::show)))
-        .route("/os-aggregates", mr(get(misc::aggregates)))
-        .route("/images", mr(get(images::index)))
-        .route("/images/detail", mr(get(images::detail)))
+}
+
+/// `/os-simple-tenant-usage`.
+fn usage_routes() -> Router<Pod> {
+    Router::new()
+        .route("/os-simple-tenant-usage", or_not_found(get(usage::index)))
+        .route(
+            "/os-simple-tenant-usage/{tenant_id}",
+            or_not_found(get(usage::show)),
+        )
+}
+
+/// `/images` (Nova's proxy to the image service).
+fn images_routes() -> Router<Pod> {
+    Router::new()
+        .route("/images", or_not_found(get(images::index)))
+        .route("/images/detail", or_not_found(get(images::detail)))
         .route(
             "/images/{image_id}",
-            mr(get(images::show).delete(images::delete)),
+            or_not_found(get(images::show).delete(images::delete)),
         )
+}
+
+/// The API below `/compute/v2.1` (or `/compute/v2.1/{project_id}`), by
+/// resource.
+fn api(pod: Pod, legacy: bool) -> Router<Pod> {
+    Router::new()
+        .merge(servers_routes())
+        .merge(server_sub_resources_routes())
+        .merge(flavors_routes())
+        .merge(keypairs_routes())
+        .merge(quotas_routes())
+        .merge(hosts_routes())
+        .merge(server_groups_routes())
+        .merge(usage_routes())
+        .merge(images_routes())
         .route_layer(from_fn_with_state((pod, legacy), nova_layer))
 }
 

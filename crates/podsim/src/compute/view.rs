@@ -90,24 +90,19 @@ pub(crate) fn addresses(s: &Server, extended: bool) -> Value {
     Value::Object(out)
 }
 
-/// The full server view.
-pub(crate) fn server(ctx: &Ctx, s: &Server, opts: ViewOpts) -> Value {
-    let status = s.status();
-    let mut m = Map::new();
-    m.insert("id".into(), json!(s.id));
-    m.insert("name".into(), json!(s.name));
-    m.insert("status".into(), json!(status));
-    m.insert("tenant_id".into(), json!(s.project_id));
-    m.insert("user_id".into(), json!(s.user_id));
-    m.insert("metadata".into(), map_json(&s.metadata));
-    m.insert("hostId".into(), json!(host_id(&s.project_id, &s.host)));
-    let image = if s.image_ref.is_empty() {
+/// A server's `image`: id and bookmark, or `""` for a volume-backed
+/// server.
+fn server_image(ctx: &Ctx, s: &Server) -> Value {
+    if s.image_ref.is_empty() {
         json!("")
     } else {
         json!({"id": s.image_ref, "links": ctx.bookmark("images", &s.image_ref)})
-    };
-    m.insert("image".into(), image);
-    let flavor = if ctx.at_least(47) {
+    }
+}
+
+/// A server's `flavor`: embedded from 2.47, a reference before.
+fn server_flavor(ctx: &Ctx, s: &Server) -> Value {
+    if ctx.at_least(47) {
         json!({
             "vcpus": s.flavor.vcpus,
             "ram": s.flavor.ram,
@@ -119,8 +114,22 @@ pub(crate) fn server(ctx: &Ctx, s: &Server, opts: ViewOpts) -> Value {
         })
     } else {
         json!({"id": s.flavor.id, "links": ctx.bookmark("flavors", &s.flavor.id)})
-    };
-    m.insert("flavor".into(), flavor);
+    }
+}
+
+/// What every view has: identity, image and flavor, times, addresses,
+/// links, disk config and progress.
+fn insert_core(m: &mut Map<String, Value>, ctx: &Ctx, s: &Server, opts: ViewOpts) {
+    let status = s.status();
+    m.insert("id".into(), json!(s.id));
+    m.insert("name".into(), json!(s.name));
+    m.insert("status".into(), json!(status));
+    m.insert("tenant_id".into(), json!(s.project_id));
+    m.insert("user_id".into(), json!(s.user_id));
+    m.insert("metadata".into(), map_json(&s.metadata));
+    m.insert("hostId".into(), json!(host_id(&s.project_id, &s.host)));
+    m.insert("image".into(), server_image(ctx, s));
+    m.insert("flavor".into(), server_flavor(ctx, s));
     m.insert("created".into(), json!(isotime(s.created_at)));
     m.insert("updated".into(), json!(isotime(s.updated_at)));
     m.insert("addresses".into(), addresses(s, opts.all));
@@ -137,7 +146,10 @@ pub(crate) fn server(ctx: &Ctx, s: &Server, opts: ViewOpts) -> Value {
     ) {
         m.insert("progress".into(), json!(0));
     }
-    let extended_attr = ctx.is_admin() && opts.all;
+}
+
+/// Zone, config drive, key name, usage times and security groups.
+fn insert_placement_and_usage(m: &mut Map<String, Value>, s: &Server, opts: ViewOpts) {
     if opts.all {
         m.insert(
             "OS-EXT-AZ:availability_zone".into(),
@@ -175,7 +187,11 @@ pub(crate) fn server(ctx: &Ctx, s: &Server, opts: ViewOpts) -> Value {
             );
         }
     }
-    if extended_attr {
+}
+
+/// `OS-EXT-SRV-ATTR:*`, for admins in full views.
+fn insert_extended_attributes(m: &mut Map<String, Value>, ctx: &Ctx, s: &Server, opts: ViewOpts) {
+    if ctx.is_admin() && opts.all {
         m.insert("OS-EXT-SRV-ATTR:host".into(), json!(s.host));
         m.insert(
             "OS-EXT-SRV-ATTR:instance_name".into(),
@@ -197,6 +213,10 @@ pub(crate) fn server(ctx: &Ctx, s: &Server, opts: ViewOpts) -> Value {
             }
         }
     }
+}
+
+/// `OS-EXT-STS:*` and the attached volumes.
+fn insert_status_and_volumes(m: &mut Map<String, Value>, ctx: &Ctx, s: &Server, opts: ViewOpts) {
     if opts.all {
         m.insert("OS-EXT-STS:task_state".into(), json!(s.task_state));
         m.insert("OS-EXT-STS:vm_state".into(), json!(s.vm_state));
@@ -217,6 +237,11 @@ pub(crate) fn server(ctx: &Ctx, s: &Server, opts: ViewOpts) -> Value {
             Value::Array(vols),
         );
     }
+}
+
+/// Attributes added by later microversions.
+fn insert_by_microversion(m: &mut Map<String, Value>, ctx: &Ctx, s: &Server, opts: ViewOpts) {
+    let extended_attr = ctx.is_admin() && opts.all;
     if ctx.at_least(9) {
         m.insert("locked".into(), json!(s.is_locked()));
     }
@@ -244,6 +269,16 @@ pub(crate) fn server(ctx: &Ctx, s: &Server, opts: ViewOpts) -> Value {
     if opts.all && ctx.at_least(96) {
         m.insert("pinned_availability_zone".into(), json!(s.pinned_az));
     }
+}
+
+/// The full server view.
+pub(crate) fn server(ctx: &Ctx, s: &Server, opts: ViewOpts) -> Value {
+    let mut m = Map::new();
+    insert_core(&mut m, ctx, s, opts);
+    insert_placement_and_usage(&mut m, s, opts);
+    insert_extended_attributes(&mut m, ctx, s, opts);
+    insert_status_and_volumes(&mut m, ctx, s, opts);
+    insert_by_microversion(&mut m, ctx, s, opts);
     Value::Object(m)
 }
 

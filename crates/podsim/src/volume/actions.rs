@@ -99,156 +99,29 @@ fn required_bool(m: &Map<String, Value>, key: &str) -> ApiResult<bool> {
     })
 }
 
+/// Maps the action's name to its function; the argument object is
+/// checked before the volume is looked up.
 pub(crate) fn dispatch(st: &mut State, ctx: &Ctx, req: &Req) -> ApiResult<Reply> {
     let (name, raw) = peek(&req.body)?;
     let id = req.id(0);
     match name {
         "os-attach" => attach(st, ctx, id, &args(name, raw)?),
         "os-detach" => detach(st, ctx, id, &args(name, raw)?, None),
-        "os-force_detach" => {
-            let a = args(name, raw)?;
-            visible(st, ctx, id)?;
-            ctx.require_admin("volume_extension:volume_admin_actions:force_detach")?;
-            detach(st, ctx, id, &a, Some("Error force detaching volume"))
-        }
+        "os-force_detach" => force_detach(st, ctx, id, &args(name, raw)?),
         "os-reserve" => reserve_volume(st, ctx, id),
         "os-unreserve" => unreserve(st, ctx, id),
         "os-begin_detaching" => begin_detaching(st, ctx, id),
-        "os-roll_detaching" => {
-            let v = visible_mut(st, ctx, id)?;
-            if v.status == "detaching" {
-                v.set_status("in-use");
-            }
-            Ok(Reply::empty(StatusCode::ACCEPTED))
-        }
-        "os-initialize_connection" => {
-            let a = args(name, raw)?;
-            let connector = required(&a, "connector")?;
-            if !connector.is_object() {
-                return Err(ApiError::validation(
-                    "connector",
-                    connector,
-                    &format!("{} is not of type 'object'", py_repr(connector)),
-                ));
-            }
-            let v = visible(st, ctx, id)?;
-            if v.status == "maintenance" {
-                return Err(ApiError::invalid_volume(
-                    "The volume connection cannot be initialized in maintenance mode.",
-                ));
-            }
-            let mode = if v.admin_metadata.get("readonly").map(String::as_str) == Some("True") {
-                "ro"
-            } else {
-                "rw"
-            };
-            let mut info = connection_info(v, mode);
-            if let Some(o) = info.as_object_mut() {
-                o.insert(
-                    "enforce_multipath".into(),
-                    connector
-                        .get("enforce_multipath")
-                        .cloned()
-                        .unwrap_or(json!(false)),
-                );
-            }
-            Ok(Reply::ok(json!({"connection_info": info})))
-        }
-        "os-terminate_connection" => {
-            let a = args(name, raw)?;
-            required(&a, "connector")?;
-            visible(st, ctx, id)?;
-            Ok(Reply::empty(StatusCode::ACCEPTED))
-        }
+        "os-roll_detaching" => roll_detaching(st, ctx, id),
+        "os-initialize_connection" => initialize_connection(st, ctx, id, &args(name, raw)?),
+        "os-terminate_connection" => terminate_connection(st, ctx, id, &args(name, raw)?),
         "os-extend" => extend(st, ctx, id, &args(name, raw)?),
         "os-reset_status" => reset_status(st, ctx, id, &args(name, raw)?),
-        "os-force_delete" => {
-            visible(st, ctx, id)?;
-            ctx.require_admin("volume_extension:volume_admin_actions:force_delete")?;
-            let pending = st.pending(None, None);
-            if let Some(v) = st.volumes.get_mut(id) {
-                if v.attach_status == "attached"
-                    || v.migration_status.as_deref() == Some("migrating")
-                {
-                    return Err(ApiError::invalid_volume(
-                        "Volume  must not be migrating, attached, belong to a group, have snapshots, \
-                         awaiting a transfer, or be disassociated from snapshots after volume transfer.",
-                    ));
-                }
-                v.set_status("deleting");
-                v.pending = Some(pending.clone());
-            }
-            for s in st.snapshots.values_mut().filter(|s| s.volume_id == id) {
-                s.status = "deleting".into();
-                s.pending = Some(pending.clone());
-            }
-            Ok(Reply::empty(StatusCode::ACCEPTED))
-        }
-        "os-set_image_metadata" => {
-            let a = args(name, raw)?;
-            let meta = string_map("metadata", required(&a, "metadata")?)?;
-            let v = visible_mut(st, ctx, id)?;
-            if matches!(v.status.as_str(), "maintenance" | "uploading") {
-                return Err(ApiError::invalid_volume(format!(
-                    "Updating volume metadata is not allowed for volumes in {} status.",
-                    v.status
-                )));
-            }
-            v.image_metadata.extend(meta);
-            v.touch();
-            Ok(Reply::ok(json!({"metadata": v.image_metadata})))
-        }
-        "os-unset_image_metadata" => {
-            let a = args(name, raw)?;
-            let key = match required(&a, "key")? {
-                Value::String(s) => s.clone(),
-                other => {
-                    return Err(ApiError::validation(
-                        "key",
-                        other,
-                        &format!("{} is not of type 'string'", py_repr(other)),
-                    ))
-                }
-            };
-            let v = visible_mut(st, ctx, id)?;
-            if !v.image_metadata.contains_key(&key) {
-                return Err(ApiError::not_found(format!(
-                    "Glance metadata for volume/snapshot {id} cannot be found."
-                )));
-            }
-            v.image_metadata.remove(&key);
-            v.touch();
-            Ok(Reply::empty(StatusCode::OK))
-        }
-        "os-show_image_metadata" => {
-            let v = visible(st, ctx, id)?;
-            Ok(Reply::ok(json!({"metadata": v.image_metadata})))
-        }
-        "os-update_readonly_flag" => {
-            let a = args(name, raw)?;
-            let flag = required_bool(&a, "readonly")?;
-            let v = visible_mut(st, ctx, id)?;
-            if v.status != "available" {
-                return Err(ApiError::invalid_volume(format!(
-                    "Volume {} status must be available to update readonly flag, but current status is: {}.",
-                    v.id, v.status
-                )));
-            }
-            v.admin_metadata.insert(
-                "readonly".into(),
-                if flag { "True" } else { "False" }.into(),
-            );
-            v.touch();
-            Ok(Reply::empty(StatusCode::ACCEPTED))
-        }
-        "os-set_bootable" => {
-            let a = args(name, raw)?;
-            let flag = required_bool(&a, "bootable")?;
-            let v = visible_mut(st, ctx, id)?;
-            v.bootable = flag;
-            v.touch();
-            Ok(Reply::empty(StatusCode::OK))
-        }
+        "os-force_delete" => force_delete(st, ctx, id),
+        "os-set_image_metadata" => set_image_metadata(st, ctx, id, &args(name, raw)?),
+        "os-unset_image_metadata" => unset_image_metadata(st, ctx, id, &args(name, raw)?),
+        "os-show_image_metadata" => show_image_metadata(st, ctx, id),
+        "os-update_readonly_flag" => update_readonly_flag(st, ctx, id, &args(name, raw)?),
+        "os-set_bootable" => set_bootable(st, ctx, id, &args(name, raw)?),
         "os-retype" => retype(st, ctx, id, &args(name, raw)?),
         "os-volume_upload_image" => upload_image(st, ctx, id, &args(name, raw)?),
         "revert" if ctx.version.at_least(40) => revert(st, ctx, id, &args(name, raw)?),
@@ -362,6 +235,13 @@ fn detach(
     Ok(Reply::empty(StatusCode::ACCEPTED))
 }
 
+/// `os-force_detach`: an admin's detach, with its own error message.
+fn force_detach(st: &mut State, ctx: &Ctx, id: &str, a: &Map<String, Value>) -> ApiResult<Reply> {
+    visible(st, ctx, id)?;
+    ctx.require_admin("volume_extension:volume_admin_actions:force_detach")?;
+    detach(st, ctx, id, a, Some("Error force detaching volume"))
+}
+
 fn reserve_volume(st: &mut State, ctx: &Ctx, id: &str) -> ApiResult<Reply> {
     let v = visible_mut(st, ctx, id)?;
     let ok = v.status == "available" || (v.multiattach && v.status == "in-use");
@@ -406,6 +286,67 @@ fn begin_detaching(st: &mut State, ctx: &Ctx, id: &str) -> ApiResult<Reply> {
             "Unable to detach volume. Volume status must be 'in-use' and attach_status must be 'attached' to detach.",
         ));
     }
+    Ok(Reply::empty(StatusCode::ACCEPTED))
+}
+
+/// `os-roll_detaching`: back to `in-use` if still detaching.
+fn roll_detaching(st: &mut State, ctx: &Ctx, id: &str) -> ApiResult<Reply> {
+    let v = visible_mut(st, ctx, id)?;
+    if v.status == "detaching" {
+        v.set_status("in-use");
+    }
+    Ok(Reply::empty(StatusCode::ACCEPTED))
+}
+
+/// `os-initialize_connection`: the connection info for the connector
+/// (read-only if the volume is flagged so).
+fn initialize_connection(
+    st: &mut State,
+    ctx: &Ctx,
+    id: &str,
+    a: &Map<String, Value>,
+) -> ApiResult<Reply> {
+    let connector = required(a, "connector")?;
+    if !connector.is_object() {
+        return Err(ApiError::validation(
+            "connector",
+            connector,
+            &format!("{} is not of type 'object'", py_repr(connector)),
+        ));
+    }
+    let v = visible(st, ctx, id)?;
+    if v.status == "maintenance" {
+        return Err(ApiError::invalid_volume(
+            "The volume connection cannot be initialized in maintenance mode.",
+        ));
+    }
+    let mode = if v.admin_metadata.get("readonly").map(String::as_str) == Some("True") {
+        "ro"
+    } else {
+        "rw"
+    };
+    let mut info = connection_info(v, mode);
+    if let Some(o) = info.as_object_mut() {
+        o.insert(
+            "enforce_multipath".into(),
+            connector
+                .get("enforce_multipath")
+                .cloned()
+                .unwrap_or(json!(false)),
+        );
+    }
+    Ok(Reply::ok(json!({"connection_info": info})))
+}
+
+/// `os-terminate_connection`: nothing to undo; only checked.
+fn terminate_connection(
+    st: &mut State,
+    ctx: &Ctx,
+    id: &str,
+    a: &Map<String, Value>,
+) -> ApiResult<Reply> {
+    required(a, "connector")?;
+    visible(st, ctx, id)?;
     Ok(Reply::empty(StatusCode::ACCEPTED))
 }
 
@@ -527,6 +468,115 @@ fn reset_status(st: &mut State, ctx: &Ctx, id: &str, a: &Map<String, Value>) -> 
     v.previous_status = None;
     v.touch();
     Ok(Reply::empty(StatusCode::ACCEPTED))
+}
+
+/// `os-force_delete`: an admin's delete from any status, with the
+/// volume's snapshots.
+fn force_delete(st: &mut State, ctx: &Ctx, id: &str) -> ApiResult<Reply> {
+    visible(st, ctx, id)?;
+    ctx.require_admin("volume_extension:volume_admin_actions:force_delete")?;
+    let pending = st.pending(None, None);
+    if let Some(v) = st.volumes.get_mut(id) {
+        if v.attach_status == "attached" || v.migration_status.as_deref() == Some("migrating") {
+            return Err(ApiError::invalid_volume(
+                "Volume  must not be migrating, attached, belong to a group, have snapshots, \
+                 awaiting a transfer, or be disassociated from snapshots after volume transfer.",
+            ));
+        }
+        v.set_status("deleting");
+        v.pending = Some(pending.clone());
+    }
+    for s in st.snapshots.values_mut().filter(|s| s.volume_id == id) {
+        s.status = "deleting".into();
+        s.pending = Some(pending.clone());
+    }
+    Ok(Reply::empty(StatusCode::ACCEPTED))
+}
+
+/// `os-set_image_metadata`: merged into `volume_image_metadata`.
+fn set_image_metadata(
+    st: &mut State,
+    ctx: &Ctx,
+    id: &str,
+    a: &Map<String, Value>,
+) -> ApiResult<Reply> {
+    let meta = string_map("metadata", required(a, "metadata")?)?;
+    let v = visible_mut(st, ctx, id)?;
+    if matches!(v.status.as_str(), "maintenance" | "uploading") {
+        return Err(ApiError::invalid_volume(format!(
+            "Updating volume metadata is not allowed for volumes in {} status.",
+            v.status
+        )));
+    }
+    v.image_metadata.extend(meta);
+    v.touch();
+    Ok(Reply::ok(json!({"metadata": v.image_metadata})))
+}
+
+/// `os-unset_image_metadata`: one key removed.
+fn unset_image_metadata(
+    st: &mut State,
+    ctx: &Ctx,
+    id: &str,
+    a: &Map<String, Value>,
+) -> ApiResult<Reply> {
+    let key = match required(a, "key")? {
+        Value::String(s) => s.clone(),
+        other => {
+            return Err(ApiError::validation(
+                "key",
+                other,
+                &format!("{} is not of type 'string'", py_repr(other)),
+            ))
+        }
+    };
+    let v = visible_mut(st, ctx, id)?;
+    if !v.image_metadata.contains_key(&key) {
+        return Err(ApiError::not_found(format!(
+            "Glance metadata for volume/snapshot {id} cannot be found."
+        )));
+    }
+    v.image_metadata.remove(&key);
+    v.touch();
+    Ok(Reply::empty(StatusCode::OK))
+}
+
+/// `os-show_image_metadata`.
+fn show_image_metadata(st: &mut State, ctx: &Ctx, id: &str) -> ApiResult<Reply> {
+    let v = visible(st, ctx, id)?;
+    Ok(Reply::ok(json!({"metadata": v.image_metadata})))
+}
+
+/// `os-update_readonly_flag`: only while `available`.
+fn update_readonly_flag(
+    st: &mut State,
+    ctx: &Ctx,
+    id: &str,
+    a: &Map<String, Value>,
+) -> ApiResult<Reply> {
+    let flag = required_bool(a, "readonly")?;
+    let v = visible_mut(st, ctx, id)?;
+    if v.status != "available" {
+        return Err(ApiError::invalid_volume(format!(
+            "Volume {} status must be available to update readonly flag, but current status is: {}.",
+            v.id, v.status
+        )));
+    }
+    v.admin_metadata.insert(
+        "readonly".into(),
+        if flag { "True" } else { "False" }.into(),
+    );
+    v.touch();
+    Ok(Reply::empty(StatusCode::ACCEPTED))
+}
+
+/// `os-set_bootable`.
+fn set_bootable(st: &mut State, ctx: &Ctx, id: &str, a: &Map<String, Value>) -> ApiResult<Reply> {
+    let flag = required_bool(a, "bootable")?;
+    let v = visible_mut(st, ctx, id)?;
+    v.bootable = flag;
+    v.touch();
+    Ok(Reply::empty(StatusCode::OK))
 }
 
 fn retype(st: &mut State, ctx: &Ctx, id: &str, a: &Map<String, Value>) -> ApiResult<Reply> {
