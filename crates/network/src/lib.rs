@@ -29,7 +29,7 @@ use serde_json::Value;
 use tricircle_store::{NeutronKind, NeutronTx, NewJob, Store};
 
 pub use config::{NetworkConfig, NeutronQuotas, VlanRange};
-pub use error::NeutronError;
+pub use error::{ErrorClass, NeutronError};
 pub use listing::{ListQuery, Page, PageLink};
 
 /// Who is asking.

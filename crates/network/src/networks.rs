@@ -11,7 +11,8 @@ use crate::attrs::{self, attr, boolean, check, integer, owner, string, touch, At
 use crate::config::MAX_VNI;
 use crate::listing::{ListQuery, Listing, Page};
 use crate::{
-    jobs_for, jobs_types, project_of, str_of, Attempt, Neutron, NeutronError, Scope, RETRIES,
+    jobs_for, jobs_types, project_of, str_of, Attempt, ErrorClass, Neutron, NeutronError, Scope,
+    RETRIES,
 };
 
 pub(crate) const PROVIDER_TYPE: &str = "provider:network_type";
@@ -150,7 +151,7 @@ fn in_use(network_type: &str, physnet: &str, id: i64) -> NeutronError {
 
 fn no_network_available() -> NeutronError {
     NeutronError::new(
-        503,
+        ErrorClass::Unavailable,
         "NoNetworkAvailable",
         "Unable to create the network. No tenant network is available for allocation.",
     )
