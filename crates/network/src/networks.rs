@@ -662,15 +662,8 @@ impl Neutron {
             net[k.as_str()] = value;
         }
         touch(&mut net);
-        let jobs = jobs_for(
-            &mut tx,
-            NeutronKind::Network,
-            jobs_types::NETWORK_UPDATE,
-            id,
-            project_of(&net),
-            None,
-        )
-        .await?;
+        let jobs =
+            jobs_for::<jobs_types::NetworkUpdate>(&mut tx, id, project_of(&net), None).await?;
         tx.update(NeutronKind::Network, &net, &jobs).await?;
         tx.commit().await?;
         self.network_view(scope, net).await
@@ -714,15 +707,9 @@ impl Neutron {
                 .await?;
         }
         let snapshot = self.network_view(&admin_scope(), net.clone()).await?;
-        let jobs = jobs_for(
-            &mut tx,
-            NeutronKind::Network,
-            jobs_types::NETWORK_DELETE,
-            id,
-            project_of(&net),
-            Some(&snapshot),
-        )
-        .await?;
+        let jobs =
+            jobs_for::<jobs_types::NetworkDelete>(&mut tx, id, project_of(&net), Some(&snapshot))
+                .await?;
         tx.delete(NeutronKind::Network, id, &jobs).await?;
         tx.commit().await?;
         Ok(())
