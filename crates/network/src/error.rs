@@ -148,6 +148,8 @@ impl NeutronError {
     }
 }
 
+/// Store errors by what they mean to a Neutron caller. Every variant is
+/// named, so a new one needs a decision here.
 impl From<StoreError> for NeutronError {
     fn from(e: StoreError) -> NeutronError {
         match e {
@@ -157,8 +159,18 @@ impl From<StoreError> for NeutronError {
                 tracing::error!(error = %e, "database unavailable");
                 NeutronError::unavailable("The database is unavailable; try again later.")
             }
-            other => {
-                tracing::error!(error = %other, "store error");
+            // Neutron's callers never name pods: the pods in its rows are
+            // ours, so a missing or top pod there is our fault, as are
+            // unreadable rows, queries the store cannot make and a broken
+            // database. Logged, never shown.
+            StoreError::UnknownPod(_)
+            | StoreError::TopPod(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Unsupported(_)
+            | StoreError::BadUrl(_)
+            | StoreError::Database(_)
+            | StoreError::Migrate(_) => {
+                tracing::error!(error = %e, "store error");
                 NeutronError::internal()
             }
         }
@@ -174,3 +186,39 @@ fn is_unavailable(e: &tricircle_store::SqlxError) -> bool {
     )
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_map_by_meaning() {
+        let cases = [
+            (StoreError::NotFound("gone".into()), ErrorClass::NotFound),
+            (StoreError::Conflict("taken".into()), ErrorClass::Conflict),
+            (
+                StoreError::Database(tricircle_store::SqlxError::PoolTimedOut),
+                ErrorClass::Unavailable,
+            ),
+            (
+                StoreError::Database(tricircle_store::SqlxError::RowNotFound),
+                ErrorClass::Internal,
+            ),
+            (StoreError::UnknownPod("p".into()), ErrorClass::Internal),
+            (StoreError::TopPod("p".into()), ErrorClass::Internal),
+            (StoreError::Corrupt("secret".into()), ErrorClass::Internal),
+            (StoreError::Unsupported("q".into()), ErrorClass::Internal),
+        ];
+        for (store, class) in cases {
+            let shown = store.to_string();
+            let e = NeutronError::from(store);
+            assert_eq!(e.class, class, "{shown}");
+            if class == ErrorClass::Internal {
+                // Nothing internal reaches the caller.
+                assert_eq!(e, NeutronError::internal(), "{shown}");
+            }
+        }
+        let e = NeutronError::from(StoreError::NotFound("Port x could not be found.".into()));
+        assert!(e.is_not_found());
+        assert_eq!(e.message, "Port x could not be found.");
+    }
+}
