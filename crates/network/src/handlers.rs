@@ -67,7 +67,7 @@ async fn network_update(b: Bottom, p: NetworkUpdate, _: Job) -> Result<(), JobEr
     let top = match b.neutron().get_network(&admin(), id).await {
         Ok(t) => t,
         // Deleted since: the delete job takes over.
-        Err(e) if e.status == 404 => return Ok(()),
+        Err(e) if e.is_not_found() => return Ok(()),
         Err(e) => return Err(JobError::Retry(e.message)),
     };
     let mut body = pick(
@@ -112,7 +112,7 @@ async fn subnet_update(b: Bottom, p: SubnetUpdate, _: Job) -> Result<(), JobErro
     let (b, id) = (&b, p.subnet_id.as_str());
     let top = match b.neutron().get_subnet(&admin(), id).await {
         Ok(t) => t,
-        Err(e) if e.status == 404 => return Ok(()),
+        Err(e) if e.is_not_found() => return Ok(()),
         Err(e) => return Err(JobError::Retry(e.message)),
     };
     let body = pick(&top, &["dns_nameservers", "host_routes", "description"]);
