@@ -7,6 +7,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 use tricircle_core::PodSpec;
+use tricircle_core::ResourceType;
 use tricircle_network::{
     ErrorClass, ListQuery, NetworkConfig, Neutron, NeutronQuotas, Scope, VlanRange,
 };
@@ -273,7 +274,7 @@ async fn availability_zone_hints() {
             bottom_id: Some("b".into()),
             pod_id: p1.pod_id.clone(),
             project_id: "p1".into(),
-            resource_type: "network".into(),
+            resource_type: ResourceType::Network,
         })
         .await
         .unwrap();
@@ -959,7 +960,7 @@ async fn changes_to_copied_resources_record_jobs() {
                 bottom_id: Some(format!("b-{id}")),
                 pod_id: p1.pod_id.clone(),
                 project_id: "p1".into(),
-                resource_type: rt.into(),
+                resource_type: rt.parse().unwrap(),
             })
             .await
             .unwrap();
@@ -1253,7 +1254,7 @@ async fn addresses_of_a_deleted_copy_are_held_until_its_delete_job_succeeds() {
                             bottom_id: Some(format!("b-{id}")),
                             pod_id: p1.pod_id.clone(),
                             project_id: "p1".into(),
-                            resource_type: "port".into(),
+                            resource_type: ResourceType::Port,
                         })
                         .await
                         .unwrap();
@@ -1351,7 +1352,7 @@ async fn binding_and_releasing_server_ports_change_ports_rows_and_jobs_together(
                 bottom_id: Some(format!("b-{id}")),
                 pod_id: p1.pod_id.clone(),
                 project_id: "p1".into(),
-                resource_type: "port".into(),
+                resource_type: ResourceType::Port,
             })
             .await
             .unwrap();

@@ -117,7 +117,7 @@ async fn usage(
     let mut marker_pod = None;
     if let Some(m) = &marker {
         let not_found = || ApiError::bad_request(format!("Marker {m} could not be found."));
-        let (_, pod) = routed_pod(&st, &c.ctx, "server", m)
+        let (_, pod) = routed_pod(&st, &c.ctx, tricircle_core::ResourceType::Server, m)
             .await?
             .ok_or_else(not_found)?;
         let at = pods

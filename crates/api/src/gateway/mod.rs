@@ -185,7 +185,7 @@ pub async fn project_limits(state: &GatewayState, project_id: &str) -> Result<Us
 pub async fn routed_pod(
     state: &GatewayState,
     ctx: &crate::auth::Context,
-    resource_type: &str,
+    resource_type: tricircle_core::ResourceType,
     top_id: &str,
 ) -> Result<Option<(tricircle_store::Routing, tricircle_store::Pod)>, ApiError> {
     let caller = forward::caller(ctx, &crate::observe::RequestId(String::new()), "");

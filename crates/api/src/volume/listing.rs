@@ -154,7 +154,7 @@ pub(super) async fn pods_for(
     } else {
         Some(
             st.store
-                .pods_with_resources(&c.ctx.project_id, kind.singular)
+                .pods_with_resources(&c.ctx.project_id, kind.resource_type)
                 .await?,
         )
     };
