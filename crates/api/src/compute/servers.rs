@@ -12,13 +12,12 @@ use serde_json::{json, Map, Value};
 use tricircle_compute::servers::{
     Created, ListQuery, Presented, ServerAction, ServerAt, ServerCreate, Servers, SubResource,
 };
-use tricircle_compute::ComputeError;
+use tricircle_compute::{Compute, ComputeError};
 use tricircle_core::listing::{parse_nova_sort, NOVA_SERVER_ID_KEY, NOVA_SERVER_SORT_FIELDS};
 use tricircle_gateway::pod_call::pass_headers;
 use tricircle_gateway::Caller;
 use tricircle_store::MAX_COUNT_PER_REQUEST;
 
-use super::boot_deps::{ApiBoot, ApiPorts};
 use super::boot_networks::Nic;
 use super::microversion::Microversion;
 use crate::body::parse_json;
@@ -29,8 +28,7 @@ use crate::gateway::{forward, listing, subresource, Call, GatewayState};
 struct Request<'a> {
     st: &'a GatewayState,
     caller: Caller,
-    boot: ApiBoot<'a>,
-    ports: ApiPorts<'a>,
+    compute: Compute,
 }
 
 impl<'a> Request<'a> {
@@ -40,19 +38,15 @@ impl<'a> Request<'a> {
         Request {
             st,
             caller,
-            boot: ApiBoot { st, c },
-            ports: ApiPorts {
-                network: st.network.as_ref(),
-                c,
-            },
+            compute: Compute::new(st.gateway.clone()),
         }
     }
 
-    fn servers(&self) -> Servers<'_, ApiBoot<'a>, ApiPorts<'a>> {
+    fn servers(&self) -> Servers<'_, Compute, Compute> {
         Servers {
             gateway: &self.st.gateway,
-            deps: &self.boot,
-            ports: &self.ports,
+            deps: &self.compute,
+            ports: &self.compute,
         }
     }
 
