@@ -22,7 +22,7 @@ use super::boot_networks::Nic;
 use super::microversion::Microversion;
 use crate::body::parse_json;
 use crate::error::ApiError;
-use crate::gateway::{forward, listing, subresource, Call, GatewayState};
+use crate::gateway::{listing, subresource, Call, GatewayState};
 
 /// The domain's servers for this request, and its caller.
 struct Request<'a> {
@@ -33,12 +33,12 @@ struct Request<'a> {
 
 impl<'a> Request<'a> {
     fn new(st: &'a GatewayState, c: &'a Call) -> Request<'a> {
-        let mut caller = forward::caller(&c.ctx, &c.rid, &c.root);
+        let (compute, mut caller) = super::domain::domain(st, c);
         caller.pass_headers = pass_headers(&c.headers);
         Request {
             st,
             caller,
-            compute: Compute::new(st.gateway.clone()),
+            compute,
         }
     }
 
