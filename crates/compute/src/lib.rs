@@ -9,6 +9,7 @@
 pub mod create_check;
 pub mod error;
 pub mod flavors;
+pub mod images;
 pub mod keypairs;
 pub mod limits;
 pub mod server_groups;

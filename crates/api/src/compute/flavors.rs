@@ -11,15 +11,13 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
 use tricircle_compute::flavors::{AccessChange, FlavorList, FlavorListQuery};
-use tricircle_store::{Flavor, NewFlavor, Pod};
+use tricircle_store::{Flavor, NewFlavor};
 
 use super::domain::domain;
 use super::microversion::Microversion;
-use crate::auth::Context;
 use crate::body::parse_json;
 use crate::error::ApiError;
 use crate::gateway::{Call, GatewayState};
-use crate::observe::RequestId;
 
 fn links(root: &str, id: &str) -> Value {
     json!([
@@ -51,29 +49,6 @@ pub(super) fn view(f: &Flavor, mv: Microversion, root: &str, detail: bool) -> Va
         }
     }
     v
-}
-
-/// The flavor if `ctx` may see it (public, shared with its project, or admin).
-pub(super) async fn find_flavor(
-    st: &GatewayState,
-    ctx: &Context,
-    id: &str,
-) -> Result<Option<Flavor>, ApiError> {
-    // Only who the caller is matters to the lookup.
-    let caller = crate::gateway::forward::caller(ctx, &RequestId(String::new()), "");
-    let compute = tricircle_compute::Compute::new(st.gateway.clone());
-    Ok(compute.find_flavor(&caller, id).await?)
-}
-
-/// Makes sure `flavor` exists in `pod` (see `Compute::ensure_flavor`).
-pub(super) async fn ensure_flavor_in_pod(
-    st: &GatewayState,
-    c: &Call,
-    pod: &Pod,
-    flavor: &Flavor,
-) -> Result<(), ApiError> {
-    let (compute, caller) = domain(st, c);
-    Ok(compute.ensure_flavor(&caller, pod, flavor).await?)
 }
 
 // --------------------------------------------------------------- handlers

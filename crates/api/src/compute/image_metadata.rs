@@ -4,18 +4,18 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{json, Map, Value};
-use tricircle_pods::PodPath;
+use tricircle_gateway::PodAnswer;
 
+use super::domain::domain;
 use super::microversion::Microversion;
 use crate::body::parse_json;
 use crate::error::ApiError;
 use crate::gateway::forward::Respond as _;
-use crate::gateway::forward::{call, PodAnswer, PodCall};
 use crate::gateway::{Call, GatewayState};
 
 /// Nova's default `metadata_items` quota, which image properties count
@@ -28,39 +28,6 @@ fn gone_after_2_38(mv: Microversion) -> Result<(), ApiError> {
     } else {
         Ok(())
     }
-}
-
-async fn glance(
-    st: &GatewayState,
-    c: &Call,
-    method: Method,
-    id: &str,
-    patch: Option<Value>,
-) -> Result<PodAnswer, ApiError> {
-    let pod = super::images::top_region(st);
-    let mut headers = HeaderMap::new();
-    if patch.is_some() {
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/openstack-images-v2.1-json-patch"),
-        );
-    }
-    call(
-        st,
-        &c.ctx,
-        &c.rid,
-        &c.root,
-        PodCall {
-            pod: &pod,
-            service_type: "image",
-            method,
-            path: PodPath::of(["v2", "images", id]),
-            query: None,
-            headers: &headers,
-            body: patch.map(|p| Bytes::from(p.to_string())),
-        },
-    )
-    .await
 }
 
 fn refused(answer: PodAnswer) -> Result<Response, ApiError> {
@@ -89,7 +56,8 @@ async fn properties(
     c: &Call,
     id: &str,
 ) -> Result<Result<Map<String, Value>, Response>, ApiError> {
-    let answer = glance(st, c, Method::GET, id, None).await?;
+    let (compute, caller) = domain(st, c);
+    let answer = compute.image(&caller, id).await?;
     if !answer.is_success() {
         return refused(answer).map(Err);
     }
@@ -130,7 +98,8 @@ async fn write(
     if ops.is_empty() {
         return Ok(None);
     }
-    let answer = glance(st, c, Method::PATCH, id, Some(Value::Array(ops))).await?;
+    let (compute, caller) = domain(st, c);
+    let answer = compute.patch_image(&caller, id, ops).await?;
     if answer.is_success() {
         return Ok(None);
     }

@@ -4,17 +4,15 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
-use tricircle_pods::PodPath;
-use tricircle_store::Pod;
 
+use super::domain::domain;
 use super::microversion::Microversion;
 use crate::error::ApiError;
 use crate::gateway::forward::Respond as _;
-use crate::gateway::forward::{call, PodCall};
 use crate::gateway::{Call, GatewayState};
 
 /// Glance fields that are not Nova image metadata.
@@ -54,20 +52,6 @@ fn gone_after_2_35(mv: Microversion) -> Result<(), ApiError> {
     }
 }
 
-/// The top region as a pseudo-pod: calls go to its catalog entries.
-pub(super) fn top_region(st: &GatewayState) -> Pod {
-    Pod {
-        pod_id: String::new(),
-        pod_name: st.top_region.clone(),
-        az_name: String::new(),
-        pod_az_name: String::new(),
-        dc_name: String::new(),
-        maintenance: false,
-        created_at: String::new(),
-        updated_at: String::new(),
-    }
-}
-
 /// Nova's status and progress for a Glance status.
 fn nova_status(glance: &str) -> (&'static str, u8) {
     match glance {
@@ -77,22 +61,6 @@ fn nova_status(glance: &str) -> (&'static str, u8) {
         "killed" => ("ERROR", 0),
         "deleted" | "pending_delete" => ("DELETED", 0),
         _ => ("UNKNOWN", 0),
-    }
-}
-
-/// The image service's URL as Nova links to it (`alternate`): the top
-/// region's public image endpoint. `None` when the catalog has none.
-async fn glance_url(st: &GatewayState, c: &Call) -> Option<String> {
-    match st.pods.resolver().endpoint(&st.top_region, "image").await {
-        Ok(template) => Some(
-            tricircle_pods::endpoints::substitute(&template, &c.ctx.project_id)
-                .trim_end_matches('/')
-                .to_string(),
-        ),
-        Err(e) => {
-            tracing::warn!(error = %e, "no image endpoint for the images' alternate links");
-            None
-        }
     }
 }
 
@@ -134,73 +102,6 @@ fn view(img: &Value, root: &str, glance: Option<&str>, detail: bool) -> Value {
     v
 }
 
-/// Nova refuses a boot from an image it cannot find, or one that is not
-/// active, before making anything (400); so does the gateway, before
-/// anything is made at the top or in a pod. When the image service cannot
-/// be asked, the pod decides.
-pub(super) async fn check_bootable(
-    st: &GatewayState,
-    c: &Call,
-    image_id: &str,
-) -> Result<(), ApiError> {
-    if !crate::gateway::subresource::valid_segment(image_id) {
-        return Err(ApiError::bad_request("Can not find requested image"));
-    }
-    let answer = match glance(
-        st,
-        c,
-        Method::GET,
-        PodPath::of(["v2", "images", image_id]),
-        None,
-    )
-    .await
-    {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::warn!(error = %e.message, "image service not asked before a boot");
-            return Ok(());
-        }
-    };
-    if answer.status == StatusCode::NOT_FOUND {
-        return Err(ApiError::bad_request("Can not find requested image"));
-    }
-    if answer.is_success() {
-        let img = answer.json().unwrap_or_default();
-        if img["status"].as_str().is_some_and(|s| s != "active") {
-            return Err(ApiError::bad_request(format!(
-                "Image {image_id} is not active."
-            )));
-        }
-    }
-    Ok(())
-}
-
-async fn glance(
-    st: &GatewayState,
-    c: &Call,
-    method: Method,
-    path: PodPath,
-    query: Option<String>,
-) -> Result<crate::gateway::forward::PodAnswer, ApiError> {
-    let pod = top_region(st);
-    call(
-        st,
-        &c.ctx,
-        &c.rid,
-        &c.root,
-        PodCall {
-            pod: &pod,
-            service_type: "image",
-            method,
-            path,
-            query,
-            headers: &axum::http::HeaderMap::new(),
-            body: None,
-        },
-    )
-    .await
-}
-
 async fn list_images(
     st: GatewayState,
     c: Call,
@@ -210,12 +111,13 @@ async fn list_images(
 ) -> Result<Response, ApiError> {
     gone_after_2_35(mv)?;
     // Nova's filters (name, status, limit, marker) are Glance's too.
-    let answer = glance(&st, &c, Method::GET, PodPath::fixed("/v2/images"), q).await?;
+    let (compute, caller) = domain(&st, &c);
+    let answer = compute.list_images(&caller, q).await?;
     if !answer.is_success() {
         return Ok(answer.into_response());
     }
     let doc = answer.json().unwrap_or_default();
-    let glance = glance_url(&st, &c).await;
+    let glance = compute.image_service_url(&caller).await;
     let images: Vec<Value> = doc["images"]
         .as_array()
         .into_iter()
@@ -257,14 +159,8 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     gone_after_2_35(mv)?;
-    let answer = glance(
-        &st,
-        &c,
-        Method::GET,
-        PodPath::of(["v2", "images", &id]),
-        None,
-    )
-    .await?;
+    let (compute, caller) = domain(&st, &c);
+    let answer = compute.image(&caller, &id).await?;
     if answer.status == StatusCode::NOT_FOUND {
         return Err(ApiError::not_found("Image not found."));
     }
@@ -272,7 +168,7 @@ pub async fn show(
         return Ok(answer.into_response());
     }
     let img = answer.json().unwrap_or_default();
-    let glance = glance_url(&st, &c).await;
+    let glance = compute.image_service_url(&caller).await;
     Ok(Json(json!({"image": view(&img, &c.root, glance.as_deref(), true)})).into_response())
 }
 
@@ -284,14 +180,8 @@ pub async fn delete(
     _body: Bytes,
 ) -> Result<Response, ApiError> {
     gone_after_2_35(mv)?;
-    let answer = glance(
-        &st,
-        &c,
-        Method::DELETE,
-        PodPath::of(["v2", "images", &id]),
-        None,
-    )
-    .await?;
+    let (compute, caller) = domain(&st, &c);
+    let answer = compute.delete_image(&caller, &id).await?;
     match answer.status {
         s if s.is_success() => Ok(StatusCode::NO_CONTENT.into_response()),
         StatusCode::NOT_FOUND => Err(ApiError::not_found("Image not found.")),

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
 use tricircle_compute::keypairs::{CreatedKeypair, KeyType, KeypairCreate};
-use tricircle_store::{Keypair, Pod};
+use tricircle_store::Keypair;
 
 use super::domain::domain;
 use super::microversion::Microversion;
@@ -191,18 +191,6 @@ pub async fn delete(
         StatusCode::ACCEPTED
     };
     Ok(status.into_response())
-}
-
-/// Makes sure the user's keypair exists in `pod` (see
-/// `Compute::ensure_keypair`).
-pub(super) async fn ensure_keypair_in_pod(
-    st: &GatewayState,
-    c: &Call,
-    pod: &Pod,
-    k: &Keypair,
-) -> Result<(), ApiError> {
-    let (compute, caller) = domain(st, c);
-    Ok(compute.ensure_keypair(&caller, pod, k).await?)
 }
 
 #[cfg(test)]

@@ -5,8 +5,7 @@
 //! limits and quotas are answered from the top store. Errors use Nova's
 //! bodies (`{"badRequest": {"message", "code"}}`).
 
-mod boot_deps;
-pub(crate) mod boot_networks;
+mod boot_networks;
 mod domain;
 mod extensions;
 mod flavors;

@@ -15,9 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
-use tricircle_compute::server_groups::{self as domain_groups, GroupView, ServerGroupCreate};
-use tricircle_gateway::PodAnswer;
-use tricircle_store::Pod;
+use tricircle_compute::server_groups::{GroupView, ServerGroupCreate};
 
 use super::domain::domain;
 use super::microversion::Microversion;
@@ -326,7 +324,7 @@ pub async fn delete(
 /// The group a boot names in `os:scheduler_hints` (or the legacy
 /// `OS-SCH-HNT:scheduler_hints`), checked to be a UUID.
 pub(super) fn hinted(body: &Value) -> Result<Option<String>, ApiError> {
-    for key in ["os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"] {
+    for key in tricircle_compute::servers::HINT_KEYS {
         let Some(g) = body.get(key).and_then(|h| h.get("group")) else {
             continue;
         };
@@ -340,107 +338,6 @@ pub(super) fn hinted(body: &Value) -> Result<Option<String>, ApiError> {
         };
     }
     Ok(None)
-}
-
-/// A group a boot joins (see `tricircle_compute::server_groups::BootGroup`).
-pub(super) struct BootGroup {
-    inner: domain_groups::BootGroup,
-    /// The pod every member must be in (affinity), when it has members.
-    pub pinned: Option<Pod>,
-}
-
-/// The group `id` a boot of `count` servers in `az` (if given) joins.
-pub(super) async fn for_boot(
-    st: &GatewayState,
-    c: &Call,
-    id: &str,
-    az: Option<&str>,
-    count: i64,
-) -> Result<BootGroup, ApiError> {
-    let (compute, caller) = domain(st, c);
-    let inner = compute.group_for_boot(&caller, id, az, count).await?;
-    Ok(BootGroup {
-        pinned: inner.pinned.clone(),
-        inner,
-    })
-}
-
-impl BootGroup {
-    /// Copies the group into `pod` if it is not there yet; the copy's id.
-    pub(super) async fn ensure_in_pod(
-        &self,
-        st: &GatewayState,
-        c: &Call,
-        pod: &Pod,
-    ) -> Result<String, ApiError> {
-        let (compute, caller) = domain(st, c);
-        Ok(compute
-            .ensure_server_group(&caller, &self.inner, pod)
-            .await?)
-    }
-
-    /// Records the servers the boot made in `pod` as members (a failure
-    /// is logged with the group: the boot stands).
-    pub(super) async fn record(&self, st: &GatewayState, pod: &Pod, servers: &[String]) {
-        let compute = tricircle_compute::Compute::new(st.gateway.clone());
-        if let Err(e) = compute
-            .record_group_members(&self.inner, pod, servers)
-            .await
-        {
-            tracing::warn!(error = %e, group = %self.inner.group.id, "server group members not recorded");
-        }
-    }
-}
-
-/// Replaces the group of a boot's scheduler hints by the pod's copy.
-pub(super) fn set_hint(body: &mut Value, bottom_id: &str) {
-    for key in ["os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"] {
-        if let Some(h) = body.get_mut(key).and_then(Value::as_object_mut) {
-            if h.contains_key("group") {
-                h.insert("group".into(), json!(bottom_id));
-            }
-        }
-    }
-}
-
-/// The top ids of the pod's group copies a server view names in
-/// `server_groups` (2.71+), as `(bottom, top)` pairs.
-pub(super) async fn top_ids_of_groups(
-    st: &GatewayState,
-    pod: &Pod,
-    answer: &PodAnswer,
-) -> Vec<(String, String)> {
-    let bottoms: Vec<String> = answer
-        .json()
-        .and_then(|v| {
-            v["server"]["server_groups"].as_array().map(|a| {
-                a.iter()
-                    .filter_map(|g| g.as_str().map(str::to_string))
-                    .collect()
-            })
-        })
-        .unwrap_or_default();
-    if bottoms.is_empty() {
-        return Vec::new();
-    }
-    let compute = tricircle_compute::Compute::new(st.gateway.clone());
-    compute.group_top_ids(pod, bottoms).await
-}
-
-/// Renames a server view's `server_groups` by [`top_ids_of_groups`].
-pub(super) fn groups_to_top(v: &mut Value, pairs: &[(String, String)]) {
-    let Some(groups) = v
-        .get_mut("server")
-        .and_then(|s| s.get_mut("server_groups"))
-        .and_then(Value::as_array_mut)
-    else {
-        return;
-    };
-    for g in groups {
-        if let Some((_, top)) = pairs.iter().find(|(b, _)| g.as_str() == Some(b.as_str())) {
-            *g = json!(top);
-        }
-    }
 }
 
 pub(super) fn routes() -> axum::Router<GatewayState> {

@@ -12,47 +12,41 @@ use serde_json::{json, Map, Value};
 use tricircle_compute::servers::{
     Created, ListQuery, Presented, ServerAction, ServerAt, ServerCreate, Servers, SubResource,
 };
-use tricircle_compute::ComputeError;
+use tricircle_compute::{Compute, ComputeError};
 use tricircle_core::listing::{parse_nova_sort, NOVA_SERVER_ID_KEY, NOVA_SERVER_SORT_FIELDS};
 use tricircle_gateway::pod_call::pass_headers;
 use tricircle_gateway::Caller;
 use tricircle_store::MAX_COUNT_PER_REQUEST;
 
-use super::boot_deps::{ApiBoot, ApiPorts};
 use super::boot_networks::Nic;
 use super::microversion::Microversion;
 use crate::body::parse_json;
 use crate::error::ApiError;
-use crate::gateway::{forward, listing, subresource, Call, GatewayState};
+use crate::gateway::{listing, subresource, Call, GatewayState};
 
 /// The domain's servers for this request, and its caller.
 struct Request<'a> {
     st: &'a GatewayState,
     caller: Caller,
-    boot: ApiBoot<'a>,
-    ports: ApiPorts<'a>,
+    compute: Compute,
 }
 
 impl<'a> Request<'a> {
     fn new(st: &'a GatewayState, c: &'a Call) -> Request<'a> {
-        let mut caller = forward::caller(&c.ctx, &c.rid, &c.root);
+        let (compute, mut caller) = super::domain::domain(st, c);
         caller.pass_headers = pass_headers(&c.headers);
         Request {
             st,
             caller,
-            boot: ApiBoot { st, c },
-            ports: ApiPorts {
-                network: st.network.as_ref(),
-                c,
-            },
+            compute,
         }
     }
 
-    fn servers(&self) -> Servers<'_, ApiBoot<'a>, ApiPorts<'a>> {
+    fn servers(&self) -> Servers<'_, Compute, Compute> {
         Servers {
             gateway: &self.st.gateway,
-            deps: &self.boot,
-            ports: &self.ports,
+            deps: &self.compute,
+            ports: &self.compute,
         }
     }
 

@@ -1,8 +1,8 @@
 //! What a boot needs from outside the servers module: copies of the
 //! caller's flavor, keypair and server group in the chosen pod, the image
 //! check, and the server's ports (the network domain's server–port
-//! lifecycle). Implemented over the existing code for now; each moves to
-//! its domain.
+//! lifecycle). [`crate::Compute`] implements both (`deps_impl`); the
+//! traits are the seam a test of the boot's orchestration replaces.
 
 use std::future::Future;
 
