@@ -2,7 +2,6 @@
 //! pod and rewriting its answer, the optional project id in URLs, and
 //! choosing a pod.
 
-pub mod across;
 pub mod forward;
 pub mod listing;
 pub mod project_path;
@@ -213,4 +212,12 @@ pub fn requested_version(headers: &axum::http::HeaderMap, service: &str) -> Opti
                 _ => None,
             }
         })
+}
+
+/// The domain's caller of a request; the pods see the client's content
+/// type and microversion.
+pub fn domain_caller(c: &Call) -> tricircle_gateway::Caller {
+    let mut caller = forward::caller(&c.ctx, &c.rid, &c.root);
+    caller.pass_headers = tricircle_gateway::pod_call::pass_headers(&c.headers);
+    caller
 }
