@@ -179,21 +179,6 @@ pub async fn project_limits(state: &GatewayState, project_id: &str) -> Result<Us
     Ok(state.gateway.project_limits(project_id).await?)
 }
 
-/// The pod a resource lives in, from its routing. Another project's
-/// resource is not found for non-admins.
-pub async fn routed_pod(
-    state: &GatewayState,
-    ctx: &crate::auth::Context,
-    resource_type: &str,
-    top_id: &str,
-) -> Result<Option<(tricircle_store::Routing, tricircle_store::Pod)>, ApiError> {
-    let caller = forward::caller(ctx, &crate::observe::RequestId(String::new()), "");
-    Ok(state
-        .gateway
-        .routed_pod(&caller, resource_type, top_id)
-        .await?)
-}
-
 /// The version a request asks of `service` in `OpenStack-API-Version`
 /// (`compute 2.47`, or several comma-separated entries for several
 /// services), as written.

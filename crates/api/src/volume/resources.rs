@@ -84,9 +84,7 @@ impl Kind {
 /// The domain's caller of this request; the pods see the client's content
 /// type and microversion.
 pub(super) fn caller(c: &Call) -> Caller {
-    let mut caller = crate::gateway::forward::caller(&c.ctx, &c.rid, &c.root);
-    caller.pass_headers = tricircle_gateway::pod_call::pass_headers(&c.headers);
-    caller
+    crate::gateway::domain_caller(c)
 }
 
 /// The domain's answer as the client's response.
