@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tricircle_api::gateway::Gateway;
 use tricircle_api::{compute_router, install_metrics, Authenticator, GatewayState};
+use tricircle_core::ResourceType;
 use tricircle_pods::health::{BreakerConfig, ManualClock};
 use tricircle_pods::{
     EndpointResolver, HealthState, Interface, KeystoneClient, PodClient, PodClientOptions,
@@ -1202,7 +1203,7 @@ impl Env {
             .list_routings(
                 &tricircle_store::RoutingFilter {
                     top_id: Some(id.to_string()),
-                    resource_type: Some("server".into()),
+                    resource_type: Some(ResourceType::Server),
                     ..Default::default()
                 },
                 None,

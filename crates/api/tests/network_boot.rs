@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tricircle_api::gateway::Gateway;
 use tricircle_api::{compute_router, network_router, Authenticator, GatewayState, NetworkState};
+use tricircle_core::ResourceType;
 use tricircle_gateway::create_check::CheckDeps;
 use tricircle_network::bottom::Bottom;
 use tricircle_network::{NetworkConfig, Neutron, VlanRange};
@@ -1064,7 +1065,7 @@ async fn an_address_given_again_before_the_old_copy_went_still_boots() {
         old.push((id, port["fixed_ips"][0]["ip_address"].clone()));
     }
     env.store
-        .delete_routing_of(&old[1].0, &pod1.pod_id, "port")
+        .delete_routing_of(&old[1].0, &pod1.pod_id, ResourceType::Port)
         .await
         .unwrap();
     // Until their delete jobs have run, the top holds the old addresses:

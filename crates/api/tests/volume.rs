@@ -334,7 +334,7 @@ impl Gw {
             .list_routings(
                 &RoutingFilter {
                     top_id: Some(id.to_string()),
-                    resource_type: Some(resource_type.to_string()),
+                    resource_type: Some(resource_type.parse().unwrap()),
                     ..Default::default()
                 },
                 None,

@@ -3,6 +3,7 @@
 //! goes, then the top ports the boot made for it.
 
 use serde_json::Value;
+use tricircle_core::ResourceType;
 use tricircle_gateway::create_check::{register_kind, CheckDeps, Kind};
 use tricircle_jobs::{Job, JobError, Registry};
 
@@ -15,7 +16,7 @@ const SERVER: Kind = Kind {
     list_key: "servers",
     collection: "/servers",
     created_key: "created",
-    resource_type: "server",
+    resource_type: ResourceType::Server,
     optional_keys: &["pod_id", "name", "user_id", "ports"],
 };
 

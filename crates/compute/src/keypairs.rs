@@ -13,9 +13,10 @@ use tricircle_store::{Keypair, Pod, RoutingFilter, StoreError};
 
 use crate::error::{ComputeError, Result};
 use crate::{Caller, Compute};
+use tricircle_core::ResourceType;
 
 /// Routing resource type of a keypair's copy in a pod.
-pub const ROUTING_TYPE: &str = "keypair";
+pub const ROUTING_TYPE: ResourceType = ResourceType::Keypair;
 
 /// The kinds of keypair Nova knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +129,7 @@ impl Compute {
             .map_err(|_| not_found(user, name))?;
         let filter = RoutingFilter {
             top_id: Some(top_id(user, name)),
-            resource_type: Some(ROUTING_TYPE.into()),
+            resource_type: Some(ROUTING_TYPE),
             ..Default::default()
         };
         let routings = match self.store.list_routings(&filter, None, 1000).await {

@@ -19,9 +19,10 @@ use tricircle_store::{Pod, RoutingFilter, ServerGroup, StoreError};
 
 use crate::error::{ComputeError, Result};
 use crate::{Caller, Compute};
+use tricircle_core::ResourceType;
 
 /// Routing resource type of a group's copy in a pod.
-pub const ROUTING_TYPE: &str = "server_group";
+pub const ROUTING_TYPE: ResourceType = ResourceType::ServerGroup;
 /// Nova's default quotas.
 const DEFAULT_GROUPS: i64 = 10;
 const DEFAULT_MEMBERS: i64 = 10;
@@ -156,7 +157,7 @@ impl Compute {
         self.store.add_tombstone(&g.id, ROUTING_TYPE).await?;
         let filter = RoutingFilter {
             top_id: Some(g.id.clone()),
-            resource_type: Some(ROUTING_TYPE.into()),
+            resource_type: Some(ROUTING_TYPE),
             ..Default::default()
         };
         let copies = self
@@ -322,7 +323,7 @@ impl Compute {
             let filter = RoutingFilter {
                 bottom_id: Some(bottom.clone()),
                 pod_id: Some(pod.pod_id.clone()),
-                resource_type: Some(ROUTING_TYPE.into()),
+                resource_type: Some(ROUTING_TYPE),
                 ..Default::default()
             };
             match self.store.list_routings(&filter, None, 1).await {

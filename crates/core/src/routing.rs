@@ -15,15 +15,19 @@ pub enum ResourceType {
     Port,
     Router,
     SecurityGroup,
+    SecurityGroupRule,
     FloatingIp,
     Flavor,
     Keypair,
     VolumeType,
     Aggregate,
+    ServerGroup,
+    /// A volume transfer offered by its volume's project.
+    Transfer,
 }
 
 impl ResourceType {
-    pub const ALL: [ResourceType; 14] = [
+    pub const ALL: [ResourceType; 17] = [
         ResourceType::Server,
         ResourceType::Volume,
         ResourceType::Snapshot,
@@ -33,11 +37,14 @@ impl ResourceType {
         ResourceType::Port,
         ResourceType::Router,
         ResourceType::SecurityGroup,
+        ResourceType::SecurityGroupRule,
         ResourceType::FloatingIp,
         ResourceType::Flavor,
         ResourceType::Keypair,
         ResourceType::VolumeType,
         ResourceType::Aggregate,
+        ResourceType::ServerGroup,
+        ResourceType::Transfer,
     ];
 
     /// The wire name used in the routing table and the admin API (the
@@ -53,11 +60,14 @@ impl ResourceType {
             ResourceType::Port => "port",
             ResourceType::Router => "router",
             ResourceType::SecurityGroup => "security_group",
+            ResourceType::SecurityGroupRule => "security_group_rule",
             ResourceType::FloatingIp => "floatingip",
             ResourceType::Flavor => "flavor",
             ResourceType::Keypair => "keypair",
             ResourceType::VolumeType => "volume_type",
             ResourceType::Aggregate => "aggregate",
+            ResourceType::ServerGroup => "server_group",
+            ResourceType::Transfer => "transfer",
         }
     }
 }
@@ -65,6 +75,19 @@ impl ResourceType {
 impl fmt::Display for ResourceType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for ResourceType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ResourceType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

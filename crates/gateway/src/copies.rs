@@ -20,6 +20,7 @@ use tricircle_store::{Pod, RoutingLock, Store};
 
 use crate::error::GatewayError;
 use crate::Gateway;
+use tricircle_core::ResourceType;
 
 /// How long a creation lock may stay untouched before another caller
 /// takes it over; a waiter gives up after twice as long.
@@ -30,7 +31,7 @@ pub const COPY_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 /// every project, such as flavors).
 #[derive(Debug, Clone, Copy)]
 pub struct CopyOf<'a> {
-    pub resource_type: &'a str,
+    pub resource_type: ResourceType,
     pub top_id: &'a str,
     pub pod: &'a Pod,
     pub project_id: &'a str,
@@ -164,7 +165,7 @@ where
                 if stale(&since, lock_timeout)
                     && store.take_over_routing_lock(routing_id, &since).await?
                 {
-                    tracing::warn!(%top_id, pod = %pod.pod_name, resource_type, "taking over a stale creation lock");
+                    tracing::warn!(%top_id, pod = %pod.pod_name, %resource_type, "taking over a stale creation lock");
                     break (routing_id, Attempt::TakeOver);
                 }
                 if started.elapsed() > lock_timeout * 2 {
@@ -195,7 +196,7 @@ where
             // tries again. A lock that stays only delays that until it is
             // stale: logged, not fatal.
             if let Err(re) = store.release_routing_lock(routing_id).await {
-                tracing::warn!(error = %re, %top_id, pod = %pod.pod_name, resource_type, "could not release a creation lock");
+                tracing::warn!(error = %re, %top_id, pod = %pod.pod_name, %resource_type, "could not release a creation lock");
             }
             Err(e.into())
         }
@@ -237,7 +238,7 @@ mod tests {
 
     fn copy<'a>(pod: &'a Pod) -> CopyOf<'a> {
         CopyOf {
-            resource_type: "flavor",
+            resource_type: ResourceType::Flavor,
             top_id: "f1",
             pod,
             project_id: "",
@@ -303,7 +304,7 @@ mod tests {
     async fn a_tombstoned_resource_gets_no_copy() {
         let db = tricircle_store::testing::sqlite().await;
         let pod = pod(&db).await;
-        db.add_tombstone("f1", "flavor").await.unwrap();
+        db.add_tombstone("f1", ResourceType::Flavor).await.unwrap();
         let r = copy_in_pod(&db, copy(&pod), COPY_LOCK_TIMEOUT, |_| async {
             Ok::<_, CreateError>("never".to_string())
         })

@@ -30,6 +30,7 @@ use tricircle_pods::{KeystoneClient, PodClient, PodPath, ServiceCall};
 use tricircle_store::{NewJob, RoutingFilter, Store, StoreError};
 
 use crate::Gateway;
+use tricircle_core::ResourceType;
 
 /// Pod clocks may differ from ours by this much.
 const CLOCK_SKEW: Duration = Duration::from_secs(60);
@@ -111,7 +112,7 @@ pub struct Kind {
     pub collection: &'static str,
     pub created_key: &'static str,
     /// The routing table's resource type.
-    pub resource_type: &'static str,
+    pub resource_type: ResourceType,
     /// The keys of a check's `resource` besides `request_id` and
     /// `pod_name`, which the gateway records and the check reads.
     pub optional_keys: &'static [&'static str],
@@ -212,7 +213,7 @@ impl CheckDeps {
             .list_routings(
                 &RoutingFilter {
                     top_id: Some(id.to_string()),
-                    resource_type: Some(kind.resource_type.to_string()),
+                    resource_type: Some(kind.resource_type),
                     ..RoutingFilter::default()
                 },
                 None,
@@ -317,7 +318,7 @@ pub async fn check(d: &CheckDeps, kind: &Kind, job: &Job) -> Result<(), JobError
                 kind.resource_type
             )));
         }
-        tracing::info!(%pod, %id, %request_id, kind = kind.resource_type,
+        tracing::info!(%pod, %id, %request_id, kind = %kind.resource_type,
             "deleted what a create without an answer made");
     }
     if undecided > 0 {
@@ -355,7 +356,7 @@ mod tests {
             list_key: "servers",
             collection: "/servers",
             created_key: "created",
-            resource_type: "server",
+            resource_type: ResourceType::Server,
             optional_keys: &[],
         };
         const VOLUME: Kind = Kind {

@@ -19,6 +19,7 @@ use crate::caller::Caller;
 use crate::error::GatewayError;
 use crate::pod_call::{fault_message, CallError, PodCall};
 use crate::Gateway;
+use tricircle_core::ResourceType;
 
 /// Why one pod's page is missing.
 #[derive(Debug)]
@@ -121,7 +122,7 @@ impl Gateway {
     pub async fn pods_to_list(
         &self,
         project_id: &str,
-        resource_type: &str,
+        resource_type: ResourceType,
         all_tenants: bool,
         az: Option<&str>,
     ) -> Result<Vec<Pod>, GatewayError> {

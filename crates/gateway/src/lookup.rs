@@ -9,6 +9,7 @@ use crate::caller::Caller;
 use crate::error::GatewayError;
 use crate::pod_call::PodAnswer;
 use crate::Gateway;
+use tricircle_core::ResourceType;
 
 impl Gateway {
     /// The bottom pods (every pod but the top one).
@@ -28,7 +29,7 @@ impl Gateway {
     pub async fn routed_pod(
         &self,
         caller: &Caller,
-        resource_type: &str,
+        resource_type: ResourceType,
         top_id: &str,
     ) -> Result<Option<(Routing, Pod)>, GatewayError> {
         let page = self
@@ -36,7 +37,7 @@ impl Gateway {
             .list_routings(
                 &RoutingFilter {
                     top_id: Some(top_id.to_string()),
-                    resource_type: Some(resource_type.to_string()),
+                    resource_type: Some(resource_type),
                     ..Default::default()
                 },
                 None,

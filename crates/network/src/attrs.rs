@@ -255,6 +255,7 @@ pub(crate) fn touch(body: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorClass;
     use serde_json::json;
 
     const ATTRS: &[Attr] = &[attr("name", true, true), attr("id", false, false)];
@@ -289,7 +290,7 @@ mod tests {
         ] {
             let e = string("name", &json!(bad), 255).err();
             assert!(
-                e.as_ref().is_some_and(|e| e.status == 400
+                e.as_ref().is_some_and(|e| e.class == ErrorClass::BadRequest
                     && e.message
                         .starts_with("Invalid input for name. Reason: the control character U+")),
                 "{bad:?}: {e:?}"

@@ -1,14 +1,33 @@
-//! Neutron's errors: an HTTP status, the exception name (`type`), a
-//! message and a detail, rendered by the API as
-//! `{"NeutronError": {"type", "message", "detail"}}`.
+//! Neutron's errors: what kind of failure it is ([`ErrorClass`]), the
+//! exception name (`type`), a message and a detail, rendered by the API as
+//! `{"NeutronError": {"type", "message", "detail"}}`. The API edge alone
+//! turns the class into an HTTP status.
 
 use std::fmt;
 
 use tricircle_store::StoreError;
 
+/// What went wrong, in the domain's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// The request is malformed or asks for something invalid.
+    BadRequest,
+    /// A policy refuses the caller this action.
+    Forbidden,
+    /// The resource does not exist (or is not the caller's to see).
+    NotFound,
+    /// The request clashes with the current state (in use, over quota,
+    /// already exists).
+    Conflict,
+    /// Nothing is wrong with the request, but it cannot be served now.
+    Unavailable,
+    /// Our own failure; the details stay in the log.
+    Internal,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NeutronError {
-    pub status: u16,
+    pub class: ErrorClass,
     pub kind: String,
     pub message: String,
     pub detail: String,
@@ -16,37 +35,37 @@ pub struct NeutronError {
 
 impl fmt::Display for NeutronError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.status, self.kind, self.message)
+        write!(f, "{}: {}", self.kind, self.message)
     }
 }
 
 impl std::error::Error for NeutronError {}
 
 impl NeutronError {
-    pub fn new(status: u16, kind: &str, message: impl Into<String>) -> NeutronError {
+    pub fn new(class: ErrorClass, kind: &str, message: impl Into<String>) -> NeutronError {
         NeutronError {
-            status,
+            class,
             kind: kind.to_string(),
             message: message.into(),
             detail: String::new(),
         }
     }
 
-    /// 400 as webob answers Neutron's attribute validation.
+    /// A bad request as webob answers Neutron's attribute validation.
     pub fn bad_request(message: impl Into<String>) -> NeutronError {
-        Self::new(400, "HTTPBadRequest", message)
+        Self::new(ErrorClass::BadRequest, "HTTPBadRequest", message)
     }
 
-    /// 400 `InvalidInput`: "Invalid input for operation: ...".
+    /// `InvalidInput`: "Invalid input for operation: ...".
     pub fn invalid_input(message: impl fmt::Display) -> NeutronError {
         Self::new(
-            400,
+            ErrorClass::BadRequest,
             "InvalidInput",
             format!("Invalid input for operation: {message}."),
         )
     }
 
-    /// 400 for one attribute: "Invalid input for {attr}. Reason: {reason}."
+    /// A bad request for one attribute: "Invalid input for {attr}. Reason: {reason}."
     pub fn invalid_attr(attr: &str, reason: impl fmt::Display) -> NeutronError {
         Self::bad_request(format!("Invalid input for {attr}. Reason: {reason}."))
     }
@@ -60,21 +79,21 @@ impl NeutronError {
     /// Whether the resource asked for does not exist (or is not the
     /// caller's to see).
     pub fn is_not_found(&self) -> bool {
-        self.status == 404
+        self.class == ErrorClass::NotFound
     }
 
     pub fn not_found(kind: &str, message: impl Into<String>) -> NeutronError {
-        Self::new(404, kind, message)
+        Self::new(ErrorClass::NotFound, kind, message)
     }
 
     pub fn conflict(kind: &str, message: impl Into<String>) -> NeutronError {
-        Self::new(409, kind, message)
+        Self::new(ErrorClass::Conflict, kind, message)
     }
 
-    /// 403: a policy refuses the action.
+    /// A policy refuses the action.
     pub fn policy(rule: &str) -> NeutronError {
         Self::new(
-            403,
+            ErrorClass::Forbidden,
             "PolicyNotAuthorized",
             format!("({rule}) is disallowed by policy"),
         )
@@ -82,14 +101,14 @@ impl NeutronError {
 
     pub fn internal() -> NeutronError {
         Self::new(
-            500,
+            ErrorClass::Internal,
             "HTTPInternalServerError",
             "Request Failed: internal server error while processing your request.",
         )
     }
 
     pub fn unavailable(message: impl Into<String>) -> NeutronError {
-        Self::new(503, "ServiceUnavailable", message)
+        Self::new(ErrorClass::Unavailable, "ServiceUnavailable", message)
     }
 
     pub fn network_not_found(id: &str) -> NeutronError {
@@ -129,6 +148,8 @@ impl NeutronError {
     }
 }
 
+/// Store errors by what they mean to a Neutron caller. Every variant is
+/// named, so a new one needs a decision here.
 impl From<StoreError> for NeutronError {
     fn from(e: StoreError) -> NeutronError {
         match e {
@@ -138,8 +159,18 @@ impl From<StoreError> for NeutronError {
                 tracing::error!(error = %e, "database unavailable");
                 NeutronError::unavailable("The database is unavailable; try again later.")
             }
-            other => {
-                tracing::error!(error = %other, "store error");
+            // Neutron's callers never name pods: the pods in its rows are
+            // ours, so a missing or top pod there is our fault, as are
+            // unreadable rows, queries the store cannot make and a broken
+            // database. Logged, never shown.
+            StoreError::UnknownPod(_)
+            | StoreError::TopPod(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Unsupported(_)
+            | StoreError::BadUrl(_)
+            | StoreError::Database(_)
+            | StoreError::Migrate(_) => {
+                tracing::error!(error = %e, "store error");
                 NeutronError::internal()
             }
         }
@@ -153,4 +184,41 @@ fn is_unavailable(e: &tricircle_store::SqlxError) -> bool {
             | tricircle_store::SqlxError::PoolClosed
             | tricircle_store::SqlxError::Io(_)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_map_by_meaning() {
+        let cases = [
+            (StoreError::NotFound("gone".into()), ErrorClass::NotFound),
+            (StoreError::Conflict("taken".into()), ErrorClass::Conflict),
+            (
+                StoreError::Database(tricircle_store::SqlxError::PoolTimedOut),
+                ErrorClass::Unavailable,
+            ),
+            (
+                StoreError::Database(tricircle_store::SqlxError::RowNotFound),
+                ErrorClass::Internal,
+            ),
+            (StoreError::UnknownPod("p".into()), ErrorClass::Internal),
+            (StoreError::TopPod("p".into()), ErrorClass::Internal),
+            (StoreError::Corrupt("secret".into()), ErrorClass::Internal),
+            (StoreError::Unsupported("q".into()), ErrorClass::Internal),
+        ];
+        for (store, class) in cases {
+            let shown = store.to_string();
+            let e = NeutronError::from(store);
+            assert_eq!(e.class, class, "{shown}");
+            if class == ErrorClass::Internal {
+                // Nothing internal reaches the caller.
+                assert_eq!(e, NeutronError::internal(), "{shown}");
+            }
+        }
+        let e = NeutronError::from(StoreError::NotFound("Port x could not be found.".into()));
+        assert!(e.is_not_found());
+        assert_eq!(e.message, "Port x could not be found.");
+    }
 }

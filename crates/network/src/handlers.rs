@@ -12,6 +12,7 @@ use crate::jobs_types::{
     SubnetUpdate,
 };
 use crate::Scope;
+use tricircle_core::ResourceType;
 
 fn admin() -> Scope {
     Scope {
@@ -67,7 +68,7 @@ async fn network_update(b: Bottom, p: NetworkUpdate, _: Job) -> Result<(), JobEr
     let top = match b.neutron().get_network(&admin(), id).await {
         Ok(t) => t,
         // Deleted since: the delete job takes over.
-        Err(e) if e.status == 404 => return Ok(()),
+        Err(e) if e.is_not_found() => return Ok(()),
         Err(e) => return Err(JobError::Retry(e.message)),
     };
     let mut body = pick(
@@ -85,7 +86,9 @@ async fn network_update(b: Bottom, p: NetworkUpdate, _: Job) -> Result<(), JobEr
         id,
         top.get("name").and_then(Value::as_str).unwrap_or("")
     ));
-    b.update_copies(id, "network", body).await.map_err(failed)
+    b.update_copies(id, ResourceType::Network, body)
+        .await
+        .map_err(failed)
 }
 
 async fn network_delete(b: Bottom, p: NetworkDelete, _: Job) -> Result<(), JobError> {
@@ -102,9 +105,13 @@ async fn network_delete(b: Bottom, p: NetworkDelete, _: Job) -> Result<(), JobEr
         .map(str::to_string)
         .collect();
     for s in &subnets {
-        b.delete_copies(s, "subnet").await.map_err(failed)?;
+        b.delete_copies(s, ResourceType::Subnet)
+            .await
+            .map_err(failed)?;
     }
-    b.delete_copies(id, "network").await.map_err(failed)?;
+    b.delete_copies(id, ResourceType::Network)
+        .await
+        .map_err(failed)?;
     Ok(())
 }
 
@@ -112,15 +119,17 @@ async fn subnet_update(b: Bottom, p: SubnetUpdate, _: Job) -> Result<(), JobErro
     let (b, id) = (&b, p.subnet_id.as_str());
     let top = match b.neutron().get_subnet(&admin(), id).await {
         Ok(t) => t,
-        Err(e) if e.status == 404 => return Ok(()),
+        Err(e) if e.is_not_found() => return Ok(()),
         Err(e) => return Err(JobError::Retry(e.message)),
     };
     let body = pick(&top, &["dns_nameservers", "host_routes", "description"]);
-    b.update_copies(id, "subnet", body).await.map_err(failed)
+    b.update_copies(id, ResourceType::Subnet, body)
+        .await
+        .map_err(failed)
 }
 
 async fn subnet_delete(b: Bottom, p: SubnetDelete, _: Job) -> Result<(), JobError> {
-    b.delete_copies(&p.subnet_id, "subnet")
+    b.delete_copies(&p.subnet_id, ResourceType::Subnet)
         .await
         .map_err(failed)
 }
@@ -134,7 +143,9 @@ async fn port_update(b: Bottom, p: PortUpdate, _: Job) -> Result<(), JobError> {
 }
 
 async fn port_delete(b: Bottom, p: PortDelete, _: Job) -> Result<(), JobError> {
-    b.delete_copies(&p.port_id, "port").await.map_err(failed)
+    b.delete_copies(&p.port_id, ResourceType::Port)
+        .await
+        .map_err(failed)
 }
 
 async fn security_group_sync(b: Bottom, p: SecurityGroupSync, job: Job) -> Result<(), JobError> {

@@ -6,17 +6,20 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tricircle_jobs::{JobPayload, ResourceKeys};
-use tricircle_store::NewJob;
+use tricircle_store::NeutronKind;
 
 /// A change of a top resource that pods hold copies of.
 pub trait ResourceChange: JobPayload {
+    /// The kind of resource whose copies the job changes.
+    const KIND: NeutronKind;
+
     fn new(id: &str, project_id: &str, snapshot: Option<&Value>) -> Self;
 }
 
 /// One payload type per job type: named by `$id_key`, with the project and
 /// (for deletes) the snapshot.
 macro_rules! resource_change {
-    ($(#[$doc:meta])* $name:ident, $const_name:ident = $job_type:literal, $id_key:ident) => {
+    ($(#[$doc:meta])* $name:ident = $job_type:literal, $kind:ident, $id_key:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         pub struct $name {
@@ -27,8 +30,6 @@ macro_rules! resource_change {
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub snapshot: Option<Value>,
         }
-
-        pub const $const_name: &str = $job_type;
 
         impl JobPayload for $name {
             const JOB_TYPE: &'static str = $job_type;
@@ -43,6 +44,8 @@ macro_rules! resource_change {
         }
 
         impl ResourceChange for $name {
+            const KIND: NeutronKind = NeutronKind::$kind;
+
             fn new(id: &str, project_id: &str, snapshot: Option<&Value>) -> Self {
                 $name {
                     $id_key: id.to_string(),
@@ -54,76 +57,47 @@ macro_rules! resource_change {
     };
 }
 
-resource_change!(NetworkUpdate, NETWORK_UPDATE = "network_update", network_id);
+resource_change!(NetworkUpdate = "network_update", Network, network_id);
 resource_change!(
     /// `snapshot.subnets`: the subnets that went with it.
-    NetworkDelete,
-    NETWORK_DELETE = "network_delete",
+    NetworkDelete = "network_delete",
+    Network,
     network_id
 );
-resource_change!(SubnetUpdate, SUBNET_UPDATE = "subnet_update", subnet_id);
-resource_change!(SubnetDelete, SUBNET_DELETE = "subnet_delete", subnet_id);
-resource_change!(PortUpdate, PORT_UPDATE = "port_update", port_id);
-resource_change!(PortDelete, PORT_DELETE = "port_delete", port_id);
+resource_change!(SubnetUpdate = "subnet_update", Subnet, subnet_id);
+resource_change!(SubnetDelete = "subnet_delete", Subnet, subnet_id);
+resource_change!(PortUpdate = "port_update", Port, port_id);
+resource_change!(PortDelete = "port_delete", Port, port_id);
 resource_change!(
     /// A security group or one of its rules changed (resource id: the group).
-    SecurityGroupSync,
-    SECURITY_GROUP_SYNC = "security_group_sync",
+    SecurityGroupSync = "security_group_sync",
+    SecurityGroup,
     security_group_id
 );
-
-/// Every type above.
-pub const ALL: &[&str] = &[
-    NETWORK_UPDATE,
-    NETWORK_DELETE,
-    SUBNET_UPDATE,
-    SUBNET_DELETE,
-    PORT_UPDATE,
-    PORT_DELETE,
-    SECURITY_GROUP_SYNC,
-];
-
-/// The job of type `job_type` (one of [`ALL`]) for a change of resource
-/// `id`; `None` for any other type.
-pub(crate) fn change_job(
-    job_type: &str,
-    id: &str,
-    project_id: &str,
-    snapshot: Option<&Value>,
-) -> Option<Result<NewJob, serde_json::Error>> {
-    fn make<P: ResourceChange>(
-        id: &str,
-        project_id: &str,
-        snapshot: Option<&Value>,
-    ) -> Result<NewJob, serde_json::Error> {
-        P::new(id, project_id, snapshot).new_job(project_id)
-    }
-    Some(match job_type {
-        NETWORK_UPDATE => make::<NetworkUpdate>(id, project_id, snapshot),
-        NETWORK_DELETE => make::<NetworkDelete>(id, project_id, snapshot),
-        SUBNET_UPDATE => make::<SubnetUpdate>(id, project_id, snapshot),
-        SUBNET_DELETE => make::<SubnetDelete>(id, project_id, snapshot),
-        PORT_UPDATE => make::<PortUpdate>(id, project_id, snapshot),
-        PORT_DELETE => make::<PortDelete>(id, project_id, snapshot),
-        SECURITY_GROUP_SYNC => make::<SecurityGroupSync>(id, project_id, snapshot),
-        _ => return None,
-    })
-}
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+    use tricircle_store::NewJob;
+
+    fn change_job<P: ResourceChange>(
+        id: &str,
+        project_id: &str,
+        snapshot: Option<&Value>,
+    ) -> NewJob {
+        P::new(id, project_id, snapshot)
+            .new_job(project_id)
+            .unwrap()
+    }
 
     /// The stored form is what the untyped code wrote, and rows it wrote
     /// read back.
     #[test]
     fn payloads_keep_the_stored_form() {
         let snap = json!({"id": "n1", "subnets": ["s1"]});
-        let job = change_job(NETWORK_DELETE, "n1", "proj", Some(&snap))
-            .unwrap()
-            .unwrap();
+        let job = change_job::<NetworkDelete>("n1", "proj", Some(&snap));
         assert_eq!(
             job,
             NewJob {
@@ -137,19 +111,42 @@ mod tests {
             job.resource.to_string(),
             r#"{"network_id":"n1","project_id":"proj","snapshot":{"id":"n1","subnets":["s1"]}}"#
         );
-        let job = change_job(SECURITY_GROUP_SYNC, "g1", "proj", None)
-            .unwrap()
-            .unwrap();
+        let job = change_job::<SecurityGroupSync>("g1", "proj", None);
         assert_eq!(
             job.resource,
             json!({"security_group_id": "g1", "project_id": "proj"})
         );
         assert_eq!(job.resource_id, "g1");
-        for t in ALL {
-            let job = change_job(t, "x", "p", None).unwrap().unwrap();
-            assert_eq!(job.job_type, *t);
-        }
-        assert!(change_job("router_setup", "x", "p", None).is_none());
+        // As the security groups' untyped sync job wrote it.
+        let job = change_job::<SecurityGroupSync>("g1", "proj", Some(&json!({"id": "g1"})));
+        let mut untyped = json!({"security_group_id": "g1", "project_id": "proj"});
+        untyped["snapshot"] = json!({"id": "g1"});
+        assert_eq!(job.resource.to_string(), untyped.to_string());
+        assert_eq!(
+            job.resource.to_string(),
+            r#"{"project_id":"proj","security_group_id":"g1","snapshot":{"id":"g1"}}"#
+        );
+        let types = [
+            change_job::<NetworkUpdate>("x", "p", None).job_type,
+            change_job::<NetworkDelete>("x", "p", None).job_type,
+            change_job::<SubnetUpdate>("x", "p", None).job_type,
+            change_job::<SubnetDelete>("x", "p", None).job_type,
+            change_job::<PortUpdate>("x", "p", None).job_type,
+            change_job::<PortDelete>("x", "p", None).job_type,
+            change_job::<SecurityGroupSync>("x", "p", None).job_type,
+        ];
+        assert_eq!(
+            types,
+            [
+                "network_update",
+                "network_delete",
+                "subnet_update",
+                "subnet_delete",
+                "port_update",
+                "port_delete",
+                "security_group_sync"
+            ]
+        );
         // An old row, and one an operator posted without the project.
         let old: PortDelete =
             serde_json::from_str(r#"{"port_id":"p1","project_id":"proj","snapshot":{"id":"p1"}}"#)

@@ -26,10 +26,10 @@ mod zones;
 use std::sync::Arc;
 
 use serde_json::Value;
-use tricircle_store::{NeutronKind, NeutronTx, NewJob, Store};
+use tricircle_store::{NeutronTx, NewJob, Store};
 
 pub use config::{NetworkConfig, NeutronQuotas, VlanRange};
-pub use error::NeutronError;
+pub use error::{ErrorClass, NeutronError};
 pub use listing::{ListQuery, Page, PageLink};
 
 /// Who is asking.
@@ -79,27 +79,21 @@ fn str_of<'a>(body: &'a Value, key: &str) -> &'a str {
     body.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-/// The job for a change of a resource that has copies in pods, if any: the
-/// payload of `job_type` (one of [`jobs_types::ALL`]) for resource `id`.
-async fn jobs_for(
+/// The job for a change of resource `id` that has copies in pods, if any:
+/// a `P` for it.
+async fn jobs_for<P: jobs_types::ResourceChange>(
     tx: &mut NeutronTx,
-    kind: NeutronKind,
-    job_type: &str,
     id: &str,
     project_id: &str,
     snapshot: Option<&Value>,
 ) -> Result<Vec<NewJob>, NeutronError> {
-    if tx.copy_pods(id, kind.resource_type()).await?.is_empty() {
+    if tx.copy_pods(id, P::KIND.resource_type()).await?.is_empty() {
         return Ok(Vec::new());
     }
-    match jobs_types::change_job(job_type, id, project_id, snapshot) {
-        Some(Ok(job)) => Ok(vec![job]),
-        Some(Err(e)) => {
-            tracing::error!(job_type, error = %e, "cannot encode a job payload");
-            Err(NeutronError::internal())
-        }
-        None => {
-            tracing::error!(job_type, "not a network job type");
+    match P::new(id, project_id, snapshot).new_job(project_id) {
+        Ok(job) => Ok(vec![job]),
+        Err(e) => {
+            tracing::error!(job_type = P::JOB_TYPE, error = %e, "cannot encode a job payload");
             Err(NeutronError::internal())
         }
     }

@@ -303,6 +303,7 @@ fn scalar_eq(value: &Value, wanted: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorClass;
     use serde_json::json;
 
     fn pairs(s: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -342,7 +343,10 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(ids(&L.apply(items(), &q).unwrap_or_default()), ["b"]);
         let q = ListQuery::from_pairs(&pairs(&[("bogus", "1")])).unwrap_or_default();
-        assert_eq!(L.apply(items(), &q).err().map(|e| e.status), Some(400));
+        assert_eq!(
+            L.apply(items(), &q).err().map(|e| e.class),
+            Some(ErrorClass::BadRequest)
+        );
     }
 
     #[test]
@@ -389,7 +393,10 @@ mod tests {
             marker: Some("zz".into()),
             ..q
         };
-        assert_eq!(L.apply(items(), &q).err().map(|e| e.status), Some(404));
+        assert_eq!(
+            L.apply(items(), &q).err().map(|e| e.class),
+            Some(ErrorClass::NotFound)
+        );
         // Without a limit a known marker is ignored, as Neutron ignores it;
         // an unknown one is still a 404.
         let q = ListQuery::from_pairs(&pairs(&[("marker", "b")])).unwrap_or_default();
@@ -398,7 +405,10 @@ mod tests {
             ["a", "b", "c"]
         );
         let q = ListQuery::from_pairs(&pairs(&[("marker", "zz")])).unwrap_or_default();
-        assert_eq!(L.apply(items(), &q).err().map(|e| e.status), Some(404));
+        assert_eq!(
+            L.apply(items(), &q).err().map(|e| e.class),
+            Some(ErrorClass::NotFound)
+        );
         assert!(ListQuery::from_pairs(&pairs(&[("sort_key", "name")])).is_err());
         assert!(ListQuery::from_pairs(&pairs(&[("limit", "-1")])).is_err());
         let q = ListQuery::from_pairs(&pairs(&[("sort_key", "shared"), ("sort_dir", "asc")]))

@@ -11,7 +11,8 @@ use crate::attrs::{self, attr, boolean, check, integer, owner, string, touch, At
 use crate::config::MAX_VNI;
 use crate::listing::{ListQuery, Listing, Page};
 use crate::{
-    jobs_for, jobs_types, project_of, str_of, Attempt, Neutron, NeutronError, Scope, RETRIES,
+    jobs_for, jobs_types, project_of, str_of, Attempt, ErrorClass, Neutron, NeutronError, Scope,
+    RETRIES,
 };
 
 pub(crate) const PROVIDER_TYPE: &str = "provider:network_type";
@@ -150,7 +151,7 @@ fn in_use(network_type: &str, physnet: &str, id: i64) -> NeutronError {
 
 fn no_network_available() -> NeutronError {
     NeutronError::new(
-        503,
+        ErrorClass::Unavailable,
         "NoNetworkAvailable",
         "Unable to create the network. No tenant network is available for allocation.",
     )
@@ -661,15 +662,8 @@ impl Neutron {
             net[k.as_str()] = value;
         }
         touch(&mut net);
-        let jobs = jobs_for(
-            &mut tx,
-            NeutronKind::Network,
-            jobs_types::NETWORK_UPDATE,
-            id,
-            project_of(&net),
-            None,
-        )
-        .await?;
+        let jobs =
+            jobs_for::<jobs_types::NetworkUpdate>(&mut tx, id, project_of(&net), None).await?;
         tx.update(NeutronKind::Network, &net, &jobs).await?;
         tx.commit().await?;
         self.network_view(scope, net).await
@@ -713,15 +707,9 @@ impl Neutron {
                 .await?;
         }
         let snapshot = self.network_view(&admin_scope(), net.clone()).await?;
-        let jobs = jobs_for(
-            &mut tx,
-            NeutronKind::Network,
-            jobs_types::NETWORK_DELETE,
-            id,
-            project_of(&net),
-            Some(&snapshot),
-        )
-        .await?;
+        let jobs =
+            jobs_for::<jobs_types::NetworkDelete>(&mut tx, id, project_of(&net), Some(&snapshot))
+                .await?;
         tx.delete(NeutronKind::Network, id, &jobs).await?;
         tx.commit().await?;
         Ok(())

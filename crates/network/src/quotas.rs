@@ -28,7 +28,7 @@ fn kind_of(resource: &str) -> Option<NeutronKind> {
 }
 
 fn resource_of(kind: NeutronKind) -> &'static str {
-    kind.resource_type()
+    kind.resource_type().as_str()
 }
 
 impl Neutron {

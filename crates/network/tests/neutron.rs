@@ -7,7 +7,10 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 use tricircle_core::PodSpec;
-use tricircle_network::{ListQuery, NetworkConfig, Neutron, NeutronQuotas, Scope, VlanRange};
+use tricircle_core::ResourceType;
+use tricircle_network::{
+    ErrorClass, ListQuery, NetworkConfig, Neutron, NeutronQuotas, Scope, VlanRange,
+};
 use tricircle_store::testing::{self, TestStore};
 use tricircle_store::NewRouting;
 
@@ -105,7 +108,10 @@ async fn tenant_networks_take_segments_until_none_is_left() {
             },
         );
         let e = only.create_network(&u, json!({})).await.unwrap_err();
-        assert_eq!((e.status, e.kind.as_str()), (503, "NoNetworkAvailable"));
+        assert_eq!(
+            (e.class, e.kind.as_str()),
+            (ErrorClass::Unavailable, "NoNetworkAvailable")
+        );
         // Deleting a network frees its VNI.
         only.delete_network(&u, id).await.unwrap();
         let again = only.create_network(&u, json!({})).await.unwrap();
@@ -137,7 +143,10 @@ async fn provider_networks_for_admins() {
             )
             .await
             .unwrap_err();
-        assert_eq!((e.status, e.kind.as_str()), (409, "VlanIdInUse"));
+        assert_eq!(
+            (e.class, e.kind.as_str()),
+            (ErrorClass::Conflict, "VlanIdInUse")
+        );
         // Without an id: from the physnet's range.
         let v = n
             .create_network(
@@ -147,26 +156,35 @@ async fn provider_networks_for_admins() {
             .await
             .unwrap();
         assert_eq!(v["provider:segmentation_id"], 10);
-        for (body, status) in [
+        for (body, class) in [
             (
                 json!({"provider:network_type": "vlan", "provider:physical_network": "nope"}),
-                400,
+                ErrorClass::BadRequest,
             ),
             (
                 json!({"provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 5000}),
-                400,
+                ErrorClass::BadRequest,
             ),
-            (json!({"provider:network_type": "gre"}), 400),
-            (json!({"provider:network_type": "flat"}), 400),
+            (
+                json!({"provider:network_type": "gre"}),
+                ErrorClass::BadRequest,
+            ),
+            (
+                json!({"provider:network_type": "flat"}),
+                ErrorClass::BadRequest,
+            ),
             (
                 json!({"provider:network_type": "local", "provider:segmentation_id": 3}),
-                400,
+                ErrorClass::BadRequest,
             ),
-            (json!({"provider:physical_network": "physnet1"}), 400),
-            (json!({"mtu": 9000}), 400),
+            (
+                json!({"provider:physical_network": "physnet1"}),
+                ErrorClass::BadRequest,
+            ),
+            (json!({"mtu": 9000}), ErrorClass::BadRequest),
         ] {
             let e = n.create_network(&admin(), body.clone()).await.unwrap_err();
-            assert_eq!(e.status, status, "{body}: {e}");
+            assert_eq!(e.class, class, "{body}: {e}");
         }
         let f = n
             .create_network(
@@ -191,7 +209,7 @@ async fn provider_networks_for_admins() {
             json!({"router:external": true}),
         ] {
             let e = n.create_network(&user("p1"), body).await.unwrap_err();
-            assert_eq!(e.status, 403);
+            assert_eq!(e.class, ErrorClass::Forbidden);
         }
         // Provider attributes cannot change.
         let id = f["id"].as_str().unwrap();
@@ -199,7 +217,7 @@ async fn provider_networks_for_admins() {
             .update_network(&admin(), id, json!({"provider:physical_network": "other"}))
             .await
             .unwrap_err();
-        assert_eq!(e.status, 400);
+        assert_eq!(e.class, ErrorClass::BadRequest);
     }
 }
 
@@ -230,8 +248,8 @@ async fn availability_zone_hints() {
             .await
             .unwrap_err();
         assert_eq!(
-            (e.status, e.kind.as_str()),
-            (404, "AvailabilityZoneNotFound")
+            (e.class, e.kind.as_str()),
+            (ErrorClass::NotFound, "AvailabilityZoneNotFound")
         );
         // External networks name the pod that hosts them.
         let ext = n
@@ -256,7 +274,7 @@ async fn availability_zone_hints() {
             bottom_id: Some("b".into()),
             pod_id: p1.pod_id.clone(),
             project_id: "p1".into(),
-            resource_type: "network".into(),
+            resource_type: ResourceType::Network,
         })
         .await
         .unwrap();
@@ -293,76 +311,76 @@ async fn subnets_default_and_validate_like_neutron() {
         let cases = [
             (
                 json!({"network_id": net, "ip_version": 4, "cidr": "10.0.0.128/25"}),
-                400,
+                ErrorClass::BadRequest,
                 "InvalidInput",
             ),
             (
                 json!({"network_id": net, "ip_version": 4, "cidr": "10.1.0.1/24"}),
-                400,
+                ErrorClass::BadRequest,
                 "HTTPBadRequest",
             ),
             (
                 json!({"network_id": net, "ip_version": 6, "cidr": "10.1.0.0/24"}),
-                400,
+                ErrorClass::BadRequest,
                 "InvalidInput",
             ),
             (
                 json!({"network_id": net, "cidr": "10.1.0.0/24"}),
-                400,
+                ErrorClass::BadRequest,
                 "HTTPBadRequest",
             ),
             (
                 json!({"network_id": net, "ip_version": 4, "cidr": "10.1.0.0/24", "gateway_ip": "10.2.0.1"}),
-                400,
+                ErrorClass::BadRequest,
                 "InvalidInput",
             ),
             (
                 json!({"network_id": net, "ip_version": 4, "cidr": "10.1.0.0/24", "gateway_ip": "10.1.0.5",
                     "allocation_pools": [{"start": "10.1.0.2", "end": "10.1.0.9"}]}),
-                409,
+                ErrorClass::Conflict,
                 "GatewayConflictWithAllocationPools",
             ),
             (
                 json!({"network_id": net, "ip_version": 4, "cidr": "10.1.0.0/24",
                     "allocation_pools": [{"start": "10.1.0.2", "end": "10.1.1.9"}]}),
-                400,
+                ErrorClass::BadRequest,
                 "OutOfBoundsAllocationPool",
             ),
             (
                 json!({"network_id": net, "ip_version": 4, "cidr": "10.1.0.0/24",
                     "allocation_pools": [{"start": "10.1.0.2", "end": "10.1.0.9"}, {"start": "10.1.0.9", "end": "10.1.0.20"}]}),
-                400,
+                ErrorClass::BadRequest,
                 "OverlappingAllocationPools",
             ),
             (
                 json!({"network_id": net, "ip_version": 6, "cidr": "2001:db8::/80", "ipv6_address_mode": "slaac"}),
-                400,
+                ErrorClass::BadRequest,
                 "InvalidInput",
             ),
             (
                 json!({"network_id": net, "ip_version": 4, "cidr": "10.1.0.0/24", "ipv6_address_mode": "slaac"}),
-                400,
+                ErrorClass::BadRequest,
                 "InvalidInput",
             ),
             (
                 json!({"network_id": net, "ip_version": 4, "cidr": "10.1.0.0/24", "dns_nameservers": ["1.1.1.1", "1.1.1.1"]}),
-                400,
+                ErrorClass::BadRequest,
                 "HTTPBadRequest",
             ),
             (
                 json!({"network_id": net, "ip_version": 4, "cidr": "10.1.0.0/24", "bogus": 1}),
-                400,
+                ErrorClass::BadRequest,
                 "HTTPBadRequest",
             ),
             (
                 json!({"network_id": "0b2f6a1e-3c34-4f57-9e0a-3a9b0e9e7c11", "ip_version": 4, "cidr": "10.1.0.0/24"}),
-                404,
+                ErrorClass::NotFound,
                 "NetworkNotFound",
             ),
         ];
-        for (body, status, kind) in cases {
+        for (body, class, kind) in cases {
             let e = n.create_subnet(&u, body.clone()).await.unwrap_err();
-            assert_eq!((e.status, e.kind.as_str()), (status, kind), "{body}: {e}");
+            assert_eq!((e.class, e.kind.as_str()), (class, kind), "{body}: {e}");
         }
         // Another project cannot see or use the network.
         let e = n
@@ -372,7 +390,7 @@ async fn subnets_default_and_validate_like_neutron() {
             )
             .await
             .unwrap_err();
-        assert_eq!(e.status, 404);
+        assert_eq!(e.class, ErrorClass::NotFound);
         // IPv6 SLAAC gives ports their EUI-64 address.
         let v6 = n
             .create_subnet(
@@ -407,7 +425,7 @@ async fn subnets_default_and_validate_like_neutron() {
             .update_subnet(&u, &sub, json!({"cidr": "10.0.0.0/16"}))
             .await
             .unwrap_err();
-        assert_eq!(e.status, 400);
+        assert_eq!(e.class, ErrorClass::BadRequest);
         let up = n
             .update_subnet(
                 &u,
@@ -422,9 +440,15 @@ async fn subnets_default_and_validate_like_neutron() {
         );
         // A subnet with a user's port is in use.
         let e = n.delete_subnet(&u, &sub).await.unwrap_err();
-        assert_eq!((e.status, e.kind.as_str()), (409, "SubnetInUse"));
+        assert_eq!(
+            (e.class, e.kind.as_str()),
+            (ErrorClass::Conflict, "SubnetInUse")
+        );
         let e = n.delete_network(&u, &net).await.unwrap_err();
-        assert_eq!((e.status, e.kind.as_str()), (409, "NetworkInUse"));
+        assert_eq!(
+            (e.class, e.kind.as_str()),
+            (ErrorClass::Conflict, "NetworkInUse")
+        );
         n.delete_port(&u, p["id"].as_str().unwrap()).await.unwrap();
         n.delete_subnet(&u, &sub).await.unwrap();
         n.delete_network(&u, &net).await.unwrap();
@@ -432,8 +456,8 @@ async fn subnets_default_and_validate_like_neutron() {
             n.get_subnet(&u, v6["id"].as_str().unwrap())
                 .await
                 .unwrap_err()
-                .status,
-            404
+                .class,
+            ErrorClass::NotFound
         );
     }
 }
@@ -467,8 +491,8 @@ async fn ipam_gives_the_lowest_free_address_until_the_pool_is_exhausted() {
             .await
             .unwrap_err();
         assert_eq!(
-            (e.status, e.kind.as_str()),
-            (409, "IpAddressGenerationFailure")
+            (e.class, e.kind.as_str()),
+            (ErrorClass::Conflict, "IpAddressGenerationFailure")
         );
         // A freed address is the next one given.
         n.delete_port(&u, ports[1]["id"].as_str().unwrap())
@@ -484,8 +508,8 @@ async fn ipam_gives_the_lowest_free_address_until_the_pool_is_exhausted() {
             .await
             .unwrap_err();
         assert_eq!(
-            (e.status, e.kind.as_str()),
-            (409, "IpAddressAlreadyAllocated")
+            (e.class, e.kind.as_str()),
+            (ErrorClass::Conflict, "IpAddressAlreadyAllocated")
         );
         for (fixed, kind) in [
             (json!([{"ip_address": "10.9.9.9"}]), "InvalidIpForNetwork"),
@@ -542,7 +566,7 @@ async fn ipam_gives_the_lowest_free_address_until_the_pool_is_exhausted() {
             )
             .await
             .unwrap_err();
-        assert_eq!(e.status, 400);
+        assert_eq!(e.class, ErrorClass::BadRequest);
     }
 }
 
@@ -600,7 +624,10 @@ async fn quotas_hold_under_concurrency() {
         for t in tasks {
             match t.await.unwrap() {
                 Ok(_) => ok += 1,
-                Err(e) => assert_eq!((e.status, e.kind.as_str()), (409, "OverQuota")),
+                Err(e) => assert_eq!(
+                    (e.class, e.kind.as_str()),
+                    (ErrorClass::Conflict, "OverQuota")
+                ),
             }
         }
         assert_eq!(ok, 5, "{}", s.label());
@@ -624,26 +651,26 @@ async fn quotas_hold_under_concurrency() {
             n.update_quota(&u, "p1", json!({"network": 9}))
                 .await
                 .unwrap_err()
-                .status,
-            403
+                .class,
+            ErrorClass::Forbidden
         );
         assert_eq!(
             n.update_quota(&admin(), "p1", json!({"network": -2}))
                 .await
                 .unwrap_err()
-                .status,
-            400
+                .class,
+            ErrorClass::BadRequest
         );
         assert_eq!(
             n.update_quota(&admin(), "p1", json!({"bogus": 1}))
                 .await
                 .unwrap_err()
-                .status,
-            400
+                .class,
+            ErrorClass::BadRequest
         );
         assert_eq!(
-            n.get_quota(&user("p2"), "p1").await.unwrap_err().status,
-            403
+            n.get_quota(&user("p2"), "p1").await.unwrap_err().class,
+            ErrorClass::Forbidden
         );
         assert_eq!(n.list_quotas(&admin()).await.unwrap().len(), 1);
         n.delete_quota(&admin(), "p1").await.unwrap();
@@ -746,8 +773,8 @@ async fn one_default_security_group_per_project() {
             n.get_security_group(&user("p2"), &id)
                 .await
                 .unwrap_err()
-                .status,
-            404
+                .class,
+            ErrorClass::NotFound
         );
         // The default group stays.
         assert_eq!(
@@ -802,7 +829,7 @@ async fn one_default_security_group_per_project() {
             .create_port(&user("p1"), json!({"network_id": net, "port_security_enabled": false, "security_groups": [web_id]}))
             .await
             .unwrap_err();
-        assert_eq!(e.status, 400);
+        assert_eq!(e.class, ErrorClass::BadRequest);
         let e = n
             .create_port(&user("p2"), json!({"network_id": net}))
             .await
@@ -826,8 +853,8 @@ async fn one_default_security_group_per_project() {
             .await
             .unwrap_err();
         assert_eq!(
-            (e.status, e.kind.as_str()),
-            (409, "SecurityGroupRuleExists")
+            (e.class, e.kind.as_str()),
+            (ErrorClass::Conflict, "SecurityGroupRuleExists")
         );
         assert!(e.message.contains(r["id"].as_str().unwrap()));
         let remote =
@@ -882,12 +909,15 @@ async fn reserved_ports_are_made_once() {
         assert_eq!(ip_of(&gw), "10.0.0.3");
         let id = gw["id"].as_str().unwrap();
         assert_eq!(
-            n.delete_port(&user("p1"), id).await.unwrap_err().status,
-            409
+            n.delete_port(&user("p1"), id).await.unwrap_err().class,
+            ErrorClass::Conflict
         );
         // Reserved ports go with their subnet.
         n.delete_subnet(&user("p1"), &sub).await.unwrap();
-        assert_eq!(n.get_port(&admin(), id).await.unwrap_err().status, 404);
+        assert_eq!(
+            n.get_port(&admin(), id).await.unwrap_err().class,
+            ErrorClass::NotFound
+        );
         n.delete_network(&user("p1"), &net).await.unwrap();
     }
 }
@@ -930,7 +960,7 @@ async fn changes_to_copied_resources_record_jobs() {
                 bottom_id: Some(format!("b-{id}")),
                 pod_id: p1.pod_id.clone(),
                 project_id: "p1".into(),
-                resource_type: rt.into(),
+                resource_type: rt.parse().unwrap(),
             })
             .await
             .unwrap();
@@ -950,7 +980,11 @@ async fn changes_to_copied_resources_record_jobs() {
             json!({"allocation_pools": [{"start": "10.0.0.10", "end": "10.0.0.20"}]}),
         ] {
             let e = n.update_subnet(&u, &sub, body.clone()).await.unwrap_err();
-            assert_eq!((e.status, e.kind.as_str()), (409, "SubnetInUse"), "{body}");
+            assert_eq!(
+                (e.class, e.kind.as_str()),
+                (ErrorClass::Conflict, "SubnetInUse"),
+                "{body}"
+            );
         }
         n.update_subnet(&u, &sub, json!({"enable_dhcp": true}))
             .await
@@ -963,12 +997,18 @@ async fn changes_to_copied_resources_record_jobs() {
             )
             .await
             .unwrap_err();
-        assert_eq!((e.status, e.kind.as_str()), (409, "PortInUse"));
+        assert_eq!(
+            (e.class, e.kind.as_str()),
+            (ErrorClass::Conflict, "PortInUse")
+        );
         let e = n
             .update_port(&admin(), &pid, json!({"mac_address": "fa:16:3e:00:00:99"}))
             .await
             .unwrap_err();
-        assert_eq!((e.status, e.kind.as_str()), (409, "PortBound"));
+        assert_eq!(
+            (e.class, e.kind.as_str()),
+            (ErrorClass::Conflict, "PortBound")
+        );
         let kept = n.get_port(&u, &pid).await.unwrap();
         assert_eq!(kept["fixed_ips"], port["fixed_ips"]);
         assert_eq!(kept["mac_address"], port["mac_address"]);
@@ -1066,15 +1106,15 @@ async fn tenants_see_their_own_and_shared_resources() {
             n.delete_network(&user("p1"), &theirs)
                 .await
                 .unwrap_err()
-                .status,
-            404
+                .class,
+            ErrorClass::NotFound
         );
         assert_eq!(
             n.delete_network(&user("p1"), shared["id"].as_str().unwrap())
                 .await
                 .unwrap_err()
-                .status,
-            403
+                .class,
+            ErrorClass::Forbidden
         );
         assert_eq!(
             n.list_networks(&admin(), &ListQuery::default())
@@ -1126,8 +1166,8 @@ async fn tenants_see_their_own_and_shared_resources() {
             )
             .await
             .unwrap_err()
-            .status,
-            403
+            .class,
+            ErrorClass::Forbidden
         );
     }
 }
@@ -1196,8 +1236,8 @@ async fn addresses_of_a_deleted_copy_are_held_until_its_delete_job_succeeds() {
                     }
                     Err(e) => {
                         assert_eq!(
-                            (e.status, e.kind.as_str()),
-                            (409, "IpAddressGenerationFailure"),
+                            (e.class, e.kind.as_str()),
+                            (ErrorClass::Conflict, "IpAddressGenerationFailure"),
                             "{ctx}"
                         );
                         assert_eq!(live.len() + held.len(), 13, "{ctx}");
@@ -1214,7 +1254,7 @@ async fn addresses_of_a_deleted_copy_are_held_until_its_delete_job_succeeds() {
                             bottom_id: Some(format!("b-{id}")),
                             pod_id: p1.pod_id.clone(),
                             project_id: "p1".into(),
-                            resource_type: "port".into(),
+                            resource_type: ResourceType::Port,
                         })
                         .await
                         .unwrap();
@@ -1262,8 +1302,8 @@ async fn addresses_of_a_deleted_copy_are_held_until_its_delete_job_succeeds() {
                     .await
                     .unwrap_err();
                 assert_eq!(
-                    (e.status, e.kind.as_str()),
-                    (409, "IpAddressAlreadyAllocated"),
+                    (e.class, e.kind.as_str()),
+                    (ErrorClass::Conflict, "IpAddressAlreadyAllocated"),
                     "{ctx}"
                 );
                 let e = n
@@ -1271,8 +1311,8 @@ async fn addresses_of_a_deleted_copy_are_held_until_its_delete_job_succeeds() {
                     .await
                     .unwrap_err();
                 assert_eq!(
-                    (e.status, e.kind.as_str()),
-                    (409, "MacAddressInUse"),
+                    (e.class, e.kind.as_str()),
+                    (ErrorClass::Conflict, "MacAddressInUse"),
                     "{ctx}"
                 );
             }
@@ -1312,7 +1352,7 @@ async fn binding_and_releasing_server_ports_change_ports_rows_and_jobs_together(
                 bottom_id: Some(format!("b-{id}")),
                 pod_id: p1.pod_id.clone(),
                 project_id: "p1".into(),
-                resource_type: "port".into(),
+                resource_type: ResourceType::Port,
             })
             .await
             .unwrap();
@@ -1336,14 +1376,18 @@ async fn binding_and_releasing_server_ports_change_ports_rows_and_jobs_together(
             );
         }
         // A port gone meanwhile is not the server's.
-        let rows: Vec<(String, bool)> = s
+        // Rows made in the same second come in port id order: compare sets.
+        let rows: HashSet<(String, bool)> = s
             .server_ports("srv1")
             .await
             .unwrap()
             .into_iter()
             .map(|r| (r.port_id, r.created_by_boot))
             .collect();
-        assert_eq!(rows, [(made.clone(), true), (given.clone(), false)]);
+        assert_eq!(
+            rows,
+            HashSet::from([(made.clone(), true), (given.clone(), false)])
+        );
         let jobs = |s: &TestStore| {
             let store = s.store.clone();
             async move {
@@ -1362,7 +1406,10 @@ async fn binding_and_releasing_server_ports_change_ports_rows_and_jobs_together(
 
         let kept = n.release_server_ports("srv1").await.unwrap();
         assert!(kept.is_empty());
-        assert_eq!(n.get_port(&u, &made).await.unwrap_err().status, 404);
+        assert_eq!(
+            n.get_port(&u, &made).await.unwrap_err().class,
+            ErrorClass::NotFound
+        );
         let p = n.get_port(&u, &given).await.unwrap();
         assert_eq!(
             (p["device_id"].as_str(), p["device_owner"].as_str()),

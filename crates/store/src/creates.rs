@@ -26,6 +26,7 @@ use crate::jobs::{enqueue_at, stamp_after};
 use crate::quotas::Usage;
 use crate::routings::{routing_write_error, ROUTING_COLUMNS};
 use crate::{now, NewJob, NewRouting, Result, Routing, Store, StoreError};
+use tricircle_core::ResourceType;
 
 /// What [`Store::reconcile_allocations`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -112,12 +113,12 @@ impl Store {
         .bind(routing.bottom_id.as_deref())
         .bind(&routing.pod_id)
         .bind(&routing.project_id)
-        .bind(&routing.resource_type)
+        .bind(routing.resource_type.as_str())
         .bind(&now)
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| {
-            routing_write_error(e, &routing.top_id, &routing.pod_id, &routing.resource_type)
+            routing_write_error(e, &routing.top_id, &routing.pod_id, routing.resource_type)
         })?;
         let created = Routing::from_row(&row)?;
         if let Some((reservation, u)) = allocation {
@@ -149,7 +150,7 @@ impl Store {
                      volumes, gigabytes, snapshots, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(&routing.project_id)
-                .bind(&routing.resource_type)
+                .bind(routing.resource_type.as_str())
                 .bind(&routing.top_id)
                 .bind(&routing.pod_id)
                 .bind(u.instances)
@@ -205,7 +206,7 @@ impl Store {
     /// new owner reserved for them meanwhile) go in the same transaction.
     pub async fn move_resources(
         &self,
-        resources: &[(&str, &str)],
+        resources: &[(ResourceType, &str)],
         to_project: &str,
         release: &[i64],
     ) -> Result<()> {
@@ -216,7 +217,7 @@ impl Store {
                     "UPDATE {table} SET project_id = $1 WHERE resource_type = $2 AND top_id = $3"
                 ))
                 .bind(to_project)
-                .bind(*resource_type)
+                .bind(resource_type.as_str())
                 .bind(*top_id)
                 .execute(&mut *tx)
                 .await?;
@@ -232,7 +233,7 @@ impl Store {
     pub async fn forget_resource(
         &self,
         routing_id: i64,
-        resource_type: &str,
+        resource_type: ResourceType,
         top_id: &str,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
@@ -241,7 +242,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM allocations WHERE resource_type = $1 AND top_id = $2")
-            .bind(resource_type)
+            .bind(resource_type.as_str())
             .bind(top_id)
             .execute(&mut *tx)
             .await?;

@@ -13,6 +13,7 @@
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use crate::{now, Result, Store};
+use tricircle_core::ResourceType;
 
 /// What [`Store::lock_routing`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,14 +43,14 @@ pub struct ServerPort {
 pub async fn tombstone_in(
     tx: &mut Transaction<'_, Any>,
     top_id: &str,
-    resource_type: &str,
+    resource_type: ResourceType,
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO tombstones (top_id, resource_type, created_at) VALUES ($1, $2, $3) \
          ON CONFLICT (top_id, resource_type) DO NOTHING",
     )
     .bind(top_id)
-    .bind(resource_type)
+    .bind(resource_type.as_str())
     .bind(now())
     .execute(&mut **tx)
     .await?;
@@ -64,14 +65,14 @@ impl Store {
         top_id: &str,
         pod_id: &str,
         project_id: &str,
-        resource_type: &str,
+        resource_type: ResourceType,
     ) -> Result<RoutingLock> {
         let mut tx = self.begin_write().await?;
         let dead: Option<String> = sqlx::query_scalar(
             "SELECT top_id FROM tombstones WHERE top_id = $1 AND resource_type = $2",
         )
         .bind(top_id)
-        .bind(resource_type)
+        .bind(resource_type.as_str())
         .fetch_optional(&mut *tx)
         .await?;
         if dead.is_some() {
@@ -86,7 +87,7 @@ impl Store {
         .bind(top_id)
         .bind(pod_id)
         .bind(project_id)
-        .bind(resource_type)
+        .bind(resource_type.as_str())
         .bind(&now)
         .fetch_optional(&mut *tx)
         .await?;
@@ -100,7 +101,7 @@ impl Store {
         )
         .bind(top_id)
         .bind(pod_id)
-        .bind(resource_type)
+        .bind(resource_type.as_str())
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -161,19 +162,19 @@ impl Store {
     }
 
     /// Whether a deletion of `top_id` is under way or done.
-    pub async fn is_tombstoned(&self, top_id: &str, resource_type: &str) -> Result<bool> {
+    pub async fn is_tombstoned(&self, top_id: &str, resource_type: ResourceType) -> Result<bool> {
         let found: Option<String> = sqlx::query_scalar(
             "SELECT top_id FROM tombstones WHERE top_id = $1 AND resource_type = $2",
         )
         .bind(top_id)
-        .bind(resource_type)
+        .bind(resource_type.as_str())
         .fetch_optional(&self.pool)
         .await?;
         Ok(found.is_some())
     }
 
     /// Records a tombstone outside any other change.
-    pub async fn add_tombstone(&self, top_id: &str, resource_type: &str) -> Result<()> {
+    pub async fn add_tombstone(&self, top_id: &str, resource_type: ResourceType) -> Result<()> {
         let mut tx = self.begin_write().await?;
         tombstone_in(&mut tx, top_id, resource_type).await?;
         tx.commit().await?;
@@ -181,10 +182,10 @@ impl Store {
     }
 
     /// The deletion finished and every copy is gone: the tombstone may go.
-    pub async fn clear_tombstone(&self, top_id: &str, resource_type: &str) -> Result<()> {
+    pub async fn clear_tombstone(&self, top_id: &str, resource_type: ResourceType) -> Result<()> {
         sqlx::query("DELETE FROM tombstones WHERE top_id = $1 AND resource_type = $2")
             .bind(top_id)
-            .bind(resource_type)
+            .bind(resource_type.as_str())
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -1,5 +1,6 @@
 use serde::Serialize;
 use sqlx::Row;
+use tricircle_core::ResourceType;
 
 use crate::{now, Result, Store, StoreError};
 
@@ -13,7 +14,7 @@ pub struct Routing {
     pub bottom_id: Option<String>,
     pub pod_id: String,
     pub project_id: String,
-    pub resource_type: String,
+    pub resource_type: ResourceType,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -26,7 +27,7 @@ impl Routing {
             bottom_id: row.try_get("bottom_id")?,
             pod_id: row.try_get("pod_id")?,
             project_id: row.try_get("project_id")?,
-            resource_type: row.try_get("resource_type")?,
+            resource_type: resource_type_of(row)?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         })
@@ -39,7 +40,7 @@ pub struct NewRouting {
     pub bottom_id: Option<String>,
     pub pod_id: String,
     pub project_id: String,
-    pub resource_type: String,
+    pub resource_type: ResourceType,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -48,7 +49,7 @@ pub struct RoutingUpdate {
     pub bottom_id: Option<Option<String>>,
     pub pod_id: Option<String>,
     pub project_id: Option<String>,
-    pub resource_type: Option<String>,
+    pub resource_type: Option<ResourceType>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -57,7 +58,7 @@ pub struct RoutingFilter {
     pub bottom_id: Option<String>,
     pub pod_id: Option<String>,
     pub project_id: Option<String>,
-    pub resource_type: Option<String>,
+    pub resource_type: Option<ResourceType>,
 }
 
 /// One page of routings in id order, and whether more rows follow.
@@ -84,11 +85,11 @@ impl Store {
         .bind(new.bottom_id.as_deref())
         .bind(&new.pod_id)
         .bind(&new.project_id)
-        .bind(&new.resource_type)
+        .bind(new.resource_type.as_str())
         .bind(&now)
         .fetch_one(&self.pool)
         .await
-        .map_err(|e| routing_write_error(e, &new.top_id, &new.pod_id, &new.resource_type))?;
+        .map_err(|e| routing_write_error(e, &new.top_id, &new.pod_id, new.resource_type))?;
         Routing::from_row(&row)
     }
 
@@ -102,16 +103,19 @@ impl Store {
         limit: u32,
     ) -> Result<RoutingPage> {
         let mut sql = format!("SELECT {ROUTING_COLUMNS} FROM routings WHERE 1 = 1");
-        let mut binds: Vec<String> = Vec::new();
+        let mut binds: Vec<&str> = Vec::new();
         for (column, value) in [
-            ("top_id", &filter.top_id),
-            ("bottom_id", &filter.bottom_id),
-            ("pod_id", &filter.pod_id),
-            ("project_id", &filter.project_id),
-            ("resource_type", &filter.resource_type),
+            ("top_id", filter.top_id.as_deref()),
+            ("bottom_id", filter.bottom_id.as_deref()),
+            ("pod_id", filter.pod_id.as_deref()),
+            ("project_id", filter.project_id.as_deref()),
+            (
+                "resource_type",
+                filter.resource_type.map(ResourceType::as_str),
+            ),
         ] {
             if let Some(v) = value {
-                binds.push(v.clone());
+                binds.push(v);
                 sql.push_str(&format!(" AND {column} = ${}", binds.len()));
             }
         }
@@ -120,7 +124,7 @@ impl Store {
         }
         sql.push_str(&format!(" ORDER BY id LIMIT {}", u64::from(limit) + 1));
         let mut q = sqlx::query(&sql);
-        for b in &binds {
+        for b in binds {
             q = q.bind(b);
         }
         if let Some(m) = marker {
@@ -141,13 +145,13 @@ impl Store {
     pub async fn pods_with_resources(
         &self,
         project_id: &str,
-        resource_type: &str,
+        resource_type: ResourceType,
     ) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT DISTINCT pod_id FROM routings WHERE project_id = $1 AND resource_type = $2",
         )
         .bind(project_id)
-        .bind(resource_type)
+        .bind(resource_type.as_str())
         .fetch_all(&self.pool)
         .await?)
     }
@@ -157,14 +161,14 @@ impl Store {
         &self,
         top_id: &str,
         pod_id: &str,
-        resource_type: &str,
+        resource_type: ResourceType,
     ) -> Result<()> {
         sqlx::query(
             "DELETE FROM routings WHERE top_id = $1 AND pod_id = $2 AND resource_type = $3",
         )
         .bind(top_id)
         .bind(pod_id)
-        .bind(resource_type)
+        .bind(resource_type.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -203,10 +207,7 @@ impl Store {
                 .project_id
                 .clone()
                 .unwrap_or(current.project_id.clone()),
-            resource_type: update
-                .resource_type
-                .clone()
-                .unwrap_or(current.resource_type.clone()),
+            resource_type: update.resource_type.unwrap_or(current.resource_type),
             updated_at: now(),
             ..current
         };
@@ -218,12 +219,12 @@ impl Store {
         .bind(next.bottom_id.as_deref())
         .bind(&next.pod_id)
         .bind(&next.project_id)
-        .bind(&next.resource_type)
+        .bind(next.resource_type.as_str())
         .bind(&next.updated_at)
         .bind(id)
         .execute(&self.pool)
         .await
-        .map_err(|e| routing_write_error(e, &next.top_id, &next.pod_id, &next.resource_type))?;
+        .map_err(|e| routing_write_error(e, &next.top_id, &next.pod_id, next.resource_type))?;
         Ok(next)
     }
 
@@ -246,7 +247,7 @@ pub(crate) fn routing_write_error(
     e: sqlx::Error,
     top_id: &str,
     pod_id: &str,
-    resource_type: &str,
+    resource_type: ResourceType,
 ) -> StoreError {
     if e.as_database_error()
         .is_some_and(|d| d.is_foreign_key_violation())
@@ -257,4 +258,13 @@ pub(crate) fn routing_write_error(
         e,
         format!("a routing for {resource_type} {top_id} in pod {pod_id} already exists"),
     )
+}
+
+/// The resource type of a routing row; a name no release wrote is corrupt.
+pub(crate) fn resource_type_of(row: &sqlx::any::AnyRow) -> Result<ResourceType> {
+    let name: String = row.try_get("resource_type")?;
+    name.parse()
+        .map_err(|e: tricircle_core::routing::UnknownResourceType| {
+            StoreError::Corrupt(e.to_string())
+        })
 }

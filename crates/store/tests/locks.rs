@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use tricircle_core::PodSpec;
+use tricircle_core::ResourceType;
 use tricircle_store::testing;
 use tricircle_store::{RoutingLock, ServerPort};
 
@@ -31,7 +32,7 @@ async fn exactly_one_of_many_concurrent_callers_owns_the_lock() {
             let s = s.clone();
             let p = p.clone();
             tasks.push(tokio::spawn(async move {
-                s.lock_routing("net-1", &p, "proj", "network")
+                s.lock_routing("net-1", &p, "proj", ResourceType::Network)
                     .await
                     .unwrap()
             }));
@@ -47,7 +48,7 @@ async fn exactly_one_of_many_concurrent_callers_owns_the_lock() {
         assert_eq!(owners.len(), 1, "{}", t.label());
         s.fill_routing_lock(owners[0], "bottom-1").await.unwrap();
         assert_eq!(
-            s.lock_routing("net-1", &p, "proj", "network")
+            s.lock_routing("net-1", &p, "proj", ResourceType::Network)
                 .await
                 .unwrap(),
             RoutingLock::Done {
@@ -63,13 +64,17 @@ async fn a_stale_lock_is_taken_over_once_and_a_released_one_is_free() {
     for t in testing::all().await {
         let s: &tricircle_store::Store = &t;
         let p = pod(s, "Pod1").await;
-        let RoutingLock::Owner { routing_id } =
-            s.lock_routing("n", &p, "proj", "network").await.unwrap()
+        let RoutingLock::Owner { routing_id } = s
+            .lock_routing("n", &p, "proj", ResourceType::Network)
+            .await
+            .unwrap()
         else {
             panic!("first caller owns")
         };
-        let RoutingLock::Busy { since, .. } =
-            s.lock_routing("n", &p, "proj", "network").await.unwrap()
+        let RoutingLock::Busy { since, .. } = s
+            .lock_routing("n", &p, "proj", ResourceType::Network)
+            .await
+            .unwrap()
         else {
             panic!("second caller waits")
         };
@@ -78,7 +83,9 @@ async fn a_stale_lock_is_taken_over_once_and_a_released_one_is_free() {
         assert!(!s.take_over_routing_lock(routing_id, &since).await.unwrap());
         s.release_routing_lock(routing_id).await.unwrap();
         assert!(matches!(
-            s.lock_routing("n", &p, "proj", "network").await.unwrap(),
+            s.lock_routing("n", &p, "proj", ResourceType::Network)
+                .await
+                .unwrap(),
             RoutingLock::Owner { .. }
         ));
     }
@@ -89,17 +96,24 @@ async fn a_tombstone_stops_creation_until_cleared() {
     for t in testing::all().await {
         let s: &tricircle_store::Store = &t;
         let p = pod(s, "Pod1").await;
-        s.add_tombstone("gone", "port").await.unwrap();
-        s.add_tombstone("gone", "port").await.unwrap();
-        assert!(s.is_tombstoned("gone", "port").await.unwrap());
-        assert!(!s.is_tombstoned("gone", "network").await.unwrap());
+        s.add_tombstone("gone", ResourceType::Port).await.unwrap();
+        s.add_tombstone("gone", ResourceType::Port).await.unwrap();
+        assert!(s.is_tombstoned("gone", ResourceType::Port).await.unwrap());
+        assert!(!s
+            .is_tombstoned("gone", ResourceType::Network)
+            .await
+            .unwrap());
         assert_eq!(
-            s.lock_routing("gone", &p, "proj", "port").await.unwrap(),
+            s.lock_routing("gone", &p, "proj", ResourceType::Port)
+                .await
+                .unwrap(),
             RoutingLock::Tombstoned
         );
-        s.clear_tombstone("gone", "port").await.unwrap();
+        s.clear_tombstone("gone", ResourceType::Port).await.unwrap();
         assert!(matches!(
-            s.lock_routing("gone", &p, "proj", "port").await.unwrap(),
+            s.lock_routing("gone", &p, "proj", ResourceType::Port)
+                .await
+                .unwrap(),
             RoutingLock::Owner { .. }
         ));
     }
@@ -138,8 +152,8 @@ async fn server_ports_remember_who_created_them() {
 async fn old_tombstones_go_unless_a_job_still_works_on_them() {
     for t in testing::all().await {
         let s: &tricircle_store::Store = &t;
-        s.add_tombstone("done", "port").await.unwrap();
-        s.add_tombstone("busy", "port").await.unwrap();
+        s.add_tombstone("done", ResourceType::Port).await.unwrap();
+        s.add_tombstone("busy", ResourceType::Port).await.unwrap();
         s.enqueue_job(
             "port_delete",
             "proj",
@@ -161,8 +175,8 @@ async fn old_tombstones_go_unless_a_job_still_works_on_them() {
             s.sweep_tombstones(std::time::Duration::ZERO).await.unwrap(),
             1
         );
-        assert!(!s.is_tombstoned("done", "port").await.unwrap());
-        assert!(s.is_tombstoned("busy", "port").await.unwrap());
+        assert!(!s.is_tombstoned("done", ResourceType::Port).await.unwrap());
+        assert!(s.is_tombstoned("busy", ResourceType::Port).await.unwrap());
         assert_eq!(
             s.sweep_tombstones(std::time::Duration::MAX).await.unwrap(),
             0

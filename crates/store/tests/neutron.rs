@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 use tricircle_core::PodSpec;
+use tricircle_core::ResourceType;
 use tricircle_store::testing;
 use tricircle_store::{NeutronFilter, NeutronKind, NewJob, NewRouting, StoreError};
 
@@ -323,13 +324,13 @@ async fn copies_and_their_zones() {
                 bottom_id: Some("b".into()),
                 pod_id: p.pod_id.clone(),
                 project_id: "p1".into(),
-                resource_type: "network".into(),
+                resource_type: ResourceType::Network,
             })
             .await
             .unwrap();
         }
         let azs = s
-            .neutron_copy_azs("network", &["n1".into(), "n2".into()])
+            .neutron_copy_azs(ResourceType::Network, &["n1".into(), "n2".into()])
             .await
             .unwrap();
         assert_eq!(
@@ -340,12 +341,16 @@ async fn copies_and_their_zones() {
             ]
         );
         let mut tx = s.neutron_tx().await.unwrap();
-        let mut pods = tx.copy_pods("n1", "network").await.unwrap();
+        let mut pods = tx.copy_pods("n1", ResourceType::Network).await.unwrap();
         pods.sort();
         let mut want = vec![p1.pod_id.clone(), p2.pod_id.clone()];
         want.sort();
         assert_eq!(pods, want);
-        assert!(tx.copy_pods("n1", "subnet").await.unwrap().is_empty());
+        assert!(tx
+            .copy_pods("n1", ResourceType::Subnet)
+            .await
+            .unwrap()
+            .is_empty());
     }
 }
 
@@ -391,7 +396,7 @@ async fn deletes_leave_tombstones() {
         tx.delete(NeutronKind::Network, "n1", &[]).await.unwrap();
         tx.commit().await.unwrap();
         let lock = s
-            .lock_routing("n1", &p1.pod_id, "p1", "network")
+            .lock_routing("n1", &p1.pod_id, "p1", ResourceType::Network)
             .await
             .unwrap();
         assert_eq!(

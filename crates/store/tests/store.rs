@@ -1,6 +1,7 @@
 //! Store behaviour, run on SQLite and (when available) PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use tricircle_core::ResourceType;
 use tricircle_core::{PodSpec, PodUpdate};
 use tricircle_store::testing::{self, TestStore};
 use tricircle_store::{
@@ -32,7 +33,7 @@ fn routing(top_id: &str, pod: &Pod, project: &str, rtype: &str) -> NewRouting {
         bottom_id: Some(format!("b-{top_id}")),
         pod_id: pod.pod_id.clone(),
         project_id: project.into(),
-        resource_type: rtype.into(),
+        resource_type: rtype.parse().unwrap(),
     }
 }
 
@@ -324,7 +325,7 @@ async fn routings_unique_filters_and_paging() {
 
         // Pages of 7 concatenate to the whole filtered list, in id order.
         let filter = RoutingFilter {
-            resource_type: Some("server".into()),
+            resource_type: Some(ResourceType::Server),
             ..Default::default()
         };
         let mut seen = Vec::new();
@@ -349,7 +350,7 @@ async fn routings_unique_filters_and_paging() {
                 &RoutingFilter {
                     project_id: Some("pa".into()),
                     pod_id: Some(p1.pod_id.clone()),
-                    resource_type: Some("server".into()),
+                    resource_type: Some(ResourceType::Server),
                     ..Default::default()
                 },
                 None,
@@ -691,7 +692,9 @@ async fn quota_reservations_across_pods() {
         s.release_reservations(&[r1[1]]).await.unwrap();
         s.abandon_create(&r2, None).await.unwrap();
         assert_eq!(s.usage("p").await.unwrap(), server);
-        s.forget_resource(r.id, "server", "srv-1").await.unwrap();
+        s.forget_resource(r.id, ResourceType::Server, "srv-1")
+            .await
+            .unwrap();
         assert_eq!(s.usage("p").await.unwrap(), Usage::default());
 
         // The pod's size wins over the reserved one.

@@ -19,6 +19,7 @@ use serving::{keystone_section, serve, start_gateway, wait_for};
 
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
+use tricircle_core::ResourceType;
 use tricircle_podsim::{Identity, IdentityConfig, Pod, PodConfig};
 use tricircle_store::{ConnectOptions, JobFilter, JobStatus, Store};
 
@@ -265,7 +266,7 @@ async fn a_killed_gateway_loses_duplicates_and_leaks_nothing() {
                 let page = store
                     .list_routings(
                         &tricircle_store::RoutingFilter {
-                            resource_type: Some("server".into()),
+                            resource_type: Some(ResourceType::Server),
                             ..Default::default()
                         },
                         None,

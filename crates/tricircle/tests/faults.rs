@@ -784,7 +784,7 @@ async fn census(
             for id in &ids {
                 let routed = routings.iter().any(|r| {
                     r.pod_id == pod_id
-                        && r.resource_type == kind
+                        && r.resource_type.as_str() == kind
                         && r.bottom_id.as_deref() == Some(id.as_str())
                 });
                 if !routed {

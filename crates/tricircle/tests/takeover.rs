@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use serving::{keystone_section, serve, wait_for};
 use tokio::net::TcpListener;
+use tricircle_jobs::JobPayload;
 use tricircle_network::bottom::Bottom;
-use tricircle_network::jobs_types::NETWORK_UPDATE;
+use tricircle_network::jobs_types::NetworkUpdate;
 use tricircle_network::{NetworkConfig, Neutron, Scope};
 use tricircle_pods::{EndpointResolver, Interface, KeystoneClient, PodClient, ServiceCredentials};
 use tricircle_podsim::{Credentials, Identity, IdentityConfig, Pod, PodConfig};
@@ -40,7 +41,7 @@ async fn the_job(store: &Store) -> Option<Job> {
     let page = store
         .list_jobs(
             &JobFilter {
-                job_type: Some(NETWORK_UPDATE.to_string()),
+                job_type: Some(NetworkUpdate::JOB_TYPE.to_string()),
                 ..Default::default()
             },
             None,

@@ -2,6 +2,7 @@
 //! ([`tricircle_gateway::create_check`]): the volume the pod made for it
 //! goes.
 
+use tricircle_core::ResourceType;
 use tricircle_gateway::create_check::{register_kind, CheckDeps, Kind};
 use tricircle_jobs::Registry;
 
@@ -14,7 +15,7 @@ const VOLUME: Kind = Kind {
     list_key: "volumes",
     collection: "/volumes",
     created_key: "created_at",
-    resource_type: "volume",
+    resource_type: ResourceType::Volume,
     optional_keys: &["pod_id", "name", "user_id"],
 };
 

@@ -10,6 +10,7 @@ use tricircle_gateway::{Caller, Gateway};
 use tricircle_store::{NewRouting, Pod, Routing, Usage};
 
 use crate::error::{Result, VolumeError};
+use tricircle_core::ResourceType;
 
 /// One kind of pod resource of the volume service.
 #[derive(Debug)]
@@ -19,6 +20,8 @@ pub struct Kind {
     /// The key of one resource in bodies, also its routing and allocation
     /// resource type (`volume`).
     pub singular: &'static str,
+    /// The type of its routings.
+    pub resource_type: ResourceType,
     /// How Cinder's messages name it (`Volume`).
     pub title: &'static str,
     /// The field holding the pod's AZ, if the resource shows one.
@@ -28,6 +31,7 @@ pub struct Kind {
 pub const VOLUMES: Kind = Kind {
     collection: "volumes",
     singular: "volume",
+    resource_type: ResourceType::Volume,
     title: "Volume",
     az_field: Some("availability_zone"),
 };
@@ -35,6 +39,7 @@ pub const VOLUMES: Kind = Kind {
 pub const SNAPSHOTS: Kind = Kind {
     collection: "snapshots",
     singular: "snapshot",
+    resource_type: ResourceType::Snapshot,
     title: "Snapshot",
     az_field: None,
 };
@@ -42,6 +47,7 @@ pub const SNAPSHOTS: Kind = Kind {
 pub const BACKUPS: Kind = Kind {
     collection: "backups",
     singular: "backup",
+    resource_type: ResourceType::Backup,
     title: "Backup",
     az_field: Some("availability_zone"),
 };
@@ -57,7 +63,7 @@ impl Kind {
     /// The routing and pod of `id`; Cinder's 404 if there is none the
     /// caller may see.
     pub async fn routed(&self, gw: &Gateway, caller: &Caller, id: &str) -> Result<(Routing, Pod)> {
-        gw.routed_pod(caller, self.singular, id)
+        gw.routed_pod(caller, self.resource_type, id)
             .await?
             .ok_or_else(|| self.not_found(id))
     }
@@ -65,7 +71,7 @@ impl Kind {
     /// Forgets a resource that is gone from its pod: routing and quota.
     pub async fn forget(&self, gw: &Gateway, routing: &Routing) -> Result<()> {
         gw.store
-            .forget_resource(routing.id, self.singular, &routing.top_id)
+            .forget_resource(routing.id, self.resource_type, &routing.top_id)
             .await?;
         Ok(())
     }
@@ -87,7 +93,7 @@ impl Kind {
             bottom_id: Some(id.to_string()),
             pod_id: pod.pod_id.clone(),
             project_id: caller.project_id.clone(),
-            resource_type: self.singular.to_string(),
+            resource_type: self.resource_type,
         };
         gw.store.record_created(&routing, allocation, check).await?;
         Ok(())
@@ -142,7 +148,7 @@ pub async fn type_ids(gw: &Gateway, wanted: bool) -> Result<TypeIds> {
 pub async fn pods_holding(
     gw: &Gateway,
     project_id: &str,
-    resource_type: &str,
+    resource_type: ResourceType,
     everyone: bool,
     az: Option<&str>,
 ) -> Result<Vec<Pod>> {

@@ -72,7 +72,7 @@ pub async fn list(gw: &Gateway, caller: &Caller, kind: &Kind, q: ListQuery) -> R
     let pods = gw
         .pods_to_list(
             &caller.project_id,
-            kind.singular,
+            kind.resource_type,
             q.all_tenants,
             q.az.as_deref(),
         )

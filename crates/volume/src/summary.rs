@@ -25,7 +25,14 @@ pub async fn summary(
     everyone: bool,
     query: Option<String>,
 ) -> Result<Summary> {
-    let pods = pods_holding(gw, &caller.project_id, VOLUMES.singular, everyone, None).await?;
+    let pods = pods_holding(
+        gw,
+        &caller.project_id,
+        VOLUMES.resource_type,
+        everyone,
+        None,
+    )
+    .await?;
     let asks = pods.iter().map(|pod| {
         let query = query.clone();
         async move {

@@ -19,9 +19,10 @@ use crate::cinder::{as_service, created_id, forward, refusal, resource_of, Answe
 use crate::error::{Result, VolumeError};
 use crate::kind::{pods_holding, VOLUMES};
 use crate::quota::{release, reserve_volume};
+use tricircle_core::ResourceType;
 
 /// Routing resource type of a transfer.
-const ROUTING: &str = "transfer";
+const ROUTING: ResourceType = ResourceType::Transfer;
 
 /// Which of Cinder's two transfer collections a request used (the pod is
 /// asked through the same one).
@@ -71,7 +72,7 @@ pub async fn create(
         bottom_id: Some(id.clone()),
         pod_id: pod.pod_id.clone(),
         project_id: caller.project_id.clone(),
-        resource_type: ROUTING.into(),
+        resource_type: ROUTING,
     };
     if let Err(e) = gw.store.create_routing(&routing).await {
         // Nobody could reach it: it goes (and the volume is free again).
@@ -192,7 +193,7 @@ async fn any_project(gw: &Gateway, id: &str) -> Result<(Routing, Pod)> {
     }
     let filter = RoutingFilter {
         top_id: Some(id.to_string()),
-        resource_type: Some(ROUTING.into()),
+        resource_type: Some(ROUTING),
         ..Default::default()
     };
     let routing = gw
@@ -269,17 +270,14 @@ pub async fn accept(
             return Err(e);
         }
     };
-    let mut moved = vec![("volume".to_string(), volume_id.clone())];
+    let mut moved = vec![(ResourceType::Volume, volume_id.clone())];
     moved.extend(
         moved_snapshots(gw, caller, &pod, &volume_id)
             .await
             .into_iter()
-            .map(|s| ("snapshot".to_string(), s)),
+            .map(|s| (ResourceType::Snapshot, s)),
     );
-    let pairs: Vec<(&str, &str)> = moved
-        .iter()
-        .map(|(t, i)| (t.as_str(), i.as_str()))
-        .collect();
+    let pairs: Vec<(ResourceType, &str)> = moved.iter().map(|(t, i)| (*t, i.as_str())).collect();
     gw.store
         .move_resources(&pairs, &caller.project_id, &[reservation])
         .await?;

@@ -20,10 +20,11 @@ use tricircle_store::{Pod, Routing, RoutingFilter, RoutingLock, VolumeType};
 use crate::cinder::{as_service, pod_message};
 use crate::encryption;
 use crate::error::{Result, VolumeError};
+use tricircle_core::ResourceType;
 
 /// Routing resource type of a type's copy in a pod (`top_id` the top type
 /// id, `bottom_id` the pod's).
-const ROUTING_TYPE: &str = "volume_type";
+const ROUTING_TYPE: ResourceType = ResourceType::VolumeType;
 
 fn not_prepared(pod: &Pod, name: &str, answer: &PodAnswer) -> VolumeError {
     tracing::error!(pod = %pod.pod_name, status = %answer.status, body = %String::from_utf8_lossy(&answer.body), "volume type copy failed");
@@ -231,7 +232,7 @@ async fn copies(gw: &Gateway, type_id: &str, pod_id: Option<&str>) -> Result<Vec
     let filter = RoutingFilter {
         top_id: Some(type_id.to_string()),
         pod_id: pod_id.map(str::to_string),
-        resource_type: Some(ROUTING_TYPE.into()),
+        resource_type: Some(ROUTING_TYPE),
         ..Default::default()
     };
     Ok(gw

@@ -36,7 +36,10 @@ pub async fn delete(
         VOLUMES.forget(gw, &routing).await?;
         if answer.is_success() {
             for snap in snapshots {
-                if let Some((r, _)) = gw.routed_pod(caller, SNAPSHOTS.singular, &snap).await? {
+                if let Some((r, _)) = gw
+                    .routed_pod(caller, SNAPSHOTS.resource_type, &snap)
+                    .await?
+                {
                     SNAPSHOTS.forget(gw, &r).await?;
                 }
             }

@@ -83,14 +83,11 @@ fn view(r: &Routing) -> Value {
     })
 }
 
-fn resource_type(v: &str) -> Result<String, ApiError> {
-    v.trim()
-        .parse::<ResourceType>()
-        .map(|t| t.as_str().to_string())
-        .map_err(|e| {
-            let known: Vec<&str> = ResourceType::ALL.iter().map(|t| t.as_str()).collect();
-            ApiError::bad_request(format!("{e}; accepted: {}", known.join(", ")))
-        })
+fn resource_type(v: &str) -> Result<ResourceType, ApiError> {
+    v.trim().parse::<ResourceType>().map_err(|e| {
+        let known: Vec<&str> = ResourceType::ALL.iter().map(|t| t.as_str()).collect();
+        ApiError::bad_request(format!("{e}; accepted: {}", known.join(", ")))
+    })
 }
 
 fn routing_id(raw: &str) -> Result<i64, ApiError> {

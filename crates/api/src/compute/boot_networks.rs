@@ -4,6 +4,7 @@
 //! (`tricircle_network::bottom::server_ports`) reported as Nova reports
 //! them.
 
+use axum::http::StatusCode;
 use serde_json::Value;
 use tricircle_network::bottom::server_ports::ServerPortError;
 use tricircle_network::bottom::{Bottom, BottomError};
@@ -124,12 +125,12 @@ fn scope(ctx: &crate::auth::Context) -> Scope {
     }
 }
 
-/// A top Neutron error as Nova would report it.
+/// A top Neutron error as Nova would report it: a conflict stays one; a
+/// network not found, like any other refusal, is a bad request.
 fn nova_error(e: NeutronError) -> ApiError {
-    match e.status {
-        404 => ApiError::bad_request(e.message),
-        409 => ApiError::conflict(e.message),
-        s if s < 500 => ApiError::bad_request(e.message),
+    match crate::network::status_of(e.class) {
+        StatusCode::CONFLICT => ApiError::conflict(e.message),
+        s if s.is_client_error() => ApiError::bad_request(e.message),
         _ => {
             tracing::error!(error = ?e, "top network service failed");
             ApiError::internal()
@@ -144,7 +145,7 @@ pub fn bottom_error(e: BottomError) -> ApiError {
         BottomError::Unavailable { pod, detail } => {
             tracing::warn!(%pod, %detail, "pod unavailable while preparing networks");
             ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                StatusCode::SERVICE_UNAVAILABLE,
                 format!("Pod {pod} is unavailable."),
             )
         }
@@ -155,16 +156,16 @@ pub fn bottom_error(e: BottomError) -> ApiError {
             message,
         } => {
             tracing::warn!(%pod, %what, status, %message, "pod refused a network resource");
-            match axum::http::StatusCode::from_u16(status) {
+            match StatusCode::from_u16(status) {
                 // The pod's own client errors are the caller's to see, as
                 // the pod said them. Our service user's token refused, or a
                 // pod failing: the service is unavailable, not the request
                 // wrong.
-                Ok(s) if s.is_client_error() && s != axum::http::StatusCode::UNAUTHORIZED => {
+                Ok(s) if s.is_client_error() && s != StatusCode::UNAUTHORIZED => {
                     ApiError::new(s, format!("Pod {pod} refused {what}: {message}"))
                 }
                 _ => ApiError::new(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    StatusCode::SERVICE_UNAVAILABLE,
                     format!("Pod {pod} is unavailable: {what} failed with HTTP {status}."),
                 ),
             }

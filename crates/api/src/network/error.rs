@@ -8,7 +8,21 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-use tricircle_network::NeutronError;
+use tricircle_network::{ErrorClass, NeutronError};
+
+/// The HTTP status of each class of the network domain's errors, as
+/// Neutron answers them. The one place a class becomes a status: the
+/// Neutron API and Nova's boot-on-networks both ask here.
+pub fn status_of(class: ErrorClass) -> StatusCode {
+    match class {
+        ErrorClass::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorClass::Forbidden => StatusCode::FORBIDDEN,
+        ErrorClass::NotFound => StatusCode::NOT_FOUND,
+        ErrorClass::Conflict => StatusCode::CONFLICT,
+        ErrorClass::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorClass::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
 
 /// A domain error as an HTTP answer.
 #[derive(Debug)]
@@ -27,7 +41,7 @@ struct NeutronBody;
 impl IntoResponse for NetError {
     fn into_response(self) -> Response {
         let e = self.0;
-        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = status_of(e.class);
         let body =
             json!({"NeutronError": {"type": e.kind, "message": e.message, "detail": e.detail}});
         let mut resp = (status, Json(body)).into_response();

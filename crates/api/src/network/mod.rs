@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use tower::Layer;
 use tricircle_network::{Neutron, Scope};
 
-pub use self::error::NetError;
+pub use self::error::{status_of, NetError};
 use self::resources::Collection;
 use crate::gateway::{our_root, GatewayState};
 

@@ -192,7 +192,7 @@ impl Compute {
     pub(super) async fn propagate_flavor(&self, caller: &Caller, id: &str, change: Change<'_>) {
         let filter = RoutingFilter {
             top_id: Some(id.to_string()),
-            resource_type: Some(ROUTING_TYPE.into()),
+            resource_type: Some(ROUTING_TYPE),
             ..Default::default()
         };
         let routings = match self.store.list_routings(&filter, None, 1000).await {

@@ -14,9 +14,10 @@ pub use list::{FlavorList, FlavorListQuery};
 
 use crate::error::{ComputeError, Result};
 use crate::{Caller, Compute};
+use tricircle_core::ResourceType;
 
 /// Routing resource type of a flavor's copy in a pod.
-pub const ROUTING_TYPE: &str = "flavor";
+pub const ROUTING_TYPE: ResourceType = ResourceType::Flavor;
 
 /// A change of a private flavor's project access.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,6 +8,7 @@ use tricircle_pods::PodPath;
 use super::show::empty;
 use super::{BootDependencies, Presented, ServerAt, ServerPorts, Servers};
 use crate::ComputeError;
+use tricircle_core::ResourceType;
 
 /// A `POST /servers/{id}/action`, as far as the gateway takes part.
 pub enum ServerAction {
@@ -74,7 +75,7 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
     ) -> Result<Presented, ComputeError> {
         let (_, volume_pod) = self
             .gateway
-            .routed_pod(caller, "volume", volume_id)
+            .routed_pod(caller, ResourceType::Volume, volume_id)
             .await?
             .ok_or_else(|| {
                 GatewayError::NotFound(format!("Volume {volume_id} could not be found."))

@@ -186,7 +186,7 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
             bottom_id: Some(id.clone()),
             pod_id: b.pod.pod_id.clone(),
             project_id: caller.project_id.clone(),
-            resource_type: RESOURCE_TYPE.into(),
+            resource_type: RESOURCE_TYPE,
         };
         let reservation = b.reservations[i];
         if let Err(e) = self

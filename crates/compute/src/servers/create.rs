@@ -11,6 +11,7 @@ use tricircle_store::{Reservation, Usage};
 use super::view::server_to_top;
 use super::{BootDependencies, BootGroup, Presented, ServerPorts, Servers};
 use crate::ComputeError;
+use tricircle_core::ResourceType;
 
 /// A boot request, checked as Nova checks it.
 pub struct ServerCreate<N> {
@@ -126,7 +127,7 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
             .reserve(&Reservation {
                 project_id: &caller.project_id,
                 pod_id: &pod.pod_id,
-                resource_type: super::RESOURCE_TYPE,
+                resource_type: super::RESOURCE_TYPE.as_str(),
                 each,
                 min_count: req.min_count,
                 max_count: req.max_count,
@@ -204,7 +205,11 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
             return Ok(());
         }
         // Volumes are routed as `volume` (see the volume gateway).
-        let Some((_, pod)) = self.gateway.routed_pod(caller, "volume", volume_id).await? else {
+        let Some((_, pod)) = self
+            .gateway
+            .routed_pod(caller, ResourceType::Volume, volume_id)
+            .await?
+        else {
             return Ok(());
         };
         let no_headers = HeaderMap::new();

@@ -29,10 +29,11 @@ pub use list::{ListQuery, ServerPage};
 pub use view::addresses_to_top;
 
 use crate::ComputeError;
+use tricircle_core::ResourceType;
 use tricircle_gateway::segment::valid_segment;
 
 /// The routing table's name for servers.
-pub const RESOURCE_TYPE: &str = "server";
+pub const RESOURCE_TYPE: ResourceType = ResourceType::Server;
 /// The availability zone field of a server view.
 pub const AZ_FIELD: &str = "OS-EXT-AZ:availability_zone";
 

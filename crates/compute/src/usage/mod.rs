@@ -103,7 +103,7 @@ impl Compute {
         if let Some(m) = &q.marker {
             let not_found = || ComputeError::BadRequest(format!("Marker {m} could not be found."));
             let (_, pod) = self
-                .routed_pod(caller, "server", m)
+                .routed_pod(caller, tricircle_core::ResourceType::Server, m)
                 .await?
                 .ok_or_else(not_found)?;
             let at = pods

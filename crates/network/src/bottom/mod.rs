@@ -34,6 +34,7 @@ use tricircle_pods::{KeystoneClient, PodClient};
 use tricircle_store::{Pod, RoutingLock, Store, StoreError};
 
 use crate::{Neutron, NeutronError, Scope};
+use tricircle_core::ResourceType;
 
 pub use networks::{bottom_network_name, split_bottom_network_name};
 pub use subnets::{
@@ -133,7 +134,7 @@ impl Bottom {
         &self,
         pod: &Pod,
         project_id: &str,
-        resource_type: &str,
+        resource_type: ResourceType,
         top_id: &str,
         recover: R,
         create: C,
@@ -166,7 +167,7 @@ impl Bottom {
                             .take_over_routing_lock(routing_id, &since)
                             .await?
                     {
-                        tracing::warn!(%top_id, pod = %pod.pod_name, resource_type, "taking over a stale creation lock");
+                        tracing::warn!(%top_id, pod = %pod.pod_name, %resource_type, "taking over a stale creation lock");
                         (routing_id, true)
                     } else {
                         if started.elapsed() > self.lock_timeout * 3 {
@@ -218,13 +219,17 @@ impl Bottom {
 
     /// The bottom copies of a top resource: `(pod, bottom_id)` for each pod
     /// that holds a finished one.
-    pub async fn copies(&self, top_id: &str, resource_type: &str) -> Result<Vec<(Pod, String)>> {
+    pub async fn copies(
+        &self,
+        top_id: &str,
+        resource_type: ResourceType,
+    ) -> Result<Vec<(Pod, String)>> {
         let routings = self
             .store()
             .list_routings(
                 &tricircle_store::RoutingFilter {
                     top_id: Some(top_id.to_string()),
-                    resource_type: Some(resource_type.to_string()),
+                    resource_type: Some(resource_type),
                     ..Default::default()
                 },
                 None,
@@ -245,12 +250,12 @@ impl Bottom {
     }
 
     /// Deletes every bottom copy of a top resource and its routings.
-    pub async fn delete_copies(&self, top_id: &str, resource_type: &str) -> Result<()> {
+    pub async fn delete_copies(&self, top_id: &str, resource_type: ResourceType) -> Result<()> {
         let collection = match resource_type {
-            "network" => "networks",
-            "subnet" => "subnets",
-            "port" => "ports",
-            "security_group" => "security-groups",
+            ResourceType::Network => "networks",
+            ResourceType::Subnet => "subnets",
+            ResourceType::Port => "ports",
+            ResourceType::SecurityGroup => "security-groups",
             other => {
                 return Err(BottomError::Conflict(format!(
                     "cannot delete bottom copies of a {other}"
@@ -277,7 +282,7 @@ impl Bottom {
                     detail: format!("the {resource_type} {top_id} is still being created"),
                 });
             }
-            if resource_type != "network" {
+            if resource_type != ResourceType::Network {
                 if let Some(bottom) = self.find_by_name(&pod, collection, top_id).await? {
                     self.delete(&pod, collection, &bottom).await?;
                 }
@@ -293,14 +298,14 @@ impl Bottom {
     async fn unfinished(
         &self,
         top_id: &str,
-        resource_type: &str,
+        resource_type: ResourceType,
     ) -> Result<Vec<tricircle_store::Routing>> {
         Ok(self
             .store()
             .list_routings(
                 &tricircle_store::RoutingFilter {
                     top_id: Some(top_id.to_string()),
-                    resource_type: Some(resource_type.to_string()),
+                    resource_type: Some(resource_type),
                     ..Default::default()
                 },
                 None,
@@ -318,13 +323,13 @@ impl Bottom {
     pub async fn update_copies(
         &self,
         top_id: &str,
-        resource_type: &str,
+        resource_type: ResourceType,
         body: Value,
     ) -> Result<()> {
         let (collection, kind) = match resource_type {
-            "network" => ("networks", "network"),
-            "subnet" => ("subnets", "subnet"),
-            "port" => ("ports", "port"),
+            ResourceType::Network => ("networks", "network"),
+            ResourceType::Subnet => ("subnets", "subnet"),
+            ResourceType::Port => ("ports", "port"),
             other => {
                 return Err(BottomError::Conflict(format!(
                     "cannot update bottom copies of a {other}"
@@ -333,7 +338,7 @@ impl Bottom {
         };
         for (pod, bottom) in self.copies(top_id, resource_type).await? {
             let mut pod_body = body.clone();
-            if resource_type == "port" {
+            if resource_type == ResourceType::Port {
                 // Security groups are per pod: their bottom copies.
                 if let Some(groups) = body.get("security_groups").and_then(Value::as_array) {
                     let project = body

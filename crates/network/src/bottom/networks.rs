@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use tricircle_store::Pod;
 
 use super::{str_of, Bottom, BottomError, Result};
+use tricircle_core::ResourceType;
 
 /// Name of a top network's copy in a pod.
 pub fn bottom_network_name(top_id: &str, top_name: &str) -> String {
@@ -31,7 +32,7 @@ impl Bottom {
             .get_or_create(
                 pod,
                 project_id,
-                "network",
+                ResourceType::Network,
                 top_id,
                 || self.find_by_name(pod, "networks", &name),
                 || async {
@@ -80,7 +81,7 @@ impl Bottom {
             .list_routings(
                 &tricircle_store::RoutingFilter {
                     top_id: Some(top_id.to_string()),
-                    resource_type: Some("network".to_string()),
+                    resource_type: Some(ResourceType::Network),
                     ..Default::default()
                 },
                 None,
@@ -105,7 +106,7 @@ impl Bottom {
                 self.delete(pod, "networks", b).await?;
             }
             self.store()
-                .delete_routing_of(top_id, &pod.pod_id, "network")
+                .delete_routing_of(top_id, &pod.pod_id, ResourceType::Network)
                 .await?;
         }
         Err(BottomError::Conflict(format!(

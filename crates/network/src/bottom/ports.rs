@@ -8,6 +8,7 @@ use tricircle_pods::PodPath;
 use tricircle_store::Pod;
 
 use super::{admin_scope, str_of, Bottom, BottomError, Result};
+use tricircle_core::ResourceType;
 
 impl Bottom {
     /// Everything a server in `pod` needs to use the top port `port_id`:
@@ -58,7 +59,7 @@ impl Bottom {
         self.get_or_create(
             pod,
             &project_id,
-            "port",
+            ResourceType::Port,
             port_id,
             || self.find_by_name(pod, "ports", &name),
             || async {
@@ -153,7 +154,10 @@ impl Bottom {
             {
                 let (top_id, bottom_id) = (str_of(holder, "name"), str_of(holder, "id"));
                 if uuid::Uuid::parse_str(top_id).is_err()
-                    || !self.store().is_tombstoned(top_id, "port").await?
+                    || !self
+                        .store()
+                        .is_tombstoned(top_id, ResourceType::Port)
+                        .await?
                 {
                     free = false;
                     continue;
@@ -162,7 +166,7 @@ impl Bottom {
                     "deleting the copy of a deleted port: its address was given to a new port");
                 self.delete(pod, "ports", bottom_id).await?;
                 self.store()
-                    .delete_routing_of(top_id, &pod.pod_id, "port")
+                    .delete_routing_of(top_id, &pod.pod_id, ResourceType::Port)
                     .await?;
             }
         }
@@ -198,6 +202,6 @@ impl Bottom {
                 o.remove("allowed_address_pairs");
             }
         }
-        self.update_copies(id, "port", body).await
+        self.update_copies(id, ResourceType::Port, body).await
     }
 }

@@ -8,6 +8,7 @@ use tricircle_pods::PodPath;
 use tricircle_store::Pod;
 
 use super::{admin_scope, str_of, Bottom, BottomError, Result};
+use tricircle_core::ResourceType;
 
 impl Bottom {
     /// Copies a top security group (named by its top id) into `pod` and
@@ -38,7 +39,7 @@ impl Bottom {
         self.get_or_create(
             pod,
             project_id,
-            "security_group",
+            ResourceType::SecurityGroup,
             sg_id,
             || self.find_by_name(pod, "security-groups", sg_id),
             || async {
@@ -175,12 +176,14 @@ impl Bottom {
             .await
         {
             Ok(top) => {
-                for (pod, bottom) in self.copies(sg_id, "security_group").await? {
+                for (pod, bottom) in self.copies(sg_id, ResourceType::SecurityGroup).await? {
                     self.sync_security_group_rules(&pod, &top, &bottom).await?;
                 }
                 Ok(())
             }
-            Err(e) if e.is_not_found() => self.delete_copies(sg_id, "security_group").await,
+            Err(e) if e.is_not_found() => {
+                self.delete_copies(sg_id, ResourceType::SecurityGroup).await
+            }
             Err(e) => Err(e.into()),
         }
     }

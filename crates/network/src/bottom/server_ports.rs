@@ -22,6 +22,7 @@ use tricircle_store::Pod;
 
 use super::{admin_scope, str_of, Bottom, BottomError};
 use crate::{NeutronError, Scope};
+use tricircle_core::ResourceType;
 
 /// One entry of a boot's `networks`, parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,7 +146,7 @@ impl Bottom {
                 None | Some("local")
             );
             if local {
-                if let Some((pod, _)) = self.copies(id, "network").await?.first() {
+                if let Some((pod, _)) = self.copies(id, ResourceType::Network).await?.first() {
                     return Ok(Some(pod.az_name.clone()));
                 }
             }
@@ -399,7 +400,7 @@ impl Bottom {
 
     /// Deletes a port a boot made; see [`Bottom::undo_server_ports`].
     async fn undo_port(&self, port_id: &str) -> Result<()> {
-        if let Err(e) = self.delete_copies(port_id, "port").await {
+        if let Err(e) = self.delete_copies(port_id, ResourceType::Port).await {
             tracing::warn!(%port_id, error = %e,
                 "a copy of a port being undone is left to the port's delete job");
         }
@@ -416,7 +417,7 @@ impl Bottom {
     /// run finds them.
     pub async fn delete_port_everywhere(&self, port_id: &str) -> Result<()> {
         let copies = self
-            .delete_copies(port_id, "port")
+            .delete_copies(port_id, ResourceType::Port)
             .await
             .map_err(ServerPortError::from);
         let top = match self.neutron.delete_port(&admin_scope(""), port_id).await {

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use tricircle_store::Pod;
 
 use super::{str_of, Bottom, Result};
+use tricircle_core::ResourceType;
 
 /// Device owner of the reserved top port that gives a pod its gateway IP on
 /// a subnet.
@@ -40,7 +41,7 @@ impl Bottom {
         self.get_or_create(
             pod,
             project_id,
-            "subnet",
+            ResourceType::Subnet,
             top_id,
             || async {
                 match self.find_by_name(pod, "subnets", top_id).await? {
@@ -142,7 +143,7 @@ impl Bottom {
         self.get_or_create(
             pod,
             project_id,
-            "port",
+            ResourceType::Port,
             port_id,
             || self.find_by_name(pod, "ports", &name),
             || async {

@@ -11,7 +11,7 @@ use super::no_more_ips;
 use super::parse::IpRequest;
 use crate::ipam;
 use crate::subnets::{auto_address, cidr_of, pools_of};
-use crate::{str_of, Neutron, NeutronError};
+use crate::{str_of, ErrorClass, Neutron, NeutronError};
 
 impl Neutron {
     /// Chooses an address on a subnet: the SLAAC one, or the lowest free
@@ -118,7 +118,7 @@ impl Neutron {
                     .find(|s| cidr_of(s).is_ok_and(|n| n.contains(&ip)))
                     .ok_or_else(|| {
                         NeutronError::new(
-                            400,
+                            ErrorClass::BadRequest,
                             "InvalidIpForNetwork",
                             format!("IP address {ip} is not a valid IP for any of the subnets on the specified network."),
                         )
@@ -136,7 +136,7 @@ impl Neutron {
                         && (a == first || a == last);
                     if !net.contains(&ip) || edge {
                         return Err(NeutronError::new(
-                            400,
+                            ErrorClass::BadRequest,
                             "InvalidIpForSubnet",
                             format!("IP address {ip} is not a valid IP for the specified subnet."),
                         ));

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Map, Value};
 use tricircle_core::ids::new_uuid;
+use tricircle_jobs::JobPayload;
 use tricircle_store::{NeutronKind, NeutronTx, StoreError};
 
 use parse::{
@@ -551,15 +552,7 @@ impl Neutron {
     /// has copies in pods) in the same transaction.
     async fn delete_port_in(&self, tx: &mut NeutronTx, port: &Value) -> Result<(), NeutronError> {
         let id = str_of(port, "id");
-        let jobs = jobs_for(
-            tx,
-            NeutronKind::Port,
-            jobs_types::PORT_DELETE,
-            id,
-            project_of(port),
-            Some(port),
-        )
-        .await?;
+        let jobs = jobs_for::<jobs_types::PortDelete>(tx, id, project_of(port), Some(port)).await?;
         if !jobs.is_empty() {
             // Its copies go later: until then no other port gets its
             // addresses (a pod would refuse them).
@@ -568,7 +561,7 @@ impl Neutron {
                 str_of(port, "network_id"),
                 str_of(port, "mac_address"),
                 &fixed_ips_of(port),
-                jobs_types::PORT_DELETE,
+                <jobs_types::PortDelete as JobPayload>::JOB_TYPE,
             )
             .await?;
         }

@@ -85,15 +85,7 @@ impl Neutron {
         port["device_owner"] = json!(device_owner);
         touch(port);
         let id = str_of(port, "id").to_string();
-        let jobs = jobs_for(
-            tx,
-            NeutronKind::Port,
-            jobs_types::PORT_UPDATE,
-            &id,
-            project_of(port),
-            None,
-        )
-        .await?;
+        let jobs = jobs_for::<jobs_types::PortUpdate>(tx, &id, project_of(port), None).await?;
         tx.update(NeutronKind::Port, port, &jobs).await?;
         Ok(())
     }

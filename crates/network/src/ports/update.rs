@@ -54,15 +54,8 @@ impl Neutron {
                 .await?;
             tx.set_port_security_groups(id, &groups).await?;
             touch(&mut port);
-            let jobs = jobs_for(
-                &mut tx,
-                NeutronKind::Port,
-                jobs_types::PORT_UPDATE,
-                id,
-                project_of(&port),
-                None,
-            )
-            .await?;
+            let jobs =
+                jobs_for::<jobs_types::PortUpdate>(&mut tx, id, project_of(&port), None).await?;
             match tx.update(NeutronKind::Port, &port, &jobs).await {
                 Ok(()) => {}
                 Err(StoreError::Conflict(_)) => {

@@ -58,19 +58,6 @@ const GROUP_LISTING: Listing<'static> = Listing {
     not_found: NeutronError::security_group_not_found,
 };
 
-fn sync_job(group_id: &str, project_id: &str, snapshot: Option<&Value>) -> NewJob {
-    let mut resource = json!({"security_group_id": group_id, "project_id": project_id});
-    if let Some(s) = snapshot {
-        resource["snapshot"] = s.clone();
-    }
-    NewJob {
-        job_type: jobs_types::SECURITY_GROUP_SYNC.to_string(),
-        project_id: project_id.to_string(),
-        resource_id: group_id.to_string(),
-        resource,
-    }
-}
-
 impl Neutron {
     /// The project's default security group, created (with Neutron's four
     /// rules) inside `tx` if it has none: the unique project key makes one
@@ -363,20 +350,7 @@ impl Neutron {
         project_id: &str,
         snapshot: Option<&Value>,
     ) -> Result<Vec<NewJob>, NeutronError> {
-        let jobs = jobs_for(
-            tx,
-            NeutronKind::SecurityGroup,
-            jobs_types::SECURITY_GROUP_SYNC,
-            group_id,
-            project_id,
-            None,
-        )
-        .await?;
-        Ok(if jobs.is_empty() {
-            jobs
-        } else {
-            vec![sync_job(group_id, project_id, snapshot)]
-        })
+        jobs_for::<jobs_types::SecurityGroupSync>(tx, group_id, project_id, snapshot).await
     }
 
     pub async fn delete_security_group(&self, scope: &Scope, id: &str) -> Result<(), NeutronError> {

@@ -423,15 +423,8 @@ impl Neutron {
             ));
         }
         touch(&mut subnet);
-        let jobs = jobs_for(
-            &mut tx,
-            NeutronKind::Subnet,
-            jobs_types::SUBNET_UPDATE,
-            id,
-            project_of(&subnet),
-            None,
-        )
-        .await?;
+        let jobs =
+            jobs_for::<jobs_types::SubnetUpdate>(&mut tx, id, project_of(&subnet), None).await?;
         tx.update(NeutronKind::Subnet, &subnet, &jobs).await?;
         tx.commit().await?;
         Ok(subnet)
@@ -516,15 +509,9 @@ impl Neutron {
                 tx.update(NeutronKind::Port, &port, &[]).await?;
             }
         }
-        let jobs = jobs_for(
-            &mut tx,
-            NeutronKind::Subnet,
-            jobs_types::SUBNET_DELETE,
-            id,
-            project_of(&subnet),
-            Some(&subnet),
-        )
-        .await?;
+        let jobs =
+            jobs_for::<jobs_types::SubnetDelete>(&mut tx, id, project_of(&subnet), Some(&subnet))
+                .await?;
         tx.delete(NeutronKind::Subnet, id, &jobs).await?;
         tx.commit().await?;
         Ok(())

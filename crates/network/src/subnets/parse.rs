@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use super::{IPV6_MODES, MAX_DNS_NAMESERVERS, MAX_HOST_ROUTES};
 use crate::attrs::{list, shown, string};
 use crate::ipam::{self, Range};
-use crate::NeutronError;
+use crate::{ErrorClass, NeutronError};
 
 pub(super) fn ip_of_version(attr: &str, v: &Value, version: u8) -> Result<IpAddr, NeutronError> {
     let s = string(attr, v, 64)?;
@@ -75,7 +75,8 @@ pub(super) fn parse_pools(v: &Value, net: &IpNet) -> Result<Vec<Range>, NeutronE
         };
         out.push((get("start")?, get("end")?));
     }
-    ipam::check_pools(net, &out).map_err(|(kind, msg)| NeutronError::new(400, kind, msg))?;
+    ipam::check_pools(net, &out)
+        .map_err(|(kind, msg)| NeutronError::new(ErrorClass::BadRequest, kind, msg))?;
     Ok(out)
 }
 

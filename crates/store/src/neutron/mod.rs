@@ -14,6 +14,7 @@ use serde_json::Value;
 use sqlx::{AnyConnection, Row};
 
 use crate::{Result, Store, StoreError};
+use tricircle_core::ResourceType;
 
 pub use tx::NeutronTx;
 
@@ -63,13 +64,13 @@ impl NeutronKind {
     }
 
     /// The resource type of this kind in routings (and tombstones).
-    pub fn resource_type(self) -> &'static str {
+    pub fn resource_type(self) -> ResourceType {
         match self {
-            NeutronKind::Network => "network",
-            NeutronKind::Subnet => "subnet",
-            NeutronKind::Port => "port",
-            NeutronKind::SecurityGroup => "security_group",
-            NeutronKind::SecurityGroupRule => "security_group_rule",
+            NeutronKind::Network => ResourceType::Network,
+            NeutronKind::Subnet => ResourceType::Subnet,
+            NeutronKind::Port => ResourceType::Port,
+            NeutronKind::SecurityGroup => ResourceType::SecurityGroup,
+            NeutronKind::SecurityGroupRule => ResourceType::SecurityGroupRule,
         }
     }
 
@@ -330,7 +331,7 @@ impl Store {
     /// (routings of `resource_type`), sorted.
     pub async fn neutron_copy_azs(
         &self,
-        resource_type: &str,
+        resource_type: ResourceType,
         top_ids: &[String],
     ) -> Result<Vec<(String, String)>> {
         let mut out = Vec::new();
@@ -340,7 +341,7 @@ impl Store {
                  WHERE r.resource_type = $1 AND r.top_id IN ({}) ORDER BY r.top_id, p.az_name",
                 placeholders(1, chunk.len())
             );
-            let mut q = sqlx::query(&sql).bind(resource_type);
+            let mut q = sqlx::query(&sql).bind(resource_type.as_str());
             for id in chunk {
                 q = q.bind(id.as_str());
             }

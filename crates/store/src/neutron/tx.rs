@@ -14,6 +14,7 @@ use sqlx::{Any, AnyConnection, Row, Transaction};
 use super::{bind_all, body_id, column_value, get_in, list_in, Bind, NeutronFilter, NeutronKind};
 use crate::jobs::{enqueue_in, NewJob};
 use crate::{now, Backend, Clock, Result, StoreError};
+use tricircle_core::ResourceType;
 
 pub struct NeutronTx {
     tx: Transaction<'static, Any>,
@@ -331,12 +332,16 @@ impl NeutronTx {
     }
 
     /// The pods holding a copy of a top resource (its routings).
-    pub async fn copy_pods(&mut self, top_id: &str, resource_type: &str) -> Result<Vec<String>> {
+    pub async fn copy_pods(
+        &mut self,
+        top_id: &str,
+        resource_type: ResourceType,
+    ) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT pod_id FROM routings WHERE top_id = $1 AND resource_type = $2 ORDER BY pod_id",
         )
         .bind(top_id)
-        .bind(resource_type)
+        .bind(resource_type.as_str())
         .fetch_all(self.conn())
         .await?)
     }
