@@ -186,6 +186,10 @@ impl From<tricircle_volume::VolumeError> for ApiError {
             e @ E::TypeNotPrepared { .. } => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
             }
+            E::TokenRefused => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "The request you have made requires authentication.",
+            ),
         }
     }
 }

@@ -9,12 +9,15 @@
 pub mod create_check;
 pub mod error;
 pub mod flavors;
+pub mod hypervisors;
 pub mod images;
 pub mod keypairs;
 pub mod limits;
 pub mod server_groups;
 pub mod servers;
 mod service;
+pub mod services;
+pub mod usage;
 pub mod zones;
 
 pub use error::ComputeError;

@@ -7,6 +7,7 @@
 //! a status and its service's error body once.
 #![forbid(unsafe_code)]
 
+pub mod ask_all;
 pub mod caller;
 pub mod copies;
 pub mod create_check;

@@ -81,6 +81,27 @@ pub struct Listed {
     pub more: bool,
     /// The pods that had to be skipped (they failed or were too slow).
     pub skipped: Vec<String>,
+    /// The skipped pods that refused the request (4xx), in the order of
+    /// `skipped`: when every pod refused, the refusal may be the answer.
+    pub refused: Vec<Refusal>,
+}
+
+/// A pod's refusal of one list request.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub pod: String,
+    pub status: u16,
+    pub message: String,
+}
+
+/// How a list treats the pods that fail.
+#[derive(Debug, Clone, Copy)]
+pub struct ListHow<'a> {
+    /// What is listed, for the log and the pods' health.
+    pub what: &'a str,
+    /// A strict list fails with a pod's refusal (4xx) as it is, rather
+    /// than as unavailable.
+    pub pass_refusals: bool,
 }
 
 /// One pod's page: GET `path?query` of `service_type`.
@@ -188,6 +209,26 @@ impl Gateway {
         F: Fn(Pod, PageQuery) -> Fut,
         Fut: Future<Output = Result<Vec<Value>, PageError>>,
     {
+        let how = ListHow {
+            what,
+            pass_refusals: false,
+        };
+        self.list_pods_with(pods, req, how, fetch).await
+    }
+
+    /// [`Gateway::list_pods`], failing pods treated as `how` says.
+    pub async fn list_pods_with<F, Fut>(
+        &self,
+        pods: &[Pod],
+        req: &ListRequest,
+        how: ListHow<'_>,
+        fetch: F,
+    ) -> Result<Listed, ListError>
+    where
+        F: Fn(Pod, PageQuery) -> Fut,
+        Fut: Future<Output = Result<Vec<Value>, PageError>>,
+    {
+        let what = how.what;
         let by_name: HashMap<&str, &Pod> = pods.iter().map(|p| (p.pod_name.as_str(), p)).collect();
         let names: Vec<String> = pods.iter().map(|p| p.pod_name.clone()).collect();
         let fetch = |name: String, page: PageQuery| {
@@ -207,6 +248,11 @@ impl Gateway {
             Err(f) => {
                 let e = match shed(f.failure) {
                     Ok(e) => e,
+                    Err(PodFailure::Error(PageError::Refused { status, message }))
+                        if how.pass_refusals =>
+                    {
+                        GatewayError::PodRefused { status, message }
+                    }
                     Err(failure) => GatewayError::unavailable(
                         format!("Pod {} could not be listed: {failure}", f.pod),
                         std::time::Duration::ZERO,
@@ -226,7 +272,15 @@ impl Gateway {
             }
         }
         let mut skipped = Vec::with_capacity(failed.len());
+        let mut refused = Vec::new();
         for (pod, failure) in failed {
+            if let PodFailure::Error(PageError::Refused { status, message }) = &failure {
+                refused.push(Refusal {
+                    pod: pod.clone(),
+                    status: *status,
+                    message: message.clone(),
+                });
+            }
             tracing::warn!(%pod, %failure, what, "pod skipped in list");
             // Its call was given up before the pod timeout, so it was not
             // counted when sent.
@@ -244,6 +298,7 @@ impl Gateway {
             next_hints: outcome.next_hints,
             more: outcome.more,
             skipped,
+            refused,
         })
     }
 }

@@ -31,6 +31,10 @@ pub enum VolumeError {
     /// unavailable there for volumes of that type).
     #[error("Volume type {type_name} could not be prepared in pod {pod}.")]
     TypeNotPrepared { type_name: String, pod: String },
+    /// A pod refused the caller's token (revoked since we cached it): the
+    /// caller's 401.
+    #[error("the caller's token was refused")]
+    TokenRefused,
 }
 
 impl From<tricircle_store::StoreError> for VolumeError {

@@ -63,17 +63,6 @@ pub async fn call(
     Ok(state.gateway.call(&caller(ctx, rid, our_root), c).await?)
 }
 
-/// Like [`call`], telling our own overload apart from the pod's failures.
-pub async fn try_call(
-    state: &GatewayState,
-    ctx: &Context,
-    rid: &RequestId,
-    our_root: &str,
-    c: PodCall<'_>,
-) -> Result<PodAnswer, CallError> {
-    state.gateway.try_call(&caller(ctx, rid, our_root), c).await
-}
-
 /// Like [`call`], as Tricircle's service user (admin in its project).
 pub async fn call_as_service(
     state: &GatewayState,

@@ -1,67 +1,14 @@
-//! What the compute and volume lists share around the fan-out: our next-link
-//! parameter carrying each pod's position, strict mode, and reporting the
-//! pods a list had to skip.
+//! What the compute and volume lists share in HTTP: our next-link parameter
+//! carrying each pod's position, strict mode, and naming the pods a list
+//! had to skip.
 
 use std::collections::HashMap;
-use std::fmt::Display;
 
-use axum::http::HeaderMap;
-use axum::response::Response;
-use tricircle_pods::fanout::PodFailure;
-use tricircle_pods::PodHealth;
-
-use super::forward::CallError;
 use super::{SKIPPED_PODS_HEADER, STRICT_LIST_HEADER};
 use crate::error::ApiError;
-
-/// Why one pod's page is missing.
-#[derive(Debug)]
-pub enum PageError {
-    /// The pod refused the request (4xx): the client's mistake or token,
-    /// the same in every pod.
-    Refused(ApiError),
-    /// The pod failed or could not be reached.
-    Failed(String),
-    /// Our own cap on calls to the pod had no free slot in time: this
-    /// instance is overloaded (the answer to give: a 503 to retry).
-    Shed(ApiError),
-}
-
-impl std::fmt::Display for PageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PageError::Refused(e) => write!(f, "HTTP {}: {}", e.status.as_u16(), e.message),
-            PageError::Failed(why) => f.write_str(why),
-            PageError::Shed(e) => f.write_str(&e.message),
-        }
-    }
-}
-
-impl From<CallError> for PageError {
-    fn from(e: CallError) -> PageError {
-        match e {
-            CallError::Busy(e) => PageError::Shed(e.into()),
-            CallError::Failed(e) => PageError::Failed(ApiError::from(e).message),
-        }
-    }
-}
-
-/// The answer to a list that lost a pod to our own overload: 503 as for a
-/// shed request, never a 200 with that pod skipped (skipping is for pods
-/// that fail, and the client could not tell the two apart).
-pub fn shed(failure: &PodFailure<PageError>) -> Option<ApiError> {
-    match failure {
-        PodFailure::Error(PageError::Shed(e)) => Some(e.clone()),
-        _ => None,
-    }
-}
-
-/// Whether a pod refused the caller's token: then the list is the caller's
-/// 401, not a list with that pod missing (the pods share our Keystone, so
-/// the token was revoked).
-pub fn token_refused(failure: &PodFailure<PageError>) -> bool {
-    matches!(failure, PodFailure::Error(PageError::Refused(e)) if e.status == axum::http::StatusCode::UNAUTHORIZED)
-}
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use tricircle_gateway::ask_all::Gathered;
 
 /// Our own list parameter: where each pod's part of the list continues
 /// (`Pod1:<id>,Pod2:<id>`), carried by the next links we give out.
@@ -119,35 +66,28 @@ pub fn next_query(
         .finish()
 }
 
-/// Logs the pods a list skipped and names them in the response header. A
-/// pod that did not answer before the list's deadline counts as a failure
-/// for its health (of calls sent at `listed_at`, [`PodHealth::now`] when
-/// the list began): its call was given up before the pod timeout, so it
-/// was not counted when sent.
-pub fn report_skipped<E: Display>(
-    resp: &mut Response,
-    failed: &[(String, PodFailure<E>)],
-    what: &str,
-    health: &PodHealth,
-    listed_at: std::time::Instant,
-) {
-    if failed.is_empty() {
+/// Names the pods a list skipped in the response header (none: no header).
+pub fn name_skipped(resp: &mut Response, skipped: &[String]) {
+    if skipped.is_empty() {
         return;
     }
-    for (pod, failure) in failed {
-        tracing::warn!(%pod, %failure, what, "pod skipped in list");
-        if matches!(failure, PodFailure::Timeout) {
-            health.record_failure(
-                pod,
-                format!("no answer to a list of {what} within its deadline"),
-                listed_at,
-            );
-        }
-    }
-    let names: Vec<&str> = failed.iter().map(|(p, _)| p.as_str()).collect();
-    if let Ok(v) = names.join(",").parse() {
+    if let Ok(v) = skipped.join(",").parse() {
         resp.headers_mut().insert(SKIPPED_PODS_HEADER, v);
     }
+}
+
+/// What every pod was asked, as the answer: `render` of the answer or the
+/// error found in the pods' answers, with the skipped pods named.
+pub fn render_gathered<T, E: Into<ApiError>>(
+    g: Gathered<T, E>,
+    render: impl FnOnce(T) -> Response,
+) -> Response {
+    let mut resp = match g.answer {
+        Ok(v) => render(v),
+        Err(e) => e.into().into_response(),
+    };
+    name_skipped(&mut resp, &g.skipped);
+    resp
 }
 
 #[cfg(test)]
@@ -167,26 +107,12 @@ mod tests {
     }
 
     #[test]
-    fn skipped_pods_are_named_and_deadline_misses_count_against_their_health() {
-        let health = PodHealth::new(Default::default());
+    fn skipped_pods_are_named() {
         let mut resp = Response::new(axum::body::Body::empty());
-        let failed: Vec<(String, PodFailure<String>)> = vec![
-            ("Pod1".into(), PodFailure::Timeout),
-            ("Pod2".into(), PodFailure::Error("pod Pod2 is down".into())),
-        ];
-        report_skipped(&mut resp, &failed, "servers", &health, health.now());
+        name_skipped(&mut resp, &[]);
+        assert!(resp.headers().get(SKIPPED_PODS_HEADER).is_none());
+        name_skipped(&mut resp, &["Pod1".to_string(), "Pod2".to_string()]);
         assert_eq!(resp.headers()[SKIPPED_PODS_HEADER], "Pod1,Pod2");
-        let v = health.view("Pod1").map(|v| (v.failures, v.last_error));
-        assert_eq!(
-            v,
-            Some((
-                1,
-                Some("no answer to a list of servers within its deadline".into())
-            ))
-        );
-        // Other failures were counted when their call failed (or were
-        // refusals by the breaker): not again here.
-        assert!(health.view("Pod2").is_none());
     }
 
     #[test]

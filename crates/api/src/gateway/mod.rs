@@ -2,7 +2,6 @@
 //! pod and rewriting its answer, the optional project id in URLs, and
 //! choosing a pod.
 
-pub mod across;
 pub mod forward;
 pub mod listing;
 pub mod project_path;
@@ -180,21 +179,6 @@ pub async fn project_limits(state: &GatewayState, project_id: &str) -> Result<Us
     Ok(state.gateway.project_limits(project_id).await?)
 }
 
-/// The pod a resource lives in, from its routing. Another project's
-/// resource is not found for non-admins.
-pub async fn routed_pod(
-    state: &GatewayState,
-    ctx: &crate::auth::Context,
-    resource_type: tricircle_core::ResourceType,
-    top_id: &str,
-) -> Result<Option<(tricircle_store::Routing, tricircle_store::Pod)>, ApiError> {
-    let caller = forward::caller(ctx, &crate::observe::RequestId(String::new()), "");
-    Ok(state
-        .gateway
-        .routed_pod(&caller, resource_type, top_id)
-        .await?)
-}
-
 /// The version a request asks of `service` in `OpenStack-API-Version`
 /// (`compute 2.47`, or several comma-separated entries for several
 /// services), as written.
@@ -213,4 +197,12 @@ pub fn requested_version(headers: &axum::http::HeaderMap, service: &str) -> Opti
                 _ => None,
             }
         })
+}
+
+/// The domain's caller of a request; the pods see the client's content
+/// type and microversion.
+pub fn domain_caller(c: &Call) -> tricircle_gateway::Caller {
+    let mut caller = forward::caller(&c.ctx, &c.rid, &c.root);
+    caller.pass_headers = tricircle_gateway::pod_call::pass_headers(&c.headers);
+    caller
 }

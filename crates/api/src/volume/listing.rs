@@ -4,21 +4,19 @@
 //! `marker` (see [`tricircle_pods::fanout`]).
 
 use std::collections::HashMap;
-use tricircle_pods::PodPath;
 
-use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 use tricircle_core::listing::{parse_cinder_sort, SortKey, CINDER_ID_KEY, MAX_BATCH};
-use tricircle_pods::fanout::{list_across, ListRequest, MarkerPosition, PageQuery, PodFailure};
-use tricircle_store::Pod;
+use tricircle_volume::list::ListQuery;
+use tricircle_volume::VolumeError;
 
 use super::microversion::VolumeVersion;
-use super::resources::{fetch, item_to_top, refusal, try_forward, type_ids, Kind};
+use super::resources::{caller, Kind};
 use super::ApiBase;
 use crate::error::ApiError;
-use crate::gateway::listing::{self, PageError, HINTS_PARAM};
+use crate::gateway::listing::{self, HINTS_PARAM};
 use crate::gateway::{Call, GatewayState};
 
 /// Parameters this gateway handles itself rather than pass to pods.
@@ -133,38 +131,6 @@ fn parse_params(
     Ok(p)
 }
 
-/// The pods to ask: where the project has resources of this kind (every
-/// pod for admins listing all projects), in the AZ asked for.
-pub(super) async fn pods_for(
-    st: &GatewayState,
-    c: &Call,
-    kind: &Kind,
-    all_tenants: bool,
-    az: Option<&str>,
-) -> Result<Vec<Pod>, ApiError> {
-    let all: Vec<Pod> = st
-        .store
-        .list_pods()
-        .await?
-        .into_iter()
-        .filter(|p| !p.is_top())
-        .collect();
-    let wanted: Option<Vec<String>> = if all_tenants {
-        None
-    } else {
-        Some(
-            st.store
-                .pods_with_resources(&c.ctx.project_id, kind.resource_type)
-                .await?,
-        )
-    };
-    Ok(all
-        .into_iter()
-        .filter(|p| wanted.as_ref().is_none_or(|w| w.contains(&p.pod_id)))
-        .filter(|p| az.is_none_or(|az| p.az_name == az))
-        .collect())
-}
-
 /// `GET /{collection}` (`detail`: `/{collection}/detail`).
 pub(super) async fn list(
     st: &GatewayState,
@@ -177,132 +143,28 @@ pub(super) async fn list(
 ) -> Result<Response, ApiError> {
     let params = query_pairs(raw_query);
     let p = parse_params(kind, &params, c.ctx.is_admin())?;
-    let pods = pods_for(st, c, kind, p.all_tenants, p.az.as_deref()).await?;
-    let by_name: HashMap<String, Pod> = pods
-        .iter()
-        .map(|p| (p.pod_name.clone(), p.clone()))
-        .collect();
-    let type_ids = std::sync::Arc::new(type_ids(st, mv).await?);
-
-    let marker = match &p.marker {
-        None => None,
-        Some(m) => {
-            let (_, pod) = kind.routed(st, c, m).await?;
-            let mut values = fetch(st, c, kind, &pod, m).await?;
-            item_to_top(kind, &mut values, &pod, &type_ids);
-            Some(MarkerPosition {
-                id: m.clone(),
-                values,
-                pod: Some(pod.pod_name.clone()),
-                per_pod_markers: p.hints.clone(),
-            })
-        }
+    let (limit, limit_given) = (p.limit, p.limit_given);
+    let q = ListQuery {
+        sort: p.sort,
+        limit: p.limit,
+        offset: p.offset,
+        marker: p.marker,
+        hints: p.hints,
+        az: p.az,
+        all_tenants: p.all_tenants,
+        filters: p.filters,
+        detail: detail || kind.brief_from_detail,
+        type_ids: mv.at_least(63),
+        strict: listing::strict(&c.headers),
     };
-    let strict = listing::strict(&c.headers);
-    let req = ListRequest {
-        sort: p.sort.clone(),
-        limit: Some(p.limit.saturating_add(p.offset)),
-        marker,
-        per_pod_deadline: st.list_deadline,
-        strict,
+    let page = match tricircle_volume::list::list(st, &caller(c), kind.base, q).await {
+        Ok(page) => page,
+        Err(VolumeError::TokenRefused) => return Ok(st.auth.unauthorized_response()),
+        Err(e) => return Err(e.into()),
     };
-    let path = if detail || kind.brief_from_detail {
-        PodPath::of([kind.collection, "detail"])
-    } else {
-        PodPath::of([kind.collection])
-    };
-    let pod_names: Vec<String> = pods.iter().map(|p| p.pod_name.clone()).collect();
-    let fetch_page = |pod_name: String, page: PageQuery| {
-        let pod = by_name.get(&pod_name).cloned();
-        let filters = p.filters.clone();
-        let az_filtered = p.az.is_some();
-        let sort = p.sort.clone();
-        let path = path.clone();
-        let type_ids = type_ids.clone();
-        async move {
-            let pod = pod.ok_or_else(|| PageError::Failed(format!("unknown pod {pod_name}")))?;
-            let mut q = filters;
-            if az_filtered && !pod.pod_az_name.is_empty() {
-                q.push(("availability_zone".into(), pod.pod_az_name.clone()));
-            }
-            let sort_param: Vec<String> = sort
-                .iter()
-                .map(|k| format!("{}:{}", k.key, k.dir.as_str()))
-                .collect();
-            q.push(("sort".into(), sort_param.join(",")));
-            q.push(("limit".into(), page.limit.to_string()));
-            if let Some(m) = page.marker {
-                q.push(("marker".into(), m));
-            }
-            let qs = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(q)
-                .finish();
-            let answer = try_forward(st, c, &pod, Method::GET, path, Some(qs), None).await?;
-            if answer.status.is_client_error() {
-                return Err(PageError::Refused(refusal(&answer)));
-            }
-            if !answer.is_success() {
-                return Err(PageError::Failed(format!(
-                    "HTTP {}: {}",
-                    answer.status,
-                    String::from_utf8_lossy(&answer.body)
-                )));
-            }
-            let mut doc = answer
-                .json()
-                .ok_or_else(|| PageError::Failed("not JSON".into()))?;
-            answer.links.rewrite_json(&mut doc);
-            let mut items = match doc.get_mut(kind.collection).map(Value::take) {
-                Some(Value::Array(a)) => a,
-                _ => return Err(PageError::Failed(format!("no {} array", kind.collection))),
-            };
-            for item in &mut items {
-                item_to_top(kind, item, &pod, &type_ids);
-            }
-            Ok(items)
-        }
-    };
-    let listed_at = st.pods.health().now();
-    let outcome = match list_across(&pod_names, fetch_page, &req).await {
-        Ok(o) => o,
-        Err(f) if listing::token_refused(&f.failure) => return Ok(st.auth.unauthorized_response()),
-        Err(f) => {
-            return Err(match f.failure {
-                PodFailure::Error(PageError::Refused(e) | PageError::Shed(e)) => e,
-                other => ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("Pod {} could not be listed: {other}", f.pod),
-                ),
-            })
-        }
-    };
-    if outcome
-        .failed
-        .iter()
-        .any(|(_, f)| listing::token_refused(f))
-    {
-        return Ok(st.auth.unauthorized_response());
-    }
-    if let Some(e) = outcome.failed.iter().find_map(|(_, f)| listing::shed(f)) {
-        return Err(e);
-    }
-    // A request every pod refused is the client's mistake: say so.
-    if outcome.items.is_empty() && !pods.is_empty() && outcome.failed.len() == pods.len() {
-        if let Some((_, PodFailure::Error(PageError::Refused(e)))) = outcome.failed.first() {
-            if outcome
-                .failed
-                .iter()
-                .all(|(_, f)| matches!(f, PodFailure::Error(PageError::Refused(_))))
-            {
-                return Err(e.clone());
-            }
-        }
-    }
-
-    let items: Vec<Value> = outcome
+    let items: Vec<Value> = page
         .items
         .into_iter()
-        .skip(p.offset)
         .map(|v| {
             if detail || !kind.brief_from_detail {
                 v
@@ -316,9 +178,9 @@ pub(super) async fn list(
         .and_then(|v| v["id"].as_str())
         .map(str::to_string);
     let mut body = json!({ kind.collection: items });
-    if let (true, Some(last)) = (outcome.more, last) {
-        let limit = p.limit_given.then_some(p.limit);
-        let qs = listing::next_query(&params, &["offset"], limit, &last, &outcome.next_hints);
+    if let (true, Some(last)) = (page.more, last) {
+        let limit = limit_given.then_some(limit);
+        let qs = listing::next_query(&params, &["offset"], limit, &last, &page.next_hints);
         let collection = if detail {
             format!("{}/detail", kind.collection)
         } else {
@@ -328,13 +190,7 @@ pub(super) async fn list(
             json!([{"rel": "next", "href": format!("{}?{qs}", base.url(&collection))}]);
     }
     let mut resp = Json(body).into_response();
-    listing::report_skipped(
-        &mut resp,
-        &outcome.failed,
-        kind.collection,
-        st.pods.health(),
-        listed_at,
-    );
+    listing::name_skipped(&mut resp, &page.skipped);
     Ok(resp)
 }
 
@@ -342,6 +198,7 @@ pub(super) async fn list(
 mod tests {
     use super::super::resources::{SNAPSHOTS, VOLUMES};
     use super::*;
+    use axum::http::StatusCode;
     use tricircle_core::listing::SortDir;
 
     fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

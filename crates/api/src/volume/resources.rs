@@ -3,23 +3,15 @@
 //! domain's caller of a request, parsing helpers with Cinder's messages,
 //! and rendering the domain's answers.
 
-use std::collections::HashMap;
-
-use axum::body::{Body, Bytes};
-use axum::http::Method;
+use axum::body::Body;
 use axum::response::Response;
 use serde_json::Value;
 use tricircle_core::listing::{SortField, CINDER_SNAPSHOT_SORT_FIELDS, CINDER_VOLUME_SORT_FIELDS};
 use tricircle_gateway::Caller;
-use tricircle_pods::PodPath;
-use tricircle_store::{Pod, Routing};
-use tricircle_volume::cinder::{self, Request};
 use tricircle_volume::Answer;
 
-use super::microversion::VolumeVersion;
 use crate::error::ApiError;
-use crate::gateway::forward::{CallError, PodAnswer};
-use crate::gateway::{subresource, Call, GatewayState};
+use crate::gateway::{subresource, Call};
 
 /// One kind of pod resource of the volume API: the domain's kind, with
 /// what its list and sub-resources need.
@@ -87,25 +79,12 @@ impl Kind {
             Err(self.base.not_found(id).into())
         }
     }
-
-    /// The routing and pod of `id` (for the cross-pod list).
-    pub async fn routed(
-        &self,
-        st: &GatewayState,
-        c: &Call,
-        id: &str,
-    ) -> Result<(Routing, Pod), ApiError> {
-        let id = self.path_id(id)?;
-        Ok(self.base.routed(st, &caller(c), id).await?)
-    }
 }
 
 /// The domain's caller of this request; the pods see the client's content
 /// type and microversion.
 pub(super) fn caller(c: &Call) -> Caller {
-    let mut caller = crate::gateway::forward::caller(&c.ctx, &c.rid, &c.root);
-    caller.pass_headers = tricircle_gateway::pod_call::pass_headers(&c.headers);
-    caller
+    crate::gateway::domain_caller(c)
 }
 
 /// The domain's answer as the client's response.
@@ -115,61 +94,6 @@ pub(super) fn render(answer: Answer) -> Response {
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
     resp
-}
-
-// ------------------------------------------- for the cross-pod list
-
-/// Like `cinder::try_forward`, for the cross-pod list.
-pub(super) async fn try_forward(
-    st: &GatewayState,
-    c: &Call,
-    pod: &Pod,
-    method: Method,
-    path: PodPath,
-    query: Option<String>,
-    body: Option<Bytes>,
-) -> Result<PodAnswer, CallError> {
-    let request = Request {
-        method,
-        path,
-        query,
-        body,
-    };
-    cinder::try_forward(st, &caller(c), pod, request).await
-}
-
-/// Top volume type ids by name, shown from 3.63.
-pub(super) async fn type_ids(
-    st: &GatewayState,
-    mv: VolumeVersion,
-) -> Result<HashMap<String, String>, ApiError> {
-    Ok(tricircle_volume::kind::type_ids(st, mv.at_least(63)).await?)
-}
-
-/// One resource of `kind` from `pod`, in top terms.
-pub(super) fn item_to_top(
-    kind: &Kind,
-    item: &mut Value,
-    pod: &Pod,
-    type_ids: &HashMap<String, String>,
-) {
-    kind.base.item_to_top(item, pod, type_ids);
-}
-
-/// A pod's refusal as our error (same status and message).
-pub(super) fn refusal(answer: &PodAnswer) -> ApiError {
-    cinder::refusal(answer).into()
-}
-
-/// A resource's current state in its pod; its absence is Cinder's 404.
-pub(super) async fn fetch(
-    st: &GatewayState,
-    c: &Call,
-    kind: &Kind,
-    pod: &Pod,
-    id: &str,
-) -> Result<Value, ApiError> {
-    Ok(cinder::fetch(st, &caller(c), kind.base, pod, id).await?)
 }
 
 // ------------------------------------------------------------ parsing
