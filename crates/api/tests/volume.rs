@@ -2413,3 +2413,54 @@ mod create_checks {
         tricircle_volume::create_check::register(registry, deps)
     }
 }
+
+/// A create refused for its body copies nothing into a pod first (the
+/// fuzz found a volume type copied and routed for a create whose metadata
+/// the pod then refused), and an encryption id that is no path segment
+/// names nothing.
+#[tokio::test]
+async fn refused_requests_leave_no_copies_and_bad_segments_are_404() {
+    let gw = start().await;
+    let a = gw
+        .call(
+            &gw.admin,
+            Method::POST,
+            "/v3/types",
+            Some(json!({"volume_type": {"name": "gold"}})),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let gold = a.body["volume_type"]["id"].as_str().unwrap().to_string();
+    for metadata in [
+        json!({"k": -1}),
+        json!({"k": true}),
+        json!({"bad key!": "x"}),
+        json!(["k"]),
+    ] {
+        let body = json!({"volume": {"size": 1, "volume_type": "gold", "metadata": metadata}});
+        let a = gw.demo(Method::POST, "/volumes", Some(body)).await;
+        assert_fault(&a, 400, "badRequest");
+    }
+    assert_eq!(gw.routing_pod(&gold, "volume_type").await, None);
+    assert_eq!(
+        gw.pod1.volume().volumes().len() + gw.pod2.volume().volumes().len(),
+        0
+    );
+    // Good metadata still goes through, and the type is copied then.
+    let v = gw
+        .create_volume(json!({"size": 1, "volume_type": "gold", "metadata": {"k": "v"}}))
+        .await;
+    assert_eq!(v["metadata"]["k"], "v", "{v}");
+    assert!(gw.routing_pod(&gold, "volume_type").await.is_some());
+
+    let spec = json!({"encryption": {"provider": "luks", "control_location": "front-end"}});
+    for id in ["..;%2F..;%2Fservers", "..", "a%2Fb", "%2E%2E"] {
+        let path = format!("/v3/types/{gold}/encryption/{id}");
+        let a = gw
+            .call(&gw.admin, Method::PUT, &path, Some(spec.clone()))
+            .await;
+        assert_fault(&a, 404, "itemNotFound");
+        let a = gw.call(&gw.admin, Method::DELETE, &path, None).await;
+        assert_fault(&a, 404, "itemNotFound");
+    }
+}

@@ -124,12 +124,24 @@ pub async fn create(
     Ok(Json(json!({ "encryption": answer })))
 }
 
+/// The encryption id of an update or delete names nothing Cinder checks,
+/// but like every path segment it must be one (no `/`, `..`, controls):
+/// anything else is a path nobody serves.
+fn known_path(encryption_id: &str) -> Result<(), ApiError> {
+    if crate::gateway::subresource::valid_segment(encryption_id) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("The resource could not be found."))
+    }
+}
+
 pub async fn update(
     State(st): State<GatewayState>,
     c: Call,
-    Path((id, _encryption_id)): Path<(String, String)>,
+    Path((id, encryption_id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    known_path(&encryption_id)?;
     c.ctx.require_admin(POLICY)?;
     let fields = checked(&body, false)?;
     domain::update(&st, &caller(&c), &id, &fields).await?;
@@ -139,8 +151,9 @@ pub async fn update(
 pub async fn delete(
     State(st): State<GatewayState>,
     c: Call,
-    Path((id, _encryption_id)): Path<(String, String)>,
+    Path((id, encryption_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    known_path(&encryption_id)?;
     c.ctx.require_admin(POLICY)?;
     domain::delete(&st, &caller(&c), &id).await?;
     Ok(StatusCode::ACCEPTED.into_response())

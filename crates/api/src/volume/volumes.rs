@@ -55,6 +55,7 @@ fn parse_create(body: &Bytes, mv: VolumeVersion) -> Result<VolumeCreate, ApiErro
         ));
     }
     let volume_type = opt_string(vol, "volume_type")?.filter(|t| !t.is_empty());
+    check_metadata(vol)?;
     let mut sources = Vec::new();
     for (field, kind) in [
         ("snapshot_id", &SNAPSHOTS),
@@ -73,6 +74,37 @@ fn parse_create(body: &Bytes, mv: VolumeVersion) -> Result<VolumeCreate, ApiErro
         sources,
         show_type_ids: mv.at_least(63),
     })
+}
+
+/// Cinder's schema of a new volume's `metadata` (string keys of
+/// `[a-zA-Z0-9-_:. /]{1,255}`, string values): checked before anything is
+/// copied into a pod for the volume, so a refused create leaves nothing.
+fn check_metadata(vol: &serde_json::Map<String, Value>) -> Result<(), ApiError> {
+    let Some(meta) = vol.get("metadata").filter(|v| !v.is_null()) else {
+        return Ok(());
+    };
+    let Some(obj) = meta.as_object() else {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute metadata. Value: {meta}. {meta} is not of type 'object'"
+        )));
+    };
+    for (k, v) in obj {
+        let key_ok = !k.is_empty()
+            && k.chars().count() <= 255
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_:. /".contains(c));
+        if !key_ok {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute metadata. Value: {meta}. Additional properties are not allowed ('{k}' was unexpected)"
+            )));
+        }
+        if !v.is_string() {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute {k}. Value: {v}. {v} is not of type 'string'"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `POST /volumes`.
