@@ -9,7 +9,6 @@ pub mod auth;
 pub mod body;
 pub mod compute;
 pub mod connections;
-pub mod create_checks;
 pub mod error;
 pub mod gateway;
 pub mod network;

@@ -23,8 +23,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use http::Method;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tricircle_jobs::{handler_fn, resource_str, Job, JobError, Registry, ResourceKeys};
+use tricircle_jobs::{Job, JobError, JobPayload, Registry};
 use tricircle_network::bottom::Bottom;
 use tricircle_pods::{KeystoneClient, PodClient, PodPath, ServiceCall};
 use tricircle_store::{NewJob, RoutingFilter, Store, StoreError};
@@ -51,6 +52,29 @@ pub fn reservation_ttl(pod_timeout: Duration) -> Duration {
     pod_timeout * 4
 }
 
+/// What every create check carries: where the create went and what the
+/// check looks for there. Each kind's payload holds one (flattened: the
+/// stored JSON is one object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateCheck {
+    /// The request id the create was sent with.
+    pub request_id: String,
+    pub pod_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_id: Option<String>,
+    /// The name asked for (a volume may have none).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Who asked: what the pod made is theirs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
+
+/// The payload of one kind's check job.
+pub trait CheckPayload: JobPayload {
+    fn create(&self) -> &CreateCheck;
+}
+
 impl Gateway {
     /// Records, just before a pod is asked to create, the check job that
     /// settles the create should its outcome never be recorded, and gives
@@ -58,15 +82,16 @@ impl Gateway {
     /// waits [`settle_for`] the pod timeout; recording the outcome cancels
     /// it. `resource` names the pod, the request and what to look for. The
     /// job's resource id is ours (a client's request id is not unique).
-    pub async fn expect_create(
+    pub async fn expect_create<P: CheckPayload>(
         &self,
-        job_type: &str,
+        check: &P,
         project_id: &str,
-        resource: Value,
         reservations: &[i64],
     ) -> Result<String, StoreError> {
+        let resource = serde_json::to_value(check)
+            .map_err(|e| StoreError::Corrupt(format!("a create check's payload: {e}")))?;
         let job = NewJob {
-            job_type: job_type.to_string(),
+            job_type: P::JOB_TYPE.to_string(),
             project_id: project_id.to_string(),
             resource_id: uuid::Uuid::new_v4().to_string(),
             resource,
@@ -103,7 +128,6 @@ pub struct CheckDeps {
 
 /// One kind of resource a check looks for.
 pub struct Kind {
-    pub job_type: &'static str,
     pub service_type: &'static str,
     /// The detailed list, relative to the service's catalog URL.
     pub list_path: &'static str,
@@ -113,40 +137,31 @@ pub struct Kind {
     pub created_key: &'static str,
     /// The routing table's resource type.
     pub resource_type: ResourceType,
-    /// The keys of a check's `resource` besides `request_id` and
-    /// `pod_name`, which the gateway records and the check reads.
-    pub optional_keys: &'static [&'static str],
 }
 
-/// Registers the check of `kind` in `registry`: [`check`], then `after`
-/// (what else the kind's check settles, such as a lost boot's ports).
-pub fn register_kind<A, Fut>(
+/// Registers the check of `kind` (jobs carrying a `P`) in `registry`:
+/// [`check`], then `after` (what else the kind's check settles, such as a
+/// lost boot's ports).
+pub fn register_kind<P, A, Fut>(
     registry: Registry,
     deps: CheckDeps,
     kind: &'static Kind,
     after: A,
 ) -> Registry
 where
-    A: Fn(CheckDeps, Job) -> Fut + Send + Sync + 'static,
+    P: CheckPayload,
+    A: Fn(CheckDeps, P) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), JobError>> + Send + 'static,
 {
     let after = Arc::new(after);
-    registry.with_keys(
-        kind.job_type,
-        ResourceKeys {
-            id: &["request_id"],
-            required: &["pod_name"],
-            optional: kind.optional_keys,
-        },
-        handler_fn(move |job| {
-            let d = deps.clone();
-            let after = after.clone();
-            async move {
-                check(&d, kind, &job).await?;
-                after(d, job).await
-            }
-        }),
-    )
+    registry.on::<P, _, _>(move |payload: P, job: Job| {
+        let d = deps.clone();
+        let after = after.clone();
+        async move {
+            check(&d, kind, payload.create(), &job).await?;
+            after(d, payload).await
+        }
+    })
 }
 
 /// A pod's timestamp: Nova's `2026-12-07T05:42:36Z`, Cinder's
@@ -225,17 +240,13 @@ impl CheckDeps {
     }
 }
 
-/// Finds and deletes what the unsettled create of `job` made.
-pub async fn check(d: &CheckDeps, kind: &Kind, job: &Job) -> Result<(), JobError> {
-    let pod = resource_str(job, "pod_name")?;
-    let request_id = resource_str(job, "request_id")?;
-    let user = job
-        .resource
-        .get("user_id")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+/// Finds and deletes what the unsettled create `c` of `job` made.
+pub async fn check(d: &CheckDeps, kind: &Kind, c: &CreateCheck, job: &Job) -> Result<(), JobError> {
+    let pod = c.pod_name.as_str();
+    let request_id = c.request_id.as_str();
+    let user = c.user_id.as_deref().unwrap_or("");
     // A volume may have no name; a server always has one.
-    let name = job.resource.get("name").and_then(Value::as_str);
+    let name = c.name.as_deref();
     let asked = parse_time(&job.created_at)
         .ok_or_else(|| JobError::Fatal(format!("bad job time '{}'", job.created_at)))?;
     let settle = chrono_of(d.settle);
@@ -350,14 +361,12 @@ mod tests {
                 .map(|(_, v)| v.into_owned())
         };
         const SERVER: Kind = Kind {
-            job_type: "s",
             service_type: "compute",
             list_path: "/servers/detail",
             list_key: "servers",
             collection: "/servers",
             created_key: "created",
             resource_type: ResourceType::Server,
-            optional_keys: &[],
         };
         const VOLUME: Kind = Kind {
             service_type: "volumev3",

@@ -1,30 +1,11 @@
 //! Quota across pods for volumes and snapshots: reservations taken before a
 //! pod is asked, Cinder's refusals, and the create check recorded with them.
 
-use std::time::Duration;
-
-use serde_json::Value;
 use tricircle_gateway::{Caller, Gateway};
-use tricircle_store::{NewJob, Pod, QuotaExceeded, Reservation, Usage};
+use tricircle_store::{Pod, QuotaExceeded, Reservation, Usage};
 
 use crate::error::{Result, VolumeError};
 use crate::kind::{Kind, VOLUMES};
-
-/// The job type that settles a volume create whose answer was lost.
-pub const VOLUME_CREATE_CHECK: &str = "volume_create_check";
-
-/// How long a quota reservation counts without being completed: covers the
-/// pod calls between reserving and recording what the pod made (copies into
-/// the pod, the create itself), each bounded by the pod timeout. Same rule
-/// as `create_checks::reservation_ttl` (to be one at merge).
-pub fn reservation_ttl(pod_timeout: Duration) -> Duration {
-    pod_timeout * 4
-}
-
-/// How long a create check waits before judging (as `create_checks::settle_for`).
-fn settle_for(pod_timeout: Duration) -> Duration {
-    pod_timeout * 2
-}
 
 /// `per_volume_gigabytes` of a project (-1: no limit).
 pub async fn per_volume_limit(gw: &Gateway, project: &str) -> Result<i64> {
@@ -57,7 +38,7 @@ pub async fn reserve(
             min_count: 1,
             max_count: 1,
             limits: &limits,
-            ttl: reservation_ttl(gw.pods.timeout()),
+            ttl: gw.reservation_ttl(),
         })
         .await?
     {
@@ -93,35 +74,6 @@ pub async fn release(gw: &Gateway, reservation: i64) {
     if let Err(e) = gw.store.release_reservations(&[reservation]).await {
         tracing::warn!(error = %e, reservation, "quota reservation not released; it expires");
     }
-}
-
-/// Records, just before a pod is asked to create, the check job that
-/// settles the create should its outcome never be recorded, and gives the
-/// create's `reservations` another TTL. Same rule as
-/// `create_checks::expect` (to be one at merge).
-pub async fn expect_create_check(
-    gw: &Gateway,
-    job_type: &str,
-    project_id: &str,
-    resource: Value,
-    reservations: &[i64],
-) -> Result<String> {
-    let job = NewJob {
-        job_type: job_type.to_string(),
-        project_id: project_id.to_string(),
-        resource_id: uuid::Uuid::new_v4().to_string(),
-        resource,
-    };
-    let timeout = gw.pods.timeout();
-    Ok(gw
-        .store
-        .expect_create(
-            &job,
-            settle_for(timeout),
-            reservations,
-            reservation_ttl(timeout),
-        )
-        .await?)
 }
 
 /// Cinder's `QuotaError` for a refused reservation, as its fault wrapper

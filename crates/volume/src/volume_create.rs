@@ -10,11 +10,13 @@ use tricircle_pods::PodPath;
 use tricircle_store::{Pod, Usage, VolumeType};
 
 use crate::cinder::{self, fetch, forward, resource_of, size_of, Answer, Request};
+use crate::create_check::VolumeCreateCheck;
 use crate::error::{Result, VolumeError};
 use crate::kind::{type_ids, Kind, VOLUMES};
-use crate::quota::{self, release, reserve_volume, VOLUME_CREATE_CHECK};
+use crate::quota::{release, reserve_volume};
 use crate::type_copies::ensure_type_in_pod;
 use crate::types;
+use tricircle_gateway::create_check::CreateCheck;
 
 /// `POST /volumes`, parsed.
 pub struct VolumeCreate {
@@ -120,21 +122,23 @@ pub async fn create(gw: &Gateway, caller: &Caller, mut req: VolumeCreate) -> Res
     let reservation = reserve_volume(gw, caller, &pod, size).await?;
     // Before the pod is asked: the job that deletes what it made should the
     // outcome never be recorded here (as for servers).
-    let resource = json!({"pod_id": pod.pod_id, "pod_name": pod.pod_name,
-        "name": req.body["volume"]["name"], "request_id": caller.request_id, "user_id": caller.user_id});
-    let check = match quota::expect_create_check(
-        gw,
-        VOLUME_CREATE_CHECK,
-        &caller.project_id,
-        resource,
-        &[reservation],
-    )
-    .await
+    let payload = VolumeCreateCheck {
+        create: CreateCheck {
+            request_id: caller.request_id.clone(),
+            pod_name: pod.pod_name.clone(),
+            pod_id: Some(pod.pod_id.clone()),
+            name: req.body["volume"]["name"].as_str().map(str::to_string),
+            user_id: Some(caller.user_id.clone()),
+        },
+    };
+    let check = match gw
+        .expect_create(&payload, &caller.project_id, &[reservation])
+        .await
     {
         Ok(job) => job,
         Err(e) => {
             release(gw, reservation).await;
-            return Err(e);
+            return Err(e.into());
         }
     };
     let answer = match create_in_pod(gw, caller, &pod, vtype.as_ref(), &req.body).await {

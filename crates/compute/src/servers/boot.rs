@@ -11,8 +11,9 @@ use tricircle_pods::PodPath;
 use tricircle_store::{Flavor, Keypair, NewRouting, Pod, Usage};
 
 use super::{BootDependencies, ServerPorts, Servers, RESOURCE_TYPE};
-use crate::create_check::SERVER_CREATE_CHECK;
+use crate::create_check::ServerCreateCheck;
 use crate::ComputeError;
+use tricircle_gateway::create_check::CreateCheck;
 
 /// What one boot request makes in its pod.
 pub(super) struct Boot<'a, N> {
@@ -103,16 +104,19 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
         // Before anything is made for this server: the job that settles its
         // create should the outcome never be recorded (lost answer, or this
         // gateway dies), named after what it looks for.
-        let mut resource = json!({"pod_id": b.pod.pod_id, "pod_name": b.pod.pod_name, "name": name,
-            "request_id": caller.request_id, "user_id": caller.user_id, "ports": []});
+        let mut payload = ServerCreateCheck {
+            create: CreateCheck {
+                request_id: caller.request_id.clone(),
+                pod_name: b.pod.pod_name.clone(),
+                pod_id: Some(b.pod.pod_id.clone()),
+                name: Some(name.to_string()),
+                user_id: Some(caller.user_id.clone()),
+            },
+            ports: Vec::new(),
+        };
         let check = self
             .gateway
-            .expect_create(
-                SERVER_CREATE_CHECK,
-                &caller.project_id,
-                resource.clone(),
-                &b.reservations[i..],
-            )
+            .expect_create(&payload, &caller.project_id, &b.reservations[i..])
             .await
             .map_err(|e| failed(e.into()))?;
         // Each server gets its own top ports, ready in the pod.
@@ -137,7 +141,9 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
         // finds it unsettled.
         let ports = prepared.as_ref().map(P::created_ports).unwrap_or_default();
         if !ports.is_empty() {
-            resource["ports"] = json!(ports);
+            payload.ports = ports.clone();
+            // Strings only: serializing cannot fail.
+            let resource = serde_json::to_value(&payload).unwrap_or_default();
             if let Err(e) = self
                 .gateway
                 .store
