@@ -328,6 +328,16 @@ impl Gw {
         panic!("{rest} never went");
     }
 
+    /// A public volume type named `name`, made by the admin: its id.
+    async fn create_type(&self, name: &str) -> String {
+        let body = json!({"volume_type": {"name": name}});
+        let a = self
+            .call(&self.admin, Method::POST, "/v3/types", Some(body))
+            .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.body["volume_type"]["id"].as_str().unwrap().to_string()
+    }
+
     async fn routing_pod(&self, id: &str, resource_type: &str) -> Option<String> {
         let page = self
             .store
@@ -2118,16 +2128,7 @@ async fn volume_type_create_and_update_answer_cinders_manage_view() {
 #[tokio::test]
 async fn volume_type_encryption_is_kept_with_the_type() {
     let gw = start().await;
-    let a = gw
-        .call(
-            &gw.admin,
-            Method::POST,
-            "/v3/types",
-            Some(json!({"volume_type": {"name": "luks"}})),
-        )
-        .await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let id = a.body["volume_type"]["id"].as_str().unwrap().to_string();
+    let id = gw.create_type("luks").await;
     let path = format!("/v3/types/{id}/encryption");
     let a = gw.call(&gw.admin, Method::GET, &path, None).await;
     assert_eq!((a.status, a.body.clone()), (200, json!({})));
@@ -2421,16 +2422,7 @@ mod create_checks {
 #[tokio::test]
 async fn refused_requests_leave_no_copies_and_bad_segments_are_404() {
     let gw = start().await;
-    let a = gw
-        .call(
-            &gw.admin,
-            Method::POST,
-            "/v3/types",
-            Some(json!({"volume_type": {"name": "gold"}})),
-        )
-        .await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let gold = a.body["volume_type"]["id"].as_str().unwrap().to_string();
+    let gold = gw.create_type("gold").await;
     for metadata in [
         json!({"k": -1}),
         json!({"k": true}),

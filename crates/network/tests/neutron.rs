@@ -225,18 +225,7 @@ async fn provider_networks_for_admins() {
 async fn availability_zone_hints() {
     for s in testing::all().await {
         let n = neutron(&s, cfg());
-        let pod = |name: &str, az: &str| {
-            PodSpec {
-                pod_name: name.into(),
-                az_name: Some(az.into()),
-                pod_az_name: None,
-                dc_name: None,
-            }
-            .validate()
-            .unwrap()
-        };
-        s.create_pod(&pod("RegionOne", "")).await.unwrap();
-        let p1 = s.create_pod(&pod("Pod1", "az1")).await.unwrap();
+        let p1 = top_and_one_pod(&s).await;
         let v = n
             .create_network(&user("p1"), json!({"availability_zone_hints": ["az1"]}))
             .await
@@ -922,22 +911,27 @@ async fn reserved_ports_are_made_once() {
     }
 }
 
+/// The top pod and `Pod1` in `az1`, which is returned.
+async fn top_and_one_pod(s: &tricircle_store::Store) -> tricircle_store::Pod {
+    let pod = |name: &str, az: &str| {
+        PodSpec {
+            pod_name: name.into(),
+            az_name: Some(az.into()),
+            pod_az_name: None,
+            dc_name: None,
+        }
+        .validate()
+        .unwrap()
+    };
+    s.create_pod(&pod("RegionOne", "")).await.unwrap();
+    s.create_pod(&pod("Pod1", "az1")).await.unwrap()
+}
+
 #[tokio::test]
 async fn changes_to_copied_resources_record_jobs() {
     for s in testing::all().await {
         let n = neutron(&s, cfg());
-        let pod = |name: &str, az: &str| {
-            PodSpec {
-                pod_name: name.into(),
-                az_name: Some(az.into()),
-                pod_az_name: None,
-                dc_name: None,
-            }
-            .validate()
-            .unwrap()
-        };
-        s.create_pod(&pod("RegionOne", "")).await.unwrap();
-        let p1 = s.create_pod(&pod("Pod1", "az1")).await.unwrap();
+        let p1 = top_and_one_pod(&s).await;
         let u = user("p1");
         let (net, sub) = net_and_subnet(&n, &u, "10.0.0.0/24").await;
         let port = n.create_port(&u, json!({"network_id": net})).await.unwrap();
@@ -1195,18 +1189,7 @@ async fn addresses_of_a_deleted_copy_are_held_until_its_delete_job_succeeds() {
     use std::collections::HashMap;
     for s in testing::all().await {
         let n = neutron(&s, cfg());
-        let pod = |name: &str, az: &str| {
-            PodSpec {
-                pod_name: name.into(),
-                az_name: Some(az.into()),
-                pod_az_name: None,
-                dc_name: None,
-            }
-            .validate()
-            .unwrap()
-        };
-        s.create_pod(&pod("RegionOne", "")).await.unwrap();
-        let p1 = s.create_pod(&pod("Pod1", "az1")).await.unwrap();
+        let p1 = top_and_one_pod(&s).await;
         let u = user("p1");
         // Pools 10.0.0.2-14: 13 addresses.
         let (net, _sub) = net_and_subnet(&n, &u, "10.0.0.0/28").await;
@@ -1329,18 +1312,7 @@ async fn addresses_of_a_deleted_copy_are_held_until_its_delete_job_succeeds() {
 async fn binding_and_releasing_server_ports_change_ports_rows_and_jobs_together() {
     for s in testing::all().await {
         let n = neutron(&s, cfg());
-        let pod = |name: &str, az: &str| {
-            PodSpec {
-                pod_name: name.into(),
-                az_name: Some(az.into()),
-                pod_az_name: None,
-                dc_name: None,
-            }
-            .validate()
-            .unwrap()
-        };
-        s.create_pod(&pod("RegionOne", "")).await.unwrap();
-        let p1 = s.create_pod(&pod("Pod1", "az1")).await.unwrap();
+        let p1 = top_and_one_pod(&s).await;
         let u = user("p1");
         let (net, _) = net_and_subnet(&n, &u, "10.0.0.0/24").await;
         let mut ids = Vec::new();

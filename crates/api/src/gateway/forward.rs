@@ -1,15 +1,13 @@
-//! Rendering a pod's answer as ours, and the API-side shims over the
-//! domain's calls to pods (`tricircle_gateway::pod_call`).
+//! Rendering a pod's answer as ours, and the domain's view of a request's
+//! caller.
 
 use axum::body::Body;
 use axum::response::Response;
 use serde_json::Value;
 
-pub use tricircle_gateway::pod_call::{fault_message, CallError, PodAnswer, PodCall};
+use tricircle_gateway::PodAnswer;
 
-use super::GatewayState;
 use crate::auth::Context;
-use crate::error::ApiError;
 use crate::observe::RequestId;
 
 /// A pod's answer as the client's response.
@@ -50,35 +48,4 @@ pub fn caller(ctx: &Context, rid: &RequestId, our_root: &str) -> tricircle_gatew
         refused_write: ctx.refused_write.clone(),
         pass_headers: Default::default(),
     }
-}
-
-/// Sends `call` to its pod with the caller's token and request id.
-pub async fn call(
-    state: &GatewayState,
-    ctx: &Context,
-    rid: &RequestId,
-    our_root: &str,
-    c: PodCall<'_>,
-) -> Result<PodAnswer, ApiError> {
-    Ok(state.gateway.call(&caller(ctx, rid, our_root), c).await?)
-}
-
-/// Like [`call`], as Tricircle's service user (admin in its project).
-pub async fn call_as_service(
-    state: &GatewayState,
-    rid: &RequestId,
-    our_root: &str,
-    c: PodCall<'_>,
-) -> Result<PodAnswer, ApiError> {
-    let nobody = Context {
-        user_id: String::new(),
-        project_id: String::new(),
-        roles: Vec::new(),
-        token: "".into(),
-        refused_write: None,
-    };
-    Ok(state
-        .gateway
-        .call_as_service(&caller(&nobody, rid, our_root), c)
-        .await?)
 }

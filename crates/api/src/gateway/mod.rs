@@ -12,8 +12,6 @@ pub use tricircle_gateway::{Gateway, SKIPPED_PODS_HEADER, STRICT_LIST_HEADER};
 
 use std::sync::Arc;
 
-use tricircle_store::Usage;
-
 use crate::auth::Authenticator;
 
 /// What the compute and volume APIs hold: the domain below them, and what
@@ -172,11 +170,6 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Call {
             headers: parts.headers.clone(),
         })
     }
-}
-
-/// Quota limits of a project: its own, else the defaults.
-pub async fn project_limits(state: &GatewayState, project_id: &str) -> Result<Usage, ApiError> {
-    Ok(state.gateway.project_limits(project_id).await?)
 }
 
 /// The version a request asks of `service` in `OpenStack-API-Version`
