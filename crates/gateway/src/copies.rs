@@ -1,78 +1,38 @@
 //! Copies of top resources in pods (flavors, keypairs, server groups,
-//! volume types): each made at most once per pod, whatever the number of
-//! concurrent requests and gateway instances, through one get-or-create
-//! under the routing lock (see `tricircle_store::RoutingLock`), as the
-//! network domain makes its copies.
-//!
-//! The routing row of `(top id, pod, resource type)` is the lock: the
-//! caller that inserts it creates the copy in the pod and records its
-//! bottom id; the others wait for it. An owner that died leaves the row
-//! empty; once it is stale another caller takes it over and is told so
-//! ([`Attempt::TakeOver`]) to look for a copy the dead owner may have made
-//! before creating one. A tombstoned top resource (being deleted) gets no
-//! copy.
+//! volume types) in the gateway's terms: the store's one get-or-create
+//! under the routing lock ([`tricircle_store::copies`], which the network
+//! domain uses too) with the gateway's errors. A copy is made at most once
+//! per pod, whatever the number of concurrent requests and gateway
+//! instances; a tombstoned top resource (being deleted) gets no copy.
 
 use std::future::Future;
 use std::time::Duration;
 
 use thiserror::Error;
-use tricircle_store::{Pod, RoutingLock, Store};
+use tricircle_store::copies;
+use tricircle_store::Store;
+
+pub use tricircle_store::copies::{Attempt, CopyOf};
 
 use crate::error::GatewayError;
 use crate::Gateway;
-use tricircle_core::ResourceType;
 
 /// How long a creation lock may stay untouched before another caller
 /// takes it over; a waiter gives up after twice as long.
 pub const COPY_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The copy asked for: `top_id`'s copy of type `resource_type` in `pod`,
-/// its routing recorded under `project_id` (empty for copies shared by
-/// every project, such as flavors).
-#[derive(Debug, Clone, Copy)]
-pub struct CopyOf<'a> {
-    pub resource_type: ResourceType,
-    pub top_id: &'a str,
-    pub pod: &'a Pod,
-    pub project_id: &'a str,
-}
+/// Why the create closure made no copy, and whether the pod may have made
+/// one all the same.
+pub type CreateError = copies::CreateError<GatewayError>;
 
-/// Why the create closure is called.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Attempt {
-    /// This caller took the lock first: no copy was recorded.
-    First,
-    /// This caller took over a stale lock: a caller that died may have
-    /// made the copy in the pod without recording it; look for it first.
-    TakeOver,
-}
-
-/// Why the create closure made no copy, and whether the pod may have
-/// made one all the same.
-#[derive(Debug)]
-pub enum CreateError {
-    /// Nothing was made (the pod refused, or we failed before asking):
-    /// the lock is freed and the next request tries again.
-    NotMade(GatewayError),
-    /// The pod may have made the copy (it did not answer): the lock stays
-    /// until it is stale, and the caller that takes it over looks for it.
-    Unknown(GatewayError),
-}
-
+/// An unavailable pod may have made the copy; any other failure came
+/// before the pod made anything.
 impl From<GatewayError> for CreateError {
-    /// An unavailable pod may have made the copy; any other failure came
-    /// before the pod made anything.
     fn from(e: GatewayError) -> CreateError {
         match e {
             e @ GatewayError::Unavailable { .. } => CreateError::Unknown(e),
             e => CreateError::NotMade(e),
         }
-    }
-}
-
-impl From<tricircle_store::StoreError> for CreateError {
-    fn from(e: tricircle_store::StoreError) -> CreateError {
-        CreateError::NotMade(e.into())
     }
 }
 
@@ -115,21 +75,15 @@ impl Gateway {
         create: C,
     ) -> Result<String, CopyError>
     where
-        C: Fn(Attempt) -> F,
+        C: FnOnce(Attempt) -> F,
         F: Future<Output = Result<String, CreateError>>,
     {
         copy_in_pod(&self.store, copy, COPY_LOCK_TIMEOUT, create).await
     }
 }
 
-/// The one get-or-create of copies in pods: takes the routing lock of
-/// `copy`; returns the recorded bottom id if there is one; otherwise (as
-/// the lock's owner) calls `create` and records what it returns. A failed
-/// `create` frees the lock, or keeps it when the pod may have made the
-/// copy ([`CreateError`]). Callers
-/// that find the lock held wait (backing off up to half a second) for the
-/// owner, take the lock over once it is older than `lock_timeout`, and
-/// give up as unavailable after twice that.
+/// [`copies::get_or_create`] with the gateway's errors: a lock held too
+/// long is an unavailable pod (retry later), a tombstone a 404.
 pub async fn copy_in_pod<C, F>(
     store: &Store,
     copy: CopyOf<'_>,
@@ -137,92 +91,36 @@ pub async fn copy_in_pod<C, F>(
     create: C,
 ) -> Result<String, CopyError>
 where
-    C: Fn(Attempt) -> F,
+    C: FnOnce(Attempt) -> F,
     F: Future<Output = Result<String, CreateError>>,
 {
-    let CopyOf {
-        resource_type,
-        top_id,
-        pod,
-        project_id,
-    } = copy;
-    let started = tokio::time::Instant::now();
-    let mut pause = Duration::from_millis(20);
-    let (routing_id, attempt) = loop {
-        match store
-            .lock_routing(top_id, &pod.pod_id, project_id, resource_type)
-            .await?
-        {
-            RoutingLock::Done { bottom_id, .. } => return Ok(bottom_id),
-            RoutingLock::Tombstoned => {
-                return Err(CopyError::Tombstoned {
-                    resource_type: resource_type.to_string(),
-                    top_id: top_id.to_string(),
-                })
-            }
-            RoutingLock::Owner { routing_id } => break (routing_id, Attempt::First),
-            RoutingLock::Busy { routing_id, since } => {
-                if stale(&since, lock_timeout)
-                    && store.take_over_routing_lock(routing_id, &since).await?
-                {
-                    tracing::warn!(%top_id, pod = %pod.pod_name, %resource_type, "taking over a stale creation lock");
-                    break (routing_id, Attempt::TakeOver);
-                }
-                if started.elapsed() > lock_timeout * 2 {
-                    return Err(GatewayError::unavailable(
-                        format!(
-                            "The {resource_type} {top_id} is still being prepared in pod {}.",
-                            pod.pod_name
-                        ),
-                        Duration::ZERO,
-                    )
-                    .into());
-                }
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(500));
-            }
-        }
-    };
-    match create(attempt).await {
-        Ok(bottom_id) => {
-            store.fill_routing_lock(routing_id, &bottom_id).await?;
-            Ok(bottom_id)
-        }
-        // The pod may have made the copy: the lock stays, so that the next
-        // owner (once it is stale) looks for it.
-        Err(CreateError::Unknown(e)) => Err(e.into()),
-        Err(CreateError::NotMade(e)) => {
-            // Nothing was made: free the lock so that the next request
-            // tries again. A lock that stays only delays that until it is
-            // stale: logged, not fatal.
-            if let Err(re) = store.release_routing_lock(routing_id).await {
-                tracing::warn!(error = %re, %top_id, pod = %pod.pod_name, %resource_type, "could not release a creation lock");
-            }
-            Err(e.into())
-        }
-    }
-}
-
-/// Whether a lock last touched at `since` (RFC 3339) is older than `timeout`.
-fn stale(since: &str, timeout: Duration) -> bool {
-    match chrono::DateTime::parse_from_rfc3339(since) {
-        Ok(t) => chrono::Utc::now()
-            .signed_duration_since(t)
-            .to_std()
-            .is_ok_and(|age| age > timeout),
-        Err(_) => true,
-    }
+    copies::get_or_create(store, copy, lock_timeout, create)
+        .await
+        .map_err(|e| match e {
+            copies::CopyError::Tombstoned => CopyError::Tombstoned {
+                resource_type: copy.resource_type.to_string(),
+                top_id: copy.top_id.to_string(),
+            },
+            copies::CopyError::StillBeingMade => CopyError::Failed(GatewayError::unavailable(
+                format!(
+                    "The {} {} is still being prepared in pod {}.",
+                    copy.resource_type, copy.top_id, copy.pod.pod_name
+                ),
+                Duration::ZERO,
+            )),
+            copies::CopyError::Store(e) => e.into(),
+            copies::CopyError::Create(e) => CopyError::Failed(e),
+        })
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-
     use super::*;
     use tricircle_core::pod::ValidPod;
+    use tricircle_core::ResourceType;
+    use tricircle_store::Pod;
 
     async fn pod(store: &Store) -> Pod {
         store
@@ -243,30 +141,6 @@ mod tests {
             pod,
             project_id: "",
         }
-    }
-
-    #[tokio::test]
-    async fn concurrent_instances_make_one_copy() {
-        let db = tricircle_store::testing::sqlite().await;
-        let other = db.another_instance().await;
-        let pod = pod(&db).await;
-        let made = Arc::new(AtomicUsize::new(0));
-        let create = |_: Attempt| {
-            let made = made.clone();
-            async move {
-                tokio::task::yield_now().await;
-                Ok(format!("bottom-{}", made.fetch_add(1, Ordering::SeqCst)))
-            }
-        };
-        let (a, b, c) = tokio::join!(
-            copy_in_pod(&db, copy(&pod), COPY_LOCK_TIMEOUT, create),
-            copy_in_pod(&other, copy(&pod), COPY_LOCK_TIMEOUT, create),
-            copy_in_pod(&db, copy(&pod), COPY_LOCK_TIMEOUT, create),
-        );
-        assert_eq!(made.load(Ordering::SeqCst), 1);
-        assert_eq!(a.unwrap(), "bottom-0");
-        assert_eq!(b.unwrap(), "bottom-0");
-        assert_eq!(c.unwrap(), "bottom-0");
     }
 
     #[tokio::test]

@@ -75,7 +75,15 @@ impl Gateway {
         Fut: Future<Output = Result<PodAnswer, E>>,
         E: std::fmt::Debug,
     {
-        let pods = self.bottom_pods().await.ok()?;
+        // A fallback after the routing lookup: a store that fails here
+        // answers "not found" like the lookup would, but is logged.
+        let pods = match self.bottom_pods().await {
+            Ok(pods) => pods,
+            Err(e) => {
+                tracing::error!(error = %e, "pods not read: no pod asked about {what}");
+                return None;
+            }
+        };
         let answers = futures::future::join_all(pods.iter().cloned().map(&ask)).await;
         for (pod, answer) in pods.into_iter().zip(answers) {
             match answer {

@@ -9,6 +9,7 @@
 mod aggregates;
 mod bindings;
 mod clock;
+pub mod copies;
 mod creates;
 mod endpoints;
 mod error;

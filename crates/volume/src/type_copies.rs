@@ -6,8 +6,8 @@
 //! A copy is made at most once per pod: under the routing row's creation
 //! lock (`tricircle_store::RoutingLock`), the lock's owner finds the copy
 //! by name (an earlier attempt, a pod's own type of that name) or creates
-//! it, then records its id. [`ensure_type_in_pod`] is the one entry point;
-//! it is written to be re-pointed at the gateway's shared get-or-create.
+//! it, then records its id (the store's get-or-create every domain's copies
+//! go through). [`ensure_type_in_pod`] is the one entry point.
 
 use std::time::Duration;
 
@@ -15,7 +15,8 @@ use http::{Method, StatusCode};
 use serde_json::{json, Value};
 use tricircle_gateway::{Caller, Gateway, PodAnswer};
 use tricircle_pods::PodPath;
-use tricircle_store::{Pod, Routing, RoutingFilter, RoutingLock, VolumeType};
+use tricircle_store::copies::{self, CopyError, CopyOf, CreateError};
+use tricircle_store::{Pod, Routing, RoutingFilter, VolumeType};
 
 use crate::cinder::{as_service, pod_message};
 use crate::encryption;
@@ -60,66 +61,33 @@ fn lock_timeout(gw: &Gateway) -> Duration {
     gw.pods.timeout() * 4
 }
 
-/// The pod's id of its copy of `t`: lock (resource, pod), check the
-/// routing, create in the pod, record the routing.
+/// The pod's id of its copy of `t`, through the store's one get-or-create
+/// under the routing lock ([`copies::get_or_create`]). The owner always
+/// looks for the copy by name before creating it, so a failed attempt never
+/// keeps the lock: whatever the pod may have made is found by the next one.
 async fn copy_id(gw: &Gateway, caller: &Caller, pod: &Pod, t: &VolumeType) -> Result<String> {
-    let started = tokio::time::Instant::now();
-    let mut pause = Duration::from_millis(20);
-    let routing_id = loop {
-        match gw
-            .store
-            .lock_routing(&t.id, &pod.pod_id, "", ROUTING_TYPE)
-            .await?
-        {
-            RoutingLock::Done { bottom_id, .. } => return Ok(bottom_id),
-            RoutingLock::Owner { routing_id } => break routing_id,
-            // Types are not tombstoned; should one be, it is being deleted.
-            RoutingLock::Tombstoned => return Err(super::types::not_found(&t.id)),
-            RoutingLock::Busy { routing_id, since } => {
-                let timeout = lock_timeout(gw);
-                if stale(&since, timeout)
-                    && gw.store.take_over_routing_lock(routing_id, &since).await?
-                {
-                    tracing::warn!(type_id = %t.id, pod = %pod.pod_name, "taking over a stale volume type copy lock");
-                    break routing_id;
-                }
-                if started.elapsed() > timeout * 3 {
-                    return Err(VolumeError::TypeNotPrepared {
-                        type_name: t.name.clone(),
-                        pod: pod.pod_name.clone(),
-                    });
-                }
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(500));
-            }
-        }
+    let copy = CopyOf {
+        resource_type: ROUTING_TYPE,
+        top_id: &t.id,
+        pod,
+        project_id: "",
     };
-    match find_or_create(gw, caller, pod, t).await {
-        Ok(bottom_id) => {
-            gw.store.fill_routing_lock(routing_id, &bottom_id).await?;
-            Ok(bottom_id)
-        }
-        Err(e) => {
-            // Whatever the pod may have made is found by name by the next
-            // owner: the lock is freed at once, so the next use tries again.
-            if let Err(re) = gw.store.release_routing_lock(routing_id).await {
-                tracing::warn!(error = %re, type_id = %t.id, pod = %pod.pod_name,
-                    "volume type copy lock not released; it is taken over once stale");
-            }
-            Err(e)
-        }
-    }
-}
-
-fn stale(since: &str, timeout: Duration) -> bool {
-    match chrono::DateTime::parse_from_rfc3339(since) {
-        Ok(t) => chrono::Utc::now()
-            .signed_duration_since(t)
-            .to_std()
-            .map(|age| age > timeout)
-            .unwrap_or(false),
-        Err(_) => true,
-    }
+    copies::get_or_create(&gw.store, copy, lock_timeout(gw), |_| async {
+        find_or_create(gw, caller, pod, t)
+            .await
+            .map_err(CreateError::NotMade)
+    })
+    .await
+    .map_err(|e| match e {
+        // Types are not tombstoned; should one be, it is being deleted.
+        CopyError::Tombstoned => super::types::not_found(&t.id),
+        CopyError::StillBeingMade => VolumeError::TypeNotPrepared {
+            type_name: t.name.clone(),
+            pod: pod.pod_name.clone(),
+        },
+        CopyError::Store(e) => e.into(),
+        CopyError::Create(e) => e,
+    })
 }
 
 /// The lock owner's work: the copy found by name, or created with its

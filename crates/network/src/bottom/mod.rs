@@ -31,7 +31,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tricircle_pods::{KeystoneClient, PodClient};
-use tricircle_store::{Pod, RoutingLock, Store, StoreError};
+use tricircle_store::copies::{self, stale, Attempt, CopyError, CopyOf, CreateError};
+use tricircle_store::{Pod, Store, StoreError};
 
 use crate::{Neutron, NeutronError, Scope};
 use tricircle_core::ResourceType;
@@ -129,7 +130,8 @@ impl Bottom {
 
     /// The bottom id of `top_id` in `pod`, creating the copy if needed.
     /// `recover` finds a copy made by a caller that died before recording
-    /// it (by its name); `create` makes one.
+    /// it (by its name); `create` makes one. The store's one get-or-create
+    /// under the routing lock ([`copies::get_or_create`]).
     pub async fn get_or_create<R, RF, C, CF>(
         &self,
         pod: &Pod,
@@ -145,76 +147,49 @@ impl Bottom {
         C: Fn() -> CF,
         CF: Future<Output = Result<String>>,
     {
-        let started = tokio::time::Instant::now();
-        let mut pause = Duration::from_millis(20);
-        loop {
-            let lock = self
-                .store()
-                .lock_routing(top_id, &pod.pod_id, project_id, resource_type)
-                .await?;
-            let (routing_id, recovering) = match lock {
-                RoutingLock::Done { bottom_id, .. } => return Ok(bottom_id),
-                RoutingLock::Tombstoned => {
-                    return Err(BottomError::Gone(format!(
-                        "The {resource_type} {top_id} is being deleted."
-                    )))
-                }
-                RoutingLock::Owner { routing_id } => (routing_id, false),
-                RoutingLock::Busy { routing_id, since } => {
-                    if stale(&since, self.lock_timeout)
-                        && self
-                            .store()
-                            .take_over_routing_lock(routing_id, &since)
-                            .await?
-                    {
-                        tracing::warn!(%top_id, pod = %pod.pod_name, %resource_type, "taking over a stale creation lock");
-                        (routing_id, true)
-                    } else {
-                        if started.elapsed() > self.lock_timeout * 3 {
-                            return Err(BottomError::Unavailable {
-                                pod: pod.pod_name.clone(),
-                                detail: format!(
-                                    "the {resource_type} {top_id} is still being created"
-                                ),
-                            });
+        let copy = CopyOf {
+            resource_type,
+            top_id,
+            pod,
+            project_id,
+        };
+        let made = copies::get_or_create(
+            self.store(),
+            copy,
+            self.lock_timeout,
+            |attempt| async move {
+                let made = async {
+                    if attempt == Attempt::TakeOver {
+                        if let Some(id) = recover().await? {
+                            return Ok(id);
                         }
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(Duration::from_millis(500));
-                        continue;
                     }
+                    create().await
                 }
-            };
-            let made = async {
-                if recovering {
-                    if let Some(id) = recover().await? {
-                        return Ok(id);
-                    }
-                }
-                create().await
-            }
-            .await;
-            return match made {
-                Ok(bottom_id) => {
-                    self.store()
-                        .fill_routing_lock(routing_id, &bottom_id)
-                        .await?;
-                    Ok(bottom_id)
-                }
+                .await;
                 // The pod could not be reached or did not answer: it may have
-                // made the copy. The lock stays, so that the next owner (once
-                // it is stale) looks the copy up by name, and a delete of the
-                // top resource finds and removes it (`delete_copies`).
-                Err(e @ BottomError::Unavailable { .. }) => Err(e),
-                Err(e) => {
-                    // Nothing was made (the pod refused, or we failed before
-                    // asking): free the lock so the next request tries again.
-                    if let Err(re) = self.store().release_routing_lock(routing_id).await {
-                        tracing::warn!(error = %re, "could not release a creation lock");
-                    }
-                    Err(e)
-                }
-            };
-        }
+                // made the copy. The lock stays, so that the next owner (once it
+                // is stale) looks the copy up by name, and a delete of the top
+                // resource finds and removes it (`delete_copies`). Any other
+                // failure came before the pod made anything.
+                made.map_err(|e| match e {
+                    e @ BottomError::Unavailable { .. } => CreateError::Unknown(e),
+                    e => CreateError::NotMade(e),
+                })
+            },
+        )
+        .await;
+        made.map_err(|e| match e {
+            CopyError::Tombstoned => {
+                BottomError::Gone(format!("The {resource_type} {top_id} is being deleted."))
+            }
+            CopyError::StillBeingMade => BottomError::Unavailable {
+                pod: pod.pod_name.clone(),
+                detail: format!("the {resource_type} {top_id} is still being created"),
+            },
+            CopyError::Store(e) => e.into(),
+            CopyError::Create(e) => e,
+        })
     }
 
     /// The bottom copies of a top resource: `(pod, bottom_id)` for each pod
@@ -367,29 +342,5 @@ impl Bottom {
             }
         }
         Ok(())
-    }
-}
-
-/// Whether a lock last touched at `since` (RFC 3339) is older than `timeout`.
-fn stale(since: &str, timeout: Duration) -> bool {
-    match chrono::DateTime::parse_from_rfc3339(since) {
-        Ok(t) => {
-            let age = chrono::Utc::now().signed_duration_since(t);
-            age.to_std().map(|a| a > timeout).unwrap_or(false)
-        }
-        Err(_) => true,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn locks_go_stale_after_the_timeout() {
-        let old = (chrono::Utc::now() - chrono::Duration::seconds(120)).to_rfc3339();
-        let fresh = chrono::Utc::now().to_rfc3339();
-        assert!(stale(&old, Duration::from_secs(60)));
-        assert!(!stale(&fresh, Duration::from_secs(60)));
     }
 }
