@@ -5,9 +5,10 @@
 //!
 //! [`Bottom::prepare_server_ports`] checks the nics and makes the copies,
 //! undoing what it made when it fails; [`Bottom::bind_server_ports`] and
-//! [`Bottom::release_server_ports`] change the top ports, the server's
-//! port rows and the jobs that follow the copies in one transaction
-//! (outbox, see `Neutron::bind_server_ports`); [`Bottom::undo_server_ports`]
+//! [`Bottom::server_gone`] change the top ports, the server's port rows
+//! and the jobs that follow the copies in one transaction (outbox, see
+//! `Neutron::bind_server_ports`; a server gone also takes its routing and
+//! allocation with it); [`Bottom::undo_server_ports`]
 //! drops nothing: a copy it cannot delete now is left to the port's delete
 //! job, recorded with the top port's delete, and what it could not even
 //! record is returned.
@@ -365,12 +366,17 @@ impl Bottom {
         Ok(())
     }
 
-    /// The server is gone: the ports its boot created go too (their copies
-    /// through the port-delete job), ports the user gave are unbound and
-    /// kept, in one transaction. Returns the ports that stay bound (see
-    /// `Neutron::release_server_ports`).
-    pub async fn release_server_ports(&self, server_id: &str) -> Result<Vec<String>> {
-        Ok(self.neutron.release_server_ports(server_id).await?)
+    /// The server is gone from its pod: the ports its boot created go too
+    /// (their copies through the port-delete job), ports the user gave are
+    /// unbound and kept, and the server's routing (`routing_id`) and
+    /// allocation go, in one transaction. Returns the ports that stay bound
+    /// (see `Neutron::server_gone`).
+    pub async fn server_gone(
+        &self,
+        server_id: &str,
+        routing_id: i64,
+    ) -> Result<Vec<String>, NeutronError> {
+        self.neutron.server_gone(server_id, routing_id).await
     }
 
     /// Undoes a boot's network preparation: the ports it created go, at

@@ -1,9 +1,11 @@
 //! The top half of the server–port lifecycle: a server's top ports bound
-//! to it, or released, together with their `server_ports` rows and the
-//! jobs that bring the pods' copies in line, in one transaction (outbox):
-//! either the ports, the rows and the jobs all change, or none does.
+//! to it, or released when it is gone (with its routing and allocation),
+//! together with their `server_ports` rows and the jobs that bring the
+//! pods' copies in line, in one transaction (outbox): either the ports, the
+//! rows and the jobs all change, or none does.
 
 use serde_json::{json, Value};
+use tricircle_core::ResourceType;
 use tricircle_store::{NeutronKind, NeutronTx, ServerPort};
 
 use super::{l3_owned, l3_port_in_use};
@@ -43,13 +45,20 @@ impl Neutron {
         Ok(())
     }
 
-    /// The server is gone: the ports its boot created are deleted (their
-    /// copies by the ports' delete jobs), the ports the user gave are
-    /// unbound and kept (their copies follow by the update jobs), and the
-    /// server forgets them. Returns the ports kept bound: those whose
-    /// owner became a router's or a floating IP's, which only their L3
-    /// resource may delete (as Neutron refuses it).
-    pub async fn release_server_ports(&self, server_id: &str) -> Result<Vec<String>, NeutronError> {
+    /// The server is gone from its pod: the ports its boot created are
+    /// deleted (their copies by the ports' delete jobs), the ports the
+    /// user gave are unbound and kept (their copies follow by the update
+    /// jobs), the server forgets them, and its routing (`routing_id`) and
+    /// its allocation go — all in one transaction, so a server is never
+    /// forgotten while its ports stay bound to it, nor the other way
+    /// round. Returns the ports kept bound: those whose owner became a
+    /// router's or a floating IP's, which only their L3 resource may
+    /// delete (as Neutron refuses it).
+    pub async fn server_gone(
+        &self,
+        server_id: &str,
+        routing_id: i64,
+    ) -> Result<Vec<String>, NeutronError> {
         let mut tx = self.store.neutron_tx().await?;
         let mut kept = Vec::new();
         for row in tx.server_ports(server_id).await? {
@@ -69,6 +78,8 @@ impl Neutron {
             }
             tx.remove_server_port(server_id, &row.port_id).await?;
         }
+        tx.forget_resource(routing_id, ResourceType::Server, server_id)
+            .await?;
         tx.commit().await?;
         Ok(kept)
     }
