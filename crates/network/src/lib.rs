@@ -16,6 +16,7 @@ pub mod handlers;
 mod ipam;
 pub mod jobs_types;
 pub mod listing;
+pub mod model;
 mod networks;
 mod ports;
 mod quotas;
