@@ -100,14 +100,6 @@ const IPV6_MODES: &[&str] = &["slaac", "dhcpv6-stateful", "dhcpv6-stateless"];
 const MAX_DNS_NAMESERVERS: usize = 5;
 const MAX_HOST_ROUTES: usize = 20;
 
-/// Whether addresses on a subnet come from the MAC (SLAAC / stateless).
-pub(crate) fn auto_address(subnet: &Value) -> bool {
-    matches!(
-        subnet.get("ipv6_address_mode").and_then(Value::as_str),
-        Some("slaac") | Some("dhcpv6-stateless")
-    )
-}
-
 /// A stored subnet's CIDR.
 pub(crate) fn cidr_of(subnet: &Value) -> Result<IpNet, NeutronError> {
     ipam::parse_cidr(str_of(subnet, "cidr")).map_err(|_| NeutronError::internal())
