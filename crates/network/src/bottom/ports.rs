@@ -6,7 +6,7 @@ use serde_json::json;
 use tricircle_store::Pod;
 
 use super::{admin_scope, Bottom, BottomError, Result};
-use crate::model::{FixedIp, Network, Port, Resource, Subnet};
+use crate::model::{FixedIp, Network, Port, Resource};
 use tricircle_core::ResourceType;
 
 impl Bottom {
@@ -21,8 +21,7 @@ impl Bottom {
         let net = Network::from_doc(&net)?;
         let bottom_net = self.ensure_network(pod, &net).await?;
         let mut subnet_map = Vec::new();
-        let subnets = self.neutron.subnets_of_network(&scope, &net.id).await?;
-        for subnet in Subnet::from_docs(&subnets)? {
+        for subnet in self.neutron.subnets_of_network(&scope, &net.id).await? {
             let b = self.ensure_subnet(pod, &subnet, &bottom_net).await?;
             subnet_map.push((subnet.id, b));
         }
