@@ -71,15 +71,6 @@ impl Neutron {
     }
 }
 
-/// The project of a stored body.
-fn project_of(body: &Value) -> &str {
-    body.get("project_id").and_then(Value::as_str).unwrap_or("")
-}
-
-fn str_of<'a>(body: &'a Value, key: &str) -> &'a str {
-    body.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
 /// The job for a change of resource `id` that has copies in pods, if any:
 /// a `P` for it.
 async fn jobs_for<P: jobs_types::ResourceChange>(
