@@ -261,38 +261,7 @@ impl Neutron {
         let port_security = np
             .port_security
             .unwrap_or(network.port_security_enabled != Some(false));
-        let mac = match &np.mac {
-            Some(m) => {
-                if tx.mac_in_use(&np.network_id, m).await? {
-                    return Err(NeutronError::conflict(
-                        "MacAddressInUse",
-                        format!(
-                            "Unable to complete operation for network {}. The mac address {m} is in use.",
-                            np.network_id
-                        ),
-                    ));
-                }
-                m.clone()
-            }
-            None => {
-                let mut mac = ipam::random_mac();
-                let mut tries = 0;
-                while tx.mac_in_use(&np.network_id, &mac).await? {
-                    tries += 1;
-                    if tries > 16 {
-                        return Err(NeutronError::conflict(
-                            "MacAddressGenerationFailure",
-                            format!(
-                                "Unable to generate unique mac on network {}.",
-                                np.network_id
-                            ),
-                        ));
-                    }
-                    mac = ipam::random_mac();
-                }
-                mac
-            }
-        };
+        let mac = choose_mac(&mut tx, np).await?;
         let ips = self
             .assign_ips(
                 &mut tx,
@@ -563,6 +532,39 @@ impl Neutron {
         tx.delete(NeutronKind::Port, id, &jobs).await?;
         Ok(())
     }
+}
+
+/// The MAC of a new port: the requested one if free on its network, or a
+/// free random one.
+async fn choose_mac(tx: &mut NeutronTx, np: &NewPort) -> Result<String, NeutronError> {
+    if let Some(m) = &np.mac {
+        if tx.mac_in_use(&np.network_id, m).await? {
+            return Err(NeutronError::conflict(
+                "MacAddressInUse",
+                format!(
+                    "Unable to complete operation for network {}. The mac address {m} is in use.",
+                    np.network_id
+                ),
+            ));
+        }
+        return Ok(m.clone());
+    }
+    let mut mac = ipam::random_mac();
+    let mut tries = 0;
+    while tx.mac_in_use(&np.network_id, &mac).await? {
+        tries += 1;
+        if tries > 16 {
+            return Err(NeutronError::conflict(
+                "MacAddressGenerationFailure",
+                format!(
+                    "Unable to generate unique mac on network {}.",
+                    np.network_id
+                ),
+            ));
+        }
+        mac = ipam::random_mac();
+    }
+    Ok(mac)
 }
 
 /// Ports of routers and floating IPs: deleted through their L3 resource
