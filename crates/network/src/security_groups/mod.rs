@@ -300,7 +300,8 @@ impl Neutron {
         let map = check("security_group", body, GROUP_ATTRS, Op::Update)?;
         let mut tx = self.store.neutron_tx().await?;
         let mut group = self.locked_group(&mut tx, scope, id).await?;
-        let project_id = SecurityGroup::from_doc(&group)?.project_id;
+        let before = SecurityGroup::from_doc(&group)?;
+        let project_id = before.project_id.clone();
         let is_default = tx.default_security_group(&project_id).await?.as_deref() == Some(id);
         for (k, v) in &map {
             let value = match k.as_str() {
@@ -323,9 +324,7 @@ impl Neutron {
                 "description" => json!(string(k, v, 255)?),
                 "stateful" => {
                     let s = boolean(k, v)?;
-                    if Some(&json!(s)) != group.get("stateful")
-                        && tx.ports_using_group(id).await? > 0
-                    {
+                    if Some(s) != before.stateful && tx.ports_using_group(id).await? > 0 {
                         return Err(NeutronError::conflict(
                             "SecurityGroupInUse",
                             format!("Security Group {id} in use."),
