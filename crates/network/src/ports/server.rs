@@ -10,7 +10,8 @@ use tricircle_store::{NeutronKind, NeutronTx, ServerPort};
 
 use super::{l3_owned, l3_port_in_use};
 use crate::attrs::touch;
-use crate::{jobs_for, jobs_types, project_of, str_of, Neutron, NeutronError};
+use crate::model::{Port, Resource};
+use crate::{jobs_for, jobs_types, Neutron, NeutronError};
 
 impl Neutron {
     /// Binds top ports to a server (`device_id`, `device_owner`) and
@@ -63,7 +64,7 @@ impl Neutron {
         let mut kept = Vec::new();
         for row in tx.server_ports(server_id).await? {
             if let Some(mut port) = tx.lock(NeutronKind::Port, &row.port_id).await? {
-                let owner = str_of(&port, "device_owner").to_string();
+                let owner = Port::from_doc(&port)?.device_owner;
                 if row.created_by_boot && l3_owned(&owner) {
                     let e = l3_port_in_use(&row.port_id, &owner);
                     tracing::warn!(port_id = %row.port_id, error = %e, "a server port stays");
@@ -84,20 +85,21 @@ impl Neutron {
         Ok(kept)
     }
 
-    /// Sets the device of a port locked in `tx`, with its update job.
+    /// Sets the device of a port locked in `tx` (its stored document), with
+    /// its update job.
     async fn set_device_in(
         &self,
         tx: &mut NeutronTx,
-        port: &mut Value,
+        doc: &mut Value,
         device_id: &str,
         device_owner: &str,
     ) -> Result<(), NeutronError> {
-        port["device_id"] = json!(device_id);
-        port["device_owner"] = json!(device_owner);
-        touch(port);
-        let id = str_of(port, "id").to_string();
-        let jobs = jobs_for::<jobs_types::PortUpdate>(tx, &id, project_of(port), None).await?;
-        tx.update(NeutronKind::Port, port, &jobs).await?;
+        let port = Port::from_doc(doc)?;
+        doc["device_id"] = json!(device_id);
+        doc["device_owner"] = json!(device_owner);
+        touch(doc);
+        let jobs = jobs_for::<jobs_types::PortUpdate>(tx, &port.id, &port.project_id, None).await?;
+        tx.update(NeutronKind::Port, doc, &jobs).await?;
         Ok(())
     }
 }
