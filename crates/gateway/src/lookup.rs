@@ -12,6 +12,15 @@ use crate::Gateway;
 use tricircle_core::ResourceType;
 
 impl Gateway {
+    /// The newest `(major, minor)` API version every bottom pod speaks for
+    /// `service_type` (cached, see [`crate::versions::PodVersions`]);
+    /// `None` when no pod answers.
+    pub async fn newest_pod_version(&self, service_type: &'static str) -> Option<(u16, u16)> {
+        self.versions
+            .newest_of_bottom_pods(&self.store, &self.pods, service_type)
+            .await
+    }
+
     /// The bottom pods (every pod but the top one).
     pub async fn bottom_pods(&self) -> Result<Vec<Pod>, GatewayError> {
         Ok(self

@@ -172,11 +172,7 @@ pub fn compute_router(state: GatewayState) -> Router {
 
 /// The newest microversion every pod and this gateway speak.
 pub(crate) async fn newest(state: &GatewayState) -> Microversion {
-    match state
-        .versions
-        .newest_of_bottom_pods(&state.store, &state.pods, "compute")
-        .await
-    {
+    match state.gateway.newest_pod_version("compute").await {
         Some((2, minor)) => Microversion(minor.min(microversion::OURS_MAX.0)),
         _ => microversion::OURS_MAX,
     }

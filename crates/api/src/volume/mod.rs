@@ -235,11 +235,7 @@ async fn legacy_alias(mut req: Request, next: Next) -> Response {
 
 /// The newest microversion every pod and this gateway speak.
 pub(crate) async fn newest(state: &GatewayState) -> VolumeVersion {
-    match state
-        .versions
-        .newest_of_bottom_pods(&state.store, &state.pods, SERVICE_TYPE)
-        .await
-    {
+    match state.gateway.newest_pod_version(SERVICE_TYPE).await {
         Some((3, minor)) => VolumeVersion(minor.min(microversion::OURS_MAX.0)),
         _ => microversion::OURS_MAX,
     }
