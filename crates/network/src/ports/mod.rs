@@ -14,10 +14,8 @@ use tricircle_core::ids::new_uuid;
 use tricircle_jobs::JobPayload;
 use tricircle_store::{NeutronKind, NeutronTx, StoreError};
 
-use parse::{
-    fill_pair_macs, parse_dhcp_opts, parse_fixed_ips, parse_mac, parse_pairs, parse_profile,
-    parse_vnic, IpRequest,
-};
+use parse::{fill_pair_macs, parse_dhcp_opts, parse_mac, parse_pairs, parse_profile, parse_vnic};
+pub(crate) use parse::{parse_fixed_ips, IpRequest};
 
 use crate::attrs::{self, attr, boolean, check, list, owner, string, Attr, Op};
 use crate::ipam;
@@ -152,7 +150,7 @@ fn fixed_ips_json(ips: &[(String, String)]) -> Value {
         .collect::<Vec<_>>())
 }
 
-fn fixed_ips_of(port: &Value) -> Vec<(String, String)> {
+pub(crate) fn fixed_ips_of(port: &Value) -> Vec<(String, String)> {
     port.get("fixed_ips")
         .and_then(Value::as_array)
         .map(|ips| {
@@ -234,13 +232,64 @@ impl Neutron {
         np: &NewPort,
     ) -> Result<Attempt<Value>, NeutronError> {
         let mut tx = self.store.neutron_tx().await?;
+        let port = match self.insert_port_in(&mut tx, scope, np).await? {
+            Attempt::Done(p) => p,
+            Attempt::Retry => return Ok(Attempt::Retry),
+        };
+        match tx.commit().await {
+            Ok(()) => Ok(Attempt::Done(port)),
+            Err(StoreError::Conflict(_)) => Ok(Attempt::Retry),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A port Neutron makes for an L3 resource (a router's interface or
+    /// gateway, a floating IP's address), created in `tx`: no security
+    /// groups, counted in no quota. `Retry`: an address or MAC was taken
+    /// meanwhile, the whole transaction is to be tried again.
+    pub(crate) async fn create_l3_port_in(
+        &self,
+        tx: &mut NeutronTx,
+        p: L3Port<'_>,
+    ) -> Result<Attempt<Value>, NeutronError> {
+        let np = NewPort {
+            id: new_uuid(),
+            project_id: p.project_id.to_string(),
+            network_id: p.network_id.to_string(),
+            name: String::new(),
+            description: String::new(),
+            admin_state_up: true,
+            mac: None,
+            fixed_ips: p.fixed_ips,
+            device_id: p.device_id.to_string(),
+            device_owner: p.device_owner.to_string(),
+            security_groups: None,
+            port_security: None,
+            pairs: Vec::new(),
+            host_id: String::new(),
+            profile: json!({}),
+            vnic_type: "normal".into(),
+            extra_dhcp_opts: json!([]),
+            reserved_name: None,
+            count_quota: false,
+        };
+        self.insert_port_in(tx, &networks::admin_scope(), &np).await
+    }
+
+    /// Creates a port in `tx` (or finds the reserved port of its name).
+    async fn insert_port_in(
+        &self,
+        tx: &mut NeutronTx,
+        scope: &Scope,
+        np: &NewPort,
+    ) -> Result<Attempt<Value>, NeutronError> {
         if let Some(name) = &np.reserved_name {
             if let Some(existing) = tx.find_reserved_port(&np.network_id, name).await? {
                 return Ok(Attempt::Done(existing));
             }
         }
         if np.count_quota {
-            self.check_quota(&mut tx, NeutronKind::Port, &np.project_id, 1)
+            self.check_quota(tx, NeutronKind::Port, &np.project_id, 1)
                 .await?;
         }
         let network = match tx.lock(NeutronKind::Network, &np.network_id).await? {
@@ -301,7 +350,7 @@ impl Neutron {
         };
         let ips = self
             .assign_ips(
-                &mut tx,
+                tx,
                 &np.network_id,
                 &np.id,
                 &mac,
@@ -312,10 +361,7 @@ impl Neutron {
         let groups = match &np.security_groups {
             Some(g) => g.clone(),
             None if port_security && !network_owned(&np.device_owner) => {
-                vec![
-                    self.ensure_default_group_in(&mut tx, &np.project_id)
-                        .await?,
-                ]
+                vec![self.ensure_default_group_in(tx, &np.project_id).await?]
             }
             None => Vec::new(),
         };
@@ -331,7 +377,7 @@ impl Neutron {
                 "Port Security must be enabled in order to have allowed address pairs on a port.",
             ));
         }
-        self.check_groups(&mut tx, scope, &np.project_id, &groups)
+        self.check_groups(tx, scope, &np.project_id, &groups)
             .await?;
         let now = attrs::now();
         let body = json!({
@@ -372,11 +418,7 @@ impl Neutron {
             }
         }
         tx.set_port_security_groups(&np.id, &groups).await?;
-        match tx.commit().await {
-            Ok(()) => Ok(Attempt::Done(body)),
-            Err(StoreError::Conflict(_)) => Ok(Attempt::Retry),
-            Err(e) => Err(e.into()),
-        }
+        Ok(Attempt::Done(body))
     }
 
     async fn create_port_retrying(
@@ -429,7 +471,7 @@ impl Neutron {
             mac: map.get("mac_address").map(parse_mac).transpose()?,
             fixed_ips: map
                 .get("fixed_ips")
-                .map(|v| parse_fixed_ips(v, self.cfg.max_fixed_ips_per_port))
+                .map(|v| parse_fixed_ips("fixed_ips", v, self.cfg.max_fixed_ips_per_port))
                 .transpose()?,
             device_id: text("device_id")?,
             device_owner: text("device_owner")?,
@@ -523,7 +565,7 @@ impl Neutron {
         LISTING.apply(views, q)
     }
 
-    async fn locked_port(
+    pub(crate) async fn locked_port(
         &self,
         tx: &mut NeutronTx,
         scope: &Scope,
@@ -549,9 +591,15 @@ impl Neutron {
     }
 
     /// Deletes a port locked in `tx`, recording its delete job (when it
-    /// has copies in pods) in the same transaction.
-    async fn delete_port_in(&self, tx: &mut NeutronTx, port: &Value) -> Result<(), NeutronError> {
+    /// has copies in pods) in the same transaction. Its floating IPs are
+    /// disassociated, as Neutron does.
+    pub(crate) async fn delete_port_in(
+        &self,
+        tx: &mut NeutronTx,
+        port: &Value,
+    ) -> Result<(), NeutronError> {
         let id = str_of(port, "id");
+        self.disassociate_floatingips_in(tx, id).await?;
         let jobs = jobs_for::<jobs_types::PortDelete>(tx, id, project_of(port), Some(port)).await?;
         if !jobs.is_empty() {
             // Its copies go later: until then no other port gets its
@@ -570,13 +618,29 @@ impl Neutron {
     }
 }
 
+/// Device owner of a router's interface ports.
+pub(crate) const ROUTER_INTERFACE: &str = "network:router_interface";
+/// Device owner of a router's gateway port.
+pub(crate) const ROUTER_GATEWAY: &str = "network:router_gateway";
+/// Device owner of a floating IP's own port on the external network.
+pub(crate) const FLOATINGIP: &str = "network:floatingip";
+
 /// Ports of routers and floating IPs: deleted through their L3 resource
 /// only.
 fn l3_owned(device_owner: &str) -> bool {
-    matches!(
-        device_owner,
-        "network:router_interface" | "network:router_gateway" | "network:floatingip"
-    )
+    [ROUTER_INTERFACE, ROUTER_GATEWAY, FLOATINGIP].contains(&device_owner)
+}
+
+/// What an L3 port is for ([`Neutron::create_l3_port_in`]).
+pub(crate) struct L3Port<'a> {
+    /// The router's project for interfaces; none (`""`) for gateways and
+    /// floating IP ports, as Neutron hides them from tenants.
+    pub project_id: &'a str,
+    pub network_id: &'a str,
+    pub device_id: &'a str,
+    pub device_owner: &'a str,
+    /// The requested fixed IPs (`None`: Neutron's default).
+    pub fixed_ips: Option<Vec<IpRequest>>,
 }
 
 fn l3_port_in_use(id: &str, owner: &str) -> NeutronError {

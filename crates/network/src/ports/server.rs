@@ -74,7 +74,7 @@ impl Neutron {
     }
 
     /// Sets the device of a port locked in `tx`, with its update job.
-    async fn set_device_in(
+    pub(crate) async fn set_device_in(
         &self,
         tx: &mut NeutronTx,
         port: &mut Value,

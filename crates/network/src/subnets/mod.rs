@@ -430,7 +430,7 @@ impl Neutron {
         Ok(subnet)
     }
 
-    async fn locked_subnet(
+    pub(crate) async fn locked_subnet(
         &self,
         tx: &mut NeutronTx,
         scope: &Scope,
@@ -465,7 +465,7 @@ impl Neutron {
         port_ids.sort();
         port_ids.dedup();
         // Neutron drops the addresses of an IPv6 SLAAC or DHCPv6-stateless
-        // subnet from every port (there are no router ports here).
+        // subnet from every port but a router's interfaces.
         let auto_address = is_auto_address(&subnet);
         let mut auto = Vec::new();
         for pid in port_ids {
@@ -473,10 +473,9 @@ impl Neutron {
                 continue;
             };
             let reserved = tx.is_reserved_port(&pid).await?;
-            if !reserved
-                && !auto_address
-                && !AUTO_DELETE_OWNERS.contains(&str_of(&port, "device_owner"))
-            {
+            let owner = str_of(&port, "device_owner");
+            let interface = owner == crate::ports::ROUTER_INTERFACE;
+            if interface || (!reserved && !auto_address && !AUTO_DELETE_OWNERS.contains(&owner)) {
                 return Err(NeutronError::conflict(
                     "SubnetInUse",
                     format!(
