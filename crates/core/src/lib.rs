@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ids;
+pub mod l3;
 pub mod listing;
 pub mod pod;
 pub mod routing;

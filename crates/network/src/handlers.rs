@@ -3,7 +3,7 @@
 //! pods match it, so running one twice, late, or after a newer change was
 //! coalesced into it is harmless.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tricircle_jobs::{Job, JobError, JobPayload, Registry};
 
 use crate::bottom::{bottom_network_name, Bottom, BottomError};
@@ -11,7 +11,8 @@ use crate::jobs_types::{
     NetworkDelete, NetworkUpdate, PortDelete, PortUpdate, SecurityGroupSync, SubnetDelete,
     SubnetUpdate,
 };
-use crate::Scope;
+use crate::model::{Network, Resource, Subnet};
+use crate::{NeutronError, Scope};
 use tricircle_core::ResourceType;
 
 fn admin() -> Scope {
@@ -52,40 +53,33 @@ where
     registry.on(move |payload: P, job| f(b.clone(), payload, job))
 }
 
-/// Copies the attributes a pod's copy shares with the top.
-fn pick(top: &Value, keys: &[&str]) -> Value {
-    let mut out = json!({});
-    for k in keys {
-        if let Some(v) = top.get(*k) {
-            out[*k] = v.clone();
-        }
-    }
-    out
+/// A stored top resource of the wrong shape (logged as corrupt when read):
+/// trying again reads the same.
+fn unreadable(e: NeutronError) -> JobError {
+    JobError::Fatal(e.to_string())
 }
 
 async fn network_update(b: Bottom, p: NetworkUpdate, _: Job) -> Result<(), JobError> {
     let (b, id) = (&b, p.network_id.as_str());
     let top = match b.neutron().get_network(&admin(), id).await {
-        Ok(t) => t,
+        Ok(t) => Network::from_doc(&t).map_err(unreadable)?,
         // Deleted since: the delete job takes over.
         Err(e) if e.is_not_found() => return Ok(()),
         Err(e) => return Err(JobError::Retry(e.message)),
     };
-    let mut body = pick(
-        &top,
-        // `shared` decides who may use the copy (the pod's Nova looks the
-        // network up with the caller's token).
-        &[
-            "admin_state_up",
-            "description",
-            "port_security_enabled",
-            "shared",
-        ],
-    );
-    body["name"] = json!(bottom_network_name(
-        id,
-        top.get("name").and_then(Value::as_str).unwrap_or("")
-    ));
+    // `shared` decides who may use the copy (the pod's Nova looks the
+    // network up with the caller's token).
+    let mut body = json!({
+        "name": bottom_network_name(id, &top.name),
+        "admin_state_up": top.admin_state_up,
+        "shared": top.shared,
+    });
+    if let Some(v) = &top.description {
+        body["description"] = json!(v);
+    }
+    if let Some(v) = top.port_security_enabled {
+        body["port_security_enabled"] = json!(v);
+    }
     b.update_copies(id, ResourceType::Network, body)
         .await
         .map_err(failed)
@@ -94,16 +88,14 @@ async fn network_update(b: Bottom, p: NetworkUpdate, _: Job) -> Result<(), JobEr
 async fn network_delete(b: Bottom, p: NetworkDelete, _: Job) -> Result<(), JobError> {
     let (b, id) = (&b, p.network_id.as_str());
     // The subnets went with the network at the top; their copies go first.
-    let subnets: Vec<String> = p
-        .snapshot
-        .as_ref()
-        .and_then(|s| s.get("subnets"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect();
+    let subnets = match &p.snapshot {
+        Some(s) => {
+            Network::parse(s)
+                .map_err(|e| JobError::Fatal(format!("unreadable network snapshot: {e}")))?
+                .subnets
+        }
+        None => Vec::new(),
+    };
     for s in &subnets {
         b.delete_copies(s, ResourceType::Subnet)
             .await
@@ -118,11 +110,17 @@ async fn network_delete(b: Bottom, p: NetworkDelete, _: Job) -> Result<(), JobEr
 async fn subnet_update(b: Bottom, p: SubnetUpdate, _: Job) -> Result<(), JobError> {
     let (b, id) = (&b, p.subnet_id.as_str());
     let top = match b.neutron().get_subnet(&admin(), id).await {
-        Ok(t) => t,
+        Ok(t) => Subnet::from_doc(&t).map_err(unreadable)?,
         Err(e) if e.is_not_found() => return Ok(()),
         Err(e) => return Err(JobError::Retry(e.message)),
     };
-    let body = pick(&top, &["dns_nameservers", "host_routes", "description"]);
+    let mut body = json!({
+        "dns_nameservers": top.dns_nameservers,
+        "host_routes": top.host_routes,
+    });
+    if let Some(v) = &top.description {
+        body["description"] = json!(v);
+    }
     b.update_copies(id, ResourceType::Subnet, body)
         .await
         .map_err(failed)

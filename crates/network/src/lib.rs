@@ -18,6 +18,7 @@ pub mod handlers;
 mod ipam;
 pub mod jobs_types;
 pub mod listing;
+pub mod model;
 mod networks;
 mod ports;
 mod quotas;
@@ -71,15 +72,6 @@ impl Neutron {
     pub fn config(&self) -> &NetworkConfig {
         &self.cfg
     }
-}
-
-/// The project of a stored body.
-fn project_of(body: &Value) -> &str {
-    body.get("project_id").and_then(Value::as_str).unwrap_or("")
-}
-
-fn str_of<'a>(body: &'a Value, key: &str) -> &'a str {
-    body.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
 /// The job for a change of resource `id` that has copies in pods, if any:

@@ -10,10 +10,8 @@ use tricircle_store::{NeutronFilter, NeutronKind, NeutronTx, StoreError};
 use crate::attrs::{self, attr, boolean, check, integer, owner, string, touch, Attr, Op};
 use crate::config::MAX_VNI;
 use crate::listing::{ListQuery, Listing, Page};
-use crate::{
-    jobs_for, jobs_types, project_of, str_of, Attempt, ErrorClass, Neutron, NeutronError, Scope,
-    RETRIES,
-};
+use crate::model::{Network, Port, Resource, Subnet};
+use crate::{jobs_for, jobs_types, Attempt, ErrorClass, Neutron, NeutronError, Scope, RETRIES};
 
 pub(crate) const PROVIDER_TYPE: &str = "provider:network_type";
 pub(crate) const PROVIDER_PHYSNET: &str = "provider:physical_network";
@@ -120,12 +118,12 @@ struct SegmentRequest {
     segmentation_id: Option<i64>,
 }
 
-/// Whether a caller may see a network.
-pub(crate) fn visible(scope: &Scope, net: &Value) -> bool {
-    scope.is_admin
-        || project_of(net) == scope.project_id
-        || net.get("shared") == Some(&Value::Bool(true))
-        || net.get("router:external") == Some(&Value::Bool(true))
+/// A stored network, if the caller may see it.
+pub(crate) fn visible(scope: &Scope, doc: Option<Value>, id: &str) -> Result<Value, NeutronError> {
+    match doc {
+        Some(d) if Network::from_doc(&d)?.visible_to(scope) => Ok(d),
+        _ => Err(NeutronError::network_not_found(id)),
+    }
 }
 
 fn in_use(network_type: &str, physnet: &str, id: i64) -> NeutronError {
@@ -410,7 +408,10 @@ impl Neutron {
         scope: &Scope,
         bodies: Vec<Value>,
     ) -> Result<Vec<Value>, NeutronError> {
-        let ids: Vec<String> = bodies.iter().map(|b| str_of(b, "id").to_string()).collect();
+        let ids: Vec<String> = Network::from_docs(&bodies)?
+            .into_iter()
+            .map(|n| n.id)
+            .collect();
         let subnets = self.store.neutron_subnet_ids(&ids).await?;
         let azs = self
             .store
@@ -418,8 +419,8 @@ impl Neutron {
             .await?;
         Ok(bodies
             .into_iter()
-            .map(|mut b| {
-                let id = str_of(&b, "id").to_string();
+            .zip(ids)
+            .map(|(mut b, id)| {
                 b["subnets"] = json!(subnets
                     .iter()
                     .filter(|(n, _)| *n == id)
@@ -457,10 +458,8 @@ impl Neutron {
         scope: &Scope,
         id: &str,
     ) -> Result<Value, NeutronError> {
-        match self.store.neutron_get(NeutronKind::Network, id).await? {
-            Some(b) if visible(scope, &b) => Ok(b),
-            _ => Err(NeutronError::network_not_found(id)),
-        }
+        let doc = self.store.neutron_get(NeutronKind::Network, id).await?;
+        visible(scope, doc, id)
     }
 
     pub async fn get_network(&self, scope: &Scope, id: &str) -> Result<Value, NeutronError> {
@@ -597,11 +596,9 @@ impl Neutron {
             }
         }
         let mut tx = self.store.neutron_tx().await?;
-        let mut net = match tx.lock(NeutronKind::Network, id).await? {
-            Some(b) if visible(scope, &b) => b,
-            _ => return Err(NeutronError::network_not_found(id)),
-        };
-        if !scope.owns(project_of(&net)) {
+        let mut net = visible(scope, tx.lock(NeutronKind::Network, id).await?, id)?;
+        let before = Network::from_doc(&net)?;
+        if !scope.owns(&before.project_id) {
             return Err(NeutronError::policy("rule:update_network"));
         }
         let changed: Vec<&str> = PROVIDER
@@ -650,8 +647,7 @@ impl Neutron {
                 }
                 "shared" => {
                     let shared = boolean(k, v)?;
-                    if !shared && net.get("shared") == Some(&Value::Bool(true)) {
-                        let owner = project_of(&net).to_string();
+                    if !shared && before.shared {
                         let ports = tx
                             .list(
                                 NeutronKind::Port,
@@ -661,7 +657,10 @@ impl Neutron {
                                 },
                             )
                             .await?;
-                        if ports.iter().any(|p| project_of(p) != owner) {
+                        if Port::from_docs(&ports)?
+                            .iter()
+                            .any(|p| p.project_id != before.project_id)
+                        {
                             return Err(NeutronError::conflict(
                                 "InvalidSharedSetting",
                                 format!(
@@ -674,7 +673,7 @@ impl Neutron {
                 }
                 "mtu" => {
                     let m = integer(k, v)?;
-                    let max = i64::from(self.cfg.mtu_of(str_of(&net, PROVIDER_TYPE)));
+                    let max = i64::from(self.cfg.mtu_of(before.network_type()));
                     if m > max {
                         return Err(NeutronError::invalid_input(format!(
                             "Requested MTU is too big, maximum is {max}"
@@ -694,7 +693,7 @@ impl Neutron {
         }
         touch(&mut net);
         let jobs =
-            jobs_for::<jobs_types::NetworkUpdate>(&mut tx, id, project_of(&net), None).await?;
+            jobs_for::<jobs_types::NetworkUpdate>(&mut tx, id, &before.project_id, None).await?;
         tx.update(NeutronKind::Network, &net, &jobs).await?;
         tx.commit().await?;
         self.network_view(scope, net).await
@@ -702,25 +701,22 @@ impl Neutron {
 
     pub async fn delete_network(&self, scope: &Scope, id: &str) -> Result<(), NeutronError> {
         let mut tx = self.store.neutron_tx().await?;
-        let net = match tx.lock(NeutronKind::Network, id).await? {
-            Some(b) if visible(scope, &b) => b,
-            _ => return Err(NeutronError::network_not_found(id)),
-        };
-        if !scope.owns(project_of(&net)) {
+        let net = visible(scope, tx.lock(NeutronKind::Network, id).await?, id)?;
+        let project_id = Network::from_doc(&net)?.project_id;
+        if !scope.owns(&project_id) {
             return Err(NeutronError::policy("rule:delete_network"));
         }
         let on_network = NeutronFilter {
             eq: vec![("network_id".into(), vec![id.to_string()])],
             ..Default::default()
         };
-        let ports = tx.list(NeutronKind::Port, &on_network).await?;
+        let ports = Port::from_docs(&tx.list(NeutronKind::Port, &on_network).await?)?;
         let mut auto = Vec::new();
-        for p in &ports {
-            let pid = str_of(p, "id");
-            if AUTO_DELETE_OWNERS.contains(&str_of(p, "device_owner"))
-                || tx.is_reserved_port(pid).await?
+        for p in ports {
+            if AUTO_DELETE_OWNERS.contains(&p.device_owner.as_str())
+                || tx.is_reserved_port(&p.id).await?
             {
-                auto.push(pid.to_string());
+                auto.push(p.id);
             } else {
                 return Err(NeutronError::conflict(
                     "NetworkInUse",
@@ -733,14 +729,12 @@ impl Neutron {
         for pid in &auto {
             tx.delete(NeutronKind::Port, pid, &[]).await?;
         }
-        for s in tx.list(NeutronKind::Subnet, &on_network).await? {
-            tx.delete(NeutronKind::Subnet, str_of(&s, "id"), &[])
-                .await?;
+        for s in Subnet::from_docs(&tx.list(NeutronKind::Subnet, &on_network).await?)? {
+            tx.delete(NeutronKind::Subnet, &s.id, &[]).await?;
         }
-        let snapshot = self.network_view(&admin_scope(), net.clone()).await?;
-        let jobs =
-            jobs_for::<jobs_types::NetworkDelete>(&mut tx, id, project_of(&net), Some(&snapshot))
-                .await?;
+        let snapshot = self.network_view(&admin_scope(), net).await?;
+        let jobs = jobs_for::<jobs_types::NetworkDelete>(&mut tx, id, &project_id, Some(&snapshot))
+            .await?;
         tx.delete(NeutronKind::Network, id, &jobs).await?;
         tx.commit().await?;
         Ok(())

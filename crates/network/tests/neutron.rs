@@ -12,7 +12,7 @@ use tricircle_network::{
     ErrorClass, ListQuery, NetworkConfig, Neutron, NeutronQuotas, Scope, VlanRange,
 };
 use tricircle_store::testing::{self, TestStore};
-use tricircle_store::NewRouting;
+use tricircle_store::{NewRouting, Reservation, Usage};
 
 fn admin() -> Scope {
     Scope {
@@ -1309,7 +1309,7 @@ async fn addresses_of_a_deleted_copy_are_held_until_its_delete_job_succeeds() {
 }
 
 #[tokio::test]
-async fn binding_and_releasing_server_ports_change_ports_rows_and_jobs_together() {
+async fn binding_and_a_server_gone_change_ports_rows_routing_and_jobs_together() {
     for s in testing::all().await {
         let n = neutron(&s, cfg());
         let p1 = top_and_one_pod(&s).await;
@@ -1376,8 +1376,49 @@ async fn binding_and_releasing_server_ports_change_ports_rows_and_jobs_together(
         assert!(bound.contains(&("port_update".to_string(), made.clone())));
         assert!(bound.contains(&("port_update".to_string(), given.clone())));
 
-        let kept = n.release_server_ports("srv1").await.unwrap();
+        // The server's routing and allocation, as a boot records them.
+        let each = Usage {
+            instances: 1,
+            ..Usage::default()
+        };
+        let reserved = s
+            .reserve(&Reservation {
+                project_id: "p1",
+                pod_id: &p1.pod_id,
+                resource_type: "server",
+                each,
+                min_count: 1,
+                max_count: 1,
+                limits: &Usage {
+                    instances: -1,
+                    ..Usage::default()
+                },
+                ttl: std::time::Duration::from_secs(60),
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        let routing = s
+            .record_created(
+                &NewRouting {
+                    top_id: "srv1".into(),
+                    bottom_id: Some("srv1".into()),
+                    pod_id: p1.pod_id.clone(),
+                    project_id: "p1".into(),
+                    resource_type: ResourceType::Server,
+                },
+                Some((reserved[0], each)),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(s.usage("p1").await.unwrap().instances, 1);
+
+        let kept = n.server_gone("srv1", routing.id).await.unwrap();
         assert!(kept.is_empty());
+        // The routing and the allocation went with the ports.
+        assert!(s.get_routing(routing.id).await.is_err());
+        assert_eq!(s.usage("p1").await.unwrap().instances, 0);
         assert_eq!(
             n.get_port(&u, &made).await.unwrap_err().class,
             ErrorClass::NotFound

@@ -16,7 +16,8 @@
 //!      reservations are given back and the check job stays to settle it.
 //!
 //! A resource that goes is forgotten with [`Store::forget_resource`]
-//! (routing and allocation together). [`Store::reconcile_allocations`]
+//! (routing and allocation together; `NeutronTx::forget_resource` does the
+//! same inside a top Neutron change, for a server whose ports go with it). [`Store::reconcile_allocations`]
 //! drops expired reservations and allocations whose resource has no routing
 //! any more; `serve` runs it at start and periodically.
 
@@ -237,15 +238,7 @@ impl Store {
         top_id: &str,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM routings WHERE id = $1")
-            .bind(routing_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM allocations WHERE resource_type = $1 AND top_id = $2")
-            .bind(resource_type.as_str())
-            .bind(top_id)
-            .execute(&mut *tx)
-            .await?;
+        forget_resource_in(&mut tx, routing_id, resource_type, top_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -282,6 +275,27 @@ impl Store {
             orphaned_allocations: orphaned,
         })
     }
+}
+
+/// Deletes a resource's routing and allocation on `conn` (a
+/// transaction's: [`Store::forget_resource`]'s own, or a [`crate::NeutronTx`]
+/// whose change goes with it).
+pub(crate) async fn forget_resource_in(
+    conn: &mut sqlx::AnyConnection,
+    routing_id: i64,
+    resource_type: ResourceType,
+    top_id: &str,
+) -> Result<()> {
+    sqlx::query("DELETE FROM routings WHERE id = $1")
+        .bind(routing_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM allocations WHERE resource_type = $1 AND top_id = $2")
+        .bind(resource_type.as_str())
+        .bind(top_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 async fn delete_reservations(

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tricircle_jobs::JobPayload;
 use tricircle_network::bottom::Bottom;
 use tricircle_network::jobs_types::NetworkUpdate;
+use tricircle_network::model::{Network, Resource};
 use tricircle_network::{NetworkConfig, Neutron, Scope};
 use tricircle_pods::{EndpointResolver, Interface, KeystoneClient, PodClient, ServiceCredentials};
 use tricircle_podsim::{Credentials, Identity, IdentityConfig, Pod, PodConfig};
@@ -121,6 +122,7 @@ async fn a_killed_workers_job_is_finished_by_another_worker() {
         .unwrap();
     let net_id = net["id"].as_str().unwrap().to_string();
     let full = neutron.get_network(&admin, &net_id).await.unwrap();
+    let full = Network::from_doc(&full).unwrap();
     bottom.ensure_network(&pod1, &full).await.unwrap();
     let bottom_name = |pod: &Pod| -> Vec<String> {
         pod.network()

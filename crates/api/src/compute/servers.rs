@@ -18,36 +18,26 @@ use tricircle_gateway::pod_call::pass_headers;
 use tricircle_gateway::Caller;
 use tricircle_store::MAX_COUNT_PER_REQUEST;
 
-use super::boot_networks::Nic;
 use super::microversion::Microversion;
 use crate::body::parse_json;
 use crate::error::ApiError;
 use crate::gateway::{listing, subresource, Call, GatewayState};
 
 /// The domain's servers for this request, and its caller.
-struct Request<'a> {
-    st: &'a GatewayState,
+struct Request {
     caller: Caller,
     compute: Compute,
 }
 
-impl<'a> Request<'a> {
-    fn new(st: &'a GatewayState, c: &'a Call) -> Request<'a> {
+impl Request {
+    fn new(st: &GatewayState, c: &Call) -> Request {
         let (compute, mut caller) = super::domain::domain(st, c);
         caller.pass_headers = pass_headers(&c.headers);
-        Request {
-            st,
-            caller,
-            compute,
-        }
+        Request { caller, compute }
     }
 
-    fn servers(&self) -> Servers<'_, Compute, Compute> {
-        Servers {
-            gateway: &self.st.gateway,
-            deps: &self.compute,
-            ports: &self.compute,
-        }
+    fn servers(&self) -> Servers<'_> {
+        self.compute.servers()
     }
 
     async fn locate(&self, id: &str) -> Result<ServerAt, ApiError> {
@@ -172,7 +162,7 @@ fn boolean(field: &str, v: Option<Value>) -> Result<bool, ApiError> {
 
 /// A `POST /servers` body checked as Nova checks it, before anything is
 /// asked of the store or a pod.
-fn parse_create(c: &Call, body: &Bytes) -> Result<ServerCreate<Vec<Nic>>, ApiError> {
+fn parse_create(c: &Call, body: &Bytes) -> Result<ServerCreate, ApiError> {
     let mut body: Value = parse_json(body)?;
     let group = super::server_groups::hinted(&body)?;
     let server = body

@@ -6,7 +6,7 @@ use tricircle_gateway::{Caller, GatewayError};
 use tricircle_pods::PodPath;
 
 use super::show::empty;
-use super::{BootDependencies, Presented, ServerAt, ServerPorts, Servers};
+use super::{Presented, ServerAt, Servers};
 use crate::ComputeError;
 use tricircle_core::ResourceType;
 
@@ -22,7 +22,7 @@ pub enum ServerAction {
     Other,
 }
 
-impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
+impl Servers<'_> {
     /// Performs `action` (the request `body` as the pod gets it).
     pub async fn action(
         &self,
@@ -33,19 +33,19 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
     ) -> Result<Presented, ComputeError> {
         match &action {
             ServerAction::SecurityGroup { group, add } => {
-                if self.ports.change_group(caller, &at.id, group, *add).await? {
+                if self.change_group(caller, &at.id, group, *add).await? {
                     return Ok(empty(StatusCode::ACCEPTED));
                 }
             }
             ServerAction::Resize { flavor_ref } => {
                 let flavor = self
-                    .deps
+                    .compute
                     .find_flavor(caller, flavor_ref)
                     .await?
                     .ok_or_else(|| {
                         GatewayError::BadRequest(format!("Flavor {flavor_ref} could not be found."))
                     })?;
-                self.deps.ensure_flavor(caller, &at.pod, &flavor).await?;
+                self.compute.ensure_flavor(caller, &at.pod, &flavor).await?;
             }
             ServerAction::ForceDelete | ServerAction::Other => {}
         }
@@ -74,6 +74,7 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
         body: Bytes,
     ) -> Result<Presented, ComputeError> {
         let (_, volume_pod) = self
+            .compute
             .gateway
             .routed_pod(caller, ResourceType::Volume, volume_id)
             .await?

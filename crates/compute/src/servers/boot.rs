@@ -10,13 +10,15 @@ use tricircle_gateway::{Caller, GatewayError, PodAnswer};
 use tricircle_pods::PodPath;
 use tricircle_store::{Flavor, Keypair, NewRouting, Pod, Usage};
 
-use super::{BootDependencies, ServerPorts, Servers, RESOURCE_TYPE};
+use super::ports::created_ports;
+use super::{Servers, RESOURCE_TYPE};
 use crate::create_check::ServerCreateCheck;
 use crate::ComputeError;
 use tricircle_gateway::create_check::CreateCheck;
+use tricircle_network::bottom::server_ports::Nic;
 
 /// What one boot request makes in its pod.
-pub(super) struct Boot<'a, N> {
+pub(super) struct Boot<'a> {
     pub pod: &'a Pod,
     pub flavor: &'a Flavor,
     pub keypair: Option<&'a Keypair>,
@@ -26,7 +28,7 @@ pub(super) struct Boot<'a, N> {
     /// One per server to boot.
     pub reservations: &'a [i64],
     /// The networks and security groups, with a network service.
-    pub nets: Option<(&'a N, &'a [String])>,
+    pub nets: Option<(&'a [Nic], &'a [String])>,
 }
 
 /// How one server's boot ended when it made no server.
@@ -40,7 +42,7 @@ enum Stop {
     Abort(ComputeError),
 }
 
-impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
+impl Servers<'_> {
     /// Prepares the pod (flavor, keypair), boots one server per
     /// reservation and records each with its routing and allocation.
     /// Returns the first answer and the ids created; the reservations past
@@ -48,12 +50,12 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
     pub(super) async fn boot(
         &self,
         caller: &Caller,
-        b: Boot<'_, P::Nics>,
+        b: Boot<'_>,
     ) -> Result<(PodAnswer, Vec<String>), ComputeError> {
         let count = b.reservations.len();
-        self.deps.ensure_flavor(caller, b.pod, b.flavor).await?;
+        self.compute.ensure_flavor(caller, b.pod, b.flavor).await?;
         if let Some(k) = b.keypair {
-            self.deps.ensure_keypair(caller, b.pod, k).await?;
+            self.compute.ensure_keypair(caller, b.pod, k).await?;
         }
         let mut first: Option<PodAnswer> = None;
         let mut ids = Vec::new();
@@ -90,7 +92,7 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
     async fn boot_one(
         &self,
         caller: &Caller,
-        b: &Boot<'_, P::Nics>,
+        b: &Boot<'_>,
         i: usize,
         name: &str,
     ) -> Result<(String, PodAnswer), Stop> {
@@ -115,16 +117,17 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
             ports: Vec::new(),
         };
         let check = self
+            .compute
             .gateway
             .expect_create(&payload, &caller.project_id, &b.reservations[i..])
             .await
             .map_err(|e| failed(e.into()))?;
         // Each server gets its own top ports, ready in the pod.
         let prepared = match b.nets {
-            Some((nics, groups)) => match self.ports.prepare(caller, b.pod, nics, groups).await {
+            Some((nics, groups)) => match self.prepare_ports(caller, b.pod, nics, groups).await {
                 Ok(p) => {
                     if let Some(s) = one.get_mut("server").and_then(Value::as_object_mut) {
-                        s.insert("networks".into(), Value::Array(P::pod_networks(&p)));
+                        s.insert("networks".into(), Value::Array(p.nics.clone()));
                         // Applied to the ports already.
                         s.remove("security_groups");
                     }
@@ -139,12 +142,13 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
         };
         // The top ports this boot made go with the create if the check
         // finds it unsettled.
-        let ports = prepared.as_ref().map(P::created_ports).unwrap_or_default();
+        let ports = prepared.as_ref().map(created_ports).unwrap_or_default();
         if !ports.is_empty() {
             payload.ports = ports.clone();
             // Strings only: serializing cannot fail.
             let resource = serde_json::to_value(&payload).unwrap_or_default();
             if let Err(e) = self
+                .compute
                 .gateway
                 .store
                 .update_pending_job(&check, &resource)
@@ -196,6 +200,7 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
         };
         let reservation = b.reservations[i];
         if let Err(e) = self
+            .compute
             .gateway
             .store
             .record_created(&routing, Some((reservation, b.each)), Some(&check))
@@ -224,36 +229,23 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
             return Err(Stop::Abort(e.into()));
         }
         if let Some(p) = &prepared {
-            if let Err(e) = self.ports.bind(caller, b.pod, &id, p).await {
+            if let Err(e) = self.bind_ports(caller, b.pod, &id, p).await {
                 tracing::error!(error = %e, server = %id, "could not record the server's ports");
             }
         }
         Ok((id, answer))
     }
 
-    /// Deletes the ports a failed boot made. Returns whether they are all
-    /// gone; those left are logged by name and, when the create check
-    /// `check` knows them, left to it (it deletes them when it runs).
-    async fn undo_ports(&self, prepared: Option<&P::Prepared>, check: Option<&str>) -> bool {
-        let Some(p) = prepared else {
-            return true;
-        };
-        match self.ports.undo(p).await {
-            Ok(()) => true,
-            Err(left) => {
-                for l in &left {
-                    tracing::error!(port_id = %l.port_id, error = %l.error, check_job = ?check,
-                        "a port of a failed boot was not deleted");
-                }
-                false
-            }
-        }
-    }
-
     /// The create is settled: its check job goes. One that stays finds
     /// nothing when it runs.
     async fn cancel_check(&self, check: &str) {
-        if let Err(e) = self.gateway.store.abandon_create(&[], Some(check)).await {
+        if let Err(e) = self
+            .compute
+            .gateway
+            .store
+            .abandon_create(&[], Some(check))
+            .await
+        {
             tracing::warn!(error = %e, job = %check, "a create check job stays; it finds nothing");
         }
     }

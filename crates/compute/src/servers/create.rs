@@ -9,12 +9,16 @@ use tricircle_pods::PodPath;
 use tricircle_store::{Reservation, Usage};
 
 use super::view::server_to_top;
-use super::{BootDependencies, BootGroup, Presented, ServerPorts, Servers};
+use super::{Presented, Servers};
 use crate::ComputeError;
 use tricircle_core::ResourceType;
+use tricircle_network::bottom::server_ports::Nic;
+
+/// The keys a boot may name its group under.
+pub const HINT_KEYS: [&str; 2] = ["os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"];
 
 /// A boot request, checked as Nova checks it.
-pub struct ServerCreate<N> {
+pub struct ServerCreate {
     /// The request body as the pod gets it (the gateway sets the pod's AZ,
     /// the flavor id, the group copy and the ports).
     pub body: Value,
@@ -27,7 +31,7 @@ pub struct ServerCreate<N> {
     /// The volume a boot-from-volume starts from, if named.
     pub boot_volume: Option<String>,
     /// The networks asked for (none: `"none"`, `"auto"` or no networks).
-    pub nics: Option<N>,
+    pub nics: Option<Vec<Nic>>,
     pub security_groups: Vec<String>,
     pub min_count: i64,
     pub max_count: i64,
@@ -47,15 +51,15 @@ pub enum Created {
     Reservation(String),
 }
 
-impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
+impl Servers<'_> {
     /// Boots `req.min_count` to `req.max_count` servers in one pod.
     pub async fn create(
         &self,
         caller: &Caller,
-        mut req: ServerCreate<P::Nics>,
+        mut req: ServerCreate,
     ) -> Result<Created, ComputeError> {
         let flavor = self
-            .deps
+            .compute
             .find_flavor(caller, &req.flavor_ref)
             .await?
             .ok_or_else(|| {
@@ -64,7 +68,8 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
         let keypair = match &req.key_name {
             None => None,
             Some(k) => Some(
-                self.gateway
+                self.compute
+                    .gateway
                     .store
                     .get_keypair(&caller.user_id, k)
                     .await
@@ -72,12 +77,12 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
             ),
         };
         if let Some(image) = &req.image_ref {
-            self.deps.check_image(caller, image).await?;
+            self.compute.check_image(caller, image).await?;
         }
         if let Some(volume) = &req.boot_volume {
             self.check_boot_volume(caller, volume).await?;
         }
-        if req.nics.is_some() && !self.ports.available() {
+        if req.nics.is_some() && self.compute.network.is_none() {
             return Err(GatewayError::BadRequest(
                 "Booting on networks (uuid, port or fixed_ip) needs Tricircle's network service, which is not \
                  configured; use networks \"none\" or \"auto\"."
@@ -86,23 +91,23 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
             .into());
         }
         let az = match (req.az.clone(), &req.nics) {
-            (None, Some(nics)) => self.ports.preferred_az(caller, nics).await?,
+            (None, Some(nics)) => self.preferred_az(caller, nics).await?,
             (az, _) => az,
         };
         let group = match &req.group {
             Some(id) => Some(
-                self.deps
+                self.compute
                     .group_for_boot(caller, id, az.as_deref(), req.min_count)
                     .await?,
             ),
             None => None,
         };
-        let pod = match group.as_ref().and_then(BootGroup::pinned) {
+        let pod = match group.as_ref().and_then(|g| g.pinned.clone()) {
             Some(pod) => pod,
             None => {
                 pick_pod(
-                    &self.gateway.store,
-                    self.gateway.pods.health(),
+                    &self.compute.gateway.store,
+                    self.compute.gateway.pods.health(),
                     &caller.project_id,
                     az.as_deref(),
                 )
@@ -120,8 +125,13 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
             ram_mb: flavor.ram_mb,
             ..Default::default()
         };
-        let limits = self.gateway.project_limits(&caller.project_id).await?;
+        let limits = self
+            .compute
+            .gateway
+            .project_limits(&caller.project_id)
+            .await?;
         let reservations = match self
+            .compute
             .gateway
             .store
             .reserve(&Reservation {
@@ -132,7 +142,7 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
                 min_count: req.min_count,
                 max_count: req.max_count,
                 limits: &limits,
-                ttl: self.gateway.reservation_ttl(),
+                ttl: self.compute.gateway.reservation_ttl(),
             })
             .await?
         {
@@ -147,8 +157,8 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
         };
 
         if let Some(g) = &group {
-            match self.deps.ensure_group(caller, g, &pod).await {
-                Ok(bottom) => D::set_group_hint(&mut req.body, &bottom),
+            match self.compute.ensure_server_group(caller, g, &pod).await {
+                Ok(bottom) => set_group_hint(&mut req.body, &bottom),
                 Err(e) => {
                     self.release(&reservations).await;
                     return Err(e);
@@ -166,7 +176,7 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
             nets: req
                 .nics
                 .as_ref()
-                .map(|n| (n, req.security_groups.as_slice())),
+                .map(|n| (n.as_slice(), req.security_groups.as_slice())),
         };
         let outcome = self.boot(caller, boot).await;
         // What no server took goes back.
@@ -175,7 +185,10 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
             .await;
         let (answer, ids) = outcome?;
         if let Some(g) = &group {
-            self.deps.record_members(g, &pod, &ids).await;
+            // A failure is logged with the group: the boot stands.
+            if let Err(e) = self.compute.record_group_members(g, &pod, &ids).await {
+                tracing::warn!(error = %e, group = %g.group.id, "server group members not recorded");
+            }
         }
         if req.return_reservation_id && answer.is_success() {
             return Ok(Created::Reservation(reservation_id()));
@@ -188,7 +201,13 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
     /// Quota reservations no server took go back (a failed release only
     /// waits for the reservations' expiry, which is logged).
     async fn release(&self, reservations: &[i64]) {
-        if let Err(e) = self.gateway.store.release_reservations(reservations).await {
+        if let Err(e) = self
+            .compute
+            .gateway
+            .store
+            .release_reservations(reservations)
+            .await
+        {
             tracing::warn!(error = %e, ?reservations, "quota reservations not released; they expire");
         }
     }
@@ -206,6 +225,7 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
         }
         // Volumes are routed as `volume` (see the volume gateway).
         let Some((_, pod)) = self
+            .compute
             .gateway
             .routed_pod(caller, ResourceType::Volume, volume_id)
             .await?
@@ -214,6 +234,7 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
         };
         let no_headers = HeaderMap::new();
         let answer = match self
+            .compute
             .gateway
             .call(
                 caller,
@@ -289,6 +310,17 @@ fn for_pod(body: &mut Value, pod: &tricircle_store::Pod, flavor_id: &str) {
     server.insert("flavorRef".into(), json!(flavor_id));
 }
 
+/// Replaces the group of a boot's scheduler hints by the pod's copy.
+fn set_group_hint(body: &mut Value, bottom_id: &str) {
+    for key in HINT_KEYS {
+        if let Some(h) = body.get_mut(key).and_then(Value::as_object_mut) {
+            if h.contains_key("group") {
+                h.insert("group".into(), json!(bottom_id));
+            }
+        }
+    }
+}
+
 /// A reservation id as Nova makes them: `r-` and eight characters.
 fn reservation_id() -> String {
     const CHARS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
@@ -329,6 +361,13 @@ mod tests {
         let mut body = json!({"server": {"availability_zone": "az1"}});
         for_pod(&mut body, &pod(""), "1");
         assert!(body["server"].get("availability_zone").is_none());
+    }
+
+    #[test]
+    fn the_group_hint_names_the_pods_copy() {
+        let mut body = json!({"server": {}, "os:scheduler_hints": {"group": "top"}});
+        set_group_hint(&mut body, "bottom");
+        assert_eq!(body["os:scheduler_hints"]["group"], "bottom");
     }
 
     #[test]

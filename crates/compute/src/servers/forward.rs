@@ -11,7 +11,7 @@ use tricircle_pods::PodPath;
 use tricircle_store::Pod;
 
 use super::view::addresses_to_top;
-use super::{not_found, BootDependencies, Presented, ServerPorts, Servers};
+use super::{not_found, Presented, Servers};
 use crate::ComputeError;
 
 /// A call on a server's sub-resource, checked against Nova's table.
@@ -25,7 +25,7 @@ pub struct SubResource {
     pub deleted_actions: bool,
 }
 
-impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
+impl Servers<'_> {
     /// Forwards `sub` of server `id` to its pod; addresses are keyed by
     /// network name, which the pod knows as `<top_id>#<name>`.
     pub async fn sub_resource(
@@ -104,7 +104,8 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
             let (path, q) = (path.clone(), q.clone());
             async move { self.forward(caller, &pod, Method::GET, path, q, None).await }
         };
-        self.gateway
+        self.compute
+            .gateway
             .first_pod_answer("a deleted server's actions", ask, |a| {
                 a.status != StatusCode::NOT_FOUND
             })

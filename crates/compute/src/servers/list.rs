@@ -15,7 +15,7 @@ use tricircle_pods::fanout::{ListRequest, MarkerPosition, PageQuery};
 use tricircle_pods::PodPath;
 use tricircle_store::Pod;
 
-use super::{BootDependencies, ServerPorts, Servers, AZ_FIELD, RESOURCE_TYPE};
+use super::{Servers, AZ_FIELD, RESOURCE_TYPE};
 use crate::ComputeError;
 
 /// A server list request, parsed.
@@ -46,9 +46,10 @@ pub struct ServerPage {
     pub skipped: Vec<String>,
 }
 
-impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
+impl Servers<'_> {
     pub async fn list(&self, caller: &Caller, q: ListQuery) -> Result<ServerPage, ComputeError> {
         let pods = self
+            .compute
             .gateway
             .pods_to_list(
                 &caller.project_id,
@@ -65,13 +66,14 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
             sort: q.sort.clone(),
             limit: q.limit,
             marker,
-            per_pod_deadline: self.gateway.list_deadline,
+            per_pod_deadline: self.compute.gateway.list_deadline,
             strict: q.strict,
         };
         let q = &q;
         let fetch =
             |pod: Pod, page: PageQuery| async move { self.fetch_page(caller, &pod, q, page).await };
         let listed = self
+            .compute
             .gateway
             .list_pods(&pods, &req, "servers", fetch)
             .await?;
@@ -93,6 +95,7 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
         let bad =
             || ComputeError::from(GatewayError::BadRequest(format!("marker [{m}] not found")));
         let (_, pod) = self
+            .compute
             .gateway
             .routed_pod(caller, RESOURCE_TYPE, m)
             .await?
@@ -143,6 +146,7 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
             query.push(("marker".into(), m));
         }
         let mut servers = self
+            .compute
             .gateway
             .fetch_page(
                 caller,

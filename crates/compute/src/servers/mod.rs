@@ -9,28 +9,25 @@
 mod actions;
 mod boot;
 pub mod create;
-pub mod deps;
-mod deps_impl;
 mod forward;
 pub mod list;
+mod ports;
 mod show;
 mod view;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
-use tricircle_gateway::{Caller, Gateway, GatewayError, PodAnswer, PodCall};
+use tricircle_gateway::{Caller, GatewayError, PodAnswer, PodCall};
 use tricircle_pods::PodPath;
 use tricircle_store::{Pod, Routing};
 
 pub use actions::ServerAction;
-pub use create::{Created, ServerCreate};
-pub use deps::{BootDependencies, BootGroup, PortLeft, ServerPorts};
-pub use deps_impl::HINT_KEYS;
+pub use create::{Created, ServerCreate, HINT_KEYS};
 pub use forward::SubResource;
 pub use list::{ListQuery, ServerPage};
 pub use view::addresses_to_top;
 
-use crate::ComputeError;
+use crate::{Compute, ComputeError};
 use tricircle_core::ResourceType;
 use tricircle_gateway::segment::valid_segment;
 
@@ -42,12 +39,18 @@ pub const AZ_FIELD: &str = "OS-EXT-AZ:availability_zone";
 /// An answer as the client gets it: status, headers, body.
 pub type Presented = (StatusCode, HeaderMap, Bytes);
 
-/// The compute domain's servers: the gateway below, and what a boot needs
-/// from the other domains (copies in pods, ports).
-pub struct Servers<'a, D, P> {
-    pub gateway: &'a Gateway,
-    pub deps: &'a D,
-    pub ports: &'a P,
+/// The compute domain's servers: the compute service's gateway below, its
+/// copies (flavors, keypairs, server groups) and the network domain's
+/// ports ([`Compute::servers`]).
+pub struct Servers<'a> {
+    compute: &'a Compute,
+}
+
+impl Compute {
+    /// The servers, reached through this service.
+    pub fn servers(&self) -> Servers<'_> {
+        Servers { compute: self }
+    }
 }
 
 /// A server found through its routing.
@@ -63,7 +66,7 @@ pub fn not_found(id: &str) -> ComputeError {
     GatewayError::NotFound(format!("Instance {id} could not be found.")).into()
 }
 
-impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
+impl Servers<'_> {
     /// The server `id` and its pod, from its routing (`None`: no routing
     /// the caller may see).
     pub async fn find(&self, caller: &Caller, id: &str) -> Result<Option<ServerAt>, ComputeError> {
@@ -71,6 +74,7 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
             return Ok(None);
         }
         Ok(self
+            .compute
             .gateway
             .routed_pod(caller, RESOURCE_TYPE, id)
             .await?
@@ -96,7 +100,8 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
         query: Option<String>,
         body: Option<Bytes>,
     ) -> Result<PodAnswer, GatewayError> {
-        self.gateway
+        self.compute
+            .gateway
             .call(
                 caller,
                 PodCall {
@@ -110,16 +115,5 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
                 },
             )
             .await
-    }
-
-    /// The server is gone from its pod: its routing, its quota and the
-    /// ports its boot made go too.
-    async fn forget(&self, routing_id: i64, id: &str) -> Result<(), ComputeError> {
-        self.gateway
-            .store
-            .forget_resource(routing_id, RESOURCE_TYPE, id)
-            .await?;
-        self.ports.release(id).await;
-        Ok(())
     }
 }

@@ -5,11 +5,11 @@ use tricircle_gateway::{Caller, PodAnswer};
 use tricircle_pods::PodPath;
 use tricircle_store::Pod;
 
-use super::{not_found, BootDependencies, Presented, ServerAt, ServerPorts, Servers};
+use super::{not_found, Presented, ServerAt, Servers};
 use crate::ComputeError;
 use tricircle_gateway::segment::valid_segment;
 
-impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
+impl Servers<'_> {
     /// `GET /servers/{id}`: the pod's view in top terms.
     pub async fn show(
         &self,
@@ -64,7 +64,8 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
                 self.forward(caller, &pod, Method::GET, path, q, None).await
             }
         };
-        self.gateway
+        self.compute
+            .gateway
             .first_pod_answer("a deleted server", ask, |a| {
                 a.is_success()
                     && a.json()
@@ -74,7 +75,9 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
     }
 
     /// `DELETE /servers/{id}`: once the pod accepts (or no longer has it),
-    /// the routing, the quota and the boot's ports go.
+    /// the routing, the quota and the boot's ports go, in one transaction.
+    /// Should that fail, the caller gets our error, not the pod's answer
+    /// (see `forget`): a repeated delete finishes it.
     pub async fn delete(&self, caller: &Caller, at: &ServerAt) -> Result<Presented, ComputeError> {
         let answer = self
             .forward(

@@ -9,7 +9,7 @@ use tricircle_gateway::rewrite::az_to_top;
 use tricircle_gateway::PodAnswer;
 use tricircle_store::Pod;
 
-use super::{BootDependencies, Presented, ServerPorts, Servers, AZ_FIELD};
+use super::{Presented, Servers, AZ_FIELD};
 
 /// Rewrites a server (`{"server": ...}`) for the top: AZ names, networks.
 pub(super) fn server_to_top(v: &mut Value, pod: &Pod) {
@@ -41,6 +41,22 @@ pub fn addresses_to_top(server: &mut Value) {
     }
 }
 
+/// Renames a server view's `server_groups` by the `(bottom, top)` pairs.
+fn server_groups_to_top(v: &mut Value, pairs: &[(String, String)]) {
+    let Some(groups) = v
+        .get_mut("server")
+        .and_then(|s| s.get_mut("server_groups"))
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for g in groups {
+        if let Some((_, top)) = pairs.iter().find(|(b, _)| g.as_str() == Some(b.as_str())) {
+            *g = json!(top);
+        }
+    }
+}
+
 /// Renames a server's groups from bottom to top names (each once).
 pub(super) fn groups_to_top(server: &mut Value, names: &HashMap<String, String>) {
     let Some(groups) = server
@@ -66,7 +82,7 @@ pub(super) fn groups_to_top(server: &mut Value, names: &HashMap<String, String>)
     *groups = seen;
 }
 
-impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
+impl Servers<'_> {
     /// A pod shows the groups of a server's ports by their bottom names;
     /// the gateway's copy of a top group is named by the top group's id.
     /// Returns each such id among `servers`' groups with the top group's
@@ -76,7 +92,7 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
         servers: impl IntoIterator<Item = &'v Value>,
     ) -> HashMap<String, String> {
         let mut names = HashMap::new();
-        if self.gateway.network.is_none() {
+        if self.compute.gateway.network.is_none() {
             return names;
         }
         let ids: Vec<String> = servers
@@ -92,6 +108,7 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
                 continue;
             }
             match self
+                .compute
                 .gateway
                 .store
                 .neutron_get(tricircle_store::NeutronKind::SecurityGroup, &id)
@@ -117,14 +134,33 @@ impl<D: BootDependencies, P: ServerPorts> Servers<'_, D, P> {
             _ => HashMap::new(),
         };
         // The server groups it is in (2.71), by their top ids.
-        let server_groups = self.deps.top_group_ids(pod, &answer).await;
+        let server_groups = self.top_group_ids(pod, &answer).await;
         answer.presented(|v| {
             server_to_top(v, pod);
-            D::server_groups_to_top(v, &server_groups);
+            server_groups_to_top(v, &server_groups);
             if let Some(s) = v.get_mut("server") {
                 groups_to_top(s, &names);
             }
         })
+    }
+
+    /// The groups a server view names in `server_groups` (2.71+), as
+    /// `(bottom, top)` pairs.
+    async fn top_group_ids(&self, pod: &Pod, answer: &PodAnswer) -> Vec<(String, String)> {
+        let bottoms: Vec<String> = answer
+            .json()
+            .and_then(|v| {
+                v["server"]["server_groups"].as_array().map(|a| {
+                    a.iter()
+                        .filter_map(|g| g.as_str().map(str::to_string))
+                        .collect()
+                })
+            })
+            .unwrap_or_default();
+        if bottoms.is_empty() {
+            return Vec::new();
+        }
+        self.compute.group_top_ids(pod, bottoms).await
     }
 
     /// One server of a list page in top terms.

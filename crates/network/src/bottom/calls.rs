@@ -1,7 +1,10 @@
 //! One call to a pod's Neutron as the service user, and the REST verbs
-//! every bottom resource kind is made with.
+//! every bottom resource kind is made with. What a pod answers is read
+//! into the model's types: an answer of the wrong shape is refused.
 
 use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use tricircle_pods::{PodError, PodPath, ServiceCall, ServiceCallError};
 use tricircle_store::Pod;
@@ -18,6 +21,28 @@ impl Answer {
     pub(super) fn ok(&self) -> bool {
         (200..300).contains(&self.status)
     }
+
+    /// The member `key` of the answer, read as a `T`; missing or of the
+    /// wrong shape, the pod's answer is refused.
+    pub(super) fn read<T: DeserializeOwned>(&self, pod: &Pod, what: &str, key: &str) -> Result<T> {
+        let unreadable = |detail: String| BottomError::Refused {
+            pod: pod.pod_name.clone(),
+            what: what.to_string(),
+            status: self.status,
+            message: format!("its answer cannot be read: {detail}"),
+        };
+        let member = self
+            .body
+            .get(key)
+            .ok_or_else(|| unreadable(format!("no {key}")))?;
+        T::deserialize(member).map_err(|e| unreadable(format!("{key}: {e}")))
+    }
+}
+
+/// What the logic reads of a member it created or looked up by name.
+#[derive(Deserialize)]
+struct IdOnly {
+    id: String,
 }
 
 impl Bottom {
@@ -101,27 +126,48 @@ impl Bottom {
                 None,
             )
             .await?;
+        let what = format!("listing {collection}");
         if !a.ok() {
-            return Err(Self::refused(pod, &format!("listing {collection}"), &a));
+            return Err(Self::refused(pod, &what, &a));
         }
-        Ok(a.body
-            .get(collection.replace('-', "_"))
-            .and_then(Value::as_array)
-            .and_then(|items| items.first())
-            .and_then(|i| i.get("id"))
-            .and_then(Value::as_str)
-            .map(str::to_string))
+        let items: Vec<IdOnly> = a.read(pod, &what, &collection.replace('-', "_"))?;
+        Ok(items.into_iter().next().map(|i| i.id))
+    }
+
+    /// The members of the pod's `collection` (`key` is the body key) that
+    /// `query` selects.
+    pub(super) async fn list<T: DeserializeOwned>(
+        &self,
+        pod: &Pod,
+        collection: &str,
+        key: &str,
+        query: String,
+    ) -> Result<Vec<T>> {
+        let a = self
+            .call(
+                pod,
+                Method::GET,
+                PodPath::of([collection]),
+                Some(query),
+                None,
+            )
+            .await?;
+        let what = format!("listing {collection}");
+        if !a.ok() {
+            return Err(Self::refused(pod, &what, &a));
+        }
+        a.read(pod, &what, key)
     }
 
     /// Creates a member of the pod's `collection` (`kind` is the body key)
-    /// and returns the pod's view of it.
+    /// and returns its id.
     pub(super) async fn create(
         &self,
         pod: &Pod,
         collection: &str,
         kind: &str,
         body: Value,
-    ) -> Result<Value> {
+    ) -> Result<String> {
         let a = self
             .call(
                 pod,
@@ -131,13 +177,11 @@ impl Bottom {
                 Some(json!({ kind: body })),
             )
             .await?;
+        let what = format!("creating a {kind}");
         if !a.ok() {
-            return Err(Self::refused(pod, &format!("creating a {kind}"), &a));
+            return Err(Self::refused(pod, &what, &a));
         }
-        a.body
-            .get(kind)
-            .cloned()
-            .ok_or_else(|| Self::refused(pod, &format!("creating a {kind}"), &a))
+        Ok(a.read::<IdOnly>(pod, &what, kind)?.id)
     }
 
     /// Updates a member; a missing one is an error the caller decides on.
@@ -189,22 +233,24 @@ impl Bottom {
         }
     }
 
-    pub(super) async fn show(
+    /// A member, read as a `T`; None when the pod has no such member.
+    pub(super) async fn show<T: DeserializeOwned>(
         &self,
         pod: &Pod,
         collection: &str,
         kind: &str,
         id: &str,
-    ) -> Result<Option<Value>> {
+    ) -> Result<Option<T>> {
         let a = self
             .call(pod, Method::GET, PodPath::of([collection, id]), None, None)
             .await?;
         if a.status == 404 {
             return Ok(None);
         }
+        let what = format!("reading {kind} {id}");
         if !a.ok() {
-            return Err(Self::refused(pod, &format!("reading {kind} {id}"), &a));
+            return Err(Self::refused(pod, &what, &a));
         }
-        Ok(a.body.get(kind).cloned())
+        a.read(pod, &what, kind).map(Some)
     }
 }

@@ -101,10 +101,6 @@ fn admin_scope(project_id: &str) -> Scope {
     }
 }
 
-fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
 impl Bottom {
     pub fn new(
         neutron: Neutron,
@@ -293,12 +289,58 @@ impl Bottom {
             .collect())
     }
 
-    /// Applies `body` to every bottom copy of a top resource (a copy gone
-    /// from its pod is forgotten).
+    /// Applies `body` to every bottom copy of a top network or subnet (a
+    /// copy gone from its pod is forgotten). Ports go through
+    /// [`Bottom::sync_port`]: their groups are per pod.
     pub async fn update_copies(
         &self,
         top_id: &str,
         resource_type: ResourceType,
+        body: Value,
+    ) -> Result<()> {
+        if !matches!(resource_type, ResourceType::Network | ResourceType::Subnet) {
+            return Err(BottomError::Conflict(format!(
+                "cannot update bottom copies of a {resource_type}"
+            )));
+        }
+        for (pod, bottom) in self.copies(top_id, resource_type).await? {
+            self.update_copy(&pod, top_id, resource_type, &bottom, body.clone())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Applies `body` to every bottom copy of the top port `top_id` of
+    /// `project_id`, with the bottom copies of its security groups `groups`
+    /// (made first) in each pod.
+    async fn update_port_copies(
+        &self,
+        top_id: &str,
+        body: Value,
+        project_id: &str,
+        groups: &[String],
+    ) -> Result<()> {
+        for (pod, bottom) in self.copies(top_id, ResourceType::Port).await? {
+            let mut bottom_groups = Vec::new();
+            for g in groups {
+                bottom_groups.push(self.ensure_security_group(&pod, project_id, g).await?);
+            }
+            let mut pod_body = body.clone();
+            pod_body["security_groups"] = json!(bottom_groups);
+            self.update_copy(&pod, top_id, ResourceType::Port, &bottom, pod_body)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Updates one copy of a network, subnet or port; one gone from its pod
+    /// is forgotten.
+    async fn update_copy(
+        &self,
+        pod: &Pod,
+        top_id: &str,
+        resource_type: ResourceType,
+        bottom: &str,
         body: Value,
     ) -> Result<()> {
         let (collection, kind) = match resource_type {
@@ -311,35 +353,14 @@ impl Bottom {
                 )))
             }
         };
-        for (pod, bottom) in self.copies(top_id, resource_type).await? {
-            let mut pod_body = body.clone();
-            if resource_type == ResourceType::Port {
-                // Security groups are per pod: their bottom copies.
-                if let Some(groups) = body.get("security_groups").and_then(Value::as_array) {
-                    let project = body
-                        .get("project_id")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string();
-                    let mut bottom_groups = Vec::new();
-                    for g in groups.iter().filter_map(Value::as_str) {
-                        bottom_groups.push(self.ensure_security_group(&pod, &project, g).await?);
-                    }
-                    pod_body["security_groups"] = json!(bottom_groups);
-                }
-                if let Some(o) = pod_body.as_object_mut() {
-                    o.remove("project_id");
-                }
-            }
-            if self
-                .update(&pod, collection, kind, &bottom, pod_body)
-                .await?
-                .is_none()
-            {
-                self.store()
-                    .delete_routing_of(top_id, &pod.pod_id, resource_type)
-                    .await?;
-            }
+        if self
+            .update(pod, collection, kind, bottom, body)
+            .await?
+            .is_none()
+        {
+            self.store()
+                .delete_routing_of(top_id, &pod.pod_id, resource_type)
+                .await?;
         }
         Ok(())
     }

@@ -2,10 +2,11 @@
 //! `<top_id>#<top_name>` (its recovery key); a local network lives in one
 //! pod only.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tricircle_store::Pod;
 
-use super::{str_of, Bottom, BottomError, Result};
+use super::{Bottom, BottomError, Result};
+use crate::model::Network;
 use tricircle_core::ResourceType;
 
 /// Name of a top network's copy in a pod.
@@ -23,11 +24,10 @@ pub fn split_bottom_network_name(name: &str) -> Option<(&str, &str)> {
 impl Bottom {
     /// Copies the top network into `pod` and returns the bottom id. A local
     /// network lives in one pod only.
-    pub async fn ensure_network(&self, pod: &Pod, net: &Value) -> Result<String> {
-        let top_id = str_of(net, "id");
-        let project_id = str_of(net, "project_id");
-        let name = bottom_network_name(top_id, str_of(net, "name"));
-        let net_type = str_of(net, "provider:network_type");
+    pub async fn ensure_network(&self, pod: &Pod, net: &Network) -> Result<String> {
+        let top_id = net.id.as_str();
+        let project_id = net.project_id.as_str();
+        let name = bottom_network_name(top_id, &net.name);
         let id = self
             .get_or_create(
                 pod,
@@ -39,35 +39,34 @@ impl Bottom {
                     if let Some(id) = self.find_by_name(pod, "networks", &name).await? {
                         return Ok(id);
                     }
+                    // `shared` decides who may use the network: the pod's
+                    // Nova looks it up with the caller's token.
                     let mut body = json!({
                         "name": name,
                         "tenant_id": project_id,
-                        "admin_state_up": net.get("admin_state_up").cloned().unwrap_or(json!(true)),
+                        "admin_state_up": net.admin_state_up,
+                        "shared": net.shared,
                     });
-                    // `shared` decides who may use the network: the pod's
-                    // Nova looks it up with the caller's token.
-                    for key in ["port_security_enabled", "description", "shared"] {
-                        if let Some(v) = net.get(key).filter(|v| !v.is_null()) {
-                            body[key] = v.clone();
+                    if let Some(v) = net.port_security_enabled {
+                        body["port_security_enabled"] = json!(v);
+                    }
+                    if let Some(v) = &net.description {
+                        body["description"] = json!(v);
+                    }
+                    if matches!(net.network_type(), "vlan" | "vxlan" | "flat") {
+                        body["provider:network_type"] = json!(net.network_type());
+                        if let Some(v) = &net.physical_network {
+                            body["provider:physical_network"] = json!(v);
+                        }
+                        if let Some(v) = net.segmentation_id {
+                            body["provider:segmentation_id"] = json!(v);
                         }
                     }
-                    if matches!(net_type, "vlan" | "vxlan" | "flat") {
-                        for key in [
-                            "provider:network_type",
-                            "provider:physical_network",
-                            "provider:segmentation_id",
-                        ] {
-                            if let Some(v) = net.get(key).filter(|v| !v.is_null()) {
-                                body[key] = v.clone();
-                            }
-                        }
-                    }
-                    let made = self.create(pod, "networks", "network", body).await?;
-                    Ok(str_of(&made, "id").to_string())
+                    self.create(pod, "networks", "network", body).await
                 },
             )
             .await?;
-        if net_type == "local" || net_type.is_empty() {
+        if net.is_local() {
             self.check_local(pod, top_id).await?;
         }
         Ok(id)

@@ -2,12 +2,11 @@
 //! its top id), made with everything it needs, and kept in line with the
 //! top port.
 
-use reqwest::Method;
-use serde_json::{json, Value};
-use tricircle_pods::PodPath;
+use serde_json::json;
 use tricircle_store::Pod;
 
-use super::{admin_scope, str_of, Bottom, BottomError, Result};
+use super::{admin_scope, Bottom, BottomError, Result};
+use crate::model::{FixedIp, Network, Port, Resource};
 use tricircle_core::ResourceType;
 
 impl Bottom {
@@ -15,47 +14,59 @@ impl Bottom {
     /// the network, its subnets, the port's security groups and the port
     /// itself (same MAC and IPs). Returns the bottom port id.
     pub async fn prepare_port(&self, pod: &Pod, port_id: &str) -> Result<String> {
-        let port = self.neutron.get_port(&admin_scope(""), port_id).await?;
-        let project_id = str_of(&port, "project_id").to_string();
+        let port = Port::from_doc(&self.neutron.get_port(&admin_scope(""), port_id).await?)?;
+        let project_id = port.project_id.clone();
         let scope = admin_scope(&project_id);
-        let net = self
-            .neutron
-            .get_network(&scope, str_of(&port, "network_id"))
-            .await?;
+        let net = self.neutron.get_network(&scope, &port.network_id).await?;
+        let net = Network::from_doc(&net)?;
         let bottom_net = self.ensure_network(pod, &net).await?;
         let mut subnet_map = Vec::new();
-        for subnet in self
-            .neutron
-            .subnets_of_network(&scope, str_of(&net, "id"))
-            .await?
-        {
+        for subnet in self.neutron.subnets_of_network(&scope, &net.id).await? {
             let b = self.ensure_subnet(pod, &subnet, &bottom_net).await?;
-            subnet_map.push((str_of(&subnet, "id").to_string(), b));
+            subnet_map.push((subnet.id, b));
         }
         let mut groups = Vec::new();
-        for sg in port
-            .get("security_groups")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
+        for sg in &port.security_groups {
             groups.push(self.ensure_security_group(pod, &project_id, sg).await?);
         }
-        let fixed_ips: Vec<Value> = port
-            .get("fixed_ips")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+        let fixed_ips: Vec<FixedIp> = port
+            .fixed_ips
+            .iter()
             .filter_map(|ip| {
-                let top_subnet = str_of(ip, "subnet_id");
                 subnet_map
                     .iter()
-                    .find(|(t, _)| t == top_subnet)
-                    .map(|(_, b)| json!({"subnet_id": b, "ip_address": ip.get("ip_address")}))
+                    .find(|(t, _)| *t == ip.subnet_id)
+                    .map(|(_, b)| FixedIp {
+                        subnet_id: b.clone(),
+                        ip_address: ip.ip_address.clone(),
+                    })
             })
             .collect();
         let name = port_id.to_string();
+        let mut body = json!({
+            "name": name,
+            "network_id": bottom_net,
+            "tenant_id": project_id,
+            "mac_address": port.mac_address,
+            "fixed_ips": fixed_ips,
+            "admin_state_up": port.admin_state_up,
+            "port_security_enabled": port.port_security(),
+        });
+        if port.port_security() {
+            body["security_groups"] = json!(groups);
+            body["allowed_address_pairs"] = json!(port.allowed_address_pairs);
+        } else {
+            body["security_groups"] = json!([]);
+        }
+        if let Some(v) = &port.description {
+            body["description"] = json!(v);
+        }
+        if let Some(v) = &port.vnic_type {
+            body["binding:vnic_type"] = json!(v);
+        }
+        if let Some(v) = port.profile.as_ref().filter(|p| !p.is_empty()) {
+            body["binding:profile"] = json!(v);
+        }
         self.get_or_create(
             pod,
             &project_id,
@@ -66,43 +77,15 @@ impl Bottom {
                 if let Some(id) = self.find_by_name(pod, "ports", &name).await? {
                     return Ok(id);
                 }
-                let mut body = json!({
-                    "name": name,
-                    "network_id": bottom_net,
-                    "tenant_id": project_id,
-                    "mac_address": port.get("mac_address").cloned().unwrap_or(Value::Null),
-                    "fixed_ips": fixed_ips,
-                    "admin_state_up": port.get("admin_state_up").cloned().unwrap_or(json!(true)),
-                });
-                let port_security = port
-                    .get("port_security_enabled")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(true);
-                body["port_security_enabled"] = json!(port_security);
-                if port_security {
-                    body["security_groups"] = json!(groups);
-                    if let Some(pairs) = port.get("allowed_address_pairs").filter(|v| !v.is_null())
-                    {
-                        body["allowed_address_pairs"] = pairs.clone();
-                    }
-                } else {
-                    body["security_groups"] = json!([]);
-                }
-                for key in ["description", "binding:vnic_type", "binding:profile"] {
-                    if let Some(v) = port.get(key).filter(|v| !v.is_null() && **v != json!({})) {
-                        body[key] = v.clone();
-                    }
-                }
-                let made = match self.create(pod, "ports", "port", body.clone()).await {
+                match self.create(pod, "ports", "port", body.clone()).await {
                     Err(refused @ BottomError::Refused { status: 409, .. }) => {
                         if !self.free_addresses(pod, &bottom_net, &fixed_ips).await? {
                             return Err(refused);
                         }
-                        self.create(pod, "ports", "port", body).await?
+                        self.create(pod, "ports", "port", body.clone()).await
                     }
-                    other => other?,
-                };
-                Ok(str_of(&made, "id").to_string())
+                    other => other,
+                }
             },
         )
         .await
@@ -121,13 +104,10 @@ impl Bottom {
         &self,
         pod: &Pod,
         bottom_net: &str,
-        fixed_ips: &[Value],
+        fixed_ips: &[FixedIp],
     ) -> Result<bool> {
         let mut free = true;
-        for ip in fixed_ips
-            .iter()
-            .filter_map(|f| f.get("ip_address").and_then(Value::as_str))
-        {
+        for ip in fixed_ips.iter().map(|f| f.ip_address.as_str()) {
             let query = format!(
                 "network_id={}&fixed_ips={}",
                 percent_encoding::utf8_percent_encode(
@@ -139,20 +119,9 @@ impl Bottom {
                     percent_encoding::NON_ALPHANUMERIC
                 )
             );
-            let a = self
-                .call(pod, Method::GET, PodPath::of(["ports"]), Some(query), None)
-                .await?;
-            if !a.ok() {
-                return Err(Self::refused(pod, "listing ports", &a));
-            }
-            for holder in a
-                .body
-                .get("ports")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let (top_id, bottom_id) = (str_of(holder, "name"), str_of(holder, "id"));
+            let holders: Vec<Port> = self.list(pod, "ports", "ports", query).await?;
+            for holder in &holders {
+                let (top_id, bottom_id) = (holder.name.as_str(), holder.id.as_str());
                 if uuid::Uuid::parse_str(top_id).is_err()
                     || !self
                         .store()
@@ -179,29 +148,24 @@ impl Bottom {
     /// delete job's business.
     pub async fn sync_port(&self, id: &str) -> Result<()> {
         let top = match self.neutron.get_port(&admin_scope(""), id).await {
-            Ok(t) => t,
+            Ok(t) => Port::from_doc(&t)?,
             Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => return Err(e.into()),
         };
-        let mut body = json!({});
-        for k in [
-            "admin_state_up",
-            "description",
-            "port_security_enabled",
-            "allowed_address_pairs",
-            "security_groups",
-            "project_id",
-        ] {
-            if let Some(v) = top.get(k) {
-                body[k] = v.clone();
-            }
+        let mut body = json!({"admin_state_up": top.admin_state_up});
+        if let Some(v) = &top.description {
+            body["description"] = json!(v);
         }
-        if top.get("port_security_enabled").and_then(Value::as_bool) == Some(false) {
-            body["security_groups"] = json!([]);
-            if let Some(o) = body.as_object_mut() {
-                o.remove("allowed_address_pairs");
-            }
+        if let Some(v) = top.port_security_enabled {
+            body["port_security_enabled"] = json!(v);
         }
-        self.update_copies(id, ResourceType::Port, body).await
+        let groups: &[String] = if top.port_security() {
+            body["allowed_address_pairs"] = json!(top.allowed_address_pairs);
+            &top.security_groups
+        } else {
+            &[]
+        };
+        self.update_port_copies(id, body, &top.project_id, groups)
+            .await
     }
 }

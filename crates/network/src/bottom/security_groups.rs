@@ -3,11 +3,12 @@
 //! translated to their own copies.
 
 use reqwest::Method;
-use serde_json::{json, Map, Value};
+use serde_json::json;
 use tricircle_pods::PodPath;
 use tricircle_store::Pod;
 
-use super::{admin_scope, str_of, Bottom, BottomError, Result};
+use super::{admin_scope, Bottom, BottomError, Result};
+use crate::model::{Resource, SecurityGroup, SecurityGroupRule};
 use tricircle_core::ResourceType;
 
 impl Bottom {
@@ -22,10 +23,7 @@ impl Bottom {
         let bottom = self
             .ensure_security_group_exists(pod, project_id, sg_id)
             .await?;
-        let top = self
-            .neutron
-            .get_security_group(&admin_scope(project_id), sg_id)
-            .await?;
+        let top = self.top_group(project_id, sg_id).await?;
         self.sync_security_group_rules(pod, &top, &bottom).await?;
         Ok(bottom)
     }
@@ -46,26 +44,30 @@ impl Bottom {
                 if let Some(id) = self.find_by_name(pod, "security-groups", sg_id).await? {
                     return Ok(id);
                 }
-                let top = self
-                    .neutron
-                    .get_security_group(&admin_scope(project_id), sg_id)
-                    .await?;
-                let made = self
-                    .create(
-                        pod,
-                        "security-groups",
-                        "security_group",
-                        json!({
-                            "name": sg_id,
-                            "tenant_id": project_id,
-                            "description": top.get("description").cloned().unwrap_or(json!("")),
-                        }),
-                    )
-                    .await?;
-                Ok(str_of(&made, "id").to_string())
+                let top = self.top_group(project_id, sg_id).await?;
+                self.create(
+                    pod,
+                    "security-groups",
+                    "security_group",
+                    json!({
+                        "name": sg_id,
+                        "tenant_id": project_id,
+                        "description": top.description.unwrap_or_default(),
+                    }),
+                )
+                .await
             },
         )
         .await
+    }
+
+    /// The top security group `sg_id` with its rules.
+    async fn top_group(&self, project_id: &str, sg_id: &str) -> Result<SecurityGroup> {
+        let top = self
+            .neutron
+            .get_security_group(&admin_scope(project_id), sg_id)
+            .await?;
+        Ok(SecurityGroup::from_doc(&top)?)
     }
 
     /// Makes the bottom group's rules those of the top group (remote groups
@@ -74,44 +76,27 @@ impl Bottom {
     pub async fn sync_security_group_rules(
         &self,
         pod: &Pod,
-        top: &Value,
+        top: &SecurityGroup,
         bottom_id: &str,
     ) -> Result<()> {
-        let project_id = str_of(top, "project_id");
-        let top_id = str_of(top, "id");
+        let project_id = top.project_id.as_str();
+        let top_id = top.id.as_str();
         let mut desired = Vec::new();
-        for rule in top
-            .get("security_group_rules")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let mut r = Map::new();
-            for key in [
-                "direction",
-                "ethertype",
-                "protocol",
-                "port_range_min",
-                "port_range_max",
-                "remote_ip_prefix",
-            ] {
-                r.insert(
-                    key.to_string(),
-                    rule.get(key).cloned().unwrap_or(Value::Null),
-                );
-            }
-            let remote = match rule.get("remote_group_id").and_then(Value::as_str) {
-                None => Value::Null,
-                Some(g) if g == top_id => json!(bottom_id),
-                Some(g) => json!(
+        for rule in &top.security_group_rules {
+            let remote_group_id = match rule.remote_group_id.as_deref() {
+                None => None,
+                Some(g) if g == top_id => Some(bottom_id.to_string()),
+                Some(g) => Some(
                     self.ensure_security_group_exists(pod, project_id, g)
-                        .await?
+                        .await?,
                 ),
             };
-            r.insert("remote_group_id".into(), remote);
-            desired.push(Value::Object(r));
+            desired.push(SecurityGroupRule {
+                remote_group_id,
+                ..rule.clone()
+            });
         }
-        let current = self
+        let current: SecurityGroup = self
             .show(pod, "security-groups", "security_group", bottom_id)
             .await?
             .ok_or_else(|| {
@@ -120,13 +105,8 @@ impl Bottom {
                     pod.pod_name
                 ))
             })?;
-        let existing: Vec<Value> = current
-            .get("security_group_rules")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
         let mut matched = vec![false; desired.len()];
-        for rule in &existing {
+        for rule in &current.security_group_rules {
             let key = rule_key(rule);
             match desired
                 .iter()
@@ -134,21 +114,29 @@ impl Bottom {
                 .find(|(i, d)| !matched[*i] && rule_key(d) == key)
             {
                 Some((i, _)) => matched[i] = true,
-                None => {
-                    self.delete(pod, "security-group-rules", str_of(rule, "id"))
-                        .await?
-                }
+                None => self.delete(pod, "security-group-rules", &rule.id).await?,
             }
         }
         for (d, done) in desired.into_iter().zip(matched) {
             if done {
                 continue;
             }
-            let mut body = d;
-            body["security_group_id"] = json!(bottom_id);
-            body["tenant_id"] = json!(project_id);
-            if let Some(obj) = body.as_object_mut() {
-                obj.retain(|_, v| !v.is_null());
+            let mut body = json!({
+                "security_group_id": bottom_id,
+                "tenant_id": project_id,
+                "direction": d.direction,
+                "ethertype": d.ethertype,
+            });
+            for (key, v) in [
+                ("protocol", d.protocol.map(|v| json!(v))),
+                ("port_range_min", d.port_range_min.map(|v| json!(v))),
+                ("port_range_max", d.port_range_max.map(|v| json!(v))),
+                ("remote_ip_prefix", d.remote_ip_prefix.map(|v| json!(v))),
+                ("remote_group_id", d.remote_group_id.map(|v| json!(v))),
+            ] {
+                if let Some(v) = v {
+                    body[key] = v;
+                }
             }
             let a = self
                 .call(
@@ -176,6 +164,7 @@ impl Bottom {
             .await
         {
             Ok(top) => {
+                let top = SecurityGroup::from_doc(&top)?;
                 for (pod, bottom) in self.copies(sg_id, ResourceType::SecurityGroup).await? {
                     self.sync_security_group_rules(&pod, &top, &bottom).await?;
                 }
@@ -190,13 +179,10 @@ impl Bottom {
 }
 
 /// What makes two rules the same rule (ids and owners aside).
-fn rule_key(rule: &Value) -> String {
-    let s = |k: &str| match rule.get(k) {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(v)) => v.to_lowercase(),
-        Some(v) => v.to_string(),
-    };
-    let protocol = match s("protocol").as_str() {
+fn rule_key(rule: &SecurityGroupRule) -> String {
+    let s = |v: Option<&str>| v.unwrap_or("").to_lowercase();
+    let n = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let protocol = match s(rule.protocol.as_deref()).as_str() {
         "6" => "tcp".to_string(),
         "17" => "udp".to_string(),
         "1" => "icmp".to_string(),
@@ -204,19 +190,23 @@ fn rule_key(rule: &Value) -> String {
     };
     format!(
         "{}|{}|{}|{}|{}|{}|{}",
-        s("direction"),
-        s("ethertype"),
+        s(Some(&rule.direction)),
+        s(Some(&rule.ethertype)),
         protocol,
-        s("port_range_min"),
-        s("port_range_max"),
-        s("remote_ip_prefix"),
-        s("remote_group_id")
+        n(rule.port_range_min),
+        n(rule.port_range_max),
+        s(rule.remote_ip_prefix.as_deref()),
+        s(rule.remote_group_id.as_deref())
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rule_key(rule: &serde_json::Value) -> String {
+        super::rule_key(&SecurityGroupRule::parse(rule).expect("a rule"))
+    }
 
     #[test]
     fn rules_compare_by_content() {

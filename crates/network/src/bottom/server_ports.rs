@@ -5,9 +5,10 @@
 //!
 //! [`Bottom::prepare_server_ports`] checks the nics and makes the copies,
 //! undoing what it made when it fails; [`Bottom::bind_server_ports`] and
-//! [`Bottom::release_server_ports`] change the top ports, the server's
-//! port rows and the jobs that follow the copies in one transaction
-//! (outbox, see `Neutron::bind_server_ports`); [`Bottom::undo_server_ports`]
+//! [`Bottom::server_gone`] change the top ports, the server's port rows
+//! and the jobs that follow the copies in one transaction (outbox, see
+//! `Neutron::bind_server_ports`; a server gone also takes its routing and
+//! allocation with it); [`Bottom::undo_server_ports`]
 //! drops nothing: a copy it cannot delete now is left to the port's delete
 //! job, recorded with the top port's delete, and what it could not even
 //! record is returned.
@@ -20,7 +21,8 @@
 use serde_json::{json, Value};
 use tricircle_store::Pod;
 
-use super::{admin_scope, str_of, Bottom, BottomError};
+use super::{admin_scope, Bottom, BottomError};
+use crate::model::{Network, Port, Resource, SecurityGroup};
 use crate::{NeutronError, Scope};
 use tricircle_core::ResourceType;
 
@@ -101,19 +103,9 @@ fn address_refused(e: &BottomError) -> bool {
             && (message.contains("already allocated") || message.contains("mac address")))
 }
 
-fn hints(net: &Value) -> Vec<String> {
-    net.get("availability_zone_hints")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect()
-}
-
 impl Bottom {
     /// The top network of a nic, as the caller may see it.
-    async fn network_of(&self, caller: &Scope, nic: &Nic) -> Result<Value> {
+    async fn network_of(&self, caller: &Scope, nic: &Nic) -> Result<Network> {
         let net_id = match nic {
             Nic::Network { id, .. } => id.clone(),
             Nic::Port { id, .. } => {
@@ -122,13 +114,15 @@ impl Bottom {
                     .get_port(caller, id)
                     .await
                     .map_err(|_| ServerPortError::UnknownPort(id.clone()))?;
-                str_of(&port, "network_id").to_string()
+                Port::from_doc(&port)?.network_id
             }
         };
-        self.neutron
+        let net = self
+            .neutron
             .get_network(caller, &net_id)
             .await
-            .map_err(|_| ServerPortError::UnknownNetwork(net_id))
+            .map_err(|_| ServerPortError::UnknownNetwork(net_id))?;
+        Ok(Network::from_doc(&net)?)
     }
 
     /// Where a boot without an AZ should go given its networks: the AZ of
@@ -136,22 +130,19 @@ impl Bottom {
     pub async fn preferred_az(&self, caller: &Scope, nics: &[Nic]) -> Result<Option<String>> {
         for nic in nics {
             let net = self.network_of(caller, nic).await?;
-            let id = str_of(&net, "id");
+            let id = net.id.as_str();
+            // The caller's view may not show the segment.
             let full = self
                 .neutron
                 .get_network(&admin_scope(&caller.project_id), id)
                 .await?;
-            let local = matches!(
-                full.get("provider:network_type").and_then(Value::as_str),
-                None | Some("local")
-            );
-            if local {
+            if Network::from_doc(&full)?.is_local() {
                 if let Some((pod, _)) = self.copies(id, ResourceType::Network).await?.first() {
                     return Ok(Some(pod.az_name.clone()));
                 }
             }
-            if let Some(first) = hints(&net).into_iter().next() {
-                return Ok(Some(first));
+            if let Some(first) = net.availability_zone_hints.first() {
+                return Ok(Some(first.clone()));
             }
         }
         Ok(None)
@@ -184,26 +175,20 @@ impl Bottom {
     async fn check_nics(&self, caller: &Scope, pod: &Pod, nics: &[Nic]) -> Result<()> {
         for nic in nics {
             let net = self.network_of(caller, nic).await?;
-            let net_id = str_of(&net, "id");
-            let hints = hints(&net);
+            let hints = &net.availability_zone_hints;
             if !hints.is_empty() && !hints.contains(&pod.az_name) {
                 return Err(ServerPortError::NotInZone {
-                    network: net_id.to_string(),
+                    network: net.id,
                     az: pod.az_name.clone(),
                     hints: hints.join(", "),
                 });
             }
-            let subnets = net
-                .get("subnets")
-                .and_then(Value::as_array)
-                .map(|s| s.len())
-                .unwrap_or(0);
-            if subnets == 0 {
-                return Err(ServerPortError::NoSubnet(net_id.to_string()));
+            if net.subnets.is_empty() {
+                return Err(ServerPortError::NoSubnet(net.id));
             }
             if let Nic::Port { id, .. } = nic {
-                let port = self.neutron.get_port(caller, id).await?;
-                if !str_of(&port, "device_id").is_empty() {
+                let port = Port::from_doc(&self.neutron.get_port(caller, id).await?)?;
+                if !port.device_id.is_empty() {
                     return Err(ServerPortError::PortInUse(id.clone()));
                 }
             }
@@ -239,7 +224,7 @@ impl Bottom {
                         body["security_groups"] = json!(group_ids);
                     }
                     let port = self.neutron.create_port(caller, body).await?;
-                    let port_id = str_of(&port, "id").to_string();
+                    let port_id = Port::from_doc(&port)?.id;
                     prepared.ports.push((port_id.clone(), true));
                     (port_id, tag)
                 }
@@ -312,15 +297,13 @@ impl Bottom {
             .neutron
             .get_port(&admin_scope(&caller.project_id), port_id)
             .await?;
-        let mut body = json!({"network_id": old["network_id"], "project_id": old["project_id"]});
-        if let Some(g) = old
-            .get("security_groups")
-            .filter(|g| g.as_array().is_some_and(|a| !a.is_empty()))
-        {
-            body["security_groups"] = g.clone();
+        let old = Port::from_doc(&old)?;
+        let mut body = json!({"network_id": old.network_id, "project_id": old.project_id});
+        if !old.security_groups.is_empty() {
+            body["security_groups"] = json!(old.security_groups);
         }
         let port = self.neutron.create_port(caller, body).await?;
-        Ok(str_of(&port, "id").to_string())
+        Ok(Port::from_doc(&port)?.id)
     }
 
     /// A security group named in a boot, by id or by name in the project.
@@ -330,17 +313,17 @@ impl Bottom {
                 .neutron
                 .default_security_group(&caller.project_id)
                 .await?;
-            return Ok(str_of(&g, "id").to_string());
+            return Ok(SecurityGroup::from_doc(&g)?.id);
         }
         if let Ok(g) = self.neutron.get_security_group(caller, name).await {
-            return Ok(str_of(&g, "id").to_string());
+            return Ok(SecurityGroup::from_doc(&g)?.id);
         }
         match self
             .neutron
             .find_security_group_by_name(caller, name)
             .await?
         {
-            Some(g) => Ok(str_of(&g, "id").to_string()),
+            Some(g) => Ok(SecurityGroup::from_doc(&g)?.id),
             None => Err(ServerPortError::UnknownGroup {
                 name: name.to_string(),
                 project: caller.project_id.clone(),
@@ -365,12 +348,17 @@ impl Bottom {
         Ok(())
     }
 
-    /// The server is gone: the ports its boot created go too (their copies
-    /// through the port-delete job), ports the user gave are unbound and
-    /// kept, in one transaction. Returns the ports that stay bound (see
-    /// `Neutron::release_server_ports`).
-    pub async fn release_server_ports(&self, server_id: &str) -> Result<Vec<String>> {
-        Ok(self.neutron.release_server_ports(server_id).await?)
+    /// The server is gone from its pod: the ports its boot created go too
+    /// (their copies through the port-delete job), ports the user gave are
+    /// unbound and kept, and the server's routing (`routing_id`) and
+    /// allocation go, in one transaction. Returns the ports that stay bound
+    /// (see `Neutron::server_gone`).
+    pub async fn server_gone(
+        &self,
+        server_id: &str,
+        routing_id: i64,
+    ) -> Result<Vec<String>, NeutronError> {
+        self.neutron.server_gone(server_id, routing_id).await
     }
 
     /// Undoes a boot's network preparation: the ports it created go, at
@@ -455,7 +443,7 @@ impl Bottom {
         for p in &ports {
             let sc = admin_scope(&p.project_id);
             let port = match self.neutron.get_port(&sc, &p.port_id).await {
-                Ok(port) => port,
+                Ok(port) => Port::from_doc(&port)?,
                 Err(e) if e.is_not_found() => continue,
                 Err(e) => return Err(e.into()),
             };
@@ -506,33 +494,18 @@ impl Bottom {
                 }
             },
         };
-        Ok(str_of(&group, "id").to_string())
+        Ok(SecurityGroup::from_doc(&group)?.id)
     }
 }
 
 /// A port's groups with `group_id` added or removed, or None when they
 /// stay as they are. A group is added to a secured port with addresses
 /// only.
-fn changed_groups(port: &Value, group_id: &str, add: bool) -> Result<Option<Vec<String>>> {
-    let mut groups: Vec<String> = port
-        .get("security_groups")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect();
+fn changed_groups(port: &Port, group_id: &str, add: bool) -> Result<Option<Vec<String>>> {
+    let mut groups = port.security_groups.clone();
     let has = groups.iter().any(|g| g == group_id);
     if add {
-        let secured = port
-            .get("port_security_enabled")
-            .and_then(Value::as_bool)
-            .unwrap_or(true);
-        let addressed = port
-            .get("fixed_ips")
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty());
-        if !secured || !addressed {
+        if !port.port_security() || port.fixed_ips.is_empty() {
             return Err(ServerPortError::PortSecurityRequired);
         }
         if has {

@@ -1,10 +1,11 @@
 //! Bottom subnets: a top subnet's copy in a pod, with the pod's own
 //! gateway IP (a reserved top port) and the subnet's shared DHCP port.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tricircle_store::Pod;
 
-use super::{str_of, Bottom, Result};
+use super::{Bottom, Result};
+use crate::model::{AllocationPool, Port, Resource, Subnet};
 use tricircle_core::ResourceType;
 
 /// Device owner of the reserved top port that gives a pod its gateway IP on
@@ -32,12 +33,11 @@ impl Bottom {
     pub async fn ensure_subnet(
         &self,
         pod: &Pod,
-        subnet: &Value,
+        subnet: &Subnet,
         bottom_net: &str,
     ) -> Result<String> {
-        let top_id = str_of(subnet, "id");
-        let project_id = str_of(subnet, "project_id");
-        let network_id = str_of(subnet, "network_id");
+        let top_id = subnet.id.as_str();
+        let project_id = subnet.project_id.as_str();
         self.get_or_create(
             pod,
             project_id,
@@ -55,51 +55,7 @@ impl Bottom {
             || async {
                 let id = match self.find_by_name(pod, "subnets", top_id).await? {
                     Some(id) => id,
-                    None => {
-                        let gateway = if subnet.get("gateway_ip").is_some_and(|g| !g.is_null()) {
-                            let port = self
-                                .neutron
-                                .reserved_port(
-                                    project_id,
-                                    network_id,
-                                    top_id,
-                                    &interface_port_name(&pod.pod_id, top_id),
-                                    INTERFACE_OWNER,
-                                )
-                                .await?;
-                            first_ip(&port, top_id)
-                        } else {
-                            None
-                        };
-                        let mut pools =
-                            subnet.get("allocation_pools").cloned().unwrap_or(json!([]));
-                        if let Some(gw) = &gateway {
-                            pools = remove_ip_from_pools(&pools, gw);
-                        }
-                        let mut body = json!({
-                            "name": top_id,
-                            "network_id": bottom_net,
-                            "tenant_id": project_id,
-                            "cidr": subnet.get("cidr").cloned().unwrap_or(Value::Null),
-                            "ip_version": subnet.get("ip_version").cloned().unwrap_or(json!(4)),
-                            "gateway_ip": gateway.map(Value::String).unwrap_or(Value::Null),
-                            "allocation_pools": pools,
-                            "enable_dhcp": false,
-                        });
-                        for key in [
-                            "dns_nameservers",
-                            "host_routes",
-                            "ipv6_ra_mode",
-                            "ipv6_address_mode",
-                            "description",
-                        ] {
-                            if let Some(v) = subnet.get(key).filter(|v| !v.is_null()) {
-                                body[key] = v.clone();
-                            }
-                        }
-                        let made = self.create(pod, "subnets", "subnet", body).await?;
-                        str_of(&made, "id").to_string()
-                    }
+                    None => self.create_subnet(pod, subnet, bottom_net).await?,
                 };
                 self.finish_subnet(pod, subnet, &id, bottom_net).await?;
                 Ok(id)
@@ -108,65 +64,106 @@ impl Bottom {
         .await
     }
 
+    /// Makes the pod's copy of a subnet, DHCP off: its own gateway IP (a
+    /// reserved top port) and the pools without it.
+    async fn create_subnet(&self, pod: &Pod, subnet: &Subnet, bottom_net: &str) -> Result<String> {
+        let top_id = subnet.id.as_str();
+        let gateway = if subnet.gateway_ip.is_some() {
+            let port = self
+                .neutron
+                .reserved_port(
+                    &subnet.project_id,
+                    &subnet.network_id,
+                    top_id,
+                    &interface_port_name(&pod.pod_id, top_id),
+                    INTERFACE_OWNER,
+                )
+                .await?;
+            Port::from_doc(&port)?.ip_on(top_id).map(str::to_string)
+        } else {
+            None
+        };
+        let pools = match &gateway {
+            Some(gw) => remove_ip_from_pools(&subnet.allocation_pools, gw),
+            None => subnet.allocation_pools.clone(),
+        };
+        let mut body = json!({
+            "name": top_id,
+            "network_id": bottom_net,
+            "tenant_id": subnet.project_id,
+            "cidr": subnet.cidr,
+            "ip_version": subnet.ip_version,
+            "gateway_ip": gateway,
+            "allocation_pools": pools,
+            "enable_dhcp": false,
+            "dns_nameservers": subnet.dns_nameservers,
+            "host_routes": subnet.host_routes,
+        });
+        for (key, v) in [
+            ("ipv6_ra_mode", &subnet.ipv6_ra_mode),
+            ("ipv6_address_mode", &subnet.ipv6_address_mode),
+            ("description", &subnet.description),
+        ] {
+            if let Some(v) = v {
+                body[key] = json!(v);
+            }
+        }
+        self.create(pod, "subnets", "subnet", body).await
+    }
+
     /// The DHCP part of a bottom subnet: when the top subnet has DHCP, the
     /// shared DHCP port (same IP and MAC in every pod) exists in the pod and
     /// DHCP is on. Idempotent.
     async fn finish_subnet(
         &self,
         pod: &Pod,
-        subnet: &Value,
+        subnet: &Subnet,
         bottom_id: &str,
         bottom_net: &str,
     ) -> Result<()> {
-        if !subnet
-            .get("enable_dhcp")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-        {
+        if !subnet.enable_dhcp {
             return Ok(());
         }
-        let top_id = str_of(subnet, "id");
-        let project_id = str_of(subnet, "project_id");
+        let top_id = subnet.id.as_str();
+        let project_id = subnet.project_id.as_str();
         let port = self
             .neutron
             .reserved_port(
                 project_id,
-                str_of(subnet, "network_id"),
+                &subnet.network_id,
                 top_id,
                 &dhcp_port_name(top_id),
                 DHCP_OWNER,
             )
             .await?;
-        let port_id = str_of(&port, "id");
+        let port = Port::from_doc(&port)?;
         let name = dhcp_port_name(top_id);
-        let ip = first_ip(&port, top_id);
+        let ip = port.ip_on(top_id);
         self.get_or_create(
             pod,
             project_id,
             ResourceType::Port,
-            port_id,
+            &port.id,
             || self.find_by_name(pod, "ports", &name),
             || async {
                 if let Some(id) = self.find_by_name(pod, "ports", &name).await? {
                     return Ok(id);
                 }
-                let made = self
-                    .create(
-                        pod,
-                        "ports",
-                        "port",
-                        json!({
-                            "name": name,
-                            "network_id": bottom_net,
-                            "tenant_id": project_id,
-                            "mac_address": port.get("mac_address").cloned().unwrap_or(Value::Null),
-                            "fixed_ips": [{"subnet_id": bottom_id, "ip_address": ip}],
-                            "device_owner": DHCP_OWNER,
-                            "device_id": RESERVED_DHCP_DEVICE_ID,
-                        }),
-                    )
-                    .await?;
-                Ok(str_of(&made, "id").to_string())
+                self.create(
+                    pod,
+                    "ports",
+                    "port",
+                    json!({
+                        "name": name,
+                        "network_id": bottom_net,
+                        "tenant_id": project_id,
+                        "mac_address": port.mac_address,
+                        "fixed_ips": [{"subnet_id": bottom_id, "ip_address": ip}],
+                        "device_owner": DHCP_OWNER,
+                        "device_id": RESERVED_DHCP_DEVICE_ID,
+                    }),
+                )
+                .await
             },
         )
         .await?;
@@ -182,18 +179,18 @@ impl Bottom {
     }
 }
 
-/// Allocation pools (`[{"start", "end"}]`) without the address `ip`: the
-/// pool holding it is split around it.
-pub fn remove_ip_from_pools(pools: &Value, ip: &str) -> Value {
+/// Allocation pools without the address `ip`: the pool holding it is
+/// split around it (pools that do not parse are kept as they are).
+pub fn remove_ip_from_pools(pools: &[AllocationPool], ip: &str) -> Vec<AllocationPool> {
     let Ok(ip) = ip.parse::<std::net::IpAddr>() else {
-        return pools.clone();
+        return pools.to_vec();
     };
     let n = to_u128(ip);
     let mut out = Vec::new();
-    for pool in pools.as_array().into_iter().flatten() {
+    for pool in pools {
         let (Ok(start), Ok(end)) = (
-            str_of(pool, "start").parse::<std::net::IpAddr>(),
-            str_of(pool, "end").parse::<std::net::IpAddr>(),
+            pool.start.parse::<std::net::IpAddr>(),
+            pool.end.parse::<std::net::IpAddr>(),
         ) else {
             out.push(pool.clone());
             continue;
@@ -204,14 +201,18 @@ pub fn remove_ip_from_pools(pools: &Value, ip: &str) -> Value {
             continue;
         }
         let v4 = ip.is_ipv4();
+        let range = |start, end| AllocationPool {
+            start: from_u128(start, v4),
+            end: from_u128(end, v4),
+        };
         if n > s {
-            out.push(json!({"start": from_u128(s, v4), "end": from_u128(n - 1, v4)}));
+            out.push(range(s, n - 1));
         }
         if n < e {
-            out.push(json!({"start": from_u128(n + 1, v4), "end": from_u128(e, v4)}));
+            out.push(range(n + 1, e));
         }
     }
-    Value::Array(out)
+    out
 }
 
 fn to_u128(ip: std::net::IpAddr) -> u128 {
@@ -229,36 +230,32 @@ fn from_u128(n: u128, v4: bool) -> String {
     }
 }
 
-/// The first IP of `port` on `subnet_id`.
-fn first_ip(port: &Value, subnet_id: &str) -> Option<String> {
-    port.get("fixed_ips")
-        .and_then(Value::as_array)?
-        .iter()
-        .find(|ip| str_of(ip, "subnet_id") == subnet_id)
-        .and_then(|ip| ip.get("ip_address"))
-        .and_then(Value::as_str)
-        .map(str::to_string)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
+    /// `remove_ip_from_pools` on pools as Neutron writes them.
+    fn removed(pools: &Value, ip: &str) -> Value {
+        let pools: Vec<AllocationPool> = serde_json::from_value(pools.clone()).unwrap_or_default();
+        json!(remove_ip_from_pools(&pools, ip))
+    }
 
     #[test]
     fn a_gateway_ip_splits_its_pool() {
         let pools = json!([{"start": "10.0.0.2", "end": "10.0.0.254"}]);
         assert_eq!(
-            remove_ip_from_pools(&pools, "10.0.0.5"),
+            removed(&pools, "10.0.0.5"),
             json!([{"start": "10.0.0.2", "end": "10.0.0.4"}, {"start": "10.0.0.6", "end": "10.0.0.254"}])
         );
         assert_eq!(
-            remove_ip_from_pools(&pools, "10.0.0.2"),
+            removed(&pools, "10.0.0.2"),
             json!([{"start": "10.0.0.3", "end": "10.0.0.254"}])
         );
-        assert_eq!(remove_ip_from_pools(&pools, "10.0.1.2"), pools);
+        assert_eq!(removed(&pools, "10.0.1.2"), pools);
         let v6 = json!([{"start": "fd00::2", "end": "fd00::ff"}]);
         assert_eq!(
-            remove_ip_from_pools(&v6, "fd00::ff"),
+            removed(&v6, "fd00::ff"),
             json!([{"start": "fd00::2", "end": "fd00::fe"}])
         );
     }

@@ -4,14 +4,13 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 
-use serde_json::Value;
 use tricircle_store::{NeutronFilter, NeutronKind, NeutronTx};
 
 use super::no_more_ips;
 use super::parse::IpRequest;
 use crate::ipam;
-use crate::subnets::{auto_address, cidr_of, pools_of};
-use crate::{str_of, ErrorClass, Neutron, NeutronError};
+use crate::model::{Resource, Subnet};
+use crate::{ErrorClass, Neutron, NeutronError};
 
 impl Neutron {
     /// Chooses an address on a subnet: the SLAAC one, or the lowest free
@@ -19,13 +18,13 @@ impl Neutron {
     pub(super) async fn pick_ip(
         &self,
         tx: &mut NeutronTx,
-        subnet: &Value,
+        subnet: &Subnet,
         mac: &str,
         chosen: &HashSet<(String, u128)>,
     ) -> Result<Option<IpAddr>, NeutronError> {
-        let sid = str_of(subnet, "id");
-        let net = cidr_of(subnet)?;
-        if auto_address(subnet) {
+        let sid = subnet.id.as_str();
+        let net = subnet.net()?;
+        if subnet.auto_address() {
             return Ok(ipam::eui64(&net, mac));
         }
         tx.lock_subnet(sid).await?;
@@ -43,14 +42,10 @@ impl Neutron {
                 .filter_map(|ip| ipam::parse_ip(ip).map(ipam::to_u128)),
         );
         taken.extend(chosen.iter().filter(|(s, _)| s == sid).map(|(_, a)| *a));
-        if let Some(g) = subnet
-            .get("gateway_ip")
-            .and_then(Value::as_str)
-            .and_then(ipam::parse_ip)
-        {
+        if let Some(g) = subnet.gateway() {
             taken.insert(ipam::to_u128(g));
         }
-        Ok(ipam::lowest_free(&pools_of(subnet), &taken)
+        Ok(ipam::lowest_free(&subnet.pool_ranges(), &taken)
             .map(|a| ipam::from_u128(a, ipam::net_version(&net))))
     }
 
@@ -66,7 +61,7 @@ impl Neutron {
         requests: Option<&[IpRequest]>,
         current: &[(String, String)],
     ) -> Result<Vec<(String, String)>, NeutronError> {
-        let mut subnets = tx
+        let docs = tx
             .list(
                 NeutronKind::Subnet,
                 &NeutronFilter {
@@ -75,16 +70,17 @@ impl Neutron {
                 },
             )
             .await?;
-        subnets.sort_by(|a, b| str_of(a, "created_at").cmp(str_of(b, "created_at")));
+        let mut subnets = Subnet::from_docs(&docs)?;
+        subnets.sort_by(|a, b| a.created_at.cmp(&b.created_at));
         let mut chosen: HashSet<(String, u128)> = HashSet::new();
         let mut out: Vec<(String, String)> = Vec::new();
         let Some(requests) = requests else {
-            let v4: Vec<&Value> = subnets.iter().filter(|s| s["ip_version"] == 4).collect();
+            let v4: Vec<&Subnet> = subnets.iter().filter(|s| s.ip_version == 4).collect();
             if !v4.is_empty() {
                 let mut got = false;
                 for s in v4 {
                     if let Some(ip) = self.pick_ip(tx, s, mac, &chosen).await? {
-                        out.push((str_of(s, "id").to_string(), ip.to_string()));
+                        out.push((s.id.clone(), ip.to_string()));
                         got = true;
                         break;
                     }
@@ -94,13 +90,13 @@ impl Neutron {
                 }
             }
             let mut stateful = false;
-            for s in subnets.iter().filter(|s| s["ip_version"] == 6) {
-                if !auto_address(s) && stateful {
+            for s in subnets.iter().filter(|s| s.ip_version == 6) {
+                if !s.auto_address() && stateful {
                     continue;
                 }
                 if let Some(ip) = self.pick_ip(tx, s, mac, &chosen).await? {
-                    stateful |= !auto_address(s);
-                    out.push((str_of(s, "id").to_string(), ip.to_string()));
+                    stateful |= !s.auto_address();
+                    out.push((s.id.clone(), ip.to_string()));
                 }
             }
             return Ok(out);
@@ -108,14 +104,14 @@ impl Neutron {
         let mut kept: Vec<bool> = vec![false; current.len()];
         for r in requests {
             let subnet = match (&r.subnet_id, r.ip) {
-                (Some(sid), _) => subnets.iter().find(|s| str_of(s, "id") == sid).ok_or_else(|| {
+                (Some(sid), _) => subnets.iter().find(|s| s.id == *sid).ok_or_else(|| {
                     NeutronError::invalid_input(format!(
                         "Failed to create port on network {network_id}, because fixed_ips included invalid subnet {sid}"
                     ))
                 })?,
                 (None, Some(ip)) => subnets
                     .iter()
-                    .find(|s| cidr_of(s).is_ok_and(|n| n.contains(&ip)))
+                    .find(|s| s.net().is_ok_and(|n| n.contains(&ip)))
                     .ok_or_else(|| {
                         NeutronError::new(
                             ErrorClass::BadRequest,
@@ -125,10 +121,10 @@ impl Neutron {
                     })?,
                 (None, None) => continue,
             };
-            let sid = str_of(subnet, "id").to_string();
+            let sid = subnet.id.clone();
             match r.ip {
                 Some(ip) => {
-                    let net = cidr_of(subnet)?;
+                    let net = subnet.net()?;
                     let (first, last) = ipam::bounds(&net);
                     let a = ipam::to_u128(ip);
                     let edge = ipam::net_version(&net) == 4
@@ -141,7 +137,7 @@ impl Neutron {
                             format!("IP address {ip} is not a valid IP for the specified subnet."),
                         ));
                     }
-                    if auto_address(subnet) {
+                    if subnet.auto_address() {
                         return Err(NeutronError::invalid_input(format!(
                             "IPv6 address {ip} can not be directly assigned to a port on subnet {sid} since the subnet is configured for automatic addresses"
                         )));

@@ -20,10 +20,9 @@ pub(crate) use parse::{parse_fixed_ips, IpRequest};
 use crate::attrs::{self, attr, boolean, check, list, owner, string, Attr, Op};
 use crate::ipam;
 use crate::listing::{ListQuery, Listing, Page};
-use crate::networks::{self, sql_filter};
-use crate::{
-    jobs_for, jobs_types, project_of, str_of, Attempt, Neutron, NeutronError, Scope, RETRIES,
-};
+use crate::model::{Network, Port, Resource, SecurityGroup};
+use crate::networks::sql_filter;
+use crate::{jobs_for, jobs_types, Attempt, Neutron, NeutronError, Scope, RETRIES};
 
 const ATTRS: &[Attr] = &[
     attr("id", false, false),
@@ -150,22 +149,6 @@ fn fixed_ips_json(ips: &[(String, String)]) -> Value {
         .collect::<Vec<_>>())
 }
 
-pub(crate) fn fixed_ips_of(port: &Value) -> Vec<(String, String)> {
-    port.get("fixed_ips")
-        .and_then(Value::as_array)
-        .map(|ips| {
-            ips.iter()
-                .map(|ip| {
-                    (
-                        str_of(ip, "subnet_id").to_string(),
-                        str_of(ip, "ip_address").to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Whether a device owner is one of Neutron's own (`network:*`): such
 /// ports get no security groups.
 fn network_owned(device_owner: &str) -> bool {
@@ -184,17 +167,19 @@ pub(crate) fn port_view(scope: &Scope, mut port: Value) -> Value {
     port
 }
 
-/// Whether a caller may see a port: own, or on a network of theirs.
+/// Whether a caller may see a port (a stored document): own, or on a
+/// network of theirs.
 async fn port_visible(
     neutron: &Neutron,
     tx: Option<&mut NeutronTx>,
     scope: &Scope,
-    port: &Value,
+    doc: &Value,
 ) -> Result<bool, NeutronError> {
-    if scope.is_admin || project_of(port) == scope.project_id {
+    let port = Port::from_doc(doc)?;
+    if scope.is_admin || port.project_id == scope.project_id {
         return Ok(true);
     }
-    let net_id = str_of(port, "network_id");
+    let net_id = port.network_id.as_str();
     let net = match tx {
         Some(tx) => tx.get(NeutronKind::Network, net_id).await?,
         None => {
@@ -204,7 +189,10 @@ async fn port_visible(
                 .await?
         }
     };
-    Ok(net.is_some_and(|n| project_of(&n) == scope.project_id))
+    Ok(match net {
+        Some(n) => Network::from_doc(&n)?.project_id == scope.project_id,
+        None => false,
+    })
 }
 
 impl Neutron {
@@ -218,9 +206,12 @@ impl Neutron {
         groups: &[String],
     ) -> Result<(), NeutronError> {
         for g in groups {
-            match tx.get(NeutronKind::SecurityGroup, g).await? {
-                Some(sg) if scope.is_admin || project_of(&sg) == project_id => {}
-                _ => return Err(NeutronError::security_group_not_found(g)),
+            let sg = match tx.get(NeutronKind::SecurityGroup, g).await? {
+                Some(sg) => SecurityGroup::from_doc(&sg)?,
+                None => return Err(NeutronError::security_group_not_found(g)),
+            };
+            if !scope.is_admin && sg.project_id != project_id {
+                return Err(NeutronError::security_group_not_found(g));
             }
         }
         Ok(())
@@ -293,10 +284,13 @@ impl Neutron {
                 .await?;
         }
         let network = match tx.lock(NeutronKind::Network, &np.network_id).await? {
-            Some(n) if networks::visible(scope, &n) => n,
-            _ => return Err(NeutronError::network_not_found(&np.network_id)),
+            Some(n) => Network::from_doc(&n)?,
+            None => return Err(NeutronError::network_not_found(&np.network_id)),
         };
-        let net_owner = scope.owns(project_of(&network));
+        if !network.visible_to(scope) {
+            return Err(NeutronError::network_not_found(&np.network_id));
+        }
+        let net_owner = scope.owns(&network.project_id);
         if network_owned(&np.device_owner) && !net_owner {
             return Err(NeutronError::policy("rule:create_port:device_owner"));
         }
@@ -315,39 +309,8 @@ impl Neutron {
         }
         let port_security = np
             .port_security
-            .unwrap_or(network.get("port_security_enabled") != Some(&Value::Bool(false)));
-        let mac = match &np.mac {
-            Some(m) => {
-                if tx.mac_in_use(&np.network_id, m).await? {
-                    return Err(NeutronError::conflict(
-                        "MacAddressInUse",
-                        format!(
-                            "Unable to complete operation for network {}. The mac address {m} is in use.",
-                            np.network_id
-                        ),
-                    ));
-                }
-                m.clone()
-            }
-            None => {
-                let mut mac = ipam::random_mac();
-                let mut tries = 0;
-                while tx.mac_in_use(&np.network_id, &mac).await? {
-                    tries += 1;
-                    if tries > 16 {
-                        return Err(NeutronError::conflict(
-                            "MacAddressGenerationFailure",
-                            format!(
-                                "Unable to generate unique mac on network {}.",
-                                np.network_id
-                            ),
-                        ));
-                    }
-                    mac = ipam::random_mac();
-                }
-                mac
-            }
-        };
+            .unwrap_or(network.port_security_enabled != Some(false));
+        let mac = choose_mac(&mut tx, np).await?;
         let ips = self
             .assign_ips(
                 tx,
@@ -580,35 +543,36 @@ impl Neutron {
     pub async fn delete_port(&self, scope: &Scope, id: &str) -> Result<(), NeutronError> {
         let mut tx = self.store.neutron_tx().await?;
         let port = self.locked_port(&mut tx, scope, id).await?;
-        let owner = str_of(&port, "device_owner");
+        let owner = Port::from_doc(&port)?.device_owner;
         let reserved = tx.is_reserved_port(id).await?;
-        if (reserved && !scope.is_admin) || l3_owned(owner) {
-            return Err(l3_port_in_use(id, owner));
+        if (reserved && !scope.is_admin) || l3_owned(&owner) {
+            return Err(l3_port_in_use(id, &owner));
         }
         self.delete_port_in(&mut tx, &port).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Deletes a port locked in `tx`, recording its delete job (when it
-    /// has copies in pods) in the same transaction. Its floating IPs are
-    /// disassociated, as Neutron does.
+    /// Deletes a port locked in `tx` (its stored document), recording its
+    /// delete job (when it has copies in pods) in the same transaction. Its
+    /// floating IPs are disassociated, as Neutron does.
     pub(crate) async fn delete_port_in(
         &self,
         tx: &mut NeutronTx,
-        port: &Value,
+        doc: &Value,
     ) -> Result<(), NeutronError> {
-        let id = str_of(port, "id");
+        let port = Port::from_doc(doc)?;
+        let id = port.id.as_str();
         self.disassociate_floatingips_in(tx, id).await?;
-        let jobs = jobs_for::<jobs_types::PortDelete>(tx, id, project_of(port), Some(port)).await?;
+        let jobs = jobs_for::<jobs_types::PortDelete>(tx, id, &port.project_id, Some(doc)).await?;
         if !jobs.is_empty() {
             // Its copies go later: until then no other port gets its
             // addresses (a pod would refuse them).
             tx.hold_addresses(
                 id,
-                str_of(port, "network_id"),
-                str_of(port, "mac_address"),
-                &fixed_ips_of(port),
+                &port.network_id,
+                &port.mac_address,
+                &port.ip_pairs(),
                 <jobs_types::PortDelete as JobPayload>::JOB_TYPE,
             )
             .await?;
@@ -624,6 +588,39 @@ pub(crate) const ROUTER_INTERFACE: &str = "network:router_interface";
 pub(crate) const ROUTER_GATEWAY: &str = "network:router_gateway";
 /// Device owner of a floating IP's own port on the external network.
 pub(crate) const FLOATINGIP: &str = "network:floatingip";
+
+/// The MAC of a new port: the requested one if free on its network, or a
+/// free random one.
+async fn choose_mac(tx: &mut NeutronTx, np: &NewPort) -> Result<String, NeutronError> {
+    if let Some(m) = &np.mac {
+        if tx.mac_in_use(&np.network_id, m).await? {
+            return Err(NeutronError::conflict(
+                "MacAddressInUse",
+                format!(
+                    "Unable to complete operation for network {}. The mac address {m} is in use.",
+                    np.network_id
+                ),
+            ));
+        }
+        return Ok(m.clone());
+    }
+    let mut mac = ipam::random_mac();
+    let mut tries = 0;
+    while tx.mac_in_use(&np.network_id, &mac).await? {
+        tries += 1;
+        if tries > 16 {
+            return Err(NeutronError::conflict(
+                "MacAddressGenerationFailure",
+                format!(
+                    "Unable to generate unique mac on network {}.",
+                    np.network_id
+                ),
+            ));
+        }
+        mac = ipam::random_mac();
+    }
+    Ok(mac)
+}
 
 /// Ports of routers and floating IPs: deleted through their L3 resource
 /// only.

@@ -1,14 +1,17 @@
 //! The top half of the server–port lifecycle: a server's top ports bound
-//! to it, or released, together with their `server_ports` rows and the
-//! jobs that bring the pods' copies in line, in one transaction (outbox):
-//! either the ports, the rows and the jobs all change, or none does.
+//! to it, or released when it is gone (with its routing and allocation),
+//! together with their `server_ports` rows and the jobs that bring the
+//! pods' copies in line, in one transaction (outbox): either the ports, the
+//! rows and the jobs all change, or none does.
 
 use serde_json::{json, Value};
+use tricircle_core::ResourceType;
 use tricircle_store::{NeutronKind, NeutronTx, ServerPort};
 
 use super::{l3_owned, l3_port_in_use};
 use crate::attrs::touch;
-use crate::{jobs_for, jobs_types, project_of, str_of, Neutron, NeutronError};
+use crate::model::{Port, Resource};
+use crate::{jobs_for, jobs_types, Neutron, NeutronError};
 
 impl Neutron {
     /// Binds top ports to a server (`device_id`, `device_owner`) and
@@ -43,18 +46,25 @@ impl Neutron {
         Ok(())
     }
 
-    /// The server is gone: the ports its boot created are deleted (their
-    /// copies by the ports' delete jobs), the ports the user gave are
-    /// unbound and kept (their copies follow by the update jobs), and the
-    /// server forgets them. Returns the ports kept bound: those whose
-    /// owner became a router's or a floating IP's, which only their L3
-    /// resource may delete (as Neutron refuses it).
-    pub async fn release_server_ports(&self, server_id: &str) -> Result<Vec<String>, NeutronError> {
+    /// The server is gone from its pod: the ports its boot created are
+    /// deleted (their copies by the ports' delete jobs), the ports the
+    /// user gave are unbound and kept (their copies follow by the update
+    /// jobs), the server forgets them, and its routing (`routing_id`) and
+    /// its allocation go — all in one transaction, so a server is never
+    /// forgotten while its ports stay bound to it, nor the other way
+    /// round. Returns the ports kept bound: those whose owner became a
+    /// router's or a floating IP's, which only their L3 resource may
+    /// delete (as Neutron refuses it).
+    pub async fn server_gone(
+        &self,
+        server_id: &str,
+        routing_id: i64,
+    ) -> Result<Vec<String>, NeutronError> {
         let mut tx = self.store.neutron_tx().await?;
         let mut kept = Vec::new();
         for row in tx.server_ports(server_id).await? {
             if let Some(mut port) = tx.lock(NeutronKind::Port, &row.port_id).await? {
-                let owner = str_of(&port, "device_owner").to_string();
+                let owner = Port::from_doc(&port)?.device_owner;
                 if row.created_by_boot && l3_owned(&owner) {
                     let e = l3_port_in_use(&row.port_id, &owner);
                     tracing::warn!(port_id = %row.port_id, error = %e, "a server port stays");
@@ -69,24 +79,27 @@ impl Neutron {
             }
             tx.remove_server_port(server_id, &row.port_id).await?;
         }
+        tx.forget_resource(routing_id, ResourceType::Server, server_id)
+            .await?;
         tx.commit().await?;
         Ok(kept)
     }
 
-    /// Sets the device of a port locked in `tx`, with its update job.
+    /// Sets the device of a port locked in `tx` (its stored document), with
+    /// its update job.
     pub(crate) async fn set_device_in(
         &self,
         tx: &mut NeutronTx,
-        port: &mut Value,
+        doc: &mut Value,
         device_id: &str,
         device_owner: &str,
     ) -> Result<(), NeutronError> {
-        port["device_id"] = json!(device_id);
-        port["device_owner"] = json!(device_owner);
-        touch(port);
-        let id = str_of(port, "id").to_string();
-        let jobs = jobs_for::<jobs_types::PortUpdate>(tx, &id, project_of(port), None).await?;
-        tx.update(NeutronKind::Port, port, &jobs).await?;
+        let port = Port::from_doc(doc)?;
+        doc["device_id"] = json!(device_id);
+        doc["device_owner"] = json!(device_owner);
+        touch(doc);
+        let jobs = jobs_for::<jobs_types::PortUpdate>(tx, &port.id, &port.project_id, None).await?;
+        tx.update(NeutronKind::Port, doc, &jobs).await?;
         Ok(())
     }
 }

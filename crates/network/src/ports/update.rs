@@ -8,9 +8,10 @@ use super::parse::{
     fill_pair_macs, parse_dhcp_opts, parse_fixed_ips, parse_mac, parse_pairs, parse_profile,
     parse_vnic, IpRequest,
 };
-use super::{dedup, fixed_ips_json, fixed_ips_of, network_owned, port_view, ATTRS};
+use super::{dedup, fixed_ips_json, network_owned, port_view, ATTRS};
 use crate::attrs::{self, boolean, check, list, string, touch, Op};
-use crate::{jobs_for, jobs_types, project_of, str_of, Neutron, NeutronError, Scope, RETRIES};
+use crate::model::{Network, Port, Resource};
+use crate::{jobs_for, jobs_types, Neutron, NeutronError, Scope, RETRIES};
 
 impl Neutron {
     pub async fn update_port(
@@ -36,26 +37,26 @@ impl Neutron {
         for _ in 0..RETRIES {
             let mut tx = self.store.neutron_tx().await?;
             let mut port = self.locked_port(&mut tx, scope, id).await?;
-            let before = port.clone();
-            let network_id = str_of(&port, "network_id").to_string();
+            let before = Port::from_doc(&port)?;
+            let network_id = before.network_id.as_str();
             let mac = self
-                .apply_port_attrs(&mut tx, scope, &mut port, &map)
+                .apply_port_attrs(&mut tx, scope, &before, &mut port, &map)
                 .await?;
-            let groups = check_port_security(&port)?;
+            let groups = check_port_security(&Port::from_doc(&port)?)?;
             if let Some(requests) = &fixed {
                 if !self
-                    .reassign_ips(&mut tx, &mut port, &network_id, &mac, requests)
+                    .reassign_ips(&mut tx, &before, &mut port, &mac, requests)
                     .await?
                 {
                     continue;
                 }
             }
-            self.check_copy_keeps_addresses(&mut tx, id, &before, &port)
+            self.check_copy_keeps_addresses(&mut tx, &before, &Port::from_doc(&port)?)
                 .await?;
             tx.set_port_security_groups(id, &groups).await?;
             touch(&mut port);
             let jobs =
-                jobs_for::<jobs_types::PortUpdate>(&mut tx, id, project_of(&port), None).await?;
+                jobs_for::<jobs_types::PortUpdate>(&mut tx, id, &before.project_id, None).await?;
             match tx.update(NeutronKind::Port, &port, &jobs).await {
                 Ok(()) => {}
                 Err(StoreError::Conflict(_)) => {
@@ -74,18 +75,19 @@ impl Neutron {
         ))
     }
 
-    /// Applies the updatable attributes of `map` to `port` (locked in
-    /// `tx`), each checked as Neutron checks it. Returns the port's MAC
-    /// after the change.
+    /// Applies the updatable attributes of `map` to the stored document
+    /// `port` (locked in `tx`; `before` is what it held), each checked as
+    /// Neutron checks it. Returns the port's MAC after the change.
     async fn apply_port_attrs(
         &self,
         tx: &mut NeutronTx,
         scope: &Scope,
+        before: &Port,
         port: &mut Value,
         map: &Map<String, Value>,
     ) -> Result<String, NeutronError> {
-        let network_id = str_of(port, "network_id").to_string();
-        let mut mac = str_of(port, "mac_address").to_string();
+        let network_id = before.network_id.as_str();
+        let mut mac = before.mac_address.clone();
         let mut pairs: Option<Vec<Value>> = None;
         for (k, v) in map {
             let value = match k.as_str() {
@@ -95,8 +97,11 @@ impl Neutron {
                 "device_owner" => {
                     let o = string(k, v, 255)?;
                     if network_owned(&o) && !scope.is_admin {
-                        let net = tx.get(NeutronKind::Network, &network_id).await?;
-                        if net.is_none_or(|n| project_of(&n) != scope.project_id) {
+                        let owner = match tx.get(NeutronKind::Network, network_id).await? {
+                            Some(n) => Network::from_doc(&n)?.project_id,
+                            None => String::new(),
+                        };
+                        if owner != scope.project_id {
                             return Err(NeutronError::policy("rule:update_port:device_owner"));
                         }
                     }
@@ -105,7 +110,7 @@ impl Neutron {
                 "admin_state_up" | "port_security_enabled" => json!(boolean(k, v)?),
                 "mac_address" => {
                     let m = parse_mac(v)?;
-                    if m != mac && tx.mac_in_use(&network_id, &m).await? {
+                    if m != mac && tx.mac_in_use(network_id, &m).await? {
                         return Err(NeutronError::conflict(
                             "MacAddressInUse",
                             format!("Unable to complete operation for network {network_id}. The mac address {m} is in use."),
@@ -121,8 +126,8 @@ impl Neutron {
                             .map(|g| attrs::uuid(k, g))
                             .collect::<Result<Vec<_>, _>>()?,
                     );
-                    let project = project_of(port).to_string();
-                    self.check_groups(tx, scope, &project, &groups).await?;
+                    self.check_groups(tx, scope, &before.project_id, &groups)
+                        .await?;
                     json!(groups)
                 }
                 "allowed_address_pairs" => {
@@ -142,24 +147,25 @@ impl Neutron {
         Ok(mac)
     }
 
-    /// Gives the port the requested fixed IPs. False: an address was taken
-    /// meanwhile, the transaction is to be tried again.
+    /// Gives the port (`before`, its stored document `port`) the requested
+    /// fixed IPs. False: an address was taken meanwhile, the transaction is
+    /// to be tried again.
     pub(crate) async fn reassign_ips(
         &self,
         tx: &mut NeutronTx,
+        before: &Port,
         port: &mut Value,
-        network_id: &str,
         mac: &str,
         requests: &[IpRequest],
     ) -> Result<bool, NeutronError> {
-        let id = str_of(port, "id").to_string();
-        let current = fixed_ips_of(port);
+        let (id, network_id) = (before.id.as_str(), before.network_id.as_str());
+        let current = before.ip_pairs();
         let ips = self
-            .assign_ips(tx, network_id, &id, mac, Some(requests), &current)
+            .assign_ips(tx, network_id, id, mac, Some(requests), &current)
             .await?;
-        tx.release_ips(&id, None).await?;
+        tx.release_ips(id, None).await?;
         for (sid, ip) in &ips {
-            if !tx.allocate_ip(sid, ip, &id, network_id).await? {
+            if !tx.allocate_ip(sid, ip, id, network_id).await? {
                 return Ok(false);
             }
         }
@@ -173,21 +179,17 @@ impl Neutron {
     async fn check_copy_keeps_addresses(
         &self,
         tx: &mut NeutronTx,
-        id: &str,
-        before: &Value,
-        after: &Value,
+        before: &Port,
+        after: &Port,
     ) -> Result<(), NeutronError> {
-        let ips = |p: &Value| {
-            let mut v: Vec<String> = p
-                .get("fixed_ips")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().map(Value::to_string).collect())
-                .unwrap_or_default();
+        let id = before.id.as_str();
+        let ips = |p: &Port| {
+            let mut v = p.fixed_ips.clone();
             v.sort();
             v
         };
-        let old_mac = str_of(before, "mac_address");
-        let new_mac = str_of(after, "mac_address");
+        let old_mac = before.mac_address.as_str();
+        let new_mac = after.mac_address.as_str();
         let mac_changed = old_mac != new_mac;
         let ips_changed = ips(before) != ips(after);
         if !(mac_changed || ips_changed)
@@ -219,28 +221,16 @@ impl Neutron {
 
 /// A port without port security has neither groups nor address pairs.
 /// Returns its groups.
-fn check_port_security(port: &Value) -> Result<Vec<String>, NeutronError> {
-    let port_security = port.get("port_security_enabled") != Some(&Value::Bool(false));
-    let groups: Vec<String> = port
-        .get("security_groups")
-        .and_then(Value::as_array)
-        .map(|g| {
-            g.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+fn check_port_security(port: &Port) -> Result<Vec<String>, NeutronError> {
+    let port_security = port.port_security();
+    let groups = port.security_groups.clone();
     if !port_security && !groups.is_empty() {
         return Err(NeutronError::conflict(
             "PortSecurityPortHasSecurityGroup",
             "Port has security group associated. Cannot disable port security or ip address until security group is removed",
         ));
     }
-    let has_pairs = port
-        .get("allowed_address_pairs")
-        .and_then(Value::as_array)
-        .is_some_and(|p| !p.is_empty());
-    if !port_security && has_pairs {
+    if !port_security && !port.allowed_address_pairs.is_empty() {
         return Err(NeutronError::conflict(
             "AddressPairAndPortSecurityRequired",
             "Port Security must be enabled in order to have allowed address pairs on a port.",

@@ -10,8 +10,9 @@ use tricircle_store::{NeutronFilter, NeutronKind, NeutronTx, NewJob};
 
 use crate::attrs::{self, attr, boolean, check, owner, string, touch, Attr, Op};
 use crate::listing::{ListQuery, Listing, Page};
+use crate::model::{Resource, SecurityGroup, SecurityGroupRule};
 use crate::networks::sql_filter;
-use crate::{jobs_for, jobs_types, project_of, str_of, Neutron, NeutronError, Scope};
+use crate::{jobs_for, jobs_types, Neutron, NeutronError, Scope};
 
 use rules::Rule;
 
@@ -132,15 +133,24 @@ impl Neutron {
     }
 
     async fn group_views(&self, groups: Vec<Value>) -> Result<Vec<Value>, NeutronError> {
-        let ids: Vec<String> = groups.iter().map(|g| str_of(g, "id").to_string()).collect();
-        let rules = self.store.neutron_rules_of(&ids).await?;
+        let ids: Vec<String> = SecurityGroup::from_docs(&groups)?
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+        let docs = self.store.neutron_rules_of(&ids).await?;
+        let owners: Vec<String> = SecurityGroupRule::from_docs(&docs)?
+            .into_iter()
+            .map(|r| r.security_group_id)
+            .collect();
         Ok(groups
             .into_iter()
-            .map(|mut g| {
-                let id = str_of(&g, "id").to_string();
-                g["security_group_rules"] = json!(rules
+            .zip(&ids)
+            .map(|(mut g, id)| {
+                g["security_group_rules"] = json!(docs
                     .iter()
-                    .filter(|r| str_of(r, "security_group_id") == id)
+                    .zip(&owners)
+                    .filter(|(_, owner)| *owner == id)
+                    .map(|(r, _)| r)
                     .collect::<Vec<_>>());
                 g
             })
@@ -166,7 +176,7 @@ impl Neutron {
             .neutron_get(NeutronKind::SecurityGroup, id)
             .await?
         {
-            Some(g) if scope.owns(project_of(&g)) => self
+            Some(g) if scope.owns(&SecurityGroup::from_doc(&g)?.project_id) => self
                 .group_views(vec![g])
                 .await?
                 .pop()
@@ -276,7 +286,7 @@ impl Neutron {
         id: &str,
     ) -> Result<Value, NeutronError> {
         match tx.lock(NeutronKind::SecurityGroup, id).await? {
-            Some(g) if scope.owns(project_of(&g)) => Ok(g),
+            Some(g) if scope.owns(&SecurityGroup::from_doc(&g)?.project_id) => Ok(g),
             _ => Err(NeutronError::security_group_not_found(id)),
         }
     }
@@ -290,11 +300,9 @@ impl Neutron {
         let map = check("security_group", body, GROUP_ATTRS, Op::Update)?;
         let mut tx = self.store.neutron_tx().await?;
         let mut group = self.locked_group(&mut tx, scope, id).await?;
-        let is_default = tx
-            .default_security_group(project_of(&group))
-            .await?
-            .as_deref()
-            == Some(id);
+        let before = SecurityGroup::from_doc(&group)?;
+        let project_id = before.project_id.clone();
+        let is_default = tx.default_security_group(&project_id).await?.as_deref() == Some(id);
         for (k, v) in &map {
             let value = match k.as_str() {
                 "name" => {
@@ -316,9 +324,7 @@ impl Neutron {
                 "description" => json!(string(k, v, 255)?),
                 "stateful" => {
                     let s = boolean(k, v)?;
-                    if Some(&json!(s)) != group.get("stateful")
-                        && tx.ports_using_group(id).await? > 0
-                    {
+                    if Some(s) != before.stateful && tx.ports_using_group(id).await? > 0 {
                         return Err(NeutronError::conflict(
                             "SecurityGroupInUse",
                             format!("Security Group {id} in use."),
@@ -331,9 +337,7 @@ impl Neutron {
             group[k.as_str()] = value;
         }
         touch(&mut group);
-        let jobs = self
-            .group_jobs(&mut tx, id, project_of(&group), None)
-            .await?;
+        let jobs = self.group_jobs(&mut tx, id, &project_id, None).await?;
         tx.update(NeutronKind::SecurityGroup, &group, &jobs).await?;
         tx.commit().await?;
         self.group_views(vec![group])
@@ -356,7 +360,7 @@ impl Neutron {
     pub async fn delete_security_group(&self, scope: &Scope, id: &str) -> Result<(), NeutronError> {
         let mut tx = self.store.neutron_tx().await?;
         let group = self.locked_group(&mut tx, scope, id).await?;
-        let project_id = project_of(&group).to_string();
+        let project_id = SecurityGroup::from_doc(&group)?.project_id;
         let is_default = tx.default_security_group(&project_id).await?.as_deref() == Some(id);
         if is_default && !scope.is_admin {
             return Err(NeutronError::conflict(
@@ -371,12 +375,12 @@ impl Neutron {
             ));
         }
         // Rules of other groups that point at this one go with it.
-        for rule in tx.rules_with_remote_group(id).await? {
-            let gid = str_of(&rule, "security_group_id").to_string();
+        let remote = tx.rules_with_remote_group(id).await?;
+        for rule in SecurityGroupRule::from_docs(&remote)? {
             let jobs = self
-                .group_jobs(&mut tx, &gid, project_of(&rule), None)
+                .group_jobs(&mut tx, &rule.security_group_id, &rule.project_id, None)
                 .await?;
-            tx.delete(NeutronKind::SecurityGroupRule, str_of(&rule, "id"), &jobs)
+            tx.delete(NeutronKind::SecurityGroupRule, &rule.id, &jobs)
                 .await?;
         }
         let snapshot = {

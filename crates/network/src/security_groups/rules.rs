@@ -8,8 +8,9 @@ use tricircle_store::{NeutronFilter, NeutronKind, StoreError};
 use crate::attrs::{self, attr, check, integer, owner, shown, string, touch, Attr, Op};
 use crate::ipam;
 use crate::listing::{ListQuery, Listing, Page};
+use crate::model::{Resource, SecurityGroup, SecurityGroupRule};
 use crate::networks::sql_filter;
-use crate::{project_of, str_of, Neutron, NeutronError, Scope};
+use crate::{Neutron, NeutronError, Scope};
 
 const RULE_ATTRS: &[Attr] = &[
     attr("id", false, false),
@@ -189,30 +190,21 @@ impl Rule {
     }
 }
 
-pub(super) fn rule_key_of(body: &Value) -> Option<String> {
-    let get_i = |k: &str| body.get(k).and_then(Value::as_i64);
-    let protocol = body.get("protocol").and_then(Value::as_str);
-    Some(
-        Rule {
-            direction: str_of(body, "direction").to_string(),
-            ethertype: str_of(body, "ethertype").to_string(),
-            protocol: protocol.map(str::to_string),
-            protocol_number: protocol.and_then(protocol_number),
-            port_range_min: get_i("port_range_min"),
-            port_range_max: get_i("port_range_max"),
-            remote_ip_prefix: None,
-            normalized_cidr: body
-                .get("normalized_cidr")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            remote_group_id: body
-                .get("remote_group_id")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            description: String::new(),
-        }
-        .key(),
-    )
+/// The content key of a stored rule.
+pub(super) fn rule_key_of(rule: &SecurityGroupRule) -> String {
+    Rule {
+        direction: rule.direction.clone(),
+        ethertype: rule.ethertype.clone(),
+        protocol: rule.protocol.clone(),
+        protocol_number: rule.protocol.as_deref().and_then(protocol_number),
+        port_range_min: rule.port_range_min,
+        port_range_max: rule.port_range_max,
+        remote_ip_prefix: None,
+        normalized_cidr: rule.normalized_cidr.clone(),
+        remote_group_id: rule.remote_group_id.clone(),
+        description: String::new(),
+    }
+    .key()
 }
 
 pub(super) fn protocol_number(p: &str) -> Option<u8> {
@@ -439,10 +431,10 @@ impl Neutron {
         let rule = Self::parse_rule(&map)?;
         let mut tx = self.store.neutron_tx().await?;
         let group = self.locked_group(&mut tx, scope, &group_id).await?;
-        let project_id = project_of(&group).to_string();
+        let project_id = SecurityGroup::from_doc(&group)?.project_id;
         if let Some(remote) = &rule.remote_group_id {
             match tx.get(NeutronKind::SecurityGroup, remote).await? {
-                Some(g) if scope.owns(project_of(&g)) => {}
+                Some(g) if scope.owns(&SecurityGroup::from_doc(&g)?.project_id) => {}
                 _ => return Err(NeutronError::security_group_not_found(remote)),
             }
         }
@@ -458,11 +450,11 @@ impl Neutron {
                 },
             )
             .await?;
-        if let Some(dup) = existing
+        if let Some(dup) = SecurityGroupRule::from_docs(&existing)?
             .iter()
-            .find(|r| rule_key_of(r).as_deref() == Some(&key))
+            .find(|r| rule_key_of(r) == key)
         {
-            return Err(rule_exists(str_of(dup, "id")));
+            return Err(rule_exists(&dup.id));
         }
         let body = rule.body(&new_uuid(), &group_id, &project_id);
         match tx.insert_rule(&body, &key).await {
@@ -480,18 +472,20 @@ impl Neutron {
         Ok(body)
     }
 
-    async fn rule_visible(&self, scope: &Scope, rule: &Value) -> Result<bool, NeutronError> {
-        if scope.owns(project_of(rule)) {
+    /// Whether a caller may see a stored rule: own, or of a group of theirs.
+    async fn rule_visible(&self, scope: &Scope, doc: &Value) -> Result<bool, NeutronError> {
+        let rule = SecurityGroupRule::from_doc(doc)?;
+        if scope.owns(&rule.project_id) {
             return Ok(true);
         }
-        Ok(self
+        match self
             .store
-            .neutron_get(
-                NeutronKind::SecurityGroup,
-                str_of(rule, "security_group_id"),
-            )
+            .neutron_get(NeutronKind::SecurityGroup, &rule.security_group_id)
             .await?
-            .is_some_and(|g| scope.owns(project_of(&g))))
+        {
+            Some(g) => Ok(scope.owns(&SecurityGroup::from_doc(&g)?.project_id)),
+            None => Ok(false),
+        }
     }
 
     pub async fn get_security_group_rule(
@@ -557,9 +551,9 @@ impl Neutron {
             Some(r) if self.rule_visible(scope, &r).await? => r,
             _ => return Err(NeutronError::rule_not_found(id)),
         };
-        let group_id = str_of(&rule, "security_group_id").to_string();
+        let rule = SecurityGroupRule::from_doc(&rule)?;
         let jobs = self
-            .group_jobs(&mut tx, &group_id, project_of(&rule), None)
+            .group_jobs(&mut tx, &rule.security_group_id, &rule.project_id, None)
             .await?;
         tx.delete(NeutronKind::SecurityGroupRule, id, &jobs).await?;
         tx.commit().await?;

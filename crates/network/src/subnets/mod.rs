@@ -4,7 +4,6 @@
 
 mod parse;
 
-use ipnet::IpNet;
 use serde_json::{json, Value};
 use tricircle_core::ids::new_uuid;
 use tricircle_store::{NeutronFilter, NeutronKind, NeutronTx};
@@ -17,8 +16,9 @@ use parse::{
 use crate::attrs::{self, attr, boolean, check, integer, owner, shown, string, touch, Attr, Op};
 use crate::ipam::{self, Range};
 use crate::listing::{ListQuery, Listing, Page};
+use crate::model::{Network, Port, Resource, Subnet};
 use crate::networks::{self, sql_filter, AUTO_DELETE_OWNERS};
-use crate::{jobs_for, jobs_types, project_of, str_of, Neutron, NeutronError, Scope};
+use crate::{jobs_for, jobs_types, Neutron, NeutronError, Scope};
 
 const ATTRS: &[Attr] = &[
     attr("id", false, false),
@@ -100,37 +100,6 @@ const IPV6_MODES: &[&str] = &["slaac", "dhcpv6-stateful", "dhcpv6-stateless"];
 const MAX_DNS_NAMESERVERS: usize = 5;
 const MAX_HOST_ROUTES: usize = 20;
 
-/// Whether addresses on a subnet come from the MAC (SLAAC / stateless).
-pub(crate) fn auto_address(subnet: &Value) -> bool {
-    matches!(
-        subnet.get("ipv6_address_mode").and_then(Value::as_str),
-        Some("slaac") | Some("dhcpv6-stateless")
-    )
-}
-
-/// A stored subnet's CIDR.
-pub(crate) fn cidr_of(subnet: &Value) -> Result<IpNet, NeutronError> {
-    ipam::parse_cidr(str_of(subnet, "cidr")).map_err(|_| NeutronError::internal())
-}
-
-/// A stored subnet's pools, as ranges.
-pub(crate) fn pools_of(subnet: &Value) -> Vec<Range> {
-    subnet
-        .get("allocation_pools")
-        .and_then(Value::as_array)
-        .map(|pools| {
-            pools
-                .iter()
-                .filter_map(|p| {
-                    let s = ipam::parse_ip(p.get("start")?.as_str()?)?;
-                    let e = ipam::parse_ip(p.get("end")?.as_str()?)?;
-                    Some((ipam::to_u128(s), ipam::to_u128(e)))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn pools_json(pools: &[Range], version: u8) -> Value {
     json!(pools
         .iter()
@@ -148,32 +117,29 @@ impl Neutron {
         let Some(s) = self.store.neutron_get(NeutronKind::Subnet, id).await? else {
             return Err(NeutronError::subnet_not_found(id));
         };
-        if scope.is_admin || project_of(&s) == scope.project_id {
+        let subnet = Subnet::from_doc(&s)?;
+        if scope.is_admin || subnet.project_id == scope.project_id {
             return Ok(s);
         }
-        match self
+        let net = self
             .store
-            .neutron_get(NeutronKind::Network, str_of(&s, "network_id"))
-            .await?
-        {
-            // Neutron's `get_subnet`: owner or shared (an external
-            // network's subnets are not shown to other projects).
-            Some(n) if n.get("shared") == Some(&Value::Bool(true)) => Ok(s),
-            _ => Err(NeutronError::subnet_not_found(id)),
-        }
+            .neutron_get(NeutronKind::Network, &subnet.network_id)
+            .await?;
+        shared_subnet(s, net, id)
     }
 
     pub async fn get_subnet(&self, scope: &Scope, id: &str) -> Result<Value, NeutronError> {
         self.subnet_body(scope, id).await
     }
 
+    /// The subnets of a network the caller may see, oldest first.
     pub async fn subnets_of_network(
         &self,
         scope: &Scope,
         network_id: &str,
-    ) -> Result<Vec<Value>, NeutronError> {
+    ) -> Result<Vec<Subnet>, NeutronError> {
         self.network_body(scope, network_id).await?;
-        let subnets = self
+        let docs = self
             .store
             .neutron_list(
                 NeutronKind::Subnet,
@@ -183,8 +149,8 @@ impl Neutron {
                 },
             )
             .await?;
-        let mut subnets = subnets;
-        subnets.sort_by(|a, b| str_of(a, "created_at").cmp(str_of(b, "created_at")));
+        let mut subnets = Subnet::from_docs(&docs)?;
+        subnets.sort_by(|a, b| a.created_at.cmp(&b.created_at));
         Ok(subnets)
     }
 
@@ -288,11 +254,12 @@ impl Neutron {
         let mut tx = self.store.neutron_tx().await?;
         self.check_quota(&mut tx, NeutronKind::Subnet, &project_id, 1)
             .await?;
-        let network = match tx.lock(NeutronKind::Network, &network_id).await? {
-            Some(n) if networks::visible(scope, &n) => n,
-            _ => return Err(NeutronError::network_not_found(&network_id)),
-        };
-        if !scope.owns(project_of(&network)) {
+        let network = networks::visible(
+            scope,
+            tx.lock(NeutronKind::Network, &network_id).await?,
+            &network_id,
+        )?;
+        if !scope.owns(&Network::from_doc(&network)?.project_id) {
             return Err(NeutronError::policy("rule:create_subnet"));
         }
         let siblings = tx
@@ -304,8 +271,8 @@ impl Neutron {
                 },
             )
             .await?;
-        for s in &siblings {
-            let other = cidr_of(s)?;
+        for s in Subnet::from_docs(&siblings)? {
+            let other = s.net()?;
             if other.contains(&net.network()) || net.contains(&other.network()) {
                 return Err(NeutronError::invalid_input(format!(
                     "Requested subnet with cidr: {net} for network: {network_id} overlaps with another subnet"
@@ -351,22 +318,19 @@ impl Neutron {
         let map = check("subnet", body, ATTRS, Op::Update)?;
         let mut tx = self.store.neutron_tx().await?;
         let mut subnet = self.locked_subnet(&mut tx, scope, id).await?;
-        if !scope.owns(project_of(&subnet)) {
+        let before = Subnet::from_doc(&subnet)?;
+        if !scope.owns(&before.project_id) {
             return Err(NeutronError::policy("rule:update_subnet"));
         }
-        let net = cidr_of(&subnet)?;
+        let net = before.net()?;
         let version = ipam::net_version(&net);
         if map.get("segment_id").is_some_and(|v| !v.is_null()) {
             return Err(NeutronError::invalid_input(
                 "segment_id is not supported: routed network segments are not available",
             ));
         }
-        let mut gateway = subnet
-            .get("gateway_ip")
-            .and_then(Value::as_str)
-            .and_then(ipam::parse_ip);
-        let mut pools = pools_of(&subnet);
-        let before = subnet.clone();
+        let mut gateway = before.gateway();
+        let mut pools = before.pool_ranges();
         for (k, v) in &map {
             let value = match k.as_str() {
                 "name" | "description" => json!(string(k, v, 255)?),
@@ -391,22 +355,28 @@ impl Neutron {
             subnet[k.as_str()] = value;
         }
         check_gateway_out_of_pools(gateway, &pools, version)?;
-        let enable_dhcp = subnet.get("enable_dhcp") != Some(&Value::Bool(false));
+        let after = Subnet::from_doc(&subnet)?;
         check_ipv6_modes(
             version,
             &net,
-            enable_dhcp,
-            subnet.get("ipv6_ra_mode").and_then(Value::as_str),
-            subnet.get("ipv6_address_mode").and_then(Value::as_str),
+            after.enable_dhcp,
+            after.ipv6_ra_mode.as_deref(),
+            after.ipv6_address_mode.as_deref(),
         )?;
         // Each pod's copy has its own gateway (its gateway port) and pools
         // around it, and its DHCP port made with it: these cannot follow a
         // change once a copy exists.
-        let fixed = ["gateway_ip", "allocation_pools", "enable_dhcp"];
-        let changed: Vec<&str> = fixed
-            .into_iter()
-            .filter(|k| subnet.get(*k) != before.get(*k))
-            .collect();
+        let changed: Vec<&str> = [
+            ("gateway_ip", after.gateway_ip != before.gateway_ip),
+            (
+                "allocation_pools",
+                after.allocation_pools != before.allocation_pools,
+            ),
+            ("enable_dhcp", after.enable_dhcp != before.enable_dhcp),
+        ]
+        .into_iter()
+        .filter_map(|(k, changed)| changed.then_some(k))
+        .collect();
         if !changed.is_empty()
             && !tx
                 .copy_pods(id, NeutronKind::Subnet.resource_type())
@@ -424,7 +394,7 @@ impl Neutron {
         }
         touch(&mut subnet);
         let jobs =
-            jobs_for::<jobs_types::SubnetUpdate>(&mut tx, id, project_of(&subnet), None).await?;
+            jobs_for::<jobs_types::SubnetUpdate>(&mut tx, id, &before.project_id, None).await?;
         tx.update(NeutronKind::Subnet, &subnet, &jobs).await?;
         tx.commit().await?;
         Ok(subnet)
@@ -439,24 +409,19 @@ impl Neutron {
         let Some(s) = tx.lock(NeutronKind::Subnet, id).await? else {
             return Err(NeutronError::subnet_not_found(id));
         };
-        if scope.is_admin || project_of(&s) == scope.project_id {
+        let subnet = Subnet::from_doc(&s)?;
+        if scope.is_admin || subnet.project_id == scope.project_id {
             return Ok(s);
         }
-        match tx
-            .get(NeutronKind::Network, str_of(&s, "network_id"))
-            .await?
-        {
-            // Neutron's `get_subnet`: owner or shared (an external
-            // network's subnets are not shown to other projects).
-            Some(n) if n.get("shared") == Some(&Value::Bool(true)) => Ok(s),
-            _ => Err(NeutronError::subnet_not_found(id)),
-        }
+        let net = tx.get(NeutronKind::Network, &subnet.network_id).await?;
+        shared_subnet(s, net, id)
     }
 
     pub async fn delete_subnet(&self, scope: &Scope, id: &str) -> Result<(), NeutronError> {
         let mut tx = self.store.neutron_tx().await?;
-        let subnet = self.locked_subnet(&mut tx, scope, id).await?;
-        if !scope.owns(project_of(&subnet)) {
+        let doc = self.locked_subnet(&mut tx, scope, id).await?;
+        let subnet = Subnet::from_doc(&doc)?;
+        if !scope.owns(&subnet.project_id) {
             return Err(NeutronError::policy("rule:delete_subnet"));
         }
         tx.lock_subnet(id).await?;
@@ -466,16 +431,18 @@ impl Neutron {
         port_ids.dedup();
         // Neutron drops the addresses of an IPv6 SLAAC or DHCPv6-stateless
         // subnet from every port but a router's interfaces.
-        let auto_address = is_auto_address(&subnet);
+        let auto_address = subnet.is_auto_address_subnet();
         let mut auto = Vec::new();
         for pid in port_ids {
             let Some(port) = tx.lock(NeutronKind::Port, &pid).await? else {
                 continue;
             };
             let reserved = tx.is_reserved_port(&pid).await?;
-            let owner = str_of(&port, "device_owner");
+            let owner = Port::from_doc(&port)?.device_owner;
             let interface = owner == crate::ports::ROUTER_INTERFACE;
-            if interface || (!reserved && !auto_address && !AUTO_DELETE_OWNERS.contains(&owner)) {
+            if interface
+                || (!reserved && !auto_address && !AUTO_DELETE_OWNERS.contains(&owner.as_str()))
+            {
                 return Err(NeutronError::conflict(
                     "SubnetInUse",
                     format!(
@@ -487,29 +454,25 @@ impl Neutron {
         }
         // Ports that go with the subnet lose their address on it; a
         // reserved port left without addresses goes too.
-        for (mut port, reserved) in auto {
-            let pid = str_of(&port, "id").to_string();
-            let remaining: Vec<Value> = port
-                .get("fixed_ips")
-                .and_then(Value::as_array)
-                .map(|ips| {
-                    ips.iter()
-                        .filter(|ip| ip.get("subnet_id").and_then(Value::as_str) != Some(id))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
+        for (mut doc, reserved) in auto {
+            let port = Port::from_doc(&doc)?;
+            let pid = port.id.as_str();
+            let remaining: Vec<_> = port
+                .fixed_ips
+                .iter()
+                .filter(|ip| ip.subnet_id != id)
+                .collect();
             if reserved && remaining.is_empty() {
-                tx.delete(NeutronKind::Port, &pid, &[]).await?;
+                tx.delete(NeutronKind::Port, pid, &[]).await?;
             } else {
-                tx.release_ips(&pid, Some(id)).await?;
-                port["fixed_ips"] = json!(remaining);
-                touch(&mut port);
-                tx.update(NeutronKind::Port, &port, &[]).await?;
+                tx.release_ips(pid, Some(id)).await?;
+                doc["fixed_ips"] = json!(remaining);
+                touch(&mut doc);
+                tx.update(NeutronKind::Port, &doc, &[]).await?;
             }
         }
         let jobs =
-            jobs_for::<jobs_types::SubnetDelete>(&mut tx, id, project_of(&subnet), Some(&subnet))
+            jobs_for::<jobs_types::SubnetDelete>(&mut tx, id, &subnet.project_id, Some(&doc))
                 .await?;
         tx.delete(NeutronKind::Subnet, id, &jobs).await?;
         tx.commit().await?;
@@ -517,13 +480,12 @@ impl Neutron {
     }
 }
 
-/// An IPv6 subnet whose addresses the hosts make themselves (SLAAC or
-/// DHCPv6-stateless, by address or RA mode): Neutron's auto-address subnet.
-fn is_auto_address(subnet: &Value) -> bool {
-    ["ipv6_address_mode", "ipv6_ra_mode"].iter().any(|k| {
-        matches!(
-            subnet.get(*k).and_then(Value::as_str),
-            Some("slaac" | "dhcpv6-stateless")
-        )
-    })
+/// A subnet (stored document `subnet`) of another project on the network
+/// `net`: visible when the network is shared, as Neutron's `get_subnet`
+/// has it (an external network's subnets are not shown to other projects).
+fn shared_subnet(subnet: Value, net: Option<Value>, id: &str) -> Result<Value, NeutronError> {
+    match net {
+        Some(n) if Network::from_doc(&n)?.shared => Ok(subnet),
+        _ => Err(NeutronError::subnet_not_found(id)),
+    }
 }

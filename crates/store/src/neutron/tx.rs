@@ -331,6 +331,18 @@ impl NeutronTx {
         crate::locks::remove_server_port_in(self.conn(), server_id, port_id).await
     }
 
+    /// A routed resource is gone from its pod: its routing (`routing_id`)
+    /// and its allocation go in this transaction, with whatever else it
+    /// changes (a server's ports). As [`crate::Store::forget_resource`].
+    pub async fn forget_resource(
+        &mut self,
+        routing_id: i64,
+        resource_type: ResourceType,
+        top_id: &str,
+    ) -> Result<()> {
+        crate::creates::forget_resource_in(self.conn(), routing_id, resource_type, top_id).await
+    }
+
     /// The pods holding a copy of a top resource (its routings).
     pub async fn copy_pods(
         &mut self,
