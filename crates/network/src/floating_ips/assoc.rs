@@ -11,8 +11,9 @@ use tricircle_store::{NeutronFilter, NeutronKind, NeutronTx};
 
 use super::{ACTIVE, DOWN};
 use crate::ipam;
-use crate::ports::{fixed_ips_of, ROUTER_GATEWAY, ROUTER_INTERFACE};
-use crate::{project_of, str_of, Attempt, Neutron, NeutronError, Scope};
+use crate::model::{FloatingIp, Port, Resource, Subnet};
+use crate::ports::{ROUTER_GATEWAY, ROUTER_INTERFACE};
+use crate::{Attempt, Neutron, NeutronError, Scope};
 
 /// What a floating IP is associated with: `(port_id, fixed_ip, router_id)`.
 pub(super) type Association<'a> = (&'a str, &'a str, &'a str);
@@ -35,9 +36,9 @@ fn bad(msg: impl std::fmt::Display) -> NeutronError {
 
 /// Neutron's `_internal_fip_assoc_data`: the port's fixed IP to use,
 /// `(subnet_id, ip_address)`.
-fn internal_ip(port: &Value, wanted: Option<IpAddr>) -> Result<(String, String), NeutronError> {
-    let port_id = str_of(port, "id");
-    let ips = fixed_ips_of(port);
+fn internal_ip(port: &Port, wanted: Option<IpAddr>) -> Result<(String, String), NeutronError> {
+    let port_id = &port.id;
+    let ips = port.ip_pairs();
     if let Some(w) = wanted {
         if w.is_ipv6() {
             return Err(bad(format!(
@@ -65,7 +66,7 @@ fn internal_ip(port: &Value, wanted: Option<IpAddr>) -> Result<(String, String),
 }
 
 impl Neutron {
-    /// Associates `fip` with `port_id`'s fixed IP (`fixed_ip`, or its only
+    /// Associates `fip` (its document) with `port_id`'s fixed IP (`fixed_ip`, or its only
     /// IPv4 address), or disassociates it (`port_id` none). The port and
     /// the router are locked in `tx`, so an interface, gateway or port
     /// removed at the same time either sees this association or makes it
@@ -87,26 +88,24 @@ impl Neutron {
             set_association(fip, None);
             return Ok(Attempt::Done(()));
         };
-        let port = self.locked_port(tx, scope, port_id).await?;
-        if project_of(&port) != project_of(fip) && !scope.is_admin {
+        let current = FloatingIp::from_doc(fip)?;
+        let port = Port::from_doc(&self.locked_port(tx, scope, port_id).await?)?;
+        if port.project_id != current.project_id && !scope.is_admin {
             return Err(bad(format!(
                 "Cannot process floating IP association with Port {port_id}, since that port is owned by a different tenant"
             )));
         }
-        if str_of(&port, "device_owner") == "network:dhcp" {
+        if port.device_owner == "network:dhcp" {
             return Err(bad(format!(
                 "Port {port_id} is unable to be assigned a floating IP"
             )));
         }
         let (subnet_id, ip) = internal_ip(&port, fixed_ip)?;
-        let net_id = str_of(fip, "floating_network_id").to_string();
-        let subnet = tx.get(NeutronKind::Subnet, &subnet_id).await?;
-        let gateway_ip = subnet
-            .as_ref()
-            .and_then(|s| s.get("gateway_ip"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let net_id = current.floating_network_id.as_str();
+        let gateway_ip = match tx.get(NeutronKind::Subnet, &subnet_id).await? {
+            Some(s) => Subnet::from_doc(&s)?.gateway_ip.unwrap_or_default(),
+            None => String::new(),
+        };
         let not_reachable = || {
             NeutronError::not_found(
                 "ExternalGatewayForFloatingIPNotFound",
@@ -115,9 +114,9 @@ impl Neutron {
                 ),
             )
         };
-        let network_id = str_of(&port, "network_id");
+        let network_id = port.network_id.as_str();
         let Some(router_id) = self
-            .router_for_floatingip_in(tx, network_id, &subnet_id, &gateway_ip, &net_id)
+            .router_for_floatingip_in(tx, network_id, &subnet_id, &gateway_ip, net_id)
             .await?
         else {
             return Err(not_reachable());
@@ -126,13 +125,13 @@ impl Neutron {
         // removed meanwhile is seen now.
         tx.lock(NeutronKind::Router, &router_id).await?;
         let again = self
-            .router_for_floatingip_in(tx, network_id, &subnet_id, &gateway_ip, &net_id)
+            .router_for_floatingip_in(tx, network_id, &subnet_id, &gateway_ip, net_id)
             .await?;
         if again.as_deref() != Some(router_id.as_str()) {
             return Ok(Attempt::Retry);
         }
-        let same = fip.get("port_id").and_then(Value::as_str) == Some(port_id)
-            && fip.get("fixed_ip_address").and_then(Value::as_str) == Some(ip.as_str());
+        let same = current.port_id.as_deref() == Some(port_id)
+            && current.fixed_ip_address.as_deref() == Some(ip.as_str());
         if !same {
             let taken = tx
                 .list(
@@ -140,20 +139,22 @@ impl Neutron {
                     &NeutronFilter {
                         eq: vec![
                             ("port_id".into(), vec![port_id.to_string()]),
-                            ("floating_network_id".into(), vec![net_id.clone()]),
+                            ("floating_network_id".into(), vec![net_id.to_string()]),
                             ("fixed_ip_address".into(), vec![ip.clone()]),
                         ],
                         ..Default::default()
                     },
                 )
                 .await?;
-            if taken.iter().any(|f| str_of(f, "id") != str_of(fip, "id")) {
+            if FloatingIp::from_docs(&taken)?
+                .iter()
+                .any(|f| f.id != current.id)
+            {
                 return Err(NeutronError::conflict(
                     "FloatingIPPortAlreadyAssociated",
                     format!(
                         "Cannot associate floating IP {} ({}) with port {port_id} using fixed IP {ip}, as that fixed IP already has a floating IP on external network {net_id}.",
-                        str_of(fip, "floating_ip_address"),
-                        str_of(fip, "id")
+                        current.floating_ip_address, current.id
                     ),
                 ));
             }
@@ -186,11 +187,11 @@ impl Neutron {
             )
             .await?;
         let mut first = None;
-        for p in &interfaces {
-            let Some((_, ip)) = fixed_ips_of(p).into_iter().find(|(s, _)| s == subnet_id) else {
+        for p in Port::from_docs(&interfaces)? {
+            let Some(ip) = p.ip_on(subnet_id) else {
                 continue;
             };
-            let router_id = str_of(p, "device_id");
+            let router_id = p.device_id.as_str();
             let gateways = tx
                 .list(
                     NeutronKind::Port,

@@ -15,9 +15,10 @@ use tricircle_store::{NeutronFilter, NeutronKind, NeutronTx, StoreError};
 use crate::attrs::{self, attr, check, owner, string, touch, Attr, Op};
 use crate::ipam;
 use crate::listing::{ListQuery, Listing, Page};
+use crate::model::{FloatingIp, Network, Port, Resource, Subnet};
 use crate::networks::sql_filter;
-use crate::ports::{fixed_ips_of, IpRequest, L3Port, FLOATINGIP};
-use crate::{project_of, str_of, Attempt, Neutron, NeutronError, Scope, RETRIES};
+use crate::ports::{IpRequest, L3Port, FLOATINGIP};
+use crate::{Attempt, Neutron, NeutronError, Scope, RETRIES};
 
 const ATTRS: &[Attr] = &[
     attr("id", false, false),
@@ -81,11 +82,11 @@ const LISTING: Listing<'static> = Listing {
 const ACTIVE: &str = "ACTIVE";
 const DOWN: &str = "DOWN";
 
-fn visible(scope: &Scope, fip: &Value) -> bool {
-    scope.is_admin || project_of(fip) == scope.project_id
+fn visible(scope: &Scope, fip: &FloatingIp) -> bool {
+    scope.is_admin || fip.project_id == scope.project_id
 }
 
-/// A port as `port_details` shows it.
+/// A port (its stored document) as `port_details` shows it.
 fn port_details(port: &Value) -> Value {
     let mut out = json!({});
     for k in [
@@ -126,11 +127,8 @@ fn uuid_attr(map: &Map<String, Value>, k: &str) -> Result<Option<String>, Neutro
 impl Neutron {
     /// Floating IPs as the API shows them, with `port_details`.
     async fn floatingip_views(&self, bodies: Vec<Value>) -> Result<Vec<Value>, NeutronError> {
-        let port_ids: Vec<String> = bodies
-            .iter()
-            .filter_map(|b| b.get("port_id").and_then(Value::as_str))
-            .map(str::to_string)
-            .collect();
+        let fips = FloatingIp::from_docs(&bodies)?;
+        let port_ids: Vec<String> = fips.iter().filter_map(|f| f.port_id.clone()).collect();
         let ports = if port_ids.is_empty() {
             Vec::new()
         } else {
@@ -144,13 +142,15 @@ impl Neutron {
                 )
                 .await?
         };
+        let typed = Port::from_docs(&ports)?;
         Ok(bodies
             .into_iter()
-            .map(|mut b| {
-                let port = b
-                    .get("port_id")
-                    .and_then(Value::as_str)
-                    .and_then(|pid| ports.iter().find(|p| str_of(p, "id") == pid));
+            .zip(fips)
+            .map(|(mut b, f)| {
+                let port = f
+                    .port_id
+                    .and_then(|pid| typed.iter().position(|p| p.id == pid))
+                    .map(|i| &ports[i]);
                 b["port_details"] = port.map_or(Value::Null, port_details);
                 b
             })
@@ -166,7 +166,7 @@ impl Neutron {
 
     pub async fn get_floatingip(&self, scope: &Scope, id: &str) -> Result<Value, NeutronError> {
         match self.store.neutron_get(NeutronKind::FloatingIp, id).await? {
-            Some(f) if visible(scope, &f) => self.floatingip_view(f).await,
+            Some(f) if visible(scope, &FloatingIp::from_doc(&f)?) => self.floatingip_view(f).await,
             _ => Err(NeutronError::floatingip_not_found(id)),
         }
     }
@@ -215,10 +215,10 @@ impl Neutron {
             let mut tx = self.store.neutron_tx().await?;
             self.check_quota(&mut tx, NeutronKind::FloatingIp, &project_id, 1)
                 .await?;
-            let external = tx
-                .get(NeutronKind::Network, &net_id)
-                .await?
-                .is_some_and(|n| n.get("router:external") == Some(&Value::Bool(true)));
+            let external = match tx.get(NeutronKind::Network, &net_id).await? {
+                Some(n) => Network::from_doc(&n)?.external,
+                None => false,
+            };
             if !external {
                 return Err(NeutronError::bad_l3_request(
                     "floatingip",
@@ -234,7 +234,10 @@ impl Neutron {
                     },
                 )
                 .await?;
-            if !subnets.iter().any(|s| s["ip_version"] == 4) {
+            if !Subnet::from_docs(&subnets)?
+                .iter()
+                .any(|s| s.ip_version == 4)
+            {
                 return Err(NeutronError::bad_l3_request(
                     "floatingip",
                     format!("Network {net_id} does not contain any IPv4 subnet"),
@@ -261,9 +264,12 @@ impl Neutron {
             let Attempt::Done(port) = made else {
                 continue;
             };
-            let Some((_, floating_ip)) = fixed_ips_of(&port)
-                .into_iter()
-                .find(|(_, ip)| ipam::parse_ip(ip).is_some_and(|a| a.is_ipv4()))
+            let port = Port::from_doc(&port)?;
+            let Some(floating_ip) = port
+                .fixed_ips
+                .iter()
+                .map(|ip| ip.ip_address.as_str())
+                .find(|ip| ipam::parse_ip(ip).is_some_and(|a| a.is_ipv4()))
             else {
                 return Err(NeutronError::bad_request(format!(
                     "Unable to find any IP address on external network {net_id}."
@@ -381,8 +387,8 @@ impl Neutron {
                 },
             )
             .await?;
-        for p in ports {
-            if let Some(p) = tx.lock(NeutronKind::Port, str_of(&p, "id")).await? {
+        for p in Port::from_docs(&ports)? {
+            if let Some(p) = tx.lock(NeutronKind::Port, &p.id).await? {
                 self.delete_port_in(&mut tx, &p).await?;
             }
         }
@@ -398,7 +404,7 @@ impl Neutron {
         id: &str,
     ) -> Result<Value, NeutronError> {
         match tx.lock(NeutronKind::FloatingIp, id).await? {
-            Some(f) if visible(scope, &f) => Ok(f),
+            Some(f) if visible(scope, &FloatingIp::from_doc(&f)?) => Ok(f),
             _ => Err(NeutronError::floatingip_not_found(id)),
         }
     }

@@ -21,7 +21,7 @@ use crate::attrs::{self, attr, boolean, check, list, owner, string, Attr, Op};
 use crate::ipam;
 use crate::listing::{ListQuery, Listing, Page};
 use crate::model::{Network, Port, Resource, SecurityGroup};
-use crate::networks::sql_filter;
+use crate::networks::{self, sql_filter};
 use crate::{jobs_for, jobs_types, Attempt, Neutron, NeutronError, Scope, RETRIES};
 
 const ATTRS: &[Attr] = &[
@@ -310,7 +310,7 @@ impl Neutron {
         let port_security = np
             .port_security
             .unwrap_or(network.port_security_enabled != Some(false));
-        let mac = choose_mac(&mut tx, np).await?;
+        let mac = choose_mac(tx, np).await?;
         let ips = self
             .assign_ips(
                 tx,

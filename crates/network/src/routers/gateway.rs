@@ -7,10 +7,10 @@ use serde_json::{json, Map, Value};
 use tricircle_store::{NeutronFilter, NeutronKind, NeutronTx};
 
 use crate::attrs::{self, boolean, shown, touch};
-use crate::ipam;
+use crate::model::{Network, Port, Resource, Router, Subnet};
 use crate::networks;
-use crate::ports::{fixed_ips_of, parse_fixed_ips, IpRequest, L3Port, ROUTER_GATEWAY};
-use crate::{jobs_for, jobs_types, str_of, Attempt, Neutron, NeutronError, Scope};
+use crate::ports::{parse_fixed_ips, IpRequest, L3Port, ROUTER_GATEWAY};
+use crate::{jobs_for, jobs_types, Attempt, Neutron, NeutronError, Scope};
 
 const NAME: &str = "external_gateway_info";
 
@@ -76,17 +76,14 @@ pub(super) fn parse_gateway(
 }
 
 /// `external_fixed_ips` as the gateway port has them.
-pub(super) fn external_fixed_ips(port: &Value) -> Value {
-    json!(fixed_ips_of(port)
-        .into_iter()
-        .map(|(s, ip)| json!({"subnet_id": s, "ip_address": ip}))
-        .collect::<Vec<_>>())
+pub(super) fn external_fixed_ips(port: &Port) -> Value {
+    json!(port.fixed_ips)
 }
 
 /// Whether the requested addresses differ from the port's (Neutron's
 /// `_check_for_external_ip_change`).
-fn ips_change(port: &Value, wanted: &[IpRequest]) -> bool {
-    let current = fixed_ips_of(port);
+fn ips_change(port: &Port, wanted: &[IpRequest]) -> bool {
+    let current = port.ip_pairs();
     let mut have_subnets: Vec<&str> = current.iter().map(|(s, _)| s.as_str()).collect();
     let mut want_subnets: Vec<&str> = wanted
         .iter()
@@ -128,19 +125,21 @@ impl Neutron {
             )
             .await?;
         match ports.first() {
-            Some(p) => Ok(tx.lock(NeutronKind::Port, str_of(p, "id")).await?),
+            Some(p) => Ok(tx.lock(NeutronKind::Port, &Port::from_doc(p)?.id).await?),
             None => Ok(None),
         }
     }
 
-    /// Deletes a router's gateway port; refused while floating IPs go
-    /// through the router (`RouterExternalGatewayInUseByFloatingIp`).
+    /// Deletes a router's gateway port (its stored document); refused
+    /// while floating IPs go through the router
+    /// (`RouterExternalGatewayInUseByFloatingIp`).
     pub(super) async fn remove_gateway_port_in(
         &self,
         tx: &mut NeutronTx,
         router_id: &str,
-        port: &Value,
+        doc: &Value,
     ) -> Result<(), NeutronError> {
+        let port = Port::from_doc(doc)?;
         let fips = tx
             .list(
                 NeutronKind::FloatingIp,
@@ -156,14 +155,15 @@ impl Neutron {
                 format!(
                     "Gateway cannot be updated for router {router_id}, since a gateway to \
                      external network {} is required by one or more floating IPs.",
-                    str_of(port, "network_id")
+                    port.network_id
                 ),
             ));
         }
-        self.delete_port_in(tx, port).await
+        self.delete_port_in(tx, doc).await
     }
 
-    /// Sets the gateway of `router` (locked in `tx`) as `req` asks: none,
+    /// Sets the gateway of `router` (its stored document, locked in `tx`)
+    /// as `req` asks: none,
     /// new addresses on the same external network, or a new network.
     /// `Retry`: an address was taken meanwhile.
     pub(super) async fn set_gateway_in(
@@ -173,26 +173,24 @@ impl Neutron {
         router: &mut Value,
         req: Option<&GatewayRequest>,
     ) -> Result<Attempt<()>, NeutronError> {
-        let router_id = str_of(router, "id").to_string();
-        let current = self.gateway_port_in(tx, &router_id).await?;
+        let stored = Router::from_doc(router)?;
+        let router_id = stored.id.as_str();
+        let current = self.gateway_port_in(tx, router_id).await?;
         let Some(req) = req else {
             if let Some(p) = &current {
-                self.remove_gateway_port_in(tx, &router_id, p).await?;
+                self.remove_gateway_port_in(tx, router_id, p).await?;
             }
             router["external_gateway_info"] = Value::Null;
             return Ok(Attempt::Done(()));
         };
         let net_id = req.network_id.as_str();
-        match tx.get(NeutronKind::Network, net_id).await? {
-            Some(n) if networks::visible(scope, &n) => {
-                if n.get("router:external") != Some(&Value::Bool(true)) {
-                    return Err(NeutronError::bad_l3_request(
-                        "router",
-                        format!("Network {net_id} is not an external network"),
-                    ));
-                }
-            }
-            _ => return Err(NeutronError::network_not_found(net_id)),
+        let network =
+            networks::visible(scope, tx.get(NeutronKind::Network, net_id).await?, net_id)?;
+        if !Network::from_doc(&network)?.external {
+            return Err(NeutronError::bad_l3_request(
+                "router",
+                format!("Network {net_id} is not an external network"),
+            ));
         }
         let subnets = tx
             .list(
@@ -203,15 +201,10 @@ impl Neutron {
                 },
             )
             .await?;
+        let subnets = Subnet::from_docs(&subnets)?;
         if let Some(wanted) = &req.fixed_ips {
             for ip in wanted.iter().filter_map(|r| r.ip) {
-                let gateway_ip = subnets.iter().any(|s| {
-                    s.get("gateway_ip")
-                        .and_then(Value::as_str)
-                        .and_then(ipam::parse_ip)
-                        == Some(ip)
-                });
-                if gateway_ip {
+                if subnets.iter().any(|s| s.gateway() == Some(ip)) {
                     return Err(NeutronError::bad_l3_request(
                         "router",
                         format!("External IP {ip} is the same as the gateway IP"),
@@ -219,42 +212,41 @@ impl Neutron {
                 }
             }
         }
-        let same_network = current
-            .as_ref()
-            .is_some_and(|p| str_of(p, "network_id") == net_id);
+        let before = current.as_ref().map(Port::from_doc).transpose()?;
+        let same_network = before.as_ref().is_some_and(|p| p.network_id == net_id);
         let enable_snat = req.enable_snat.unwrap_or_else(|| {
-            let kept = router["external_gateway_info"]
-                .get("enable_snat")
-                .and_then(Value::as_bool);
+            let kept = stored
+                .external_gateway_info
+                .as_ref()
+                .and_then(|g| g.enable_snat);
             if same_network {
                 kept.unwrap_or(true)
             } else {
                 true
             }
         });
-        let port = match current {
-            Some(mut port) if same_network => {
-                if let Some(wanted) = req.fixed_ips.as_deref().filter(|w| ips_change(&port, w)) {
-                    let mac = str_of(&port, "mac_address").to_string();
+        let port = match (current, before) {
+            (Some(mut port), Some(before)) if same_network => {
+                if let Some(wanted) = req.fixed_ips.as_deref().filter(|w| ips_change(&before, w)) {
+                    let mac = before.mac_address.as_str();
                     if !self
-                        .reassign_ips(tx, &mut port, net_id, &mac, wanted)
+                        .reassign_ips(tx, &before, &mut port, mac, wanted)
                         .await?
                     {
                         return Ok(Attempt::Retry);
                     }
                     touch(&mut port);
-                    let pid = str_of(&port, "id").to_string();
-                    let jobs = jobs_for::<jobs_types::PortUpdate>(tx, &pid, "", None).await?;
+                    let jobs = jobs_for::<jobs_types::PortUpdate>(tx, &before.id, "", None).await?;
                     tx.update(NeutronKind::Port, &port, &jobs).await?;
                 }
                 port
             }
-            other => {
+            (other, _) => {
                 if let Some(p) = &other {
-                    self.remove_gateway_port_in(tx, &router_id, p).await?;
+                    self.remove_gateway_port_in(tx, router_id, p).await?;
                 }
-                let ports = super::router_ports_in(tx, &router_id).await?;
-                let ids: Vec<&str> = subnets.iter().map(|s| str_of(s, "id")).collect();
+                let ports = super::router_ports_in(tx, router_id).await?;
+                let ids: Vec<&str> = subnets.iter().map(|s| s.id.as_str()).collect();
                 super::interfaces::check_no_port_on(&ports, &ids)?;
                 let made = self
                     .create_l3_port_in(
@@ -262,7 +254,7 @@ impl Neutron {
                         L3Port {
                             project_id: "",
                             network_id: net_id,
-                            device_id: &router_id,
+                            device_id: router_id,
                             device_owner: ROUTER_GATEWAY,
                             fixed_ips: req.fixed_ips.clone(),
                         },
@@ -277,7 +269,7 @@ impl Neutron {
         router["external_gateway_info"] = json!({
             "network_id": net_id,
             "enable_snat": enable_snat,
-            "external_fixed_ips": external_fixed_ips(&port),
+            "external_fixed_ips": external_fixed_ips(&Port::from_doc(&port)?),
         });
         Ok(Attempt::Done(()))
     }
@@ -286,6 +278,7 @@ impl Neutron {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ipam;
     use crate::ErrorClass;
 
     #[test]
@@ -329,7 +322,12 @@ mod tests {
 
     #[test]
     fn external_ip_changes() {
-        let port = json!({"fixed_ips": [{"subnet_id": "s1", "ip_address": "172.24.4.10"}]});
+        let port = Port::parse(&json!({
+            "id": "p",
+            "network_id": "n",
+            "fixed_ips": [{"subnet_id": "s1", "ip_address": "172.24.4.10"}]
+        }))
+        .expect("port");
         let req = |s: Option<&str>, ip: Option<&str>| IpRequest {
             subnet_id: s.map(str::to_string),
             ip: ip.and_then(ipam::parse_ip),

@@ -11,9 +11,9 @@ use tricircle_store::{NeutronFilter, NeutronKind, NeutronTx, StoreError};
 
 use super::routes_of;
 use crate::ipam;
-use crate::ports::{fixed_ips_of, IpRequest, L3Port, ROUTER_INTERFACE};
-use crate::subnets::{cidr_of, pools_of};
-use crate::{project_of, str_of, Attempt, Neutron, NeutronError, Scope, RETRIES};
+use crate::model::{FloatingIp, Port, Resource, Router, Subnet};
+use crate::ports::{IpRequest, L3Port, ROUTER_INTERFACE};
+use crate::{Attempt, Neutron, NeutronError, Scope, RETRIES};
 
 /// Which interface a request names: `(port_id, subnet_id)`.
 type InterfaceInfo = (Option<String>, Option<String>);
@@ -52,14 +52,14 @@ fn interface_info(body: &Value, for_removal: bool) -> Result<InterfaceInfo, Neut
 }
 
 /// What Neutron answers for an interface added or removed.
-fn interface_view(router_id: &str, port: &Value, subnets: &[Value]) -> Value {
-    let ids: Vec<&str> = subnets.iter().map(|s| str_of(s, "id")).collect();
+fn interface_view(router_id: &str, port: &Port, subnets: &[Subnet]) -> Value {
+    let ids: Vec<&str> = subnets.iter().map(|s| s.id.as_str()).collect();
     json!({
         "id": router_id,
-        "tenant_id": project_of(port),
-        "project_id": project_of(port),
-        "port_id": str_of(port, "id"),
-        "network_id": str_of(port, "network_id"),
+        "tenant_id": port.project_id,
+        "project_id": port.project_id,
+        "port_id": port.id,
+        "network_id": port.network_id,
         "subnet_id": ids.last().copied().unwrap_or(""),
         "subnet_ids": ids,
     })
@@ -67,15 +67,16 @@ fn interface_view(router_id: &str, port: &Value, subnets: &[Value]) -> Value {
 
 /// "Router already has a port on subnet": none of the router's `ports`
 /// has an address on one of `subnet_ids`.
-pub(super) fn check_no_port_on(ports: &[Value], subnet_ids: &[&str]) -> Result<(), NeutronError> {
+pub(super) fn check_no_port_on(ports: &[Port], subnet_ids: &[&str]) -> Result<(), NeutronError> {
     for p in ports {
-        if let Some((s, _)) = fixed_ips_of(p)
-            .into_iter()
-            .find(|(s, _)| subnet_ids.contains(&s.as_str()))
+        if let Some(ip) = p
+            .fixed_ips
+            .iter()
+            .find(|ip| subnet_ids.contains(&ip.subnet_id.as_str()))
         {
             return Err(NeutronError::bad_l3_request(
                 "router",
-                format!("Router already has a port on subnet {s}"),
+                format!("Router already has a port on subnet {}", ip.subnet_id),
             ));
         }
     }
@@ -93,28 +94,26 @@ impl Neutron {
     async fn check_new_subnets(
         &self,
         tx: &mut NeutronTx,
-        ports: &[Value],
-        new: &[Value],
+        ports: &[Port],
+        new: &[Subnet],
     ) -> Result<(), NeutronError> {
-        let ids: Vec<&str> = new.iter().map(|s| str_of(s, "id")).collect();
+        let ids: Vec<&str> = new.iter().map(|s| s.id.as_str()).collect();
         check_no_port_on(ports, &ids)?;
-        for p in ports
-            .iter()
-            .filter(|p| str_of(p, "device_owner") == ROUTER_INTERFACE)
-        {
-            for (sid, _) in fixed_ips_of(p) {
-                let Some(sub) = tx.get(NeutronKind::Subnet, &sid).await? else {
+        for p in ports.iter().filter(|p| p.device_owner == ROUTER_INTERFACE) {
+            for ip in &p.fixed_ips {
+                let sid = &ip.subnet_id;
+                let Some(sub) = tx.get(NeutronKind::Subnet, sid).await? else {
                     continue;
                 };
-                let cidr = cidr_of(&sub)?;
+                let cidr = Subnet::from_doc(&sub)?.net()?;
                 for s in new {
-                    let new_cidr = cidr_of(s)?;
+                    let new_cidr = s.net()?;
                     if overlaps(&cidr, &new_cidr) {
                         return Err(NeutronError::bad_l3_request(
                             "router",
                             format!(
                                 "Cidr {new_cidr} of subnet {} overlaps with cidr {cidr} of subnet {sid}",
-                                str_of(s, "id")
+                                s.id
                             ),
                         ));
                     }
@@ -136,7 +135,10 @@ impl Neutron {
             let mut router = self.locked_router(&mut tx, scope, router_id).await?;
             let added = match (&port_id, &subnet_id) {
                 (Some(p), _) => self.add_by_port_in(&mut tx, scope, router_id, p).await?,
-                (None, Some(s)) => self.add_by_subnet_in(&mut tx, scope, &router, s).await?,
+                (None, Some(s)) => {
+                    let r = Router::from_doc(&router)?;
+                    self.add_by_subnet_in(&mut tx, scope, &r, s).await?
+                }
                 (None, None) => return Err(NeutronError::internal()),
             };
             let Attempt::Done((port, subnets)) = added else {
@@ -159,22 +161,18 @@ impl Neutron {
         &self,
         tx: &mut NeutronTx,
         scope: &Scope,
-        router: &Value,
+        router: &Router,
         subnet_id: &str,
-    ) -> Result<Attempt<(Value, Vec<Value>)>, NeutronError> {
-        let router_id = str_of(router, "id");
-        let subnet = self.locked_subnet(tx, scope, subnet_id).await?;
-        let Some(gateway) = subnet
-            .get("gateway_ip")
-            .and_then(Value::as_str)
-            .and_then(ipam::parse_ip)
-        else {
+    ) -> Result<Attempt<(Port, Vec<Subnet>)>, NeutronError> {
+        let router_id = router.id.as_str();
+        let subnet = Subnet::from_doc(&self.locked_subnet(tx, scope, subnet_id).await?)?;
+        let Some(gateway) = subnet.gateway() else {
             return Err(NeutronError::bad_l3_request(
                 "router",
                 "Subnet for router interface must have a gateway IP",
             ));
         };
-        if !scope.is_admin && project_of(&subnet) != scope.project_id {
+        if !scope.is_admin && subnet.project_id != scope.project_id {
             return Err(NeutronError::bad_l3_request(
                 "router",
                 format!(
@@ -182,9 +180,9 @@ impl Neutron {
                 ),
             ));
         }
-        if subnet["ip_version"] == 6
-            && subnet["ipv6_ra_mode"].is_null()
-            && !subnet["ipv6_address_mode"].is_null()
+        if subnet.ip_version == 6
+            && subnet.ipv6_ra_mode.is_none()
+            && subnet.ipv6_address_mode.is_some()
         {
             return Err(NeutronError::bad_l3_request(
                 "router",
@@ -200,8 +198,8 @@ impl Neutron {
             .create_l3_port_in(
                 tx,
                 L3Port {
-                    project_id: project_of(router),
-                    network_id: str_of(&subnet, "network_id"),
+                    project_id: &router.project_id,
+                    network_id: &subnet.network_id,
                     device_id: router_id,
                     device_owner: ROUTER_INTERFACE,
                     fixed_ips: Some(vec![IpRequest {
@@ -212,7 +210,7 @@ impl Neutron {
             )
             .await?;
         Ok(match made {
-            Attempt::Done(port) => Attempt::Done((port, vec![subnet])),
+            Attempt::Done(port) => Attempt::Done((Port::from_doc(&port)?, vec![subnet])),
             Attempt::Retry => Attempt::Retry,
         })
     }
@@ -223,62 +221,59 @@ impl Neutron {
         scope: &Scope,
         router_id: &str,
         port_id: &str,
-    ) -> Result<Attempt<(Value, Vec<Value>)>, NeutronError> {
-        let mut port = self.locked_port(tx, scope, port_id).await?;
-        let device = str_of(&port, "device_id");
+    ) -> Result<Attempt<(Port, Vec<Subnet>)>, NeutronError> {
+        let mut doc = self.locked_port(tx, scope, port_id).await?;
+        let port = Port::from_doc(&doc)?;
+        let device = &port.device_id;
         if !device.is_empty() {
             return Err(NeutronError::conflict(
                 "PortInUse",
                 format!(
                     "Unable to complete operation on port {port_id} for network {}. Port already has an attached device {device}.",
-                    str_of(&port, "network_id")
+                    port.network_id
                 ),
             ));
         }
-        let ips = fixed_ips_of(&port);
-        if ips.is_empty() {
+        if port.fixed_ips.is_empty() {
             return Err(NeutronError::bad_l3_request(
                 "router",
                 "Router port must have at least one fixed IP",
             ));
         }
         let ports = super::router_ports_in(tx, router_id).await?;
-        let v6 = |p: &Value| {
-            fixed_ips_of(p)
+        let v6 = |p: &Port| {
+            p.fixed_ips
                 .iter()
-                .any(|(_, ip)| ipam::parse_ip(ip).is_some_and(|a| a.is_ipv6()))
+                .any(|ip| ipam::parse_ip(&ip.ip_address).is_some_and(|a| a.is_ipv6()))
         };
         if v6(&port) {
             if let Some(other) = ports.iter().find(|p| {
-                str_of(p, "network_id") == str_of(&port, "network_id")
-                    && str_of(p, "device_owner") == ROUTER_INTERFACE
-                    && v6(p)
+                p.network_id == port.network_id && p.device_owner == ROUTER_INTERFACE && v6(p)
             }) {
                 return Err(NeutronError::bad_l3_request(
                     "router",
                     format!(
                         "Cannot have multiple router ports with the same network id if both contain IPv6 subnets. Existing port {} has IPv6 subnet(s) and network id {}",
-                        str_of(other, "id"),
-                        str_of(other, "network_id")
+                        other.id, other.network_id
                     ),
                 ));
             }
         }
         let mut subnets = Vec::new();
-        for (sid, _) in &ips {
-            if let Some(s) = tx.get(NeutronKind::Subnet, sid).await? {
-                subnets.push(s);
+        for ip in &port.fixed_ips {
+            if let Some(s) = tx.get(NeutronKind::Subnet, &ip.subnet_id).await? {
+                subnets.push(Subnet::from_doc(&s)?);
             }
         }
         self.check_new_subnets(tx, &ports, &subnets).await?;
-        if subnets.iter().filter(|s| s["ip_version"] == 4).count() > 1 {
+        if subnets.iter().filter(|s| s.ip_version == 4).count() > 1 {
             return Err(NeutronError::bad_l3_request(
                 "router",
                 "Cannot have multiple IPv4 subnets on router port",
             ));
         }
         check_port_in_range_or_admin(scope, &subnets, &port)?;
-        self.set_device_in(tx, &mut port, router_id, ROUTER_INTERFACE)
+        self.set_device_in(tx, &mut doc, router_id, ROUTER_INTERFACE)
             .await?;
         Ok(Attempt::Done((port, subnets)))
     }
@@ -292,12 +287,10 @@ impl Neutron {
         let (port_id, subnet_id) = interface_info(&body, true)?;
         let mut tx = self.store.neutron_tx().await?;
         let mut router = self.locked_router(&mut tx, scope, router_id).await?;
+        let r = Router::from_doc(&router)?;
         let (port, subnets) = match (&port_id, &subnet_id) {
-            (Some(p), s) => {
-                self.remove_by_port_in(&mut tx, &router, p, s.as_deref())
-                    .await?
-            }
-            (None, Some(s)) => self.remove_by_subnet_in(&mut tx, scope, &router, s).await?,
+            (Some(p), s) => self.remove_by_port_in(&mut tx, &r, p, s.as_deref()).await?,
+            (None, Some(s)) => self.remove_by_subnet_in(&mut tx, scope, &r, s).await?,
             (None, None) => return Err(NeutronError::internal()),
         };
         crate::attrs::touch(&mut router);
@@ -309,17 +302,18 @@ impl Neutron {
     async fn remove_by_port_in(
         &self,
         tx: &mut NeutronTx,
-        router: &Value,
+        router: &Router,
         port_id: &str,
         subnet_id: Option<&str>,
-    ) -> Result<(Value, Vec<Value>), NeutronError> {
-        let router_id = str_of(router, "id");
-        let port = match tx.lock(NeutronKind::Port, port_id).await? {
-            Some(p)
-                if str_of(&p, "device_id") == router_id
-                    && str_of(&p, "device_owner") == ROUTER_INTERFACE =>
+    ) -> Result<(Port, Vec<Subnet>), NeutronError> {
+        let router_id = router.id.as_str();
+        let doc = tx.lock(NeutronKind::Port, port_id).await?;
+        let port = doc.as_ref().map(Port::from_doc).transpose()?;
+        let (doc, port) = match (doc, port) {
+            (Some(d), Some(p))
+                if p.device_id == router_id && p.device_owner == ROUTER_INTERFACE =>
             {
-                p
+                (d, p)
             }
             _ => {
                 return Err(NeutronError::not_found(
@@ -328,21 +322,26 @@ impl Neutron {
                 ))
             }
         };
-        let subnet_ids: Vec<String> = fixed_ips_of(&port).into_iter().map(|(s, _)| s).collect();
-        if let Some(s) = subnet_id.filter(|s| !subnet_ids.iter().any(|x| x == s)) {
+        let subnet_ids: Vec<&str> = port
+            .fixed_ips
+            .iter()
+            .map(|ip| ip.subnet_id.as_str())
+            .collect();
+        if let Some(s) = subnet_id.filter(|s| !subnet_ids.contains(s)) {
             return Err(NeutronError::bad_request(format!(
                 "Subnet on port {port_id} does not match the requested subnet {s}"
             ))
             .with_kind("SubnetMismatchForPort"));
         }
         let mut subnets = Vec::new();
-        for sid in &subnet_ids {
+        for sid in subnet_ids {
             if let Some(s) = tx.get(NeutronKind::Subnet, sid).await? {
+                let s = Subnet::from_doc(&s)?;
                 self.check_interface_unused(tx, router, &s).await?;
                 subnets.push(s);
             }
         }
-        self.delete_port_in(tx, &port).await?;
+        self.delete_port_in(tx, &doc).await?;
         Ok((port, subnets))
     }
 
@@ -350,11 +349,11 @@ impl Neutron {
         &self,
         tx: &mut NeutronTx,
         scope: &Scope,
-        router: &Value,
+        router: &Router,
         subnet_id: &str,
-    ) -> Result<(Value, Vec<Value>), NeutronError> {
-        let router_id = str_of(router, "id");
-        let subnet = self.locked_subnet(tx, scope, subnet_id).await?;
+    ) -> Result<(Port, Vec<Subnet>), NeutronError> {
+        let router_id = router.id.as_str();
+        let subnet = Subnet::from_doc(&self.locked_subnet(tx, scope, subnet_id).await?)?;
         self.check_interface_unused(tx, router, &subnet).await?;
         let ports = tx
             .list(
@@ -368,34 +367,34 @@ impl Neutron {
                 },
             )
             .await?;
-        for p in ports {
-            let ips = fixed_ips_of(&p);
-            if !ips.iter().any(|(s, _)| s == subnet_id) {
+        for p in Port::from_docs(&ports)? {
+            if p.ip_on(subnet_id).is_none() {
                 continue;
             }
-            let Some(mut port) = tx.lock(NeutronKind::Port, str_of(&p, "id")).await? else {
+            let Some(mut doc) = tx.lock(NeutronKind::Port, &p.id).await? else {
                 continue;
             };
-            if ips.len() > 1 {
+            let port = Port::from_doc(&doc)?;
+            if p.fixed_ips.len() > 1 {
                 // A port with several prefixes loses this one only.
-                let pid = str_of(&port, "id").to_string();
-                tx.release_ips(&pid, Some(subnet_id)).await?;
-                port["fixed_ips"] = json!(ips
+                tx.release_ips(&port.id, Some(subnet_id)).await?;
+                let kept: Vec<_> = p
+                    .fixed_ips
                     .iter()
-                    .filter(|(s, _)| s != subnet_id)
-                    .map(|(s, ip)| json!({"subnet_id": s, "ip_address": ip}))
-                    .collect::<Vec<_>>());
-                crate::attrs::touch(&mut port);
+                    .filter(|ip| ip.subnet_id != subnet_id)
+                    .collect();
+                doc["fixed_ips"] = json!(kept);
+                crate::attrs::touch(&mut doc);
                 let jobs = crate::jobs_for::<crate::jobs_types::PortUpdate>(
                     tx,
-                    &pid,
-                    project_of(&port),
+                    &port.id,
+                    &port.project_id,
                     None,
                 )
                 .await?;
-                tx.update(NeutronKind::Port, &port, &jobs).await?;
+                tx.update(NeutronKind::Port, &doc, &jobs).await?;
             } else {
-                self.delete_port_in(tx, &port).await?;
+                self.delete_port_in(tx, &doc).await?;
             }
             return Ok((port, vec![subnet]));
         }
@@ -410,12 +409,12 @@ impl Neutron {
     async fn check_interface_unused(
         &self,
         tx: &mut NeutronTx,
-        router: &Value,
-        subnet: &Value,
+        router: &Router,
+        subnet: &Subnet,
     ) -> Result<(), NeutronError> {
-        let router_id = str_of(router, "id");
-        let subnet_id = str_of(subnet, "id");
-        let cidr = cidr_of(subnet)?;
+        let router_id = router.id.as_str();
+        let subnet_id = subnet.id.as_str();
+        let cidr = subnet.net()?;
         if routes_of(router).iter().any(|r| cidr.contains(&r.nexthop)) {
             return Err(NeutronError::conflict(
                 "RouterInterfaceInUseByRoute",
@@ -433,9 +432,9 @@ impl Neutron {
                 },
             )
             .await?;
-        let reached = fips.iter().any(|f| {
-            f.get("fixed_ip_address")
-                .and_then(Value::as_str)
+        let reached = FloatingIp::from_docs(&fips)?.iter().any(|f| {
+            f.fixed_ip_address
+                .as_deref()
                 .and_then(ipam::parse_ip)
                 .is_some_and(|ip| cidr.contains(&ip))
         });
@@ -456,28 +455,30 @@ impl Neutron {
 /// is not its own (it could take another project's gateway address).
 fn check_port_in_range_or_admin(
     scope: &Scope,
-    subnets: &[Value],
-    port: &Value,
+    subnets: &[Subnet],
+    port: &Port,
 ) -> Result<(), NeutronError> {
     if scope.is_admin {
         return Ok(());
     }
-    for (sid, ip) in fixed_ips_of(port) {
-        let Some(subnet) = subnets.iter().find(|s| str_of(s, "id") == sid) else {
+    for ip in &port.fixed_ips {
+        let sid = &ip.subnet_id;
+        let Some(subnet) = subnets.iter().find(|s| s.id == *sid) else {
             continue;
         };
-        let Some(a) = ipam::parse_ip(&ip).map(ipam::to_u128) else {
+        let Some(a) = ipam::parse_ip(&ip.ip_address).map(ipam::to_u128) else {
             continue;
         };
-        let in_pools = pools_of(subnet)
+        let in_pools = subnet
+            .pool_ranges()
             .iter()
             .any(|(lo, hi)| (*lo..=*hi).contains(&a));
-        if !in_pools && project_of(subnet) != scope.project_id {
+        if !in_pools && subnet.project_id != scope.project_id {
             return Err(NeutronError::bad_l3_request(
                 "router",
                 format!(
                     "Cannot add interface to router because specified port {} has an IP address out of the allocation pool of subnet {sid}, which is not owned by the project making the request",
-                    str_of(port, "id")
+                    port.id
                 ),
             ));
         }

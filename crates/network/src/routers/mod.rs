@@ -18,9 +18,10 @@ use routes::{parse_routes, routes_json, Route};
 
 use crate::attrs::{self, attr, boolean, check, owner, string, touch, Attr, Op};
 use crate::listing::{ListQuery, Listing, Page};
+use crate::model::{Port, Resource, Router};
 use crate::networks::sql_filter;
 use crate::ports::{ROUTER_GATEWAY, ROUTER_INTERFACE};
-use crate::{project_of, str_of, Attempt, Neutron, NeutronError, Scope, RETRIES};
+use crate::{Attempt, Neutron, NeutronError, Scope, RETRIES};
 
 const ATTRS: &[Attr] = &[
     attr("id", false, false),
@@ -87,12 +88,20 @@ const ADMIN_ONLY_VIEW: &[&str] = &["distributed", "ha"];
 
 /// Whether a caller may see (and so change) a router: its project's, or
 /// an admin.
-fn visible(scope: &Scope, router: &Value) -> bool {
-    scope.is_admin || project_of(router) == scope.project_id
+fn visible(scope: &Scope, router: &Router) -> bool {
+    scope.is_admin || router.project_id == scope.project_id
 }
 
 /// The ports of a router (interfaces and gateway), in `tx`.
-async fn router_ports_in(tx: &mut NeutronTx, router_id: &str) -> Result<Vec<Value>, NeutronError> {
+async fn router_ports_in(tx: &mut NeutronTx, router_id: &str) -> Result<Vec<Port>, NeutronError> {
+    Port::from_docs(&router_port_docs_in(tx, router_id).await?)
+}
+
+/// The stored documents of [`router_ports_in`].
+async fn router_port_docs_in(
+    tx: &mut NeutronTx,
+    router_id: &str,
+) -> Result<Vec<Value>, NeutronError> {
     Ok(tx
         .list(
             NeutronKind::Port,
@@ -163,11 +172,13 @@ impl Neutron {
         scope: &Scope,
         bodies: Vec<Value>,
     ) -> Result<Vec<Value>, NeutronError> {
-        let ids: Vec<String> = bodies.iter().map(|b| str_of(b, "id").to_string()).collect();
+        let routers = Router::from_docs(&bodies)?;
+        let ids: Vec<String> = routers.iter().map(|r| r.id.clone()).collect();
         let gateways = if ids.is_empty() {
             Vec::new()
         } else {
-            self.store
+            let docs = self
+                .store
                 .neutron_list(
                     NeutronKind::Port,
                     &NeutronFilter {
@@ -178,7 +189,8 @@ impl Neutron {
                         ..Default::default()
                     },
                 )
-                .await?
+                .await?;
+            Port::from_docs(&docs)?
         };
         let azs = self
             .store
@@ -186,10 +198,11 @@ impl Neutron {
             .await?;
         Ok(bodies
             .into_iter()
-            .map(|mut b| {
-                let id = str_of(&b, "id").to_string();
-                if let Some(gw) = gateways.iter().find(|p| str_of(p, "device_id") == id) {
-                    if b["external_gateway_info"].is_object() {
+            .zip(routers)
+            .map(|(mut b, router)| {
+                let id = router.id;
+                if let Some(gw) = gateways.iter().find(|p| p.device_id == id) {
+                    if router.external_gateway_info.is_some() {
                         b["external_gateway_info"]["external_fixed_ips"] =
                             gateway::external_fixed_ips(gw);
                     }
@@ -228,14 +241,14 @@ impl Neutron {
         id: &str,
     ) -> Result<Value, NeutronError> {
         match tx.lock(NeutronKind::Router, id).await? {
-            Some(r) if visible(scope, &r) => Ok(r),
+            Some(r) if visible(scope, &Router::from_doc(&r)?) => Ok(r),
             _ => Err(NeutronError::router_not_found(id)),
         }
     }
 
     pub async fn get_router(&self, scope: &Scope, id: &str) -> Result<Value, NeutronError> {
         match self.store.neutron_get(NeutronKind::Router, id).await? {
-            Some(r) if visible(scope, &r) => self.router_view(scope, r).await,
+            Some(r) if visible(scope, &Router::from_doc(&r)?) => self.router_view(scope, r).await,
             _ => Err(NeutronError::router_not_found(id)),
         }
     }
@@ -381,20 +394,18 @@ impl Neutron {
     pub async fn delete_router(&self, scope: &Scope, id: &str) -> Result<(), NeutronError> {
         let mut tx = self.store.neutron_tx().await?;
         self.locked_router(&mut tx, scope, id).await?;
-        let ports = router_ports_in(&mut tx, id).await?;
-        if ports
-            .iter()
-            .any(|p| str_of(p, "device_owner") == ROUTER_INTERFACE)
-        {
+        let docs = router_port_docs_in(&mut tx, id).await?;
+        let ports = Port::from_docs(&docs)?;
+        if ports.iter().any(|p| p.device_owner == ROUTER_INTERFACE) {
             return Err(NeutronError::conflict(
                 "RouterInUse",
                 format!("Router {id} is still in use"),
             ));
         }
-        for p in &ports {
-            if str_of(p, "device_owner") == ROUTER_GATEWAY {
-                self.remove_gateway_port_in(&mut tx, id, p).await?;
-            } else if let Some(p) = tx.lock(NeutronKind::Port, str_of(p, "id")).await? {
+        for (doc, p) in docs.iter().zip(&ports) {
+            if p.device_owner == ROUTER_GATEWAY {
+                self.remove_gateway_port_in(&mut tx, id, doc).await?;
+            } else if let Some(p) = tx.lock(NeutronKind::Port, &p.id).await? {
                 self.delete_port_in(&mut tx, &p).await?;
             }
         }
@@ -404,11 +415,11 @@ impl Neutron {
     }
 }
 
-/// The routes of a stored router.
-fn routes_of(router: &Value) -> Vec<Route> {
+/// The routes of a stored router (those that do not parse left out).
+fn routes_of(router: &Router) -> Vec<Route> {
     router
-        .get("routes")
-        .and_then(Value::as_array)
-        .map(|rs| rs.iter().filter_map(Route::from_stored).collect())
-        .unwrap_or_default()
+        .routes
+        .iter()
+        .filter_map(Route::from_stored)
+        .collect()
 }

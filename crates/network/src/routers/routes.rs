@@ -12,8 +12,7 @@ use tricircle_store::{NeutronKind, NeutronTx, StoreError};
 use super::routes_of;
 use crate::attrs::{list, shown, touch};
 use crate::ipam;
-use crate::ports::fixed_ips_of;
-use crate::subnets::cidr_of;
+use crate::model::{self, Resource, Router, Subnet};
 use crate::{Neutron, NeutronError, Scope, RETRIES};
 
 /// Neutron's `max_routes`.
@@ -30,10 +29,10 @@ impl Route {
         json!({"destination": self.destination.to_string(), "nexthop": self.nexthop.to_string()})
     }
 
-    pub(super) fn from_stored(v: &Value) -> Option<Route> {
+    pub(super) fn from_stored(r: &model::Route) -> Option<Route> {
         Some(Route {
-            destination: ipam::parse_cidr(v.get("destination")?.as_str()?).ok()?,
-            nexthop: ipam::parse_ip(v.get("nexthop")?.as_str()?)?,
+            destination: ipam::parse_cidr(&r.destination).ok()?,
+            nexthop: ipam::parse_ip(&r.nexthop)?,
         })
     }
 }
@@ -130,11 +129,11 @@ impl Neutron {
         let mut cidrs = Vec::new();
         let mut ips = Vec::new();
         for port in super::router_ports_in(tx, router_id).await? {
-            for (sid, ip) in fixed_ips_of(&port) {
-                if let Some(s) = tx.get(NeutronKind::Subnet, &sid).await? {
-                    cidrs.push(cidr_of(&s)?);
+            for ip in &port.fixed_ips {
+                if let Some(s) = tx.get(NeutronKind::Subnet, &ip.subnet_id).await? {
+                    cidrs.push(Subnet::from_doc(&s)?.net()?);
                 }
-                ips.extend(ipam::parse_ip(&ip));
+                ips.extend(ipam::parse_ip(&ip.ip_address));
             }
         }
         let invalid = |reason: &str| {
@@ -197,7 +196,7 @@ impl Neutron {
         for _ in 0..RETRIES {
             let mut tx = self.store.neutron_tx().await?;
             let mut router = self.locked_router(&mut tx, scope, id).await?;
-            let routes = change(routes_of(&router));
+            let routes = change(routes_of(&Router::from_doc(&router)?));
             self.check_routes_in(&mut tx, id, &routes).await?;
             router["routes"] = routes_json(&routes);
             touch(&mut router);
@@ -251,7 +250,10 @@ mod tests {
                 "{bad}: {e:?}"
             );
         }
-        let r = Route::from_stored(&json!({"destination": "0.0.0.0/0", "nexthop": "1.2.3.4"}));
+        let r = Route::from_stored(&model::Route {
+            destination: "0.0.0.0/0".into(),
+            nexthop: "1.2.3.4".into(),
+        });
         assert_eq!(
             shown_routes(&r.into_iter().collect::<Vec<_>>()),
             "[{'destination': '0.0.0.0/0', 'nexthop': '1.2.3.4'}]"
