@@ -710,6 +710,10 @@ impl Neutron {
             eq: vec![("network_id".into(), vec![id.to_string()])],
             ..Default::default()
         };
+        if Network::from_doc(&net)?.external {
+            self.delete_disassociated_floatingips_in(&mut tx, id)
+                .await?;
+        }
         let ports = Port::from_docs(&tx.list(NeutronKind::Port, &on_network).await?)?;
         let mut auto = Vec::new();
         for p in ports {

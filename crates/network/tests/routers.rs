@@ -908,3 +908,96 @@ async fn router_and_floating_ip_quotas_hold_under_concurrency() {
         );
     }
 }
+
+/// Tempest waits for a router interface's port to be `ACTIVE` before it
+/// removes the interface (`test_add_multiple_router_interfaces`): the
+/// router's ports (by subnet, by port, the gateway) are `ACTIVE`, other
+/// ports stay `DOWN`.
+#[tokio::test]
+async fn a_routers_ports_are_active() {
+    for s in testing::all().await {
+        let n = neutron(&s);
+        let u = user("p1");
+        let (ext, _) = external(&n).await;
+        let (_, sub) = net_and_subnet(&n, &u, "10.0.0.0/24").await;
+        let (net2, _) = net_and_subnet(&n, &u, "10.0.1.0/24").await;
+        let r = n
+            .create_router(&u, json!({"external_gateway_info": {"network_id": ext}}))
+            .await
+            .unwrap();
+        let by_subnet = n
+            .add_router_interface(&u, &id(&r), json!({"subnet_id": sub}))
+            .await
+            .unwrap();
+        let port = n
+            .create_port(&u, json!({"network_id": net2}))
+            .await
+            .unwrap();
+        assert_eq!(port["status"], "DOWN", "{}", s.label());
+        n.add_router_interface(&u, &id(&r), json!({"port_id": id(&port)}))
+            .await
+            .unwrap();
+        let pid = by_subnet["port_id"].as_str().unwrap();
+        for p in [pid, &id(&port)] {
+            assert_eq!(
+                n.get_port(&u, p).await.unwrap()["status"],
+                "ACTIVE",
+                "{}",
+                s.label()
+            );
+        }
+        let gw = ports_on(&n, &ext).await;
+        assert_eq!(gw[0]["status"], "ACTIVE", "{}", s.label());
+    }
+}
+
+/// Neutron deletes an external network's unassociated floating IPs with
+/// it (`delete_disassociated_floatingips`; Tempest's
+/// `test_delete_external_networks_with_floating_ip`); an associated one
+/// keeps the network in use.
+#[tokio::test]
+async fn deleting_an_external_network_takes_its_free_floating_ips() {
+    for s in testing::all().await {
+        let n = neutron(&s);
+        let (ext, _) = external(&n).await;
+        let f = n
+            .create_floatingip(&admin(), json!({"floating_network_id": ext}))
+            .await
+            .unwrap();
+        n.delete_network(&admin(), &ext).await.unwrap();
+        assert_eq!(
+            kind(n.get_floatingip(&admin(), &id(&f)).await),
+            is(ErrorClass::NotFound, "FloatingIPNotFound"),
+            "{}",
+            s.label()
+        );
+        assert!(ports_on(&n, &ext).await.is_empty());
+
+        // Associated: the network stays, with both floating IPs.
+        let u = user("p1");
+        let (ext, _, net, _) = routed(&n, &u).await;
+        let vm = n
+            .create_port(
+                &u,
+                json!({"network_id": net, "device_id": "vm-1", "device_owner": "compute:az1"}),
+            )
+            .await
+            .unwrap();
+        let free = n
+            .create_floatingip(&u, json!({"floating_network_id": ext}))
+            .await
+            .unwrap();
+        let used = n
+            .create_floatingip(&u, json!({"floating_network_id": ext, "port_id": id(&vm)}))
+            .await
+            .unwrap();
+        let e = n.delete_network(&admin(), &ext).await.unwrap_err();
+        assert_eq!(
+            (e.class, e.kind.as_str()),
+            (ErrorClass::Conflict, "NetworkInUse")
+        );
+        for f in [&free, &used] {
+            n.get_floatingip(&u, &id(f)).await.unwrap();
+        }
+    }
+}

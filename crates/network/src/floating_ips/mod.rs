@@ -375,6 +375,13 @@ impl Neutron {
     pub async fn delete_floatingip(&self, scope: &Scope, id: &str) -> Result<(), NeutronError> {
         let mut tx = self.store.neutron_tx().await?;
         self.locked_floatingip(&mut tx, scope, id).await?;
+        self.delete_floatingip_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes a floating IP (locked in `tx`) and its port.
+    async fn delete_floatingip_in(&self, tx: &mut NeutronTx, id: &str) -> Result<(), NeutronError> {
         let ports = tx
             .list(
                 NeutronKind::Port,
@@ -389,11 +396,41 @@ impl Neutron {
             .await?;
         for p in Port::from_docs(&ports)? {
             if let Some(p) = tx.lock(NeutronKind::Port, &p.id).await? {
-                self.delete_port_in(&mut tx, &p).await?;
+                self.delete_port_in(tx, &p).await?;
             }
         }
         tx.delete(NeutronKind::FloatingIp, id, &[]).await?;
-        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An external network is being deleted: its floating IPs that are
+    /// not associated go first (Neutron's
+    /// `delete_disassociated_floatingips`); associated ones keep their
+    /// ports, so the network stays in use.
+    pub(crate) async fn delete_disassociated_floatingips_in(
+        &self,
+        tx: &mut NeutronTx,
+        network_id: &str,
+    ) -> Result<(), NeutronError> {
+        let fips = tx
+            .list(
+                NeutronKind::FloatingIp,
+                &NeutronFilter {
+                    eq: vec![("floating_network_id".into(), vec![network_id.to_string()])],
+                    ..Default::default()
+                },
+            )
+            .await?;
+        for f in FloatingIp::from_docs(&fips)? {
+            if f.port_id.is_some() {
+                continue;
+            }
+            if let Some(locked) = tx.lock(NeutronKind::FloatingIp, &f.id).await? {
+                if FloatingIp::from_doc(&locked)?.port_id.is_none() {
+                    self.delete_floatingip_in(tx, &f.id).await?;
+                }
+            }
+        }
         Ok(())
     }
 

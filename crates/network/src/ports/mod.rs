@@ -351,7 +351,7 @@ impl Neutron {
             "project_id": np.project_id,
             "mac_address": mac,
             "admin_state_up": np.admin_state_up,
-            "status": "DOWN",
+            "status": initial_status(&np.device_owner),
             "fixed_ips": fixed_ips_json(&ips),
             "device_id": np.device_id,
             "device_owner": np.device_owner,
@@ -626,6 +626,18 @@ async fn choose_mac(tx: &mut NeutronTx, np: &NewPort) -> Result<String, NeutronE
 /// only.
 fn l3_owned(device_owner: &str) -> bool {
     [ROUTER_INTERFACE, ROUTER_GATEWAY, FLOATINGIP].contains(&device_owner)
+}
+
+/// A new port's status: a router's interfaces and gateway are `ACTIVE`
+/// (the router is the top's own and is `ACTIVE`; no L3 agent will report
+/// them up, and Tempest waits for an interface port to be `ACTIVE` before
+/// removing it), every other port `DOWN`.
+pub(crate) fn initial_status(device_owner: &str) -> &'static str {
+    if [ROUTER_INTERFACE, ROUTER_GATEWAY].contains(&device_owner) {
+        "ACTIVE"
+    } else {
+        "DOWN"
+    }
 }
 
 /// What an L3 port is for ([`Neutron::create_l3_port_in`]).

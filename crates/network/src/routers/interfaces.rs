@@ -12,7 +12,7 @@ use tricircle_store::{NeutronFilter, NeutronKind, NeutronTx, StoreError};
 use super::routes_of;
 use crate::ipam;
 use crate::model::{FloatingIp, Port, Resource, Router, Subnet};
-use crate::ports::{IpRequest, L3Port, ROUTER_INTERFACE};
+use crate::ports::{initial_status, IpRequest, L3Port, ROUTER_INTERFACE};
 use crate::{Attempt, Neutron, NeutronError, Scope, RETRIES};
 
 /// Which interface a request names: `(port_id, subnet_id)`.
@@ -273,6 +273,7 @@ impl Neutron {
             ));
         }
         check_port_in_range_or_admin(scope, &subnets, &port)?;
+        doc["status"] = json!(initial_status(ROUTER_INTERFACE));
         self.set_device_in(tx, &mut doc, router_id, ROUTER_INTERFACE)
             .await?;
         Ok(Attempt::Done((port, subnets)))
