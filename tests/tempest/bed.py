@@ -2,8 +2,8 @@
 
     bed.py prepare --auth-url URL --user U --password P --project P [--region R] [--image-name N]
         Makes what tempest.conf points at, through the region's catalog endpoints, as an admin:
-        two flavors, a shared network with a subnet (Tempest's fixed network), and finds the
-        image to boot. Prints shell assignments (FLAVOR_REF=..., IMAGE_REF=..., ...).
+        two flavors, a shared network with a subnet (Tempest's fixed network), an external
+        network with an IPv4 subnet (its public network), and finds the image to boot. Prints shell assignments (FLAVOR_REF=..., IMAGE_REF=..., ...).
     bed.py register --auth-url URL --user U --password P --project P --admin-api URL
                     --compute URL --volume URL --network URL --pod NAME:AZ:POD_AZ ...
         Registers a gateway over existing pods: its pods through its admin API, and its
@@ -110,6 +110,19 @@ def cmd_prepare(a):
         net = net["network"]
         http("POST", f"{network}/v2.0/subnets", token, {"subnet": {
             "name": name, "network_id": net["id"], "ip_version": 4, "cidr": "10.250.0.0/16"}})
+    # Tempest's public network: external, with an IPv4 subnet (router gateways and floating IPs).
+    public = "tempest-public"
+    _, _, nets = http("GET", f"{network}/v2.0/networks?name={public}", token)
+    if nets["networks"]:
+        pub = nets["networks"][0]
+    else:
+        _, _, pub = http("POST", f"{network}/v2.0/networks", token,
+                         {"network": {"name": public, "router:external": True}})
+        pub = pub["network"]
+        http("POST", f"{network}/v2.0/subnets", token, {"subnet": {
+            "name": public, "network_id": pub["id"], "ip_version": 4, "cidr": "172.24.0.0/16"}})
+    out["PUBLIC_NETWORK_NAME"] = public
+    out["PUBLIC_NETWORK_ID"] = pub["id"]
     # The network extensions the region offers (Tempest skips tests of the others).
     _, _, exts = http("GET", f"{network}/v2.0/extensions", token)
     out["NETWORK_EXTENSIONS"] = ",".join(sorted(e["alias"] for e in exts["extensions"]))

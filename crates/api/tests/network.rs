@@ -1875,3 +1875,323 @@ async fn an_auto_address_subnet_goes_with_its_ports_addresses() {
         .await;
     assert_neutron_error(&a, 409, "SubnetInUse");
 }
+
+/// Routers and floating IPs through the API: Neutron's shapes and status
+/// codes for the main calls, the member actions, the refusals' bodies,
+/// tenant isolation and a reader's writes.
+#[tokio::test]
+async fn routers_and_floating_ips_in_neutrons_shapes() {
+    let api = start().await;
+    let (admin, demo) = (api.admin.clone(), api.demo.clone());
+    let e = api.ok(&demo, Method::GET, "/v2.0/extensions", None).await;
+    let aliases: Vec<&str> = e["extensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["alias"].as_str().unwrap())
+        .collect();
+    for a in [
+        "router",
+        "ext-gw-mode",
+        "extraroute",
+        "extraroute-atomic",
+        "router_availability_zone",
+        "floatingip-port-details",
+    ] {
+        assert!(aliases.contains(&a), "{a}");
+    }
+    let r = api.ok(&demo, Method::GET, "/v2.0", None).await;
+    let collections: Vec<&str> = r["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["collection"].as_str().unwrap())
+        .collect();
+    assert!(collections.contains(&"routers") && collections.contains(&"floatingips"));
+
+    let ext = api
+        .create(
+            &admin,
+            "networks",
+            "network",
+            json!({"name": "ext", "router:external": true}),
+        )
+        .await;
+    api.create(
+        &admin,
+        "subnets",
+        "subnet",
+        json!({"network_id": ext["id"], "ip_version": 4, "cidr": "172.24.4.0/24"}),
+    )
+    .await;
+    let (net, sub) = api.network_with_subnet(&demo, "net1", "10.0.0.0/24").await;
+
+    // Create, show, list.
+    let router = api
+        .create(
+            &demo,
+            "routers",
+            "router",
+            json!({"name": "r1", "external_gateway_info": {"network_id": ext["id"]}}),
+        )
+        .await;
+    let rid = router["id"].as_str().unwrap().to_string();
+    for k in [
+        "id",
+        "name",
+        "description",
+        "tenant_id",
+        "project_id",
+        "admin_state_up",
+        "status",
+        "external_gateway_info",
+        "routes",
+        "availability_zone_hints",
+        "availability_zones",
+        "flavor_id",
+        "revision_number",
+        "created_at",
+        "updated_at",
+        "tags",
+    ] {
+        assert!(router.get(k).is_some(), "{k} in {router}");
+    }
+    assert_eq!(router["project_id"], api.demo_project.as_str());
+    assert_eq!(router["external_gateway_info"]["enable_snat"], true);
+    assert_eq!(
+        router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"],
+        "172.24.4.2"
+    );
+    let shown = api
+        .ok(
+            &demo,
+            Method::GET,
+            &format!("/v2.0/routers/{rid}?fields=name"),
+            None,
+        )
+        .await;
+    assert_eq!(shown, json!({"router": {"name": "r1"}}));
+    let l = api
+        .ok(&demo, Method::GET, "/v2.0/routers?name=r1", None)
+        .await;
+    assert_eq!(l["routers"].as_array().unwrap().len(), 1);
+    let a = api
+        .call(&api.alt, Method::GET, &format!("/v2.0/routers/{rid}"), None)
+        .await;
+    assert_neutron_error(&a, 404, "RouterNotFound");
+    let a = api
+        .call(
+            &demo,
+            Method::POST,
+            "/v2.0/routers",
+            Some(json!({"router": {"external_gateway_info": {"network_id": net["id"]}}})),
+        )
+        .await;
+    assert_neutron_error(&a, 400, "BadRequest");
+
+    // Interfaces.
+    let path = |action: &str| format!("/v2.0/routers/{rid}/{action}");
+    let i = api
+        .ok(
+            &demo,
+            Method::PUT,
+            &path("add_router_interface"),
+            Some(json!({"subnet_id": sub["id"]})),
+        )
+        .await;
+    assert_eq!(i["id"], rid.as_str());
+    assert_eq!(i["subnet_id"], sub["id"]);
+    assert_eq!(i["subnet_ids"], json!([sub["id"]]));
+    assert_eq!(i["network_id"], net["id"]);
+    assert_eq!(i["tenant_id"], api.demo_project.as_str());
+    assert!(i["port_id"].is_string(), "{i}");
+    let a = api
+        .call(
+            &demo,
+            Method::PUT,
+            &path("add_router_interface"),
+            Some(json!({})),
+        )
+        .await;
+    assert_neutron_error(&a, 400, "BadRequest");
+    let a = api
+        .call(
+            &demo,
+            Method::DELETE,
+            &format!("/v2.0/subnets/{}", sub["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_neutron_error(&a, 409, "SubnetInUse");
+    let a = api
+        .call(&demo, Method::DELETE, &format!("/v2.0/routers/{rid}"), None)
+        .await;
+    assert_neutron_error(&a, 409, "RouterInUse");
+
+    // Extra routes, atomically.
+    let routes =
+        json!({"router": {"routes": [{"destination": "10.9.0.0/24", "nexthop": "10.0.0.9"}]}});
+    let r = api
+        .ok(
+            &demo,
+            Method::PUT,
+            &path("add_extraroutes"),
+            Some(routes.clone()),
+        )
+        .await;
+    assert_eq!(r["router"]["routes"], routes["router"]["routes"]);
+    assert_eq!(r["router"]["id"], rid.as_str());
+    let bad =
+        json!({"router": {"routes": [{"destination": "10.8.0.0/24", "nexthop": "192.168.7.7"}]}});
+    let a = api
+        .call(&demo, Method::PUT, &path("add_extraroutes"), Some(bad))
+        .await;
+    assert_neutron_error(&a, 400, "InvalidRoutes");
+    let r = api
+        .ok(
+            &demo,
+            Method::PUT,
+            &path("remove_extraroutes"),
+            Some(routes),
+        )
+        .await;
+    assert_eq!(r["router"]["routes"], json!([]));
+
+    // Floating IPs.
+    let port = api
+        .create(&demo, "ports", "port", json!({"network_id": net["id"]}))
+        .await;
+    let fip = api
+        .create(
+            &demo,
+            "floatingips",
+            "floatingip",
+            json!({"floating_network_id": ext["id"], "port_id": port["id"]}),
+        )
+        .await;
+    let fid = fip["id"].as_str().unwrap().to_string();
+    assert_eq!(fip["status"], "ACTIVE");
+    assert_eq!(fip["router_id"], rid.as_str());
+    assert_eq!(fip["fixed_ip_address"], port["fixed_ips"][0]["ip_address"]);
+    assert_eq!(fip["port_details"]["mac_address"], port["mac_address"]);
+    assert_eq!(fip["floating_network_id"], ext["id"]);
+    let l = api
+        .ok(
+            &demo,
+            Method::GET,
+            &format!("/v2.0/floatingips?port_id={}", port["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(l["floatingips"].as_array().unwrap().len(), 1);
+    let a = api
+        .call(
+            &demo,
+            Method::POST,
+            "/v2.0/floatingips",
+            Some(json!({"floatingip": {"floating_network_id": ext["id"], "port_id": port["id"]}})),
+        )
+        .await;
+    assert_neutron_error(&a, 409, "FloatingIPPortAlreadyAssociated");
+    let a = api
+        .call(
+            &demo,
+            Method::PUT,
+            &path("remove_router_interface"),
+            Some(json!({"subnet_id": sub["id"]})),
+        )
+        .await;
+    assert_neutron_error(&a, 409, "RouterInterfaceInUseByFloatingIP");
+    let f = api
+        .ok(
+            &demo,
+            Method::PUT,
+            &format!("/v2.0/floatingips/{fid}"),
+            Some(json!({"floatingip": {"port_id": null}})),
+        )
+        .await;
+    assert_eq!(f["floatingip"]["status"], "DOWN");
+    assert_eq!(f["floatingip"]["port_details"], Value::Null);
+    let a = api
+        .call(
+            &api.alt,
+            Method::GET,
+            &format!("/v2.0/floatingips/{fid}"),
+            None,
+        )
+        .await;
+    assert_neutron_error(&a, 404, "FloatingIPNotFound");
+
+    // A reader's writes: refused by policy, after the router is found.
+    let reader = common::user_with_role(&api.identity, &admin, "demo", "reader").await;
+    let a = api
+        .call(
+            &reader,
+            Method::PUT,
+            &path("add_router_interface"),
+            Some(json!({"subnet_id": sub["id"]})),
+        )
+        .await;
+    assert_neutron_error(&a, 403, "PolicyNotAuthorized");
+    assert!(
+        a.body["NeutronError"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("add_router_interface"),
+        "{}",
+        a.body
+    );
+    let outsider = common::user_with_role(&api.identity, &admin, "alt", "reader").await;
+    let a = api
+        .call(
+            &outsider,
+            Method::PUT,
+            &path("remove_router_interface"),
+            Some(json!({"subnet_id": sub["id"]})),
+        )
+        .await;
+    assert_neutron_error(&a, 404, "RouterNotFound");
+
+    // Tear down: 204s, then the router is gone.
+    let a = api
+        .call(
+            &demo,
+            Method::DELETE,
+            &format!("/v2.0/floatingips/{fid}"),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    let i = api
+        .ok(
+            &demo,
+            Method::PUT,
+            &path("remove_router_interface"),
+            Some(json!({"subnet_id": sub["id"]})),
+        )
+        .await;
+    assert_eq!(i["subnet_id"], sub["id"]);
+    let a = api
+        .call(&demo, Method::DELETE, &format!("/v2.0/routers/{rid}"), None)
+        .await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    let a = api
+        .call(&demo, Method::GET, &format!("/v2.0/routers/{rid}"), None)
+        .await;
+    assert_neutron_error(&a, 404, "RouterNotFound");
+    let q = api
+        .ok(
+            &demo,
+            Method::GET,
+            &format!("/v2.0/quotas/{}", api.demo_project),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (
+            q["quota"]["router"].clone(),
+            q["quota"]["floatingip"].clone()
+        ),
+        (json!(10), json!(50))
+    );
+}

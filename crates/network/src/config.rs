@@ -18,6 +18,8 @@ pub struct NeutronQuotas {
     pub port: i64,
     pub security_group: i64,
     pub security_group_rule: i64,
+    pub router: i64,
+    pub floatingip: i64,
 }
 
 impl Default for NeutronQuotas {
@@ -28,19 +30,23 @@ impl Default for NeutronQuotas {
             port: 500,
             security_group: 10,
             security_group_rule: 100,
+            router: 10,
+            floatingip: 50,
         }
     }
 }
 
 impl NeutronQuotas {
     /// `(resource, limit)` in Neutron's names.
-    pub fn items(&self) -> [(&'static str, i64); 5] {
+    pub fn items(&self) -> [(&'static str, i64); 7] {
         [
             ("network", self.network),
             ("subnet", self.subnet),
             ("port", self.port),
             ("security_group", self.security_group),
             ("security_group_rule", self.security_group_rule),
+            ("router", self.router),
+            ("floatingip", self.floatingip),
         ]
     }
 }

@@ -140,6 +140,27 @@ impl NeutronError {
         )
     }
 
+    /// Neutron's `BadRequest` about an L3 resource: "Bad {resource}
+    /// request: {msg}."
+    pub fn bad_l3_request(resource: &str, msg: impl fmt::Display) -> NeutronError {
+        Self::new(
+            ErrorClass::BadRequest,
+            "BadRequest",
+            format!("Bad {resource} request: {msg}."),
+        )
+    }
+
+    pub fn router_not_found(id: &str) -> NeutronError {
+        Self::not_found("RouterNotFound", format!("Router {id} could not be found"))
+    }
+
+    pub fn floatingip_not_found(id: &str) -> NeutronError {
+        Self::not_found(
+            "FloatingIPNotFound",
+            format!("Floating IP {id} could not be found"),
+        )
+    }
+
     pub fn over_quota(resource: &str) -> NeutronError {
         Self::conflict(
             "OverQuota",

@@ -1,6 +1,7 @@
-//! The top Neutron: networks, subnets, ports and security groups stored at
-//! the top with top IPAM, created in a pod only when a server there needs
-//! them (BEHAVIOUR §6).
+//! The top Neutron: networks, subnets, ports, security groups, routers and
+//! floating IPs stored at the top with top IPAM; networks, subnets, ports
+//! and groups are created in a pod only when a server there needs them
+//! (BEHAVIOUR §6). Routers and floating IPs live at the top only so far.
 //!
 //! [`Neutron`] is the domain API: every operation takes the caller's
 //! [`Scope`] and answers with the resource as Neutron's API shows it to
@@ -12,6 +13,7 @@ pub mod bottom;
 pub mod config;
 pub mod error;
 pub mod extensions;
+mod floating_ips;
 pub mod handlers;
 mod ipam;
 pub mod jobs_types;
@@ -20,6 +22,7 @@ pub mod model;
 mod networks;
 mod ports;
 mod quotas;
+mod routers;
 mod security_groups;
 mod subnets;
 mod zones;

@@ -1,5 +1,5 @@
 //! Typed views of network resources: what the domain logic reads of a
-//! network, subnet, port or security group.
+//! network, subnet, port, security group, router or floating IP.
 //!
 //! The store keeps each resource as its Neutron JSON document (so that
 //! extension attributes pass through and list filters apply to any
@@ -376,6 +376,85 @@ pub struct SecurityGroupRule {
 
 impl Resource for SecurityGroupRule {
     const KIND: &'static str = "security group rule";
+}
+
+/// A router's gateway on an external network (`external_gateway_info`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct GatewayInfo {
+    pub network_id: String,
+    #[serde(default)]
+    pub enable_snat: Option<bool>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub external_fixed_ips: Vec<FixedIp>,
+}
+
+/// One static route of a router (`extraroute`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub destination: String,
+    pub nexthop: String,
+}
+
+/// A router.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Router {
+    pub id: String,
+    #[serde(default, deserialize_with = "null_default")]
+    pub project_id: String,
+    #[serde(default, deserialize_with = "null_default")]
+    pub tenant_id: String,
+    #[serde(default, deserialize_with = "null_default")]
+    pub name: String,
+    #[serde(default = "yes")]
+    pub admin_state_up: bool,
+    /// `None`: no gateway.
+    #[serde(default)]
+    pub external_gateway_info: Option<GatewayInfo>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub routes: Vec<Route>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub availability_zone_hints: Vec<String>,
+}
+
+impl Resource for Router {
+    const KIND: &'static str = "router";
+}
+
+impl Router {
+    pub fn project(&self) -> &str {
+        project(&self.project_id, &self.tenant_id)
+    }
+}
+
+/// A floating IP.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FloatingIp {
+    pub id: String,
+    #[serde(default, deserialize_with = "null_default")]
+    pub project_id: String,
+    #[serde(default, deserialize_with = "null_default")]
+    pub tenant_id: String,
+    pub floating_network_id: String,
+    pub floating_ip_address: String,
+    /// The three are `None` while not associated.
+    #[serde(default)]
+    pub fixed_ip_address: Option<String>,
+    #[serde(default)]
+    pub port_id: Option<String>,
+    #[serde(default)]
+    pub router_id: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub status: String,
+}
+
+impl Resource for FloatingIp {
+    const KIND: &'static str = "floating IP";
+}
+
+impl FloatingIp {
+    pub fn project(&self) -> &str {
+        project(&self.project_id, &self.tenant_id)
+    }
 }
 
 #[cfg(test)]

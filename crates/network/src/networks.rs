@@ -367,7 +367,11 @@ impl Neutron {
 
     /// Checks availability zone hints: AZ names of bottom pods for an
     /// internal network; the name of the one pod hosting an external one.
-    async fn check_az_hints(&self, hints: &[String], external: bool) -> Result<(), NeutronError> {
+    pub(crate) async fn check_az_hints(
+        &self,
+        hints: &[String],
+        external: bool,
+    ) -> Result<(), NeutronError> {
         if hints.join(",").len() > 255 {
             return Err(NeutronError::invalid_input(
                 "Too many availability_zone_hints specified",
@@ -611,8 +615,35 @@ impl Neutron {
         for (k, v) in &map {
             let value = match k.as_str() {
                 "name" | "description" => json!(string(k, v, 255)?),
-                "admin_state_up" | "port_security_enabled" | "router:external" => {
-                    json!(boolean(k, v)?)
+                "admin_state_up" | "port_security_enabled" => json!(boolean(k, v)?),
+                "router:external" => {
+                    let external = boolean(k, v)?;
+                    if !external && net.get(k) == Some(&Value::Bool(true)) {
+                        let gateways = tx
+                            .list(
+                                NeutronKind::Port,
+                                &NeutronFilter {
+                                    eq: vec![
+                                        ("network_id".into(), vec![id.to_string()]),
+                                        (
+                                            "device_owner".into(),
+                                            vec![crate::ports::ROUTER_GATEWAY.to_string()],
+                                        ),
+                                    ],
+                                    ..Default::default()
+                                },
+                            )
+                            .await?;
+                        if !gateways.is_empty() {
+                            return Err(NeutronError::conflict(
+                                "ExternalNetworkInUse",
+                                format!(
+                                    "External network {id} cannot be updated to be made non-external, since it has existing gateway ports."
+                                ),
+                            ));
+                        }
+                    }
+                    json!(external)
                 }
                 "shared" => {
                     let shared = boolean(k, v)?;
@@ -679,6 +710,10 @@ impl Neutron {
             eq: vec![("network_id".into(), vec![id.to_string()])],
             ..Default::default()
         };
+        if Network::from_doc(&net)?.external {
+            self.delete_disassociated_floatingips_in(&mut tx, id)
+                .await?;
+        }
         let ports = Port::from_docs(&tx.list(NeutronKind::Port, &on_network).await?)?;
         let mut auto = Vec::new();
         for p in ports {

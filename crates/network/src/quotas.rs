@@ -9,10 +9,6 @@ use tricircle_store::{NeutronKind, NeutronTx};
 use crate::attrs::{integer, shown};
 use crate::{Neutron, NeutronError, Scope};
 
-/// Quota resources Neutron reports that the top does not hold yet
-/// (routers, floating IPs): stored and shown, with Neutron's defaults.
-const UNCOUNTED: &[(&str, i64)] = &[("router", 10), ("floatingip", 50)];
-
 /// The largest limit accepted (Neutron's DB column is a 32-bit int).
 const MAX_LIMIT: i64 = 0x7FFF_FFFF;
 
@@ -23,6 +19,8 @@ fn kind_of(resource: &str) -> Option<NeutronKind> {
         "port" => Some(NeutronKind::Port),
         "security_group" => Some(NeutronKind::SecurityGroup),
         "security_group_rule" => Some(NeutronKind::SecurityGroupRule),
+        "router" => Some(NeutronKind::Router),
+        "floatingip" => Some(NeutronKind::FloatingIp),
         _ => None,
     }
 }
@@ -34,15 +32,12 @@ fn resource_of(kind: NeutronKind) -> &'static str {
 impl Neutron {
     /// `(resource, default limit)` of every quota resource, in order.
     fn default_limits(&self) -> Vec<(String, i64)> {
-        let mut v: Vec<(String, i64)> = self
-            .cfg
+        self.cfg
             .quotas
             .items()
             .iter()
             .map(|(k, l)| (k.to_string(), *l))
-            .collect();
-        v.extend(UNCOUNTED.iter().map(|(k, l)| (k.to_string(), *l)));
-        v
+            .collect()
     }
 
     fn merge_limits(&self, own: &[(String, i64)]) -> Vec<(String, i64)> {

@@ -58,6 +58,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "volume_type_encryption",
         include_str!("../migrations/0012_volume_type_encryption.sql"),
     ),
+    (
+        13,
+        "routers",
+        include_str!("../migrations/0013_routers.sql"),
+    ),
 ];
 
 fn render(sql: &str, backend: Backend) -> String {

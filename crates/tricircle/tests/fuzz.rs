@@ -107,6 +107,8 @@ enum Body {
     NetCreate(Net),
     NetUpdate(Net),
     NetQuota,
+    RouterInterface,
+    ExtraRoutes,
     PodCreate,
     PodUpdate,
     BindingCreate,
@@ -123,6 +125,8 @@ enum Net {
     Port,
     SecurityGroup,
     Rule,
+    Router,
+    FloatingIp,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -998,6 +1002,68 @@ const ROUTES: &[Route] = &[
         WM,
         B::None,
     ),
+    list(N, "/v2.0/routers", WM),
+    r(N, "POST", "/v2.0/routers", WM, B::NetCreate(Net::Router)),
+    r(N, "GET", "/v2.0/routers/{router}", WM, B::None),
+    r(
+        N,
+        "PUT",
+        "/v2.0/routers/{router}",
+        WM,
+        B::NetUpdate(Net::Router),
+    ),
+    r(N, "DELETE", "/v2.0/routers/{victim_router}", WM, B::None),
+    r(
+        N,
+        "PUT",
+        "/v2.0/routers/{router}/add_router_interface",
+        WM,
+        B::RouterInterface,
+    ),
+    r(
+        N,
+        "PUT",
+        "/v2.0/routers/{router}/remove_router_interface",
+        WM,
+        B::RouterInterface,
+    ),
+    r(
+        N,
+        "PUT",
+        "/v2.0/routers/{router}/add_extraroutes",
+        WM,
+        B::ExtraRoutes,
+    ),
+    r(
+        N,
+        "PUT",
+        "/v2.0/routers/{router}/remove_extraroutes",
+        WM,
+        B::ExtraRoutes,
+    ),
+    list(N, "/v2.0/floatingips", WM),
+    r(
+        N,
+        "POST",
+        "/v2.0/floatingips",
+        WM,
+        B::NetCreate(Net::FloatingIp),
+    ),
+    r(N, "GET", "/v2.0/floatingips/{floatingip}", WM, B::None),
+    r(
+        N,
+        "PUT",
+        "/v2.0/floatingips/{floatingip}",
+        WM,
+        B::NetUpdate(Net::FloatingIp),
+    ),
+    r(
+        N,
+        "DELETE",
+        "/v2.0/floatingips/{victim_floatingip}",
+        WM,
+        B::None,
+    ),
     // ---- admin
     r(A, "GET", "/", WO, B::None),
     r(A, "GET", "/v1.0", WO, B::None),
@@ -1239,6 +1305,8 @@ const VICTIMS: &[&str] = &[
     "victim_port",
     "victim_security_group",
     "victim_rule",
+    "victim_router",
+    "victim_floatingip",
     "victim_pod",
     "victim_binding",
     "victim_routing",
@@ -1263,6 +1331,11 @@ struct Fixtures {
     routing: String,
     job: String,
     job_schemas: Vec<(String, Vec<String>)>,
+    /// Project A's router, and its floating IP on an external network
+    /// (the admin's).
+    router: String,
+    external_network: String,
+    floatingip: String,
     /// Victims ready for use, by kind.
     victims: BTreeMap<&'static str, String>,
     victim_count: u64,
@@ -1436,6 +1509,7 @@ impl Fixtures {
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let (router, external_network, floatingip) = Self::l3(&world).await;
         let original_pods = world.pod_ids.values().cloned().collect();
         // Room for what the fuzzing creates in project A.
         let quotas_a = [
@@ -1449,7 +1523,8 @@ impl Fixtures {
             ),
             (
                 cloud.network_url(&format!("/quotas/{}", world.a.id)),
-                json!({"quota": {"network": 1000, "subnet": 1000, "port": 1000, "security_group": 1000, "security_group_rule": 1000}}),
+                json!({"quota": {"network": 1000, "subnet": 1000, "port": 1000, "security_group": 1000,
+                    "security_group_rule": 1000, "router": 1000, "floatingip": 1000}}),
             ),
         ];
         let fx = Fixtures {
@@ -1465,6 +1540,9 @@ impl Fixtures {
             routing,
             job,
             job_schemas,
+            router,
+            external_network,
+            floatingip,
             victims: BTreeMap::new(),
             victim_count: 0,
             original_pods,
@@ -1474,6 +1552,47 @@ impl Fixtures {
         fx.restore_quotas().await;
         fx.raise_pod_quotas().await;
         fx
+    }
+
+    /// `(router, external network, floating IP)` of project A.
+    async fn l3(world: &World) -> (String, String, String) {
+        let cloud = &world.cloud;
+        let member = world.a.member.token.as_str();
+        let post = |path: &'static str, token: &str, body: Value| {
+            let token = token.to_string();
+            async move {
+                cloud
+                    .call("POST", &cloud.network_url(path), Some(&token), Some(&body))
+                    .await
+            }
+        };
+        let a = post("/routers", member, json!({"router": {"name": "fz-router"}})).await;
+        expect(&a, &[201], "router");
+        let router = a.body["router"]["id"].as_str().unwrap().to_string();
+        let a = post(
+            "/networks",
+            &cloud.admin_token,
+            json!({"network": {"name": format!("fz-ext-{}", world.tag), "router:external": true}}),
+        )
+        .await;
+        expect(&a, &[201], "external network");
+        let external = a.body["network"]["id"].as_str().unwrap().to_string();
+        let a = post(
+            "/subnets",
+            &cloud.admin_token,
+            json!({"subnet": {"network_id": external, "cidr": "172.31.0.0/22", "ip_version": 4}}),
+        )
+        .await;
+        expect(&a, &[201], "external subnet");
+        let a = post(
+            "/floatingips",
+            member,
+            json!({"floatingip": {"floating_network_id": external}}),
+        )
+        .await;
+        expect(&a, &[201], "floating IP");
+        let fip = a.body["floatingip"]["id"].as_str().unwrap().to_string();
+        (router, external, fip)
     }
 
     async fn restore_quotas(&self) {
@@ -1597,6 +1716,8 @@ impl Fixtures {
             "hypervisor" => self.hypervisor.clone(),
             "hypervisor_name" => self.hypervisor_name.clone(),
             "server_group" => self.server_group.clone(),
+            "router" => self.router.clone(),
+            "floatingip" => self.floatingip.clone(),
             "project" => self.world.a.id.clone(),
             "quota_project" => self.quota_project.clone(),
             "extension" => self.extension.clone(),
@@ -1730,6 +1851,30 @@ impl Fixtures {
             }
             "victim_port" => cloud.create_port(&member, &ra.network).await,
             "victim_security_group" => cloud.create_security_group(&member, &tag).await,
+            "victim_router" => {
+                let a = cloud
+                    .call(
+                        "POST",
+                        &cloud.network_url("/routers"),
+                        Some(&member),
+                        Some(&json!({"router": {"name": tag}})),
+                    )
+                    .await;
+                created(&a, &[201], "router", "id")?
+            }
+            "victim_floatingip" => {
+                let a = cloud
+                    .call(
+                        "POST",
+                        &cloud.network_url("/floatingips"),
+                        Some(&member),
+                        Some(
+                            &json!({"floatingip": {"floating_network_id": self.external_network}}),
+                        ),
+                    )
+                    .await;
+                created(&a, &[201], "floatingip", "id")?
+            }
             "victim_rule" => {
                 cloud
                     .create_rule(&member, &ra.security_group, 1000 + (n % 60000) as u16)
@@ -1939,6 +2084,13 @@ impl Fixtures {
             B::NetUpdate(Net::Port) => json!({"port": {"name": name}}),
             B::NetUpdate(Net::SecurityGroup) => json!({"security_group": {"name": name}}),
             B::NetUpdate(Net::Rule) => json!({"security_group_rule": {"description": name}}),
+            B::NetCreate(Net::Router) => json!({"router": {"name": name}}),
+            B::NetUpdate(Net::Router) => json!({"router": {"name": name}}),
+            B::NetCreate(Net::FloatingIp) => json!({"floatingip": {
+                "floating_network_id": self.external_network, "description": name}}),
+            B::NetUpdate(Net::FloatingIp) => json!({"floatingip": {"description": name}}),
+            B::RouterInterface => json!({"subnet_id": ra.subnet}),
+            B::ExtraRoutes => json!({"router": {"routes": []}}),
             B::NetQuota => json!({"quota": {"network": 20, "port": 60}}),
             B::PodCreate => json!({"pod": {"pod_name": name, "az_name": format!("az-{name}"),
                 "pod_az_name": "x", "dc_name": "x"}}),
@@ -3798,7 +3950,7 @@ fn route_table_covers_every_route() {
         .skip(1)
         .map(|s| s[..s.find('"').unwrap()].to_string())
         .collect();
-    assert_eq!(collections.len(), 5, "{collections:?}");
+    assert_eq!(collections.len(), 7, "{collections:?}");
 
     let mut wanted: Vec<(Api, String, String)> = Vec::new();
     // Every file of each API's module: a new module with its own routes

@@ -133,6 +133,7 @@ fn looked_up_first(route: &str) -> bool {
     .iter()
     .any(|p| route.starts_with(p))
         || (route.starts_with("/v2.0/") && route.ends_with("/{id}"))
+        || route.starts_with("/v2.0/routers/{id}/")
 }
 
 /// `http://<host>` of the request, for links in answers.

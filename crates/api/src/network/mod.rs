@@ -6,13 +6,14 @@
 mod error;
 mod quotas;
 mod resources;
+mod routers;
 
 use axum::body::Body;
 use axum::extract::{Path, Request};
 use axum::http::{HeaderMap, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tower::Layer;
@@ -78,6 +79,25 @@ pub fn network_router(state: NetworkState) -> Router {
         )
         .route("/v2.0/quotas/{project}/default", get(quotas::defaults))
         .route("/v2.0/quotas/{project}/details", get(quotas::details));
+    // One literal route per action, as the fuzz's route table reads them.
+    use routers::RouterAction as A;
+    protected = protected
+        .route(
+            "/v2.0/routers/{id}/add_router_interface",
+            put(|st, caller, id, body| routers::act(st, caller, id, body, A::AddInterface)),
+        )
+        .route(
+            "/v2.0/routers/{id}/remove_router_interface",
+            put(|st, caller, id, body| routers::act(st, caller, id, body, A::RemoveInterface)),
+        )
+        .route(
+            "/v2.0/routers/{id}/add_extraroutes",
+            put(|st, caller, id, body| routers::act(st, caller, id, body, A::AddExtraRoutes)),
+        )
+        .route(
+            "/v2.0/routers/{id}/remove_extraroutes",
+            put(|st, caller, id, body| routers::act(st, caller, id, body, A::RemoveExtraRoutes)),
+        );
     for c in Collection::ALL {
         protected = protected
             .route(
@@ -126,9 +146,13 @@ async fn authenticate(
     .await
 }
 
-/// Neutron's rule name for `METHOD /v2.0/<collection>[/...]`.
+/// Neutron's rule name for `METHOD /v2.0/<collection>[/{id}]`, or a
+/// member action's own (`add_router_interface`).
 pub(crate) fn policy_rule(action: &str) -> String {
     let (method, route) = action.split_once(' ').unwrap_or(("", action));
+    if let Some(member_action) = route.trim_start_matches("/v2.0/").split('/').nth(2) {
+        return member_action.to_string();
+    }
     let verb = match method {
         "POST" => "create",
         "PUT" => "update",
@@ -228,6 +252,14 @@ mod tests {
             "update_security_group_rule"
         );
         assert_eq!(policy_rule("DELETE /v2.0/quotas/{project}"), "delete_quota");
+        assert_eq!(
+            policy_rule("PUT /v2.0/routers/{id}/add_router_interface"),
+            "add_router_interface"
+        );
+        assert_eq!(
+            policy_rule("PUT /v2.0/floatingips/{id}"),
+            "update_floatingip"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Networks, subnets, ports, security groups and rules: list, create (one
-//! or bulk), show, update, delete, all in the same shape; and the
-//! availability zones.
+//! Networks, subnets, ports, security groups and rules, routers and
+//! floating IPs: list, create (one or bulk), show, update, delete, all in
+//! the same shape; and the availability zones.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, RawQuery, Request, State};
@@ -20,15 +20,19 @@ pub(crate) enum Collection {
     Ports,
     SecurityGroups,
     SecurityGroupRules,
+    Routers,
+    FloatingIps,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 5] = [
+    pub const ALL: [Collection; 7] = [
         Collection::Networks,
         Collection::Subnets,
         Collection::Ports,
         Collection::SecurityGroups,
         Collection::SecurityGroupRules,
+        Collection::Routers,
+        Collection::FloatingIps,
     ];
 
     /// The URL segment.
@@ -39,6 +43,8 @@ impl Collection {
             Collection::Ports => "ports",
             Collection::SecurityGroups => "security-groups",
             Collection::SecurityGroupRules => "security-group-rules",
+            Collection::Routers => "routers",
+            Collection::FloatingIps => "floatingips",
         }
     }
 
@@ -50,6 +56,8 @@ impl Collection {
             Collection::Ports => "ports",
             Collection::SecurityGroups => "security_groups",
             Collection::SecurityGroupRules => "security_group_rules",
+            Collection::Routers => "routers",
+            Collection::FloatingIps => "floatingips",
         }
     }
 
@@ -61,6 +69,8 @@ impl Collection {
             Collection::Ports => "port",
             Collection::SecurityGroups => "security_group",
             Collection::SecurityGroupRules => "security_group_rule",
+            Collection::Routers => "router",
+            Collection::FloatingIps => "floatingip",
         }
     }
 }
@@ -101,7 +111,7 @@ pub(crate) fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
 }
 
 /// The inner object of `{"<singular>": {...}}`.
-fn inner(c: Collection, body: Value) -> Result<Value, NeutronError> {
+pub(crate) fn inner(c: Collection, body: Value) -> Result<Value, NeutronError> {
     match body {
         Value::Object(mut m) => m
             .remove(c.singular())
@@ -155,6 +165,8 @@ pub(crate) async fn list(
         Collection::Ports => n.list_ports(s, &q).await?,
         Collection::SecurityGroups => n.list_security_groups(s, &q).await?,
         Collection::SecurityGroupRules => n.list_security_group_rules(s, &q).await?,
+        Collection::Routers => n.list_routers(s, &q).await?,
+        Collection::FloatingIps => n.list_floatingips(s, &q).await?,
     };
     let mut body = Map::new();
     let links = links(&caller, c, &pairs, &page);
@@ -178,6 +190,8 @@ async fn create_one(
         Collection::Ports => n.create_port(s, body).await,
         Collection::SecurityGroups => n.create_security_group(s, body).await,
         Collection::SecurityGroupRules => n.create_security_group_rule(s, body).await,
+        Collection::Routers => n.create_router(s, body).await,
+        Collection::FloatingIps => n.create_floatingip(s, body).await,
     }
 }
 
@@ -194,6 +208,8 @@ async fn delete_one(
         Collection::Ports => n.delete_port(s, id).await,
         Collection::SecurityGroups => n.delete_security_group(s, id).await,
         Collection::SecurityGroupRules => n.delete_security_group_rule(s, id).await,
+        Collection::Routers => n.delete_router(s, id).await,
+        Collection::FloatingIps => n.delete_floatingip(s, id).await,
     }
 }
 
@@ -247,12 +263,14 @@ async fn get_one(
         Collection::Ports => n.get_port(s, id).await,
         Collection::SecurityGroups => n.get_security_group(s, id).await,
         Collection::SecurityGroupRules => n.get_security_group_rule(s, id).await,
+        Collection::Routers => n.get_router(s, id).await,
+        Collection::FloatingIps => n.get_floatingip(s, id).await,
     }
 }
 
 /// A write the caller's roles do not allow: 404 if the resource is not
 /// the caller's to see (as Neutron answers), else `PolicyNotAuthorized`.
-async fn refuse_write(
+pub(crate) async fn refuse_write(
     st: &NetworkState,
     caller: &Caller,
     c: Collection,
@@ -298,6 +316,8 @@ pub(crate) async fn update(
         Collection::Ports => n.update_port(s, &id, body).await?,
         Collection::SecurityGroups => n.update_security_group(s, &id, body).await?,
         Collection::SecurityGroupRules => n.update_security_group_rule(s, &id, body).await?,
+        Collection::Routers => n.update_router(s, &id, body).await?,
+        Collection::FloatingIps => n.update_floatingip(s, &id, body).await?,
     };
     Ok(Json(json!({ c.singular(): item })))
 }

@@ -364,3 +364,186 @@ fn a_corrupt_cidr_is_an_internal_error() {
     let s = Subnet::from_doc(&doc).expect("the shape is right");
     assert_eq!(s.net().map_err(|e| e.class), Err(ErrorClass::Internal));
 }
+
+/// `GET /v2.0/routers/{id}` of the Networking API reference.
+fn api_ref_router() -> Value {
+    json!({
+        "admin_state_up": true,
+        "availability_zone_hints": [],
+        "availability_zones": ["nova"],
+        "created_at": "2018-03-19T19:17:04Z",
+        "description": "",
+        "distributed": false,
+        "external_gateway_info": {
+            "enable_snat": true,
+            "external_fixed_ips": [
+                {"ip_address": "172.24.4.6", "subnet_id": "b930d7f6-ceb7-40a0-8b81-a425dd994ccf"},
+                {"ip_address": "2001:db8::9", "subnet_id": "0c56df5d-ace5-46c8-8f4c-45fa4e334d18"}
+            ],
+            "network_id": "ae34051f-aa6c-4c75-abf5-50dc9ac99ef3"
+        },
+        "flavor_id": "f7b14d9a-b0dc-4fbe-bb14-a0f4970a69e0",
+        "ha": false,
+        "id": "f8a44de0-fc8e-45df-93c7-f79bf3b01c95",
+        "name": "router1",
+        "routes": [{"destination": "179.24.1.0/24", "nexthop": "172.24.3.99"}],
+        "revision_number": 1,
+        "status": "ACTIVE",
+        "updated_at": "2018-03-19T19:17:22Z",
+        "project_id": "0bd18306d801447bb457a46252d82d13",
+        "tenant_id": "0bd18306d801447bb457a46252d82d13",
+        "service_type_id": null,
+        "tags": ["tag1,tag2"],
+        "conntrack_helpers": []
+    })
+}
+
+/// `GET /v2.0/floatingips/{id}` of the Networking API reference.
+fn api_ref_floatingip() -> Value {
+    json!({
+        "floating_network_id": "376da547-b977-4cfe-9cba-275c80debf57",
+        "router_id": "d23abc8d-2991-4a55-ba98-2aaea84cc72f",
+        "fixed_ip_address": "10.0.0.3",
+        "floating_ip_address": "172.24.4.228",
+        "project_id": "4969c491a3c74ee4af974e6d800c62de",
+        "tenant_id": "4969c491a3c74ee4af974e6d800c62de",
+        "status": "ACTIVE",
+        "port_id": "ce705c24-c1ef-408a-bda3-7bbd946164ab",
+        "id": "2f245a7b-796b-4f26-9cf9-9e82d248fda7",
+        "description": "floating ip for testing",
+        "dns_domain": "my-domain.org.",
+        "dns_name": "myfip",
+        "created_at": "2016-12-21T01:36:04Z",
+        "updated_at": "2016-12-21T01:36:04Z",
+        "revision_number": 1,
+        "port_details": {
+            "status": "ACTIVE",
+            "name": "",
+            "admin_state_up": true,
+            "network_id": "02dd8479-ef26-4398-a102-d19d0a7b3a1f",
+            "device_owner": "compute:nova",
+            "mac_address": "fa:16:3e:b1:3b:30",
+            "device_id": "8e3941b4-a6e9-499f-a1ac-2a4662025cba"
+        },
+        "tags": ["tag1,tag2"],
+        "port_forwardings": [],
+        "qos_policy_id": "29d5e02e-d5ab-4929-bee4-4a9fc12e22ae"
+    })
+}
+
+#[test]
+fn the_api_reference_router_parses() {
+    let r = Router::from_doc(&api_ref_router()).expect("router");
+    assert_eq!(r.id, "f8a44de0-fc8e-45df-93c7-f79bf3b01c95");
+    assert_eq!(r.project(), "0bd18306d801447bb457a46252d82d13");
+    assert_eq!(r.name, "router1");
+    assert!(r.admin_state_up);
+    let gw = r.external_gateway_info.expect("a gateway");
+    assert_eq!(gw.network_id, "ae34051f-aa6c-4c75-abf5-50dc9ac99ef3");
+    assert_eq!(gw.enable_snat, Some(true));
+    assert_eq!(
+        gw.external_fixed_ips[0],
+        FixedIp {
+            subnet_id: "b930d7f6-ceb7-40a0-8b81-a425dd994ccf".into(),
+            ip_address: "172.24.4.6".into()
+        }
+    );
+    assert_eq!(gw.external_fixed_ips.len(), 2);
+    assert_eq!(
+        r.routes,
+        [Route {
+            destination: "179.24.1.0/24".into(),
+            nexthop: "172.24.3.99".into()
+        }]
+    );
+    assert!(r.availability_zone_hints.is_empty());
+}
+
+#[test]
+fn a_router_without_gateway_or_routes() {
+    let mut doc = api_ref_router();
+    doc["external_gateway_info"] = Value::Null;
+    doc["routes"] = Value::Null;
+    doc.as_object_mut().map(|m| m.remove("project_id"));
+    let r = Router::from_doc(&doc).expect("router");
+    assert_eq!(r.external_gateway_info, None);
+    assert!(r.routes.is_empty());
+    assert_eq!(r.project(), "0bd18306d801447bb457a46252d82d13");
+    doc["external_gateway_info"] = json!({"network_id": "n"});
+    let gw = Router::from_doc(&doc)
+        .expect("router")
+        .external_gateway_info
+        .expect("a gateway");
+    assert_eq!(gw.enable_snat, None);
+    assert!(gw.external_fixed_ips.is_empty());
+}
+
+#[test]
+fn the_api_reference_floatingip_parses() {
+    let f = FloatingIp::from_doc(&api_ref_floatingip()).expect("floating IP");
+    assert_eq!(f.id, "2f245a7b-796b-4f26-9cf9-9e82d248fda7");
+    assert_eq!(f.project(), "4969c491a3c74ee4af974e6d800c62de");
+    assert_eq!(
+        f.floating_network_id,
+        "376da547-b977-4cfe-9cba-275c80debf57"
+    );
+    assert_eq!(f.floating_ip_address, "172.24.4.228");
+    assert_eq!(f.fixed_ip_address.as_deref(), Some("10.0.0.3"));
+    assert_eq!(
+        f.port_id.as_deref(),
+        Some("ce705c24-c1ef-408a-bda3-7bbd946164ab")
+    );
+    assert_eq!(
+        f.router_id.as_deref(),
+        Some("d23abc8d-2991-4a55-ba98-2aaea84cc72f")
+    );
+    assert_eq!(f.status, "ACTIVE");
+}
+
+#[test]
+fn an_unassociated_floatingip_parses() {
+    let mut doc = api_ref_floatingip();
+    for k in ["router_id", "fixed_ip_address", "port_id", "port_details"] {
+        doc[k] = Value::Null;
+    }
+    doc["status"] = json!("DOWN");
+    let f = FloatingIp::from_doc(&doc).expect("floating IP");
+    assert_eq!(
+        (f.port_id, f.fixed_ip_address, f.router_id),
+        (None, None, None)
+    );
+    assert_eq!(f.status, "DOWN");
+}
+
+#[test]
+fn wrong_router_and_floatingip_shapes_are_errors() {
+    let mut router = api_ref_router();
+    router["external_gateway_info"] = json!("ae34051f-aa6c-4c75-abf5-50dc9ac99ef3");
+    corrupt::<Router>(router);
+    let mut router = api_ref_router();
+    router["external_gateway_info"] = json!({"enable_snat": true});
+    corrupt::<Router>(router);
+    let mut router = api_ref_router();
+    router["external_gateway_info"]["enable_snat"] = json!("true");
+    corrupt::<Router>(router);
+    let mut router = api_ref_router();
+    router["routes"] = json!([{"destination": "179.24.1.0/24"}]);
+    corrupt::<Router>(router);
+    let mut router = api_ref_router();
+    router["admin_state_up"] = json!(1);
+    corrupt::<Router>(router);
+    corrupt::<Router>(json!([]));
+
+    let mut fip = api_ref_floatingip();
+    fip.as_object_mut().map(|m| m.remove("floating_network_id"));
+    corrupt::<FloatingIp>(fip);
+    let mut fip = api_ref_floatingip();
+    fip["floating_ip_address"] = Value::Null;
+    corrupt::<FloatingIp>(fip);
+    let mut fip = api_ref_floatingip();
+    fip["port_id"] = json!(["ce705c24-c1ef-408a-bda3-7bbd946164ab"]);
+    corrupt::<FloatingIp>(fip);
+    let mut fip = api_ref_floatingip();
+    fip["fixed_ip_address"] = json!(10);
+    corrupt::<FloatingIp>(fip);
+}

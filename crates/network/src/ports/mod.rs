@@ -14,16 +14,14 @@ use tricircle_core::ids::new_uuid;
 use tricircle_jobs::JobPayload;
 use tricircle_store::{NeutronKind, NeutronTx, StoreError};
 
-use parse::{
-    fill_pair_macs, parse_dhcp_opts, parse_fixed_ips, parse_mac, parse_pairs, parse_profile,
-    parse_vnic, IpRequest,
-};
+use parse::{fill_pair_macs, parse_dhcp_opts, parse_mac, parse_pairs, parse_profile, parse_vnic};
+pub(crate) use parse::{parse_fixed_ips, IpRequest};
 
 use crate::attrs::{self, attr, boolean, check, list, owner, string, Attr, Op};
 use crate::ipam;
 use crate::listing::{ListQuery, Listing, Page};
 use crate::model::{Network, Port, Resource, SecurityGroup};
-use crate::networks::sql_filter;
+use crate::networks::{self, sql_filter};
 use crate::{jobs_for, jobs_types, Attempt, Neutron, NeutronError, Scope, RETRIES};
 
 const ATTRS: &[Attr] = &[
@@ -225,13 +223,64 @@ impl Neutron {
         np: &NewPort,
     ) -> Result<Attempt<Value>, NeutronError> {
         let mut tx = self.store.neutron_tx().await?;
+        let port = match self.insert_port_in(&mut tx, scope, np).await? {
+            Attempt::Done(p) => p,
+            Attempt::Retry => return Ok(Attempt::Retry),
+        };
+        match tx.commit().await {
+            Ok(()) => Ok(Attempt::Done(port)),
+            Err(StoreError::Conflict(_)) => Ok(Attempt::Retry),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A port Neutron makes for an L3 resource (a router's interface or
+    /// gateway, a floating IP's address), created in `tx`: no security
+    /// groups, counted in no quota. `Retry`: an address or MAC was taken
+    /// meanwhile, the whole transaction is to be tried again.
+    pub(crate) async fn create_l3_port_in(
+        &self,
+        tx: &mut NeutronTx,
+        p: L3Port<'_>,
+    ) -> Result<Attempt<Value>, NeutronError> {
+        let np = NewPort {
+            id: new_uuid(),
+            project_id: p.project_id.to_string(),
+            network_id: p.network_id.to_string(),
+            name: String::new(),
+            description: String::new(),
+            admin_state_up: true,
+            mac: None,
+            fixed_ips: p.fixed_ips,
+            device_id: p.device_id.to_string(),
+            device_owner: p.device_owner.to_string(),
+            security_groups: None,
+            port_security: None,
+            pairs: Vec::new(),
+            host_id: String::new(),
+            profile: json!({}),
+            vnic_type: "normal".into(),
+            extra_dhcp_opts: json!([]),
+            reserved_name: None,
+            count_quota: false,
+        };
+        self.insert_port_in(tx, &networks::admin_scope(), &np).await
+    }
+
+    /// Creates a port in `tx` (or finds the reserved port of its name).
+    async fn insert_port_in(
+        &self,
+        tx: &mut NeutronTx,
+        scope: &Scope,
+        np: &NewPort,
+    ) -> Result<Attempt<Value>, NeutronError> {
         if let Some(name) = &np.reserved_name {
             if let Some(existing) = tx.find_reserved_port(&np.network_id, name).await? {
                 return Ok(Attempt::Done(existing));
             }
         }
         if np.count_quota {
-            self.check_quota(&mut tx, NeutronKind::Port, &np.project_id, 1)
+            self.check_quota(tx, NeutronKind::Port, &np.project_id, 1)
                 .await?;
         }
         let network = match tx.lock(NeutronKind::Network, &np.network_id).await? {
@@ -261,10 +310,10 @@ impl Neutron {
         let port_security = np
             .port_security
             .unwrap_or(network.port_security_enabled != Some(false));
-        let mac = choose_mac(&mut tx, np).await?;
+        let mac = choose_mac(tx, np).await?;
         let ips = self
             .assign_ips(
-                &mut tx,
+                tx,
                 &np.network_id,
                 &np.id,
                 &mac,
@@ -275,10 +324,7 @@ impl Neutron {
         let groups = match &np.security_groups {
             Some(g) => g.clone(),
             None if port_security && !network_owned(&np.device_owner) => {
-                vec![
-                    self.ensure_default_group_in(&mut tx, &np.project_id)
-                        .await?,
-                ]
+                vec![self.ensure_default_group_in(tx, &np.project_id).await?]
             }
             None => Vec::new(),
         };
@@ -294,7 +340,7 @@ impl Neutron {
                 "Port Security must be enabled in order to have allowed address pairs on a port.",
             ));
         }
-        self.check_groups(&mut tx, scope, &np.project_id, &groups)
+        self.check_groups(tx, scope, &np.project_id, &groups)
             .await?;
         let now = attrs::now();
         let body = json!({
@@ -305,7 +351,7 @@ impl Neutron {
             "project_id": np.project_id,
             "mac_address": mac,
             "admin_state_up": np.admin_state_up,
-            "status": "DOWN",
+            "status": initial_status(&np.device_owner),
             "fixed_ips": fixed_ips_json(&ips),
             "device_id": np.device_id,
             "device_owner": np.device_owner,
@@ -335,11 +381,7 @@ impl Neutron {
             }
         }
         tx.set_port_security_groups(&np.id, &groups).await?;
-        match tx.commit().await {
-            Ok(()) => Ok(Attempt::Done(body)),
-            Err(StoreError::Conflict(_)) => Ok(Attempt::Retry),
-            Err(e) => Err(e.into()),
-        }
+        Ok(Attempt::Done(body))
     }
 
     async fn create_port_retrying(
@@ -392,7 +434,7 @@ impl Neutron {
             mac: map.get("mac_address").map(parse_mac).transpose()?,
             fixed_ips: map
                 .get("fixed_ips")
-                .map(|v| parse_fixed_ips(v, self.cfg.max_fixed_ips_per_port))
+                .map(|v| parse_fixed_ips("fixed_ips", v, self.cfg.max_fixed_ips_per_port))
                 .transpose()?,
             device_id: text("device_id")?,
             device_owner: text("device_owner")?,
@@ -486,7 +528,7 @@ impl Neutron {
         LISTING.apply(views, q)
     }
 
-    async fn locked_port(
+    pub(crate) async fn locked_port(
         &self,
         tx: &mut NeutronTx,
         scope: &Scope,
@@ -512,10 +554,16 @@ impl Neutron {
     }
 
     /// Deletes a port locked in `tx` (its stored document), recording its
-    /// delete job (when it has copies in pods) in the same transaction.
-    async fn delete_port_in(&self, tx: &mut NeutronTx, doc: &Value) -> Result<(), NeutronError> {
+    /// delete job (when it has copies in pods) in the same transaction. Its
+    /// floating IPs are disassociated, as Neutron does.
+    pub(crate) async fn delete_port_in(
+        &self,
+        tx: &mut NeutronTx,
+        doc: &Value,
+    ) -> Result<(), NeutronError> {
         let port = Port::from_doc(doc)?;
         let id = port.id.as_str();
+        self.disassociate_floatingips_in(tx, id).await?;
         let jobs = jobs_for::<jobs_types::PortDelete>(tx, id, &port.project_id, Some(doc)).await?;
         if !jobs.is_empty() {
             // Its copies go later: until then no other port gets its
@@ -533,6 +581,13 @@ impl Neutron {
         Ok(())
     }
 }
+
+/// Device owner of a router's interface ports.
+pub(crate) const ROUTER_INTERFACE: &str = "network:router_interface";
+/// Device owner of a router's gateway port.
+pub(crate) const ROUTER_GATEWAY: &str = "network:router_gateway";
+/// Device owner of a floating IP's own port on the external network.
+pub(crate) const FLOATINGIP: &str = "network:floatingip";
 
 /// The MAC of a new port: the requested one if free on its network, or a
 /// free random one.
@@ -570,10 +625,31 @@ async fn choose_mac(tx: &mut NeutronTx, np: &NewPort) -> Result<String, NeutronE
 /// Ports of routers and floating IPs: deleted through their L3 resource
 /// only.
 fn l3_owned(device_owner: &str) -> bool {
-    matches!(
-        device_owner,
-        "network:router_interface" | "network:router_gateway" | "network:floatingip"
-    )
+    [ROUTER_INTERFACE, ROUTER_GATEWAY, FLOATINGIP].contains(&device_owner)
+}
+
+/// A new port's status: a router's interfaces and gateway are `ACTIVE`
+/// (the router is the top's own and is `ACTIVE`; no L3 agent will report
+/// them up, and Tempest waits for an interface port to be `ACTIVE` before
+/// removing it), every other port `DOWN`.
+pub(crate) fn initial_status(device_owner: &str) -> &'static str {
+    if [ROUTER_INTERFACE, ROUTER_GATEWAY].contains(&device_owner) {
+        "ACTIVE"
+    } else {
+        "DOWN"
+    }
+}
+
+/// What an L3 port is for ([`Neutron::create_l3_port_in`]).
+pub(crate) struct L3Port<'a> {
+    /// The router's project for interfaces; none (`""`) for gateways and
+    /// floating IP ports, as Neutron hides them from tenants.
+    pub project_id: &'a str,
+    pub network_id: &'a str,
+    pub device_id: &'a str,
+    pub device_owner: &'a str,
+    /// The requested fixed IPs (`None`: Neutron's default).
+    pub fixed_ips: Option<Vec<IpRequest>>,
 }
 
 fn l3_port_in_use(id: &str, owner: &str) -> NeutronError {

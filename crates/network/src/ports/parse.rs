@@ -25,13 +25,19 @@ pub(super) const MAX_ADDRESS_PAIRS: usize = 10;
 
 /// A requested fixed IP: a subnet, an address, or both.
 #[derive(Debug, Clone)]
-pub(super) struct IpRequest {
-    pub(super) subnet_id: Option<String>,
-    pub(super) ip: Option<IpAddr>,
+pub(crate) struct IpRequest {
+    pub(crate) subnet_id: Option<String>,
+    pub(crate) ip: Option<IpAddr>,
 }
 
-pub(super) fn parse_fixed_ips(v: &Value, max: usize) -> Result<Vec<IpRequest>, NeutronError> {
-    let items = list("fixed_ips", v)?;
+/// Fixed IPs as a port's `fixed_ips` (or a router gateway's
+/// `external_fixed_ips`, messages naming `name`) gives them.
+pub(crate) fn parse_fixed_ips(
+    name: &str,
+    v: &Value,
+    max: usize,
+) -> Result<Vec<IpRequest>, NeutronError> {
+    let items = list(name, v)?;
     if items.len() > max {
         return Err(NeutronError::invalid_input(
             "Exceeded maximum amount of fixed ips per port",
@@ -40,36 +46,30 @@ pub(super) fn parse_fixed_ips(v: &Value, max: usize) -> Result<Vec<IpRequest>, N
     let mut out = Vec::new();
     for item in items {
         let obj = item.as_object().ok_or_else(|| {
-            NeutronError::invalid_attr(
-                "fixed_ips",
-                format!("'{}' is not a dictionary", shown(item)),
-            )
+            NeutronError::invalid_attr(name, format!("'{}' is not a dictionary", shown(item)))
         })?;
         if let Some(k) = obj.keys().find(|k| *k != "subnet_id" && *k != "ip_address") {
             return Err(NeutronError::invalid_attr(
-                "fixed_ips",
+                name,
                 format!("Unrecognized attribute(s) '{k}'"),
             ));
         }
         let subnet_id = obj
             .get("subnet_id")
-            .map(|s| attrs::uuid("fixed_ips", s))
+            .map(|s| attrs::uuid(name, s))
             .transpose()?;
         let ip = match obj.get("ip_address") {
             None => None,
             Some(v) => {
-                let s = string("fixed_ips", v, 64)?;
+                let s = string(name, v, 64)?;
                 Some(ipam::parse_ip(&s).ok_or_else(|| {
-                    NeutronError::invalid_attr(
-                        "fixed_ips",
-                        format!("'{s}' is not a valid IP address"),
-                    )
+                    NeutronError::invalid_attr(name, format!("'{s}' is not a valid IP address"))
                 })?)
             }
         };
         if subnet_id.is_none() && ip.is_none() {
             return Err(NeutronError::invalid_attr(
-                "fixed_ips",
+                name,
                 "each fixed IP needs a subnet_id, an ip_address or both",
             ));
         }

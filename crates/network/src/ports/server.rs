@@ -87,7 +87,7 @@ impl Neutron {
 
     /// Sets the device of a port locked in `tx` (its stored document), with
     /// its update job.
-    async fn set_device_in(
+    pub(crate) async fn set_device_in(
         &self,
         tx: &mut NeutronTx,
         doc: &mut Value,

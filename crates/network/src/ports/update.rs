@@ -32,7 +32,7 @@ impl Neutron {
         }
         let fixed = map
             .get("fixed_ips")
-            .map(|v| parse_fixed_ips(v, self.cfg.max_fixed_ips_per_port))
+            .map(|v| parse_fixed_ips("fixed_ips", v, self.cfg.max_fixed_ips_per_port))
             .transpose()?;
         for _ in 0..RETRIES {
             let mut tx = self.store.neutron_tx().await?;
@@ -150,7 +150,7 @@ impl Neutron {
     /// Gives the port (`before`, its stored document `port`) the requested
     /// fixed IPs. False: an address was taken meanwhile, the transaction is
     /// to be tried again.
-    async fn reassign_ips(
+    pub(crate) async fn reassign_ips(
         &self,
         tx: &mut NeutronTx,
         before: &Port,

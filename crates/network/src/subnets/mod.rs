@@ -400,7 +400,7 @@ impl Neutron {
         Ok(subnet)
     }
 
-    async fn locked_subnet(
+    pub(crate) async fn locked_subnet(
         &self,
         tx: &mut NeutronTx,
         scope: &Scope,
@@ -430,7 +430,7 @@ impl Neutron {
         port_ids.sort();
         port_ids.dedup();
         // Neutron drops the addresses of an IPv6 SLAAC or DHCPv6-stateless
-        // subnet from every port (there are no router ports here).
+        // subnet from every port but a router's interfaces.
         let auto_address = subnet.is_auto_address_subnet();
         let mut auto = Vec::new();
         for pid in port_ids {
@@ -439,7 +439,10 @@ impl Neutron {
             };
             let reserved = tx.is_reserved_port(&pid).await?;
             let owner = Port::from_doc(&port)?.device_owner;
-            if !reserved && !auto_address && !AUTO_DELETE_OWNERS.contains(&owner.as_str()) {
+            let interface = owner == crate::ports::ROUTER_INTERFACE;
+            if interface
+                || (!reserved && !auto_address && !AUTO_DELETE_OWNERS.contains(&owner.as_str()))
+            {
                 return Err(NeutronError::conflict(
                     "SubnetInUse",
                     format!(

@@ -1,5 +1,5 @@
 //! The top Neutron's state: networks, subnets, ports, security groups and
-//! their rules, IP allocations, segments, quotas.
+//! their rules, routers, floating IPs, IP allocations, segments, quotas.
 //!
 //! A resource is stored as its API body (JSON) plus the columns that lists
 //! filter on. The domain crate (`tricircle-network`) decides what a body
@@ -26,6 +26,8 @@ pub enum NeutronKind {
     Port,
     SecurityGroup,
     SecurityGroupRule,
+    Router,
+    FloatingIp,
 }
 
 /// How a column's value comes out of the body.
@@ -45,12 +47,14 @@ enum ColumnKind {
 type Columns = &'static [(&'static str, &'static str, ColumnKind)];
 
 impl NeutronKind {
-    pub const ALL: [NeutronKind; 5] = [
+    pub const ALL: [NeutronKind; 7] = [
         NeutronKind::Network,
         NeutronKind::Subnet,
         NeutronKind::Port,
         NeutronKind::SecurityGroup,
         NeutronKind::SecurityGroupRule,
+        NeutronKind::Router,
+        NeutronKind::FloatingIp,
     ];
 
     pub(crate) fn table(self) -> &'static str {
@@ -60,6 +64,8 @@ impl NeutronKind {
             NeutronKind::Port => "ports",
             NeutronKind::SecurityGroup => "security_groups",
             NeutronKind::SecurityGroupRule => "security_group_rules",
+            NeutronKind::Router => "routers",
+            NeutronKind::FloatingIp => "floatingips",
         }
     }
 
@@ -71,6 +77,8 @@ impl NeutronKind {
             NeutronKind::Port => ResourceType::Port,
             NeutronKind::SecurityGroup => ResourceType::SecurityGroup,
             NeutronKind::SecurityGroupRule => ResourceType::SecurityGroupRule,
+            NeutronKind::Router => ResourceType::Router,
+            NeutronKind::FloatingIp => ResourceType::FloatingIp,
         }
     }
 
@@ -100,6 +108,14 @@ impl NeutronKind {
                 ("security_group_id", "security_group_id", Text),
                 ("remote_group_id", "remote_group_id", NullableText),
             ],
+            NeutronKind::Router => &[("name", "name", Text)],
+            NeutronKind::FloatingIp => &[
+                ("floating_network_id", "floating_network_id", Text),
+                ("floating_ip_address", "floating_ip_address", Text),
+                ("port_id", "port_id", NullableText),
+                ("fixed_ip_address", "fixed_ip_address", NullableText),
+                ("router_id", "router_id", NullableText),
+            ],
         }
     }
 
@@ -125,7 +141,8 @@ impl NeutronKind {
 pub struct NeutronFilter {
     /// Only what this project may see: its own rows, plus shared and
     /// external networks, subnets of shared networks, ports on its networks and
-    /// rules of its groups. `None`: every row (admin).
+    /// rules of its groups; routers and floating IPs are their project's
+    /// only. `None`: every row (admin).
     pub visible_to: Option<String>,
     /// `(attribute, values)`: the row's attribute equals one of the values.
     /// Attributes must be among [`NeutronKind::sql_filters`].
@@ -230,7 +247,9 @@ pub(crate) async fn list_in(
             NeutronKind::Port => format!(
                 "(project_id = ${n} OR network_id IN (SELECT id FROM networks WHERE project_id = ${n}))"
             ),
-            NeutronKind::SecurityGroup => format!("project_id = ${n}"),
+            NeutronKind::SecurityGroup | NeutronKind::Router | NeutronKind::FloatingIp => {
+                format!("project_id = ${n}")
+            }
             NeutronKind::SecurityGroupRule => format!(
                 "(project_id = ${n} OR security_group_id IN \
                  (SELECT id FROM security_groups WHERE project_id = ${n}))"

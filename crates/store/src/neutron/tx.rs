@@ -280,7 +280,7 @@ impl NeutronTx {
                 "DELETE FROM security_group_rules WHERE security_group_id = $1",
                 "DELETE FROM default_security_groups WHERE security_group_id = $1",
             ],
-            NeutronKind::SecurityGroupRule => &[],
+            NeutronKind::SecurityGroupRule | NeutronKind::Router | NeutronKind::FloatingIp => &[],
         };
         for sql in pre {
             sqlx::query(sql).bind(id).execute(self.conn()).await?;

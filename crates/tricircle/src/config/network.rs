@@ -82,6 +82,8 @@ pub(super) fn network_config(r: &Raw) -> Result<tricircle_network::NetworkConfig
                 "quota_security_group_rule",
                 q.security_group_rule,
             )?,
+            router: quota_value(r, "quota_router", q.router)?,
+            floatingip: quota_value(r, "quota_floatingip", q.floatingip)?,
         },
         ..defaults
     })

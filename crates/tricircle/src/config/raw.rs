@@ -82,6 +82,8 @@ pub(super) const KNOWN: &[(&str, &[&str])] = &[
             "quota_port",
             "quota_security_group",
             "quota_security_group_rule",
+            "quota_router",
+            "quota_floatingip",
         ],
     ),
     ("tricircle", &[]),
