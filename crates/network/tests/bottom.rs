@@ -64,8 +64,18 @@ impl Env {
     /// The network domain over `store`, its creation locks stale after
     /// `lock_timeout`.
     fn bottom(&self, store: &Store, lock_timeout: Duration) -> Bottom {
+        self.bottom_with(store, lock_timeout, &PodClientOptions::default())
+    }
+
+    /// [`Env::bottom`] with the pod client's own options.
+    fn bottom_with(
+        &self,
+        store: &Store,
+        lock_timeout: Duration,
+        options: &PodClientOptions,
+    ) -> Bottom {
         let neutron = Neutron::new(store.clone(), cfg());
-        let pods = self.cloud.pod_client(&PodClientOptions::default());
+        let pods = self.cloud.pod_client(options);
         Bottom::new(neutron, pods, self.cloud.keystone.clone(), lock_timeout)
     }
 
@@ -226,28 +236,36 @@ async fn a_copy_the_pod_may_have_made_is_found_by_the_next_owner_not_made_twice(
     let (net, _, ports) = network_with_ports(env.bottom(&env.store, LONG).neutron(), 1).await;
     let port_id = s(&ports[0]["id"]).to_string();
 
-    // The pod answers nothing: the network copy may or may not exist, so
-    // its creation lock stays (with a long timeout, a second caller waits
-    // for it rather than take it).
+    // The pod answers nothing in time: the network copy may or may not
+    // exist, so its creation lock stays, empty (a second caller with a long
+    // lock timeout would wait for it rather than take it).
     let url = InMemoryCloud::pod_url("Pod1");
-    env.cloud
-        .transport
-        .set_fault(&url, Some(Fault::Unavailable));
+    env.cloud.transport.set_fault(&url, Some(Fault::Hang));
+    let hasty = PodClientOptions {
+        timeout: Duration::from_millis(200),
+        ..PodClientOptions::default()
+    };
     let down = env
-        .bottom(&env.store, LONG)
+        .bottom_with(&env.store, LONG, &hasty)
         .prepare_port(&env.pod, &port_id)
         .await;
     let e = down.unwrap_err();
     assert!(e.is_transient(), "{e:?}");
-    let locked = env.bottom(&env.store, LONG);
-    let held = locked
-        .copies(s(&net["id"]), ResourceType::Network)
+    let locks = env
+        .store
+        .list_routings(
+            &tricircle_store::RoutingFilter {
+                top_id: Some(s(&net["id"]).to_string()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
         .await
-        .unwrap();
-    assert!(
-        held.is_empty(),
-        "no copy recorded while the pod is down: {held:?}"
-    );
+        .unwrap()
+        .routings;
+    assert_eq!(locks.len(), 1, "the lock stays: {locks:?}");
+    assert!(locks[0].bottom_id.as_deref().unwrap_or("").is_empty());
 
     // Back up; say the pod had made the network after all (the answer was
     // what got lost). With the lock stale at once, the next caller takes it
