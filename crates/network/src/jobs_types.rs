@@ -75,6 +75,39 @@ resource_change!(
     security_group_id
 );
 
+/// Makes every pod's part of one top router (bottom router, bridge port,
+/// interfaces, extra routes) match the top, or removes it once the router
+/// is gone (BEHAVIOUR §6.3). Resource id: the router, so that requests for
+/// one router coalesce.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouterSync {
+    pub router_id: String,
+    /// The router's project: what finds its bridge once it is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+}
+
+impl RouterSync {
+    pub fn new(router_id: &str, project_id: &str) -> RouterSync {
+        RouterSync {
+            router_id: router_id.to_string(),
+            project_id: Some(project_id.to_string()),
+        }
+    }
+}
+
+impl JobPayload for RouterSync {
+    const JOB_TYPE: &'static str = "router_sync";
+    const KEYS: ResourceKeys<'static> = ResourceKeys {
+        id: &["router_id"],
+        required: &[],
+        optional: &["project_id"],
+    };
+    fn resource_id(&self) -> String {
+        self.router_id.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

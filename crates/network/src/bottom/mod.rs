@@ -21,6 +21,7 @@
 mod calls;
 mod networks;
 mod ports;
+mod routers;
 mod security_groups;
 pub mod server_ports;
 mod subnets;

@@ -5,9 +5,11 @@
 //! Neutron's L3 plugin does. Nothing is made in the pods yet: the
 //! cross-pod wiring (BEHAVIOUR §6.3, §6.4) will hang on these changes.
 
+pub mod bridge;
 mod gateway;
 mod interfaces;
 mod routes;
+pub mod wiring;
 
 use serde_json::{json, Map, Value};
 use tricircle_core::ids::new_uuid;

@@ -1,0 +1,426 @@
+//! Cross-pod L3, east-west (BEHAVIOUR §6.3): every pod's part of one top
+//! router made to match the top — the `router_sync` job's work.
+//!
+//! For each pod holding a copy of a subnet attached to the top router: a
+//! bottom router named by the top router's id; a port on the tenant's
+//! bridge network at the address the top gave it (the bridge network,
+//! subnet and port copied as any port is); interfaces on the pod's copies
+//! of the attached subnets (at that pod's own gateway IP, which the bottom
+//! subnet already has); and the extra routes `core::l3::plan_routes` plans,
+//! written whole when they differ. Interfaces on subnets no longer attached
+//! go after the routes are written; a pod with nothing attached any more
+//! loses its bottom router and bridge port, as every pod does once the top
+//! router is gone (and the bridge with the project's last router).
+//!
+//! Every step is "make it so", so the job may run any number of times, be
+//! cut anywhere (a pod down: a transient failure, retried) and be finished
+//! by another worker.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use reqwest::Method;
+use serde_json::{json, Value};
+use tricircle_core::l3::{diff_routes, plan_routes, ExtraRoute, PodRouter, RouterView, VmAddress};
+use tricircle_core::ResourceType;
+use tricircle_pods::PodPath;
+use tricircle_store::copies::stale;
+use tricircle_store::Pod;
+
+use super::{Bottom, BottomError, Result};
+use crate::model::{Port, Router};
+use crate::routers::bridge::Bridge;
+use crate::routers::wiring::RouterWiring;
+
+/// Device owner of a router's interface ports in a pod.
+const INTERFACE: &str = "network:router_interface";
+
+/// One pod's part of a top router, as set up.
+struct PodPart {
+    pod: Pod,
+    bottom_router: String,
+    bridge_ip: Ipv4Addr,
+    /// The attached top subnets the pod holds, with their bottom ids.
+    subnets: BTreeMap<String, String>,
+}
+
+impl Bottom {
+    /// Makes every pod's part of the top router `router_id` (of
+    /// `project_id`, which finds the bridge once the router is gone) match
+    /// the top.
+    pub async fn sync_router(&self, router_id: &str, project_id: &str) -> Result<()> {
+        let Some(wiring) = self.neutron.router_wiring(router_id).await? else {
+            return self.teardown_router(router_id, project_id).await;
+        };
+        let project_id = wiring.router.project_id.clone();
+        // The pods holding attached subnets, with their copies.
+        let mut wanted: BTreeMap<String, (Pod, BTreeMap<String, String>)> = BTreeMap::new();
+        for s in &wiring.subnets {
+            for (pod, bottom) in self.copies(&s.id, ResourceType::Subnet).await? {
+                wanted
+                    .entry(pod.pod_id.clone())
+                    .or_insert_with(|| (pod, BTreeMap::new()))
+                    .1
+                    .insert(s.id.clone(), bottom);
+            }
+        }
+        let mut parts = Vec::new();
+        if !wanted.is_empty() {
+            let bridge = self.neutron.ensure_bridge(&project_id).await?;
+            for (pod, subnets) in wanted.values() {
+                parts.push(self.setup_pod(pod, &wiring, &bridge, subnets).await?);
+            }
+            self.write_routes(&wiring, &parts).await?;
+            for part in &parts {
+                self.remove_stale_interfaces(part, &bridge).await?;
+            }
+        }
+        // Pods with a bottom router and nothing attached any more.
+        for (pod, bottom) in self.copies(router_id, ResourceType::Router).await? {
+            if !wanted.contains_key(&pod.pod_id) {
+                self.teardown_pod(&pod, router_id, Some(&bottom), &project_id)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The bottom router, its bridge port and its interfaces in one pod.
+    async fn setup_pod(
+        &self,
+        pod: &Pod,
+        wiring: &RouterWiring,
+        bridge: &Bridge,
+        subnets: &BTreeMap<String, String>,
+    ) -> Result<PodPart> {
+        let router = &wiring.router;
+        let bottom_router = self.ensure_router(pod, router).await?;
+        let top_port = self
+            .neutron
+            .bridge_port(bridge, &pod.pod_id, &router.id)
+            .await?;
+        let bridge_ip = top_port
+            .ip_on(&bridge.subnet.id)
+            .and_then(|ip| ip.parse::<Ipv4Addr>().ok())
+            .ok_or_else(|| {
+                BottomError::Conflict(format!("bridge port {} has no bridge address", top_port.id))
+            })?;
+        let bridge_port = self
+            .copy_port(pod, &top_port, Some(&router.project_id))
+            .await?;
+        let interfaces = self.interfaces(pod, &bottom_router).await?;
+        if !interfaces.iter().any(|p| p.id == bridge_port) {
+            self.router_action(
+                pod,
+                &bottom_router,
+                "add_router_interface",
+                json!({ "port_id": bridge_port }),
+            )
+            .await?;
+        }
+        for bottom_subnet in subnets.values() {
+            let attached = interfaces
+                .iter()
+                .any(|p| p.fixed_ips.iter().any(|ip| ip.subnet_id == *bottom_subnet));
+            if !attached {
+                self.router_action(
+                    pod,
+                    &bottom_router,
+                    "add_router_interface",
+                    json!({ "subnet_id": bottom_subnet }),
+                )
+                .await?;
+            }
+        }
+        Ok(PodPart {
+            pod: pod.clone(),
+            bottom_router,
+            bridge_ip,
+            subnets: subnets.clone(),
+        })
+    }
+
+    /// The bottom router of a top router in `pod`, named by its id.
+    async fn ensure_router(&self, pod: &Pod, router: &Router) -> Result<String> {
+        let (top_id, project_id) = (router.id.as_str(), router.project_id.as_str());
+        self.get_or_create(
+            pod,
+            project_id,
+            ResourceType::Router,
+            top_id,
+            || self.find_by_name(pod, "routers", top_id),
+            || async {
+                if let Some(id) = self.find_by_name(pod, "routers", top_id).await? {
+                    return Ok(id);
+                }
+                let body = json!({"name": top_id, "tenant_id": project_id});
+                self.create(pod, "routers", "router", body).await
+            },
+        )
+        .await
+    }
+
+    /// The interface ports of a bottom router.
+    async fn interfaces(&self, pod: &Pod, bottom_router: &str) -> Result<Vec<Port>> {
+        let query = format!("device_id={bottom_router}&device_owner={INTERFACE}");
+        let ports: Vec<Port> = self.list(pod, "ports", "ports", query).await?;
+        Ok(ports)
+    }
+
+    /// `PUT /routers/{id}/{action}`; a router or interface already gone
+    /// (404) is fine.
+    async fn router_action(
+        &self,
+        pod: &Pod,
+        bottom_router: &str,
+        action: &str,
+        body: Value,
+    ) -> Result<()> {
+        let a = self
+            .call(
+                pod,
+                Method::PUT,
+                PodPath::of(["routers", bottom_router, action]),
+                None,
+                Some(body),
+            )
+            .await?;
+        if a.ok() || (a.status == 404 && action == "remove_router_interface") {
+            Ok(())
+        } else {
+            Err(Self::refused(
+                pod,
+                &format!("{action} on router {bottom_router}"),
+                &a,
+            ))
+        }
+    }
+
+    /// Plans every pod's extra routes and writes those that differ.
+    async fn write_routes(&self, wiring: &RouterWiring, parts: &[PodPart]) -> Result<()> {
+        let subnets: BTreeMap<String, Ipv4Net> = wiring
+            .subnets
+            .iter()
+            .filter_map(|s| Some((s.id.clone(), s.cidr.parse::<Ipv4Net>().ok()?)))
+            .collect();
+        let mut view = RouterView {
+            subnets,
+            ..RouterView::default()
+        };
+        for part in parts {
+            let router = PodRouter {
+                bridge_ip: Some(part.bridge_ip),
+                subnets: part.subnets.keys().cloned().collect(),
+                vms: Vec::new(),
+            };
+            view.pods.insert(part.pod.pod_id.clone(), router);
+        }
+        for port in &wiring.vm_ports {
+            for (pod, _) in self.copies(&port.id, ResourceType::Port).await? {
+                let Some(router) = view.pods.get_mut(&pod.pod_id) else {
+                    continue;
+                };
+                for ip in &port.fixed_ips {
+                    if let Ok(addr) = ip.ip_address.parse::<Ipv4Addr>() {
+                        router.vms.push(VmAddress {
+                            ip: addr,
+                            subnet_id: ip.subnet_id.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        let plan = plan_routes(&view);
+        for s in &plan.skipped {
+            tracing::warn!(router = %wiring.router.id, pod = %s.pod, ip = %s.vm.ip,
+                reason = ?s.reason, "a VM address gets no route");
+        }
+        for part in parts {
+            let desired = plan
+                .routes
+                .get(&part.pod.pod_id)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            self.set_routes(&part.pod, &part.bottom_router, desired)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Writes a bottom router's whole route list unless it is `desired`
+    /// already.
+    async fn set_routes(
+        &self,
+        pod: &Pod,
+        bottom_router: &str,
+        desired: &[ExtraRoute],
+    ) -> Result<()> {
+        let Some(current) = self
+            .show::<Router>(pod, "routers", "router", bottom_router)
+            .await?
+        else {
+            return Err(BottomError::Refused {
+                pod: pod.pod_name.clone(),
+                what: format!("reading router {bottom_router}"),
+                status: 409,
+                message: "the bottom router is gone".into(),
+            });
+        };
+        let parsed: Vec<ExtraRoute> = current
+            .routes
+            .iter()
+            .filter_map(|r| {
+                Some(ExtraRoute {
+                    destination: r.destination.parse().ok()?,
+                    nexthop: r.nexthop.parse().ok()?,
+                })
+            })
+            .collect();
+        if parsed.len() == current.routes.len()
+            && parsed.len() == desired.len()
+            && diff_routes(&parsed, desired).is_empty()
+        {
+            return Ok(());
+        }
+        let routes: Vec<Value> = desired
+            .iter()
+            .map(|r| json!({"destination": r.destination.to_string(), "nexthop": r.nexthop.to_string()}))
+            .collect();
+        match self
+            .update(
+                pod,
+                "routers",
+                "router",
+                bottom_router,
+                json!({ "routes": routes }),
+            )
+            .await?
+        {
+            Some(_) => Ok(()),
+            None => Err(BottomError::Refused {
+                pod: pod.pod_name.clone(),
+                what: format!("updating router {bottom_router}"),
+                status: 409,
+                message: "the bottom router is gone".into(),
+            }),
+        }
+    }
+
+    /// Removes the interfaces of a bottom router on subnets no longer
+    /// attached at the top (the bridge port stays).
+    async fn remove_stale_interfaces(&self, part: &PodPart, bridge: &Bridge) -> Result<()> {
+        let wanted: BTreeSet<&str> = part.subnets.values().map(String::as_str).collect();
+        let bridge_subnets: BTreeSet<String> = self
+            .copies(&bridge.subnet.id, ResourceType::Subnet)
+            .await?
+            .into_iter()
+            .filter(|(pod, _)| pod.pod_id == part.pod.pod_id)
+            .map(|(_, b)| b)
+            .collect();
+        for p in self.interfaces(&part.pod, &part.bottom_router).await? {
+            let keep = p.fixed_ips.iter().any(|ip| {
+                wanted.contains(ip.subnet_id.as_str()) || bridge_subnets.contains(&ip.subnet_id)
+            });
+            if !keep {
+                self.router_action(
+                    &part.pod,
+                    &part.bottom_router,
+                    "remove_router_interface",
+                    json!({ "port_id": p.id }),
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything of a top router that is gone, in every pod; then its
+    /// bridge ports, and the bridge with the project's last router.
+    async fn teardown_router(&self, router_id: &str, project_id: &str) -> Result<()> {
+        for (pod, bottom) in self.copies(router_id, ResourceType::Router).await? {
+            self.teardown_pod(&pod, router_id, Some(&bottom), project_id)
+                .await?;
+        }
+        // A create whose answer was lost: the pod may hold a router of
+        // that name.
+        for r in self.unfinished(router_id, ResourceType::Router).await? {
+            let Some(pod) = self.store().find_pod(&r.pod_id).await? else {
+                continue;
+            };
+            if !stale(&r.updated_at, self.lock_timeout) {
+                return Err(BottomError::Unavailable {
+                    pod: pod.pod_name.clone(),
+                    detail: format!("the router {router_id} is still being created"),
+                });
+            }
+            let found = self.find_by_name(&pod, "routers", router_id).await?;
+            self.teardown_pod(&pod, router_id, found.as_deref(), project_id)
+                .await?;
+        }
+        // Bridge ports of pods whose bottom router went in an earlier run.
+        for pod in self.store().list_pods().await? {
+            if !pod.is_top() {
+                self.drop_bridge_port(&pod, router_id, project_id).await?;
+            }
+        }
+        self.neutron.remove_bridge_if_unused(project_id).await?;
+        Ok(())
+    }
+
+    /// Removes a top router's part in one pod: its routes, its interfaces
+    /// (the bridge port's copy goes with its interface), the bottom router
+    /// and its routing, and the bridge port.
+    async fn teardown_pod(
+        &self,
+        pod: &Pod,
+        router_id: &str,
+        bottom: Option<&str>,
+        project_id: &str,
+    ) -> Result<()> {
+        if let Some(b) = bottom {
+            // Routes first: the pod refuses to remove an interface a
+            // route's next hop needs.
+            if self
+                .update(pod, "routers", "router", b, json!({"routes": []}))
+                .await?
+                .is_some()
+            {
+                for p in self.interfaces(pod, b).await? {
+                    self.router_action(
+                        pod,
+                        b,
+                        "remove_router_interface",
+                        json!({ "port_id": p.id }),
+                    )
+                    .await?;
+                }
+                self.delete(pod, "routers", b).await?;
+            }
+        }
+        self.store()
+            .delete_routing_of(router_id, &pod.pod_id, ResourceType::Router)
+            .await?;
+        self.drop_bridge_port(pod, router_id, project_id).await
+    }
+
+    /// Deletes the bridge port of a router in a pod: its copy, then the
+    /// top port.
+    async fn drop_bridge_port(&self, pod: &Pod, router_id: &str, project_id: &str) -> Result<()> {
+        let Some(bridge) = self.neutron.find_bridge(project_id).await? else {
+            return Ok(());
+        };
+        let Some(port) = self
+            .neutron
+            .find_bridge_port(&bridge, &pod.pod_id, router_id)
+            .await?
+        else {
+            return Ok(());
+        };
+        self.delete_copies(&port.id, ResourceType::Port).await?;
+        self.neutron
+            .delete_bridge_port(&bridge, &pod.pod_id, router_id)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,301 @@
+//! East-west wiring across pods (BEHAVIOUR §6.3) without HTTP: a top
+//! router over two podsim pods reached through the in-memory transport,
+//! its `router_sync` job run, and each pod's own state read through its
+//! own API — bottom routers, the bridge network's segment and CIDR, bridge
+//! ports, interfaces, extra routes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use tricircle_core::PodSpec;
+use tricircle_network::bottom::{bottom_network_name, Bottom};
+use tricircle_network::{NetworkConfig, Neutron, Scope};
+use tricircle_pods::testing::InMemoryCloud;
+use tricircle_pods::{PodClientOptions, PodPath, ServiceCall};
+use tricircle_store::testing::TestStore;
+use tricircle_store::Pod;
+
+const LONG: Duration = Duration::from_secs(60);
+
+fn user(p: &str) -> Scope {
+    Scope {
+        project_id: p.into(),
+        user_id: format!("u-{p}"),
+        is_admin: false,
+    }
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap()
+}
+
+struct Env {
+    cloud: InMemoryCloud,
+    /// Kept for the database's lifetime.
+    _store: TestStore,
+    pods: Vec<Pod>,
+    bottom: Bottom,
+}
+
+/// One project's networks, subnets and VM ports over the two pods.
+struct Tenant {
+    nets: Vec<Value>,
+    subnets: Vec<Value>,
+    router: String,
+}
+
+impl Env {
+    /// podsim's `Pod1` (az1) and `Pod2` (az2) behind the top.
+    async fn new() -> Env {
+        let cloud = InMemoryCloud::new();
+        cloud.add_pod("Pod1");
+        cloud.add_pod("Pod2");
+        let store = tricircle_store::testing::sqlite().await;
+        let spec = |name: &str, az: &str| {
+            PodSpec {
+                pod_name: name.into(),
+                az_name: Some(az.into()),
+                pod_az_name: None,
+                dc_name: None,
+            }
+            .validate()
+            .unwrap()
+        };
+        store.create_pod(&spec("RegionOne", "")).await.unwrap();
+        let mut pods = Vec::new();
+        for (name, az) in [("Pod1", "az1"), ("Pod2", "az2")] {
+            pods.push(store.create_pod(&spec(name, az)).await.unwrap());
+        }
+        let cfg = NetworkConfig {
+            tenant_network_types: vec!["vxlan".into()],
+            vni_ranges: vec![(100, 199)],
+            ..NetworkConfig::default()
+        };
+        let neutron = Neutron::new(store.store.clone(), cfg);
+        let client = cloud.pod_client(&PodClientOptions::default());
+        let bottom = Bottom::new(neutron, client, cloud.keystone.clone(), LONG);
+        Env {
+            cloud,
+            _store: store,
+            pods,
+            bottom,
+        }
+    }
+
+    fn neutron(&self) -> &Neutron {
+        self.bottom.neutron()
+    }
+
+    /// `GET /v2.0/{collection}?{query}` on a pod as the service user.
+    async fn in_pod(&self, pod: &str, collection: &str, query: &str) -> Vec<Value> {
+        let pods = self.cloud.pod_client(&PodClientOptions::default());
+        let r = pods
+            .send_as_service(
+                &self.cloud.keystone,
+                ServiceCall {
+                    pod,
+                    service_type: "network",
+                    method: Method::GET,
+                    path: PodPath::fixed("/v2.0").join(&PodPath::of([collection])),
+                    query: Some(query.to_string()),
+                    body: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        v[collection.replace('-', "_")]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The one member of a pod's collection that `query` selects.
+    async fn one_in_pod(&self, pod: &str, collection: &str, query: &str) -> Value {
+        let found = self.in_pod(pod, collection, query).await;
+        assert_eq!(found.len(), 1, "{pod} {collection}?{query}: {found:?}");
+        found[0].clone()
+    }
+
+    /// A VM port on `net` in pod `i` (copied there, bound to a server),
+    /// as the top has it.
+    async fn vm(&self, i: usize, net: &Value, server: &str) -> Value {
+        let n = self.neutron();
+        let port = n
+            .create_port(&user("p1"), json!({"network_id": net["id"]}))
+            .await
+            .unwrap();
+        let pod = &self.pods[i];
+        self.bottom.prepare_port(pod, s(&port["id"])).await.unwrap();
+        let owner = format!("compute:{}", pod.az_name);
+        n.bind_server_ports(server, "p1", &owner, &[(s(&port["id"]).to_string(), true)])
+            .await
+            .unwrap();
+        n.get_port(&user("p1"), s(&port["id"])).await.unwrap()
+    }
+
+    /// net1/subnet1 with a VM in Pod1, net2/subnet2 with a VM in Pod2, a
+    /// router with both interfaces. Returns the tenant and the VM ports.
+    async fn two_pods_one_router(&self) -> (Tenant, Vec<Value>) {
+        let n = self.neutron();
+        let u = user("p1");
+        let mut nets = Vec::new();
+        let mut subnets = Vec::new();
+        for i in 1..=2 {
+            let net = n
+                .create_network(&u, json!({"name": format!("net{i}")}))
+                .await
+                .unwrap();
+            let sub = n
+                .create_subnet(
+                    &u,
+                    json!({"network_id": net["id"], "ip_version": 4,
+                           "cidr": format!("10.0.{i}.0/24")}),
+                )
+                .await
+                .unwrap();
+            nets.push(net);
+            subnets.push(sub);
+        }
+        let vms = vec![
+            self.vm(0, &nets[0], "vm1").await,
+            self.vm(1, &nets[1], "vm2").await,
+        ];
+        let router = n.create_router(&u, json!({"name": "r1"})).await.unwrap();
+        let router = s(&router["id"]).to_string();
+        for sub in &subnets {
+            n.add_router_interface(&u, &router, json!({"subnet_id": sub["id"]}))
+                .await
+                .unwrap();
+        }
+        (
+            Tenant {
+                nets,
+                subnets,
+                router,
+            },
+            vms,
+        )
+    }
+
+    /// Each pod's bottom router of `router`, its routes and interfaces.
+    async fn bottom_router(&self, pod: &str, router: &str) -> (Value, Vec<Value>) {
+        let r = self
+            .one_in_pod(pod, "routers", &format!("name={router}"))
+            .await;
+        let ports = self
+            .in_pod(
+                pod,
+                "ports",
+                &format!(
+                    "device_id={}&device_owner=network:router_interface",
+                    s(&r["id"])
+                ),
+            )
+            .await;
+        (r, ports)
+    }
+}
+
+fn ip(port: &Value) -> String {
+    s(&port["fixed_ips"][0]["ip_address"]).to_string()
+}
+
+fn routes(router: &Value) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = router["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                s(&r["destination"]).to_string(),
+                s(&r["nexthop"]).to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn a_router_over_two_pods_is_wired_in_each_pod() {
+    let env = Env::new().await;
+    let (t, vms) = env.two_pods_one_router().await;
+
+    env.bottom.sync_router(&t.router, "p1").await.unwrap();
+
+    // The bridge: one top network and subnet of no project, copied into
+    // both pods with the same segment and CIDR.
+    let bridge = env.neutron().find_bridge("p1").await.unwrap().unwrap();
+    assert_eq!(bridge.network.project_id, "");
+    assert_eq!(bridge.subnet.cidr, "100.0.0.0/24");
+    let bridge_name = bottom_network_name(&bridge.network.id, "bridge-net-p1");
+    let mut bridge_ips = Vec::new();
+    for (i, pod) in ["Pod1", "Pod2"].iter().enumerate() {
+        let net = env
+            .one_in_pod(pod, "networks", &format!("name={bridge_name}"))
+            .await;
+        assert_eq!(net["provider:network_type"], "vxlan", "{net}");
+        assert_eq!(
+            net["provider:segmentation_id"],
+            json!(bridge.network.segmentation_id.unwrap()),
+            "{pod}: the same VNI as the top's, so the same in both pods"
+        );
+        let sub = env
+            .one_in_pod(pod, "subnets", &format!("name={}", bridge.subnet.id))
+            .await;
+        assert_eq!(sub["cidr"], "100.0.0.0/24");
+        assert_eq!(sub["network_id"], net["id"]);
+
+        // The bottom router, named by the top id, owned by the tenant.
+        let (router, interfaces) = env.bottom_router(pod, &t.router).await;
+        assert_eq!(router["project_id"], "p1");
+        // Its bridge port: the top-allocated address, on the bridge copy.
+        let top_port = env
+            .neutron()
+            .find_bridge_port(&bridge, &env.pods[i].pod_id, &t.router)
+            .await
+            .unwrap()
+            .unwrap();
+        let top_ip = top_port.fixed_ips[0].ip_address.clone();
+        let bport = env
+            .one_in_pod(pod, "ports", &format!("name={}", top_port.id))
+            .await;
+        assert_eq!(ip(&bport), top_ip);
+        assert_eq!(
+            bport["device_id"], router["id"],
+            "{pod}: bridge port attached"
+        );
+        assert_eq!(bport["network_id"], net["id"]);
+        bridge_ips.push(top_ip);
+        // Its interface on the local subnet, at the pod's own gateway IP.
+        let local = env
+            .one_in_pod(pod, "subnets", &format!("name={}", s(&t.subnets[i]["id"])))
+            .await;
+        let on_local: Vec<&Value> = interfaces
+            .iter()
+            .filter(|p| p["fixed_ips"][0]["subnet_id"] == local["id"])
+            .collect();
+        assert_eq!(on_local.len(), 1, "{pod}: {interfaces:?}");
+        assert_eq!(json!(ip(on_local[0])), local["gateway_ip"]);
+        assert_ne!(local["gateway_ip"], t.subnets[i]["gateway_ip"]);
+        assert_eq!(interfaces.len(), 2, "{pod}: bridge + local: {interfaces:?}");
+    }
+    assert_ne!(bridge_ips[0], bridge_ips[1]);
+
+    // Routes: each pod reaches the other's VM via the other's bridge IP.
+    let (r1, _) = env.bottom_router("Pod1", &t.router).await;
+    let (r2, _) = env.bottom_router("Pod2", &t.router).await;
+    assert_eq!(
+        routes(&r1),
+        vec![(format!("{}/32", ip(&vms[1])), bridge_ips[1].clone())]
+    );
+    assert_eq!(
+        routes(&r2),
+        vec![(format!("{}/32", ip(&vms[0])), bridge_ips[0].clone())]
+    );
+    assert_eq!(t.nets.len(), 2);
+}
