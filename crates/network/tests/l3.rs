@@ -10,12 +10,13 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tricircle_core::PodSpec;
+use tricircle_jobs::{JobError, Registry};
 use tricircle_network::bottom::{bottom_network_name, Bottom};
 use tricircle_network::{NetworkConfig, Neutron, Scope};
 use tricircle_pods::testing::InMemoryCloud;
 use tricircle_pods::{PodClientOptions, PodPath, ServiceCall};
 use tricircle_store::testing::TestStore;
-use tricircle_store::Pod;
+use tricircle_store::{Job, JobFilter, Pod};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -33,8 +34,7 @@ fn s(v: &Value) -> &str {
 
 struct Env {
     cloud: InMemoryCloud,
-    /// Kept for the database's lifetime.
-    _store: TestStore,
+    store: TestStore,
     pods: Vec<Pod>,
     bottom: Bottom,
 }
@@ -78,7 +78,7 @@ impl Env {
         let bottom = Bottom::new(neutron, client, cloud.keystone.clone(), LONG);
         Env {
             cloud,
-            _store: store,
+            store,
             pods,
             bottom,
         }
@@ -179,6 +179,33 @@ impl Env {
             },
             vms,
         )
+    }
+
+    /// The jobs of a type waiting for `resource_id`.
+    async fn jobs(&self, job_type: &str, resource_id: &str) -> Vec<Job> {
+        self.store
+            .list_jobs(
+                &JobFilter {
+                    job_type: Some(job_type.into()),
+                    ..Default::default()
+                },
+                None,
+                100,
+            )
+            .await
+            .unwrap()
+            .jobs
+            .into_iter()
+            .filter(|j| j.resource_id == resource_id)
+            .collect()
+    }
+
+    /// Runs the router's `router_sync` job through the registered handler.
+    async fn run_sync(&self, router: &str) -> Result<(), JobError> {
+        let jobs = self.jobs("router_sync", router).await;
+        let job = jobs.last().expect("a router_sync job");
+        let registry = tricircle_network::handlers::register(Registry::new(), self.bottom.clone());
+        registry.handler("router_sync").unwrap().run(job).await
     }
 
     /// Each pod's bottom router of `router`, its routes and interfaces.
@@ -298,4 +325,89 @@ async fn a_router_over_two_pods_is_wired_in_each_pod() {
         vec![(format!("{}/32", ip(&vms[0])), bridge_ips[0].clone())]
     );
     assert_eq!(t.nets.len(), 2);
+}
+
+/// Everything a pod holds, as its API lists it.
+async fn pod_state(env: &Env, pod: &str) -> Vec<Vec<Value>> {
+    let mut state = Vec::new();
+    for c in ["networks", "subnets", "ports", "routers"] {
+        state.push(env.in_pod(pod, c, "").await);
+    }
+    state
+}
+
+#[tokio::test]
+async fn the_sync_job_is_recorded_with_the_interface_and_with_a_bound_vm() {
+    let env = Env::new().await;
+    let (t, _) = env.two_pods_one_router().await;
+    // add_router_interface recorded it (both adds coalesced into one).
+    let jobs = env.jobs("router_sync", &t.router).await;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0].project_id, "p1");
+    assert_eq!(
+        jobs[0].resource,
+        json!({"router_id": t.router, "project_id": "p1"})
+    );
+    env.store.delete_job(&jobs[0].id).await.unwrap();
+
+    // A VM bound on an attached subnet records it in the bind's
+    // transaction; one on a network no router has does not.
+    let other = env
+        .neutron()
+        .create_network(&user("p1"), json!({"name": "lonely"}))
+        .await
+        .unwrap();
+    env.neutron()
+        .create_subnet(
+            &user("p1"),
+            json!({"network_id": other["id"], "ip_version": 4, "cidr": "10.9.0.0/24"}),
+        )
+        .await
+        .unwrap();
+    env.vm(0, &other, "vm-lonely").await;
+    assert!(env.jobs("router_sync", &t.router).await.is_empty());
+    env.vm(1, &t.nets[1], "vm3").await;
+    assert_eq!(env.jobs("router_sync", &t.router).await.len(), 1);
+
+    // The server's end records it too (its route must go).
+    for j in env.jobs("router_sync", &t.router).await {
+        env.store.delete_job(&j.id).await.unwrap();
+    }
+    let routing = env
+        .store
+        .create_routing(&tricircle_store::NewRouting {
+            top_id: "vm3".into(),
+            bottom_id: Some("b-vm3".into()),
+            pod_id: env.pods[1].pod_id.clone(),
+            project_id: "p1".into(),
+            resource_type: tricircle_core::ResourceType::Server,
+        })
+        .await
+        .unwrap();
+    env.neutron().server_gone("vm3", routing.id).await.unwrap();
+    assert_eq!(env.jobs("router_sync", &t.router).await.len(), 1);
+}
+
+#[tokio::test]
+async fn running_the_job_twice_changes_nothing_and_a_new_vm_adds_exactly_its_route() {
+    let env = Env::new().await;
+    let (t, _) = env.two_pods_one_router().await;
+    env.run_sync(&t.router).await.unwrap();
+    let before = (pod_state(&env, "Pod1").await, pod_state(&env, "Pod2").await);
+    env.run_sync(&t.router).await.unwrap();
+    let after = (pod_state(&env, "Pod1").await, pod_state(&env, "Pod2").await);
+    assert_eq!(before, after, "a second run changes nothing in either pod");
+
+    let (r1, _) = env.bottom_router("Pod1", &t.router).await;
+    let (r2, _) = env.bottom_router("Pod2", &t.router).await;
+    let vm3 = env.vm(1, &t.nets[1], "vm3").await;
+    env.run_sync(&t.router).await.unwrap();
+    let (r1_after, _) = env.bottom_router("Pod1", &t.router).await;
+    let (r2_after, _) = env.bottom_router("Pod2", &t.router).await;
+    let mut expected = routes(&r1);
+    let via = expected[0].1.clone();
+    expected.push((format!("{}/32", ip(&vm3)), via));
+    expected.sort();
+    assert_eq!(routes(&r1_after), expected, "exactly one new route in Pod1");
+    assert_eq!(routes(&r2_after), routes(&r2), "Pod2 reaches vm3 over L2");
 }

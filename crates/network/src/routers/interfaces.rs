@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use tricircle_store::{NeutronFilter, NeutronKind, NeutronTx, StoreError};
 
 use super::routes_of;
+use super::wiring::router_sync_job;
 use crate::ipam;
 use crate::model::{FloatingIp, Port, Resource, Router, Subnet};
 use crate::ports::{IpRequest, L3Port, ROUTER_INTERFACE};
@@ -145,7 +146,9 @@ impl Neutron {
                 continue;
             };
             crate::attrs::touch(&mut router);
-            tx.update(NeutronKind::Router, &router, &[]).await?;
+            let project_id = Router::from_doc(&router)?.project_id;
+            let jobs = [router_sync_job(router_id, &project_id)?];
+            tx.update(NeutronKind::Router, &router, &jobs).await?;
             match tx.commit().await {
                 Ok(()) => return Ok(interface_view(router_id, &port, &subnets)),
                 Err(StoreError::Conflict(_)) => continue,
@@ -294,7 +297,8 @@ impl Neutron {
             (None, None) => return Err(NeutronError::internal()),
         };
         crate::attrs::touch(&mut router);
-        tx.update(NeutronKind::Router, &router, &[]).await?;
+        let jobs = [router_sync_job(router_id, &r.project_id)?];
+        tx.update(NeutronKind::Router, &router, &jobs).await?;
         tx.commit().await?;
         Ok(interface_view(router_id, &port, &subnets))
     }

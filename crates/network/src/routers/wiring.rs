@@ -1,11 +1,15 @@
-//! What the east-west wiring of a top router reads at the top: its
-//! attached subnets, the VM ports on them.
+//! What the east-west wiring of a top router reads at the top (its
+//! attached subnets, the VM ports on them), and which routers a change of
+//! ports on subnets concerns — for the `router_sync` job recorded with
+//! that change.
 
 use std::collections::BTreeSet;
 
-use tricircle_store::{NeutronFilter, NeutronKind};
+use tricircle_jobs::JobPayload;
+use tricircle_store::{NeutronFilter, NeutronKind, NeutronTx, NewJob};
 
 use super::router_ports_in;
+use crate::jobs_types::RouterSync;
 use crate::model::{Port, Resource, Router, Subnet};
 use crate::ports::ROUTER_INTERFACE;
 use crate::{Neutron, NeutronError};
@@ -23,6 +27,68 @@ pub struct RouterWiring {
 /// Whether a port belongs to a VM.
 pub fn is_vm_port(port: &Port) -> bool {
     port.device_owner.starts_with("compute:")
+}
+
+/// The router_sync job of a router of `project_id`.
+pub(crate) fn router_sync_job(router_id: &str, project_id: &str) -> Result<NewJob, NeutronError> {
+    RouterSync::new(router_id, project_id)
+        .new_job(project_id)
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot encode a router_sync payload");
+            NeutronError::internal()
+        })
+}
+
+/// The `router_sync` jobs of the routers with an interface on one of
+/// `subnet_ids`, read in `tx` (to be recorded in it).
+pub(crate) async fn router_jobs_for_subnets(
+    tx: &mut NeutronTx,
+    network_ids: &[String],
+    subnet_ids: &BTreeSet<String>,
+) -> Result<Vec<NewJob>, NeutronError> {
+    if subnet_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let docs = tx
+        .list(
+            NeutronKind::Port,
+            &NeutronFilter {
+                eq: vec![
+                    ("network_id".into(), network_ids.to_vec()),
+                    ("device_owner".into(), vec![ROUTER_INTERFACE.to_string()]),
+                ],
+                ..Default::default()
+            },
+        )
+        .await?;
+    let mut routers = BTreeSet::new();
+    for p in Port::from_docs(&docs)? {
+        let on = p
+            .fixed_ips
+            .iter()
+            .any(|ip| subnet_ids.contains(&ip.subnet_id));
+        if on && !p.device_id.is_empty() {
+            routers.insert((p.device_id.clone(), p.project_id.clone()));
+        }
+    }
+    routers
+        .into_iter()
+        .map(|(router, project)| router_sync_job(&router, &project))
+        .collect()
+}
+
+/// The `router_sync` jobs a change of the VM ports `ports` calls for.
+pub(crate) async fn router_jobs_for_ports(
+    tx: &mut NeutronTx,
+    ports: &[Port],
+) -> Result<Vec<NewJob>, NeutronError> {
+    let networks: BTreeSet<String> = ports.iter().map(|p| p.network_id.clone()).collect();
+    let subnets: BTreeSet<String> = ports
+        .iter()
+        .flat_map(|p| p.fixed_ips.iter().map(|ip| ip.subnet_id.clone()))
+        .collect();
+    let networks: Vec<String> = networks.into_iter().collect();
+    router_jobs_for_subnets(tx, &networks, &subnets).await
 }
 
 impl Neutron {
