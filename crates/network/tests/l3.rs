@@ -14,7 +14,7 @@ use tricircle_jobs::{JobError, Registry};
 use tricircle_network::bottom::{bottom_network_name, Bottom};
 use tricircle_network::{NetworkConfig, Neutron, Scope};
 use tricircle_pods::testing::InMemoryCloud;
-use tricircle_pods::{PodClientOptions, PodPath, ServiceCall};
+use tricircle_pods::{Fault, PodClientOptions, PodPath, ServiceCall};
 use tricircle_store::testing::TestStore;
 use tricircle_store::{Job, JobFilter, Pod};
 
@@ -448,7 +448,11 @@ async fn removing_interfaces_and_the_router_takes_its_pieces_out_of_the_pods() {
     let (r1, ifaces1) = env.bottom_router("Pod1", &t.router).await;
     assert_eq!(ifaces1.len(), 2, "bridge and subnet1: {ifaces1:?}");
     let sub1 = env
-        .one_in_pod("Pod1", "subnets", &format!("name={}", s(&t.subnets[0]["id"])))
+        .one_in_pod(
+            "Pod1",
+            "subnets",
+            &format!("name={}", s(&t.subnets[0]["id"])),
+        )
         .await;
     assert!(ifaces1
         .iter()
@@ -488,5 +492,49 @@ async fn removing_interfaces_and_the_router_takes_its_pieces_out_of_the_pods() {
             .is_empty());
     }
     // Running the job again finds nothing to do.
+    env.run_sync(&t.router).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pod_down_fails_the_sync_for_a_retry_that_completes_it() {
+    let env = Env::new().await;
+    let (t, vms) = env.two_pods_one_router().await;
+    let url = InMemoryCloud::pod_url("Pod2");
+    env.cloud
+        .transport
+        .set_fault(&url, Some(Fault::Unavailable));
+    let down = env.run_sync(&t.router).await;
+    assert!(matches!(down, Err(JobError::Retry(_))), "{down:?}");
+
+    // Back up. A create whose answer was lost keeps its lock until it is
+    // stale; the retry runs once it is (a worker whose locks go stale at
+    // once stands in for the time that takes).
+    env.cloud.transport.set_fault(&url, None);
+    let later = Bottom::new(
+        env.neutron().clone(),
+        env.cloud.pod_client(&PodClientOptions::default()),
+        env.cloud.keystone.clone(),
+        Duration::ZERO,
+    );
+    let job = env.jobs("router_sync", &t.router).await.pop().unwrap();
+    let registry = tricircle_network::handlers::register(Registry::new(), later);
+    registry
+        .handler("router_sync")
+        .unwrap()
+        .run(&job)
+        .await
+        .unwrap();
+
+    let (r1, _) = env.bottom_router("Pod1", &t.router).await;
+    let (r2, ifaces2) = env.bottom_router("Pod2", &t.router).await;
+    assert_eq!(ifaces2.len(), 2, "{ifaces2:?}");
+    assert_eq!(routes(&r1).len(), 1);
+    assert_eq!(routes(&r1)[0].0, format!("{}/32", ip(&vms[1])));
+    assert_eq!(routes(&r2)[0].0, format!("{}/32", ip(&vms[0])));
+    // One of each piece in Pod2 despite the lost answers.
+    let bridge = env.neutron().find_bridge("p1").await.unwrap().unwrap();
+    let name = bottom_network_name(&bridge.network.id, "bridge-net-p1");
+    env.one_in_pod("Pod2", "networks", &format!("name={name}"))
+        .await;
     env.run_sync(&t.router).await.unwrap();
 }
