@@ -1,7 +1,7 @@
 //! Cross-pod L3, east-west (BEHAVIOUR §6.3): every pod's part of one top
 //! router made to match the top — the `router_sync` job's work.
 //!
-//! For each pod holding a copy of a subnet attached to the top router: a
+//! For each pod holding a copy of a network attached to the top router: a
 //! bottom router named by the top router's id; a port on the tenant's
 //! bridge network at the address the top gave it (the bridge network,
 //! subnet and port copied as any port is); interfaces on the pod's copies
@@ -19,6 +19,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
+use futures::future::{BoxFuture, FutureExt};
+use futures::stream::{self, StreamExt, TryStreamExt};
 use ipnet::Ipv4Net;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -32,6 +34,9 @@ use super::{Bottom, BottomError, Result};
 use crate::model::{Port, Router};
 use crate::routers::bridge::Bridge;
 use crate::routers::wiring::RouterWiring;
+
+/// How many pods one router's sync sets up at once.
+const PODS_AT_ONCE: usize = 4;
 
 /// Device owner of a router's interface ports in a pod.
 const INTERFACE: &str = "network:router_interface";
@@ -54,10 +59,12 @@ impl Bottom {
             return self.teardown_router(router_id, project_id).await;
         };
         let project_id = wiring.router.project_id.clone();
-        // The pods holding attached subnets, with their copies.
+        // The pods holding a copy of an attached subnet's network, with
+        // the subnet's copy (made if the network got it later).
         let mut wanted: BTreeMap<String, (Pod, BTreeMap<String, String>)> = BTreeMap::new();
         for s in &wiring.subnets {
-            for (pod, bottom) in self.copies(&s.id, ResourceType::Subnet).await? {
+            for (pod, bottom_net) in self.copies(&s.network_id, ResourceType::Network).await? {
+                let bottom = self.ensure_subnet(&pod, s, &bottom_net).await?;
                 wanted
                     .entry(pod.pod_id.clone())
                     .or_insert_with(|| (pod, BTreeMap::new()))
@@ -65,12 +72,17 @@ impl Bottom {
                     .insert(s.id.clone(), bottom);
             }
         }
-        let mut parts = Vec::new();
         if !wanted.is_empty() {
             let bridge = self.neutron.ensure_bridge(&project_id).await?;
-            for (pod, subnets) in wanted.values() {
-                parts.push(self.setup_pod(pod, &wiring, &bridge, subnets).await?);
-            }
+            // Pods are set up side by side, a few at a time.
+            let setups: Vec<BoxFuture<'_, Result<PodPart>>> = wanted
+                .values()
+                .map(|(pod, subnets)| self.setup_pod(pod, &wiring, &bridge, subnets).boxed())
+                .collect();
+            let parts: Vec<PodPart> = stream::iter(setups)
+                .buffer_unordered(PODS_AT_ONCE)
+                .try_collect()
+                .await?;
             self.write_routes(&wiring, &parts).await?;
             for part in &parts {
                 self.remove_stale_interfaces(part, &bridge).await?;

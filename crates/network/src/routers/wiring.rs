@@ -68,13 +68,19 @@ pub(crate) async fn router_jobs_for_subnets(
             .iter()
             .any(|ip| subnet_ids.contains(&ip.subnet_id));
         if on && !p.device_id.is_empty() {
-            routers.insert((p.device_id.clone(), p.project_id.clone()));
+            routers.insert(p.device_id);
         }
     }
-    routers
-        .into_iter()
-        .map(|(router, project)| router_sync_job(&router, &project))
-        .collect()
+    let mut jobs = Vec::new();
+    for id in routers {
+        // The router's project, not the port's (an admin may have given
+        // the router another project's port): the payload names the
+        // project whose bridge the router uses.
+        if let Some(doc) = tx.get(NeutronKind::Router, &id).await? {
+            jobs.push(router_sync_job(&id, &Router::from_doc(&doc)?.project_id)?);
+        }
+    }
+    Ok(jobs)
 }
 
 /// The `router_sync` jobs a change of the VM ports `ports` calls for.
