@@ -32,6 +32,14 @@ fn s(v: &Value) -> &str {
     v.as_str().unwrap()
 }
 
+fn cfg() -> NetworkConfig {
+    NetworkConfig {
+        tenant_network_types: vec!["vxlan".into()],
+        vni_ranges: vec![(100, 199)],
+        ..NetworkConfig::default()
+    }
+}
+
 struct Env {
     cloud: InMemoryCloud,
     store: TestStore,
@@ -49,10 +57,14 @@ struct Tenant {
 impl Env {
     /// podsim's `Pod1` (az1) and `Pod2` (az2) behind the top.
     async fn new() -> Env {
+        Env::on(tricircle_store::testing::sqlite().await).await
+    }
+
+    /// The same over `store`.
+    async fn on(store: TestStore) -> Env {
         let cloud = InMemoryCloud::new();
         cloud.add_pod("Pod1");
         cloud.add_pod("Pod2");
-        let store = tricircle_store::testing::sqlite().await;
         let spec = |name: &str, az: &str| {
             PodSpec {
                 pod_name: name.into(),
@@ -68,12 +80,7 @@ impl Env {
         for (name, az) in [("Pod1", "az1"), ("Pod2", "az2")] {
             pods.push(store.create_pod(&spec(name, az)).await.unwrap());
         }
-        let cfg = NetworkConfig {
-            tenant_network_types: vec!["vxlan".into()],
-            vni_ranges: vec![(100, 199)],
-            ..NetworkConfig::default()
-        };
-        let neutron = Neutron::new(store.store.clone(), cfg);
+        let neutron = Neutron::new(store.store.clone(), cfg());
         let client = cloud.pod_client(&PodClientOptions::default());
         let bottom = Bottom::new(neutron, client, cloud.keystone.clone(), LONG);
         Env {
@@ -86,6 +93,14 @@ impl Env {
 
     fn neutron(&self) -> &Neutron {
         self.bottom.neutron()
+    }
+
+    /// Another instance: its own connection to the database, its own
+    /// handle on the pods.
+    async fn another(&self) -> Bottom {
+        let neutron = Neutron::new(self.store.another_instance().await, cfg());
+        let client = self.cloud.pod_client(&PodClientOptions::default());
+        Bottom::new(neutron, client, self.cloud.keystone.clone(), LONG)
     }
 
     /// `GET /v2.0/{collection}?{query}` on a pod as the service user.
@@ -537,4 +552,110 @@ async fn a_pod_down_fails_the_sync_for_a_retry_that_completes_it() {
     env.one_in_pod("Pod2", "networks", &format!("name={name}"))
         .await;
     env.run_sync(&t.router).await.unwrap();
+}
+
+/// A router with one subnet per pod (a new network with a VM in each).
+async fn router_over_both_pods(env: &Env, name: &str, third_octet: u8) -> String {
+    let n = env.neutron();
+    let u = user("p1");
+    let router = n.create_router(&u, json!({"name": name})).await.unwrap();
+    let router = s(&router["id"]).to_string();
+    for i in 0..2 {
+        let net = n
+            .create_network(&u, json!({"name": format!("{name}-net{i}")}))
+            .await
+            .unwrap();
+        let cidr = format!("10.{third_octet}.{i}.0/24");
+        let sub = n
+            .create_subnet(
+                &u,
+                json!({"network_id": net["id"], "ip_version": 4, "cidr": cidr}),
+            )
+            .await
+            .unwrap();
+        env.vm(i, &net, &format!("{name}-vm{i}")).await;
+        n.add_router_interface(&u, &router, json!({"subnet_id": sub["id"]}))
+            .await
+            .unwrap();
+    }
+    router
+}
+
+#[tokio::test]
+async fn two_instances_syncing_at_once_make_one_bridge_and_one_of_each_piece() {
+    for store in tricircle_store::testing::all().await {
+        let label = store.label();
+        let env = Env::on(store).await;
+        let other = env.another().await;
+        let r1 = router_over_both_pods(&env, "r1", 1).await;
+        let r2 = router_over_both_pods(&env, "r2", 2).await;
+
+        // Two routers of one project on two instances: one bridge.
+        let (a, b) = tokio::join!(
+            env.bottom.sync_router(&r1, "p1"),
+            other.sync_router(&r2, "p1")
+        );
+        a.unwrap();
+        b.unwrap();
+        // One router twice at once (a lease taken over while its first
+        // worker still runs): either finishes or retries, and a further
+        // run completes it.
+        let (a, b) = tokio::join!(
+            env.bottom.sync_router(&r1, "p1"),
+            other.sync_router(&r1, "p1")
+        );
+        for r in [a, b] {
+            if let Err(e) = r {
+                assert!(e.is_transient(), "{label}: {e:?}");
+            }
+        }
+        env.bottom.sync_router(&r1, "p1").await.unwrap();
+
+        let bridges: Vec<Value> = env
+            .neutron()
+            .list_networks(
+                &Scope {
+                    project_id: "admin".into(),
+                    user_id: "admin".into(),
+                    is_admin: true,
+                },
+                &tricircle_network::ListQuery::default(),
+            )
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|n| n["name"] == "bridge-net-p1")
+            .collect();
+        assert_eq!(bridges.len(), 1, "{label}: {bridges:?}");
+        let name = bottom_network_name(s(&bridges[0]["id"]), "bridge-net-p1");
+        let mut bridge_ips = std::collections::BTreeSet::new();
+        for pod in ["Pod1", "Pod2"] {
+            env.one_in_pod(pod, "networks", &format!("name={name}"))
+                .await;
+            for r in [&r1, &r2] {
+                let (router, ifaces) = env.bottom_router(pod, r).await;
+                assert_eq!(ifaces.len(), 2, "{label} {pod}: {ifaces:?}");
+                assert_eq!(routes(&router).len(), 1, "{label} {pod}: {router}");
+                for p in &ifaces {
+                    let addr = ip(p);
+                    if addr.starts_with("100.0.0.") {
+                        bridge_ips.insert(addr);
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            bridge_ips.len(),
+            4,
+            "{label}: one address per bottom router"
+        );
+        // The top shows the routers in both pods' zones.
+        let shown = env.neutron().get_router(&user("p1"), &r1).await.unwrap();
+        assert_eq!(
+            shown["availability_zones"],
+            json!(["az1", "az2"]),
+            "{label}"
+        );
+    }
 }
