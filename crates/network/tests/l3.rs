@@ -659,3 +659,38 @@ async fn two_instances_syncing_at_once_make_one_bridge_and_one_of_each_piece() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_subnet_in_the_bridge_pools_is_refused_as_an_interface() {
+    let env = Env::new().await;
+    let n = env.neutron();
+    let u = user("p1");
+    let router = n.create_router(&u, json!({"name": "r"})).await.unwrap();
+    let router = s(&router["id"]);
+    for cidr in ["100.0.0.0/24", "100.200.0.0/16", "96.0.0.0/4"] {
+        let net = n.create_network(&u, json!({})).await.unwrap();
+        let sub = n
+            .create_subnet(
+                &u,
+                json!({"network_id": net["id"], "ip_version": 4, "cidr": cidr}),
+            )
+            .await
+            .unwrap();
+        let e = n
+            .add_router_interface(&u, router, json!({"subnet_id": sub["id"]}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.class, tricircle_network::ErrorClass::BadRequest, "{e}");
+        assert!(e.message.contains("bridge networks"), "{cidr}: {e}");
+        let port = n
+            .create_port(&u, json!({"network_id": net["id"]}))
+            .await
+            .unwrap();
+        let e = n
+            .add_router_interface(&u, router, json!({"port_id": port["id"]}))
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("bridge networks"), "{cidr} by port: {e}");
+    }
+    assert!(env.jobs("router_sync", router).await.is_empty());
+}

@@ -3,10 +3,12 @@
 //! project at the subnet's gateway IP; by port, the caller's port handed
 //! to the router. Neutron's rules: one of the two, a subnet with a
 //! gateway, no subnet twice or overlapping on one router, a port without
-//! a device.
+//! a device; and ours: no subnet overlapping the bridge networks' pools
+//! (its addresses would collide with a bridge on the bottom routers).
 
 use ipnet::IpNet;
 use serde_json::{json, Value};
+use tricircle_core::l3::overlaps_bridge_pools;
 use tricircle_store::{NeutronFilter, NeutronKind, NeutronTx, StoreError};
 
 use super::routes_of;
@@ -100,6 +102,19 @@ impl Neutron {
     ) -> Result<(), NeutronError> {
         let ids: Vec<&str> = new.iter().map(|s| s.id.as_str()).collect();
         check_no_port_on(ports, &ids)?;
+        for s in new {
+            if let IpNet::V4(cidr) = s.net()? {
+                if overlaps_bridge_pools(cidr) {
+                    return Err(NeutronError::bad_l3_request(
+                        "router",
+                        format!(
+                            "Cidr {cidr} of subnet {} overlaps with the bridge networks between pods (100.0.0.0/8)",
+                            s.id
+                        ),
+                    ));
+                }
+            }
+        }
         for p in ports.iter().filter(|p| p.device_owner == ROUTER_INTERFACE) {
             for ip in &p.fixed_ips {
                 let sid = &ip.subnet_id;
