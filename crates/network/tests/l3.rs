@@ -128,6 +128,27 @@ impl Env {
             .unwrap_or_default()
     }
 
+    /// `{method} /v2.0/{path}` on a pod as the service user (an
+    /// operator's change behind Tricircle's back); its status.
+    async fn pod_call(&self, pod: &str, method: Method, path: &[&str], body: Value) -> u16 {
+        let pods = self.cloud.pod_client(&PodClientOptions::default());
+        let r = pods
+            .send_as_service(
+                &self.cloud.keystone,
+                ServiceCall {
+                    pod,
+                    service_type: "network",
+                    method,
+                    path: PodPath::fixed("/v2.0").join(&PodPath::of(path.iter().copied())),
+                    query: None,
+                    body: (!body.is_null()).then(|| body.to_string().into()),
+                },
+            )
+            .await
+            .unwrap();
+        r.status
+    }
+
     /// The one member of a pod's collection that `query` selects.
     async fn one_in_pod(&self, pod: &str, collection: &str, query: &str) -> Value {
         let found = self.in_pod(pod, collection, query).await;
@@ -693,4 +714,64 @@ async fn a_subnet_in_the_bridge_pools_is_refused_as_an_interface() {
         assert!(e.message.contains("bridge networks"), "{cidr} by port: {e}");
     }
     assert!(env.jobs("router_sync", router).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_bottom_router_removed_behind_our_back_is_made_again() {
+    let env = Env::new().await;
+    let (t, vms) = env.two_pods_one_router().await;
+    env.run_sync(&t.router).await.unwrap();
+
+    // An operator removes Pod2's bottom router: routes, interfaces (the
+    // bridge port goes with its interface), the router.
+    let (r2, ifaces) = env.bottom_router("Pod2", &t.router).await;
+    let id = s(&r2["id"]);
+    assert_eq!(
+        env.pod_call(
+            "Pod2",
+            Method::PUT,
+            &["routers", id],
+            json!({"router": {"routes": []}})
+        )
+        .await,
+        200
+    );
+    for p in &ifaces {
+        let status = env
+            .pod_call(
+                "Pod2",
+                Method::PUT,
+                &["routers", id, "remove_router_interface"],
+                json!({"port_id": p["id"]}),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(
+        env.pod_call("Pod2", Method::DELETE, &["routers", id], Value::Null)
+            .await,
+        204
+    );
+
+    env.run_sync(&t.router).await.unwrap();
+    let (r2, ifaces) = env.bottom_router("Pod2", &t.router).await;
+    assert_ne!(r2["id"], json!(id), "a new bottom router");
+    assert_eq!(ifaces.len(), 2, "bridge and local interface: {ifaces:?}");
+    assert_eq!(routes(&r2)[0].0, format!("{}/32", ip(&vms[0])));
+    let (r1, _) = env.bottom_router("Pod1", &t.router).await;
+    let bridge = env.neutron().find_bridge("p1").await.unwrap().unwrap();
+    let top_port = env
+        .neutron()
+        .find_bridge_port(&bridge, &env.pods[1].pod_id, &t.router)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        routes(&r1),
+        vec![(
+            format!("{}/32", ip(&vms[1])),
+            top_port.fixed_ips[0].ip_address.clone()
+        )],
+        "Pod1's route still leads to Pod2's (same) bridge address"
+    );
 }

@@ -72,12 +72,16 @@ impl Bottom {
                     .insert(s.id.clone(), bottom);
             }
         }
-        if !wanted.is_empty() {
-            let bridge = self.neutron.ensure_bridge(&project_id).await?;
+        let bridge = if wanted.is_empty() {
+            self.neutron.find_bridge(&project_id).await?
+        } else {
+            Some(self.neutron.ensure_bridge(&project_id).await?)
+        };
+        if let Some(bridge) = bridge.as_ref().filter(|_| !wanted.is_empty()) {
             // Pods are set up side by side, a few at a time.
             let setups: Vec<BoxFuture<'_, Result<PodPart>>> = wanted
                 .values()
-                .map(|(pod, subnets)| self.setup_pod(pod, &wiring, &bridge, subnets).boxed())
+                .map(|(pod, subnets)| self.setup_pod(pod, &wiring, bridge, subnets).boxed())
                 .collect();
             let parts: Vec<PodPart> = stream::iter(setups)
                 .buffer_unordered(PODS_AT_ONCE)
@@ -85,13 +89,13 @@ impl Bottom {
                 .await?;
             self.write_routes(&wiring, &parts).await?;
             for part in &parts {
-                self.remove_stale_interfaces(part, &bridge).await?;
+                self.remove_stale_interfaces(part, bridge).await?;
             }
         }
         // Pods with a bottom router and nothing attached any more.
         for (pod, bottom) in self.copies(router_id, ResourceType::Router).await? {
             if !wanted.contains_key(&pod.pod_id) {
-                self.teardown_pod(&pod, router_id, Some(&bottom), &project_id)
+                self.teardown_pod(&pod, router_id, Some(&bottom), bridge.as_ref())
                     .await?;
             }
         }
@@ -108,6 +112,18 @@ impl Bottom {
     ) -> Result<PodPart> {
         let router = &wiring.router;
         let bottom_router = self.ensure_router(pod, router).await?;
+        // One removed behind our back is made again (its routing goes).
+        let bottom_router = match self
+            .show::<Value>(pod, "routers", "router", &bottom_router)
+            .await?
+        {
+            Some(_) => bottom_router,
+            None => {
+                self.forget_copy(pod, &router.id, ResourceType::Router)
+                    .await?;
+                self.ensure_router(pod, router).await?
+            }
+        };
         let top_port = self
             .neutron
             .bridge_port(bridge, &pod.pod_id, &router.id)
@@ -118,11 +134,30 @@ impl Bottom {
             .ok_or_else(|| {
                 BottomError::Conflict(format!("bridge port {} has no bridge address", top_port.id))
             })?;
-        let bridge_port = self
+        let mut bridge_port = self
             .copy_port(pod, &top_port, Some(&router.project_id))
             .await?;
         let interfaces = self.interfaces(pod, &bottom_router).await?;
         if !interfaces.iter().any(|p| p.id == bridge_port) {
+            match self
+                .show::<Port>(pod, "ports", "port", &bridge_port)
+                .await?
+            {
+                None => {
+                    self.forget_copy(pod, &top_port.id, ResourceType::Port)
+                        .await?;
+                    bridge_port = self
+                        .copy_port(pod, &top_port, Some(&router.project_id))
+                        .await?;
+                }
+                Some(p) if !p.device_id.is_empty() => {
+                    return Err(BottomError::Conflict(format!(
+                        "the bridge port {} in pod {} belongs to {}, not to router {bottom_router}",
+                        p.id, pod.pod_name, p.device_id
+                    )))
+                }
+                Some(_) => {}
+            }
             self.router_action(
                 pod,
                 &bottom_router,
@@ -151,6 +186,18 @@ impl Bottom {
             bridge_ip,
             subnets: subnets.clone(),
         })
+    }
+
+    /// Forgets the copy of `top_id` in `pod` that is gone from the pod
+    /// (removed behind our back), so that the next get-or-create makes it
+    /// again.
+    async fn forget_copy(&self, pod: &Pod, top_id: &str, kind: ResourceType) -> Result<()> {
+        tracing::warn!(pod = %pod.pod_name, %top_id, %kind,
+            "a copy is gone from its pod: making it again");
+        self.store()
+            .delete_routing_of(top_id, &pod.pod_id, kind)
+            .await?;
+        Ok(())
     }
 
     /// The bottom router of a top router in `pod`, named by its id.
@@ -350,8 +397,10 @@ impl Bottom {
     /// Everything of a top router that is gone, in every pod; then its
     /// bridge ports, and the bridge with the project's last router.
     async fn teardown_router(&self, router_id: &str, project_id: &str) -> Result<()> {
+        let bridge = self.neutron.find_bridge(project_id).await?;
+        let bridge = bridge.as_ref();
         for (pod, bottom) in self.copies(router_id, ResourceType::Router).await? {
-            self.teardown_pod(&pod, router_id, Some(&bottom), project_id)
+            self.teardown_pod(&pod, router_id, Some(&bottom), bridge)
                 .await?;
         }
         // A create whose answer was lost: the pod may hold a router of
@@ -367,13 +416,15 @@ impl Bottom {
                 });
             }
             let found = self.find_by_name(&pod, "routers", router_id).await?;
-            self.teardown_pod(&pod, router_id, found.as_deref(), project_id)
+            self.teardown_pod(&pod, router_id, found.as_deref(), bridge)
                 .await?;
         }
         // Bridge ports of pods whose bottom router went in an earlier run.
-        for pod in self.store().list_pods().await? {
-            if !pod.is_top() {
-                self.drop_bridge_port(&pod, router_id, project_id).await?;
+        if let Some(bridge) = bridge {
+            for pod in self.store().list_pods().await? {
+                if !pod.is_top() {
+                    self.drop_bridge_port(&pod, router_id, bridge).await?;
+                }
             }
         }
         self.neutron.remove_bridge_if_unused(project_id).await?;
@@ -388,7 +439,7 @@ impl Bottom {
         pod: &Pod,
         router_id: &str,
         bottom: Option<&str>,
-        project_id: &str,
+        bridge: Option<&Bridge>,
     ) -> Result<()> {
         if let Some(b) = bottom {
             // Routes first: the pod refuses to remove an interface a
@@ -413,25 +464,25 @@ impl Bottom {
         self.store()
             .delete_routing_of(router_id, &pod.pod_id, ResourceType::Router)
             .await?;
-        self.drop_bridge_port(pod, router_id, project_id).await
+        match bridge {
+            Some(b) => self.drop_bridge_port(pod, router_id, b).await,
+            None => Ok(()),
+        }
     }
 
     /// Deletes the bridge port of a router in a pod: its copy, then the
     /// top port.
-    async fn drop_bridge_port(&self, pod: &Pod, router_id: &str, project_id: &str) -> Result<()> {
-        let Some(bridge) = self.neutron.find_bridge(project_id).await? else {
-            return Ok(());
-        };
+    async fn drop_bridge_port(&self, pod: &Pod, router_id: &str, bridge: &Bridge) -> Result<()> {
         let Some(port) = self
             .neutron
-            .find_bridge_port(&bridge, &pod.pod_id, router_id)
+            .find_bridge_port(bridge, &pod.pod_id, router_id)
             .await?
         else {
             return Ok(());
         };
         self.delete_copies(&port.id, ResourceType::Port).await?;
         self.neutron
-            .delete_bridge_port(&bridge, &pod.pod_id, router_id)
+            .delete_bridge_port(bridge, &pod.pod_id, router_id)
             .await?;
         Ok(())
     }

@@ -19,7 +19,7 @@
 //! one CIDR.
 
 use ipnet::Ipv4Net;
-use serde_json::json;
+use serde_json::{json, Value};
 use tricircle_core::ids::new_uuid;
 use tricircle_core::l3::{BridgeKind, BridgeSubnet};
 use tricircle_store::{NeutronFilter, NeutronKind, NeutronTx, StoreError};
@@ -61,33 +61,27 @@ fn corrupt(what: String) -> NeutronError {
     NeutronError::from(StoreError::Corrupt(what))
 }
 
-/// The project's bridge, read in `tx`.
-async fn bridge_in(tx: &mut NeutronTx, project_id: &str) -> Result<Option<Bridge>, NeutronError> {
-    let nets = tx
-        .list(
-            NeutronKind::Network,
-            &NeutronFilter {
-                eq: vec![
-                    ("name".into(), vec![bridge_net_name(project_id)]),
-                    ("project_id".into(), vec![BRIDGE_PROJECT.to_string()]),
-                ],
-                ..Default::default()
-            },
-        )
-        .await?;
-    let Some(net) = nets.first() else {
-        return Ok(None);
-    };
+/// The project's bridge network, by name among the resources of no project.
+fn bridge_filter(project_id: &str) -> NeutronFilter {
+    NeutronFilter {
+        eq: vec![
+            ("name".into(), vec![bridge_net_name(project_id)]),
+            ("project_id".into(), vec![BRIDGE_PROJECT.to_string()]),
+        ],
+        ..Default::default()
+    }
+}
+
+fn on_network(network_id: &str) -> NeutronFilter {
+    NeutronFilter {
+        eq: vec![("network_id".into(), vec![network_id.to_string()])],
+        ..Default::default()
+    }
+}
+
+/// A bridge from its network's document and its subnets'.
+fn assemble(net: &Value, subnets: &[Value]) -> Result<Bridge, NeutronError> {
     let network = Network::from_doc(net)?;
-    let subnets = tx
-        .list(
-            NeutronKind::Subnet,
-            &NeutronFilter {
-                eq: vec![("network_id".into(), vec![network.id.clone()])],
-                ..Default::default()
-            },
-        )
-        .await?;
     let Some(subnet) = subnets.first() else {
         return Err(corrupt(format!(
             "bridge network {} has no subnet",
@@ -97,11 +91,24 @@ async fn bridge_in(tx: &mut NeutronTx, project_id: &str) -> Result<Option<Bridge
     let subnet = Subnet::from_doc(subnet)?;
     let cidr = BridgeSubnet::parse(BridgeKind::EastWest, &subnet.cidr)
         .map_err(|e| corrupt(format!("bridge subnet {}: {e}", subnet.id)))?;
-    Ok(Some(Bridge {
+    Ok(Bridge {
         network,
         subnet,
         cidr,
-    }))
+    })
+}
+
+/// The project's bridge, read in `tx`.
+async fn bridge_in(tx: &mut NeutronTx, project_id: &str) -> Result<Option<Bridge>, NeutronError> {
+    let nets = tx
+        .list(NeutronKind::Network, &bridge_filter(project_id))
+        .await?;
+    let Some(net) = nets.first() else {
+        return Ok(None);
+    };
+    let id = Network::from_doc(net)?.id;
+    let subnets = tx.list(NeutronKind::Subnet, &on_network(&id)).await?;
+    assemble(net, &subnets).map(Some)
 }
 
 impl Neutron {
@@ -122,10 +129,21 @@ impl Neutron {
         }
     }
 
-    /// The project's bridge, if it has one.
+    /// The project's bridge, if it has one (read without a transaction).
     pub async fn find_bridge(&self, project_id: &str) -> Result<Option<Bridge>, NeutronError> {
-        let mut tx = self.store.neutron_tx().await?;
-        bridge_in(&mut tx, project_id).await
+        let nets = self
+            .store
+            .neutron_list(NeutronKind::Network, &bridge_filter(project_id))
+            .await?;
+        let Some(net) = nets.first() else {
+            return Ok(None);
+        };
+        let id = Network::from_doc(net)?.id;
+        let subnets = self
+            .store
+            .neutron_list(NeutronKind::Subnet, &on_network(&id))
+            .await?;
+        assemble(net, &subnets).map(Some)
     }
 
     /// The project's bridge, made if it has none (once across instances).
@@ -253,12 +271,12 @@ impl Neutron {
         pod_id: &str,
         router_id: &str,
     ) -> Result<Option<Port>, NeutronError> {
-        let mut tx = self.store.neutron_tx().await?;
-        let name = bridge_port_name(pod_id, router_id);
-        match tx.find_reserved_port(&bridge.network.id, &name).await? {
-            Some(doc) => Ok(Some(Port::from_doc(&doc)?)),
-            None => Ok(None),
-        }
+        let mut filter = on_network(&bridge.network.id);
+        filter
+            .eq
+            .push(("name".into(), vec![bridge_port_name(pod_id, router_id)]));
+        let docs = self.store.neutron_list(NeutronKind::Port, &filter).await?;
+        docs.first().map(Port::from_doc).transpose()
     }
 
     /// Deletes the bridge port of `router_id` in `pod_id` (its copies
@@ -298,15 +316,7 @@ impl Neutron {
             return Ok(false);
         }
         let net_id = bridge.network.id.as_str();
-        let ports = tx
-            .list(
-                NeutronKind::Port,
-                &NeutronFilter {
-                    eq: vec![("network_id".into(), vec![net_id.to_string()])],
-                    ..Default::default()
-                },
-            )
-            .await?;
+        let ports = tx.list(NeutronKind::Port, &on_network(net_id)).await?;
         if !ports.is_empty() {
             return Ok(false);
         }
