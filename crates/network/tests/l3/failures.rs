@@ -1,0 +1,138 @@
+//! A pod down while a router is synced: the handler fails transiently, and
+//! the job engine retries it until the pod is back.
+
+use std::time::Duration;
+
+use std::sync::Arc;
+
+use tricircle_jobs::{Engine, EngineConfig, JobError, Registry};
+use tricircle_network::bottom::{bottom_network_name, Bottom};
+use tricircle_pods::health::BreakerConfig;
+use tricircle_pods::testing::InMemoryCloud;
+use tricircle_pods::{Fault, PodClientOptions};
+use tricircle_store::{Job, JobStatus};
+
+use crate::env::*;
+
+#[tokio::test]
+async fn a_pod_down_fails_the_sync_for_a_retry_that_completes_it() {
+    let env = Env::new().await;
+    let (t, vms) = env.two_pods_one_router().await;
+    let url = InMemoryCloud::pod_url("Pod2");
+    env.cloud
+        .transport
+        .set_fault(&url, Some(Fault::Unavailable));
+    let down = env.run_sync(&t.router).await;
+    assert!(matches!(down, Err(JobError::Retry(_))), "{down:?}");
+
+    // Back up. A create whose answer was lost keeps its lock until it is
+    // stale; the retry runs once it is (a worker whose locks go stale at
+    // once stands in for the time that takes).
+    env.cloud.transport.set_fault(&url, None);
+    let later = Bottom::new(
+        env.neutron().clone(),
+        env.cloud.pod_client(&PodClientOptions::default()),
+        env.cloud.keystone.clone(),
+        Duration::ZERO,
+    );
+    let job = env.jobs("router_sync", &t.router).await.pop().unwrap();
+    let registry = tricircle_network::handlers::register(Registry::new(), later);
+    registry
+        .handler("router_sync")
+        .unwrap()
+        .run(&job)
+        .await
+        .unwrap();
+
+    let (r1, _) = env.bottom_router("Pod1", &t.router).await;
+    let (r2, ifaces2) = env.bottom_router("Pod2", &t.router).await;
+    assert_eq!(ifaces2.len(), 2, "{ifaces2:?}");
+    assert_eq!(routes(&r1).len(), 1);
+    assert_eq!(routes(&r1)[0].0, format!("{}/32", ip(&vms[1])));
+    assert_eq!(routes(&r2)[0].0, format!("{}/32", ip(&vms[0])));
+    // One of each piece in Pod2 despite the lost answers.
+    let bridge = env.neutron().find_bridge("p1").await.unwrap().unwrap();
+    let name = bottom_network_name(&bridge.network.id, "bridge-net-p1");
+    env.one_in_pod("Pod2", "networks", &format!("name={name}"))
+        .await;
+    env.run_sync(&t.router).await.unwrap();
+}
+
+/// Polls the job until `done` says so (an event the engine causes; the
+/// bound only keeps a broken run from hanging).
+async fn wait_for(env: &Env, id: &str, done: impl Fn(&Job) -> bool) -> Job {
+    for _ in 0..1000 {
+        let job = env.store.get_job(id).await.unwrap();
+        if done(&job) {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "job {id} never got there: {:?}",
+        env.store.get_job(id).await
+    );
+}
+
+#[tokio::test]
+async fn the_engine_retries_the_sync_until_the_pod_is_back() {
+    let env = Env::new().await;
+    let (t, vms) = env.two_pods_one_router().await;
+    let url = InMemoryCloud::pod_url("Pod2");
+    env.cloud
+        .transport
+        .set_fault(&url, Some(Fault::Unavailable));
+    // A worker whose creation locks go stale soon: a retry takes over
+    // what the failed run may have left half made.
+    // Its breaker lets a call through to a down pod soon, too.
+    let options = PodClientOptions {
+        breaker: BreakerConfig {
+            retry_interval: Duration::from_millis(100),
+            ..BreakerConfig::default()
+        },
+        ..PodClientOptions::default()
+    };
+    let bottom = Bottom::new(
+        env.neutron().clone(),
+        env.cloud.pod_client(&options),
+        env.cloud.keystone.clone(),
+        Duration::from_millis(200),
+    );
+    let registry = Arc::new(tricircle_network::handlers::register(
+        Registry::new(),
+        bottom,
+    ));
+    let engine = Engine::new(
+        env.store.store.clone(),
+        registry,
+        EngineConfig {
+            poll_interval: Duration::from_millis(20),
+            backoff_base: Duration::from_millis(20),
+            backoff_cap: Duration::from_millis(200),
+            max_attempts: 1000,
+            ..Default::default()
+        },
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = engine.spawn(async move {
+        let _ = stopped.await;
+    });
+    let id = env.jobs("router_sync", &t.router).await[0].id.clone();
+
+    let failed = wait_for(&env, &id, |j| j.attempts >= 2).await;
+    assert!(
+        failed.last_error.as_deref().unwrap_or("").contains("Pod2"),
+        "{failed:?}"
+    );
+    env.cloud.transport.set_fault(&url, None);
+    let done = wait_for(&env, &id, |j| j.status == JobStatus::Success).await;
+    assert!(done.attempts >= 2, "{done:?}");
+    let _ = stop.send(());
+    task.await.unwrap();
+
+    let (r1, _) = env.bottom_router("Pod1", &t.router).await;
+    let (r2, ifaces2) = env.bottom_router("Pod2", &t.router).await;
+    assert_eq!(ifaces2.len(), 2, "{ifaces2:?}");
+    assert_eq!(routes(&r1)[0].0, format!("{}/32", ip(&vms[1])));
+    assert_eq!(routes(&r2)[0].0, format!("{}/32", ip(&vms[0])));
+}
