@@ -175,3 +175,34 @@ async fn router_sync(b: Bottom, p: RouterSync, job: Job) -> Result<(), JobError>
         .await
         .map_err(sync_failed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sync_retries_unless_refused_as_wrong() {
+        let retry = |e| matches!(sync_failed(e), JobError::Retry(_));
+        assert!(retry(BottomError::Unavailable {
+            pod: "Pod1".into(),
+            detail: "down".into()
+        }));
+        assert!(retry(BottomError::Gone("being deleted".into())));
+        assert!(retry(BottomError::Top(NeutronError::unavailable("busy"))));
+        assert!(retry(BottomError::Top(NeutronError::port_not_found("p"))));
+        assert!(retry(BottomError::Refused {
+            pod: "Pod1".into(),
+            what: "x".into(),
+            status: 409,
+            message: "in use".into()
+        }));
+        assert!(!retry(BottomError::Top(NeutronError::bad_request("no"))));
+        assert!(!retry(BottomError::Conflict("port of another".into())));
+        assert!(!retry(BottomError::Refused {
+            pod: "Pod1".into(),
+            what: "x".into(),
+            status: 400,
+            message: "bad".into()
+        }));
+    }
+}

@@ -191,4 +191,23 @@ mod tests {
         let bare: PortUpdate = serde_json::from_value(json!({"port_id": "p1"})).unwrap();
         assert_eq!(bare.project_id, None);
     }
+
+    /// One job per router: its id is the resource (so requests coalesce),
+    /// the project rides along for the teardown.
+    #[test]
+    fn router_sync_is_keyed_by_the_router() {
+        let job = RouterSync::new("r1", "proj").new_job("proj").unwrap();
+        assert_eq!(
+            job,
+            NewJob {
+                job_type: "router_sync".into(),
+                project_id: "proj".into(),
+                resource_id: "r1".into(),
+                resource: json!({"router_id": "r1", "project_id": "proj"}),
+            }
+        );
+        let bare: RouterSync = serde_json::from_value(json!({"router_id": "r1"})).unwrap();
+        assert_eq!(bare.project_id, None);
+        assert_eq!(bare.resource_id(), "r1");
+    }
 }
