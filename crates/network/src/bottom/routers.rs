@@ -275,9 +275,15 @@ impl Bottom {
             };
             view.pods.insert(part.pod.pod_id.clone(), router);
         }
+        // Where each VM is: the pod holding its port's copy.
+        let ids: Vec<String> = wiring.vm_ports.iter().map(|p| p.id.clone()).collect();
+        let mut homes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (top, pod) in self.store().copy_pods_of(&ids, ResourceType::Port).await? {
+            homes.entry(top).or_default().push(pod);
+        }
         for port in &wiring.vm_ports {
-            for (pod, _) in self.copies(&port.id, ResourceType::Port).await? {
-                let Some(router) = view.pods.get_mut(&pod.pod_id) else {
+            for pod_id in homes.get(&port.id).into_iter().flatten() {
+                let Some(router) = view.pods.get_mut(pod_id) else {
                     continue;
                 };
                 for ip in &port.fixed_ips {
