@@ -93,13 +93,40 @@ impl Bottom {
             }
         }
         // Pods with a bottom router and nothing attached any more.
-        for (pod, bottom) in self.copies(router_id, ResourceType::Router).await? {
+        for (pod, bottom) in self.bottom_routers(router_id).await? {
             if !wanted.contains_key(&pod.pod_id) {
-                self.teardown_pod(&pod, router_id, Some(&bottom), bridge.as_ref())
+                self.teardown_pod(&pod, router_id, bottom.as_deref(), bridge.as_ref())
                     .await?;
             }
         }
         Ok(())
+    }
+
+    /// The pods with a bottom router of `router_id`, with its id; a create
+    /// whose answer was lost (its lock stale) with the router the pod may
+    /// have made under that name, if any. A create still under way is
+    /// waited for (a transient failure).
+    async fn bottom_routers(&self, router_id: &str) -> Result<Vec<(Pod, Option<String>)>> {
+        let mut out: Vec<(Pod, Option<String>)> = self
+            .copies(router_id, ResourceType::Router)
+            .await?
+            .into_iter()
+            .map(|(pod, b)| (pod, Some(b)))
+            .collect();
+        for r in self.unfinished(router_id, ResourceType::Router).await? {
+            let Some(pod) = self.store().find_pod(&r.pod_id).await? else {
+                continue;
+            };
+            if !stale(&r.updated_at, self.lock_timeout) {
+                return Err(BottomError::Unavailable {
+                    pod: pod.pod_name.clone(),
+                    detail: format!("the router {router_id} is still being created"),
+                });
+            }
+            let found = self.find_by_name(&pod, "routers", router_id).await?;
+            out.push((pod, found));
+        }
+        Ok(out)
     }
 
     /// The bottom router, its bridge port and its interfaces in one pod.
@@ -405,24 +432,8 @@ impl Bottom {
     async fn teardown_router(&self, router_id: &str, project_id: &str) -> Result<()> {
         let bridge = self.neutron.find_bridge(project_id).await?;
         let bridge = bridge.as_ref();
-        for (pod, bottom) in self.copies(router_id, ResourceType::Router).await? {
-            self.teardown_pod(&pod, router_id, Some(&bottom), bridge)
-                .await?;
-        }
-        // A create whose answer was lost: the pod may hold a router of
-        // that name.
-        for r in self.unfinished(router_id, ResourceType::Router).await? {
-            let Some(pod) = self.store().find_pod(&r.pod_id).await? else {
-                continue;
-            };
-            if !stale(&r.updated_at, self.lock_timeout) {
-                return Err(BottomError::Unavailable {
-                    pod: pod.pod_name.clone(),
-                    detail: format!("the router {router_id} is still being created"),
-                });
-            }
-            let found = self.find_by_name(&pod, "routers", router_id).await?;
-            self.teardown_pod(&pod, router_id, found.as_deref(), bridge)
+        for (pod, bottom) in self.bottom_routers(router_id).await? {
+            self.teardown_pod(&pod, router_id, bottom.as_deref(), bridge)
                 .await?;
         }
         // Bridge ports of pods whose bottom router went in an earlier run.

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+use serde_json::json;
+
 use tricircle_jobs::{Engine, EngineConfig, JobError, Registry};
 use tricircle_network::bottom::{bottom_network_name, Bottom};
 use tricircle_pods::health::BreakerConfig;
@@ -135,4 +137,78 @@ async fn the_engine_retries_the_sync_until_the_pod_is_back() {
     assert_eq!(ifaces2.len(), 2, "{ifaces2:?}");
     assert_eq!(routes(&r1)[0].0, format!("{}/32", ip(&vms[1])));
     assert_eq!(routes(&r2)[0].0, format!("{}/32", ip(&vms[0])));
+}
+
+#[tokio::test]
+async fn a_lost_router_create_in_a_pod_no_longer_wanted_is_cleaned_up() {
+    let env = Env::new().await;
+    let (t, _) = env.two_pods_one_router().await;
+    let url = InMemoryCloud::pod_url("Pod2");
+    env.cloud.transport.set_fault(&url, Some(Fault::Hang));
+    // Pod2's bottom router: asked for, no answer in time — its creation
+    // lock stays (the pod may have made it).
+    let hasty = Bottom::new(
+        env.neutron().clone(),
+        env.cloud.pod_client(&PodClientOptions {
+            timeout: Duration::from_millis(200),
+            ..PodClientOptions::default()
+        }),
+        env.cloud.keystone.clone(),
+        LONG,
+    );
+    let lost = hasty.sync_router(&t.router, "p1").await;
+    assert!(matches!(&lost, Err(e) if e.is_transient()), "{lost:?}");
+    let pod2 = env.pods[1].pod_id.clone();
+    assert_eq!(router_routings(&env, &t.router, &pod2).await.len(), 1);
+
+    // subnet2 detached: Pod2 is no longer wanted. While its lock is fresh
+    // the sync waits (fails transiently); once stale, and Pod2 back, the
+    // router the pod may have made is looked for by name and the lock,
+    // with Pod2's bridge port, goes.
+    env.neutron()
+        .remove_router_interface(
+            &user("p1"),
+            &t.router,
+            json!({"subnet_id": t.subnets[1]["id"]}),
+        )
+        .await
+        .unwrap();
+    env.cloud.transport.set_fault(&url, None);
+    let fresh = env.bottom.sync_router(&t.router, "p1").await;
+    assert!(matches!(&fresh, Err(e) if e.is_transient()), "{fresh:?}");
+    let later = Bottom::new(
+        env.neutron().clone(),
+        env.cloud.pod_client(&PodClientOptions::default()),
+        env.cloud.keystone.clone(),
+        Duration::ZERO,
+    );
+    later.sync_router(&t.router, "p1").await.unwrap();
+    assert!(router_routings(&env, &t.router, &pod2).await.is_empty());
+    assert!(env.in_pod("Pod2", "routers", "").await.is_empty());
+    let bridge = env.neutron().find_bridge("p1").await.unwrap().unwrap();
+    let port = env
+        .neutron()
+        .find_bridge_port(&bridge, &pod2, &t.router)
+        .await
+        .unwrap();
+    assert!(port.is_none(), "{port:?}");
+    let (_, ifaces) = env.bottom_router("Pod1", &t.router).await;
+    assert_eq!(ifaces.len(), 2);
+}
+
+/// The routings (copies and creation locks) of a router in a pod.
+async fn router_routings(env: &Env, router: &str, pod_id: &str) -> Vec<tricircle_store::Routing> {
+    env.store
+        .list_routings(
+            &tricircle_store::RoutingFilter {
+                top_id: Some(router.to_string()),
+                pod_id: Some(pod_id.to_string()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap()
+        .routings
 }
