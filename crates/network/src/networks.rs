@@ -712,7 +712,9 @@ impl Neutron {
     pub async fn delete_network(&self, scope: &Scope, id: &str) -> Result<(), NeutronError> {
         let mut tx = self.store.neutron_tx().await?;
         let net = visible(scope, tx.lock(NeutronKind::Network, id).await?, id)?;
-        let project_id = Network::from_doc(&net)?.project_id;
+        let network = Network::from_doc(&net)?;
+        crate::routers::bridge::refuse_bridge_network(&network)?;
+        let project_id = network.project_id;
         if !scope.owns(&project_id) {
             return Err(NeutronError::policy("rule:delete_network"));
         }

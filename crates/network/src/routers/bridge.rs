@@ -49,6 +49,36 @@ pub fn bridge_port_name(pod_id: &str, router_id: &str) -> String {
     format!("bridge_port_{pod_id}_{router_id}")
 }
 
+/// Refuses an API delete of a bridge network: Tricircle's own, it goes
+/// with its project's last router (deleted under a router in use, its
+/// pods would lose each other).
+pub(crate) fn refuse_bridge_network(net: &Network) -> Result<(), NeutronError> {
+    if net.project_id == BRIDGE_PROJECT && net.name.starts_with("bridge-net-") {
+        return Err(NeutronError::conflict(
+            "NetworkInUse",
+            format!(
+                "Network {} is a bridge between pods: it goes with its project's last router.",
+                net.id
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// [`refuse_bridge_network`] for the bridge's subnet.
+pub(crate) fn refuse_bridge_subnet(subnet: &Subnet) -> Result<(), NeutronError> {
+    if subnet.project_id == BRIDGE_PROJECT && subnet.name.starts_with("bridge-subnet-") {
+        return Err(NeutronError::conflict(
+            "SubnetInUse",
+            format!(
+                "Subnet {} is a bridge between pods: it goes with its project's last router.",
+                subnet.id
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A project's east-west bridge at the top.
 #[derive(Debug, Clone)]
 pub struct Bridge {

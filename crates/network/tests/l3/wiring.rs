@@ -278,3 +278,40 @@ async fn a_subnet_in_the_bridge_pools_is_refused_as_an_interface() {
     }
     assert!(env.jobs("router_sync", router).await.is_empty());
 }
+
+#[tokio::test]
+async fn the_bridge_is_hidden_from_the_tenant_and_no_api_deletes_it() {
+    let env = Env::new().await;
+    let (t, _) = env.two_pods_one_router().await;
+    env.bottom.sync_router(&t.router, "p1").await.unwrap();
+    let bridge = env.neutron().find_bridge("p1").await.unwrap().unwrap();
+    let n = env.neutron();
+    let tenant = user("p1");
+    assert!(n
+        .get_network(&tenant, &bridge.network.id)
+        .await
+        .unwrap_err()
+        .is_not_found());
+    let listed = n
+        .list_networks(&tenant, &tricircle_network::ListQuery::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(listed.len(), 2, "the tenant's own two: {listed:?}");
+    let admin = Scope {
+        project_id: "admin".into(),
+        user_id: "admin".into(),
+        is_admin: true,
+    };
+    let e = n
+        .delete_subnet(&admin, &bridge.subnet.id)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, "SubnetInUse", "{e}");
+    let e = n
+        .delete_network(&admin, &bridge.network.id)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, "NetworkInUse", "{e}");
+    assert!(n.find_bridge("p1").await.unwrap().is_some());
+}
