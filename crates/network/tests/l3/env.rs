@@ -24,6 +24,14 @@ pub fn user(p: &str) -> Scope {
     }
 }
 
+pub fn admin() -> Scope {
+    Scope {
+        project_id: "admin".into(),
+        user_id: "admin".into(),
+        is_admin: true,
+    }
+}
+
 pub fn s(v: &Value) -> &str {
     v.as_str().unwrap()
 }
@@ -99,25 +107,20 @@ impl Env {
         Bottom::new(neutron, client, self.cloud.keystone.clone(), LONG)
     }
 
+    /// This instance's top with its own pod client and creation-lock
+    /// timeout: a worker configured otherwise.
+    pub fn worker(&self, options: &PodClientOptions, lock_timeout: Duration) -> Bottom {
+        let client = self.cloud.pod_client(options);
+        let keystone = self.cloud.keystone.clone();
+        Bottom::new(self.neutron().clone(), client, keystone, lock_timeout)
+    }
+
     /// `GET /v2.0/{collection}?{query}` on a pod as the service user.
     pub async fn in_pod(&self, pod: &str, collection: &str, query: &str) -> Vec<Value> {
-        let pods = self.cloud.pod_client(&PodClientOptions::default());
-        let r = pods
-            .send_as_service(
-                &self.cloud.keystone,
-                ServiceCall {
-                    pod,
-                    service_type: "network",
-                    method: Method::GET,
-                    path: PodPath::fixed("/v2.0").join(&PodPath::of([collection])),
-                    query: Some(query.to_string()),
-                    body: None,
-                },
-            )
-            .await
-            .unwrap();
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        let (status, v) = self
+            .send(pod, Method::GET, &[collection], Some(query), Value::Null)
+            .await;
+        assert_eq!(status, 200, "{v}");
         v[collection.replace('-', "_")]
             .as_array()
             .cloned()
@@ -127,6 +130,18 @@ impl Env {
     /// `{method} /v2.0/{path}` on a pod as the service user (an
     /// operator's change behind Tricircle's back); its status.
     pub async fn pod_call(&self, pod: &str, method: Method, path: &[&str], body: Value) -> u16 {
+        self.send(pod, method, path, None, body).await.0
+    }
+
+    /// One call to a pod's Neutron as the service user: status and body.
+    async fn send(
+        &self,
+        pod: &str,
+        method: Method,
+        path: &[&str],
+        query: Option<&str>,
+        body: Value,
+    ) -> (u16, Value) {
         let pods = self.cloud.pod_client(&PodClientOptions::default());
         let r = pods
             .send_as_service(
@@ -136,13 +151,14 @@ impl Env {
                     service_type: "network",
                     method,
                     path: PodPath::fixed("/v2.0").join(&PodPath::of(path.iter().copied())),
-                    query: None,
+                    query: query.map(str::to_string),
                     body: (!body.is_null()).then(|| body.to_string().into()),
                 },
             )
             .await
             .unwrap();
-        r.status
+        let v = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        (r.status, v)
     }
 
     /// The one member of a pod's collection that `query` selects.

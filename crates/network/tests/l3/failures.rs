@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use tricircle_jobs::{Engine, EngineConfig, JobError, Registry};
-use tricircle_network::bottom::{bottom_network_name, Bottom};
+use tricircle_network::bottom::bottom_network_name;
 use tricircle_pods::health::BreakerConfig;
 use tricircle_pods::testing::InMemoryCloud;
 use tricircle_pods::{Fault, PodClientOptions};
@@ -31,12 +31,7 @@ async fn a_pod_down_fails_the_sync_for_a_retry_that_completes_it() {
     // stale; the retry runs once it is (a worker whose locks go stale at
     // once stands in for the time that takes).
     env.cloud.transport.set_fault(&url, None);
-    let later = Bottom::new(
-        env.neutron().clone(),
-        env.cloud.pod_client(&PodClientOptions::default()),
-        env.cloud.keystone.clone(),
-        Duration::ZERO,
-    );
+    let later = env.worker(&PodClientOptions::default(), Duration::ZERO);
     let job = env.jobs("router_sync", &t.router).await.pop().unwrap();
     let registry = tricircle_network::handlers::register(Registry::new(), later);
     registry
@@ -94,12 +89,7 @@ async fn the_engine_retries_the_sync_until_the_pod_is_back() {
         },
         ..PodClientOptions::default()
     };
-    let bottom = Bottom::new(
-        env.neutron().clone(),
-        env.cloud.pod_client(&options),
-        env.cloud.keystone.clone(),
-        Duration::from_millis(200),
-    );
+    let bottom = env.worker(&options, Duration::from_millis(200));
     let registry = Arc::new(tricircle_network::handlers::register(
         Registry::new(),
         bottom,
@@ -147,15 +137,11 @@ async fn a_lost_router_create_in_a_pod_no_longer_wanted_is_cleaned_up() {
     env.cloud.transport.set_fault(&url, Some(Fault::Hang));
     // Pod2's bottom router: asked for, no answer in time — its creation
     // lock stays (the pod may have made it).
-    let hasty = Bottom::new(
-        env.neutron().clone(),
-        env.cloud.pod_client(&PodClientOptions {
-            timeout: Duration::from_millis(200),
-            ..PodClientOptions::default()
-        }),
-        env.cloud.keystone.clone(),
-        LONG,
-    );
+    let options = PodClientOptions {
+        timeout: Duration::from_millis(200),
+        ..PodClientOptions::default()
+    };
+    let hasty = env.worker(&options, LONG);
     let lost = hasty.sync_router(&t.router, "p1").await;
     assert!(matches!(&lost, Err(e) if e.is_transient()), "{lost:?}");
     let pod2 = env.pods[1].pod_id.clone();
@@ -176,12 +162,7 @@ async fn a_lost_router_create_in_a_pod_no_longer_wanted_is_cleaned_up() {
     env.cloud.transport.set_fault(&url, None);
     let fresh = env.bottom.sync_router(&t.router, "p1").await;
     assert!(matches!(&fresh, Err(e) if e.is_transient()), "{fresh:?}");
-    let later = Bottom::new(
-        env.neutron().clone(),
-        env.cloud.pod_client(&PodClientOptions::default()),
-        env.cloud.keystone.clone(),
-        Duration::ZERO,
-    );
+    let later = env.worker(&PodClientOptions::default(), Duration::ZERO);
     later.sync_router(&t.router, "p1").await.unwrap();
     assert!(router_routings(&env, &t.router, &pod2).await.is_empty());
     assert!(env.in_pod("Pod2", "routers", "").await.is_empty());

@@ -4,8 +4,6 @@
 use serde_json::{json, Value};
 use tricircle_network::bottom::bottom_network_name;
 
-use tricircle_network::Scope;
-
 use crate::env::*;
 
 #[tokio::test]
@@ -197,14 +195,7 @@ async fn two_instances_syncing_at_once_make_one_bridge_and_one_of_each_piece() {
 
         let bridges: Vec<Value> = env
             .neutron()
-            .list_networks(
-                &Scope {
-                    project_id: "admin".into(),
-                    user_id: "admin".into(),
-                    is_admin: true,
-                },
-                &tricircle_network::ListQuery::default(),
-            )
+            .list_networks(&admin(), &tricircle_network::ListQuery::default())
             .await
             .unwrap()
             .items
@@ -298,11 +289,7 @@ async fn the_bridge_is_hidden_from_the_tenant_and_no_api_deletes_it() {
         .unwrap()
         .items;
     assert_eq!(listed.len(), 2, "the tenant's own two: {listed:?}");
-    let admin = Scope {
-        project_id: "admin".into(),
-        user_id: "admin".into(),
-        is_admin: true,
-    };
+    let admin = admin();
     let e = n
         .delete_subnet(&admin, &bridge.subnet.id)
         .await
