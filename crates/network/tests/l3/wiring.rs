@@ -302,3 +302,42 @@ async fn the_bridge_is_hidden_from_the_tenant_and_no_api_deletes_it() {
     assert_eq!(e.kind, "NetworkInUse", "{e}");
     assert!(n.find_bridge("p1").await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn bridges_are_made_once_per_project_and_never_share_a_cidr() {
+    for store in tricircle_store::testing::all().await {
+        let label = store.label();
+        let env = Env::on(store).await;
+        let other = env.another().await;
+        let (a, b) = (env.neutron(), other.neutron());
+        // Eight asks at once over two instances, for two projects.
+        let asks = (0..8).map(|i| {
+            let n = if i % 2 == 0 { a } else { b };
+            let project = if i % 4 < 2 { "pa" } else { "pb" };
+            async move { (project, n.ensure_bridge(project).await.unwrap()) }
+        });
+        let made = futures::future::join_all(asks).await;
+        for project in ["pa", "pb"] {
+            let ids: std::collections::BTreeSet<&str> = made
+                .iter()
+                .filter(|(p, _)| *p == project)
+                .map(|(_, b)| b.network.id.as_str())
+                .collect();
+            assert_eq!(ids.len(), 1, "{label} {project}: {ids:?}");
+        }
+        let cidrs: std::collections::BTreeSet<String> =
+            made.iter().map(|(_, b)| b.subnet.cidr.clone()).collect();
+        assert_eq!(cidrs.len(), 2, "{label}: a CIDR per project: {cidrs:?}");
+        let segments: std::collections::BTreeSet<Option<i64>> = made
+            .iter()
+            .map(|(_, b)| b.network.segmentation_id)
+            .collect();
+        assert_eq!(segments.len(), 2, "{label}: a segment per project");
+        let all = a
+            .list_networks(&admin(), &tricircle_network::ListQuery::default())
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(all.len(), 2, "{label}: {all:?}");
+    }
+}
