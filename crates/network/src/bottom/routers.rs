@@ -32,14 +32,12 @@ use tricircle_store::Pod;
 
 use super::{Bottom, BottomError, Result};
 use crate::model::{Port, Router};
+use crate::ports::ROUTER_INTERFACE;
 use crate::routers::bridge::Bridge;
 use crate::routers::wiring::RouterWiring;
 
 /// How many pods one router's sync sets up at once.
 const PODS_AT_ONCE: usize = 4;
-
-/// Device owner of a router's interface ports in a pod.
-const INTERFACE: &str = "network:router_interface";
 
 /// One pod's part of a top router, as set up.
 struct PodPart {
@@ -249,7 +247,7 @@ impl Bottom {
 
     /// The interface ports of a bottom router.
     async fn interfaces(&self, pod: &Pod, bottom_router: &str) -> Result<Vec<Port>> {
-        let query = format!("device_id={bottom_router}&device_owner={INTERFACE}");
+        let query = format!("device_id={bottom_router}&device_owner={ROUTER_INTERFACE}");
         let ports: Vec<Port> = self.list(pod, "ports", "ports", query).await?;
         Ok(ports)
     }
@@ -334,30 +332,20 @@ impl Bottom {
                 .get(&part.pod.pod_id)
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            self.set_routes(&part.pod, &part.bottom_router, desired)
-                .await?;
+            self.set_routes(part, &wiring.router.id, desired).await?;
         }
         Ok(())
     }
 
     /// Writes a bottom router's whole route list unless it is `desired`
     /// already.
-    async fn set_routes(
-        &self,
-        pod: &Pod,
-        bottom_router: &str,
-        desired: &[ExtraRoute],
-    ) -> Result<()> {
+    async fn set_routes(&self, part: &PodPart, top_id: &str, desired: &[ExtraRoute]) -> Result<()> {
+        let (pod, bottom_router) = (&part.pod, part.bottom_router.as_str());
         let Some(current) = self
             .show::<Router>(pod, "routers", "router", bottom_router)
             .await?
         else {
-            return Err(BottomError::Refused {
-                pod: pod.pod_name.clone(),
-                what: format!("reading router {bottom_router}"),
-                status: 409,
-                message: "the bottom router is gone".into(),
-            });
+            return Err(self.router_gone(pod, top_id).await);
         };
         let parsed: Vec<ExtraRoute> = current
             .routes
@@ -379,24 +367,27 @@ impl Bottom {
             .iter()
             .map(|r| json!({"destination": r.destination.to_string(), "nexthop": r.nexthop.to_string()}))
             .collect();
+        let body = json!({ "routes": routes });
         match self
-            .update(
-                pod,
-                "routers",
-                "router",
-                bottom_router,
-                json!({ "routes": routes }),
-            )
+            .update(pod, "routers", "router", bottom_router, body)
             .await?
         {
             Some(_) => Ok(()),
-            None => Err(BottomError::Refused {
-                pod: pod.pod_name.clone(),
-                what: format!("updating router {bottom_router}"),
-                status: 409,
-                message: "the bottom router is gone".into(),
-            }),
+            None => Err(self.router_gone(pod, top_id).await),
         }
+    }
+
+    /// A bottom router vanished under a run (removed behind our back): its
+    /// routing goes, so that the next run (this one fails, for a retry)
+    /// makes it again.
+    async fn router_gone(&self, pod: &Pod, top_id: &str) -> BottomError {
+        if let Err(e) = self.forget_copy(pod, top_id, ResourceType::Router).await {
+            return e;
+        }
+        BottomError::Gone(format!(
+            "The bottom router of router {top_id} in pod {} is gone; it is made again.",
+            pod.pod_name
+        ))
     }
 
     /// Removes the interfaces of a bottom router on subnets no longer
