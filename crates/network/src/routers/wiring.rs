@@ -8,7 +8,6 @@ use std::collections::BTreeSet;
 use tricircle_jobs::JobPayload;
 use tricircle_store::{NeutronFilter, NeutronKind, NeutronTx, NewJob};
 
-use super::router_ports_in;
 use crate::jobs_types::RouterSync;
 use crate::model::{Port, Resource, Router, Subnet};
 use crate::ports::ROUTER_INTERFACE;
@@ -99,24 +98,39 @@ pub(crate) async fn router_jobs_for_ports(
 
 impl Neutron {
     /// A router's wiring as the top has it now; `None` once it is gone.
+    /// Read without a transaction: a change made meanwhile records the
+    /// job again, and the next run reads it.
     pub async fn router_wiring(
         &self,
         router_id: &str,
     ) -> Result<Option<RouterWiring>, NeutronError> {
-        let mut tx = self.store.neutron_tx().await?;
-        let Some(doc) = tx.get(NeutronKind::Router, router_id).await? else {
+        let Some(doc) = self
+            .store
+            .neutron_get(NeutronKind::Router, router_id)
+            .await?
+        else {
             return Ok(None);
         };
         let router = Router::from_doc(&doc)?;
+        let interfaces = NeutronFilter {
+            eq: vec![
+                ("device_id".into(), vec![router_id.to_string()]),
+                ("device_owner".into(), vec![ROUTER_INTERFACE.to_string()]),
+            ],
+            ..Default::default()
+        };
         let mut subnet_ids = BTreeSet::new();
-        for p in router_ports_in(&mut tx, router_id).await? {
-            if p.device_owner == ROUTER_INTERFACE {
-                subnet_ids.extend(p.fixed_ips.iter().map(|ip| ip.subnet_id.clone()));
-            }
+        for p in Port::from_docs(
+            &self
+                .store
+                .neutron_list(NeutronKind::Port, &interfaces)
+                .await?,
+        )? {
+            subnet_ids.extend(p.fixed_ips.into_iter().map(|ip| ip.subnet_id));
         }
         let mut subnets = Vec::new();
         for id in &subnet_ids {
-            if let Some(s) = tx.get(NeutronKind::Subnet, id).await? {
+            if let Some(s) = self.store.neutron_get(NeutronKind::Subnet, id).await? {
                 subnets.push(Subnet::from_doc(&s)?);
             }
         }
@@ -124,14 +138,13 @@ impl Neutron {
         let docs = if networks.is_empty() {
             Vec::new()
         } else {
-            tx.list(
-                NeutronKind::Port,
-                &NeutronFilter {
-                    eq: vec![("network_id".into(), networks.into_iter().collect())],
-                    ..Default::default()
-                },
-            )
-            .await?
+            let on_networks = NeutronFilter {
+                eq: vec![("network_id".into(), networks.into_iter().collect())],
+                ..Default::default()
+            };
+            self.store
+                .neutron_list(NeutronKind::Port, &on_networks)
+                .await?
         };
         let vm_ports = Port::from_docs(&docs)?
             .into_iter()
