@@ -460,3 +460,113 @@ async fn a_boot_the_pod_refuses_leaves_no_routing_allocation_or_port() {
     assert_eq!(e.instances_used().await, 0);
     assert!(e.top_ports().await.is_empty(), "{:?}", e.top_ports().await);
 }
+
+/// Servers booted in two pods on two networks of one router, the router
+/// made first: their boots record the router's sync (the interfaces found
+/// no pod yet), and that job wires both pods — each reaches the other's
+/// server through an extra route via the other's bridge address.
+#[tokio::test]
+async fn servers_in_two_pods_behind_one_router_get_routes_to_each_other() {
+    let e = env().await;
+    let scope = Scope {
+        project_id: e.caller.project_id.clone(),
+        user_id: e.caller.user_id.clone(),
+        is_admin: false,
+    };
+    let net2 = e
+        .neutron
+        .create_network(&scope, json!({"name": "net2"}))
+        .await
+        .unwrap();
+    let net2 = net2["id"].as_str().unwrap().to_string();
+    e.neutron
+        .create_subnet(
+            &scope,
+            json!({"network_id": net2, "ip_version": 4, "cidr": "10.0.1.0/24"}),
+        )
+        .await
+        .unwrap();
+    let router = e
+        .neutron
+        .create_router(&scope, json!({"name": "r1"}))
+        .await
+        .unwrap();
+    let router = router["id"].as_str().unwrap().to_string();
+    for net in [&e.network, &net2] {
+        let subnet = e.neutron.get_network(&scope, net).await.unwrap()["subnets"][0].clone();
+        e.neutron
+            .add_router_interface(&scope, &router, json!({"subnet_id": subnet}))
+            .await
+            .unwrap();
+    }
+
+    let (status, vm1) = e.boot("vm1", "az1").await;
+    assert_eq!(status, 202, "{vm1}");
+    let mut req = e.boot_request("vm2", "az2");
+    req.body["server"]["networks"] = json!([{"uuid": net2}]);
+    req.nics = Some(vec![Nic::Network {
+        id: net2.clone(),
+        fixed_ip: None,
+        tag: None,
+    }]);
+    let created = e.compute.servers().create(&e.caller, req).await.unwrap();
+    let Created::Server((status, _, body)) = created else {
+        panic!("a reservation id nobody asked for");
+    };
+    assert_eq!(status.as_u16(), 202);
+    let vm2: Value = serde_json::from_slice(&body).unwrap();
+    let ip_of = |server: &Value, ports: &[Value]| -> String {
+        let port = ports
+            .iter()
+            .find(|p| p["device_id"] == server["server"]["id"])
+            .unwrap();
+        port["fixed_ips"][0]["ip_address"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let ports = e.top_ports().await;
+    let (ip1, ip2) = (ip_of(&vm1, &ports), ip_of(&vm2, &ports));
+
+    let jobs = e
+        .store
+        .list_jobs(
+            &tricircle_store::JobFilter {
+                job_type: Some("router_sync".into()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap()
+        .jobs;
+    assert_eq!(jobs.len(), 1, "one job, the requests coalesced: {jobs:?}");
+    let bottom = Bottom::new(
+        e.neutron.clone(),
+        e.cloud.pod_client(&PodClientOptions::default()),
+        e.cloud.keystone.clone(),
+        Duration::from_secs(30),
+    );
+    let registry = tricircle_network::handlers::register(tricircle_jobs::Registry::new(), bottom);
+    registry
+        .handler("router_sync")
+        .unwrap()
+        .run(&jobs[0])
+        .await
+        .unwrap();
+
+    let bottom_router = |i: usize| {
+        e.pods[i]
+            .network()
+            .routers()
+            .into_iter()
+            .find(|r| r["name"] == router.as_str())
+            .unwrap_or_else(|| panic!("pod {i}: no bottom router"))
+    };
+    let (r1, r2) = (bottom_router(0), bottom_router(1));
+    assert_eq!(r1["routes"].as_array().unwrap().len(), 1, "{r1}");
+    assert_eq!(r1["routes"][0]["destination"], format!("{ip2}/32"));
+    assert_eq!(r2["routes"][0]["destination"], format!("{ip1}/32"));
+    assert_ne!(r1["routes"][0]["nexthop"], r2["routes"][0]["nexthop"]);
+}

@@ -8,11 +8,11 @@ use tricircle_jobs::{Job, JobError, JobPayload, Registry};
 
 use crate::bottom::{bottom_network_name, Bottom, BottomError};
 use crate::jobs_types::{
-    NetworkDelete, NetworkUpdate, PortDelete, PortUpdate, SecurityGroupSync, SubnetDelete,
-    SubnetUpdate,
+    NetworkDelete, NetworkUpdate, PortDelete, PortUpdate, RouterSync, SecurityGroupSync,
+    SubnetDelete, SubnetUpdate,
 };
 use crate::model::{Network, Resource, Subnet};
-use crate::{NeutronError, Scope};
+use crate::{ErrorClass, NeutronError, Scope};
 use tricircle_core::ResourceType;
 
 fn admin() -> Scope {
@@ -39,7 +39,8 @@ pub fn register(registry: Registry, bottom: Bottom) -> Registry {
     let registry = on(registry, &bottom, subnet_delete);
     let registry = on(registry, &bottom, port_update);
     let registry = on(registry, &bottom, port_delete);
-    on(registry, &bottom, security_group_sync)
+    let registry = on(registry, &bottom, security_group_sync);
+    on(registry, &bottom, router_sync)
 }
 
 /// Registers `f` for its payload's job type, with its own handle on the pods.
@@ -150,4 +151,58 @@ async fn security_group_sync(b: Bottom, p: SecurityGroupSync, job: Job) -> Resul
     b.sync_security_group(&job.project_id, &p.security_group_id)
         .await
         .map_err(failed)
+}
+
+/// A router's wiring failed: a pod or the store away, or the top changed
+/// under it (a resource deleted meanwhile) — the next run reads the new
+/// state; only a request the pod or the top refuses as wrong is final.
+fn sync_failed(e: BottomError) -> JobError {
+    let retry = match &e {
+        BottomError::Gone(_) => true,
+        BottomError::Top(t) => !matches!(t.class, ErrorClass::BadRequest | ErrorClass::Forbidden),
+        other => other.is_transient(),
+    };
+    if retry {
+        JobError::Retry(e.to_string())
+    } else {
+        JobError::Fatal(e.to_string())
+    }
+}
+
+async fn router_sync(b: Bottom, p: RouterSync, job: Job) -> Result<(), JobError> {
+    let project_id = p.project_id.as_deref().unwrap_or(&job.project_id);
+    b.sync_router(&p.router_id, project_id)
+        .await
+        .map_err(sync_failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sync_retries_unless_refused_as_wrong() {
+        let retry = |e| matches!(sync_failed(e), JobError::Retry(_));
+        assert!(retry(BottomError::Unavailable {
+            pod: "Pod1".into(),
+            detail: "down".into()
+        }));
+        assert!(retry(BottomError::Gone("being deleted".into())));
+        assert!(retry(BottomError::Top(NeutronError::unavailable("busy"))));
+        assert!(retry(BottomError::Top(NeutronError::port_not_found("p"))));
+        assert!(retry(BottomError::Refused {
+            pod: "Pod1".into(),
+            what: "x".into(),
+            status: 409,
+            message: "in use".into()
+        }));
+        assert!(!retry(BottomError::Top(NeutronError::bad_request("no"))));
+        assert!(!retry(BottomError::Conflict("port of another".into())));
+        assert!(!retry(BottomError::Refused {
+            pod: "Pod1".into(),
+            what: "x".into(),
+            status: 400,
+            message: "bad".into()
+        }));
+    }
 }

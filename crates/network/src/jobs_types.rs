@@ -75,6 +75,39 @@ resource_change!(
     security_group_id
 );
 
+/// Makes every pod's part of one top router (bottom router, bridge port,
+/// interfaces, extra routes) match the top, or removes it once the router
+/// is gone (BEHAVIOUR §6.3). Resource id: the router, so that requests for
+/// one router coalesce.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouterSync {
+    pub router_id: String,
+    /// The router's project: what finds its bridge once it is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+}
+
+impl RouterSync {
+    pub fn new(router_id: &str, project_id: &str) -> RouterSync {
+        RouterSync {
+            router_id: router_id.to_string(),
+            project_id: Some(project_id.to_string()),
+        }
+    }
+}
+
+impl JobPayload for RouterSync {
+    const JOB_TYPE: &'static str = "router_sync";
+    const KEYS: ResourceKeys<'static> = ResourceKeys {
+        id: &["router_id"],
+        required: &[],
+        optional: &["project_id"],
+    };
+    fn resource_id(&self) -> String {
+        self.router_id.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -157,5 +190,24 @@ mod tests {
         );
         let bare: PortUpdate = serde_json::from_value(json!({"port_id": "p1"})).unwrap();
         assert_eq!(bare.project_id, None);
+    }
+
+    /// One job per router: its id is the resource (so requests coalesce),
+    /// the project rides along for the teardown.
+    #[test]
+    fn router_sync_is_keyed_by_the_router() {
+        let job = RouterSync::new("r1", "proj").new_job("proj").unwrap();
+        assert_eq!(
+            job,
+            NewJob {
+                job_type: "router_sync".into(),
+                project_id: "proj".into(),
+                resource_id: "r1".into(),
+                resource: json!({"router_id": "r1", "project_id": "proj"}),
+            }
+        );
+        let bare: RouterSync = serde_json::from_value(json!({"router_id": "r1"})).unwrap();
+        assert_eq!(bare.project_id, None);
+        assert_eq!(bare.resource_id(), "r1");
     }
 }

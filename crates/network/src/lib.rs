@@ -22,7 +22,7 @@ pub mod model;
 mod networks;
 mod ports;
 mod quotas;
-mod routers;
+pub mod routers;
 mod security_groups;
 mod subnets;
 mod zones;

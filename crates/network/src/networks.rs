@@ -104,15 +104,15 @@ const LISTING: Listing<'static> = Listing {
 
 /// A network's segment: what the pods must agree on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Segment {
-    network_type: String,
-    physical_network: Option<String>,
-    segmentation_id: Option<i64>,
+pub(crate) struct Segment {
+    pub(crate) network_type: String,
+    pub(crate) physical_network: Option<String>,
+    pub(crate) segmentation_id: Option<i64>,
 }
 
 /// What provider attributes ask for.
 #[derive(Debug, Clone)]
-struct SegmentRequest {
+pub(crate) struct SegmentRequest {
     network_type: String,
     physical_network: Option<String>,
     segmentation_id: Option<i64>,
@@ -269,12 +269,14 @@ impl Neutron {
     }
 
     /// Allocates (or claims the requested) segment for a new network, in
-    /// `tx`. `Retry` when another instance took it between read and write.
-    async fn allocate_segment(
+    /// `tx`; without a request, of the first of `types` that has one free.
+    /// `Retry` when another instance took it between read and write.
+    pub(crate) async fn allocate_segment(
         &self,
         tx: &mut NeutronTx,
         req: Option<SegmentRequest>,
         network_id: &str,
+        types: &[String],
     ) -> Result<Attempt<Segment>, NeutronError> {
         if let Some(r) = req {
             let physnet = r.physical_network.clone().unwrap_or_default();
@@ -317,7 +319,7 @@ impl Neutron {
                 physical_network: r.physical_network,
             }));
         }
-        for t in &self.cfg.tenant_network_types {
+        for t in types {
             match t.as_str() {
                 "local" => {
                     return Ok(Attempt::Done(Segment {
@@ -519,7 +521,15 @@ impl Neutron {
             let mut tx = self.store.neutron_tx().await?;
             self.check_quota(&mut tx, NeutronKind::Network, &project_id, 1)
                 .await?;
-            let segment = match self.allocate_segment(&mut tx, seg_req.clone(), &id).await? {
+            let segment = match self
+                .allocate_segment(
+                    &mut tx,
+                    seg_req.clone(),
+                    &id,
+                    &self.cfg.tenant_network_types,
+                )
+                .await?
+            {
                 Attempt::Done(s) => s,
                 Attempt::Retry => continue,
             };
@@ -702,7 +712,9 @@ impl Neutron {
     pub async fn delete_network(&self, scope: &Scope, id: &str) -> Result<(), NeutronError> {
         let mut tx = self.store.neutron_tx().await?;
         let net = visible(scope, tx.lock(NeutronKind::Network, id).await?, id)?;
-        let project_id = Network::from_doc(&net)?.project_id;
+        let network = Network::from_doc(&net)?;
+        crate::routers::bridge::refuse_bridge_network(&network)?;
+        let project_id = network.project_id;
         if !scope.owns(&project_id) {
             return Err(NeutronError::policy("rule:delete_network"));
         }

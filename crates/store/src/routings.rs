@@ -156,6 +156,36 @@ impl Store {
         .await?)
     }
 
+    /// `(top_id, pod_id)` of every finished copy of the `top_ids` of one
+    /// type (the pods holding each), asked in batches rather than one
+    /// query per resource.
+    pub async fn copy_pods_of(
+        &self,
+        top_ids: &[String],
+        resource_type: ResourceType,
+    ) -> Result<Vec<(String, String)>> {
+        /// Ids per query, well below every backend's bind limit.
+        const BATCH: usize = 500;
+        let mut out = Vec::new();
+        for chunk in top_ids.chunks(BATCH) {
+            let marks: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT top_id, pod_id FROM routings WHERE resource_type = $1 \
+                 AND bottom_id IS NOT NULL AND bottom_id <> '' AND top_id IN ({}) \
+                 ORDER BY top_id, pod_id",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(resource_type.as_str());
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                out.push((row.try_get("top_id")?, row.try_get("pod_id")?));
+            }
+        }
+        Ok(out)
+    }
+
     /// Removes the routing of a top resource in a pod, if any.
     pub async fn delete_routing_of(
         &self,

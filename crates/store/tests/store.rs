@@ -976,3 +976,43 @@ async fn concurrent_reservations_never_overshoot() {
         assert_eq!(s.usage("p").await.unwrap().instances, 5);
     }
 }
+
+#[tokio::test]
+async fn the_pods_holding_copies_of_many_resources_in_one_ask() {
+    for s in testing::all().await {
+        let (_, p1, p2) = with_pods(&s).await;
+        s.create_routing(&routing("port-a", &p1, "pa", "port"))
+            .await
+            .unwrap();
+        s.create_routing(&routing("port-a", &p2, "pa", "port"))
+            .await
+            .unwrap();
+        s.create_routing(&routing("port-b", &p2, "pb", "port"))
+            .await
+            .unwrap();
+        // Another type, and an unfinished copy (a creation lock): not copies.
+        s.create_routing(&routing("port-c", &p1, "pa", "network"))
+            .await
+            .unwrap();
+        let mut locked = routing("port-c", &p2, "pa", "port");
+        locked.bottom_id = None;
+        s.create_routing(&locked).await.unwrap();
+        // More ids than one batch holds.
+        let mut ids: Vec<String> = (0..1200).map(|i| format!("other-{i}")).collect();
+        ids.extend(["port-a", "port-b", "port-c"].map(String::from));
+        let mut got = s.copy_pods_of(&ids, ResourceType::Port).await.unwrap();
+        got.sort();
+        let mut want = vec![
+            ("port-a".to_string(), p1.pod_id.clone()),
+            ("port-a".to_string(), p2.pod_id.clone()),
+            ("port-b".to_string(), p2.pod_id.clone()),
+        ];
+        want.sort();
+        assert_eq!(got, want, "{}", s.label());
+        assert!(s
+            .copy_pods_of(&[], ResourceType::Port)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+}

@@ -557,6 +557,7 @@ mod tests {
                 "network_update",
                 "port_delete",
                 "port_update",
+                "router_sync",
                 "security_group_sync",
                 "server_create_check",
                 "subnet_delete",

@@ -14,13 +14,14 @@
 //! lock, finding, updating and deleting copies); `calls` speaks to a pod's
 //! Neutron; each bottom resource kind has its own module (`networks`,
 //! `subnets`, `security_groups`, `ports`), and `server_ports` is the
-//! server–port lifecycle of a boot. Cross-pod L3 (bottom routers, their
-//! interfaces and the bridge network, next issue) goes in a `routers`
-//! module beside them.
+//! server–port lifecycle of a boot; `routers` is cross-pod L3 east-west
+//! (bottom routers, bridge ports, interfaces, extra routes: the
+//! `router_sync` job).
 
 mod calls;
 mod networks;
 mod ports;
+mod routers;
 mod security_groups;
 pub mod server_ports;
 mod subnets;

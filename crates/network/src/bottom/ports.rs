@@ -15,13 +15,33 @@ impl Bottom {
     /// itself (same MAC and IPs). Returns the bottom port id.
     pub async fn prepare_port(&self, pod: &Pod, port_id: &str) -> Result<String> {
         let port = Port::from_doc(&self.neutron.get_port(&admin_scope(""), port_id).await?)?;
-        let project_id = port.project_id.clone();
+        self.copy_port(pod, &port, None).await
+    }
+
+    /// [`Bottom::prepare_port`] of a top port read already. `owner`: the
+    /// project the copies (network, subnets, port) are made for in the
+    /// pod, instead of each top resource's own (a bridge port's, whose top
+    /// resources belong to no project).
+    pub(super) async fn copy_port(
+        &self,
+        pod: &Pod,
+        port: &Port,
+        owner: Option<&str>,
+    ) -> Result<String> {
+        let port_id = port.id.as_str();
+        let project_id = owner.unwrap_or(&port.project_id).to_string();
         let scope = admin_scope(&project_id);
         let net = self.neutron.get_network(&scope, &port.network_id).await?;
-        let net = Network::from_doc(&net)?;
+        let mut net = Network::from_doc(&net)?;
+        if let Some(o) = owner {
+            net.project_id = o.to_string();
+        }
         let bottom_net = self.ensure_network(pod, &net).await?;
         let mut subnet_map = Vec::new();
-        for subnet in self.neutron.subnets_of_network(&scope, &net.id).await? {
+        for mut subnet in self.neutron.subnets_of_network(&scope, &net.id).await? {
+            if let Some(o) = owner {
+                subnet.project_id = o.to_string();
+            }
             let b = self.ensure_subnet(pod, &subnet, &bottom_net).await?;
             subnet_map.push((subnet.id, b));
         }

@@ -13,10 +13,10 @@
 //! job, recorded with the top port's delete, and what it could not even
 //! record is returned.
 //!
-//! This is where cross-pod route re-planning (next issue) hangs: a port
-//! bound to or released from a server in a pod changes which pods a
-//! tenant's router must reach, so binding and releasing will record the
-//! router's re-planning job in the same transaction.
+//! This is where cross-pod route re-planning hangs: a port bound to or
+//! released from a server in a pod changes which pods a tenant's router
+//! must reach, so binding and releasing record the `router_sync` job of
+//! every router on the ports' subnets in the same transaction.
 
 use serde_json::{json, Value};
 use tricircle_store::Pod;

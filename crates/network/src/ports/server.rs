@@ -2,7 +2,9 @@
 //! to it, or released when it is gone (with its routing and allocation),
 //! together with their `server_ports` rows and the jobs that bring the
 //! pods' copies in line, in one transaction (outbox): either the ports, the
-//! rows and the jobs all change, or none does.
+//! rows and the jobs all change, or none does. The jobs include the
+//! `router_sync` of every router with an interface on the ports' subnets:
+//! a VM coming or going changes the other pods' routes to it.
 
 use serde_json::{json, Value};
 use tricircle_core::ResourceType;
@@ -11,6 +13,7 @@ use tricircle_store::{NeutronKind, NeutronTx, ServerPort};
 use super::{l3_owned, l3_port_in_use};
 use crate::attrs::touch;
 use crate::model::{Port, Resource};
+use crate::routers::wiring::router_jobs_for_ports;
 use crate::{jobs_for, jobs_types, Neutron, NeutronError};
 
 impl Neutron {
@@ -27,6 +30,7 @@ impl Neutron {
     ) -> Result<(), NeutronError> {
         let mut tx = self.store.neutron_tx().await?;
         let mut rows = Vec::new();
+        let mut bound = Vec::new();
         for (port_id, created) in ports {
             let Some(mut port) = tx.lock(NeutronKind::Port, port_id).await? else {
                 tracing::warn!(%server_id, %port_id, "a port of a new server is gone: not bound");
@@ -34,6 +38,7 @@ impl Neutron {
             };
             self.set_device_in(&mut tx, &mut port, server_id, device_owner)
                 .await?;
+            bound.push(Port::from_doc(&port)?);
             rows.push(ServerPort {
                 server_id: server_id.to_string(),
                 port_id: port_id.clone(),
@@ -42,6 +47,10 @@ impl Neutron {
             });
         }
         tx.add_server_ports(&rows).await?;
+        // A new VM behind a router: the other pods' routes to it.
+        for job in router_jobs_for_ports(&mut tx, &bound).await? {
+            tx.enqueue(&job).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -62,9 +71,12 @@ impl Neutron {
     ) -> Result<Vec<String>, NeutronError> {
         let mut tx = self.store.neutron_tx().await?;
         let mut kept = Vec::new();
+        let mut released = Vec::new();
         for row in tx.server_ports(server_id).await? {
             if let Some(mut port) = tx.lock(NeutronKind::Port, &row.port_id).await? {
-                let owner = Port::from_doc(&port)?.device_owner;
+                let typed = Port::from_doc(&port)?;
+                let owner = typed.device_owner.clone();
+                released.push(typed);
                 if row.created_by_boot && l3_owned(&owner) {
                     let e = l3_port_in_use(&row.port_id, &owner);
                     tracing::warn!(port_id = %row.port_id, error = %e, "a server port stays");
@@ -81,6 +93,10 @@ impl Neutron {
         }
         tx.forget_resource(routing_id, ResourceType::Server, server_id)
             .await?;
+        // The routes to its addresses go from the routers it was behind.
+        for job in router_jobs_for_ports(&mut tx, &released).await? {
+            tx.enqueue(&job).await?;
+        }
         tx.commit().await?;
         Ok(kept)
     }

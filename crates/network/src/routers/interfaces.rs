@@ -3,13 +3,16 @@
 //! project at the subnet's gateway IP; by port, the caller's port handed
 //! to the router. Neutron's rules: one of the two, a subnet with a
 //! gateway, no subnet twice or overlapping on one router, a port without
-//! a device.
+//! a device; and ours: no subnet overlapping the bridge networks' pools
+//! (its addresses would collide with a bridge on the bottom routers).
 
 use ipnet::IpNet;
 use serde_json::{json, Value};
+use tricircle_core::l3::overlaps_bridge_pools;
 use tricircle_store::{NeutronFilter, NeutronKind, NeutronTx, StoreError};
 
 use super::routes_of;
+use super::wiring::router_sync_job;
 use crate::ipam;
 use crate::model::{FloatingIp, Port, Resource, Router, Subnet};
 use crate::ports::{initial_status, IpRequest, L3Port, ROUTER_INTERFACE};
@@ -99,6 +102,19 @@ impl Neutron {
     ) -> Result<(), NeutronError> {
         let ids: Vec<&str> = new.iter().map(|s| s.id.as_str()).collect();
         check_no_port_on(ports, &ids)?;
+        for s in new {
+            if let IpNet::V4(cidr) = s.net()? {
+                if overlaps_bridge_pools(cidr) {
+                    return Err(NeutronError::bad_l3_request(
+                        "router",
+                        format!(
+                            "Cidr {cidr} of subnet {} overlaps with the bridge networks between pods (100.0.0.0/8)",
+                            s.id
+                        ),
+                    ));
+                }
+            }
+        }
         for p in ports.iter().filter(|p| p.device_owner == ROUTER_INTERFACE) {
             for ip in &p.fixed_ips {
                 let sid = &ip.subnet_id;
@@ -145,7 +161,9 @@ impl Neutron {
                 continue;
             };
             crate::attrs::touch(&mut router);
-            tx.update(NeutronKind::Router, &router, &[]).await?;
+            let project_id = Router::from_doc(&router)?.project_id;
+            let jobs = [router_sync_job(router_id, &project_id)?];
+            tx.update(NeutronKind::Router, &router, &jobs).await?;
             match tx.commit().await {
                 Ok(()) => return Ok(interface_view(router_id, &port, &subnets)),
                 Err(StoreError::Conflict(_)) => continue,
@@ -295,7 +313,8 @@ impl Neutron {
             (None, None) => return Err(NeutronError::internal()),
         };
         crate::attrs::touch(&mut router);
-        tx.update(NeutronKind::Router, &router, &[]).await?;
+        let jobs = [router_sync_job(router_id, &r.project_id)?];
+        tx.update(NeutronKind::Router, &router, &jobs).await?;
         tx.commit().await?;
         Ok(interface_view(router_id, &port, &subnets))
     }

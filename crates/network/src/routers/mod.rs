@@ -2,12 +2,15 @@
 //! network (`external_gateway_info`, a top port with an address of the
 //! external subnet), their interfaces on tenant subnets
 //! ([`interfaces`]) and their static routes ([`routes`]), validated as
-//! Neutron's L3 plugin does. Nothing is made in the pods yet: the
-//! cross-pod wiring (BEHAVIOUR §6.3, §6.4) will hang on these changes.
+//! Neutron's L3 plugin does. Interface changes and deletes record the
+//! router's `router_sync` job in their transaction: the east-west wiring
+//! in the pods ([`wiring`], [`bridge`], `bottom::routers`) follows them.
 
+pub mod bridge;
 mod gateway;
 mod interfaces;
 mod routes;
+pub mod wiring;
 
 use serde_json::{json, Map, Value};
 use tricircle_core::ids::new_uuid;
@@ -393,7 +396,7 @@ impl Neutron {
     /// gateway port goes with it (refused while floating IPs use it).
     pub async fn delete_router(&self, scope: &Scope, id: &str) -> Result<(), NeutronError> {
         let mut tx = self.store.neutron_tx().await?;
-        self.locked_router(&mut tx, scope, id).await?;
+        let router = Router::from_doc(&self.locked_router(&mut tx, scope, id).await?)?;
         let docs = router_port_docs_in(&mut tx, id).await?;
         let ports = Port::from_docs(&docs)?;
         if ports.iter().any(|p| p.device_owner == ROUTER_INTERFACE) {
@@ -409,7 +412,9 @@ impl Neutron {
                 self.delete_port_in(&mut tx, &p).await?;
             }
         }
-        tx.delete(NeutronKind::Router, id, &[]).await?;
+        // Its bottom routers and bridge ports go by its sync job.
+        let jobs = [wiring::router_sync_job(id, &router.project_id)?];
+        tx.delete(NeutronKind::Router, id, &jobs).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -424,6 +424,7 @@ impl Neutron {
         if !scope.owns(&subnet.project_id) {
             return Err(NeutronError::policy("rule:delete_subnet"));
         }
+        crate::routers::bridge::refuse_bridge_subnet(&subnet)?;
         tx.lock_subnet(id).await?;
         let allocations = tx.subnet_allocations(id).await?;
         let mut port_ids: Vec<String> = allocations.into_iter().map(|(_, p)| p).collect();
