@@ -58,7 +58,9 @@ async fn a_pod_down_fails_the_sync_for_a_retry_that_completes_it() {
 /// Polls the job until `done` says so (an event the engine causes; the
 /// bound only keeps a broken run from hanging).
 async fn wait_for(env: &Env, id: &str, done: impl Fn(&Job) -> bool) -> Job {
-    for _ in 0..1000 {
+    // 20 ms apart, up to two minutes: far beyond what the run takes even
+    // on two busy cores.
+    for _ in 0..6000 {
         let job = env.store.get_job(id).await.unwrap();
         if done(&job) {
             return job;
