@@ -175,8 +175,9 @@ impl NetworkConfig {
     }
 }
 
-/// Largest VxLAN network identifier (24 bits).
-pub const MAX_VNI: u32 = (1 << 24) - 1;
+/// Largest VxLAN network identifier (24 bits), as the bridges' allocator
+/// has it.
+pub use tricircle_core::l3::MAX_VNI;
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,8 @@
 //! `vlan`, `vxlan`, `flat`), asked for by an admin's provider attributes or
 //! allocated from the configured ranges.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
+use std::ops::RangeInclusive;
 
 use serde_json::{Map, Value};
 use tricircle_store::NeutronTx;
@@ -57,12 +58,16 @@ fn no_network_available() -> NeutronError {
     )
 }
 
-/// The lowest id of `ranges` not in `used`.
+/// The lowest id of `ranges` not in `used`: [`tricircle_core::l3::lowest_free`]
+/// (the one allocator, bridges' too) over the stored ids. Segment ids are
+/// VLAN ids and VNIs, all within `u32`; anything else is no id of a range.
 fn lowest_free_id(ranges: &[(i64, i64)], used: &[i64]) -> Option<i64> {
-    let used: HashSet<i64> = used.iter().copied().collect();
-    ranges
+    let ranges: Vec<RangeInclusive<u32>> = ranges
         .iter()
-        .find_map(|&(lo, hi)| (lo..=hi).find(|id| !used.contains(id)))
+        .filter_map(|&(lo, hi)| Some(u32::try_from(lo).ok()?..=u32::try_from(hi).ok()?))
+        .collect();
+    let taken: BTreeSet<u32> = used.iter().filter_map(|&u| u32::try_from(u).ok()).collect();
+    tricircle_core::l3::lowest_free(&ranges, &taken).map(i64::from)
 }
 impl Neutron {
     pub(super) fn parse_segment_request(
