@@ -4,27 +4,22 @@
 //! asserted on the pod's own state read through its own API.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
+use common::user;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tricircle_core::{PodSpec, ResourceType};
 use tricircle_network::bottom::{bottom_network_name, Bottom};
-use tricircle_network::{NetworkConfig, Neutron, Scope};
+use tricircle_network::{NetworkConfig, Neutron};
 use tricircle_pods::testing::InMemoryCloud;
 use tricircle_pods::{Fault, PodClientOptions, PodPath, ServiceCall};
 use tricircle_store::testing::TestStore;
 use tricircle_store::{Pod, Store};
 
 const LONG: Duration = Duration::from_secs(60);
-
-fn user(p: &str) -> Scope {
-    Scope {
-        project_id: p.into(),
-        user_id: format!("u-{p}"),
-        is_admin: false,
-    }
-}
 
 fn cfg() -> NetworkConfig {
     NetworkConfig {

@@ -3,8 +3,11 @@
 //! jobs recorded with changes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashSet;
 
+use common::{admin, user};
 use serde_json::{json, Value};
 use tricircle_core::PodSpec;
 use tricircle_core::ResourceType;
@@ -13,22 +16,6 @@ use tricircle_network::{
 };
 use tricircle_store::testing::{self, TestStore};
 use tricircle_store::{NewRouting, Reservation, Usage};
-
-fn admin() -> Scope {
-    Scope {
-        project_id: "admin-project".into(),
-        user_id: "admin".into(),
-        is_admin: true,
-    }
-}
-
-fn user(p: &str) -> Scope {
-    Scope {
-        project_id: p.into(),
-        user_id: format!("u-{p}"),
-        is_admin: false,
-    }
-}
 
 fn neutron(s: &TestStore, cfg: NetworkConfig) -> Neutron {
     Neutron::new(s.store.clone(), cfg)

@@ -4,27 +4,14 @@
 //! leaves nothing behind), tenant isolation, quotas under concurrency.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{admin, user};
 use serde_json::{json, Value};
 use tricircle_network::{
     ErrorClass, ListQuery, NetworkConfig, Neutron, NeutronError, NeutronQuotas, Scope,
 };
 use tricircle_store::testing::{self, TestStore};
-
-fn admin() -> Scope {
-    Scope {
-        project_id: "admin-project".into(),
-        user_id: "admin".into(),
-        is_admin: true,
-    }
-}
-
-fn user(p: &str) -> Scope {
-    Scope {
-        project_id: p.into(),
-        user_id: format!("u-{p}"),
-        is_admin: false,
-    }
-}
 
 fn neutron(s: &TestStore) -> Neutron {
     Neutron::new(s.store.clone(), NetworkConfig::default())
